@@ -1,0 +1,45 @@
+package io.qcow4j.core;
+
+/** How to open an image. */
+public final class OpenOptions {
+    private boolean readOnly = true;
+    private boolean openBacking = true;
+    private boolean checkMode;
+
+    public static OpenOptions readOnly() {
+        return new OpenOptions();
+    }
+
+    public static OpenOptions readWrite() {
+        return new OpenOptions().writable(true);
+    }
+
+    public OpenOptions writable(boolean on) {
+        this.readOnly = !on;
+        return this;
+    }
+
+    /** Open the backing chain too (default); off for header-only inspection. */
+    public OpenOptions openBacking(boolean on) {
+        this.openBacking = on;
+        return this;
+    }
+
+    /** Check/repair mode: a corrupt image may be opened read-write, the dirty bit is left alone. */
+    public OpenOptions checkMode(boolean on) {
+        this.checkMode = on;
+        return this;
+    }
+
+    public boolean isReadOnly() {
+        return readOnly;
+    }
+
+    public boolean openBacking() {
+        return openBacking;
+    }
+
+    public boolean checkMode() {
+        return checkMode;
+    }
+}
