@@ -193,7 +193,9 @@ public final class Qcow2Image implements BlockDevice {
     @Override
     public synchronized void read(long offset, ByteBuffer dst) throws IOException {
         ensureOpen();
-        checkRange(offset, 0);
+        if (offset < 0) {
+            throw new IllegalArgumentException("negative offset " + offset);
+        }
         int cs = geo.clusterSize();
         while (dst.hasRemaining()) {
             if (offset >= header.size) {
