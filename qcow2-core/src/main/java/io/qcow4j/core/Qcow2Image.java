@@ -271,11 +271,16 @@ public final class Qcow2Image implements BlockDevice {
 
     /**
      * Frees whole clusters inside the range; a partly covered cluster is left as it is.
-     * On an overlay (v3) the freed clusters read as zeros rather than backing data.
+     * On an overlay the freed clusters read as zeros rather than backing data; on a v2
+     * overlay, which cannot say so, discard does nothing (as in QEMU).
      */
     public synchronized void discard(long offset, long length) throws IOException {
         ensureWritable();
         checkRange(offset, length);
+        if (header.version < 3 && header.backingFile != null) {
+            // v2 has no zero flag: freeing would expose backing data, so like QEMU do nothing
+            return;
+        }
         long end = offset + length;
         int cs = geo.clusterSize();
         long c = geo.clusterStart(offset + cs - 1);
