@@ -4,61 +4,436 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.SeekableByteChannel;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.HashSet;
 import java.util.List;
 
+import io.qcow4j.core.alloc.RefcountManager;
+import io.qcow4j.core.engine.ClusterMapper;
+import io.qcow4j.core.engine.Geometry;
+import io.qcow4j.core.engine.ImageIo;
+import io.qcow4j.core.format.CompressedDescriptor;
+import io.qcow4j.core.format.Header;
+import io.qcow4j.core.format.HeaderExtension;
+import io.qcow4j.core.format.L2Entry;
+import io.qcow4j.core.format.SnapshotEntry;
+import io.qcow4j.core.storage.Storage;
+
 /**
- * A qcow2 image: the public face of the engine. Not thread-safe beyond its own lock:
- * every public method is synchronized.
+ * A qcow2 image: the public face of the engine. Every public method holds the image's
+ * lock, so one image may be shared between threads, one request at a time.
  *
  * <pre>{@code
  * try (Qcow2Image img = Qcow2Image.create(path, CreateOptions.size(1L << 30))) {
  *     img.write(0, ByteBuffer.wrap(data));
  * }
+ * try (Qcow2Image img = Qcow2Image.open(path, OpenOptions.readOnly())) {
+ *     img.read(0, buffer);
+ * }
  * }</pre>
  */
 public final class Qcow2Image implements BlockDevice {
-    // filled in by the engine
+    final Path path;
+    final Storage storage;
+    final Storage dataFile;
+    final Header header;
+    final Geometry geo;
+    final RefcountManager refcounts;
+    final ClusterMapper mapper;
+    final ImageIo io;
+    final boolean readOnly;
+    final List<SnapshotEntry> snapshotEntries;
+    BlockDevice backing;
+    private boolean closed;
+
+    Qcow2Image(Path path, Storage storage, Storage dataFile, Header header, Geometry geo,
+               RefcountManager refcounts, ClusterMapper mapper, ImageIo io, boolean readOnly,
+               List<SnapshotEntry> snapshots, BlockDevice backing) {
+        this.path = path;
+        this.storage = storage;
+        this.dataFile = dataFile;
+        this.header = header;
+        this.geo = geo;
+        this.refcounts = refcounts;
+        this.mapper = mapper;
+        this.io = io;
+        this.readOnly = readOnly;
+        this.snapshotEntries = snapshots;
+        this.backing = backing;
+    }
+
+    /** Creates a new image (replacing any file at {@code path}) and opens it read-write. */
     public static Qcow2Image create(Path path, CreateOptions options) throws IOException {
-        throw new UnsupportedOperationException("not yet");
+        ImageCreator.create(path, options);
+        return open(path, OpenOptions.readWrite());
     }
 
     public static Qcow2Image open(Path path, OpenOptions options) throws IOException {
-        throw new UnsupportedOperationException("not yet");
+        return ImageOpener.open(path, options, new HashSet<>());
     }
 
-    @Override public long size() { throw new UnsupportedOperationException(); }
-    @Override public String formatName() { return "qcow2"; }
-    @Override public Path path() { throw new UnsupportedOperationException(); }
-    @Override public void read(long offset, ByteBuffer dst) throws IOException { throw new UnsupportedOperationException(); }
-    public void write(long offset, ByteBuffer src) throws IOException { throw new UnsupportedOperationException(); }
-    public void writeZeroes(long offset, long length) throws IOException { throw new UnsupportedOperationException(); }
-    public void discard(long offset, long length) throws IOException { throw new UnsupportedOperationException(); }
-    /** Writes one whole cluster compressed (convert -c); offset cluster-aligned, src one cluster (or the tail). */
-    public void writeCompressed(long offset, ByteBuffer src) throws IOException { throw new UnsupportedOperationException(); }
-    @Override public BlockStatus blockStatus(long offset, long length) throws IOException { throw new UnsupportedOperationException(); }
-    public void flush() throws IOException { throw new UnsupportedOperationException(); }
-    public void resize(long newSize) throws IOException { throw new UnsupportedOperationException(); }
-    @Override public void close() throws IOException { throw new UnsupportedOperationException(); }
-    public SeekableByteChannel channel() { throw new UnsupportedOperationException(); }
-    public boolean isReadOnly() { throw new UnsupportedOperationException(); }
-    public int version() { throw new UnsupportedOperationException(); }
-    public int clusterSize() { throw new UnsupportedOperationException(); }
-    public int refcountBits() { throw new UnsupportedOperationException(); }
-    public CompressionType compressionType() { throw new UnsupportedOperationException(); }
-    public boolean lazyRefcounts() { throw new UnsupportedOperationException(); }
-    public boolean isCorrupt() { throw new UnsupportedOperationException(); }
-    public boolean isDirty() { throw new UnsupportedOperationException(); }
-    public boolean extendedL2() { throw new UnsupportedOperationException(); }
+    // ------------------------------------------------------------ properties
+
+    @Override
+    public synchronized long size() {
+        return header.size;
+    }
+
+    @Override
+    public String formatName() {
+        return "qcow2";
+    }
+
+    @Override
+    public Path path() {
+        return path;
+    }
+
+    public boolean isReadOnly() {
+        return readOnly;
+    }
+
+    public int version() {
+        return header.version;
+    }
+
+    public int clusterSize() {
+        return geo.clusterSize();
+    }
+
+    public int refcountBits() {
+        return header.refcountBits();
+    }
+
+    public CompressionType compressionType() {
+        return CompressionType.fromCode(header.compressionType);
+    }
+
+    public boolean lazyRefcounts() {
+        return (header.compatibleFeatures & Header.COMPAT_LAZY_REFCOUNTS) != 0;
+    }
+
+    public boolean isCorrupt() {
+        return header.hasIncompatible(Header.INCOMPAT_CORRUPT);
+    }
+
+    public boolean isDirty() {
+        return header.hasIncompatible(Header.INCOMPAT_DIRTY);
+    }
+
+    public boolean extendedL2() {
+        return geo.extendedL2();
+    }
+
     /** Data file name as recorded in the image, or null. */
-    public String dataFile() { throw new UnsupportedOperationException(); }
-    public boolean dataFileRaw() { throw new UnsupportedOperationException(); }
+    public String dataFile() {
+        return header.stringExtension(HeaderExtension.EXTERNAL_DATA_FILE);
+    }
+
+    public boolean dataFileRaw() {
+        return (header.autoclearFeatures & Header.AUTOCLEAR_DATA_FILE_RAW) != 0;
+    }
+
     /** Backing file name as recorded in the image, or null. */
-    public String backingFile() { throw new UnsupportedOperationException(); }
+    public String backingFile() {
+        return header.backingFile;
+    }
+
     /** Backing format from the header extension, or null. */
-    public String backingFormat() { throw new UnsupportedOperationException(); }
+    public String backingFormat() {
+        return header.stringExtension(HeaderExtension.BACKING_FORMAT);
+    }
+
     /** The opened backing device, or null. */
-    public BlockDevice backing() { throw new UnsupportedOperationException(); }
-    public List<Snapshot> snapshots() { throw new UnsupportedOperationException(); }
+    public BlockDevice backing() {
+        return backing;
+    }
+
+    /** A copy of the parsed header, for inspection. */
+    public synchronized Header header() throws IOException {
+        return ImageOpener.readHeader(storage);
+    }
+
+    public synchronized List<Snapshot> snapshots() {
+        List<Snapshot> out = new ArrayList<>();
+        for (SnapshotEntry e : snapshotEntries) {
+            out.add(new Snapshot(e.id, e.name, e.vmStateSize, e.dateSec, e.dateNsec, e.vmClockNsec,
+                    e.diskSize, e.icount));
+        }
+        return Collections.unmodifiableList(out);
+    }
+
     /** Read-only view of an internal snapshot's disk, by id or name. */
-    public BlockDevice snapshot(String idOrName) throws IOException { throw new UnsupportedOperationException(); }
+    public synchronized BlockDevice snapshot(String idOrName) throws IOException {
+        for (SnapshotEntry e : snapshotEntries) {
+            if (e.id.equals(idOrName) || e.name.equals(idOrName)) {
+                long[] l1 = ClusterMapper.readL1(storage, geo, e.l1TableOffset, e.l1Size, "snapshot L1 table");
+                long size = e.diskSize >= 0 ? e.diskSize : header.size;
+                return new SnapshotView(this, l1, e.l1TableOffset, size);
+            }
+        }
+        throw new IllegalArgumentException("Can't find snapshot '" + idOrName + "'");
+    }
+
+    /** Internal parts for check, repair and dump (see {@link EngineParts}). */
+    public EngineParts engineParts() {
+        return new EngineParts(this, storage, dataFile, header, geo, refcounts, mapper, snapshotEntries);
+    }
+
+    /** Rewrites the header from its in-memory state (after a repair changed it). */
+    public synchronized void rewriteHeader() throws IOException {
+        ensureWritable();
+        writeHeader();
+        storage.flush();
+    }
+
+    // ------------------------------------------------------------ I/O
+
+    @Override
+    public synchronized void read(long offset, ByteBuffer dst) throws IOException {
+        ensureOpen();
+        if (offset < 0) {
+            throw new IllegalArgumentException("negative offset " + offset);
+        }
+        int cs = geo.clusterSize();
+        while (dst.hasRemaining()) {
+            if (offset >= header.size) {
+                zeroFill(dst);
+                return;
+            }
+            int n = (int) Math.min(Math.min(dst.remaining(), cs - geo.offsetInCluster(offset)), header.size - offset);
+            ByteBuffer part = dst.duplicate();
+            part.limit(part.position() + n);
+            io.readInCluster(offset, part);
+            dst.position(dst.position() + n);
+            offset += n;
+        }
+    }
+
+    public synchronized void write(long offset, ByteBuffer src) throws IOException {
+        ensureWritable();
+        checkRange(offset, src.remaining());
+        int cs = geo.clusterSize();
+        while (src.hasRemaining()) {
+            int n = Math.min(src.remaining(), cs - geo.offsetInCluster(offset));
+            ByteBuffer part = src.duplicate();
+            part.limit(part.position() + n);
+            io.writeInCluster(offset, part);
+            src.position(src.position() + n);
+            offset += n;
+        }
+    }
+
+    /** Makes a range read as zeros: zero flags for whole clusters (v3), zero data elsewhere. */
+    public synchronized void writeZeroes(long offset, long length) throws IOException {
+        ensureWritable();
+        checkRange(offset, length);
+        long end = offset + length;
+        int cs = geo.clusterSize();
+        int sc = geo.subclusterSize();
+        while (offset < end) {
+            long cstart = geo.clusterStart(offset);
+            long cend = Math.min(cstart + cs, header.size);
+            long n = Math.min(end, cstart + cs) - offset;
+            if (version() >= 3 && offset == cstart && offset + n >= cend) {
+                io.zeroCluster(offset, false);
+            } else if (version() >= 3 && geo.extendedL2() && !L2Entry.isCompressed(io.entryAt(offset))) {
+                zeroPartialCluster(offset, n, sc);
+            } else {
+                writeZeroData(offset, n);
+            }
+            offset += n;
+        }
+    }
+
+    private void zeroPartialCluster(long offset, long n, int sc) throws IOException {
+        long end = offset + n;
+        long firstFull = (offset + sc - 1) / sc * sc;
+        long lastFull = end / sc * sc;
+        if (firstFull >= lastFull) {
+            writeZeroData(offset, n);
+            return;
+        }
+        if (offset < firstFull) {
+            writeZeroData(offset, firstFull - offset);
+        }
+        long cstart = geo.clusterStart(offset);
+        io.zeroSubclusters(offset, (int) ((firstFull - cstart) / sc), (int) ((lastFull - cstart) / sc) - 1);
+        if (lastFull < end) {
+            writeZeroData(lastFull, end - lastFull);
+        }
+    }
+
+    private void writeZeroData(long offset, long n) throws IOException {
+        io.writeInCluster(offset, ByteBuffer.allocate((int) n));
+    }
+
+    /**
+     * Frees whole clusters inside the range; a partly covered cluster is left as it is.
+     * On an overlay the freed clusters read as zeros rather than backing data; on a v2
+     * overlay, which cannot say so, discard does nothing (as in QEMU).
+     */
+    public synchronized void discard(long offset, long length) throws IOException {
+        ensureWritable();
+        checkRange(offset, length);
+        if (header.version < 3 && header.backingFile != null) {
+            // v2 has no zero flag: freeing would expose backing data, so like QEMU do nothing
+            return;
+        }
+        long end = offset + length;
+        int cs = geo.clusterSize();
+        long c = geo.clusterStart(offset + cs - 1);
+        while (c < end) {
+            long cend = Math.min(c + cs, header.size);
+            if (c >= offset && cend <= end) {
+                io.zeroCluster(c, true);
+            }
+            c += cs;
+        }
+    }
+
+    /** Writes one cluster compressed; {@code offset} cluster-aligned, {@code src} a whole cluster or the disk's tail. */
+    public synchronized void writeCompressed(long offset, ByteBuffer src) throws IOException {
+        ensureWritable();
+        int n = src.remaining();
+        checkRange(offset, n);
+        if (!geo.aligned(offset) || n > geo.clusterSize() || (n < geo.clusterSize() && offset + n != header.size)) {
+            throw new IllegalArgumentException("Compressed writes must cover one whole cluster");
+        }
+        byte[] buf = new byte[geo.clusterSize()];
+        src.get(buf, 0, n);
+        io.writeCompressed(offset, buf, n);
+    }
+
+    @Override
+    public synchronized BlockStatus blockStatus(long offset, long length) throws IOException {
+        ensureOpen();
+        return BlockStatusWalker.status(this, offset, length);
+    }
+
+    public synchronized void flush() throws IOException {
+        ensureOpen();
+        if (!readOnly) {
+            storage.flush();
+            if (dataFile != null) {
+                dataFile.flush();
+            }
+        }
+    }
+
+    /** Grows the disk, or shrinks it when nothing is allocated past the new end. */
+    public synchronized void resize(long newSize) throws IOException {
+        ensureWritable();
+        if (newSize < 0) {
+            throw new IllegalArgumentException("Image size must be non-negative");
+        }
+        if (newSize < header.size) {
+            ImageResizer.checkShrinkable(this, newSize);
+        }
+        long entries = geo.l1EntriesFor(newSize);
+        if (entries > mapper.l1Size()) {
+            mapper.growL1((int) Math.min(entries, Integer.MAX_VALUE), this::l1Moved);
+        }
+        header.size = newSize;
+        writeHeader();
+    }
+
+    @Override
+    public synchronized void close() throws IOException {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        IOException failure = null;
+        try {
+            if (!readOnly) {
+                storage.flush();
+                if (dataFile != null) {
+                    dataFile.flush();
+                }
+            }
+        } catch (IOException e) {
+            failure = e;
+        }
+        for (AutoCloseableIo c : new AutoCloseableIo[] {storage::close,
+                () -> { if (dataFile != null) { dataFile.close(); } },
+                () -> { if (backing != null) { backing.close(); } }}) {
+            try {
+                c.close();
+            } catch (IOException e) {
+                if (failure == null) {
+                    failure = e;
+                }
+            }
+        }
+        if (failure != null) {
+            throw failure;
+        }
+    }
+
+    private interface AutoCloseableIo {
+        void close() throws IOException;
+    }
+
+    /** A channel over the virtual disk, positioned at 0; closing it leaves the image open. */
+    public SeekableByteChannel channel() {
+        return new Qcow2Channel(this);
+    }
+
+    // ------------------------------------------------------------ internals
+
+    synchronized void writeHeader() throws IOException {
+        byte[] bytes = header.serialize();
+        storage.write(0, ByteBuffer.wrap(bytes));
+    }
+
+    private void l1Moved(long offset, int entries) throws IOException {
+        header.l1TableOffset = offset;
+        header.l1Size = entries;
+        writeHeader();
+        storage.flush();
+    }
+
+    void refcountTableMoved(long offset, int clusters) throws IOException {
+        header.refcountTableOffset = offset;
+        header.refcountTableClusters = clusters;
+        writeHeader();
+        storage.flush();
+    }
+
+    boolean isClosed() {
+        return closed;
+    }
+
+    private void ensureOpen() throws IOException {
+        if (closed) {
+            throw new IOException("Image is closed");
+        }
+    }
+
+    private void ensureWritable() throws IOException {
+        ensureOpen();
+        if (readOnly) {
+            throw new IOException("Image is read-only");
+        }
+    }
+
+    private void checkRange(long offset, long length) {
+        if (offset < 0 || length < 0 || offset > header.size || length > header.size - offset) {
+            throw new IllegalArgumentException("Request out of range: offset " + offset + ", length " + length
+                    + " (image size " + header.size + ")");
+        }
+    }
+
+    static void zeroFill(ByteBuffer b) {
+        while (b.hasRemaining()) {
+            b.put((byte) 0);
+        }
+    }
+
+    /** Host byte range a compressed entry occupies (for inspection tools). */
+    public static long compressedHostOffset(long entry, int clusterBits) {
+        return CompressedDescriptor.hostOffset(entry, clusterBits);
+    }
 }

@@ -1,0 +1,92 @@
+package io.qcow4j.core;
+
+import java.io.IOException;
+
+import io.qcow4j.core.format.L2Entry;
+
+/** Block status of a run: per cluster (or subcluster run), merged while nothing changes. */
+final class BlockStatusWalker {
+    private BlockStatusWalker() {
+    }
+
+    static BlockStatus status(Qcow2Image img, long offset, long length) throws IOException {
+        long size = img.header.size;
+        if (offset < 0 || offset >= size || length <= 0) {
+            throw new IllegalArgumentException("Block status out of range: offset " + offset + " (image size " + size + ")");
+        }
+        long end = Math.min(size, offset + length);
+        BlockStatus first = piece(img, offset, end);
+        long covered = first.length();
+        // merge following pieces of the same kind, with contiguous host offsets
+        while (offset + covered < end) {
+            BlockStatus next = piece(img, offset + covered, end);
+            if (!continues(first, covered, next)) {
+                break;
+            }
+            covered += next.length();
+        }
+        return first.withRange(offset, covered);
+    }
+
+    private static boolean continues(BlockStatus a, long covered, BlockStatus b) {
+        if (a.allocated() != b.allocated() || a.zero() != b.zero() || a.data() != b.data()
+                || a.depth() != b.depth() || a.compressed() || b.compressed()) {
+            return false;
+        }
+        if (a.hostOffset() < 0 || b.hostOffset() < 0) {
+            return a.hostOffset() < 0 && b.hostOffset() < 0;
+        }
+        return a.hostOffset() + covered == b.hostOffset();
+    }
+
+    /** Status of the run at {@code offset} within its cluster. */
+    private static BlockStatus piece(Qcow2Image img, long offset, long end) throws IOException {
+        var geo = img.geo;
+        int cs = geo.clusterSize();
+        int in = geo.offsetInCluster(offset);
+        long n = Math.min(end - offset, cs - in);
+        long entry = img.io.entryAt(offset);
+        if (L2Entry.isCompressed(entry)) {
+            return new BlockStatus(offset, n, true, false, true, 0, -1, true);
+        }
+        if (!geo.extendedL2()) {
+            boolean allocated = img.io.isAllocated(entry);
+            if (L2Entry.isZero(entry) && geo.version() >= 3) {
+                long host = allocated ? img.io.checkedHostAt(offset, entry) + in : -1;
+                return new BlockStatus(offset, n, true, true, false, 0, host, false);
+            }
+            if (allocated) {
+                return new BlockStatus(offset, n, true, false, true, 0, img.io.checkedHostAt(offset, entry) + in, false);
+            }
+            return below(img, offset, n);
+        }
+        long bitmap = img.io.bitmapAt(offset);
+        int sc = geo.subclusterSize();
+        int sub = in / sc;
+        boolean alloc = L2Entry.subAllocated(bitmap, sub);
+        boolean zero = !alloc && L2Entry.subZero(bitmap, sub);
+        int last = sub + 1;
+        while (last < 32 && L2Entry.subAllocated(bitmap, last) == alloc
+                && (!alloc && L2Entry.subZero(bitmap, last)) == zero) {
+            last++;
+        }
+        n = Math.min(n, (long) last * sc - in);
+        if (alloc) {
+            return new BlockStatus(offset, n, true, false, true, 0, img.io.checkedHostAt(offset, entry) + in, false);
+        }
+        if (zero) {
+            return new BlockStatus(offset, n, true, true, false, 0, -1, false);
+        }
+        return below(img, offset, n);
+    }
+
+    /** Nothing in this layer: what the backing file says, or an unallocated zero run. */
+    private static BlockStatus below(Qcow2Image img, long offset, long n) throws IOException {
+        BlockDevice backing = img.backing;
+        if (backing != null && offset < backing.size()) {
+            long len = Math.min(n, backing.size() - offset);
+            return backing.blockStatus(offset, len).deeper();
+        }
+        return new BlockStatus(offset, n, false, true, false, backing != null ? 1 : 0, -1, false);
+    }
+}

@@ -1,0 +1,130 @@
+package io.qcow4j.core;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+
+import io.qcow4j.core.format.FeatureNameTable;
+import io.qcow4j.core.format.Header;
+import io.qcow4j.core.format.HeaderExtension;
+import io.qcow4j.core.format.L2Entry;
+import io.qcow4j.core.format.RefcountBlock;
+
+/**
+ * Writes a new empty image laid out as qemu-img lays it out: header in cluster 0, the
+ * refcount table in cluster 1, its first block in cluster 2; then the image is opened and
+ * grown to its size, which places the L1 table in cluster 3 onward.
+ */
+final class ImageCreator {
+    private ImageCreator() {
+    }
+
+    static void create(Path path, CreateOptions o) throws IOException {
+        o.validate();
+        if (o.size() < 0) {
+            throw new IllegalArgumentException("Image size must be specified");
+        }
+        int cs = o.clusterSize();
+        int clusterBits = Integer.numberOfTrailingZeros(cs);
+        int refcountOrder = Integer.numberOfTrailingZeros(o.refcountBits());
+        Header h = new Header();
+        h.version = o.version();
+        h.clusterBits = clusterBits;
+        h.size = 0;
+        h.refcountTableOffset = cs;
+        h.refcountTableClusters = 1;
+        h.refcountOrder = refcountOrder;
+        if (h.version >= 3) {
+            if (o.lazyRefcounts()) {
+                h.compatibleFeatures |= Header.COMPAT_LAZY_REFCOUNTS;
+            }
+            if (o.extendedL2()) {
+                h.incompatibleFeatures |= Header.INCOMPAT_EXTENDED_L2;
+            }
+            if (o.compressionType() != CompressionType.ZLIB) {
+                h.incompatibleFeatures |= Header.INCOMPAT_COMPRESSION;
+                h.compressionType = o.compressionType().code();
+            }
+            if (o.dataFile() != null) {
+                h.incompatibleFeatures |= Header.INCOMPAT_DATA_FILE;
+                h.setExtension(HeaderExtension.EXTERNAL_DATA_FILE, HeaderExtension.ofString(0, o.dataFile()).data());
+                if (o.dataFileRaw()) {
+                    h.autoclearFeatures |= Header.AUTOCLEAR_DATA_FILE_RAW;
+                }
+            }
+            if (cs > 4096) {
+                h.setExtension(HeaderExtension.FEATURE_NAME_TABLE, FeatureNameTable.serialize(FeatureNameTable.QEMU));
+            }
+        }
+        if (o.backingFile() != null) {
+            h.backingFile = o.backingFile();
+            if (o.backingFormat() != null) {
+                h.setExtension(HeaderExtension.BACKING_FORMAT, HeaderExtension.ofString(0, o.backingFormat()).data());
+            }
+        }
+        byte[] headerBytes = h.serialize();
+        if (o.dataFile() != null) {
+            Path data = ImageOpener.resolve(path, o.dataFile());
+            try (FileChannel ch = FileChannel.open(data, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
+                    StandardOpenOption.TRUNCATE_EXISTING)) {
+                if (o.size() > 0) {
+                    ch.write(ByteBuffer.allocate(1), o.size() - 1);
+                    ch.truncate(o.size());
+                }
+            }
+        }
+        ByteBuffer file = ByteBuffer.allocate(3 * cs);
+        file.put(headerBytes);
+        file.putLong(cs, 2L * cs);
+        for (long c = 0; c < 3; c++) {
+            int at = 2 * cs + RefcountBlock.wordOffset(c, refcountOrder);
+            file.putLong(at, RefcountBlock.set(file.getLong(at), c, refcountOrder, 1));
+        }
+        file.clear();
+        try (FileChannel ch = FileChannel.open(path, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
+                StandardOpenOption.TRUNCATE_EXISTING)) {
+            while (file.hasRemaining()) {
+                ch.write(file);
+            }
+            ch.force(false);
+        }
+        try (Qcow2Image img = Qcow2Image.open(path, OpenOptions.readWrite().openBacking(false))) {
+            img.resize(o.size());
+            if (o.preallocation() == CreateOptions.Preallocation.METADATA) {
+                preallocate(img);
+            }
+        } catch (IOException | RuntimeException e) {
+            Files.deleteIfExists(path);
+            throw e;
+        }
+    }
+
+    /** preallocation=metadata: every L2 table and data cluster allocated, data left as holes. */
+    private static void preallocate(Qcow2Image img) throws IOException {
+        var geo = img.geo;
+        long size = img.size();
+        int cs = geo.clusterSize();
+        for (long start = 0; start < size; start += geo.l2Coverage()) {
+            long l2 = img.mapper.writableL2Table(start);
+            long end = Math.min(size, start + geo.l2Coverage());
+            int clusters = (int) ((end - start + cs - 1) / cs);
+            long host;
+            if (img.dataFile != null) {
+                host = start;
+            } else {
+                host = img.refcounts.allocate(clusters, false);
+            }
+            for (int i = 0; i < clusters; i++) {
+                img.mapper.setEntry(l2, i, L2Entry.standard(host + (long) i * cs, true),
+                        geo.extendedL2() ? L2Entry.ALL_ALLOCATED : 0);
+            }
+            if (img.dataFile == null) {
+                img.storage.extend(host + (long) clusters * cs);
+            }
+        }
+        img.storage.flush();
+    }
+}

@@ -1,0 +1,215 @@
+package io.qcow4j.core;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+
+import io.qcow4j.core.alloc.RefcountManager;
+import io.qcow4j.core.cache.L2Cache;
+import io.qcow4j.core.check.RefcountRebuilder;
+import io.qcow4j.core.compress.ClusterCodec;
+import io.qcow4j.core.engine.ClusterMapper;
+import io.qcow4j.core.engine.Geometry;
+import io.qcow4j.core.engine.ImageIo;
+import io.qcow4j.core.engine.Limits;
+import io.qcow4j.core.engine.SnapshotTable;
+import io.qcow4j.core.format.FeatureNameTable;
+import io.qcow4j.core.format.Header;
+import io.qcow4j.core.format.HeaderExtension;
+import io.qcow4j.core.format.SnapshotEntry;
+import io.qcow4j.core.storage.FileStorage;
+import io.qcow4j.core.storage.MappedStorage;
+import io.qcow4j.core.storage.Storage;
+
+/** Opens an image: header checks, feature bits, data file, backing chain. */
+final class ImageOpener {
+    static final long L2_CACHE_BYTES = 4L << 20;
+
+    private ImageOpener() {
+    }
+
+    static Qcow2Image open(Path path, OpenOptions options, Set<Path> chain) throws IOException {
+        Path real = realPath(path);
+        if (!chain.add(real)) {
+            throw new IOException("Backing file chain contains a loop: '" + path + "' appears twice");
+        }
+        boolean readOnly = options.isReadOnly();
+        Storage storage = readOnly ? new FileStorage(path, true) : new MappedStorage(path, false);
+        Storage dataFile = null;
+        BlockDevice backing = null;
+        try {
+            Header header = readHeader(storage);
+            checkFeatures(header, options);
+            Geometry geo = new Geometry(header.clusterBits, header.hasIncompatible(Header.INCOMPAT_EXTENDED_L2), header.version);
+            checkGeometry(header, geo, storage);
+            if (header.hasIncompatible(Header.INCOMPAT_DATA_FILE)) {
+                String name = header.stringExtension(HeaderExtension.EXTERNAL_DATA_FILE);
+                if (name == null) {
+                    throw new UnsupportedImageException("Could not open data file: the image names none (data-file option required)");
+                }
+                dataFile = new FileStorage(resolve(path, name), readOnly);
+            }
+            if (!readOnly && (header.autoclearFeatures & ~Header.AUTOCLEAR_KNOWN) != 0) {
+                // a writer must clear every autoclear bit it does not understand first
+                header.autoclearFeatures &= Header.AUTOCLEAR_KNOWN;
+                storage.write(0, ByteBuffer.wrap(header.serialize()));
+                storage.flush();
+            }
+            Qcow2Image[] self = new Qcow2Image[1];
+            RefcountManager refcounts = new RefcountManager(storage, header.clusterBits, header.refcountOrder,
+                    header.refcountTableOffset, header.refcountTableClusters,
+                    (off, clusters) -> self[0].refcountTableMoved(off, clusters));
+            long[] l1 = ClusterMapper.readL1(storage, geo, header.l1TableOffset, header.l1Size, "L1 table");
+            L2Cache cache = new L2Cache(storage, geo.clusterSize() / 8, L2_CACHE_BYTES);
+            ClusterMapper mapper = new ClusterMapper(storage, refcounts, cache, geo, header.l1TableOffset, l1, dataFile != null);
+            List<SnapshotEntry> snapshots = SnapshotTable.read(storage, geo.clusterSize(), header.snapshotsOffset, header.nbSnapshots);
+            if (options.openBacking() && header.backingFile != null) {
+                backing = openBacking(path, header, chain);
+            }
+            ImageIo io = new ImageIo(storage, dataFile, (header.autoclearFeatures & Header.AUTOCLEAR_DATA_FILE_RAW) != 0,
+                    refcounts, mapper, geo, ClusterCodec.of(compressionOf(header)), backing);
+            Qcow2Image image = new Qcow2Image(path, storage, dataFile, header, geo, refcounts, mapper, io, readOnly,
+                    new ArrayList<>(snapshots), backing);
+            self[0] = image;
+            if (!readOnly && !options.checkMode() && header.hasIncompatible(Header.INCOMPAT_DIRTY)) {
+                RefcountRebuilder.repairDirty(image);
+            }
+            return image;
+        } catch (IOException | RuntimeException e) {
+            closeQuietly(backing);
+            closeQuietly(dataFile);
+            closeQuietly(storage);
+            throw e;
+        } finally {
+            chain.remove(real);
+        }
+    }
+
+    private static Path realPath(Path path) throws IOException {
+        try {
+            return path.toRealPath();
+        } catch (NoSuchFileException e) {
+            throw new NoSuchFileException(path.toString(), null, "No such file or directory");
+        }
+    }
+
+    static Header readHeader(Storage storage) throws IOException {
+        int want = (int) Math.min(storage.length(), 1 << Header.MAX_CLUSTER_BITS);
+        ByteBuffer first = ByteBuffer.allocate(Math.max(want, 0));
+        storage.read(0, first);
+        byte[] buf = first.array();
+        if (buf.length >= 24) {
+            // only cluster 0 holds the header area
+            int bits = ByteBuffer.wrap(buf).getInt(Header.CLUSTER_BITS);
+            if (bits >= Header.MIN_CLUSTER_BITS && bits <= Header.MAX_CLUSTER_BITS && (1 << bits) < buf.length) {
+                buf = java.util.Arrays.copyOf(buf, 1 << bits);
+            }
+        }
+        return Header.parse(buf);
+    }
+
+    private static void checkFeatures(Header h, OpenOptions options) throws IOException {
+        long unknown = h.incompatibleFeatures & ~Header.INCOMPAT_KNOWN;
+        if (unknown != 0) {
+            HeaderExtension ext = h.extension(HeaderExtension.FEATURE_NAME_TABLE);
+            List<FeatureNameTable.Entry> table = ext == null ? List.of() : FeatureNameTable.parse(ext.data());
+            List<String> names = new ArrayList<>();
+            for (int bit = 0; bit < 64; bit++) {
+                if ((unknown & (1L << bit)) != 0) {
+                    String name = FeatureNameTable.nameOf(table, FeatureNameTable.INCOMPATIBLE, bit);
+                    names.add(name != null ? name : "Unknown incompatible feature: " + Long.toHexString(1L << bit));
+                }
+            }
+            throw new UnsupportedImageException("Unsupported qcow2 feature(s): " + String.join(", ", names));
+        }
+        if (h.cryptMethod != 0) {
+            throw new UnsupportedImageException("Encrypted images are not supported (crypt_method " + h.cryptMethod + ")");
+        }
+        if (h.hasIncompatible(Header.INCOMPAT_CORRUPT) && !options.isReadOnly() && !options.checkMode()) {
+            throw new IOException("qcow2: Image is corrupt; cannot be opened read/write");
+        }
+        CompressionType ct = CompressionType.fromCode(h.compressionType);
+        if (ct == null) {
+            throw new UnsupportedImageException("Unknown compression type " + h.compressionType);
+        }
+        if (h.hasIncompatible(Header.INCOMPAT_COMPRESSION) != (ct != CompressionType.ZLIB)) {
+            throw new io.qcow4j.core.CorruptImageException("header", Header.INCOMPATIBLE_FEATURES,
+                    "compression type incompatible bit does not match compression_type " + h.compressionType);
+        }
+        if (h.hasIncompatible(Header.INCOMPAT_EXTENDED_L2) && h.clusterBits < 14) {
+            throw new io.qcow4j.core.CorruptImageException("header", Header.CLUSTER_BITS, "Extended L2 entries need clusters of at least 16 KiB");
+        }
+        if (h.backingFile != null && (h.autoclearFeatures & Header.AUTOCLEAR_DATA_FILE_RAW) != 0) {
+            throw new io.qcow4j.core.CorruptImageException("header", Header.AUTOCLEAR_FEATURES, "data-file-raw and a backing file cannot be combined");
+        }
+    }
+
+    private static void checkGeometry(Header h, Geometry geo, Storage storage) throws IOException {
+        if (h.size < 0) {
+            throw new io.qcow4j.core.CorruptImageException("header", Header.SIZE, "negative virtual size");
+        }
+        long needed = geo.l1EntriesFor(h.size);
+        if (needed > Limits.MAX_L1_ENTRIES) {
+            throw new io.qcow4j.core.CorruptImageException("header", Header.SIZE, "Image is too big");
+        }
+        if (Integer.toUnsignedLong(h.l1Size) < needed) {
+            throw new io.qcow4j.core.CorruptImageException("header", Header.L1_SIZE, "L1 table is too small");
+        }
+    }
+
+    private static CompressionType compressionOf(Header h) {
+        return CompressionType.fromCode(h.compressionType);
+    }
+
+    static Path resolve(Path image, String name) {
+        Path p = Path.of(name);
+        if (p.isAbsolute()) {
+            return p;
+        }
+        Path dir = image.toAbsolutePath().getParent();
+        return dir == null ? p : dir.resolve(p);
+    }
+
+    private static BlockDevice openBacking(Path path, Header h, Set<Path> chain) throws IOException {
+        Path file = resolve(path, h.backingFile);
+        String fmt = h.stringExtension(HeaderExtension.BACKING_FORMAT);
+        if (!Files.exists(file)) {
+            throw new NoSuchFileException(file.toString(), null, "Could not open backing file '" + h.backingFile + "': No such file or directory");
+        }
+        if (fmt == null) {
+            fmt = probe(file);
+        }
+        switch (fmt) {
+            case "qcow2":
+                return open(file, OpenOptions.readOnly(), chain);
+            case "raw":
+                return RawImage.open(file, true);
+            default:
+                throw new UnsupportedImageException("Unsupported backing file format '" + fmt + "'");
+        }
+    }
+
+    /** qcow2 when the magic says so, raw otherwise (as qemu's probe decides for these two). */
+    static String probe(Path file) throws IOException {
+        try (var ch = java.nio.channels.FileChannel.open(file)) {
+            ByteBuffer b = ByteBuffer.allocate(4);
+            ch.read(b, 0);
+            return b.position() == 4 && b.getInt(0) == Header.MAGIC ? "qcow2" : "raw";
+        }
+    }
+
+    private static void closeQuietly(java.io.Closeable c) {
+        if (c != null) {
+            try {
+                c.close();
+            } catch (IOException | RuntimeException ignored) {
+                // already failing
+            }
+        }
+    }
+}

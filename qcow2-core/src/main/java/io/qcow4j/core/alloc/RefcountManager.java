@@ -1,0 +1,416 @@
+package io.qcow4j.core.alloc;
+
+import java.io.IOException;
+import java.util.ArrayList;
+import java.util.List;
+
+import io.qcow4j.core.CorruptImageException;
+import io.qcow4j.core.format.RefcountBlock;
+import io.qcow4j.core.storage.Storage;
+
+/**
+ * Refcount table and blocks ({@code == Host cluster management ==}), and the cluster
+ * allocator on top of them.
+ *
+ * <p>Ordering, so that a crash leaves at worst leaked clusters: a new refcount block is
+ * written before the table entry that points at it; a cluster's refcount is raised before
+ * the caller references it and lowered only after the caller dropped the reference; a
+ * grown refcount table is complete and flushed before the header switches to it.
+ */
+public final class RefcountManager {
+    /** QEMU refuses refcount tables above 8 MiB; so do we, before allocating one. */
+    public static final long MAX_TABLE_BYTES = 8L << 20;
+
+    /** Receives the new location of the refcount table, to rewrite the header fields. */
+    public interface TableMoveListener {
+        void refcountTableMoved(long offset, int clusters) throws IOException;
+    }
+
+    private final Storage storage;
+    private final int clusterBits;
+    private final int clusterSize;
+    private final int refcountOrder;
+    private final long entriesPerBlock;
+    private final long maxRefcount;
+    private final TableMoveListener listener;
+    private long tableOffset;
+    private int tableClusters;
+    private long[] table;
+    private long freeHint;
+    /** Clusters chosen by an allocation in progress, not yet refcounted: [start, end) pairs. */
+    private final List<long[]> pending = new ArrayList<>();
+    /** Next free byte for compressed data, or 0 when no cluster is partly used. */
+    private long freeByteOffset;
+    /** Clusters the allocator must not hand out whatever their refcount says (repair). */
+    private java.util.function.LongPredicate excluded = c -> false;
+    private boolean exclusionActive;
+
+    public RefcountManager(Storage storage, int clusterBits, int refcountOrder, long tableOffset,
+                           int tableClusters, TableMoveListener listener) throws IOException {
+        this.storage = storage;
+        this.clusterBits = clusterBits;
+        this.clusterSize = 1 << clusterBits;
+        this.refcountOrder = refcountOrder;
+        this.entriesPerBlock = RefcountBlock.entriesPerBlock(clusterBits, refcountOrder);
+        this.maxRefcount = RefcountBlock.maxRefcount(refcountOrder);
+        this.listener = listener;
+        loadTable(tableOffset, tableClusters);
+        this.freeHint = 1;
+    }
+
+    private void loadTable(long offset, int clusters) throws IOException {
+        long bytes = (long) clusters * clusterSize;
+        if (clusters <= 0 || bytes > MAX_TABLE_BYTES) {
+            throw new CorruptImageException("refcount table", offset, "refcount_table_clusters " + clusters + " out of range");
+        }
+        if ((offset & (clusterSize - 1)) != 0 || offset < clusterSize) {
+            throw new CorruptImageException("refcount table", offset, "Refcount table offset invalid");
+        }
+        if (offset + bytes > storage.length()) {
+            throw new CorruptImageException("refcount table", offset, "Refcount table extends past the end of the file");
+        }
+        long[] t = new long[(int) (bytes / 8)];
+        storage.readLongs(offset, t, 0, t.length);
+        this.table = t;
+        this.tableOffset = offset;
+        this.tableClusters = clusters;
+    }
+
+    public long tableOffset() {
+        return tableOffset;
+    }
+
+    public int tableClusters() {
+        return tableClusters;
+    }
+
+    public long entriesPerBlock() {
+        return entriesPerBlock;
+    }
+
+    public long maxRefcount() {
+        return maxRefcount;
+    }
+
+    /** Raw refcount table entry {@code index} (0 past the table). */
+    public long tableEntry(long index) {
+        return index < table.length ? table[(int) index] : 0;
+    }
+
+    public int tableEntries() {
+        return table.length;
+    }
+
+    /** Refcount of the cluster at index {@code cluster} (host offset / cluster size). */
+    public long get(long cluster) throws IOException {
+        long block = blockFor(cluster);
+        if (block == 0) {
+            return 0;
+        }
+        long index = cluster % entriesPerBlock;
+        long word = storage.readLong(block + RefcountBlock.wordOffset(index, refcountOrder));
+        return RefcountBlock.get(word, index, refcountOrder);
+    }
+
+    private long blockFor(long cluster) throws IOException {
+        long rt = cluster / entriesPerBlock;
+        if (rt >= table.length) {
+            return 0;
+        }
+        long entry = table[(int) rt];
+        long block = entry & RefcountBlock.TABLE_OFFSET_MASK;
+        if (block == 0) {
+            return 0;
+        }
+        if ((block & (clusterSize - 1)) != 0 || block + clusterSize > storage.length()) {
+            throw new CorruptImageException("refcount table", tableOffset + rt * 8,
+                    "refcount block offset 0x" + Long.toHexString(block) + " invalid");
+        }
+        return block;
+    }
+
+    /** Adds {@code delta} to the refcount of every cluster overlapping [offset, offset+length). */
+    public void update(long offset, long length, long delta) throws IOException {
+        if (length <= 0) {
+            return;
+        }
+        long first = offset >>> clusterBits;
+        long last = (offset + length - 1) >>> clusterBits;
+        for (long c = first; c <= last; c++) {
+            add(c, delta);
+        }
+    }
+
+    /**
+     * While set, the allocator skips clusters the predicate claims, even with refcount 0:
+     * a repair knows of uses that the refcounts do not show yet.
+     */
+    public void setExcluded(java.util.function.LongPredicate inUse) {
+        this.excluded = inUse == null ? c -> false : inUse;
+        this.exclusionActive = inUse != null;
+    }
+
+    /** Sets the refcount of {@code cluster} to {@code value} (repair). */
+    public void set(long cluster, long value) throws IOException {
+        add(cluster, value - get(cluster));
+    }
+
+    private void add(long cluster, long delta) throws IOException {
+        long rt = cluster / entriesPerBlock;
+        if (rt >= table.length) {
+            if (delta < 0) {
+                throw new CorruptImageException("refcount table", tableOffset, "cluster 0x" + Long.toHexString(cluster << clusterBits) + " freed but not refcounted");
+            }
+            growTable(rt);
+        }
+        long block = blockFor(cluster);
+        if (block == 0) {
+            if (delta < 0) {
+                throw new CorruptImageException("refcount table", tableOffset + rt * 8, "cluster 0x" + Long.toHexString(cluster << clusterBits) + " freed but not refcounted");
+            }
+            block = allocateBlock(rt);
+        }
+        long index = cluster % entriesPerBlock;
+        long wordOff = block + RefcountBlock.wordOffset(index, refcountOrder);
+        long word = storage.readLong(wordOff);
+        long old = RefcountBlock.get(word, index, refcountOrder);
+        long now = old + delta;
+        if (now < 0 || (maxRefcount != Long.MAX_VALUE && now > maxRefcount) || (delta > 0 && now < old)) {
+            if (now < 0) {
+                throw new CorruptImageException("refcount block", wordOff, "refcount of cluster 0x" + Long.toHexString(cluster << clusterBits) + " would drop below zero");
+            }
+            throw new IOException("Refcount overflow for cluster 0x" + Long.toHexString(cluster << clusterBits) + " (refcount_bits " + (1 << refcountOrder) + ")");
+        }
+        storage.writeLong(wordOff, RefcountBlock.set(word, index, refcountOrder, now));
+        if (now == 0) {
+            freeHint = Math.min(freeHint, cluster);
+            if (freeByteOffset != 0 && (freeByteOffset >>> clusterBits) == cluster) {
+                freeByteOffset = 0;
+            }
+        }
+    }
+
+    /**
+     * Allocates {@code n} contiguous clusters with refcount 1. With {@code reserve} the
+     * space is zero-filled first (needed before metadata is written through the mapping).
+     */
+    public long allocate(int n, boolean reserve) throws IOException {
+        long start = findFree(n);
+        long offset = start << clusterBits;
+        long len = (long) n << clusterBits;
+        if (reserve) {
+            storage.reserve(offset, len);
+        }
+        long[] range = {start, start + n};
+        pending.add(range);
+        long done = 0;
+        try {
+            for (; done < n; done++) {
+                add(start + done, 1);
+            }
+        } catch (IOException | RuntimeException e) {
+            for (long c = start; c < start + done; c++) {
+                try {
+                    add(c, -1);
+                } catch (IOException ignored) {
+                    // leaked at worst
+                }
+            }
+            throw e;
+        } finally {
+            pending.remove(range);
+        }
+        if (start == freeHint) {
+            freeHint = start + n;
+        }
+        return offset;
+    }
+
+    /** Lowers the refcount of the clusters overlapping [offset, offset+length) by one. */
+    public void free(long offset, long length) throws IOException {
+        update(offset, length, -1);
+    }
+
+    /**
+     * Space for one compressed cluster of {@code len} bytes: packed after the previous
+     * one like QEMU does, each host cluster touched gaining one reference.
+     */
+    public long allocateBytes(int len) throws IOException {
+        if (len <= 0 || len > clusterSize) {
+            throw new IllegalArgumentException("bad compressed length " + len);
+        }
+        long off = freeByteOffset;
+        if (off != 0) {
+            long cluster = off >>> clusterBits;
+            long endCluster = (off + len - 1) >>> clusterBits;
+            if (endCluster == cluster) {
+                add(cluster, 1);
+            } else if (get(endCluster) == 0 && !isPending(endCluster) && !excluded.test(endCluster)) {
+                add(cluster, 1);
+                add(endCluster, 1);
+            } else {
+                off = 0;
+            }
+        }
+        if (off == 0) {
+            off = allocate(1, false);
+        }
+        freeByteOffset = off + len;
+        if ((freeByteOffset & (clusterSize - 1)) == 0) {
+            freeByteOffset = 0;
+        }
+        return off;
+    }
+
+    private boolean isPending(long cluster) {
+        for (long[] r : pending) {
+            if (cluster >= r[0] && cluster < r[1]) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    private long pendingEnd() {
+        long end = 0;
+        for (long[] r : pending) {
+            end = Math.max(end, r[1]);
+        }
+        return end;
+    }
+
+    /** First run of {@code n} free clusters at or after the hint. */
+    private long findFree(int n) throws IOException {
+        long coverageEnd = (long) table.length * entriesPerBlock;
+        long c = Math.max(1, freeHint);
+        long runStart = c;
+        long run = 0;
+        while (run < n) {
+            if (c >= coverageEnd && !isPending(c) && c >= pendingEnd() && !excluded.test(c)) {
+                // nothing past the table's coverage is allocated
+                return runStart + run == c ? runStart : c;
+            }
+            long block = c < coverageEnd ? blockFor(c) : 0;
+            if (block == 0 && c < coverageEnd && !isPendingIn(c, entriesPerBlock) && !exclusionActive) {
+                // a missing refcount block: its whole range is free
+                long blockEnd = (c / entriesPerBlock + 1) * entriesPerBlock;
+                run += blockEnd - c;
+                c = blockEnd;
+                continue;
+            }
+            if (!isPending(c) && !excluded.test(c) && get(c) == 0) {
+                run++;
+            } else {
+                run = 0;
+                runStart = c + 1;
+            }
+            c++;
+        }
+        return runStart;
+    }
+
+    private boolean isPendingIn(long c, long blockSize) {
+        long blockStart = c - c % blockSize;
+        for (long[] r : pending) {
+            if (r[0] < blockStart + blockSize && r[1] > blockStart) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** Allocates the refcount block for table index {@code rt}; returns its offset. */
+    private long allocateBlock(long rt) throws IOException {
+        long b = findFree(1);
+        long off = b << clusterBits;
+        storage.reserve(off, clusterSize);
+        if (b / entriesPerBlock == rt) {
+            // the block describes itself
+            long index = b % entriesPerBlock;
+            long wordOff = off + RefcountBlock.wordOffset(index, refcountOrder);
+            storage.writeLong(wordOff, RefcountBlock.set(0, index, refcountOrder, 1));
+        } else {
+            long[] range = {b, b + 1};
+            pending.add(range);
+            try {
+                add(b, 1);
+            } finally {
+                pending.remove(range);
+            }
+        }
+        setTableEntry(rt, off);
+        return off;
+    }
+
+    private void setTableEntry(long rt, long blockOffset) throws IOException {
+        table[(int) rt] = blockOffset;
+        storage.writeLong(tableOffset + rt * 8, blockOffset);
+    }
+
+    /**
+     * Moves the refcount table to a larger one at the end of the image, together with the
+     * refcount blocks that describe the new table and themselves.
+     */
+    private void growTable(long neededIndex) throws IOException {
+        long entriesPerCluster = clusterSize / 8;
+        long start = Math.max(Math.max((storage.length() + clusterSize - 1) >>> clusterBits,
+                (long) table.length * entriesPerBlock), pendingEnd());
+        long entries = Math.max(neededIndex + 1, (long) table.length * 3 / 2 + 1);
+        long tableClustersNew;
+        long blocks;
+        long firstRt = start / entriesPerBlock;
+        while (true) {
+            tableClustersNew = (entries + entriesPerCluster - 1) / entriesPerCluster;
+            blocks = 1;
+            while (true) {
+                long lastRt = (start + tableClustersNew + blocks - 1) / entriesPerBlock;
+                long need = lastRt - firstRt + 1;
+                if (need <= blocks) {
+                    break;
+                }
+                blocks = need;
+            }
+            long lastRt = firstRt + blocks - 1;
+            if (lastRt < entries) {
+                break;
+            }
+            entries = lastRt + 1;
+        }
+        long bytes = tableClustersNew * clusterSize;
+        if (bytes > MAX_TABLE_BYTES) {
+            throw new IOException("Image too large: the refcount table would exceed " + (MAX_TABLE_BYTES >> 20) + " MiB");
+        }
+        long newTableOff = start << clusterBits;
+        long areaClusters = tableClustersNew + blocks;
+        storage.reserve(newTableOff, areaClusters << clusterBits);
+        long[] newTable = new long[(int) (bytes / 8)];
+        System.arraycopy(table, 0, newTable, 0, table.length);
+        for (long j = 0; j < blocks; j++) {
+            long rt = firstRt + j;
+            long blockOff = (start + tableClustersNew + j) << clusterBits;
+            long covStart = rt * entriesPerBlock;
+            long from = Math.max(covStart, start);
+            long to = Math.min(covStart + entriesPerBlock, start + areaClusters);
+            for (long c = from; c < to; c++) {
+                long index = c - covStart;
+                long wordOff = blockOff + RefcountBlock.wordOffset(index, refcountOrder);
+                long word = storage.readLong(wordOff);
+                storage.writeLong(wordOff, RefcountBlock.set(word, index, refcountOrder, 1));
+            }
+            newTable[(int) rt] = blockOff;
+        }
+        for (int i = 0; i < newTable.length; i++) {
+            if (newTable[i] != 0) {
+                storage.writeLong(newTableOff + 8L * i, newTable[i]);
+            }
+        }
+        storage.flush();
+        long oldOff = tableOffset;
+        long oldBytes = (long) tableClusters * clusterSize;
+        listener.refcountTableMoved(newTableOff, (int) tableClustersNew);
+        table = newTable;
+        tableOffset = newTableOff;
+        tableClusters = (int) tableClustersNew;
+        free(oldOff, oldBytes);
+    }
+}

@@ -1,0 +1,147 @@
+package io.qcow4j.core.check;
+
+import java.io.IOException;
+
+import io.qcow4j.core.CorruptImageException;
+import io.qcow4j.core.EngineParts;
+import io.qcow4j.core.Qcow2Image;
+import io.qcow4j.core.engine.ClusterMapper;
+import io.qcow4j.core.engine.Geometry;
+import io.qcow4j.core.format.CompressedDescriptor;
+import io.qcow4j.core.format.Header;
+import io.qcow4j.core.format.L1Entry;
+import io.qcow4j.core.format.L2Entry;
+import io.qcow4j.core.format.RefcountBlock;
+import io.qcow4j.core.format.SnapshotEntry;
+import io.qcow4j.core.storage.Storage;
+
+/**
+ * Recomputes every cluster's refcount from the references in the image, and writes the
+ * result back: first raising counts that are too low (so nothing in use can be handed
+ * out), then lowering those that are too high (leaks).
+ */
+public final class RefcountRebuilder {
+    private RefcountRebuilder() {
+    }
+
+    /** Repairs the refcounts of an image whose dirty bit was left set, then clears the bit. */
+    public static void repairDirty(Qcow2Image image) throws IOException {
+        synchronized (image) {
+            rebuild(image);
+            EngineParts p = image.engineParts();
+            p.storage().flush();
+            p.header().incompatibleFeatures &= ~Header.INCOMPAT_DIRTY;
+            image.rewriteHeader();
+        }
+    }
+
+    /** Writes the computed refcounts; returns the number of clusters whose count changed. */
+    public static long rebuild(Qcow2Image image) throws IOException {
+        synchronized (image) {
+            EngineParts p = image.engineParts();
+            ClusterCounts expected = count(p);
+            long changed = 0;
+            p.refcounts().setExcluded(expected::used);
+            try {
+                long end = Math.max(expected.maxCluster() + 1, clusters(p));
+                for (long c = 0; c < end; c++) {
+                    long want = expected.get(c);
+                    if (want > p.refcounts().get(c)) {
+                        p.refcounts().set(c, want);
+                        changed++;
+                    }
+                }
+                // new refcount blocks are references too: count again before lowering
+                expected = count(p);
+                end = Math.max(expected.maxCluster() + 1, clusters(p));
+                for (long c = 0; c < end; c++) {
+                    long want = expected.get(c);
+                    long have = p.refcounts().get(c);
+                    if (want != have) {
+                        p.refcounts().set(c, want);
+                        changed++;
+                    }
+                }
+            } finally {
+                p.refcounts().setExcluded(null);
+            }
+            return changed;
+        }
+    }
+
+    private static long clusters(EngineParts p) {
+        int bits = p.geometry().clusterBits();
+        return (p.storage().length() + (1L << bits) - 1) >>> bits;
+    }
+
+    /** Counts every reference the image's metadata makes. */
+    public static ClusterCounts count(EngineParts p) throws IOException {
+        ClusterCounts counts = new ClusterCounts();
+        Geometry geo = p.geometry();
+        Header h = p.header();
+        int bits = geo.clusterBits();
+        counts.add(0);
+        addRange(counts, p.refcounts().tableOffset(), (long) p.refcounts().tableClusters() << bits, bits);
+        for (int i = 0; i < p.refcounts().tableEntries(); i++) {
+            long block = p.refcounts().tableEntry(i) & RefcountBlock.TABLE_OFFSET_MASK;
+            if (block != 0) {
+                counts.add(block >>> bits);
+            }
+        }
+        countL1(p, counts, p.mapper().l1(), p.mapper().l1Offset());
+        if (!p.snapshots().isEmpty()) {
+            long tableBytes = 0;
+            for (SnapshotEntry e : p.snapshots()) {
+                tableBytes += e.serializedSize();
+            }
+            addRange(counts, h.snapshotsOffset, tableBytes, bits);
+            for (SnapshotEntry e : p.snapshots()) {
+                long[] l1 = ClusterMapper.readL1(p.storage(), geo, e.l1TableOffset, e.l1Size, "snapshot L1 table");
+                countL1(p, counts, l1, e.l1TableOffset);
+            }
+        }
+        return counts;
+    }
+
+    private static void countL1(EngineParts p, ClusterCounts counts, long[] l1, long l1Offset) throws IOException {
+        Geometry geo = p.geometry();
+        int bits = geo.clusterBits();
+        Storage storage = p.storage();
+        addRange(counts, l1Offset, 8L * l1.length, bits);
+        long[] table = new long[geo.clusterSize() / 8];
+        for (int i = 0; i < l1.length; i++) {
+            long l2 = L1Entry.l2Offset(l1[i]);
+            if (l2 == 0) {
+                continue;
+            }
+            if ((l2 & (geo.clusterSize() - 1)) != 0 || l2 + geo.clusterSize() > storage.length()) {
+                throw new CorruptImageException("L1 table", l1Offset + 8L * i, "L2 table offset 0x" + Long.toHexString(l2) + " invalid");
+            }
+            counts.add(l2 >>> bits);
+            storage.readLongs(l2, table, 0, table.length);
+            for (int k = 0; k < geo.l2Entries(); k++) {
+                long e = table[k * geo.l2EntryWords()];
+                if (L2Entry.isCompressed(e)) {
+                    long off = CompressedDescriptor.hostOffset(e, bits);
+                    long sectors = CompressedDescriptor.additionalSectors(e, bits) + 1;
+                    long start = off & ~(CompressedDescriptor.SECTOR - 1L);
+                    addRange(counts, start, sectors * CompressedDescriptor.SECTOR, bits);
+                } else if (p.dataFile() == null) {
+                    long host = L2Entry.hostOffset(e);
+                    if (host != 0) {
+                        counts.add(host >>> bits);
+                    }
+                }
+            }
+        }
+    }
+
+    static void addRange(ClusterCounts counts, long offset, long length, int bits) {
+        if (length <= 0) {
+            return;
+        }
+        for (long c = offset >>> bits; c <= (offset + length - 1) >>> bits; c++) {
+            counts.add(c);
+        }
+    }
+}

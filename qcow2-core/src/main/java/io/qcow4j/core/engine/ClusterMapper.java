@@ -1,0 +1,220 @@
+package io.qcow4j.core.engine;
+
+import java.io.IOException;
+
+import io.qcow4j.core.CorruptImageException;
+import io.qcow4j.core.alloc.RefcountManager;
+import io.qcow4j.core.cache.L2Cache;
+import io.qcow4j.core.format.L1Entry;
+import io.qcow4j.core.format.L2Entry;
+import io.qcow4j.core.storage.Storage;
+
+/**
+ * Guest offset to L2 entry, through the active L1 table and the L2 cache. Allocates and
+ * copies-on-write L2 tables when a writer asks for one.
+ */
+public final class ClusterMapper {
+    /** Receives a relocated L1 table, to rewrite l1_size and l1_table_offset. */
+    public interface L1MoveListener {
+        void l1TableMoved(long offset, int entries) throws IOException;
+    }
+
+    private final Storage storage;
+    private final RefcountManager refcounts;
+    private final L2Cache cache;
+    private final Geometry geo;
+    private final boolean validateData;
+    private long l1Offset;
+    private long[] l1;
+
+    public ClusterMapper(Storage storage, RefcountManager refcounts, L2Cache cache, Geometry geo,
+                         long l1Offset, long[] l1, boolean hasDataFile) {
+        this.storage = storage;
+        this.refcounts = refcounts;
+        this.cache = cache;
+        this.geo = geo;
+        this.l1Offset = l1Offset;
+        this.l1 = l1;
+        this.validateData = !hasDataFile;
+    }
+
+    /** Reads and validates an L1 table of {@code entries} entries at {@code offset}. */
+    public static long[] readL1(Storage storage, Geometry geo, long offset, int entries, String what) throws IOException {
+        if (entries < 0 || entries > Limits.MAX_L1_ENTRIES) {
+            throw new CorruptImageException(what, offset, "L1 size " + entries + " out of range");
+        }
+        long[] table = new long[entries];
+        if (entries == 0) {
+            return table;
+        }
+        if ((offset & (geo.clusterSize() - 1)) != 0 || offset < geo.clusterSize()) {
+            throw new CorruptImageException(what, offset, "L1 table offset invalid");
+        }
+        if (offset + 8L * entries > storage.length()) {
+            throw new CorruptImageException(what, offset, "L1 table extends past the end of the file");
+        }
+        storage.readLongs(offset, table, 0, entries);
+        return table;
+    }
+
+    public long l1Offset() {
+        return l1Offset;
+    }
+
+    public int l1Size() {
+        return l1.length;
+    }
+
+    public long l1Entry(int index) {
+        return l1[index];
+    }
+
+    public L2Cache cache() {
+        return cache;
+    }
+
+    /** Validated L2 table offset for guest {@code offset}, or 0 when none is allocated. */
+    public long l2Table(long offset) throws IOException {
+        long index = offset / geo.l2Coverage();
+        if (index >= l1.length) {
+            return 0;
+        }
+        return l2TableOf(l1, l1Offset, (int) index, storage, geo);
+    }
+
+    public static long l2TableOf(long[] l1, long l1Offset, int index, Storage storage, Geometry geo) throws IOException {
+        long l2 = L1Entry.l2Offset(l1[index]);
+        if (l2 == 0) {
+            return 0;
+        }
+        if ((l2 & (geo.clusterSize() - 1)) != 0 || l2 < geo.clusterSize() || l2 + geo.clusterSize() > storage.length()) {
+            throw new CorruptImageException("L1 table", l1Offset + 8L * index,
+                    "L2 table offset 0x" + Long.toHexString(l2) + " invalid (unaligned, in the header or past the end of the file)");
+        }
+        return l2;
+    }
+
+    /** Index of the entry for {@code offset} inside its L2 table. */
+    public int l2Index(long offset) {
+        return (int) ((offset >>> geo.clusterBits()) % geo.l2Entries());
+    }
+
+    public long entry(long l2, int index) throws IOException {
+        return cache.word(l2, index * geo.l2EntryWords());
+    }
+
+    public long bitmap(long l2, int index) throws IOException {
+        return geo.extendedL2() ? cache.word(l2, index * 2 + 1) : 0;
+    }
+
+    /**
+     * Writes an entry. With extended L2 the two words are ordered so that no instant shows
+     * an allocated subcluster without its host offset.
+     */
+    public void setEntry(long l2, int index, long entry, long bitmap) throws IOException {
+        if (!geo.extendedL2()) {
+            cache.setWord(l2, index, entry);
+            return;
+        }
+        long oldBitmap = cache.word(l2, index * 2 + 1);
+        boolean bitmapFirst = (bitmap & L2Entry.ALL_ALLOCATED & ~oldBitmap) == 0;
+        if (bitmapFirst) {
+            cache.setWord(l2, index * 2 + 1, bitmap);
+            cache.setWord(l2, index * 2, entry);
+        } else {
+            cache.setWord(l2, index * 2, entry);
+            cache.setWord(l2, index * 2 + 1, bitmap);
+        }
+    }
+
+    /** Checks a standard entry's host offset before data is read from or written to it. */
+    public long checkedHost(long entry, long l2, int index) throws IOException {
+        long host = L2Entry.hostOffset(entry);
+        if (validateData && host != 0) {
+            if ((host & (geo.clusterSize() - 1)) != 0 || host < geo.clusterSize() || host >= storage.length()) {
+                throw new CorruptImageException("L2 table", l2 + 8L * index * geo.l2EntryWords(),
+                        "cluster offset 0x" + Long.toHexString(host) + " invalid (unaligned, in the header or past the end of the file)");
+            }
+        }
+        return host;
+    }
+
+    /**
+     * The L2 table for {@code offset}, allocated or copied so that it may be written:
+     * a missing table is allocated zeroed; a shared one (no COPIED flag) is copied.
+     */
+    public long writableL2Table(long offset) throws IOException {
+        long index = offset / geo.l2Coverage();
+        if (index >= l1.length) {
+            throw new IllegalStateException("offset beyond the L1 table");
+        }
+        int i = (int) index;
+        long entry = l1[i];
+        long old = l2TableOf(l1, l1Offset, i, storage, geo);
+        if (old != 0 && L1Entry.isCopied(entry)) {
+            return old;
+        }
+        if (old != 0 && refcounts.get(old >>> geo.clusterBits()) == 1) {
+            // no longer shared (its snapshot is gone): only the flag was stale
+            setL1(i, L1Entry.of(old, true));
+            return old;
+        }
+        long fresh = refcounts.allocate(1, true);
+        long[] content = new long[geo.clusterSize() / 8];
+        if (old != 0) {
+            // shared with a snapshot: the copy points at the same data clusters, whose
+            // refcounts already count every L1 tree that reaches them
+            System.arraycopy(cache.table(old), 0, content, 0, content.length);
+            for (int k = 0; k < content.length; k++) {
+                if (content[k] != 0) {
+                    storage.writeLong(fresh + 8L * k, content[k]);
+                }
+            }
+        }
+        cache.put(fresh, content);
+        setL1(i, L1Entry.of(fresh, true));
+        if (old != 0) {
+            refcounts.free(old, geo.clusterSize());
+            cache.invalidate(old);
+        }
+        return fresh;
+    }
+
+    void setL1(int index, long value) throws IOException {
+        storage.writeLong(l1Offset + 8L * index, value);
+        l1[index] = value;
+    }
+
+    /** Grows the active L1 table to {@code entries}, relocating it (new table, header, free old). */
+    public void growL1(int entries, L1MoveListener listener) throws IOException {
+        if (entries <= l1.length) {
+            return;
+        }
+        if (entries > Limits.MAX_L1_ENTRIES) {
+            throw new IOException("Image too large: the L1 table would exceed 32 MiB");
+        }
+        long bytes = 8L * entries;
+        int clusters = (int) ((bytes + geo.clusterSize() - 1) >>> geo.clusterBits());
+        long fresh = refcounts.allocate(clusters, true);
+        long[] table = java.util.Arrays.copyOf(l1, entries);
+        for (int i = 0; i < l1.length; i++) {
+            if (table[i] != 0) {
+                storage.writeLong(fresh + 8L * i, table[i]);
+            }
+        }
+        storage.flush();
+        long oldOffset = l1Offset;
+        long oldBytes = 8L * l1.length;
+        listener.l1TableMoved(fresh, entries);
+        l1 = table;
+        l1Offset = fresh;
+        if (oldBytes > 0 && oldOffset != 0) {
+            refcounts.free(oldOffset, oldBytes);
+        }
+    }
+
+    /** Shrinks only the recorded L1 size (entries past it must be unallocated). */
+    public long[] l1() {
+        return l1;
+    }
+}

@@ -1,0 +1,71 @@
+package io.qcow4j.core.format;
+
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Feature name table extension ({@code == Feature name table ==}): 48-byte entries of
+ * u8 type (0 incompatible, 1 compatible, 2 autoclear), u8 bit, char name[46].
+ */
+public final class FeatureNameTable {
+    public static final int ENTRY_SIZE = 48;
+    public static final int NAME_SIZE = 46;
+    public static final int INCOMPATIBLE = 0;
+    public static final int COMPATIBLE = 1;
+    public static final int AUTOCLEAR = 2;
+
+    public record Entry(int type, int bit, String name) {
+    }
+
+    /** The table qemu-img 7.2 writes, in its order. */
+    public static final List<Entry> QEMU = List.of(
+            new Entry(INCOMPATIBLE, 0, "dirty bit"),
+            new Entry(INCOMPATIBLE, 1, "corrupt bit"),
+            new Entry(INCOMPATIBLE, 2, "external data file"),
+            new Entry(INCOMPATIBLE, 3, "compression type"),
+            new Entry(INCOMPATIBLE, 4, "extended L2 entries"),
+            new Entry(COMPATIBLE, 0, "lazy refcounts"),
+            new Entry(AUTOCLEAR, 0, "bitmaps"),
+            new Entry(AUTOCLEAR, 1, "raw external data"));
+
+    private FeatureNameTable() {
+    }
+
+    public static List<Entry> parse(byte[] data) {
+        List<Entry> out = new ArrayList<>();
+        for (int off = 0; off + ENTRY_SIZE <= data.length; off += ENTRY_SIZE) {
+            int type = data[off] & 0xff;
+            int bit = data[off + 1] & 0xff;
+            int len = 0;
+            while (len < NAME_SIZE && data[off + 2 + len] != 0) {
+                len++;
+            }
+            out.add(new Entry(type, bit, new String(data, off + 2, len, StandardCharsets.UTF_8)));
+        }
+        return out;
+    }
+
+    public static byte[] serialize(List<Entry> entries) {
+        ByteBuffer buf = ByteBuffer.allocate(entries.size() * ENTRY_SIZE);
+        for (Entry e : entries) {
+            int start = buf.position();
+            buf.put((byte) e.type()).put((byte) e.bit());
+            byte[] name = e.name().getBytes(StandardCharsets.UTF_8);
+            buf.put(name, 0, Math.min(name.length, NAME_SIZE));
+            buf.position(start + ENTRY_SIZE);
+        }
+        return buf.array();
+    }
+
+    /** Name of a feature bit, or null when the table does not name it. */
+    public static String nameOf(List<Entry> table, int type, int bit) {
+        for (Entry e : table) {
+            if (e.type() == type && e.bit() == bit) {
+                return e.name();
+            }
+        }
+        return null;
+    }
+}

@@ -1,0 +1,276 @@
+package io.qcow4j.core.format;
+
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+
+import io.qcow4j.core.CorruptImageException;
+
+/**
+ * The qcow2 header ({@code == Header ==}) and its extension area, as one mutable value.
+ * {@link #parse} validates what it can without knowing the file; {@link #serialize} writes
+ * header, extensions and backing file name back, keeping unknown fields and extensions.
+ */
+public final class Header {
+    public static final int MAGIC = 0x514649fb;
+    /** Byte 0-3 magic, 4-7 version, 8-15 backing_file_offset, 16-19 backing_file_size. */
+    public static final int VERSION = 4;
+    public static final int BACKING_FILE_OFFSET = 8;
+    public static final int BACKING_FILE_SIZE = 16;
+    /** Byte 20-23 cluster_bits, 24-31 size, 32-35 crypt_method, 36-39 l1_size. */
+    public static final int CLUSTER_BITS = 20;
+    public static final int SIZE = 24;
+    public static final int CRYPT_METHOD = 32;
+    public static final int L1_SIZE = 36;
+    /** Byte 40-47 l1_table_offset, 48-55 refcount_table_offset, 56-59 refcount_table_clusters. */
+    public static final int L1_TABLE_OFFSET = 40;
+    public static final int REFCOUNT_TABLE_OFFSET = 48;
+    public static final int REFCOUNT_TABLE_CLUSTERS = 56;
+    /** Byte 60-63 nb_snapshots, 64-71 snapshots_offset. */
+    public static final int NB_SNAPSHOTS = 60;
+    public static final int SNAPSHOTS_OFFSET = 64;
+    /** Version 3: byte 72-79 incompatible, 80-87 compatible, 88-95 autoclear features. */
+    public static final int INCOMPATIBLE_FEATURES = 72;
+    public static final int COMPATIBLE_FEATURES = 80;
+    public static final int AUTOCLEAR_FEATURES = 88;
+    /** Byte 96-99 refcount_order, 100-103 header_length, 104 compression_type. */
+    public static final int REFCOUNT_ORDER = 96;
+    public static final int HEADER_LENGTH = 100;
+    public static final int COMPRESSION_TYPE = 104;
+
+    public static final int V2_LENGTH = 72;
+    public static final int V3_MIN_LENGTH = 104;
+    /** What QEMU writes: 104 plus compression_type and 7 bytes of padding. */
+    public static final int V3_LENGTH = 112;
+
+    public static final long INCOMPAT_DIRTY = 1L;
+    public static final long INCOMPAT_CORRUPT = 1L << 1;
+    public static final long INCOMPAT_DATA_FILE = 1L << 2;
+    public static final long INCOMPAT_COMPRESSION = 1L << 3;
+    public static final long INCOMPAT_EXTENDED_L2 = 1L << 4;
+    public static final long INCOMPAT_KNOWN = 0x1fL;
+    public static final long COMPAT_LAZY_REFCOUNTS = 1L;
+    public static final long AUTOCLEAR_BITMAPS = 1L;
+    public static final long AUTOCLEAR_DATA_FILE_RAW = 1L << 1;
+    public static final long AUTOCLEAR_KNOWN = 0x3L;
+
+    public static final int MIN_CLUSTER_BITS = 9;
+    public static final int MAX_CLUSTER_BITS = 21;
+    public static final int MAX_BACKING_FILE_NAME = 1023;
+
+    public int version;
+    public long backingFileOffset;
+    public int backingFileSize;
+    public int clusterBits;
+    public long size;
+    public int cryptMethod;
+    public int l1Size;
+    public long l1TableOffset;
+    public long refcountTableOffset;
+    public int refcountTableClusters;
+    public int nbSnapshots;
+    public long snapshotsOffset;
+    public long incompatibleFeatures;
+    public long compatibleFeatures;
+    public long autoclearFeatures;
+    public int refcountOrder = 4;
+    public int headerLength;
+    public int compressionType;
+    /** Header bytes past the fields we know (offset 112 up to header_length), kept verbatim. */
+    public byte[] unknownFields = new byte[0];
+    public String backingFile;
+    public final List<HeaderExtension> extensions = new ArrayList<>();
+
+    public int clusterSize() {
+        return 1 << clusterBits;
+    }
+
+    public int refcountBits() {
+        return 1 << refcountOrder;
+    }
+
+    public boolean hasIncompatible(long bit) {
+        return (incompatibleFeatures & bit) != 0;
+    }
+
+    public HeaderExtension extension(int type) {
+        for (HeaderExtension e : extensions) {
+            if (e.type() == type) {
+                return e;
+            }
+        }
+        return null;
+    }
+
+    public void setExtension(int type, byte[] data) {
+        extensions.removeIf(e -> e.type() == type);
+        if (data != null) {
+            extensions.add(new HeaderExtension(type, data));
+        }
+    }
+
+    public String stringExtension(int type) {
+        HeaderExtension e = extension(type);
+        return e == null ? null : e.asString();
+    }
+
+    /**
+     * Parses cluster 0 (or as much of it as the file has). Checks magic, version, cluster
+     * size, header length, backing file name bounds and the extension list.
+     */
+    public static Header parse(byte[] buf) throws CorruptImageException {
+        if (buf.length < V2_LENGTH) {
+            throw new CorruptImageException("header", 0, "file too short for a qcow2 header");
+        }
+        ByteBuffer b = ByteBuffer.wrap(buf);
+        if (b.getInt(0) != MAGIC) {
+            throw new CorruptImageException("header", 0, "Image is not in qcow2 format (bad magic)");
+        }
+        Header h = new Header();
+        h.version = b.getInt(VERSION);
+        if (h.version != 2 && h.version != 3) {
+            throw new CorruptImageException("header", VERSION, "Unsupported qcow2 version " + h.version);
+        }
+        h.clusterBits = b.getInt(CLUSTER_BITS);
+        if (h.clusterBits < MIN_CLUSTER_BITS || h.clusterBits > MAX_CLUSTER_BITS) {
+            throw new CorruptImageException("header", CLUSTER_BITS, "Unsupported cluster size: 2^" + h.clusterBits);
+        }
+        int cs = h.clusterSize();
+        h.backingFileOffset = b.getLong(BACKING_FILE_OFFSET);
+        h.backingFileSize = b.getInt(BACKING_FILE_SIZE);
+        h.size = b.getLong(SIZE);
+        h.cryptMethod = b.getInt(CRYPT_METHOD);
+        h.l1Size = b.getInt(L1_SIZE);
+        h.l1TableOffset = b.getLong(L1_TABLE_OFFSET);
+        h.refcountTableOffset = b.getLong(REFCOUNT_TABLE_OFFSET);
+        h.refcountTableClusters = b.getInt(REFCOUNT_TABLE_CLUSTERS);
+        h.nbSnapshots = b.getInt(NB_SNAPSHOTS);
+        h.snapshotsOffset = b.getLong(SNAPSHOTS_OFFSET);
+        if (h.version == 2) {
+            h.headerLength = V2_LENGTH;
+            h.refcountOrder = 4;
+        } else {
+            if (buf.length < V3_MIN_LENGTH) {
+                throw new CorruptImageException("header", 0, "file too short for a version 3 header");
+            }
+            h.incompatibleFeatures = b.getLong(INCOMPATIBLE_FEATURES);
+            h.compatibleFeatures = b.getLong(COMPATIBLE_FEATURES);
+            h.autoclearFeatures = b.getLong(AUTOCLEAR_FEATURES);
+            h.refcountOrder = b.getInt(REFCOUNT_ORDER);
+            h.headerLength = b.getInt(HEADER_LENGTH);
+            if (h.refcountOrder < 0 || h.refcountOrder > 6) {
+                throw new CorruptImageException("header", REFCOUNT_ORDER, "Refcount order " + h.refcountOrder + " out of range 0..6");
+            }
+            if (h.headerLength < V3_MIN_LENGTH || (h.headerLength & 7) != 0 || h.headerLength > cs) {
+                throw new CorruptImageException("header", HEADER_LENGTH, "invalid header_length " + h.headerLength);
+            }
+            if (h.headerLength > buf.length) {
+                throw new CorruptImageException("header", HEADER_LENGTH, "header_length " + h.headerLength + " past the end of the file");
+            }
+            h.compressionType = h.headerLength > COMPRESSION_TYPE ? buf[COMPRESSION_TYPE] & 0xff : 0;
+            if (h.headerLength > V3_LENGTH) {
+                h.unknownFields = Arrays.copyOfRange(buf, V3_LENGTH, h.headerLength);
+            }
+        }
+        long extEnd = h.backingFileOffset != 0 ? h.backingFileOffset : Math.min(cs, buf.length);
+        if (h.backingFileOffset != 0) {
+            if (h.backingFileOffset < 0 || h.backingFileOffset > cs
+                    || h.backingFileSize < 0 || h.backingFileSize > MAX_BACKING_FILE_NAME
+                    || h.backingFileOffset + h.backingFileSize > Math.min(cs, buf.length)) {
+                throw new CorruptImageException("header", BACKING_FILE_OFFSET, "Invalid backing file offset or size");
+            }
+            h.backingFile = new String(buf, (int) h.backingFileOffset, h.backingFileSize, StandardCharsets.UTF_8);
+        }
+        parseExtensions(h, buf, h.headerLength, (int) Math.min(extEnd, buf.length));
+        return h;
+    }
+
+    private static void parseExtensions(Header h, byte[] buf, int start, int end) throws CorruptImageException {
+        ByteBuffer b = ByteBuffer.wrap(buf);
+        int off = start;
+        while (off + 8 <= end) {
+            int type = b.getInt(off);
+            long len = b.getInt(off + 4) & 0xffffffffL;
+            if (type == HeaderExtension.END) {
+                return;
+            }
+            if (len > end - off - 8) {
+                throw new CorruptImageException("header extension", off, "extension of length " + len + " overruns the header area");
+            }
+            byte[] data = Arrays.copyOfRange(buf, off + 8, off + 8 + (int) len);
+            if (h.extension(type) != null) {
+                throw new CorruptImageException("header extension", off, "duplicate extension 0x" + Integer.toHexString(type));
+            }
+            h.extensions.add(new HeaderExtension(type, data));
+            off += 8 + (int) ((len + 7) & ~7L);
+        }
+        // Running into the end of the area without an end marker: QEMU accepts a header
+        // that ends exactly at the area end, so do we.
+    }
+
+    /**
+     * Serializes header, extensions (in QEMU's order, unknown ones last), end marker and
+     * backing file name into one cluster-0 image; fails if it does not fit.
+     */
+    public byte[] serialize() {
+        int cs = clusterSize();
+        ByteBuffer b = ByteBuffer.allocate(cs);
+        int len = version == 2 ? V2_LENGTH : V3_LENGTH + unknownFields.length;
+        headerLength = len;
+        b.putInt(0, MAGIC).putInt(VERSION, version);
+        b.putInt(CLUSTER_BITS, clusterBits).putLong(SIZE, size).putInt(CRYPT_METHOD, cryptMethod);
+        b.putInt(L1_SIZE, l1Size).putLong(L1_TABLE_OFFSET, l1TableOffset);
+        b.putLong(REFCOUNT_TABLE_OFFSET, refcountTableOffset).putInt(REFCOUNT_TABLE_CLUSTERS, refcountTableClusters);
+        b.putInt(NB_SNAPSHOTS, nbSnapshots).putLong(SNAPSHOTS_OFFSET, snapshotsOffset);
+        if (version >= 3) {
+            b.putLong(INCOMPATIBLE_FEATURES, incompatibleFeatures).putLong(COMPATIBLE_FEATURES, compatibleFeatures);
+            b.putLong(AUTOCLEAR_FEATURES, autoclearFeatures).putInt(REFCOUNT_ORDER, refcountOrder);
+            b.putInt(HEADER_LENGTH, len);
+            b.put(COMPRESSION_TYPE, (byte) compressionType);
+            b.put(V3_LENGTH, unknownFields);
+        }
+        b.position(len);
+        for (HeaderExtension e : orderedExtensions()) {
+            if (b.remaining() < e.paddedSize() + 8) {
+                throw new IllegalStateException("header extensions do not fit in cluster 0");
+            }
+            b.putInt(e.type()).putInt(e.data().length).put(e.data());
+            b.position(b.position() + ((e.data().length + 7) & ~7) - e.data().length);
+        }
+        b.putInt(HeaderExtension.END).putInt(0);
+        if (backingFile != null) {
+            byte[] name = backingFile.getBytes(StandardCharsets.UTF_8);
+            if (name.length > MAX_BACKING_FILE_NAME || b.remaining() < name.length) {
+                throw new IllegalArgumentException("Backing file name too long");
+            }
+            backingFileOffset = b.position();
+            backingFileSize = name.length;
+            b.put(name);
+        } else {
+            backingFileOffset = 0;
+            backingFileSize = 0;
+        }
+        b.putLong(BACKING_FILE_OFFSET, backingFileOffset).putInt(BACKING_FILE_SIZE, backingFileSize);
+        return Arrays.copyOf(b.array(), b.position());
+    }
+
+    private List<HeaderExtension> orderedExtensions() {
+        int[] order = {HeaderExtension.BACKING_FORMAT, HeaderExtension.EXTERNAL_DATA_FILE,
+                HeaderExtension.FULL_DISK_ENCRYPTION, HeaderExtension.FEATURE_NAME_TABLE, HeaderExtension.BITMAPS};
+        List<HeaderExtension> out = new ArrayList<>();
+        for (int t : order) {
+            HeaderExtension e = extension(t);
+            if (e != null) {
+                out.add(e);
+            }
+        }
+        for (HeaderExtension e : extensions) {
+            if (!out.contains(e)) {
+                out.add(e);
+            }
+        }
+        return out;
+    }
+}
