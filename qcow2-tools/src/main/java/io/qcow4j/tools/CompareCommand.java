@@ -20,7 +20,7 @@ import picocli.CommandLine.Model.CommandSpec;
  * must read as zeros ("Warning: Image size mismatch!"). -s (strict) also requires the
  * same size and the same allocation.
  */
-@Command(name = "compare", mixinStandardHelpOptions = true, separator = " ", description = "Check that two images read the same.")
+@Command(name = "compare", mixinStandardHelpOptions = true, description = "Check that two images read the same.")
 final class CompareCommand implements Callable<Integer> {
     private static final int SECTOR = 512;
     private static final int BUF = 2 << 20;

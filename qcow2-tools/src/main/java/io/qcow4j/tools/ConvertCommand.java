@@ -27,7 +27,7 @@ import picocli.CommandLine.Model.CommandSpec;
  * zeros are not written (a new image reads zeros already); neither are chunks whose
  * data is all zeros. With -c every written cluster is compressed.
  */
-@Command(name = "convert", mixinStandardHelpOptions = true, separator = " ",
+@Command(name = "convert", mixinStandardHelpOptions = true,
         description = "Copy an image into a new image of the given format (raw unless -O qcow2).")
 final class ConvertCommand implements Callable<Integer> {
     /** Chunk size for a raw target: what qemu-img uses as its buffer granularity. */

@@ -24,7 +24,7 @@ import picocli.CommandLine.Model.CommandSpec;
  * (printed after the option syntax and the backing file were checked, before the
  * option combinations are), the same messages.
  */
-@Command(name = "create", mixinStandardHelpOptions = true, separator = " ",
+@Command(name = "create", mixinStandardHelpOptions = true,
         description = "Create a new image (qcow2 unless -f raw).")
 final class CreateCommand implements Callable<Integer> {
     @Spec
@@ -71,6 +71,9 @@ final class CreateCommand implements Callable<Integer> {
         }
         String file = args.get(0);
         Map<String, String> values = opts.values();
+        if (backing != null && format.equals(Images.RAW)) {
+            throw new CliException(file + ": Backing file not supported for file format 'raw'");
+        }
         if (backing != null) {
             values.put("backing_file", backing);
         }

@@ -22,7 +22,7 @@ import picocli.CommandLine.Model.CommandSpec;
  * walked by name (loops refused, as qemu does), and everything is gathered before
  * anything is printed.
  */
-@Command(name = "info", mixinStandardHelpOptions = true, separator = " ", description = "Show what an image is.")
+@Command(name = "info", mixinStandardHelpOptions = true, description = "Show what an image is.")
 final class InfoCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;

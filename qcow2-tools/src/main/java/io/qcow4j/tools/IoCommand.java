@@ -18,7 +18,7 @@ import picocli.CommandLine.Model.CommandSpec;
  * {@code io [-r] [-f FMT] [-c CMD]... FILE}, as qemu-io: runs each {@code -c} command
  * in order (or, without -c, the lines of stdin), and exits 1 if any of them failed.
  */
-@Command(name = "io", mixinStandardHelpOptions = true, separator = " ",
+@Command(name = "io", mixinStandardHelpOptions = true,
         description = "Run qemu-io commands on an image: read, write, discard, flush.")
 final class IoCommand implements Callable<Integer> {
     @Spec

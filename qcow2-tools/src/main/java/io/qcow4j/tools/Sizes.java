@@ -7,7 +7,7 @@ import java.math.BigInteger;
  * Sizes and offsets written the way qemu-img and qemu-io accept them: a decimal
  * number with an optional binary suffix (b/B = bytes, k/K, M, G, T, P, E = powers of
  * 1024), a fraction only together with a suffix ("1.5G"), or a hex number without
- * fraction or suffix ("0x10000"). Leading blanks are allowed, anything trailing is not.
+ * fraction ("0x10000"; qemu 7.2 still allows a suffix there, deprecated). Leading blanks are allowed, anything trailing is not.
  * Behaviour observed on qemu-img 7.2 (see SizesTest for the cases).
  */
 public final class Sizes {
@@ -140,10 +140,18 @@ public final class Sizes {
         while (i < n && Character.digit(text.charAt(i), 16) >= 0) {
             i++;
         }
-        if (i == start || i != n) {
-            throw invalid(); // hex takes neither fraction nor suffix
+        if (i == start) {
+            throw invalid();
         }
         BigInteger v = new BigInteger(text.substring(start, i), 16);
+        if (i < n && suffixMultiplier(text.charAt(i)) > 0) {
+            // qemu 7.2 still takes "0x10k" (with a deprecation warning), never a fraction
+            v = v.multiply(BigInteger.valueOf(suffixMultiplier(text.charAt(i))));
+            i++;
+        }
+        if (i != n) {
+            throw invalid();
+        }
         if (v.compareTo(MAX_U64) > 0) {
             throw new SizeException(Problem.TOO_LARGE);
         }
