@@ -71,7 +71,7 @@ final class ConvertCommand implements Callable<Integer> {
         List<FormatOptions.Opt> table = FormatOptions.forFormat(targetFormat);
         OptionList opts = OptionList.parse(optionLists);
         if (opts.wantsHelp()) {
-            FormatOptions.printHelp(spec.commandLine().getOut(), table);
+            FormatOptions.printHelp(spec.commandLine().getOut(), targetFormat, args.size() >= 2);
             return 0;
         }
         if (args.size() < 2) {

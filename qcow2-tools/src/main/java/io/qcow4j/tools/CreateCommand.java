@@ -3,8 +3,10 @@ package io.qcow4j.tools;
 import io.qcow4j.core.BlockDevice;
 import io.qcow4j.core.CompressionType;
 import io.qcow4j.core.CreateOptions;
+import io.qcow4j.core.OpenOptions;
 import io.qcow4j.core.Qcow2Image;
 import io.qcow4j.core.RawImage;
+import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -55,12 +57,12 @@ final class CreateCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         PrintWriter out = spec.commandLine().getOut();
         if (!format.equals(Images.QCOW2) && !format.equals(Images.RAW)) {
-            throw new CliException("Unknown file format '" + format + "'");
+            throw new CliException((args.isEmpty() ? "" : args.get(0) + ": ") + "Unknown file format '" + format + "'");
         }
         List<FormatOptions.Opt> table = FormatOptions.forFormat(format);
         OptionList opts = OptionList.parse(optionLists);
         if (opts.wantsHelp()) {
-            FormatOptions.printHelp(out, table);
+            FormatOptions.printHelp(out, format, !args.isEmpty());
             return 0;
         }
         if (args.isEmpty()) {
@@ -102,9 +104,9 @@ final class CreateCommand implements Callable<Integer> {
             }
             long imageSize = (Long) FormatOptions.typed(FormatOptions.find(table, "size"), values.get("size"));
             if (format.equals(Images.RAW)) {
-                createRaw(file, imageSize, values);
+                createRaw(file, roundUpToSector(imageSize), values);
             } else {
-                createQcow2(file, imageSize, values);
+                createQcow2(file, roundUpToSector(imageSize), values);
             }
         } catch (CliException e) {
             throw new CliException(file + ": " + e.getMessage(), e.exitCode(), e);
@@ -119,9 +121,6 @@ final class CreateCommand implements Callable<Integer> {
     private void checkBacking(String file, String backingFile, Map<String, String> values) {
         if (backingFile.isEmpty()) {
             throw new CliException("Expected backing file name, got empty string");
-        }
-        if (format.equals(Images.RAW)) {
-            throw new CliException("Backing file not supported for file format 'raw'");
         }
         String fullName = Images.combine(file, backingFile);
         if (Path.of(fullName).normalize().equals(Path.of(file).normalize())) {
@@ -152,8 +151,8 @@ final class CreateCommand implements Callable<Integer> {
         }
     }
 
-    private static void createQcow2(String file, long size, Map<String, String> values) throws Exception {
-        CreateOptions co = qcow2Options(values, roundUpToSector(size));
+    private void createQcow2(String file, long size, Map<String, String> values) throws Exception {
+        CreateOptions co = qcow2Options(values, size);
         Path path = Path.of(file);
         if (Files.isRegularFile(path)) {
             // as qemu: an existing file is emptied and reused (keeps its owner and mode)
@@ -165,10 +164,24 @@ final class CreateCommand implements Callable<Integer> {
             Qcow2Image.create(path, co).close();
         } catch (IllegalArgumentException e) {
             throw new CliException(e.getMessage(), 1, e);
+        } catch (IOException e) {
+            // create() opens the new image with its backing chain, which -u lets name a
+            // file that does not exist (yet): the image itself is complete if it opens alone
+            if (!unsafe || co.backingFile() == null || !opensWithoutBacking(path)) {
+                throw e;
+            }
         }
     }
 
-    /** qemu-img makes a qcow2 disk whole 512-byte sectors: 1000 bytes become 1024. */
+    private static boolean opensWithoutBacking(Path path) {
+        try (Qcow2Image img = Qcow2Image.open(path, OpenOptions.readOnly().openBacking(false))) {
+            return img.size() >= 0;
+        } catch (IOException | RuntimeException e) {
+            return false;
+        }
+    }
+
+    /** qemu-img makes disks of whole 512-byte sectors: 1000 bytes become 1024. */
     private static long roundUpToSector(long size) {
         return size % 512 == 0 ? size : Math.addExact(size, 512 - size % 512);
     }

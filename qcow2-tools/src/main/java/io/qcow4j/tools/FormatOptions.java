@@ -37,11 +37,11 @@ final class FormatOptions {
             new Opt("compression_type", Type.STRING, "zlib",
                     "Compression method used for image cluster compression"),
             SIZE,
+            new Opt("compat", Type.STRING, null, "Compatibility level (v2 [0.10] or v3 [1.1])"),
             new Opt("backing_file", Type.STRING, null, "File name of a base image"),
             new Opt("backing_fmt", Type.STRING, null, "Image format of the base image"),
             new Opt("data_file", Type.STRING, null, "File name of an external data file"),
             new Opt("data_file_raw", Type.BOOL, null, "The external data file must stay valid as a raw image"),
-            new Opt("compat", Type.STRING, null, "Compatibility level (v2 [0.10] or v3 [1.1])"),
             new Opt("lazy_refcounts", Type.BOOL, "off", "Postpone refcount updates"),
             new Opt("refcount_bits", Type.NUMBER, "16", "Width of a reference count entry in bits"),
             NOCOW,
@@ -119,10 +119,27 @@ final class FormatOptions {
         return b.toString();
     }
 
-    /** {@code -o help}: the options, sorted, as qemu-img lists them. */
-    static void printHelp(PrintWriter out, List<Opt> table) {
-        out.println("Supported options:");
-        table.stream().sorted(Comparator.comparing(Opt::name)).forEach(o ->
+    /**
+     * {@code -o help}, as qemu-img lists it: with a file name, the format's and the file
+     * protocol's options together; without one, the format's alone and a hint.
+     */
+    static void printHelp(PrintWriter out, String format, boolean withFile) {
+        List<Opt> table = forFormat(format);
+        if (withFile) {
+            out.println("Supported options:");
+            printSorted(out, table);
+            return;
+        }
+        out.println("Supported " + format + " options:");
+        printSorted(out, table.stream().filter(o -> o != NOCOW && o != EXTENT_SIZE_HINT
+                && !(format.equals(Images.RAW) && o.name().equals("preallocation"))).toList());
+        out.println();
+        out.println("The protocol level may support further options.");
+        out.println("Specify the target filename to include those options.");
+    }
+
+    private static void printSorted(PrintWriter out, List<Opt> options) {
+        options.stream().sorted(Comparator.comparing(Opt::name)).forEach(o ->
                 out.println(String.format("  %-22s - %s", o.name() + "=" + o.typeName(), o.help())));
     }
 }

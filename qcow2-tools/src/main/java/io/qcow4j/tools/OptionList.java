@@ -119,7 +119,9 @@ public final class OptionList {
             }
             return v.longValue();
         } catch (Sizes.SizeException e) {
-            throw new CliException("Parameter '" + name + "' expects a non-negative number below 2^64");
+            throw new CliException("Parameter '" + name + "' expects a non-negative number below 2^64"
+                    + " Optional suffix k, M, G, T, P or E means kilo-, mega-, giga-, tera-, peta-"
+                    + " and exabytes, respectively.");
         }
     }
 
