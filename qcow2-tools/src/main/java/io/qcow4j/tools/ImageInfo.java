@@ -5,7 +5,6 @@ import io.qcow4j.core.Qcow2Image;
 import io.qcow4j.core.Snapshot;
 import java.io.IOException;
 import java.io.PrintWriter;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Instant;
 import java.time.ZoneId;
@@ -43,7 +42,8 @@ final class ImageInfo {
         info.filename = name;
         info.format = dev.formatName();
         info.virtualSize = Images.virtualSize(dev);
-        long actual = DiskUsage.allocatedBytes(Path.of(name));
+        // the image file alone: qemu 7.2 counts neither the data file nor the backing file
+        info.actualSize = DiskUsage.allocatedBytes(Path.of(name));
         if (dev instanceof Qcow2Image img) {
             info.clusterSize = img.clusterSize();
             info.dirty = img.isDirty();
@@ -54,15 +54,7 @@ final class ImageInfo {
             }
             info.snapshots = img.snapshots();
             info.qcow2Data = qcow2Data(img);
-            if (img.dataFile() != null) {
-                // qemu adds up the files holding data and metadata (not the backing file)
-                Path data = Path.of(Images.combine(name, img.dataFile()));
-                if (Files.exists(data)) {
-                    actual += DiskUsage.allocatedBytes(data);
-                }
-            }
         }
-        info.actualSize = actual;
         return info;
     }
 
