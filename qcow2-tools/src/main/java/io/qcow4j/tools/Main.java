@@ -57,7 +57,12 @@ public final class Main implements Callable<Integer> {
         cl.setExpandAtFiles(false); // "@name" is a file name here, not an argument file
         cl.setParameterExceptionHandler((ex, argv) -> {
             out.flush();
-            err.println("qcow4j: " + oneLine(ex.getMessage()));
+            String message = ex.getMessage();
+            if (ex instanceof CommandLine.UnmatchedArgumentException u && ex.getCommandLine() == cl
+                    && !u.getUnmatched().isEmpty() && !u.getUnmatched().get(0).startsWith("-")) {
+                message = "Command not found: " + u.getUnmatched().get(0); // qemu-img's words
+            }
+            err.println("qcow4j: " + oneLine(message));
             if (debug) {
                 ex.printStackTrace(err);
             }
