@@ -195,11 +195,18 @@ public final class RefcountManager {
      * space is zero-filled first (needed before metadata is written through the mapping).
      */
     public long allocate(int n, boolean reserve) throws IOException {
+        return allocate(n, reserve ? (long) n << clusterBits : 0);
+    }
+
+    /**
+     * Allocates {@code n} contiguous clusters with refcount 1, zero-filling their first
+     * {@code reserveBytes} bytes (a table smaller than its clusters needs no more).
+     */
+    public long allocate(int n, long reserveBytes) throws IOException {
         long start = findFree(n);
         long offset = start << clusterBits;
-        long len = (long) n << clusterBits;
-        if (reserve) {
-            storage.reserve(offset, len);
+        if (reserveBytes > 0) {
+            storage.reserve(offset, Math.min(reserveBytes, (long) n << clusterBits));
         }
         long[] range = {start, start + n};
         pending.add(range);
