@@ -10,6 +10,7 @@ import java.util.List;
 import java.util.Set;
 
 import io.qcow4j.core.alloc.RefcountManager;
+import io.qcow4j.core.bitmap.BitmapManager;
 import io.qcow4j.core.cache.L2Cache;
 import io.qcow4j.core.check.RefcountRebuilder;
 import io.qcow4j.core.compress.ClusterCodec;
@@ -76,6 +77,8 @@ final class ImageOpener {
             Qcow2Image image = new Qcow2Image(path, storage, dataFile, header, geo, refcounts, mapper, io, readOnly,
                     new ArrayList<>(snapshots), backing);
             self[0] = image;
+            image.bitmaps = new BitmapManager(storage, header, refcounts, image::writeHeader, readOnly, options.warnings());
+            image.bitmaps.load();
             if (!readOnly && !options.checkMode() && header.hasIncompatible(Header.INCOMPAT_DIRTY)) {
                 RefcountRebuilder.repairDirty(image);
             }
