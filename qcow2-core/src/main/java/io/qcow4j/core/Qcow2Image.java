@@ -11,6 +11,7 @@ import java.util.List;
 
 import io.qcow4j.core.alloc.RefcountManager;
 import io.qcow4j.core.bitmap.BitmapManager;
+import io.qcow4j.core.check.RefcountRebuilder;
 import io.qcow4j.core.engine.ClusterMapper;
 import io.qcow4j.core.engine.Geometry;
 import io.qcow4j.core.engine.ImageIo;
@@ -47,6 +48,8 @@ public final class Qcow2Image implements BlockDevice {
     final List<SnapshotEntry> snapshotEntries;
     BlockDevice backing;
     BitmapManager bitmaps;
+    boolean checkMode;
+    private boolean prepared;
     private boolean closed;
 
     Qcow2Image(Path path, Storage storage, Storage dataFile, Header header, Geometry geo,
@@ -386,7 +389,10 @@ public final class Qcow2Image implements BlockDevice {
         IOException failure = null;
         try {
             if (!readOnly) {
-                bitmaps.store();
+                if (bitmaps.needsStore()) {
+                    prepareForWrite();
+                    bitmaps.store();
+                }
                 storage.flush();
                 if (dataFile != null) {
                     dataFile.flush();
@@ -455,6 +461,32 @@ public final class Qcow2Image implements BlockDevice {
         ensureOpen();
         if (readOnly) {
             throw new IOException("Image is read-only");
+        }
+        prepareForWrite();
+    }
+
+    /**
+     * Before the first write of anything: clear the autoclear bits we do not understand,
+     * and rebuild the refcounts of an image left dirty (lazy refcounts) so no allocation
+     * can hand out a cluster in use. A read-write open that writes nothing changes no byte.
+     */
+    private void prepareForWrite() throws IOException {
+        if (prepared) {
+            return;
+        }
+        prepared = true;
+        try {
+            if ((header.autoclearFeatures & ~Header.AUTOCLEAR_KNOWN) != 0) {
+                header.autoclearFeatures &= Header.AUTOCLEAR_KNOWN;
+                writeHeader();
+                storage.flush();
+            }
+            if (!checkMode && header.hasIncompatible(Header.INCOMPAT_DIRTY)) {
+                RefcountRebuilder.repairDirty(this);
+            }
+        } catch (IOException | RuntimeException e) {
+            prepared = false;
+            throw e;
         }
     }
 

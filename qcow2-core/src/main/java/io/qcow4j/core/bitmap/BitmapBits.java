@@ -349,12 +349,14 @@ public final class BitmapBits {
         return n + changed.size() / 8;
     }
 
+    /** An independent copy, the record of changed chunks included. */
     public BitmapBits copy() {
         BitmapBits b = new BitmapBits(sizeBits);
         for (int i = 0; i < chunks.length; i++) {
             long[] c = chunks[i];
             b.chunks[i] = c == null || c == FULL ? c : c.clone();
         }
+        b.changed.or(changed);
         return b;
     }
 

@@ -293,6 +293,48 @@ public final class BitmapManager {
         }
     }
 
+    /** In-memory state of every bitmap, for a transaction to return to. */
+    public final class State {
+        private final List<PersistentBitmap> order = new ArrayList<>(bitmaps);
+        private final List<BitmapDirectoryEntry> removed = new ArrayList<>(removedFromDisk);
+        private final List<Object[]> fields = new ArrayList<>();
+
+        private State() {
+            for (PersistentBitmap b : order) {
+                fields.add(new Object[] {b.enabled, b.persistent, b.metaChanged, b.busy, b.disk, b.table,
+                        b.inUseOnDisk, b.bits == null ? null : b.bits.copy()});
+            }
+        }
+    }
+
+    /** Remembers the bitmaps' in-memory state (bits are copied; sparse ones cheaply). */
+    public State saveState() {
+        return new State();
+    }
+
+    /**
+     * Returns to a saved state. Valid while nothing was stored in between: operations only
+     * change memory, so nothing on disk needs undoing.
+     */
+    public void restoreState(State s) {
+        bitmaps.clear();
+        bitmaps.addAll(s.order);
+        removedFromDisk.clear();
+        removedFromDisk.addAll(s.removed);
+        for (int i = 0; i < s.order.size(); i++) {
+            PersistentBitmap b = s.order.get(i);
+            Object[] f = s.fields.get(i);
+            b.enabled = (Boolean) f[0];
+            b.persistent = (Boolean) f[1];
+            b.metaChanged = (Boolean) f[2];
+            b.busy = (Boolean) f[3];
+            b.disk = (BitmapDirectoryEntry) f[4];
+            b.table = (long[]) f[5];
+            b.inUseOnDisk = (Boolean) f[6];
+            b.bits = f[7] == null ? null : ((BitmapBits) f[7]).copy();
+        }
+    }
+
     /** Whether a store would write anything. */
     public boolean needsStore() {
         if (!removedFromDisk.isEmpty() || dropStaleExtension) {
