@@ -50,14 +50,9 @@ final class BitmapLimits {
         if (bytes > BitmapDirectoryEntry.MAX_PHYS_SIZE || tableSize > BitmapDirectoryEntry.MAX_TABLE_SIZE) {
             throw new IllegalArgumentException(prefix + "Too much space will be occupied by the bitmap. Use larger granularity");
         }
-        int count = 0;
-        long dirSize = 0;
-        for (PersistentBitmap b : m.list()) {
-            if (b.persistent) {
-                count++;
-                dirSize += BitmapDirectoryEntry.sizeFor(BitmapManager.nameBytes(b.name), 0);
-            }
-        }
+        long[] usage = m.persistentUsage();
+        long count = usage[0];
+        long dirSize = usage[1];
         if (count + 1 > BitmapsExtension.MAX_BITMAPS) {
             throw new IllegalArgumentException(prefix + "Maximum number of persistent bitmaps is already reached");
         }

@@ -41,6 +41,11 @@ public final class BitmapManager {
     private final int cs;
     private final Consumer<String> warnings;
     private final List<PersistentBitmap> bitmaps = new ArrayList<>();
+    /** Index by name, kept with the list. */
+    private final java.util.Map<String, PersistentBitmap> byName = new java.util.HashMap<>();
+    /** Running totals for the limits, so adding many bitmaps stays linear. */
+    private long persistentCount;
+    private long persistentDirBytes;
     /** The directory as it is on disk, in its order (flags updated when we rewrite it). */
     private final List<BitmapDirectoryEntry> onDisk = new ArrayList<>();
     private final List<BitmapDirectoryEntry> removedFromDisk = new ArrayList<>();
@@ -86,6 +91,7 @@ public final class BitmapManager {
         for (BitmapDirectoryEntry e : BitmapDirectory.read(storage, be, cs, virtualSize)) {
             PersistentBitmap b = new PersistentBitmap(e.name, e.granularityBits, true, e.auto() && !e.inUse(), e.inUse());
             b.disk = e;
+            b.readOnly = readOnly;
             onDisk.add(e);
             if (!e.inUse() && BitmapDirectory.tableSizeFor(virtualSize, e.granularityBits, cs) != Integer.toUnsignedLong(e.tableSize)) {
                 throw new CorruptImageException("bitmap directory", be.directoryOffset(),
@@ -93,6 +99,7 @@ public final class BitmapManager {
             }
             bitmaps.add(b);
         }
+        reindex();
     }
 
     public boolean isReadOnly() {
@@ -104,12 +111,29 @@ public final class BitmapManager {
     }
 
     public PersistentBitmap get(String name) {
+        return byName.get(name);
+    }
+
+    /** Persistent bitmaps and the directory bytes they need (QEMU's count and size limits). */
+    long[] persistentUsage() {
+        return new long[] {persistentCount, persistentDirBytes};
+    }
+
+    private void reindex() {
+        byName.clear();
+        persistentCount = 0;
+        persistentDirBytes = 0;
         for (PersistentBitmap b : bitmaps) {
-            if (b.name.equals(name)) {
-                return b;
-            }
+            byName.put(b.name, b);
+            account(b, 1);
         }
-        return null;
+    }
+
+    private void account(PersistentBitmap b, int sign) {
+        if (b.persistent) {
+            persistentCount += sign;
+            persistentDirBytes += sign * (long) BitmapDirectoryEntry.sizeFor(nameBytes(b.name), 0);
+        }
     }
 
     /** The entries of the bitmap directory as they are on disk (what qemu-img info shows). */
@@ -237,12 +261,21 @@ public final class BitmapManager {
         b.bits.markAllChanged();
         b.metaChanged = true;
         bitmaps.add(b);
+        byName.put(name, b);
+        account(b, 1);
         return b;
     }
 
     /** Removes a bitmap; its on-disk entry goes away at the next store. */
     public void remove(PersistentBitmap b) {
-        if (bitmaps.remove(b) && b.disk != null) {
+        if (byName.get(b.name) != b) {
+            return;
+        }
+        // the newest bitmaps are removed most often: search from the end
+        bitmaps.remove(bitmaps.lastIndexOf(b));
+        byName.remove(b.name);
+        account(b, -1);
+        if (b.disk != null) {
             removedFromDisk.add(b.disk);
         }
     }
@@ -261,7 +294,9 @@ public final class BitmapManager {
         if (persistent) {
             BitmapLimits.checkPersistent(this, header, b.name, b.granularity(), cs, virtualSize);
         }
+        account(b, -1);
         b.persistent = persistent;
+        account(b, 1);
         b.metaChanged = true;
         if (b.bits != null) {
             b.bits.markAllChanged();
@@ -333,6 +368,7 @@ public final class BitmapManager {
             b.inUseOnDisk = (Boolean) f[6];
             b.bits = f[7] == null ? null : ((BitmapBits) f[7]).copy();
         }
+        reindex();
     }
 
     /** Whether a store would write anything. */

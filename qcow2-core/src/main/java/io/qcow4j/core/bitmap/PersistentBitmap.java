@@ -14,6 +14,8 @@ public final class PersistentBitmap {
     /** Found in_use at open: its data is unknown; only removal is allowed. */
     final boolean inconsistent;
     boolean busy;
+    /** The image is open read-only: the bits may not change. */
+    boolean readOnly;
     BitmapBits bits;
     /** The directory entry on disk, or null before the first store. */
     BitmapDirectoryEntry disk;
@@ -53,6 +55,10 @@ public final class PersistentBitmap {
 
     public boolean isInconsistent() {
         return inconsistent;
+    }
+
+    public boolean isReadOnly() {
+        return readOnly;
     }
 
     public boolean isBusy() {
