@@ -1,6 +1,7 @@
 package io.qcow4j.core;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.BufferedReader;
@@ -31,7 +32,13 @@ class CrashSafetyTest {
         for (int cs : new int[] {4096, 65536}) {
             Path img = tmp.resolve("crash-" + cs + ".qcow2");
             // refcount_bits=1 with small clusters: refcount blocks and the table grow often
-            Qcow2Image.create(img, CreateOptions.size(8L << 20).clusterSize(cs).refcountBits(cs == 4096 ? 1 : 16)).close();
+            try (Qcow2Image created = Qcow2Image.create(img, CreateOptions.size(8L << 20).clusterSize(cs).refcountBits(cs == 4096 ? 1 : 16))) {
+                if (cs == 65536) {
+                    // bitmaps that every write dirties and that get stored mid-run
+                    created.bitmaps().add("tracked", 4096, true, true);
+                    created.bitmaps().add("idle", 65536, true, false);
+                }
+            }
             long initial = java.nio.file.Files.size(img);
             for (int round = 0; round < 4; round++) {
                 long childSeed = r.nextLong();
@@ -50,6 +57,20 @@ class CrashSafetyTest {
                 try (Qcow2Image image = Qcow2Image.open(img, OpenOptions.readOnly())) {
                     ByteBuffer all = ByteBuffer.allocate((int) image.size());
                     image.read(0, all);
+                    if (cs == 65536) {
+                        // the disabled bitmap was never marked in_use nor changed
+                        assertFalse(image.bitmaps().get("idle").isInconsistent(), what);
+                        assertEquals(0, image.bitmaps().bits(image.bitmaps().get("idle")).count(), what);
+                    }
+                }
+                if (cs == 65536) {
+                    // repair as a user would: remove the inconsistent bitmap, add it afresh
+                    try (Qcow2Image image = Qcow2Image.open(img, OpenOptions.readWrite())) {
+                        image.bitmaps().remove(image.bitmaps().get("tracked"));
+                        image.bitmaps().add("tracked", 4096, true, true);
+                    }
+                    int code = Qemu.check(img).exitCode();
+                    assertTrue(code == 0 || code == 3, what + " after bitmap repair: exit " + code);
                 }
             }
             assertTrue(java.nio.file.Files.size(img) > initial, "the writer wrote nothing before being killed");

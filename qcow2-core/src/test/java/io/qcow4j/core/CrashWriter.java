@@ -32,6 +32,9 @@ public final class CrashWriter {
                     img.writeZeroes(off, len);
                 } else if (kind < 9) {
                     img.discard(off, len);
+                } else if (r.nextBoolean() && !img.bitmaps().list().isEmpty()) {
+                    // a bitmap store in the middle of the writes
+                    img.storeBitmaps();
                 } else {
                     // grow now and then, so refcount blocks and tables must grow too
                     img.resize(size + cs * (long) r.nextInt(64));

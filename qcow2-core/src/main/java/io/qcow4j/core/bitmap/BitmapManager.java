@@ -22,10 +22,11 @@ import io.qcow4j.core.storage.Storage;
  * enabled bitmap, keeps the in_use flags, and stores what changed.
  *
  * <p>in_use: before the first guest write, every enabled persistent bitmap on disk gets
- * in_use (rewritten in place between a clear and a set of autoclear bit 0, so a crash
- * leaves the extension marked inconsistent rather than wrong). While we hold in_use, a
- * store updates data clusters and table entries in place; otherwise it writes changed
- * clusters, the table and the directory anew and switches the header in one write.
+ * in_use, in a new directory that one header write switches to (never in place, so no
+ * crash can lose the other bitmaps, which an in-place flip under a cleared autoclear bit
+ * would). While we hold in_use, a store updates data clusters and table entries in
+ * place; otherwise it writes changed clusters, the table and the directory anew and
+ * switches the header in one write.
  */
 public final class BitmapManager {
     /** Rewrites cluster 0 from the in-memory header. */
@@ -215,26 +216,40 @@ public final class BitmapManager {
         if (!any) {
             return;
         }
-        HeaderExtension ext = header.extension(HeaderExtension.BITMAPS);
-        BitmapsExtension be = BitmapsExtension.parse(ext.data(), cs);
-        // 1. clear autoclear bit 0: from here to step 3 a crash leaves all bitmaps inconsistent
-        header.autoclearFeatures &= ~Header.AUTOCLEAR_BITMAPS;
-        headerWriter.writeHeader();
-        storage.flush();
-        // 2. the directory, rewritten in place with in_use set
-        for (PersistentBitmap b : bitmaps) {
-            if (b.persistent && b.enabled && !b.inconsistent && b.disk != null && !b.disk.inUse()) {
-                b.disk.flags |= BitmapDirectoryEntry.FLAG_IN_USE;
-                b.inUseOnDisk = true;
+        // a new directory with the flags set, then one header write switches to it: a crash
+        // leaves the old directory (no guest write yet) or the new one, never neither
+        List<BitmapDirectoryEntry> dir = new ArrayList<>();
+        for (BitmapDirectoryEntry e : onDisk) {
+            BitmapDirectoryEntry c = e.copy();
+            PersistentBitmap b = ownerOf(e);
+            if (b != null && b.persistent && b.enabled && !b.inconsistent) {
+                c.flags |= BitmapDirectoryEntry.FLAG_IN_USE;
+            }
+            dir.add(c);
+        }
+        List<long[]> free = new ArrayList<>();
+        BitmapStore.switchDirectory(storage, header, refcounts, headerWriter, cs, dir, free);
+        for (int i = 0; i < onDisk.size(); i++) {
+            PersistentBitmap b = ownerOf(onDisk.get(i));
+            if (b != null) {
+                b.disk = dir.get(i);
+                b.inUseOnDisk = b.disk.inUse();
             }
         }
-        ByteBuffer dir = serializeDirectory(onDisk);
-        storage.write(be.directoryOffset(), dir);
-        storage.flush();
-        // 3. autoclear bit 0 set again
-        header.autoclearFeatures |= Header.AUTOCLEAR_BITMAPS;
-        headerWriter.writeHeader();
-        storage.flush();
+        onDisk.clear();
+        onDisk.addAll(dir);
+        for (long[] r : free) {
+            refcounts.free(r[0], r[1]);
+        }
+    }
+
+    private PersistentBitmap ownerOf(BitmapDirectoryEntry e) {
+        for (PersistentBitmap b : bitmaps) {
+            if (b.disk == e) {
+                return b;
+            }
+        }
+        return null;
     }
 
     /** Sets the bits a guest write of {@code [offset, offset+length)} covers in every enabled bitmap. */

@@ -67,10 +67,28 @@ final class BitmapStore {
             }
         }
         storage.flush();
+        switchDirectory(storage, header, refcounts, headerWriter, cs, dir, freeAfterSwitch);
+        for (Runnable r : commit) {
+            r.run();
+        }
+        for (long[] r : freeAfterSwitch) {
+            refcounts.free(r[0], r[1]);
+        }
+        return dir;
+    }
+
+    /**
+     * Writes {@code dir} to new clusters, flushes, points the header at it in one write
+     * (autoclear bit 0 set; no extension at all when empty), flushes, and adds the old
+     * directory to {@code freeAfter}. A crash leaves either the old directory or the new.
+     */
+    static void switchDirectory(Storage storage, Header header, RefcountManager refcounts,
+                                BitmapManager.HeaderWriter headerWriter, int cs, List<BitmapDirectoryEntry> dir,
+                                List<long[]> freeAfter) throws IOException {
         HeaderExtension oldExt = header.extension(HeaderExtension.BITMAPS);
         if (oldExt != null) {
             BitmapsExtension old = BitmapsExtension.parse(oldExt.data(), cs);
-            freeAfterSwitch.add(new long[] {old.directoryOffset(), old.directorySize()});
+            freeAfter.add(new long[] {old.directoryOffset(), old.directorySize()});
         }
         if (dir.isEmpty()) {
             header.setExtension(HeaderExtension.BITMAPS, null);
@@ -86,13 +104,6 @@ final class BitmapStore {
         }
         headerWriter.writeHeader();
         storage.flush();
-        for (Runnable r : commit) {
-            r.run();
-        }
-        for (long[] r : freeAfterSwitch) {
-            refcounts.free(r[0], r[1]);
-        }
-        return dir;
     }
 
     private static PersistentBitmap owner(List<PersistentBitmap> bitmaps, BitmapDirectoryEntry e) {

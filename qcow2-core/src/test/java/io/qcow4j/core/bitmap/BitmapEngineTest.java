@@ -56,6 +56,25 @@ class BitmapEngineTest {
     }
 
     @Test
+    void extensionWithoutAutoclearBitIsIgnoredAndDroppedOnWrite(@TempDir Path tmp) throws IOException {
+        Path img = TestData.copyToTemp("bitmaps.qcow2", tmp);
+        try (java.io.RandomAccessFile f = new java.io.RandomAccessFile(img.toFile(), "rw")) {
+            f.seek(io.qcow4j.core.format.Header.AUTOCLEAR_FEATURES);
+            f.writeLong(0);
+        }
+        List<String> warnings = new ArrayList<>();
+        try (Qcow2Image image = Qcow2Image.open(img, OpenOptions.readWrite().warnings(warnings::add))) {
+            assertTrue(image.bitmaps().list().isEmpty());
+            assertTrue(warnings.get(0).contains("inconsistent"), warnings.toString());
+            image.write(0, ByteBuffer.allocate(512));
+        }
+        assertTrue(Qemu.infoJson(img).path("format-specific").path("data").path("bitmaps").isMissingNode());
+        assertEquals(3, Qemu.check(img).exitCode(), "the old bitmap clusters are leaks");
+        Qemu.check(img, "-r", "leaks").assertOk();
+        assertEquals(0, Qemu.check(img).exitCode());
+    }
+
+    @Test
     void writesAreTrackedAndStoredForQemu(@TempDir Path tmp) throws IOException {
         Path img = TestData.copyToTemp("bitmaps.qcow2", tmp);
         byte[] before = java.nio.file.Files.readAllBytes(img);
