@@ -92,8 +92,10 @@ final class ImageCreator {
             ch.force(false);
         }
         try (Qcow2Image img = Qcow2Image.open(path, OpenOptions.readWrite().openBacking(false))) {
-            img.resize(o.size());
-            if (o.preallocation() == CreateOptions.Preallocation.METADATA) {
+            // QEMU keeps disk sizes in 512-byte sectors and rounds a new image's size up
+            img.resize((o.size() + 511) & ~511L);
+            // a raw data file must stay a complete raw image: map it all up front, like qemu-img
+            if (o.preallocation() == CreateOptions.Preallocation.METADATA || o.dataFileRaw()) {
                 preallocate(img);
             }
         } catch (IOException | RuntimeException e) {

@@ -10,8 +10,8 @@ import java.util.List;
 import java.util.Set;
 
 import io.qcow4j.core.alloc.RefcountManager;
+import io.qcow4j.core.bitmap.BitmapManager;
 import io.qcow4j.core.cache.L2Cache;
-import io.qcow4j.core.check.RefcountRebuilder;
 import io.qcow4j.core.compress.ClusterCodec;
 import io.qcow4j.core.engine.ClusterMapper;
 import io.qcow4j.core.engine.Geometry;
@@ -54,12 +54,6 @@ final class ImageOpener {
                 }
                 dataFile = new FileStorage(resolve(path, name), readOnly);
             }
-            if (!readOnly && (header.autoclearFeatures & ~Header.AUTOCLEAR_KNOWN) != 0) {
-                // a writer must clear every autoclear bit it does not understand first
-                header.autoclearFeatures &= Header.AUTOCLEAR_KNOWN;
-                storage.write(0, ByteBuffer.wrap(header.serialize()));
-                storage.flush();
-            }
             Qcow2Image[] self = new Qcow2Image[1];
             RefcountManager refcounts = new RefcountManager(storage, header.clusterBits, header.refcountOrder,
                     header.refcountTableOffset, header.refcountTableClusters,
@@ -76,9 +70,9 @@ final class ImageOpener {
             Qcow2Image image = new Qcow2Image(path, storage, dataFile, header, geo, refcounts, mapper, io, readOnly,
                     new ArrayList<>(snapshots), backing);
             self[0] = image;
-            if (!readOnly && !options.checkMode() && header.hasIncompatible(Header.INCOMPAT_DIRTY)) {
-                RefcountRebuilder.repairDirty(image);
-            }
+            image.bitmaps = new BitmapManager(storage, header, refcounts, image::writeHeader, readOnly, options.warnings());
+            image.bitmaps.load();
+            image.checkMode = options.checkMode();
             return image;
         } catch (IOException | RuntimeException e) {
             closeQuietly(backing);

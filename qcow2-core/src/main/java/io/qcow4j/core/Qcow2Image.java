@@ -10,6 +10,8 @@ import java.util.HashSet;
 import java.util.List;
 
 import io.qcow4j.core.alloc.RefcountManager;
+import io.qcow4j.core.bitmap.BitmapManager;
+import io.qcow4j.core.check.RefcountRebuilder;
 import io.qcow4j.core.engine.ClusterMapper;
 import io.qcow4j.core.engine.Geometry;
 import io.qcow4j.core.engine.ImageIo;
@@ -45,6 +47,9 @@ public final class Qcow2Image implements BlockDevice {
     final boolean readOnly;
     final List<SnapshotEntry> snapshotEntries;
     BlockDevice backing;
+    BitmapManager bitmaps;
+    boolean checkMode;
+    private boolean prepared;
     private boolean closed;
 
     Qcow2Image(Path path, Storage storage, Storage dataFile, Header header, Geometry geo,
@@ -213,6 +218,16 @@ public final class Qcow2Image implements BlockDevice {
 
     public synchronized void write(long offset, ByteBuffer src) throws IOException {
         ensureWritable();
+        long length = src.remaining();
+        checkRange(offset, length);
+        bitmaps.beforeGuestWrite();
+        writeUntracked(offset, src);
+        bitmaps.track(offset, length);
+    }
+
+    /** A write that no bitmap records (stream copies data that does not change the guest's view). */
+    public synchronized void writeUntracked(long offset, ByteBuffer src) throws IOException {
+        ensureWritable();
         checkRange(offset, src.remaining());
         int cs = geo.clusterSize();
         while (src.hasRemaining()) {
@@ -229,6 +244,8 @@ public final class Qcow2Image implements BlockDevice {
     public synchronized void writeZeroes(long offset, long length) throws IOException {
         ensureWritable();
         checkRange(offset, length);
+        bitmaps.beforeGuestWrite();
+        long start = offset;
         long end = offset + length;
         int cs = geo.clusterSize();
         int sc = geo.subclusterSize();
@@ -245,6 +262,7 @@ public final class Qcow2Image implements BlockDevice {
             }
             offset += n;
         }
+        bitmaps.track(start, length);
     }
 
     private void zeroPartialCluster(long offset, long n, int sc) throws IOException {
@@ -281,6 +299,8 @@ public final class Qcow2Image implements BlockDevice {
             // v2 has no zero flag: freeing would expose backing data, so like QEMU do nothing
             return;
         }
+        bitmaps.beforeGuestWrite();
+        long start = offset;
         long end = offset + length;
         int cs = geo.clusterSize();
         long c = geo.clusterStart(offset + cs - 1);
@@ -291,6 +311,8 @@ public final class Qcow2Image implements BlockDevice {
             }
             c += cs;
         }
+        // QEMU dirties the whole requested range, discarded or not
+        bitmaps.track(start, length);
     }
 
     /** Writes one cluster compressed; {@code offset} cluster-aligned, {@code src} a whole cluster or the disk's tail. */
@@ -303,7 +325,9 @@ public final class Qcow2Image implements BlockDevice {
         }
         byte[] buf = new byte[geo.clusterSize()];
         src.get(buf, 0, n);
+        bitmaps.beforeGuestWrite();
         io.writeCompressed(offset, buf, n);
+        bitmaps.track(offset, n);
     }
 
     @Override
@@ -331,12 +355,29 @@ public final class Qcow2Image implements BlockDevice {
         if (newSize < header.size) {
             ImageResizer.checkShrinkable(this, newSize);
         }
+        bitmaps.checkResizable();
         long entries = geo.l1EntriesFor(newSize);
         if (entries > mapper.l1Size()) {
             mapper.growL1((int) Math.min(entries, Integer.MAX_VALUE), this::l1Moved);
         }
+        bitmaps.resize(newSize);
         header.size = newSize;
         writeHeader();
+    }
+
+    /** The image's dirty bitmaps (persistent ones from the bitmap directory, and transient ones). */
+    public BitmapManager bitmaps() {
+        return bitmaps;
+    }
+
+    /**
+     * Stores every changed persistent bitmap now and clears their in_use flags (set again
+     * before the next guest write): a checkpoint, or a hand-over to another process.
+     */
+    public synchronized void storeBitmaps() throws IOException {
+        ensureWritable();
+        bitmaps.store();
+        storage.flush();
     }
 
     @Override
@@ -348,6 +389,10 @@ public final class Qcow2Image implements BlockDevice {
         IOException failure = null;
         try {
             if (!readOnly) {
+                if (bitmaps.needsStore()) {
+                    prepareForWrite();
+                    bitmaps.store();
+                }
                 storage.flush();
                 if (dataFile != null) {
                     dataFile.flush();
@@ -416,6 +461,32 @@ public final class Qcow2Image implements BlockDevice {
         ensureOpen();
         if (readOnly) {
             throw new IOException("Image is read-only");
+        }
+        prepareForWrite();
+    }
+
+    /**
+     * Before the first write of anything: clear the autoclear bits we do not understand,
+     * and rebuild the refcounts of an image left dirty (lazy refcounts) so no allocation
+     * can hand out a cluster in use. A read-write open that writes nothing changes no byte.
+     */
+    private void prepareForWrite() throws IOException {
+        if (prepared) {
+            return;
+        }
+        prepared = true;
+        try {
+            if ((header.autoclearFeatures & ~Header.AUTOCLEAR_KNOWN) != 0) {
+                header.autoclearFeatures &= Header.AUTOCLEAR_KNOWN;
+                writeHeader();
+                storage.flush();
+            }
+            if (!checkMode && header.hasIncompatible(Header.INCOMPAT_DIRTY)) {
+                RefcountRebuilder.repairDirty(this);
+            }
+        } catch (IOException | RuntimeException e) {
+            prepared = false;
+            throw e;
         }
     }
 
