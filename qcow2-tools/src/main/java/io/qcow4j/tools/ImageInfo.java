@@ -3,6 +3,7 @@ package io.qcow4j.tools;
 import io.qcow4j.core.BlockDevice;
 import io.qcow4j.core.Qcow2Image;
 import io.qcow4j.core.Snapshot;
+import io.qcow4j.core.format.BitmapDirectoryEntry;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Path;
@@ -66,7 +67,10 @@ final class ImageInfo {
         if (v3) {
             d.put("lazy-refcounts", img.lazyRefcounts());
         }
-        // "bitmaps" goes here once the engine lists them
+        List<Object> bitmaps = bitmaps(img);
+        if (!bitmaps.isEmpty()) {
+            d.put("bitmaps", bitmaps);
+        }
         d.put("refcount-bits", img.refcountBits());
         if (v3 && img.dataFile() != null) {
             d.put("data-file", img.dataFile());
@@ -77,6 +81,29 @@ final class ImageInfo {
             d.put("extended-l2", img.extendedL2());
         }
         return d;
+    }
+
+    /** The bitmap directory as stored on disk: flags ("in-use", "auto"), name, granularity. */
+    private static List<Object> bitmaps(Qcow2Image img) {
+        List<Object> list = new ArrayList<>();
+        if (img.bitmaps() == null) {
+            return list;
+        }
+        for (BitmapDirectoryEntry e : img.bitmaps().diskEntries()) {
+            List<Object> flags = new ArrayList<>();
+            if (e.inUse()) {
+                flags.add("in-use");
+            }
+            if (e.auto()) {
+                flags.add("auto");
+            }
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("flags", flags);
+            m.put("name", e.name);
+            m.put("granularity", 1L << e.granularityBits);
+            list.add(m);
+        }
+        return list;
     }
 
     /** The JSON object, keys in qemu-img's order. */
