@@ -67,11 +67,6 @@ final class Cli {
         return json(r.stdout());
     }
 
-    /** Runs a shell-free command line split on blanks (test inputs have no quoting needs). */
-    static Qemu.Result sh(Path dir, String line) {
-        return Qemu.run(dir, TIMEOUT, line.trim().split("\\s+"));
-    }
-
     static JsonNode json(String text) {
         try {
             return JSON.readTree(text);

@@ -41,7 +41,8 @@ class OptionListTest {
         assertEquals("Parameter 'n' expects a number",
                 assertThrows(CliException.class, () -> OptionList.parseNumber("n", "16k")).getMessage());
         assertEquals(65536, OptionList.parseSize("s", "64k"));
-        assertEquals("Parameter 's' expects a non-negative number below 2^64",
+        assertEquals("Parameter 's' expects a non-negative number below 2^64 Optional suffix k, M, G, T, P or E"
+                + " means kilo-, mega-, giga-, tera-, peta- and exabytes, respectively.",
                 assertThrows(CliException.class, () -> OptionList.parseSize("s", "-1")).getMessage());
     }
 }
