@@ -120,8 +120,9 @@ final class ImageCreator {
                 host = img.refcounts.allocate(clusters, false);
             }
             for (int i = 0; i < clusters; i++) {
-                img.mapper.setEntry(l2, i, L2Entry.standard(host + (long) i * cs, true),
-                        geo.extendedL2() ? L2Entry.ALL_ALLOCATED : 0);
+                // with subclusters, qemu-img leaves every subcluster unallocated: the host
+                // cluster is reserved, the backing file still shows through
+                img.mapper.setEntry(l2, i, L2Entry.standard(host + (long) i * cs, true), 0);
             }
             if (img.dataFile == null) {
                 img.storage.extend(host + (long) clusters * cs);

@@ -70,8 +70,13 @@ public final class Qcow2Image implements BlockDevice {
 
     /** Creates a new image (replacing any file at {@code path}) and opens it read-write. */
     public static Qcow2Image create(Path path, CreateOptions options) throws IOException {
+        return create(path, options, OpenOptions.readWrite());
+    }
+
+    /** Creates a new image and opens it with {@code openOptions} (e.g. without its backing chain). */
+    public static Qcow2Image create(Path path, CreateOptions options, OpenOptions openOptions) throws IOException {
         ImageCreator.create(path, options);
-        return open(path, OpenOptions.readWrite());
+        return open(path, openOptions);
     }
 
     public static Qcow2Image open(Path path, OpenOptions options) throws IOException {
