@@ -17,7 +17,8 @@ import picocli.CommandLine.Spec;
 import picocli.CommandLine.Model.CommandSpec;
 
 /**
- * {@code info [-f FMT] [--output=human|json] [--backing-chain] [-U] FILE}, as qemu-img info.
+ * {@code info [-f FMT] [--output=human|json] [--backing-chain] [-U] FILE}, as qemu-img info;
+ * an image another process holds for writing is refused unless -U.
  * Each image is opened without its backing file; with --backing-chain the chain is
  * walked by name (loops refused, as qemu does), and everything is gathered before
  * anything is printed.
@@ -36,7 +37,7 @@ final class InfoCommand implements Callable<Integer> {
     @Option(names = "--backing-chain", description = "also every backing file")
     boolean backingChain;
 
-    @Option(names = {"-U", "--force-share"}, description = "accepted for compatibility")
+    @Option(names = {"-U", "--force-share"}, description = "open even an image in use (take no locks)")
     boolean forceShare;
 
     @Option(names = "--image-opts", hidden = true)
@@ -85,7 +86,7 @@ final class InfoCommand implements Callable<Integer> {
             if (!seen.add(identity(name))) {
                 throw new CliException("Backing file '" + name + "' creates an infinite loop.");
             }
-            BlockDevice dev = Images.open(name, fmt, false, false);
+            BlockDevice dev = Images.open(name, fmt, false, false, forceShare);
             try {
                 ImageInfo info = ImageInfo.of(name, dev);
                 chain.add(info);
