@@ -327,12 +327,11 @@ public final class ImageLock implements Closeable {
             }
         }
 
-        /** libc through JNA, bound to the process's own symbols (no library search). */
+        /** libc through JNA ({@link Libc}: the process's own symbols, no library search). */
         private static final class Native {
-            static final com.sun.jna.NativeLibrary LIBC = com.sun.jna.NativeLibrary.getProcess();
-            static final com.sun.jna.Function OPEN = LIBC.getFunction("open");
-            static final com.sun.jna.Function CLOSE = LIBC.getFunction("close");
-            static final com.sun.jna.Function FCNTL = LIBC.getFunction("fcntl");
+            static final com.sun.jna.Function OPEN = Libc.function("open");
+            static final com.sun.jna.Function CLOSE = Libc.function("close");
+            static final com.sun.jna.Function FCNTL = Libc.function("fcntl");
 
             static boolean available() {
                 return com.sun.jna.Native.LONG_SIZE == 8 && OPEN != null && CLOSE != null && FCNTL != null;
