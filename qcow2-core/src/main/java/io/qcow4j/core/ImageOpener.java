@@ -94,7 +94,9 @@ final class ImageOpener {
             image.bitmaps.load();
             image.checkMode = options.checkMode();
             return image;
-        } catch (IOException | RuntimeException e) {
+        } catch (IOException | RuntimeException | Error e) {
+            // Errors too (a library failing to initialise): an image left locked would stay
+            // unusable for this JVM and for QEMU
             closeQuietly(backing);
             closeQuietly(dataFile);
             closeQuietly(storage);

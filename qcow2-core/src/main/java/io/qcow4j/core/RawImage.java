@@ -45,7 +45,7 @@ public final class RawImage implements BlockDevice {
                     ? FileChannel.open(path, StandardOpenOption.READ)
                     : FileChannel.open(path, StandardOpenOption.READ, StandardOpenOption.WRITE);
             return new RawImage(path, ch, readOnly, lock);
-        } catch (IOException | RuntimeException e) {
+        } catch (IOException | RuntimeException | Error e) {
             if (lock != null) {
                 lock.close();
             }
@@ -70,7 +70,7 @@ public final class RawImage implements BlockDevice {
             RawImage img = new RawImage(path, ch, false, lock);
             img.resize(size);
             return img;
-        } catch (IOException | RuntimeException e) {
+        } catch (IOException | RuntimeException | Error e) {
             ch.close();
             if (lock != null) {
                 lock.close();

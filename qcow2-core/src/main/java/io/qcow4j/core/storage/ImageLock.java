@@ -400,7 +400,7 @@ public final class ImageLock implements Closeable {
                 try {
                     f.check(path, perm, unshared);
                     f.take(perm, unshared);
-                } catch (IOException | RuntimeException e) {
+                } catch (IOException | RuntimeException | Error e) {
                     if (fresh) {
                         f.channel.close();
                     }
@@ -492,7 +492,7 @@ public final class ImageLock implements Closeable {
                     count[i]++;
                     done |= 1 << i;
                 }
-            } catch (IOException e) {
+            } catch (IOException | RuntimeException | Error e) {
                 drop(done);
                 throw e;
             }
