@@ -116,18 +116,19 @@ final class ImageOpener {
     }
 
     static Header readHeader(Storage storage) throws IOException {
-        int want = (int) Math.min(storage.length(), 1 << Header.MAX_CLUSTER_BITS);
-        ByteBuffer first = ByteBuffer.allocate(Math.max(want, 0));
-        storage.read(0, first);
-        byte[] buf = first.array();
-        if (buf.length >= 24) {
-            // only cluster 0 holds the header area
-            int bits = ByteBuffer.wrap(buf).getInt(Header.CLUSTER_BITS);
-            if (bits >= Header.MIN_CLUSTER_BITS && bits <= Header.MAX_CLUSTER_BITS && (1 << bits) < buf.length) {
-                buf = java.util.Arrays.copyOf(buf, 1 << bits);
+        // only cluster 0 holds the header area: read just that (not 2 MiB of a small-cluster
+        // image; fresh memory costs start-up time), when the header's cluster_bits is sane
+        int limit = 1 << Header.MAX_CLUSTER_BITS;
+        if (storage.length() >= Header.CLUSTER_BITS + 4) {
+            int bits = storage.readInt(Header.CLUSTER_BITS);
+            if (bits >= Header.MIN_CLUSTER_BITS && bits <= Header.MAX_CLUSTER_BITS) {
+                limit = 1 << bits;
             }
         }
-        return Header.parse(buf);
+        int want = (int) Math.min(storage.length(), limit);
+        ByteBuffer first = ByteBuffer.allocate(Math.max(want, 0));
+        storage.read(0, first);
+        return Header.parse(first.array());
     }
 
     private static void checkFeatures(Header h, OpenOptions options) throws IOException {
