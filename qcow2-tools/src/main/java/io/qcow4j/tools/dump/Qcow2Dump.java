@@ -78,13 +78,13 @@ public final class Qcow2Dump {
 
     /** Reads and checks what everything else depends on: magic, version, cluster size, header length. */
     public static Qcow2Dump open(ImageFile file) throws DumpException, IOException {
+        if (file.length() < 4 || file.read("header", 0, 4).getInt(0) != Header.MAGIC) {
+            throw new DumpException("Image is not in qcow2 format");
+        }
         if (file.length() < Header.V2_LENGTH) {
             throw new DumpException("file too short for a qcow2 header (" + file.length() + " bytes)");
         }
         ByteBuffer h = file.read("header", 0, Header.V2_LENGTH);
-        if (h.getInt(0) != Header.MAGIC) {
-            throw new DumpException("Image is not in qcow2 format");
-        }
         int version = h.getInt(Header.VERSION);
         if (version != 2 && version != 3) {
             throw new DumpException("Unsupported qcow2 version " + Integer.toUnsignedString(version));
