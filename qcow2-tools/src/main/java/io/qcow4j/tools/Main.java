@@ -26,6 +26,7 @@ import picocli.CommandLine.Command;
             ConvertCommand.class,
             CompareCommand.class,
             IoCommand.class,
+            BitmapCommand.class,
             CommandLine.HelpCommand.class
         })
 public final class Main implements Callable<Integer> {
