@@ -73,6 +73,18 @@ public final class Jobs {
             mergeBitmapsDown(top, base);
         }
         base.flush();
+        if (baseDepth > 1) {
+            // the layers in between are committed too: the top now reads straight from the
+            // base, whose data equals theirs (QEMU drops the intermediate images likewise)
+            Path topDir = top.path().toAbsolutePath().getParent();
+            String name = topDir.relativize(base.path().toAbsolutePath()).toString();
+            BlockDevice mid = top.detachBacking();
+            base = (Qcow2Image) chain.layers().get(baseDepth);
+            ((Qcow2Image) chain.layers().get(baseDepth - 1)).detachBacking();
+            top.setBackingFile(name, "qcow2", base);
+            chain.removeLayers(1, baseDepth - 1);
+            mid.close();
+        }
         if (options.emptyTop()) {
             top.makeEmpty();
         }
