@@ -28,6 +28,7 @@ import picocli.CommandLine.Command;
             IoCommand.class,
             MapCommand.class,
             DumpCommand.class,
+            BitmapCommand.class,
             CommandLine.HelpCommand.class
         })
 public final class Main implements Callable<Integer> {
