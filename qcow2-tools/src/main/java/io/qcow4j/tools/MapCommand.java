@@ -7,6 +7,7 @@ import io.qcow4j.core.BlockStatus;
 import io.qcow4j.core.Qcow2Image;
 import java.io.IOException;
 import java.io.PrintWriter;
+import java.nio.file.NoSuchFileException;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
@@ -112,13 +113,25 @@ final class MapCommand implements Callable<Integer> {
             mapBitmap(out, json);
             return 0;
         }
-        BlockDevice dev = Images.open(file, format, false, true);
+        BlockDevice dev = openChain();
         try {
             map(out, json, dev, start, max);
         } finally {
             Images.closeQuietly(dev);
         }
         return 0;
+    }
+
+    /** The image with its backing chain; a missing backing file is named, not just "No such file". */
+    private BlockDevice openChain() {
+        try {
+            return Images.open(file, format, false, true);
+        } catch (CliException e) {
+            if (e.getCause() instanceof NoSuchFileException nsf && nsf.getReason() != null) {
+                throw new CliException("Could not open '" + file + "': " + nsf.getReason(), 1, e);
+            }
+            throw e;
+        }
     }
 
     /** qemu's cvtnum, with its message. */
