@@ -2,7 +2,9 @@ package io.qcow4j.core;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.nio.file.FileSystemException;
 import java.nio.file.Files;
+import java.nio.file.InvalidPathException;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -36,7 +38,8 @@ final class ImageOpener {
     static Qcow2Image open(Path path, OpenOptions options, Set<Path> chain) throws IOException {
         Path real = realPath(path);
         if (!chain.add(real)) {
-            throw new IOException("Backing file chain contains a loop: '" + path + "' appears twice");
+            throw new CorruptImageException("backing file name", Header.BACKING_FILE_OFFSET,
+                    "Backing file chain contains a loop: '" + path + "' appears twice");
         }
         boolean readOnly = options.isReadOnly();
         Storage storage = readOnly ? new FileStorage(path, true) : new MappedStorage(path, false);
@@ -47,18 +50,15 @@ final class ImageOpener {
             checkFeatures(header, options);
             Geometry geo = new Geometry(header.clusterBits, header.hasIncompatible(Header.INCOMPAT_EXTENDED_L2), header.version);
             checkGeometry(header, geo, storage);
+            if (!readOnly) {
+                checkRewritable(header);
+            }
             if (header.hasIncompatible(Header.INCOMPAT_DATA_FILE)) {
                 String name = header.stringExtension(HeaderExtension.EXTERNAL_DATA_FILE);
                 if (name == null) {
                     throw new UnsupportedImageException("Could not open data file: the image names none (data-file option required)");
                 }
-                dataFile = new FileStorage(resolve(path, name), readOnly);
-            }
-            if (!readOnly && (header.autoclearFeatures & ~Header.AUTOCLEAR_KNOWN) != 0) {
-                // a writer must clear every autoclear bit it does not understand first
-                header.autoclearFeatures &= Header.AUTOCLEAR_KNOWN;
-                storage.write(0, ByteBuffer.wrap(header.serialize()));
-                storage.flush();
+                dataFile = new FileStorage(resolveFromImage(path, name, "data file name (header extension)", header.headerLength), readOnly);
             }
             Qcow2Image[] self = new Qcow2Image[1];
             RefcountManager refcounts = new RefcountManager(storage, header.clusterBits, header.refcountOrder,
@@ -70,6 +70,13 @@ final class ImageOpener {
             List<SnapshotEntry> snapshots = SnapshotTable.read(storage, geo.clusterSize(), header.snapshotsOffset, header.nbSnapshots);
             if (options.openBacking() && header.backingFile != null) {
                 backing = openBacking(path, header, chain);
+            }
+            if (!readOnly && (header.autoclearFeatures & ~Header.AUTOCLEAR_KNOWN) != 0) {
+                // a writer must clear every autoclear bit it does not understand first; only
+                // once everything is validated, so that a refused image stays as it was
+                header.autoclearFeatures &= Header.AUTOCLEAR_KNOWN;
+                storage.write(0, ByteBuffer.wrap(header.serialize()));
+                storage.flush();
             }
             ImageIo io = new ImageIo(storage, dataFile, (header.autoclearFeatures & Header.AUTOCLEAR_DATA_FILE_RAW) != 0,
                     refcounts, mapper, geo, ClusterCodec.of(compressionOf(header)), backing);
@@ -131,7 +138,7 @@ final class ImageOpener {
             throw new UnsupportedImageException("Encrypted images are not supported (crypt_method " + h.cryptMethod + ")");
         }
         if (h.hasIncompatible(Header.INCOMPAT_CORRUPT) && !options.isReadOnly() && !options.checkMode()) {
-            throw new IOException("qcow2: Image is corrupt; cannot be opened read/write");
+            throw new CorruptImageException("header", Header.INCOMPATIBLE_FEATURES, "Image is corrupt; cannot be opened read/write");
         }
         CompressionType ct = CompressionType.fromCode(h.compressionType);
         if (ct == null) {
@@ -162,6 +169,26 @@ final class ImageOpener {
         }
     }
 
+    /**
+     * A writer rewrites the header (autoclear bits, dirty bit, table moves): refuse read-write
+     * now if it cannot, rather than fail half-way through a write.
+     */
+    private static void checkRewritable(Header h) throws UnsupportedImageException {
+        int length = h.headerLength;
+        long backingOffset = h.backingFileOffset;
+        int backingSize = h.backingFileSize;
+        try {
+            h.serialize();
+        } catch (RuntimeException e) {
+            throw new UnsupportedImageException("Cannot open read-write: the header cannot be rewritten in cluster 0 (" + e + ")");
+        } finally {
+            // serialize() records where it put things; nothing is written yet
+            h.headerLength = length;
+            h.backingFileOffset = backingOffset;
+            h.backingFileSize = backingSize;
+        }
+    }
+
     private static CompressionType compressionOf(Header h) {
         return CompressionType.fromCode(h.compressionType);
     }
@@ -175,11 +202,23 @@ final class ImageOpener {
         return dir == null ? p : dir.resolve(p);
     }
 
+    /** {@link #resolve} for a name read from the image: a name no path can have is corruption. */
+    private static Path resolveFromImage(Path image, String name, String structure, long offset) throws CorruptImageException {
+        try {
+            return resolve(image, name);
+        } catch (InvalidPathException e) {
+            throw new CorruptImageException(structure, offset, "invalid file name '" + name.replace("\0", "\\0") + "': " + e.getReason());
+        }
+    }
+
     private static BlockDevice openBacking(Path path, Header h, Set<Path> chain) throws IOException {
-        Path file = resolve(path, h.backingFile);
+        Path file = resolveFromImage(path, h.backingFile, "backing file name", Header.BACKING_FILE_OFFSET);
         String fmt = h.stringExtension(HeaderExtension.BACKING_FORMAT);
         if (!Files.exists(file)) {
             throw new NoSuchFileException(file.toString(), null, "Could not open backing file '" + h.backingFile + "': No such file or directory");
+        }
+        if (Files.isDirectory(file)) {
+            throw new FileSystemException(file.toString(), null, "Could not open backing file '" + h.backingFile + "': Is a directory");
         }
         if (fmt == null) {
             fmt = probe(file);

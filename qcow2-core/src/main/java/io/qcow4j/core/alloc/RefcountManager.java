@@ -66,7 +66,7 @@ public final class RefcountManager {
         if ((offset & (clusterSize - 1)) != 0 || offset < clusterSize) {
             throw new CorruptImageException("refcount table", offset, "Refcount table offset invalid");
         }
-        if (offset + bytes > storage.length()) {
+        if (offset > storage.length() - bytes) {
             throw new CorruptImageException("refcount table", offset, "Refcount table extends past the end of the file");
         }
         long[] t = new long[(int) (bytes / 8)];

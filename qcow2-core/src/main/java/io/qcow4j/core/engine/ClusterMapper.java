@@ -41,18 +41,19 @@ public final class ClusterMapper {
     /** Reads and validates an L1 table of {@code entries} entries at {@code offset}. */
     public static long[] readL1(Storage storage, Geometry geo, long offset, int entries, String what) throws IOException {
         if (entries < 0 || entries > Limits.MAX_L1_ENTRIES) {
-            throw new CorruptImageException(what, offset, "L1 size " + entries + " out of range");
+            throw new CorruptImageException(what, offset, "L1 size " + Integer.toUnsignedString(entries) + " out of range");
         }
-        long[] table = new long[entries];
         if (entries == 0) {
-            return table;
+            return new long[0];
         }
         if ((offset & (geo.clusterSize() - 1)) != 0 || offset < geo.clusterSize()) {
             throw new CorruptImageException(what, offset, "L1 table offset invalid");
         }
-        if (offset + 8L * entries > storage.length()) {
+        // checked before allocating; written so that a huge offset cannot overflow
+        if (offset > storage.length() - 8L * entries) {
             throw new CorruptImageException(what, offset, "L1 table extends past the end of the file");
         }
+        long[] table = new long[entries];
         storage.readLongs(offset, table, 0, entries);
         return table;
     }

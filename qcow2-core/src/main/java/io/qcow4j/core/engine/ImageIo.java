@@ -231,6 +231,10 @@ public final class ImageIo {
         long bitmap = mapper.bitmap(l2, idx);
         long host = isAllocated(entry) ? mapper.checkedHost(entry, l2, idx) : 0;
         boolean hasHost = host != 0 || (dataFile != null && L2Entry.isCopied(entry));
+        if (!hasHost && (bitmap & L2Entry.ALL_ALLOCATED) != 0) {
+            // the reads refuse this entry too; a write must not quietly give it fresh zeros
+            throw new CorruptImageException("L2 table", l2 + 16L * idx, "allocated subcluster without a host offset");
+        }
         long newHost = host;
         boolean fresh = false;
         if (!hasHost || !(L2Entry.isCopied(entry) || dataFile != null)) {

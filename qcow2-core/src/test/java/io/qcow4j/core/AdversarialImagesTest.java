@@ -1,0 +1,1100 @@
+package io.qcow4j.core;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
+
+import java.io.IOException;
+import java.lang.management.ManagementFactory;
+import java.nio.ByteBuffer;
+import java.nio.file.FileSystemException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HexFormat;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Random;
+import java.util.TreeMap;
+
+import io.qcow4j.core.format.Header;
+import io.qcow4j.testing.Patterns;
+import io.qcow4j.testing.Qemu;
+import io.qcow4j.testing.TestData;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/**
+ * Hostile and corrupt images: each is a reference image with a few bytes changed. The
+ * engine must answer with one clear exception (a {@link CorruptImageException} or
+ * {@link UnsupportedImageException} naming the structure and offset), or succeed where the
+ * spec allows; it must never hang, throw a RuntimeException or Error, allocate by an
+ * unchecked size, or change a file it failed on.
+ *
+ * <p>Every case is tried read-only and read-write: open, read the whole disk, walk its
+ * block status, read every internal snapshot, and (read-write) write where the damage is.
+ */
+class AdversarialImagesTest {
+    /** One try at an image; the first one of a JVM also pays for class loading. */
+    static final Duration TIMEOUT = Duration.ofSeconds(10);
+    /** Bytes one try may allocate (garbage included) before we call it an allocation by a hostile size. */
+    static final long ALLOCATION_BUDGET = 128L << 20;
+    /** Disks up to this size are read whole; larger ones from the start and by samples. */
+    static final long READ_ALL_LIMIT = 64L << 20;
+    static final int CHUNK = 1 << 20;
+
+    // layout of the reference images used below (64 KiB clusters unless noted), see testdata/README.md
+    static final long EMPTY_L1 = 0x30000;
+    static final long RT = 0x10000;
+    static final long FEATURE_TABLE = 112;
+    static final long BASE_L1 = 0x30000;
+    static final long BASE_L2 = 0x40000;
+    static final long ZLIB_L2 = 0x40000;
+    static final long SNAPSHOTS = 0xf0000;
+
+    @TempDir
+    Path tmp;
+
+    // =================================================================== header
+
+    @Test
+    void badMagic() throws IOException {
+        Path img = copy("empty.qcow2");
+        edit(img).u32(0, 0x514649fa);
+        assertOpenFails(img, corrupt(0, "magic"));
+    }
+
+    @ParameterizedTest
+    @ValueSource(ints = {0, 40, 71, 100})
+    void truncatedHeader(int length) throws IOException {
+        Path img = copy("empty.qcow2");
+        edit(img).truncate(length);
+        assertOpenFails(img, corrupt(0, "too short"));
+    }
+
+    @ParameterizedTest
+    @ValueSource(ints = {0, 1, 4, 0x7fffffff, -1})
+    void unsupportedVersion(int version) throws IOException {
+        Path img = copy("empty.qcow2");
+        edit(img).u32(Header.VERSION, version);
+        assertOpenFails(img, anyOf(Header.VERSION, "version " + version));
+    }
+
+    @ParameterizedTest
+    @ValueSource(ints = {0, 8, 22, 31, 32, 63, -1})
+    void badClusterBits(int bits) throws IOException {
+        Path img = copy("empty.qcow2");
+        edit(img).u32(Header.CLUSTER_BITS, bits);
+        assertOpenFails(img, corrupt(Header.CLUSTER_BITS, "cluster size"));
+    }
+
+    @ParameterizedTest
+    @ValueSource(ints = {108, 113, 96, 72, 0, 0x10008, 0x20000, -8})
+    void badHeaderLength(int length) throws IOException {
+        Path img = copy("empty.qcow2");
+        edit(img).u32(Header.HEADER_LENGTH, length);
+        assertOpenFails(img, corrupt(Header.HEADER_LENGTH, "header_length"));
+    }
+
+    @Test
+    void headerLengthOfExactlyOneClusterIsAllowed() throws IOException {
+        // 512-byte clusters: header_length 512 leaves no room for extensions but is legal
+        Path img = copy("cluster-512.qcow2");
+        edit(img).u32(Header.HEADER_LENGTH, 512);
+        assertReads(img);
+        // there is no room for an end marker either: a writer may refuse to rewrite such a header
+        assertWritesOrRefuses(img);
+    }
+
+    @ParameterizedTest
+    @ValueSource(longs = {0x10000, 0x10001, 0x20000, 0xfff0, 0x7fffffffffffffffL, -1, 0xffffffff00000210L})
+    void backingFileOffsetOutsideClusterZero(long offset) throws IOException {
+        Path img = copy("chain-mid.qcow2");
+        edit(img).u64(Header.BACKING_FILE_OFFSET, offset);
+        assertOpenFails(img, corrupt(Header.BACKING_FILE_OFFSET, "backing file"));
+    }
+
+    @ParameterizedTest
+    @ValueSource(ints = {1024, 0xfe00, 0x10000, 0x7fffffff, -1})
+    void backingFileSizeOutsideClusterZero(int size) throws IOException {
+        Path img = copy("chain-mid.qcow2");
+        edit(img).u32(Header.BACKING_FILE_SIZE, size);
+        assertOpenFails(img, corrupt(Header.BACKING_FILE_OFFSET, "backing file"));
+    }
+
+    @Test
+    void backingFileNameWithNulBytes() throws IOException {
+        // bytes after the name are zeros: a longer size takes NULs into the name
+        Path img = copy("chain-mid.qcow2");
+        edit(img).u32(Header.BACKING_FILE_SIZE, 20);
+        assertOpenFails(img, corrupt(Header.BACKING_FILE_OFFSET, "backing file"));
+    }
+
+    @Test
+    void dataFileNameWithNulBytes() throws IOException {
+        Path img = copy("data-file.qcow2");
+        // extension "DATA" at 112: type, length 14, "data-file.data"
+        edit(img).u32(116, 16);
+        assertOpenFails(img, corrupt("data file"));
+    }
+
+    @ParameterizedTest
+    @ValueSource(longs = {0xffffffffL, 0x80000000L, 0x10000, 0x10000 - 112 - 8 + 1})
+    void extensionOverrunsHeaderArea(long length) throws IOException {
+        Path img = copy("empty.qcow2");
+        edit(img).u32(FEATURE_TABLE + 4, length);
+        assertOpenFails(img, corrupt(FEATURE_TABLE, "overruns"));
+    }
+
+    @Test
+    void extensionOverrunsBackingFileName() throws IOException {
+        // chain-mid: backing format at 112 (5 bytes), feature table at 128 (384 bytes), name at 528
+        Path img = copy("chain-mid.qcow2");
+        edit(img).u32(128 + 4, 393);
+        assertOpenFails(img, corrupt(128, "overruns"));
+    }
+
+    @ParameterizedTest
+    @ValueSource(longs = {0, 1L << 5})
+    void extensionsFillClusterZeroWithoutEndMarker(long autoclear) throws IOException {
+        // legal to read (QEMU reads it); a writer that must rewrite the header has no room for an
+        // end marker: it must refuse read-write cleanly, not fail half-way through a write
+        Path img = copy("empty.qcow2");
+        edit(img).u32(FEATURE_TABLE, 0x7e57ab1e).u32(FEATURE_TABLE + 4, 0x10000 - FEATURE_TABLE - 8);
+        edit(img).u64(Header.AUTOCLEAR_FEATURES, autoclear);
+        assertReads(img);
+        String sha = ImageEditor.sha256(img);
+        Attempt rw = attempt(img, Mode.RW, 0, ALLOCATION_BUDGET);
+        expectFailure(rw, "open", unsupported("header"));
+        assertEquals(sha, ImageEditor.sha256(img), () -> rw + " changed the file");
+    }
+
+    @Test
+    void lazyDirtyImageWhoseHeaderCannotBeRewritten() throws IOException {
+        // the dirty bit makes a read-write open repair the refcounts and rewrite the header
+        Path img = copy("lazy-dirty.qcow2");
+        edit(img).u32(112, 0x7e57ab1e).u32(116, 0x1000 - 112 - 8);
+        assertReads(img);
+        String sha = ImageEditor.sha256(img);
+        Attempt rw = attempt(img, Mode.RW, 0, ALLOCATION_BUDGET);
+        expectFailure(rw, "open", unsupported("header"));
+        assertEquals(sha, ImageEditor.sha256(img), () -> rw + " changed the file");
+    }
+
+    // =================================================================== L1 table
+
+    @ParameterizedTest
+    @ValueSource(longs = {0x100000, 0xd0000, 0x7fff0000, 0x30200, 0x30008, 0, 0x200,
+            0x7fffffffffff0000L, 0xffffffffffff0000L, 0x8000000000030000L})
+    void l1TableOffsetInvalid(long offset) throws IOException {
+        Path img = copy("chain-base.qcow2");
+        edit(img).u64(Header.L1_TABLE_OFFSET, offset);
+        assertOpenFails(img, corrupt("L1 table"));
+    }
+
+    @Test
+    void l1TableOffsetNearLongMaxWithLargeL1() throws IOException {
+        // offset + 8 * l1_size overflows a long
+        Path img = copy("chain-base.qcow2");
+        edit(img).u64(Header.L1_TABLE_OFFSET, 0x7fffffffffff0000L).u32(Header.L1_SIZE, 0x10000);
+        assertOpenFails(img, corrupt("L1 table"));
+    }
+
+    @ParameterizedTest
+    @ValueSource(ints = {0x7fffffff, 0xffffffff, 0x80000000, 0x400001})
+    void l1SizeHuge(int l1Size) throws IOException {
+        Path img = copy("chain-base.qcow2");
+        edit(img).u32(Header.L1_SIZE, l1Size);
+        assertOpenFails(img, corrupt("L1"));
+    }
+
+    @Test
+    void l1SizeAtTheLimitButPastTheFileAllocatesNothingBig() throws IOException {
+        // 4 Mi entries = 32 MiB, QEMU's limit, in a file of 832 KiB: refuse before allocating
+        Path img = copy("chain-base.qcow2");
+        edit(img).u32(Header.L1_SIZE, 0x400000);
+        assertOpenFails(img, 4L << 20, corrupt(BASE_L1, "L1 table"));
+    }
+
+    @ParameterizedTest
+    @ValueSource(ints = {0, 127})
+    void l1SizeSmallerThanTheDiskNeeds(int l1Size) throws IOException {
+        // cluster-512: 4 MiB disk, an L2 table maps 32 KiB, so 128 entries are needed
+        Path img = copy("cluster-512.qcow2");
+        edit(img).u32(Header.L1_SIZE, l1Size);
+        assertOpenFails(img, corrupt(Header.L1_SIZE, "L1 table is too small"));
+    }
+
+    @Test
+    void l1SizeLargerThanNeededIsAllowed() throws IOException {
+        Path img = copy("chain-base.qcow2");
+        byte[] before = readAll(img);
+        edit(img).u32(Header.L1_SIZE, 2);
+        // the L1 table has a cluster to itself: entry 1 is zero, an unallocated L2 table
+        assertEquals(0, edit(img).u64(BASE_L1 + 8));
+        assertEquals(digest(before), assertWorks(img).digest);
+    }
+
+    // =================================================================== virtual size
+
+    @ParameterizedTest
+    @ValueSource(longs = {1L << 62, 1L << 56, Long.MAX_VALUE, Long.MAX_VALUE - 0xffff, (1L << 52) + 1})
+    void virtualSizeHuge(long size) throws IOException {
+        Path img = copy("chain-base.qcow2");
+        edit(img).u64(Header.SIZE, size);
+        assertOpenFails(img, corrupt(Header.SIZE, "too big"));
+    }
+
+    @Test
+    void virtualSizeWithinLimitsButBeyondTheL1Table() throws IOException {
+        // 2^50 bytes need 2^21 L1 entries: under QEMU's limit, but the table has one
+        Path img = copy("chain-base.qcow2");
+        edit(img).u64(Header.SIZE, 1L << 50);
+        assertOpenFails(img, corrupt(Header.L1_SIZE, "L1 table is too small"));
+    }
+
+    @ParameterizedTest
+    @ValueSource(longs = {-1, Long.MIN_VALUE, -512})
+    void virtualSizeNegative(long size) throws IOException {
+        Path img = copy("chain-base.qcow2");
+        edit(img).u64(Header.SIZE, size);
+        assertOpenFails(img, corrupt(Header.SIZE, "negative"));
+    }
+
+    @Test
+    void virtualSizeZeroIsAllowed() throws IOException {
+        Path img = copy("chain-base.qcow2");
+        edit(img).u64(Header.SIZE, 0);
+        Attempt a = assertWorks(img);
+        assertEquals(0, a.size);
+    }
+
+    @Test
+    void virtualSizeNotAMultipleOfTheClusterIsAllowed() throws IOException {
+        Path img = copy("chain-base.qcow2");
+        byte[] before = readAll(img);
+        edit(img).u64(Header.SIZE, 1000001);
+        Attempt a = assertWorks(img);
+        assertEquals(digest(Arrays.copyOf(before, 1000001)), a.digest);
+    }
+
+    @Test
+    void hugeSparseImageIsWalkedQuickly() throws IOException {
+        // 1 PiB, 2 Mi L1 entries and no L2 table: block status must not step cluster by cluster
+        Path img = tmp.resolve("huge.qcow2");
+        Qemu.create(img, "1P");
+        // (a 16 MiB L1 table, read twice, and 2 Mi block status steps: more garbage than usual)
+        for (Mode mode : Mode.values()) {
+            Attempt a = attempt(img, mode, 0, 512L << 20);
+            assertClean(a);
+            assertEquals(1L << 50, a.size);
+        }
+        try (Qcow2Image image = Qcow2Image.open(img, OpenOptions.readOnly())) {
+            BlockStatus s = assertTimeoutPreemptively(TIMEOUT, () -> image.blockStatus(1L << 16, image.size()));
+            assertEquals(new BlockStatus(1L << 16, (1L << 50) - (1L << 16), false, true, false, 0, -1, false), s);
+        }
+    }
+
+    // =================================================================== refcount table
+
+    @ParameterizedTest
+    @ValueSource(longs = {0x100000, 0x7fff0000, 0xd0000, 0x10200, 0x10008, 0, 0x7fffffffffff0000L,
+            0xffffffffffff0000L})
+    void refcountTableOffsetInvalid(long offset) throws IOException {
+        Path img = copy("chain-base.qcow2");
+        edit(img).u64(Header.REFCOUNT_TABLE_OFFSET, offset);
+        assertOpenFails(img, corrupt("refcount table"));
+    }
+
+    @ParameterizedTest
+    @ValueSource(ints = {0, 0xffffffff, 0x7fffffff, 0x80000000, 129, 13})
+    void refcountTableClustersInvalid(int clusters) throws IOException {
+        // 129 x 64 KiB is over QEMU's 8 MiB; 13 runs past the end of the 13-cluster file
+        Path img = copy("chain-base.qcow2");
+        edit(img).u32(Header.REFCOUNT_TABLE_CLUSTERS, clusters);
+        assertOpenFails(img, corrupt("refcount table"));
+    }
+
+    @ParameterizedTest
+    @ValueSource(ints = {7, 8, 63, -1, 0x40000000})
+    void refcountOrderInvalid(int order) throws IOException {
+        Path img = copy("chain-base.qcow2");
+        edit(img).u32(Header.REFCOUNT_ORDER, order);
+        assertOpenFails(img, corrupt(Header.REFCOUNT_ORDER, "refcount order"));
+    }
+
+    @ParameterizedTest
+    @ValueSource(longs = {0x7fff0000, 0x100000, 0x20200, 0xd0000})
+    void refcountBlockOffsetInvalidMakesWritesFailCleanly(long block) throws IOException {
+        // reads never need refcounts; the first allocation does, and must fail before it writes
+        Path img = copy("empty.qcow2");
+        edit(img).u64(RT, block);
+        assertWriteFails(img, 0, corrupt(RT, "refcount block"));
+    }
+
+    // =================================================================== snapshots
+
+    @ParameterizedTest
+    @ValueSource(ints = {0xffffffff, 0x80000000, 0x10001, 0x7fffffff})
+    void nbSnapshotsHuge(int nb) throws IOException {
+        Path img = copy("snapshot.qcow2");
+        edit(img).u32(Header.NB_SNAPSHOTS, nb);
+        assertOpenFails(img, corrupt(Header.NB_SNAPSHOTS, "nb_snapshots"));
+    }
+
+    @ParameterizedTest
+    @ValueSource(ints = {20000, 65536})
+    void nbSnapshotsMoreThanTheTableHolds(int nb) throws IOException {
+        Path img = copy("snapshot.qcow2");
+        edit(img).u32(Header.NB_SNAPSHOTS, nb);
+        assertOpenFails(img, corrupt("snapshot table"));
+    }
+
+    @ParameterizedTest
+    @ValueSource(longs = {0x1000000, 0x110000, 0xf0008, 0, 0x7fffffffffff0000L, -0x10000L})
+    void snapshotTableOffsetInvalid(long offset) throws IOException {
+        Path img = copy("snapshot.qcow2");
+        edit(img).u64(Header.SNAPSHOTS_OFFSET, offset);
+        assertOpenFails(img, corrupt("snapshot table"));
+    }
+
+    @ParameterizedTest
+    @ValueSource(longs = {0xffffffffL, 0x7fffffff, 1025, 0x10000})
+    void snapshotExtraDataSizeHuge(long size) throws IOException {
+        Path img = copy("snapshot.qcow2");
+        edit(img).u32(SNAPSHOTS + 36, size);
+        assertOpenFails(img, corrupt(SNAPSHOTS, "extra"));
+    }
+
+    @ParameterizedTest
+    @ValueSource(longs = {0xffffffffL, 0x7fffffff, 0x80000000L, 0x400001})
+    void snapshotL1SizeHuge(long size) throws IOException {
+        Path img = copy("snapshot.qcow2");
+        edit(img).u32(SNAPSHOTS + 8, size);
+        assertOpenFails(img, corrupt(SNAPSHOTS, "L1 size"));
+    }
+
+    @Test
+    void snapshotNameOverrunsTheFile() throws IOException {
+        // the second entry (at 0xf0048) is the last thing in the file
+        Path img = copy("snapshot.qcow2");
+        assertEquals(0x110000, Files.size(img));
+        edit(img).u16(0xf0048 + 14, 0xffff).u32(0xf0048 + 36, 1024);
+        edit(img).truncate(0xf0048 + 40 + 1024);
+        assertOpenFails(img, corrupt(0xf0048, "overruns"));
+    }
+
+    @ParameterizedTest
+    @ValueSource(longs = {0x10000000, 0x80200, 0, 0x200, 0x7fffffffffff0000L})
+    void snapshotL1TableOffsetInvalid(long offset) throws IOException {
+        // found when the snapshot is read, not at open
+        Path img = copy("snapshot.qcow2");
+        edit(img).u64(SNAPSHOTS, offset);
+        assertStageFails(img, "snapshots", -1, corrupt("snapshot L1 table"));
+    }
+
+    // =================================================================== L1 / L2 entries
+
+    @ParameterizedTest
+    @ValueSource(longs = {0x8000000000000200L, 0x200, 0x8000000010000000L, 0x80000000000d0000L,
+            0x8000000000040200L, 0x00fffffffffe0000L})
+    void l1EntryInvalid(long entry) throws IOException {
+        // in the header, past the end of the file, unaligned
+        Path img = copy("chain-base.qcow2");
+        edit(img).u64(BASE_L1, entry);
+        assertStageFails(img, "read", 0, corrupt(BASE_L1, "L2 table offset"));
+    }
+
+    @ParameterizedTest
+    @ValueSource(longs = {0x8000000000000200L, 0x200, 0x8000000010000000L, 0x10000000,
+            0x80000000000d0000L, 0x8000000000050200L, 0x00fffffffffe0000L})
+    void l2EntryInvalid(long entry) throws IOException {
+        Path img = copy("chain-base.qcow2");
+        edit(img).u64(BASE_L2, entry);
+        assertStageFails(img, "read", 0, corrupt(BASE_L2, "cluster offset"));
+    }
+
+    @Test
+    void l2EntryInvalidInAVersion2Image() throws IOException {
+        Path img = copy("v2.qcow2");
+        edit(img).u64(BASE_L2 + 16 * 8, 0x8000000010000000L);
+        assertStageFails(img, "read", 16L << 16, corrupt(BASE_L2 + 16 * 8, "cluster offset"));
+    }
+
+    @Test
+    void extendedL2SubclusterAllocatedWithoutHostOffset() throws IOException {
+        // entry 0: subclusters 0 and 5 allocated at 0x50000; drop the offset, keep the bitmap
+        Path img = copy("extended-l2.qcow2");
+        edit(img).u64(BASE_L2, 0x8000000000000000L);
+        assertStageFails(img, "read", 0, corrupt(BASE_L2, "subcluster"));
+    }
+
+    @Test
+    void l2EntryWithOffsetZeroAndCopiedReadsAsUnallocated() throws IOException {
+        // spec: offset 0 with COPIED is only meaningful with a data file; QEMU reads it as unallocated
+        Path img = copy("chain-base.qcow2");
+        byte[] before = readAll(img);
+        edit(img).u64(BASE_L2, 0x8000000000000000L);
+        Arrays.fill(before, 0, 0x10000, (byte) 0);
+        assertEquals(digest(before), assertWorks(img).digest);
+    }
+
+    // =================================================================== compressed clusters
+
+    /** zlib-compressed: L2 entry 2 (guest 0x20000) is a compressed cluster at host 0x5004f. */
+    static final long COMPRESSED_ENTRY = ZLIB_L2 + 2 * 8;
+    static final long COMPRESSED_GUEST = 2L << 16;
+
+    @ParameterizedTest
+    @ValueSource(longs = {0x10000000, 0xb0000, 0x100, 0, 0x3fffffffffffffL})
+    void compressedClusterOffsetInvalid(long host) throws IOException {
+        Path img = copy("zlib-compressed.qcow2");
+        long entry = edit(img).u64(COMPRESSED_ENTRY);
+        long sectors = entry & (0xffL << 54);
+        edit(img).u64(COMPRESSED_ENTRY, (1L << 62) | sectors | host);
+        assertStageFails(img, "read", COMPRESSED_GUEST, corrupt(COMPRESSED_ENTRY, "compressed"));
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"zlib-compressed.qcow2", "zstd-compressed.qcow2"})
+    void compressedClusterWithMaximalSectorCountReadsTheSame(String name) throws IOException {
+        // decompression stops after one cluster, so trailing bytes do not matter (QEMU reads it too)
+        Path img = copy(name);
+        byte[] before = readAll(img);
+        long entry = edit(img).u64(COMPRESSED_ENTRY);
+        assertTrue((entry & (1L << 62)) != 0, "entry 2 is compressed");
+        edit(img).u64(COMPRESSED_ENTRY, entry | (0xffL << 54));
+        // (the write goes to cluster 1: see compressedClusterWithExaggeratedSectorCountOverwritten)
+        assertEquals(digest(before), assertWorks(img, 1L << 16).digest);
+    }
+
+    @Test
+    void compressedClusterWithMaximalSectorCountAtTheEndOfTheFile() throws IOException {
+        // the span runs past the end of the file: those bytes read as zeros, the cluster still decodes
+        Path img = copy("zlib-compressed.qcow2");
+        byte[] before = readAll(img);
+        long entry = edit(img).u64(COMPRESSED_ENTRY);
+        long host = entry & ((1L << 54) - 1);
+        long sectors = (entry >>> 54) & 0xff;
+        // the compressed bytes, appended at the end of the file; the entry then claims 128 KiB
+        byte[] data = edit(img).read(host, (int) ((sectors + 1) * 512 - (host & 511)));
+        long end = Files.size(img);
+        edit(img).bytes(end, data).u64(COMPRESSED_ENTRY, (1L << 62) | (0xffL << 54) | end);
+        assertEquals(digest(before), assertReads(img).digest);
+    }
+
+    @Test
+    void compressedClusterPointingAtMetadataFailsToDecompress() throws IOException {
+        // the L1 table is no deflate stream
+        Path img = copy("zlib-compressed.qcow2");
+        edit(img).u64(COMPRESSED_ENTRY, (1L << 62) | (2L << 54) | 0x30000);
+        assertStageFails(img, "read", COMPRESSED_GUEST, corrupt("compressed cluster"));
+    }
+
+    // =================================================================== feature bits
+
+    @Test
+    void unknownIncompatibleBitNamedByTheFeatureTable() throws IOException {
+        // rename table entry 4 (incompatible bit 4) into incompatible bit 5, "hostile feature"
+        Path img = copy("empty.qcow2");
+        long entry = FEATURE_TABLE + 8 + 4 * 48;
+        assertEquals(0, edit(img).read(entry, 1)[0]);
+        assertEquals(4, edit(img).read(entry + 1, 1)[0]);
+        edit(img).u8(entry + 1, 5).bytes(entry + 2, new byte[46]).ascii(entry + 2, "hostile feature");
+        edit(img).u64(Header.INCOMPATIBLE_FEATURES, 1L << 5);
+        assertOpenFails(img, unsupported("hostile feature"));
+    }
+
+    @Test
+    void unknownIncompatibleBitsNamedAndUnnamed() throws IOException {
+        Path img = copy("empty.qcow2");
+        long entry = FEATURE_TABLE + 8 + 4 * 48;
+        edit(img).u8(entry + 1, 5).bytes(entry + 2, new byte[46]).ascii(entry + 2, "hostile feature");
+        edit(img).u64(Header.INCOMPATIBLE_FEATURES, (1L << 5) | (1L << 40));
+        assertOpenFails(img, unsupported("hostile feature", Long.toHexString(1L << 40)));
+    }
+
+    @ParameterizedTest
+    @ValueSource(ints = {5, 40, 63})
+    void unknownIncompatibleBitWithoutFeatureTable(int bit) throws IOException {
+        Path img = copy("refcount-bits-1.qcow2");
+        edit(img).u64(Header.INCOMPATIBLE_FEATURES, 1L << bit);
+        assertOpenFails(img, unsupported(Long.toHexString(1L << bit)));
+    }
+
+    @Test
+    void unknownIncompatibleBitWithAFeatureTableThatDoesNotNameIt() throws IOException {
+        Path img = copy("empty.qcow2");
+        edit(img).u64(Header.INCOMPATIBLE_FEATURES, 1L << 33);
+        assertOpenFails(img, unsupported(Long.toHexString(1L << 33)));
+    }
+
+    @Test
+    void unknownCompatibleBitsAreIgnored() throws IOException {
+        Path img = copy("chain-base.qcow2");
+        byte[] before = readAll(img);
+        edit(img).u64(Header.COMPATIBLE_FEATURES, 0xfffffffffffffffeL);
+        assertEquals(digest(before), assertWorks(img).digest);
+    }
+
+    @Test
+    void corruptBitRefusesReadWriteButReadsReadOnly() throws IOException {
+        Path img = copy("chain-base.qcow2");
+        byte[] before = readAll(img);
+        edit(img).u64(Header.INCOMPATIBLE_FEATURES, Header.INCOMPAT_CORRUPT);
+        String sha = ImageEditor.sha256(img);
+        Attempt ro = attempt(img, Mode.RO, 0, ALLOCATION_BUDGET);
+        assertClean(ro);
+        assertEquals(digest(before), ro.digest);
+        Attempt rw = attempt(img, Mode.RW, 0, ALLOCATION_BUDGET);
+        expectFailure(rw, "open", corrupt(Header.INCOMPATIBLE_FEATURES, "corrupt"));
+        assertEquals(sha, ImageEditor.sha256(img), "file changed by a refused open");
+    }
+
+    @Test
+    void encryptedImagesAreUnsupported() throws IOException {
+        for (int method : new int[] {1, 2, 3, -1}) {
+            Path img = copy("chain-base.qcow2");
+            edit(img).u32(Header.CRYPT_METHOD, method);
+            assertOpenFails(img, unsupported("crypt"));
+        }
+    }
+
+    @Test
+    void unknownCompressionType() throws IOException {
+        Path img = copy("zstd-compressed.qcow2");
+        edit(img).u8(Header.COMPRESSION_TYPE, 2);
+        assertOpenFails(img, unsupported("compression type 2"));
+    }
+
+    @Test
+    void compressionBitWithoutCompressionType() throws IOException {
+        Path img = copy("zstd-compressed.qcow2");
+        edit(img).u8(Header.COMPRESSION_TYPE, 0);
+        assertOpenFails(img, corrupt(Header.INCOMPATIBLE_FEATURES, "compression"));
+    }
+
+    @Test
+    void extendedL2WithSmallClusters() throws IOException {
+        Path img = copy("refcount-bits-1.qcow2");
+        edit(img).u64(Header.INCOMPATIBLE_FEATURES, Header.INCOMPAT_EXTENDED_L2);
+        assertOpenFails(img, corrupt(Header.CLUSTER_BITS, "Extended L2"));
+    }
+
+    @Test
+    void dataFileBitWithoutExtension() throws IOException {
+        Path img = copy("empty.qcow2");
+        edit(img).u64(Header.INCOMPATIBLE_FEATURES, Header.INCOMPAT_DATA_FILE);
+        assertOpenFails(img, unsupported("data file"));
+    }
+
+    @Test
+    void dataFileMissing() throws IOException {
+        Path img = copy("data-file.qcow2");
+        Files.delete(tmp.resolve("data-file.data"));
+        assertOpenFails(img, new Expect(NoSuchFileException.class, null, "data-file.data"));
+    }
+
+    @Test
+    void rawDataFileWithBackingFile() throws IOException {
+        Path img = copy("chain-mid.qcow2");
+        edit(img).u64(Header.AUTOCLEAR_FEATURES, Header.AUTOCLEAR_DATA_FILE_RAW);
+        assertOpenFails(img, corrupt(Header.AUTOCLEAR_FEATURES, "data-file-raw"));
+    }
+
+    // =================================================================== backing chains
+
+    @Test
+    void backingFileMissing() throws IOException {
+        Path img = copy("chain-mid.qcow2");
+        Files.delete(tmp.resolve("chain-base.qcow2"));
+        assertOpenFails(img, new Expect(NoSuchFileException.class, null, "chain-base.qcow2"));
+    }
+
+    @Test
+    void backingFileIsADirectory() throws IOException {
+        Path img = copy("chain-mid.qcow2");
+        edit(img).u32(Header.BACKING_FILE_SIZE, 1).ascii(528, ".");
+        assertOpenFails(img, new Expect(FileSystemException.class, null, "backing file '.'", "directory"));
+    }
+
+    @Test
+    void backingFormatUnknown() throws IOException {
+        Path img = copy("chain-mid.qcow2");
+        edit(img).ascii(112 + 8, "vmdk!");
+        assertOpenFails(img, unsupported("vmdk!"));
+    }
+
+    @Test
+    void backingFileNotQcow2AsTheFormatClaims() throws IOException {
+        Path img = copy("chain-mid.qcow2");
+        Files.write(tmp.resolve("chain-base.qcow2"), new byte[4096]);
+        assertOpenFails(img, corrupt(0, "magic"));
+    }
+
+    @Test
+    void backingFileLoopOfTwo() throws IOException {
+        Path a = tmp.resolve("a.qcow2");
+        Path b = tmp.resolve("b.qcow2");
+        Qemu.create(a, "1M");
+        Qemu.create(b, "1M");
+        Qemu.besideImage(a, "qemu-img", "rebase", "-u", "-f", "qcow2", "-b", "b.qcow2", "-F", "qcow2", "a.qcow2").assertOk();
+        Qemu.besideImage(b, "qemu-img", "rebase", "-u", "-f", "qcow2", "-b", "a.qcow2", "-F", "qcow2", "b.qcow2").assertOk();
+        String shaB = ImageEditor.sha256(b);
+        assertOpenFails(a, corrupt("loop"));
+        assertOpenFails(b, corrupt("loop"));
+        assertEquals(shaB, ImageEditor.sha256(b));
+    }
+
+    @Test
+    void backingFileLoopOfOne() throws IOException {
+        Path a = tmp.resolve("a.qcow2");
+        Qemu.create(a, "1M");
+        Qemu.besideImage(a, "qemu-img", "rebase", "-u", "-f", "qcow2", "-b", "a.qcow2", "-F", "qcow2", "a.qcow2").assertOk();
+        assertOpenFails(a, corrupt("loop"));
+    }
+
+    @Test
+    void backingFileLoopThroughAnotherName() throws IOException {
+        // a -> sub/../a.qcow2, the same file under another name
+        Path a = tmp.resolve("a.qcow2");
+        Files.createDirectory(tmp.resolve("sub"));
+        Qemu.create(a, "1M");
+        Qemu.besideImage(a, "qemu-img", "rebase", "-u", "-f", "qcow2", "-b", "sub/../a.qcow2", "-F", "qcow2", "a.qcow2").assertOk();
+        assertOpenFails(a, corrupt("loop"));
+    }
+
+    // =================================================================== fuzz corpus
+
+    static final List<String> FUZZ_IMAGES = List.of("empty.qcow2", "chain-mid.qcow2", "zlib-compressed.qcow2",
+            "snapshot.qcow2", "v2.qcow2", "cluster-512.qcow2", "refcount-bits-1.qcow2", "extended-l2.qcow2",
+            "data-file.qcow2", "zstd-compressed.qcow2");
+    /** 20 by default (200 variants); {@code -Dqcow4j.fuzz.variants=N} for a deeper run. */
+    static final int VARIANTS_PER_IMAGE = Integer.getInteger("qcow4j.fuzz.variants", 20);
+
+    /**
+     * A generated corpus: random bytes changed in the first four clusters of reference images
+     * (half of them in the first 512 bytes, where the header fields are). Every variant must
+     * open and read, or fail with an IOException; a failed open leaves the file as it was.
+     * {@code -Dqcow4j.fuzz.seed=N} makes another corpus; failing variants are kept in
+     * {@code target/fuzz-failures}.
+     */
+    @Test
+    void fuzzCorpus() throws IOException {
+        long seed = Long.getLong("qcow4j.fuzz.seed", 0x5eed_c0a7L);
+        Random random = new Random(seed);
+        List<String> failures = new ArrayList<>();
+        Map<String, Integer> outcomes = new TreeMap<>();
+        int variant = 0;
+        for (String name : FUZZ_IMAGES) {
+            Path dir = Files.createDirectory(tmp.resolve("fuzz-" + name));
+            TestData.copyToTemp(name, dir);
+            Path pristine = TestData.image(name);
+            Path img = dir.resolve("variant-" + name);
+            // keep the same relative references (backing, data file) working for the variant
+            int clusterBits = (int) edit(pristine).u32(Header.CLUSTER_BITS);
+            long region = Math.min(Files.size(pristine), 4L << clusterBits);
+            for (int v = 0; v < VARIANTS_PER_IMAGE; v++, variant++) {
+                Files.copy(pristine, img, StandardCopyOption.REPLACE_EXISTING);
+                int flips = 1 + random.nextInt(8);
+                StringBuilder what = new StringBuilder();
+                for (int f = 0; f < flips; f++) {
+                    long off = random.nextBoolean() ? random.nextInt(512) : (long) (random.nextDouble() * region);
+                    int value = random.nextInt(256);
+                    if (random.nextInt(4) == 0) {
+                        value = edit(img).read(off, 1)[0] ^ (1 << random.nextInt(8));
+                    }
+                    edit(img).u8(off, value);
+                    what.append(String.format(Locale.ROOT, " [0x%x]=0x%02x", off, value & 0xff));
+                }
+                String id = "seed 0x" + Long.toHexString(seed) + " variant " + variant + " (" + name + ":" + what + ")";
+                try {
+                    String outcome = fuzzOne(img, id);
+                    outcomes.merge(outcome, 1, Integer::sum);
+                } catch (AssertionError e) {
+                    failures.add(id + ": " + e.getMessage());
+                    Path keep = Path.of("target", "fuzz-failures");
+                    Files.createDirectories(keep);
+                    Files.copy(img, keep.resolve("variant-" + variant + "-" + name), StandardCopyOption.REPLACE_EXISTING);
+                }
+            }
+        }
+        System.out.println("fuzz corpus, seed 0x" + Long.toHexString(seed) + ": " + outcomes);
+        if (!failures.isEmpty()) {
+            fail(failures.size() + " of " + variant + " fuzzed images misbehaved (seed 0x" + Long.toHexString(seed)
+                    + ", replay with -Dqcow4j.fuzz.seed=" + seed + "):\n" + String.join("\n", failures));
+        }
+        assertEquals(FUZZ_IMAGES.size() * VARIANTS_PER_IMAGE, variant);
+        // the corpus must exercise both sides: some variants rejected, some opened
+        assertTrue(outcomes.keySet().stream().anyMatch(k -> k.startsWith("ro open: ")), "no variant was rejected: " + outcomes);
+        assertTrue(outcomes.getOrDefault("ro ok", 0) > 0, "no variant opened: " + outcomes);
+    }
+
+    /** One fuzzed image, read-only then read-write; returns a short outcome for the statistics. */
+    private String fuzzOne(Path img, String id) {
+        String sha = ImageEditor.sha256(img);
+        Attempt ro = attempt(img, Mode.RO, 0, ALLOCATION_BUDGET);
+        assertOnlyIoExceptions(ro, id);
+        assertEquals(sha, ImageEditor.sha256(img), "read-only use changed the file");
+        Attempt rw = attempt(img, Mode.RW, 0, ALLOCATION_BUDGET);
+        assertOnlyIoExceptions(rw, id);
+        if (!rw.opened) {
+            assertEquals(sha, ImageEditor.sha256(img), "failed read-write open changed the file");
+        }
+        Map.Entry<String, Throwable> first = ro.first();
+        return first == null ? "ro ok" : "ro " + first.getKey() + ": " + first.getValue().getClass().getSimpleName();
+    }
+
+    // =================================================================== the harness
+
+    enum Mode { RO, RW }
+
+    /** What one try at an image did: the stages that failed, and what it read. */
+    static final class Attempt {
+        final Path image;
+        final Mode mode;
+        final Map<String, Throwable> failures = new LinkedHashMap<>();
+        boolean opened;
+        long size = -1;
+        long allocated;
+        /** SHA-256 of the disk as read (whole disks only, else null). */
+        String digest;
+
+        Attempt(Path image, Mode mode) {
+            this.image = image;
+            this.mode = mode;
+        }
+
+        Map.Entry<String, Throwable> first() {
+            return failures.isEmpty() ? null : failures.entrySet().iterator().next();
+        }
+
+        @Override
+        public String toString() {
+            StringBuilder b = new StringBuilder(mode + " " + image.getFileName() + ":");
+            if (failures.isEmpty()) {
+                b.append(" no failure");
+            }
+            failures.forEach((stage, t) -> b.append(" [").append(stage).append(": ").append(t).append(']'));
+            return b.toString();
+        }
+    }
+
+    /**
+     * Tries the image in one mode, within the time limit and the allocation budget; read-write
+     * tries write at {@code writeOffset} (none when negative).
+     */
+    static Attempt attempt(Path img, Mode mode, long writeOffset, long budget) {
+        Attempt a = assertTimeoutPreemptively(TIMEOUT, () -> run(img, mode, writeOffset),
+                () -> mode + " use of " + img.getFileName() + " hangs");
+        assertTrue(a.allocated <= budget, () -> a + ": allocated " + a.allocated + " bytes, over the budget of " + budget);
+        return a;
+    }
+
+    private static Attempt run(Path img, Mode mode, long writeOffset) {
+        Attempt a = new Attempt(img, mode);
+        long before = allocatedBytes();
+        Qcow2Image image;
+        try {
+            image = Qcow2Image.open(img, mode == Mode.RO ? OpenOptions.readOnly() : OpenOptions.readWrite());
+        } catch (Throwable t) {
+            a.failures.put("open", t);
+            a.allocated = allocatedBytes() - before;
+            return a;
+        }
+        a.opened = true;
+        a.size = image.size();
+        stage(a, "read", () -> a.digest = readDisk(image));
+        stage(a, "blockStatus", () -> walkBlockStatus(image));
+        stage(a, "snapshots", () -> readSnapshots(image));
+        if (mode == Mode.RW && image.size() > 0 && writeOffset >= 0) {
+            stage(a, "write", () -> writeAndReadBack(image, writeOffset));
+        }
+        stage(a, "close", image::close);
+        a.allocated = allocatedBytes() - before;
+        return a;
+    }
+
+    interface Step {
+        void run() throws Exception;
+    }
+
+    private static void stage(Attempt a, String name, Step step) {
+        try {
+            step.run();
+        } catch (Throwable t) {
+            a.failures.put(name, t);
+        }
+    }
+
+    /** Reads the disk (whole, or its start and samples when it is large); the digest of a whole read. */
+    private static String readDisk(BlockDevice dev) throws IOException {
+        long size = dev.size();
+        MessageDigest md = sha256();
+        ByteBuffer buf = ByteBuffer.allocate(CHUNK);
+        long whole = size <= READ_ALL_LIMIT ? size : 16L << 20;
+        for (long off = 0; off < whole; off += CHUNK) {
+            buf.clear().limit((int) Math.min(CHUNK, whole - off));
+            dev.read(off, buf);
+            if (buf.hasRemaining()) {
+                throw new AssertionError("read left " + buf.remaining() + " bytes unfilled at " + off);
+            }
+            md.update(buf.flip());
+        }
+        if (whole == size) {
+            return HexFormat.of().formatHex(md.digest());
+        }
+        for (int i = 0; i <= 32; i++) {
+            long off = (size - 65536) / 32 * i;
+            buf.clear().limit(65536);
+            dev.read(off, buf);
+        }
+        return null;
+    }
+
+    private static void walkBlockStatus(Qcow2Image image) throws IOException {
+        long size = image.size();
+        long off = 0;
+        for (int calls = 0; off < size && calls < 100_000; calls++) {
+            BlockStatus s = image.blockStatus(off, size - off);
+            if (s.offset() != off || s.length() <= 0 || s.length() > size - off) {
+                throw new AssertionError("block status " + s + " for [" + off + ", " + size + ")");
+            }
+            off += s.length();
+        }
+    }
+
+    private static void readSnapshots(Qcow2Image image) throws IOException {
+        for (Snapshot s : image.snapshots()) {
+            readDisk(image.snapshot(s.id()));
+        }
+    }
+
+    /** Writes 4 KiB of 0xa5 at (or before the end, near) {@code offset}; must read back. */
+    private static void writeAndReadBack(Qcow2Image image, long offset) throws IOException {
+        int len = (int) Math.min(4096, image.size());
+        long off = Math.min(offset, image.size() - len);
+        image.write(off, ByteBuffer.wrap(Patterns.pattern(0xa5, len)));
+        image.flush();
+        ByteBuffer back = ByteBuffer.allocate(len);
+        image.read(off, back);
+        if (!Patterns.matches(back.array(), 0xa5)) {
+            throw new AssertionError("written data does not read back at " + off);
+        }
+    }
+
+    private static long allocatedBytes() {
+        return ((com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean()).getCurrentThreadAllocatedBytes();
+    }
+
+    // ------------------------------------------------------------------- expectations
+
+    /** An expected failure: its type, the file offset it must name (or null), message fragments. */
+    static class Expect {
+        final Class<? extends IOException> type;
+        final Long fileOffset;
+        final String[] fragments;
+
+        Expect(Class<? extends IOException> type, Long fileOffset, String... fragments) {
+            this.type = type;
+            this.fileOffset = fileOffset;
+            this.fragments = fragments;
+        }
+
+        void check(Throwable t, String context) {
+            assertNotNull(t, context + ": expected " + this + " but nothing failed");
+            if (!type.isInstance(t)) {
+                throw new AssertionError(context + ": expected " + type.getSimpleName() + " " + Arrays.toString(fragments)
+                        + ", got " + t, t);
+            }
+            String msg = String.valueOf(t.getMessage()).toLowerCase(Locale.ROOT);
+            for (String f : fragments) {
+                assertTrue(msg.contains(f.toLowerCase(Locale.ROOT)),
+                        () -> context + ": message \"" + t.getMessage() + "\" does not mention \"" + f + "\"");
+            }
+            if (t instanceof CorruptImageException c) {
+                assertTrue(t.getMessage().contains("offset 0x"), () -> context + ": no file offset in \"" + t.getMessage() + "\"");
+                if (fileOffset != null) {
+                    assertEquals(fileOffset.longValue(), c.fileOffset(), () -> context + ": file offset named by \"" + t.getMessage() + "\"");
+                }
+            }
+        }
+
+        @Override
+        public String toString() {
+            return type.getSimpleName() + (fileOffset == null ? "" : " at 0x" + Long.toHexString(fileOffset))
+                    + " " + Arrays.toString(fragments);
+        }
+    }
+
+    static Expect corrupt(long fileOffset, String... fragments) {
+        return new Expect(CorruptImageException.class, fileOffset, fragments);
+    }
+
+    static Expect corrupt(String... fragments) {
+        return new Expect(CorruptImageException.class, null, fragments);
+    }
+
+    static Expect unsupported(String... fragments) {
+        return new Expect(UnsupportedImageException.class, null, fragments);
+    }
+
+    /** Corrupt or unsupported, whichever the engine finds apt (e.g. an unknown version). */
+    static Expect anyOf(long fileOffset, String... fragments) {
+        return new Expect(IOException.class, fileOffset, fragments) {
+            @Override
+            void check(Throwable t, String context) {
+                assertTrue(t instanceof CorruptImageException || t instanceof UnsupportedImageException,
+                        () -> context + ": expected CorruptImageException or UnsupportedImageException, got " + t);
+                super.check(t, context);
+            }
+        };
+    }
+
+    /** Open fails in both modes as expected, and the file is unchanged. */
+    static void assertOpenFails(Path img, Expect expect) {
+        assertOpenFails(img, ALLOCATION_BUDGET, expect);
+    }
+
+    static void assertOpenFails(Path img, long budget, Expect expect) {
+        String sha = ImageEditor.sha256(img);
+        for (Mode mode : Mode.values()) {
+            Attempt a = attempt(img, mode, 0, budget);
+            expectFailure(a, "open", expect);
+            assertEquals(sha, ImageEditor.sha256(img), () -> a + " changed the file");
+        }
+    }
+
+    /**
+     * The image opens in both modes, {@code stage} fails as expected in both, a write at
+     * {@code writeOffset} fails too, every other failure is an IOException, and the file is unchanged.
+     */
+    static void assertStageFails(Path img, String stage, long writeOffset, Expect expect) {
+        String sha = ImageEditor.sha256(img);
+        for (Mode mode : Mode.values()) {
+            Attempt a = attempt(img, mode, writeOffset, ALLOCATION_BUDGET);
+            assertTrue(a.opened, () -> a + ": should open");
+            expectFailure(a, stage, expect);
+            if (mode == Mode.RW && !stage.equals("snapshots")) {
+                assertTrue(a.failures.containsKey("write"), () -> a + ": the write over the damage should fail");
+            }
+            assertEquals(sha, ImageEditor.sha256(img), () -> a + " changed the file");
+        }
+    }
+
+    /** Read-only use works; the read-write write at {@code writeOffset} fails as expected, file unchanged. */
+    static void assertWriteFails(Path img, long writeOffset, Expect expect) {
+        String sha = ImageEditor.sha256(img);
+        assertClean(attempt(img, Mode.RO, writeOffset, ALLOCATION_BUDGET));
+        Attempt rw = attempt(img, Mode.RW, writeOffset, ALLOCATION_BUDGET);
+        assertTrue(rw.opened, () -> rw + ": should open");
+        expectFailure(rw, "write", expect);
+        assertEquals(sha, ImageEditor.sha256(img), () -> rw + " changed the file");
+    }
+
+    /** Works in both modes without any failure (the read-write try writes, so the file changes). */
+    static Attempt assertWorks(Path img) {
+        return assertWorks(img, 0);
+    }
+
+    static Attempt assertWorks(Path img, long writeOffset) {
+        Attempt ro = assertReads(img);
+        assertClean(attempt(img, Mode.RW, writeOffset, ALLOCATION_BUDGET));
+        return ro;
+    }
+
+    /** Read-write use works, or the open is refused as unsupported and the file is unchanged. */
+    static void assertWritesOrRefuses(Path img) {
+        String sha = ImageEditor.sha256(img);
+        Attempt rw = attempt(img, Mode.RW, 0, ALLOCATION_BUDGET);
+        if (rw.opened) {
+            assertClean(rw);
+        } else {
+            expectFailure(rw, "open", unsupported("header"));
+            assertEquals(sha, ImageEditor.sha256(img), () -> rw + " changed the file");
+        }
+    }
+
+    /** Works read-only without any failure, and leaves the file as it was. */
+    static Attempt assertReads(Path img) {
+        String sha = ImageEditor.sha256(img);
+        Attempt ro = attempt(img, Mode.RO, 0, ALLOCATION_BUDGET);
+        assertClean(ro);
+        assertEquals(sha, ImageEditor.sha256(img), "read-only use changed the file");
+        return ro;
+    }
+
+    static void assertClean(Attempt a) {
+        if (!a.failures.isEmpty()) {
+            Throwable t = a.first().getValue();
+            throw new AssertionError(a + ": expected no failure", t);
+        }
+    }
+
+    static void expectFailure(Attempt a, String stage, Expect expect) {
+        assertOnlyIoExceptions(a, "");
+        expect.check(a.failures.get(stage), a.toString());
+    }
+
+    /** Every failure is an IOException: no RuntimeException, no Error, no failed check of ours. */
+    static void assertOnlyIoExceptions(Attempt a, String context) {
+        a.failures.forEach((stage, t) -> {
+            if (!(t instanceof IOException)) {
+                throw new AssertionError(context + " " + a + ": " + stage + " threw " + t, t);
+            }
+        });
+    }
+
+    // ------------------------------------------------------------------- files
+
+    private Path copy(String name) {
+        return TestData.copyToTemp(name, tmp);
+    }
+
+    private static ImageEditor edit(Path img) {
+        return ImageEditor.of(img);
+    }
+
+    /** The disk of a (sound) image as qcow4j reads it, read-only. */
+    private static byte[] readAll(Path img) throws IOException {
+        try (Qcow2Image image = Qcow2Image.open(img, OpenOptions.readOnly())) {
+            byte[] out = new byte[(int) image.size()];
+            image.read(0, ByteBuffer.wrap(out));
+            return out;
+        }
+    }
+
+    private static String digest(byte[] data) {
+        return HexFormat.of().formatHex(sha256().digest(data));
+    }
+
+    private static MessageDigest sha256() {
+        try {
+            return MessageDigest.getInstance("SHA-256");
+        } catch (NoSuchAlgorithmException e) {
+            throw new AssertionError(e);
+        }
+    }
+
+    @BeforeAll
+    static void allocationMeterWorks() {
+        // without the meter every budget would pass silently
+        long before = allocatedBytes();
+        byte[] probe = new byte[1 << 20];
+        assertTrue(before >= 0 && allocatedBytes() - before >= probe.length, "thread allocation metering unavailable");
+    }
+}
