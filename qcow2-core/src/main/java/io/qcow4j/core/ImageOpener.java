@@ -58,7 +58,13 @@ final class ImageOpener {
                 if (name == null) {
                     throw new UnsupportedImageException("Could not open data file: the image names none (data-file option required)");
                 }
-                dataFile = new FileStorage(resolveFromImage(path, name, "data file name (header extension)", header.headerLength), readOnly);
+                Path data = resolveFromImage(path, name, "data file name (header extension)", header.headerLength);
+                if (Files.exists(data) && Files.isSameFile(data, path)) {
+                    // guest data at host offset = guest offset would overwrite this image's metadata
+                    throw new CorruptImageException("data file name (header extension)", header.headerLength,
+                            "the data file '" + name + "' is the image itself");
+                }
+                dataFile = new FileStorage(data, readOnly);
             }
             Qcow2Image[] self = new Qcow2Image[1];
             RefcountManager refcounts = new RefcountManager(storage, header.clusterBits, header.refcountOrder,

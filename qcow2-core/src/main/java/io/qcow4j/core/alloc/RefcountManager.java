@@ -44,6 +44,8 @@ public final class RefcountManager {
     /** Clusters the allocator must not hand out whatever their refcount says (repair). */
     private java.util.function.LongPredicate excluded = c -> false;
     private boolean exclusionActive;
+    /** Names the metadata the engine knows at a host cluster, or null; see {@link #setAllocationGuard}. */
+    private java.util.function.LongFunction<String> guard = c -> null;
 
     public RefcountManager(Storage storage, int clusterBits, int refcountOrder, long tableOffset,
                            int tableClusters, TableMoveListener listener) throws IOException {
@@ -122,7 +124,7 @@ public final class RefcountManager {
         if (block == 0) {
             return 0;
         }
-        if ((block & (clusterSize - 1)) != 0 || block + clusterSize > storage.length()) {
+        if ((block & (clusterSize - 1)) != 0 || block < clusterSize || block > storage.length() - clusterSize) {
             throw new CorruptImageException("refcount table", tableOffset + rt * 8,
                     "refcount block offset 0x" + Long.toHexString(block) + " invalid");
         }
@@ -148,6 +150,42 @@ public final class RefcountManager {
     public void setExcluded(java.util.function.LongPredicate inUse) {
         this.excluded = inUse == null ? c -> false : inUse;
         this.exclusionActive = inUse != null;
+    }
+
+    /**
+     * Clusters whose refcount says free but that hold live metadata (a corrupt refcount) are
+     * never handed out: the allocation fails before anything is written, like QEMU's overlap
+     * check. The guard names that metadata for a cluster index, or returns null.
+     */
+    public void setAllocationGuard(java.util.function.LongFunction<String> metadataAt) {
+        this.guard = metadataAt;
+    }
+
+    /** "the refcount table" or "a refcount block" when the cluster at {@code offset} is one, else null. */
+    public String metadataAt(long offset) {
+        long start = offset & -(long) clusterSize;
+        if (start >= tableOffset && start - tableOffset < ((long) tableClusters << clusterBits)) {
+            return "the refcount table";
+        }
+        for (long e : table) {
+            if ((e & RefcountBlock.TABLE_OFFSET_MASK) == start) {
+                return "a refcount block";
+            }
+        }
+        return null;
+    }
+
+    private void checkUnused(long start, long n) throws IOException {
+        for (long c = start; c < start + n; c++) {
+            String what = guard.apply(c);
+            if (what != null) {
+                long block = blockFor(c);
+                long at = block == 0 ? tableOffset + c / entriesPerBlock * 8
+                        : block + RefcountBlock.wordOffset(c % entriesPerBlock, refcountOrder);
+                throw new CorruptImageException(block == 0 ? "refcount table" : "refcount block", at,
+                        "cluster 0x" + Long.toHexString(c << clusterBits) + " has refcount 0 but holds " + what);
+            }
+        }
     }
 
     /** Sets the refcount of {@code cluster} to {@code value} (repair). */
@@ -196,6 +234,7 @@ public final class RefcountManager {
      */
     public long allocate(int n, boolean reserve) throws IOException {
         long start = findFree(n);
+        checkUnused(start, n);
         long offset = start << clusterBits;
         long len = (long) n << clusterBits;
         if (reserve) {
@@ -245,7 +284,8 @@ public final class RefcountManager {
             long endCluster = (off + len - 1) >>> clusterBits;
             if (endCluster == cluster) {
                 add(cluster, 1);
-            } else if (get(endCluster) == 0 && !isPending(endCluster) && !excluded.test(endCluster)) {
+            } else if (get(endCluster) == 0 && !isPending(endCluster) && !excluded.test(endCluster)
+                    && guard.apply(endCluster) == null) {
                 add(cluster, 1);
                 add(endCluster, 1);
             } else {
@@ -322,6 +362,7 @@ public final class RefcountManager {
     /** Allocates the refcount block for table index {@code rt}; returns its offset. */
     private long allocateBlock(long rt) throws IOException {
         long b = findFree(1);
+        checkUnused(b, 1);
         long off = b << clusterBits;
         storage.reserve(off, clusterSize);
         if (b / entriesPerBlock == rt) {
