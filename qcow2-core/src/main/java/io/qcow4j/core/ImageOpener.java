@@ -77,6 +77,16 @@ final class ImageOpener {
             if (options.openBacking() && header.backingFile != null) {
                 backing = openBacking(path, header, chain);
             }
+            ImageIo io = new ImageIo(storage, dataFile, (header.autoclearFeatures & Header.AUTOCLEAR_DATA_FILE_RAW) != 0,
+                    refcounts, mapper, geo, ClusterCodec.of(compressionOf(header)), backing);
+            Qcow2Image image = new Qcow2Image(path, storage, dataFile, header, geo, refcounts, mapper, io, readOnly,
+                    new ArrayList<>(snapshots), backing);
+            self[0] = image;
+            boolean repair = !readOnly && !options.checkMode() && header.hasIncompatible(Header.INCOMPAT_DIRTY);
+            if (repair) {
+                // the repair reads every reference: let it refuse a broken image before anything is written
+                RefcountRebuilder.count(image.engineParts());
+            }
             if (!readOnly && (header.autoclearFeatures & ~Header.AUTOCLEAR_KNOWN) != 0) {
                 // a writer must clear every autoclear bit it does not understand first; only
                 // once everything is validated, so that a refused image stays as it was
@@ -84,12 +94,7 @@ final class ImageOpener {
                 storage.write(0, ByteBuffer.wrap(header.serialize()));
                 storage.flush();
             }
-            ImageIo io = new ImageIo(storage, dataFile, (header.autoclearFeatures & Header.AUTOCLEAR_DATA_FILE_RAW) != 0,
-                    refcounts, mapper, geo, ClusterCodec.of(compressionOf(header)), backing);
-            Qcow2Image image = new Qcow2Image(path, storage, dataFile, header, geo, refcounts, mapper, io, readOnly,
-                    new ArrayList<>(snapshots), backing);
-            self[0] = image;
-            if (!readOnly && !options.checkMode() && header.hasIncompatible(Header.INCOMPAT_DIRTY)) {
+            if (repair) {
                 RefcountRebuilder.repairDirty(image);
             }
             return image;
