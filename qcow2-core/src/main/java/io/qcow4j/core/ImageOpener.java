@@ -140,7 +140,7 @@ final class ImageOpener {
             for (int bit = 0; bit < 64; bit++) {
                 if ((unknown & (1L << bit)) != 0) {
                     String name = FeatureNameTable.nameOf(table, FeatureNameTable.INCOMPATIBLE, bit);
-                    names.add(name != null ? name : "Unknown incompatible feature: " + Long.toHexString(1L << bit));
+                    names.add(name != null ? name : "Unknown incompatible feature: " + Long.toHexString(1L << bit) + " (bit " + bit + ")");
                 }
             }
             throw new UnsupportedImageException("Unsupported qcow2 feature(s): " + String.join(", ", names));
