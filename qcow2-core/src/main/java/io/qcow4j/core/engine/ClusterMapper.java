@@ -143,8 +143,8 @@ public final class ClusterMapper {
 
     /**
      * {@link #checkedHost} for a write in place: the cluster must not hold the header, the
-     * active L1 table, the refcount table or the entry's own L2 table (a cheap subset of
-     * QEMU's metadata overlap check), or the write would destroy them.
+     * active L1 table, the refcount table or a block, or a cached L2 table (QEMU's "cached"
+     * metadata overlap check), or the write would destroy them.
      */
     public long checkedHostForWrite(long entry, long l2, int index) throws IOException {
         long host = checkedHost(entry, l2, index);
