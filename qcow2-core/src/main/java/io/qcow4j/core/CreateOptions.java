@@ -168,10 +168,10 @@ public final class CreateOptions {
                 throw new IllegalArgumentException("Extended L2 entries are only supported with compatibility level 1.1 and above (use version=v3 or greater)");
             }
             if (dataFile != null) {
-                throw new IllegalArgumentException("data-file is only supported with compatibility level 1.1 and above (use version=v3 or greater)");
+                throw new IllegalArgumentException("External data files are only supported with compatibility level 1.1 and above (use version=v3 or greater)");
             }
             if (compressionType != CompressionType.ZLIB) {
-                throw new IllegalArgumentException("Compression type selection is only supported with compatibility level 1.1 and above (use version=v3 or greater)");
+                throw new IllegalArgumentException("Non-zlib compression type is only supported with compatibility level 1.1 and above (use version=v3 or greater)");
             }
         }
         if (extendedL2 && clusterSize < 16384) {

@@ -92,8 +92,10 @@ final class ImageCreator {
             ch.force(false);
         }
         try (Qcow2Image img = Qcow2Image.open(path, OpenOptions.readWrite().openBacking(false))) {
-            img.resize(o.size());
-            if (o.preallocation() == CreateOptions.Preallocation.METADATA) {
+            // QEMU keeps disk sizes in 512-byte sectors and rounds a new image's size up
+            img.resize((o.size() + 511) & ~511L);
+            // a raw data file must stay a complete raw image: map it all up front, like qemu-img
+            if (o.preallocation() == CreateOptions.Preallocation.METADATA || o.dataFileRaw()) {
                 preallocate(img);
             }
         } catch (IOException | RuntimeException e) {
@@ -118,8 +120,9 @@ final class ImageCreator {
                 host = img.refcounts.allocate(clusters, false);
             }
             for (int i = 0; i < clusters; i++) {
-                img.mapper.setEntry(l2, i, L2Entry.standard(host + (long) i * cs, true),
-                        geo.extendedL2() ? L2Entry.ALL_ALLOCATED : 0);
+                // with subclusters, qemu-img leaves every subcluster unallocated: the host
+                // cluster is reserved, the backing file still shows through
+                img.mapper.setEntry(l2, i, L2Entry.standard(host + (long) i * cs, true), 0);
             }
             if (img.dataFile == null) {
                 img.storage.extend(host + (long) clusters * cs);

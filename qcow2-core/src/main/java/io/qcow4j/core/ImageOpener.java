@@ -12,8 +12,8 @@ import java.util.List;
 import java.util.Set;
 
 import io.qcow4j.core.alloc.RefcountManager;
+import io.qcow4j.core.bitmap.BitmapManager;
 import io.qcow4j.core.cache.L2Cache;
-import io.qcow4j.core.check.RefcountRebuilder;
 import io.qcow4j.core.compress.ClusterCodec;
 import io.qcow4j.core.engine.ClusterMapper;
 import io.qcow4j.core.engine.Geometry;
@@ -82,21 +82,9 @@ final class ImageOpener {
             Qcow2Image image = new Qcow2Image(path, storage, dataFile, header, geo, refcounts, mapper, io, readOnly,
                     new ArrayList<>(snapshots), backing);
             self[0] = image;
-            boolean repair = !readOnly && !options.checkMode() && header.hasIncompatible(Header.INCOMPAT_DIRTY);
-            if (repair) {
-                // the repair reads every reference: let it refuse a broken image before anything is written
-                RefcountRebuilder.count(image.engineParts());
-            }
-            if (!readOnly && (header.autoclearFeatures & ~Header.AUTOCLEAR_KNOWN) != 0) {
-                // a writer must clear every autoclear bit it does not understand first; only
-                // once everything is validated, so that a refused image stays as it was
-                header.autoclearFeatures &= Header.AUTOCLEAR_KNOWN;
-                storage.write(0, ByteBuffer.wrap(header.serialize()));
-                storage.flush();
-            }
-            if (repair) {
-                RefcountRebuilder.repairDirty(image);
-            }
+            image.bitmaps = new BitmapManager(storage, header, refcounts, image::writeHeader, readOnly, options.warnings());
+            image.bitmaps.load();
+            image.checkMode = options.checkMode();
             return image;
         } catch (IOException | RuntimeException e) {
             closeQuietly(backing);

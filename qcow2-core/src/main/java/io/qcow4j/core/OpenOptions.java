@@ -5,6 +5,7 @@ public final class OpenOptions {
     private boolean readOnly = true;
     private boolean openBacking = true;
     private boolean checkMode;
+    private java.util.function.Consumer<String> warnings = OpenOptions::logWarning;
 
     public static OpenOptions readOnly() {
         return new OpenOptions();
@@ -29,6 +30,20 @@ public final class OpenOptions {
     public OpenOptions checkMode(boolean on) {
         this.checkMode = on;
         return this;
+    }
+
+    /** Receives warnings (a bitmap extension ignored, ...); by default they go to System.Logger "io.qcow4j". */
+    public OpenOptions warnings(java.util.function.Consumer<String> sink) {
+        this.warnings = java.util.Objects.requireNonNull(sink);
+        return this;
+    }
+
+    public java.util.function.Consumer<String> warnings() {
+        return warnings;
+    }
+
+    private static void logWarning(String message) {
+        System.getLogger("io.qcow4j").log(System.Logger.Level.WARNING, message);
     }
 
     public boolean isReadOnly() {

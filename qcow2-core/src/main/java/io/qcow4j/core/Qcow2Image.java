@@ -10,6 +10,8 @@ import java.util.HashSet;
 import java.util.List;
 
 import io.qcow4j.core.alloc.RefcountManager;
+import io.qcow4j.core.bitmap.BitmapManager;
+import io.qcow4j.core.check.RefcountRebuilder;
 import io.qcow4j.core.engine.ClusterMapper;
 import io.qcow4j.core.engine.Geometry;
 import io.qcow4j.core.engine.ImageIo;
@@ -45,6 +47,9 @@ public final class Qcow2Image implements BlockDevice {
     final boolean readOnly;
     final List<SnapshotEntry> snapshotEntries;
     BlockDevice backing;
+    BitmapManager bitmaps;
+    boolean checkMode;
+    private boolean prepared;
     private boolean closed;
 
     Qcow2Image(Path path, Storage storage, Storage dataFile, Header header, Geometry geo,
@@ -65,8 +70,13 @@ public final class Qcow2Image implements BlockDevice {
 
     /** Creates a new image (replacing any file at {@code path}) and opens it read-write. */
     public static Qcow2Image create(Path path, CreateOptions options) throws IOException {
+        return create(path, options, OpenOptions.readWrite());
+    }
+
+    /** Creates a new image and opens it with {@code openOptions} (e.g. without its backing chain). */
+    public static Qcow2Image create(Path path, CreateOptions options, OpenOptions openOptions) throws IOException {
         ImageCreator.create(path, options);
-        return open(path, OpenOptions.readWrite());
+        return open(path, openOptions);
     }
 
     public static Qcow2Image open(Path path, OpenOptions options) throws IOException {
@@ -213,6 +223,16 @@ public final class Qcow2Image implements BlockDevice {
 
     public synchronized void write(long offset, ByteBuffer src) throws IOException {
         ensureWritable();
+        long length = src.remaining();
+        checkRange(offset, length);
+        bitmaps.beforeGuestWrite();
+        writeUntracked(offset, src);
+        bitmaps.track(offset, length);
+    }
+
+    /** A write that no bitmap records (stream copies data that does not change the guest's view). */
+    public synchronized void writeUntracked(long offset, ByteBuffer src) throws IOException {
+        ensureWritable();
         checkRange(offset, src.remaining());
         int cs = geo.clusterSize();
         while (src.hasRemaining()) {
@@ -229,6 +249,8 @@ public final class Qcow2Image implements BlockDevice {
     public synchronized void writeZeroes(long offset, long length) throws IOException {
         ensureWritable();
         checkRange(offset, length);
+        bitmaps.beforeGuestWrite();
+        long start = offset;
         long end = offset + length;
         int cs = geo.clusterSize();
         int sc = geo.subclusterSize();
@@ -245,6 +267,7 @@ public final class Qcow2Image implements BlockDevice {
             }
             offset += n;
         }
+        bitmaps.track(start, length);
     }
 
     private void zeroPartialCluster(long offset, long n, int sc) throws IOException {
@@ -271,11 +294,18 @@ public final class Qcow2Image implements BlockDevice {
 
     /**
      * Frees whole clusters inside the range; a partly covered cluster is left as it is.
-     * On an overlay (v3) the freed clusters read as zeros rather than backing data.
+     * On an overlay the freed clusters read as zeros rather than backing data; on a v2
+     * overlay, which cannot say so, discard does nothing (as in QEMU).
      */
     public synchronized void discard(long offset, long length) throws IOException {
         ensureWritable();
         checkRange(offset, length);
+        if (header.version < 3 && header.backingFile != null) {
+            // v2 has no zero flag: freeing would expose backing data, so like QEMU do nothing
+            return;
+        }
+        bitmaps.beforeGuestWrite();
+        long start = offset;
         long end = offset + length;
         int cs = geo.clusterSize();
         long c = geo.clusterStart(offset + cs - 1);
@@ -286,6 +316,8 @@ public final class Qcow2Image implements BlockDevice {
             }
             c += cs;
         }
+        // QEMU dirties the whole requested range, discarded or not
+        bitmaps.track(start, length);
     }
 
     /** Writes one cluster compressed; {@code offset} cluster-aligned, {@code src} a whole cluster or the disk's tail. */
@@ -298,7 +330,9 @@ public final class Qcow2Image implements BlockDevice {
         }
         byte[] buf = new byte[geo.clusterSize()];
         src.get(buf, 0, n);
+        bitmaps.beforeGuestWrite();
         io.writeCompressed(offset, buf, n);
+        bitmaps.track(offset, n);
     }
 
     @Override
@@ -326,12 +360,29 @@ public final class Qcow2Image implements BlockDevice {
         if (newSize < header.size) {
             ImageResizer.checkShrinkable(this, newSize);
         }
+        bitmaps.checkResizable();
         long entries = geo.l1EntriesFor(newSize);
         if (entries > mapper.l1Size()) {
             mapper.growL1((int) Math.min(entries, Integer.MAX_VALUE), this::l1Moved);
         }
+        bitmaps.resize(newSize);
         header.size = newSize;
         writeHeader();
+    }
+
+    /** The image's dirty bitmaps (persistent ones from the bitmap directory, and transient ones). */
+    public BitmapManager bitmaps() {
+        return bitmaps;
+    }
+
+    /**
+     * Stores every changed persistent bitmap now and clears their in_use flags (set again
+     * before the next guest write): a checkpoint, or a hand-over to another process.
+     */
+    public synchronized void storeBitmaps() throws IOException {
+        ensureWritable();
+        bitmaps.store();
+        storage.flush();
     }
 
     @Override
@@ -343,6 +394,10 @@ public final class Qcow2Image implements BlockDevice {
         IOException failure = null;
         try {
             if (!readOnly) {
+                if (bitmaps.needsStore()) {
+                    prepareForWrite();
+                    bitmaps.store();
+                }
                 storage.flush();
                 if (dataFile != null) {
                     dataFile.flush();
@@ -411,6 +466,37 @@ public final class Qcow2Image implements BlockDevice {
         ensureOpen();
         if (readOnly) {
             throw new IOException("Image is read-only");
+        }
+        prepareForWrite();
+    }
+
+    /**
+     * Before the first write of anything: clear the autoclear bits we do not understand,
+     * and rebuild the refcounts of an image left dirty (lazy refcounts) so no allocation
+     * can hand out a cluster in use. A read-write open that writes nothing changes no byte.
+     */
+    private void prepareForWrite() throws IOException {
+        if (prepared) {
+            return;
+        }
+        prepared = true;
+        try {
+            boolean repair = !checkMode && header.hasIncompatible(Header.INCOMPAT_DIRTY);
+            if (repair) {
+                // the repair reads every reference: let it refuse a broken image before the header changes
+                RefcountRebuilder.count(engineParts());
+            }
+            if ((header.autoclearFeatures & ~Header.AUTOCLEAR_KNOWN) != 0) {
+                header.autoclearFeatures &= Header.AUTOCLEAR_KNOWN;
+                writeHeader();
+                storage.flush();
+            }
+            if (repair) {
+                RefcountRebuilder.repairDirty(this);
+            }
+        } catch (IOException | RuntimeException e) {
+            prepared = false;
+            throw e;
         }
     }
 

@@ -233,12 +233,20 @@ public final class RefcountManager {
      * space is zero-filled first (needed before metadata is written through the mapping).
      */
     public long allocate(int n, boolean reserve) throws IOException {
+        return allocate(n, reserve ? (long) n << clusterBits : 0);
+    }
+
+    /**
+     * Allocates {@code n} contiguous clusters with refcount 1, zero-filling their first
+     * {@code reserveBytes} bytes (a table smaller than its clusters needs no more).
+     */
+    public long allocate(int n, long reserveBytes) throws IOException {
         long start = findFree(n);
+        long firstFree = firstFreeSeen;
         checkUnused(start, n);
         long offset = start << clusterBits;
-        long len = (long) n << clusterBits;
-        if (reserve) {
-            storage.reserve(offset, len);
+        if (reserveBytes > 0) {
+            storage.reserve(offset, Math.min(reserveBytes, (long) n << clusterBits));
         }
         long[] range = {start, start + n};
         pending.add(range);
@@ -259,9 +267,8 @@ public final class RefcountManager {
         } finally {
             pending.remove(range);
         }
-        if (start == freeHint) {
-            freeHint = start + n;
-        }
+        // clusters below the first free one stay used: start the next search there
+        freeHint = firstFree == start ? start + n : firstFree;
         return offset;
     }
 
@@ -319,8 +326,19 @@ public final class RefcountManager {
         return end;
     }
 
-    /** First run of {@code n} free clusters at or after the hint. */
+    private long firstFreeSeen;
+
+    /** First run of {@code n} free clusters at or after the hint; notes the first free cluster seen. */
     private long findFree(int n) throws IOException {
+        firstFreeSeen = -1;
+        long found = scanFree(n);
+        if (firstFreeSeen < 0 || firstFreeSeen > found) {
+            firstFreeSeen = found;
+        }
+        return found;
+    }
+
+    private long scanFree(int n) throws IOException {
         long coverageEnd = (long) table.length * entriesPerBlock;
         long c = Math.max(1, freeHint);
         long runStart = c;
@@ -333,12 +351,18 @@ public final class RefcountManager {
             long block = c < coverageEnd ? blockFor(c) : 0;
             if (block == 0 && c < coverageEnd && !isPendingIn(c, entriesPerBlock) && !exclusionActive) {
                 // a missing refcount block: its whole range is free
+                if (firstFreeSeen < 0) {
+                    firstFreeSeen = c;
+                }
                 long blockEnd = (c / entriesPerBlock + 1) * entriesPerBlock;
                 run += blockEnd - c;
                 c = blockEnd;
                 continue;
             }
             if (!isPending(c) && !excluded.test(c) && get(c) == 0) {
+                if (firstFreeSeen < 0) {
+                    firstFreeSeen = c;
+                }
                 run++;
             } else {
                 run = 0;

@@ -106,7 +106,29 @@ public final class RefcountRebuilder {
                 countL1(p, counts, l1, e.l1TableOffset);
             }
         }
+        countBitmaps(p, counts);
         return counts;
+    }
+
+    /** The bitmap directory, every bitmap table and every data cluster, when the extension is valid. */
+    private static void countBitmaps(EngineParts p, ClusterCounts counts) throws IOException {
+        Header h = p.header();
+        io.qcow4j.core.format.HeaderExtension ext = h.extension(io.qcow4j.core.format.HeaderExtension.BITMAPS);
+        if (ext == null || h.version < 3 || (h.autoclearFeatures & Header.AUTOCLEAR_BITMAPS) == 0) {
+            return;
+        }
+        int bits = p.geometry().clusterBits();
+        var be = io.qcow4j.core.format.BitmapsExtension.parse(ext.data(), p.geometry().clusterSize());
+        addRange(counts, be.directoryOffset(), be.directorySize(), bits);
+        for (var e : io.qcow4j.core.bitmap.BitmapDirectory.read(p.storage(), be, p.geometry().clusterSize(), 0)) {
+            addRange(counts, e.tableOffset, 8L * e.tableSize, bits);
+            for (long t : io.qcow4j.core.bitmap.BitmapDirectory.readTable(p.storage(), e, p.geometry().clusterSize())) {
+                long off = io.qcow4j.core.format.BitmapTableEntry.offset(t);
+                if (off != 0) {
+                    counts.add(off >>> bits);
+                }
+            }
+        }
     }
 
     private static void countL1(EngineParts p, ClusterCounts counts, long[] l1, long l1Offset) throws IOException {

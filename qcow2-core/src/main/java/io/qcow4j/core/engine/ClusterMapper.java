@@ -240,7 +240,8 @@ public final class ClusterMapper {
         }
         long bytes = 8L * entries;
         int clusters = (int) ((bytes + geo.clusterSize() - 1) >>> geo.clusterBits());
-        long fresh = refcounts.allocate(clusters, true);
+        // like qemu-img, only the table's own bytes are written, not the rest of its cluster
+        long fresh = refcounts.allocate(clusters, bytes);
         long[] table = java.util.Arrays.copyOf(l1, entries);
         for (int i = 0; i < l1.length; i++) {
             if (table[i] != 0) {

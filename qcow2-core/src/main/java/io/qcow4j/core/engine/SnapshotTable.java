@@ -29,8 +29,9 @@ public final class SnapshotTable {
         if ((long) count * SnapshotEntry.FIXED_SIZE > avail) {
             throw new CorruptImageException("snapshot table", offset, count + " snapshots do not fit in the file");
         }
-        // entries are variable-sized: read what the file holds, at most QEMU's 64 MiB cap
-        ByteBuffer buf = ByteBuffer.allocate((int) avail);
+        // entries are variable-sized: read what the file holds, at most QEMU's 64 MiB cap;
+        // the last entry's padding may lie past the end of the file (qemu-img leaves it so)
+        ByteBuffer buf = ByteBuffer.allocate((int) avail + 8);
         storage.read(offset, buf);
         buf.flip();
         for (int i = 0; i < count; i++) {

@@ -3,48 +3,64 @@ package io.qcow4j.core.storage;
 import java.io.FileNotFoundException;
 import java.io.IOException;
 import java.nio.file.Path;
+import java.util.Arrays;
 
-import net.openhft.chronicle.bytes.MappedBytes;
+import net.openhft.chronicle.bytes.MappedBytesStore;
 import net.openhft.chronicle.bytes.MappedFile;
+import net.openhft.chronicle.core.io.ReferenceOwner;
 
 /**
  * Metadata through a Chronicle Bytes mapping of the image file; guest data through the
  * positional I/O of {@link FileStorage} (both share the page cache, so they stay coherent).
  *
- * <p>Chronicle maps in chunks and grows the file to whole chunks; the padding is not part
- * of the image: {@link #length()} is the true end and {@link #close()} cuts the file there.
- * Accessors never touch bytes at or past {@link #length()}: those read as zeros, and
- * writes there must be {@link #reserve reserved} first.
+ * <p>The file is mapped in 64 MiB chunks, each kept mapped from first use to close:
+ * metadata of one write often lives in two chunks (a refcount block near the start, an L2
+ * table far out), and remapping on every switch would cost more than the write.
+ * Chronicle grows the file to whole chunks; that padding is not part of the image:
+ * {@link #length()} is the true end and {@link #close()} cuts the file there. Accessors
+ * never touch bytes at or past {@link #length()}: those read as zeros, and writes there
+ * go through positional I/O, which fails cleanly on a full disk.
  */
 public final class MappedStorage extends FileStorage {
-    /** Mapping chunk: large enough that metadata of most images lives in one chunk. */
     private static final long CHUNK = 64L << 20;
     private static final long OVERLAP = 1L << 20;
 
     private final MappedFile mappedFile;
-    private final MappedBytes bytes;
+    private final ReferenceOwner owner = ReferenceOwner.temporary("qcow4j");
+    private MappedBytesStore[] chunks = new MappedBytesStore[4];
 
     public MappedStorage(Path path, boolean readOnly) throws IOException {
         super(path, readOnly);
-        MappedFile mf = null;
         try {
-            mf = MappedFile.of(path.toFile(), CHUNK, OVERLAP, readOnly);
-            this.mappedFile = mf;
-            this.bytes = MappedBytes.mappedBytes(mf);
+            this.mappedFile = MappedFile.of(path.toFile(), CHUNK, OVERLAP, readOnly);
             // the engine serialises access itself; Chronicle's owner-thread check would
             // refuse a caller that hands the image to another thread
-            bytes.singleThreadedCheckDisabled(true);
-            mf.singleThreadedCheckDisabled(true);
+            mappedFile.singleThreadedCheckDisabled(true);
         } catch (FileNotFoundException e) {
             channel.close();
             throw e;
         } catch (RuntimeException e) {
-            if (mf != null) {
-                mf.releaseLast();
-            }
             channel.close();
             throw new IOException("Could not map " + path + ": " + e.getMessage(), e);
         }
+    }
+
+    private MappedBytesStore chunk(long offset) throws IOException {
+        int index = (int) (offset / CHUNK);
+        if (index >= chunks.length) {
+            chunks = Arrays.copyOf(chunks, Math.max(index + 1, chunks.length * 2));
+        }
+        MappedBytesStore store = chunks[index];
+        if (store == null) {
+            try {
+                store = mappedFile.acquireByteStore(owner, (long) index * CHUNK);
+                store.singleThreadedCheckDisabled(true);
+            } catch (RuntimeException e) {
+                throw mappingFailure(offset, e);
+            }
+            chunks[index] = store;
+        }
+        return store;
     }
 
     @Override
@@ -53,7 +69,7 @@ public final class MappedStorage extends FileStorage {
             return super.readLong(offset);
         }
         try {
-            return Long.reverseBytes(bytes.readLong(offset));
+            return Long.reverseBytes(chunk(offset).readLong(offset));
         } catch (RuntimeException e) {
             throw mappingFailure(offset, e);
         }
@@ -65,7 +81,7 @@ public final class MappedStorage extends FileStorage {
             return super.readInt(offset);
         }
         try {
-            return Integer.reverseBytes(bytes.readInt(offset));
+            return Integer.reverseBytes(chunk(offset).readInt(offset));
         } catch (RuntimeException e) {
             throw mappingFailure(offset, e);
         }
@@ -73,13 +89,15 @@ public final class MappedStorage extends FileStorage {
 
     @Override
     public void readLongs(long offset, long[] dst, int dstOff, int count) throws IOException {
-        if (offset < 0 || offset + 8L * count > length) {
+        long end = offset + 8L * count;
+        if (offset < 0 || end > length || offset / CHUNK != (end - 1) / CHUNK) {
             super.readLongs(offset, dst, dstOff, count);
             return;
         }
         try {
+            MappedBytesStore store = chunk(offset);
             for (int i = 0; i < count; i++) {
-                dst[dstOff + i] = Long.reverseBytes(bytes.readLong(offset + 8L * i));
+                dst[dstOff + i] = Long.reverseBytes(store.readLong(offset + 8L * i));
             }
         } catch (RuntimeException e) {
             throw mappingFailure(offset, e);
@@ -95,7 +113,7 @@ public final class MappedStorage extends FileStorage {
             return;
         }
         try {
-            bytes.writeLong(offset, Long.reverseBytes(value));
+            chunk(offset).writeLong(offset, Long.reverseBytes(value));
         } catch (RuntimeException e) {
             throw mappingFailure(offset, e);
         }
@@ -109,7 +127,7 @@ public final class MappedStorage extends FileStorage {
             return;
         }
         try {
-            bytes.writeInt(offset, Integer.reverseBytes(value));
+            chunk(offset).writeInt(offset, Integer.reverseBytes(value));
         } catch (RuntimeException e) {
             throw mappingFailure(offset, e);
         }
@@ -122,7 +140,11 @@ public final class MappedStorage extends FileStorage {
     @Override
     public void close() throws IOException {
         try {
-            bytes.releaseLast();
+            for (MappedBytesStore store : chunks) {
+                if (store != null) {
+                    store.release(owner);
+                }
+            }
             mappedFile.releaseLast();
         } finally {
             super.close();

@@ -1,0 +1,441 @@
+package io.qcow4j.core.bitmap;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.function.Consumer;
+
+import io.qcow4j.core.CorruptImageException;
+import io.qcow4j.core.alloc.RefcountManager;
+import io.qcow4j.core.format.BitmapDirectoryEntry;
+import io.qcow4j.core.format.BitmapTableEntry;
+import io.qcow4j.core.format.BitmapsExtension;
+import io.qcow4j.core.format.Header;
+import io.qcow4j.core.format.HeaderExtension;
+import io.qcow4j.core.storage.Storage;
+
+/**
+ * The dirty bitmaps of one image: loads the bitmap directory, tracks guest writes in every
+ * enabled bitmap, keeps the in_use flags, and stores what changed.
+ *
+ * <p>in_use: before the first guest write, every enabled persistent bitmap on disk gets
+ * in_use, in a new directory that one header write switches to (never in place, so no
+ * crash can lose the other bitmaps, which an in-place flip under a cleared autoclear bit
+ * would). While we hold in_use, a store updates data clusters and table entries in
+ * place; otherwise it writes changed clusters, the table and the directory anew and
+ * switches the header in one write.
+ */
+public final class BitmapManager {
+    /** Rewrites cluster 0 from the in-memory header. */
+    public interface HeaderWriter {
+        void writeHeader() throws IOException;
+    }
+
+    private final Storage storage;
+    private final Header header;
+    private final RefcountManager refcounts;
+    private final HeaderWriter headerWriter;
+    private final boolean readOnly;
+    private final int cs;
+    private final Consumer<String> warnings;
+    private final List<PersistentBitmap> bitmaps = new ArrayList<>();
+    /** Index by name, kept with the list. */
+    private final java.util.Map<String, PersistentBitmap> byName = new java.util.HashMap<>();
+    /** Running totals for the limits, so adding many bitmaps stays linear. */
+    private long persistentCount;
+    private long persistentDirBytes;
+    /** The directory as it is on disk, in its order (flags updated when we rewrite it). */
+    private final List<BitmapDirectoryEntry> onDisk = new ArrayList<>();
+    private final List<BitmapDirectoryEntry> removedFromDisk = new ArrayList<>();
+    private long virtualSize;
+    /** The extension is present but autoclear bit 0 is clear: drop it before the first write. */
+    private boolean dropStaleExtension;
+    private boolean inUseDone;
+
+    public BitmapManager(Storage storage, Header header, RefcountManager refcounts, HeaderWriter headerWriter,
+                         boolean readOnly, Consumer<String> warnings) {
+        this.storage = storage;
+        this.header = header;
+        this.refcounts = refcounts;
+        this.headerWriter = headerWriter;
+        this.readOnly = readOnly;
+        this.cs = header.clusterSize();
+        this.warnings = warnings;
+        this.virtualSize = header.size;
+    }
+
+    /** Parses the extension and the directory; bitmap data is loaded on first use. */
+    public void load() throws IOException {
+        HeaderExtension ext = header.extension(HeaderExtension.BITMAPS);
+        if (ext == null) {
+            if (header.version >= 3 && (header.autoclearFeatures & Header.AUTOCLEAR_BITMAPS) != 0 && !readOnly) {
+                // bit 0 without an extension says nothing: clear it with the first write
+                dropStaleExtension = true;
+            }
+            return;
+        }
+        if (header.version < 3) {
+            warnings.accept("a program lacking bitmap support may have modified this file, so all bitmaps are now considered inconsistent");
+            dropStaleExtension = !readOnly;
+            return;
+        }
+        if ((header.autoclearFeatures & Header.AUTOCLEAR_BITMAPS) == 0) {
+            warnings.accept("a program lacking bitmap support modified this file, so all bitmaps are now considered inconsistent");
+            warnings.accept("Some clusters may be leaked, run 'qemu-img check -r' on the image file to fix.");
+            dropStaleExtension = !readOnly;
+            return;
+        }
+        BitmapsExtension be = BitmapsExtension.parse(ext.data(), cs);
+        for (BitmapDirectoryEntry e : BitmapDirectory.read(storage, be, cs, virtualSize)) {
+            PersistentBitmap b = new PersistentBitmap(e.name, e.granularityBits, true, e.auto() && !e.inUse(), e.inUse());
+            b.disk = e;
+            b.readOnly = readOnly;
+            onDisk.add(e);
+            if (!e.inUse() && BitmapDirectory.tableSizeFor(virtualSize, e.granularityBits, cs) != Integer.toUnsignedLong(e.tableSize)) {
+                throw new CorruptImageException("bitmap directory", be.directoryOffset(),
+                        "Bitmap '" + e.name + "' table size does not match the image size");
+            }
+            bitmaps.add(b);
+        }
+        reindex();
+    }
+
+    public boolean isReadOnly() {
+        return readOnly;
+    }
+
+    public List<PersistentBitmap> list() {
+        return Collections.unmodifiableList(bitmaps);
+    }
+
+    public PersistentBitmap get(String name) {
+        return byName.get(name);
+    }
+
+    /** Persistent bitmaps and the directory bytes they need (QEMU's count and size limits). */
+    long[] persistentUsage() {
+        return new long[] {persistentCount, persistentDirBytes};
+    }
+
+    private void reindex() {
+        byName.clear();
+        persistentCount = 0;
+        persistentDirBytes = 0;
+        for (PersistentBitmap b : bitmaps) {
+            byName.put(b.name, b);
+            account(b, 1);
+        }
+    }
+
+    private void account(PersistentBitmap b, int sign) {
+        if (b.persistent) {
+            persistentCount += sign;
+            persistentDirBytes += sign * (long) BitmapDirectoryEntry.sizeFor(nameBytes(b.name), 0);
+        }
+    }
+
+    /** The entries of the bitmap directory as they are on disk (what qemu-img info shows). */
+    public List<BitmapDirectoryEntry> diskEntries() {
+        List<BitmapDirectoryEntry> out = new ArrayList<>();
+        for (BitmapDirectoryEntry e : onDisk) {
+            out.add(e.copy());
+        }
+        return out;
+    }
+
+    public long virtualSize() {
+        return virtualSize;
+    }
+
+    /** The bitmap's bits, loading them from disk on first use. */
+    public BitmapBits bits(PersistentBitmap b) throws IOException {
+        if (b.inconsistent) {
+            throw new IllegalStateException("Bitmap '" + b.name + "' is inconsistent and cannot be used");
+        }
+        if (b.bits == null) {
+            BitmapBits bits = new BitmapBits((virtualSize + b.granularity() - 1) >>> b.granularityBits);
+            if (b.disk != null) {
+                long[] table = BitmapDirectory.readTable(storage, b.disk, cs);
+                ByteBuffer buf = ByteBuffer.allocate(cs);
+                for (int i = 0; i < table.length; i++) {
+                    long t = table[i];
+                    if (BitmapTableEntry.allOnes(t)) {
+                        bits.fillBytes((long) i * cs, cs, true);
+                    } else if (BitmapTableEntry.offset(t) != 0) {
+                        buf.clear();
+                        storage.read(BitmapTableEntry.offset(t), buf);
+                        buf.flip();
+                        bits.write((long) i * cs, buf);
+                    }
+                }
+                b.table = table;
+            }
+            bits.clearChanged();
+            b.bits = bits;
+        }
+        return b.bits;
+    }
+
+    // ------------------------------------------------------------ lifecycle
+
+    /**
+     * Called before every guest write: the first time, marks enabled persistent bitmaps
+     * in_use on disk and loads every enabled bitmap.
+     */
+    public void beforeGuestWrite() throws IOException {
+        if (inUseDone) {
+            return;
+        }
+        if (dropStaleExtension) {
+            header.setExtension(HeaderExtension.BITMAPS, null);
+            header.autoclearFeatures &= ~Header.AUTOCLEAR_BITMAPS;
+            headerWriter.writeHeader();
+            storage.flush();
+            dropStaleExtension = false;
+        }
+        for (PersistentBitmap b : bitmaps) {
+            if (b.enabled && !b.inconsistent) {
+                bits(b);
+            }
+        }
+        markInUse();
+        inUseDone = true;
+    }
+
+    /** Sets in_use on every enabled persistent bitmap stored on disk without it. */
+    private void markInUse() throws IOException {
+        boolean any = false;
+        for (PersistentBitmap b : bitmaps) {
+            if (b.persistent && b.enabled && !b.inconsistent && b.disk != null && !b.disk.inUse()) {
+                any = true;
+            }
+        }
+        if (!any) {
+            return;
+        }
+        // a new directory with the flags set, then one header write switches to it: a crash
+        // leaves the old directory (no guest write yet) or the new one, never neither
+        List<BitmapDirectoryEntry> dir = new ArrayList<>();
+        for (BitmapDirectoryEntry e : onDisk) {
+            BitmapDirectoryEntry c = e.copy();
+            PersistentBitmap b = ownerOf(e);
+            if (b != null && b.persistent && b.enabled && !b.inconsistent) {
+                c.flags |= BitmapDirectoryEntry.FLAG_IN_USE;
+            }
+            dir.add(c);
+        }
+        List<long[]> free = new ArrayList<>();
+        BitmapStore.switchDirectory(storage, header, refcounts, headerWriter, cs, dir, free);
+        for (int i = 0; i < onDisk.size(); i++) {
+            PersistentBitmap b = ownerOf(onDisk.get(i));
+            if (b != null) {
+                b.disk = dir.get(i);
+                b.inUseOnDisk = b.disk.inUse();
+            }
+        }
+        onDisk.clear();
+        onDisk.addAll(dir);
+        for (long[] r : free) {
+            refcounts.free(r[0], r[1]);
+        }
+    }
+
+    private PersistentBitmap ownerOf(BitmapDirectoryEntry e) {
+        for (PersistentBitmap b : bitmaps) {
+            if (b.disk == e) {
+                return b;
+            }
+        }
+        return null;
+    }
+
+    /** Sets the bits a guest write of {@code [offset, offset+length)} covers in every enabled bitmap. */
+    public void track(long offset, long length) {
+        if (length <= 0) {
+            return;
+        }
+        for (int i = 0, n = bitmaps.size(); i < n; i++) {
+            PersistentBitmap b = bitmaps.get(i);
+            if (b.enabled && b.bits != null) {
+                b.bits.set(offset >>> b.granularityBits, ((offset + length - 1) >>> b.granularityBits) + 1);
+            }
+        }
+    }
+
+    // ------------------------------------------------------------ operations
+
+    /** Adds a bitmap in memory (stored at the next store when persistent). */
+    public PersistentBitmap add(String name, long granularity, boolean persistent, boolean enabled) throws IOException {
+        BitmapLimits.checkAdd(this, header, name, granularity, persistent, cs, virtualSize);
+        int bits = Long.numberOfTrailingZeros(granularity);
+        PersistentBitmap b = new PersistentBitmap(name, bits, persistent, enabled, false);
+        b.bits = new BitmapBits((virtualSize + granularity - 1) >>> bits);
+        b.bits.markAllChanged();
+        b.metaChanged = true;
+        bitmaps.add(b);
+        byName.put(name, b);
+        account(b, 1);
+        return b;
+    }
+
+    /** Removes a bitmap; its on-disk entry goes away at the next store. */
+    public void remove(PersistentBitmap b) {
+        if (byName.get(b.name) != b) {
+            return;
+        }
+        // the newest bitmaps are removed most often: search from the end
+        bitmaps.remove(bitmaps.lastIndexOf(b));
+        byName.remove(b.name);
+        account(b, -1);
+        if (b.disk != null) {
+            removedFromDisk.add(b.disk);
+        }
+    }
+
+    public void setEnabled(PersistentBitmap b, boolean enabled) {
+        if (b.enabled != enabled) {
+            b.enabled = enabled;
+            b.metaChanged = true;
+        }
+    }
+
+    public void setPersistent(PersistentBitmap b, boolean persistent) throws IOException {
+        if (b.persistent == persistent) {
+            return;
+        }
+        if (persistent) {
+            BitmapLimits.checkPersistent(this, header, b.name, b.granularity(), cs, virtualSize);
+        }
+        account(b, -1);
+        b.persistent = persistent;
+        account(b, 1);
+        b.metaChanged = true;
+        if (b.bits != null) {
+            b.bits.markAllChanged();
+        }
+        if (!persistent && b.disk != null) {
+            removedFromDisk.add(b.disk);
+            b.disk = null;
+            b.table = null;
+            b.inUseOnDisk = false;
+        }
+    }
+
+    /** Follows a change of the disk size: every bitmap is loaded and resized. */
+    public void resize(long newSize) throws IOException {
+        checkResizable();
+        for (PersistentBitmap b : bitmaps) {
+            bits(b).resize((newSize + b.granularity() - 1) >>> b.granularityBits);
+        }
+        virtualSize = newSize;
+    }
+
+    /** Refuses a resize while a bitmap cannot follow it (QEMU's rule). */
+    public void checkResizable() throws IOException {
+        for (PersistentBitmap b : bitmaps) {
+            if (b.inconsistent) {
+                throw new IOException("Cannot resize qcow2 with persistent bitmaps that were not loaded into memory (bitmap '"
+                        + b.name + "' is inconsistent; remove it first)");
+            }
+        }
+    }
+
+    /** In-memory state of every bitmap, for a transaction to return to. */
+    public final class State {
+        private final List<PersistentBitmap> order = new ArrayList<>(bitmaps);
+        private final List<BitmapDirectoryEntry> removed = new ArrayList<>(removedFromDisk);
+        private final List<Object[]> fields = new ArrayList<>();
+
+        private State() {
+            for (PersistentBitmap b : order) {
+                fields.add(new Object[] {b.enabled, b.persistent, b.metaChanged, b.busy, b.disk, b.table,
+                        b.inUseOnDisk, b.bits == null ? null : b.bits.copy()});
+            }
+        }
+    }
+
+    /** Remembers the bitmaps' in-memory state (bits are copied; sparse ones cheaply). */
+    public State saveState() {
+        return new State();
+    }
+
+    /**
+     * Returns to a saved state. Valid while nothing was stored in between: operations only
+     * change memory, so nothing on disk needs undoing.
+     */
+    public void restoreState(State s) {
+        bitmaps.clear();
+        bitmaps.addAll(s.order);
+        removedFromDisk.clear();
+        removedFromDisk.addAll(s.removed);
+        for (int i = 0; i < s.order.size(); i++) {
+            PersistentBitmap b = s.order.get(i);
+            Object[] f = s.fields.get(i);
+            b.enabled = (Boolean) f[0];
+            b.persistent = (Boolean) f[1];
+            b.metaChanged = (Boolean) f[2];
+            b.busy = (Boolean) f[3];
+            b.disk = (BitmapDirectoryEntry) f[4];
+            b.table = (long[]) f[5];
+            b.inUseOnDisk = (Boolean) f[6];
+            b.bits = f[7] == null ? null : ((BitmapBits) f[7]).copy();
+        }
+        reindex();
+    }
+
+    /** Whether a store would write anything. */
+    public boolean needsStore() {
+        if (!removedFromDisk.isEmpty() || dropStaleExtension) {
+            return true;
+        }
+        for (PersistentBitmap b : bitmaps) {
+            if (storable(b) && (b.disk == null || b.metaChanged || b.inUseOnDisk || (b.bits != null && b.bits.anyChanged()))) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    static boolean storable(PersistentBitmap b) {
+        return b.persistent && !b.inconsistent;
+    }
+
+    /** Stores every changed persistent bitmap and clears in_use (see {@link BitmapStore}). */
+    public void store() throws IOException {
+        if (readOnly || !needsStore()) {
+            return;
+        }
+        if (dropStaleExtension) {
+            header.setExtension(HeaderExtension.BITMAPS, null);
+            header.autoclearFeatures &= ~Header.AUTOCLEAR_BITMAPS;
+            dropStaleExtension = false;
+        }
+        List<BitmapDirectoryEntry> stored = new BitmapStore(storage, header, refcounts, headerWriter, cs, virtualSize)
+                .store(bitmaps, onDisk, removedFromDisk);
+        onDisk.clear();
+        onDisk.addAll(stored);
+        removedFromDisk.clear();
+        // the next guest write must set in_use again
+        inUseDone = false;
+    }
+
+    static ByteBuffer serializeDirectory(List<BitmapDirectoryEntry> entries) {
+        int size = 0;
+        for (BitmapDirectoryEntry e : entries) {
+            size += e.size();
+        }
+        ByteBuffer b = ByteBuffer.allocate(size);
+        for (BitmapDirectoryEntry e : entries) {
+            e.serialize(b);
+        }
+        b.flip();
+        return b;
+    }
+
+    static int nameBytes(String name) {
+        return name.getBytes(StandardCharsets.UTF_8).length;
+    }
+}

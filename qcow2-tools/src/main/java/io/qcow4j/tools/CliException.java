@@ -1,0 +1,27 @@
+package io.qcow4j.tools;
+
+/**
+ * A failure the CLI reports as one line {@code qcow4j: <message>} on stderr, with the
+ * exit code qemu-img uses for it (1 unless a command documents otherwise).
+ */
+public final class CliException extends RuntimeException {
+    private static final long serialVersionUID = 1L;
+    private final int exitCode;
+
+    public CliException(String message) {
+        this(message, 1, null);
+    }
+
+    public CliException(String message, int exitCode) {
+        this(message, exitCode, null);
+    }
+
+    public CliException(String message, int exitCode, Throwable cause) {
+        super(message, cause);
+        this.exitCode = exitCode;
+    }
+
+    public int exitCode() {
+        return exitCode;
+    }
+}

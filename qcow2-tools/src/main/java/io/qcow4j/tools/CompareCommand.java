@@ -1,0 +1,212 @@
+package io.qcow4j.tools;
+
+import io.qcow4j.core.BlockDevice;
+import io.qcow4j.core.BlockStatus;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.ByteBuffer;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
+import picocli.CommandLine.Model.CommandSpec;
+
+/**
+ * {@code compare [-f FMT] [-F FMT] [-s] [-q] [-p] A B}, as qemu-img compare: exit 0 when
+ * the disks read the same, 1 when they differ (naming the first differing 512-byte
+ * sector), 2 when an image cannot be opened, 3 when block status fails, 4 when a read
+ * fails. Of two sizes, the common part is compared, then the rest of the larger disk
+ * must read as zeros ("Warning: Image size mismatch!"). -s (strict) also requires the
+ * same size and the same allocation.
+ */
+@Command(name = "compare", mixinStandardHelpOptions = true, description = "Check that two images read the same.")
+final class CompareCommand implements Callable<Integer> {
+    private static final int SECTOR = 512;
+    private static final int BUF = 2 << 20;
+
+    @Spec
+    CommandSpec spec;
+
+    @Option(names = "-f", paramLabel = "FMT", description = "format of the first image (default: probe)")
+    String format1;
+
+    @Option(names = "-F", paramLabel = "FMT", description = "format of the second image (default: probe)")
+    String format2;
+
+    @Option(names = "-s", description = "strict: sizes and allocation must match too")
+    boolean strict;
+
+    @Option(names = "-q", description = "quiet: only the exit code")
+    boolean quiet;
+
+    @Option(names = "-p", description = "show progress")
+    boolean progress;
+
+    @Option(names = {"-U", "--force-share"}, description = "accepted for compatibility")
+    boolean forceShare;
+
+    @Parameters(index = "0", paramLabel = "A")
+    String file1;
+
+    @Parameters(index = "1", paramLabel = "B")
+    String file2;
+
+    private PrintWriter out;
+    private final ByteBuffer buf1 = ByteBuffer.allocate(BUF);
+    private final ByteBuffer buf2 = ByteBuffer.allocate(BUF);
+
+    @Override
+    public Integer call() {
+        out = spec.commandLine().getOut();
+        BlockDevice a = null;
+        BlockDevice b = null;
+        try {
+            a = openOrExit2(file1, format1);
+            b = openOrExit2(file2, format2);
+            return compare(a, b);
+        } finally {
+            Images.closeQuietly(b);
+            Images.closeQuietly(a);
+        }
+    }
+
+    private static BlockDevice openOrExit2(String name, String format) {
+        try {
+            return Images.open(name, format, false, true);
+        } catch (CliException e) {
+            throw new CliException(e.getMessage(), 2, e);
+        }
+    }
+
+    private int compare(BlockDevice a, BlockDevice b) {
+        long size1 = Images.virtualSize(a);
+        long size2 = Images.virtualSize(b);
+        if (strict && size1 != size2) {
+            say("Strict mode: Image size mismatch!");
+            return 1;
+        }
+        long common = Math.min(size1, size2);
+        long total = Math.max(size1, size2);
+        Progress bar = new Progress(out, progress && !quiet, total);
+        long pos = 0;
+        while (pos < common) {
+            BlockStatus s1 = status(a, file1, pos, common - pos);
+            BlockStatus s2 = status(b, file2, pos, common - pos);
+            long len = Math.max(1, Math.min(s1.length(), s2.length()));
+            if (strict && !sameStatus(s1, s2)) {
+                say("Strict mode: Offset " + pos + " block status mismatch!");
+                return 1;
+            }
+            boolean zero1 = readsZero(s1);
+            boolean zero2 = readsZero(s2);
+            long diff = -1;
+            if (zero1 && !zero2) {
+                diff = firstNonZero(b, file2, pos, len);
+            } else if (zero2 && !zero1) {
+                diff = firstNonZero(a, file1, pos, len);
+            } else if (!zero1) {
+                diff = firstDifference(a, b, pos, len);
+            }
+            if (diff >= 0) {
+                say("Content mismatch at offset " + diff + "!");
+                return 1;
+            }
+            pos += len;
+            bar.update(pos);
+        }
+        if (size1 != size2) {
+            BlockDevice larger = size1 > size2 ? a : b;
+            String name = size1 > size2 ? file1 : file2;
+            while (pos < total) {
+                BlockStatus s = status(larger, name, pos, total - pos);
+                long len = Math.max(1, s.length());
+                if (!readsZero(s)) {
+                    long diff = firstNonZero(larger, name, pos, len);
+                    if (diff >= 0) {
+                        bar.finish();
+                        say("Warning: Image size mismatch!");
+                        say("Content mismatch at offset " + diff + "!");
+                        return 1;
+                    }
+                }
+                pos += len;
+                bar.update(pos);
+            }
+            bar.finish();
+            say("Warning: Image size mismatch!");
+        } else {
+            bar.finish();
+        }
+        say("Images are identical.");
+        return 0;
+    }
+
+    private static boolean readsZero(BlockStatus s) {
+        return !s.allocated() || s.zero();
+    }
+
+    private static boolean sameStatus(BlockStatus s1, BlockStatus s2) {
+        return s1.allocated() == s2.allocated() && s1.zero() == s2.zero() && s1.data() == s2.data();
+    }
+
+    private BlockStatus status(BlockDevice dev, String name, long pos, long len) {
+        try {
+            return dev.blockStatus(pos, len);
+        } catch (IOException | RuntimeException e) {
+            throw new CliException("Sector allocation test failed for " + name + ": " + Images.reason(e), 3, e);
+        }
+    }
+
+    /** First byte offset (rounded down to its sector) in [pos, pos+len) that is not zero, or -1. */
+    private long firstNonZero(BlockDevice dev, String name, long pos, long len) {
+        for (long done = 0; done < len; ) {
+            int n = (int) Math.min(BUF, len - done);
+            read(dev, name, pos + done, n, buf1);
+            for (int i = 0; i < n; i++) {
+                if (buf1.get(i) != 0) {
+                    return sectorOf(pos, pos + done + i);
+                }
+            }
+            done += n;
+        }
+        return -1;
+    }
+
+    /** First differing byte offset (rounded down to its sector) in [pos, pos+len), or -1. */
+    private long firstDifference(BlockDevice a, BlockDevice b, long pos, long len) {
+        for (long done = 0; done < len; ) {
+            int n = (int) Math.min(BUF, len - done);
+            read(a, file1, pos + done, n, buf1);
+            read(b, file2, pos + done, n, buf2);
+            int at = buf1.mismatch(buf2);
+            if (at >= 0) {
+                return sectorOf(pos, pos + done + at);
+            }
+            done += n;
+        }
+        return -1;
+    }
+
+    /** qemu reports whole sectors counted from the start of the run being compared. */
+    private static long sectorOf(long runStart, long byteOffset) {
+        return byteOffset - (byteOffset - runStart) % SECTOR;
+    }
+
+    private static void read(BlockDevice dev, String name, long offset, int n, ByteBuffer buf) {
+        buf.clear().limit(n);
+        try {
+            dev.read(offset, buf);
+        } catch (IOException | RuntimeException e) {
+            throw new CliException("Error while reading offset " + offset + " of " + name + ": "
+                    + Images.reason(e), 4, e);
+        }
+        buf.flip();
+    }
+
+    private void say(String line) {
+        if (!quiet) {
+            out.println(line);
+        }
+    }
+}

@@ -1,0 +1,214 @@
+package io.qcow4j.tools;
+
+import io.qcow4j.core.BlockDevice;
+import io.qcow4j.core.BlockStatus;
+import io.qcow4j.core.CreateOptions;
+import io.qcow4j.core.Qcow2Image;
+import io.qcow4j.core.RawImage;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
+import picocli.CommandLine.Model.CommandSpec;
+
+/**
+ * {@code convert [-f FMT] [-O qcow2|raw] [-c] [-o OPTS] [-p] SRC DST}, as qemu-img convert:
+ * the whole disk of SRC (its backing chain included) into a new DST. Runs that read as
+ * zeros are not written (a new image reads zeros already); neither are chunks whose
+ * data is all zeros. With -c every written cluster is compressed.
+ */
+@Command(name = "convert", mixinStandardHelpOptions = true,
+        description = "Copy an image into a new image of the given format (raw unless -O qcow2).")
+final class ConvertCommand implements Callable<Integer> {
+    /** Chunk size for a raw target: what qemu-img uses as its buffer granularity. */
+    private static final int RAW_CHUNK = 64 * 1024;
+
+    @Spec
+    CommandSpec spec;
+
+    @Option(names = "-f", paramLabel = "FMT", description = "source format (default: probe)")
+    String sourceFormat;
+
+    @Option(names = "-O", paramLabel = "FMT", description = "target format: raw (default, as qemu-img) or qcow2")
+    String targetFormat = Images.RAW;
+
+    @Option(names = "-c", description = "compress the target's clusters (qcow2)")
+    boolean compress;
+
+    @Option(names = "-o", paramLabel = "OPTIONS", description = "target options, as for create")
+    List<String> optionLists = new ArrayList<>();
+
+    @Option(names = "-p", description = "show progress")
+    boolean progress;
+
+    @Option(names = "-q", description = "quiet")
+    boolean quiet;
+
+    @Option(names = {"-U", "--force-share"}, description = "accepted for compatibility")
+    boolean forceShare;
+
+    @Parameters(paramLabel = "SRC DST", arity = "0..*")
+    List<String> args = new ArrayList<>();
+
+    @Override
+    public Integer call() throws Exception {
+        if (!targetFormat.equals(Images.QCOW2) && !targetFormat.equals(Images.RAW)) {
+            throw new CliException("Unknown file format '" + targetFormat + "'");
+        }
+        if (compress && !targetFormat.equals(Images.QCOW2)) {
+            throw new CliException("Compression not supported for this file format");
+        }
+        List<FormatOptions.Opt> table = FormatOptions.forFormat(targetFormat);
+        OptionList opts = OptionList.parse(optionLists);
+        if (opts.wantsHelp()) {
+            FormatOptions.printHelp(spec.commandLine().getOut(), targetFormat, args.size() >= 2);
+            return 0;
+        }
+        if (args.size() < 2) {
+            throw new CliException("Expecting image file name");
+        }
+        if (args.size() > 2) {
+            throw new CliException("Converting several source images into one is not supported");
+        }
+        String src = args.get(0);
+        String dst = args.get(1);
+        Map<String, String> values = opts.values();
+        FormatOptions.checkTypes(table, values);
+        for (String refused : List.of("size", "backing_file", "backing_fmt")) {
+            if (values.containsKey(refused)) {
+                throw new CliException(dst + ": option '" + refused + "' is not supported by convert");
+            }
+        }
+        BlockDevice source = Images.open(src, sourceFormat, false, true);
+        try {
+            if (Files.exists(Path.of(dst)) && Files.isSameFile(Path.of(src), Path.of(dst))) {
+                throw new CliException(dst + ": source and target are the same file");
+            }
+            long size = Images.virtualSize(source);
+            BlockDevice target = createTarget(dst, size, values);
+            try {
+                copy(source, target, size);
+            } catch (RuntimeException e) {
+                Images.closeQuietly(target);
+                throw e;
+            }
+            target.close();
+        } finally {
+            Images.closeQuietly(source);
+        }
+        return 0;
+    }
+
+    private BlockDevice createTarget(String dst, long size, Map<String, String> values) throws IOException {
+        Path path = Path.of(dst);
+        try {
+            if (targetFormat.equals(Images.RAW)) {
+                String prealloc = values.get("preallocation");
+                if (prealloc != null && !prealloc.equals("off")) {
+                    throw new CliException("preallocation=" + prealloc + " is not supported by qcow4j");
+                }
+                return RawImage.create(path, size);
+            }
+            CreateOptions co = CreateCommand.qcow2Options(values, size);
+            if (Files.isRegularFile(path)) {
+                // as qemu: an existing target is emptied, not replaced
+                try (FileChannel ch = FileChannel.open(path, StandardOpenOption.WRITE)) {
+                    ch.truncate(0);
+                }
+            }
+            return Qcow2Image.create(path, co);
+        } catch (CliException e) {
+            throw new CliException(dst + ": " + e.getMessage(), e.exitCode(), e);
+        } catch (IOException | RuntimeException e) {
+            throw new CliException(dst + ": " + Images.reason(e), 1, e);
+        }
+    }
+
+    /** Copies every chunk that holds non-zero data; chunks are the target's clusters. */
+    private void copy(BlockDevice source, BlockDevice target, long size) {
+        int chunk = target instanceof Qcow2Image q ? q.clusterSize() : RAW_CHUNK;
+        ByteBuffer buf = ByteBuffer.allocate(chunk);
+        Progress bar = new Progress(spec.commandLine().getOut(), progress && !quiet, size);
+        long copiedUpTo = 0; // chunks below this are done
+        long pos = 0;
+        while (pos < size) {
+            BlockStatus st;
+            try {
+                st = source.blockStatus(pos, size - pos);
+            } catch (IOException | RuntimeException e) {
+                throw new CliException("error while reading block status at offset " + pos + ": "
+                        + Images.reason(e), 1, e);
+            }
+            long runEnd = pos + Math.max(1, st.length());
+            if (st.allocated() && !st.zero()) {
+                long first = Math.max(pos - pos % chunk, copiedUpTo);
+                for (long c = first; c < runEnd; c += chunk) {
+                    int n = (int) Math.min(chunk, size - c);
+                    copyChunk(source, target, c, n, buf);
+                    bar.update(c + n);
+                }
+                copiedUpTo = Math.max(copiedUpTo, alignUp(runEnd, chunk));
+            }
+            pos = runEnd;
+            bar.update(pos);
+        }
+        bar.finish();
+    }
+
+    private void copyChunk(BlockDevice source, BlockDevice target, long offset, int length, ByteBuffer buf) {
+        buf.clear().limit(length);
+        try {
+            source.read(offset, buf);
+        } catch (IOException | RuntimeException e) {
+            throw new CliException("error while reading at byte " + offset + ": " + Images.reason(e), 1, e);
+        }
+        buf.flip();
+        if (isZero(buf)) {
+            return; // the new image reads zeros there already
+        }
+        try {
+            if (target instanceof Qcow2Image q) {
+                if (compress) {
+                    q.writeCompressed(offset, buf);
+                } else {
+                    q.write(offset, buf);
+                }
+            } else {
+                ((RawImage) target).write(offset, buf);
+            }
+        } catch (IOException | RuntimeException e) {
+            throw new CliException("error while writing at byte " + offset + ": " + Images.reason(e), 1, e);
+        }
+    }
+
+    static boolean isZero(ByteBuffer buf) {
+        int i = buf.position();
+        int end = buf.limit();
+        for (; i + 8 <= end; i += 8) {
+            if (buf.getLong(i) != 0) {
+                return false;
+            }
+        }
+        for (; i < end; i++) {
+            if (buf.get(i) != 0) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    private static long alignUp(long v, long a) {
+        long r = v % a;
+        return r == 0 ? v : v + (a - r);
+    }
+}

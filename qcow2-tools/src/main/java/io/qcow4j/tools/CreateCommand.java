@@ -1,0 +1,287 @@
+package io.qcow4j.tools;
+
+import io.qcow4j.core.BlockDevice;
+import io.qcow4j.core.CompressionType;
+import io.qcow4j.core.CreateOptions;
+import io.qcow4j.core.OpenOptions;
+import io.qcow4j.core.Qcow2Image;
+import io.qcow4j.core.RawImage;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
+import picocli.CommandLine.Model.CommandSpec;
+
+/**
+ * {@code create [-f qcow2|raw] [-o OPTS] [-b BACKING [-F FMT]] [-u] [-q] FILE [SIZE]}, as
+ * qemu-img create: the same checks in the same order, the same "Formatting" line
+ * (printed after the option syntax and the backing file were checked, before the
+ * option combinations are), the same messages.
+ */
+@Command(name = "create", mixinStandardHelpOptions = true,
+        description = "Create a new image (qcow2 unless -f raw).")
+final class CreateCommand implements Callable<Integer> {
+    @Spec
+    CommandSpec spec;
+
+    @Option(names = "-f", paramLabel = "FMT", description = "image format: qcow2 (default) or raw")
+    String format = Images.QCOW2;
+
+    @Option(names = "-o", paramLabel = "OPTIONS", description = "comma-separated options; -o help lists them")
+    List<String> optionLists = new ArrayList<>();
+
+    @Option(names = "-b", paramLabel = "BACKING", description = "backing file")
+    String backing;
+
+    @Option(names = "-F", paramLabel = "FMT", description = "backing file format")
+    String backingFormat;
+
+    @Option(names = "-u", description = "do not open the backing file (its size cannot be used then)")
+    boolean unsafe;
+
+    @Option(names = "-q", description = "quiet: no \"Formatting\" line")
+    boolean quiet;
+
+    @Parameters(paramLabel = "FILE [SIZE]", arity = "0..*")
+    List<String> args = new ArrayList<>();
+
+    @Override
+    public Integer call() throws Exception {
+        PrintWriter out = spec.commandLine().getOut();
+        if (!format.equals(Images.QCOW2) && !format.equals(Images.RAW)) {
+            throw new CliException((args.isEmpty() ? "" : args.get(0) + ": ") + "Unknown file format '" + format + "'");
+        }
+        List<FormatOptions.Opt> table = FormatOptions.forFormat(format);
+        OptionList opts = OptionList.parse(optionLists);
+        if (opts.wantsHelp()) {
+            FormatOptions.printHelp(out, format, !args.isEmpty());
+            return 0;
+        }
+        if (args.isEmpty()) {
+            throw new CliException("Expecting image file name");
+        }
+        if (args.size() > 2) {
+            throw new CliException("Unexpected argument: " + args.get(2));
+        }
+        String file = args.get(0);
+        Map<String, String> values = opts.values();
+        if (backing != null && format.equals(Images.RAW)) {
+            throw new CliException(file + ": Backing file not supported for file format 'raw'");
+        }
+        if (backing != null) {
+            values.put("backing_file", backing);
+        }
+        if (backingFormat != null) {
+            values.put("backing_fmt", backingFormat);
+        }
+        Long size = args.size() > 1 ? Sizes.parseImageSize(args.get(1)) : null;
+        try {
+            FormatOptions.checkTypes(table, values);
+            if (size != null && values.containsKey("size")) {
+                throw new CliException("The image size must be specified only once");
+            }
+            if (size != null) {
+                values.put("size", Long.toString(size));
+            }
+            String backingFile = values.get("backing_file");
+            if (backingFile != null) {
+                checkBacking(file, backingFile, values);
+            }
+            if (!values.containsKey("size")) {
+                throw new CliException("Image creation needs a size parameter");
+            }
+            if (!quiet) {
+                out.println(FormatOptions.formattingLine(file, format, table, values));
+                out.flush();
+            }
+            long imageSize = (Long) FormatOptions.typed(FormatOptions.find(table, "size"), values.get("size"));
+            if (format.equals(Images.RAW)) {
+                createRaw(file, roundUpToSector(imageSize), values);
+            } else {
+                createQcow2(file, roundUpToSector(imageSize), values);
+            }
+        } catch (CliException e) {
+            throw new CliException(file + ": " + e.getMessage(), e.exitCode(), e);
+        }
+        return 0;
+    }
+
+    /**
+     * The backing file must be named, must not be the new file, must have a format
+     * (qemu 7.2 no longer probes it), and unless -u must open; its size is the default.
+     */
+    private void checkBacking(String file, String backingFile, Map<String, String> values) {
+        if (backingFile.isEmpty()) {
+            throw new CliException("Expected backing file name, got empty string");
+        }
+        String fullName = Images.combine(file, backingFile);
+        if (Path.of(fullName).normalize().equals(Path.of(file).normalize())) {
+            throw new CliException("Error: Trying to create an image with the same filename as the backing file");
+        }
+        String backingFmt = values.get("backing_fmt");
+        if (backingFmt == null) {
+            throw new CliException("Backing file specified without backing format");
+        }
+        if (unsafe) {
+            return;
+        }
+        BlockDevice dev = Images.open(fullName, backingFmt, false, true);
+        try {
+            values.putIfAbsent("size", Long.toString(Images.virtualSize(dev)));
+        } finally {
+            Images.closeQuietly(dev);
+        }
+    }
+
+    private static void createRaw(String file, long size, Map<String, String> values) throws Exception {
+        String prealloc = values.get("preallocation");
+        if (prealloc != null && !prealloc.equals("off")) {
+            throw unsupportedPreallocation(prealloc);
+        }
+        try (RawImage img = RawImage.create(Path.of(file), size)) {
+            img.flush();
+        }
+    }
+
+    private void createQcow2(String file, long size, Map<String, String> values) throws Exception {
+        CreateOptions co = qcow2Options(values, size);
+        Path path = Path.of(file);
+        if (Files.isRegularFile(path)) {
+            // as qemu: an existing file is emptied and reused (keeps its owner and mode)
+            try (var ch = java.nio.channels.FileChannel.open(path, java.nio.file.StandardOpenOption.WRITE)) {
+                ch.truncate(0);
+            }
+        }
+        try {
+            Qcow2Image.create(path, co).close();
+        } catch (IllegalArgumentException e) {
+            throw new CliException(e.getMessage(), 1, e);
+        } catch (IOException e) {
+            // create() opens the new image with its backing chain, which -u lets name a
+            // file that does not exist (yet): the image itself is complete if it opens alone
+            if (!unsafe || co.backingFile() == null || !opensWithoutBacking(path)) {
+                throw e;
+            }
+        }
+    }
+
+    private static boolean opensWithoutBacking(Path path) {
+        try (Qcow2Image img = Qcow2Image.open(path, OpenOptions.readOnly().openBacking(false))) {
+            return img.size() >= 0;
+        } catch (IOException | RuntimeException e) {
+            return false;
+        }
+    }
+
+    /** qemu-img makes disks of whole 512-byte sectors: 1000 bytes become 1024. */
+    private static long roundUpToSector(long size) {
+        return size % 512 == 0 ? size : Math.addExact(size, 512 - size % 512);
+    }
+
+    /** Maps the -o values to CreateOptions, refusing what qemu refuses, in qemu's order. */
+    static CreateOptions qcow2Options(Map<String, String> v, long size) {
+        String compat = v.getOrDefault("compat", "1.1");
+        int version = switch (compat) {
+            case "0.10", "v2" -> 2;
+            case "1.1", "v3" -> 3;
+            default -> throw new CliException("Parameter 'version' does not accept value '" + compat + "'");
+        };
+        String ct = v.getOrDefault("compression_type", "zlib");
+        CompressionType compression = switch (ct) {
+            case "zlib" -> CompressionType.ZLIB;
+            case "zstd" -> CompressionType.ZSTD;
+            default -> throw new CliException("Parameter 'compression-type' does not accept value '" + ct + "'");
+        };
+        String pa = v.getOrDefault("preallocation", "off");
+        CreateOptions.Preallocation prealloc = switch (pa) {
+            case "off" -> CreateOptions.Preallocation.OFF;
+            case "metadata" -> CreateOptions.Preallocation.METADATA;
+            case "falloc", "full" -> throw unsupportedPreallocation(pa);
+            default -> throw new CliException("Parameter 'preallocation' does not accept value '" + pa + "'");
+        };
+        long clusterSize = (Long) value(v, "cluster_size");
+        boolean extendedL2 = (Boolean) value(v, "extended_l2");
+        boolean lazy = (Boolean) value(v, "lazy_refcounts");
+        long refcountBits = (Long) value(v, "refcount_bits");
+        String dataFile = v.get("data_file");
+        boolean dataFileRaw = v.containsKey("data_file_raw") && (Boolean) value(v, "data_file_raw");
+        String backingFile = v.get("backing_file");
+        String backingFmt = v.get("backing_fmt");
+
+        if (clusterSize < 512 || clusterSize > 2 * 1024 * 1024 || Long.bitCount(clusterSize) != 1) {
+            throw new CliException("Cluster size must be a power of two between 512 and 2048k");
+        }
+        if (extendedL2 && version < 3) {
+            throw new CliException("Extended L2 entries are only supported with compatibility level 1.1 and above"
+                    + " (use version=v3 or greater)");
+        }
+        if (extendedL2 && clusterSize < 16384) {
+            throw new CliException("Extended L2 entries are only supported with cluster sizes of at least 16384 bytes");
+        }
+        if (backingFile != null && prealloc != CreateOptions.Preallocation.OFF && !extendedL2) {
+            throw new CliException("Backing file and preallocation can only be used at the same time"
+                    + " if extended_l2 is on");
+        }
+        if (backingFmt != null && backingFile == null) {
+            throw new CliException("Backing format cannot be used without backing file");
+        }
+        if (lazy && version < 3) {
+            throw new CliException("Lazy refcounts only supported with compatibility level 1.1 and above"
+                    + " (use version=v3 or greater)");
+        }
+        if (refcountBits < 1 || refcountBits > 64 || Long.bitCount(refcountBits) != 1) {
+            throw new CliException("Refcount width must be a power of two and may not exceed 64 bits");
+        }
+        if (refcountBits != 16 && version < 3) {
+            throw new CliException("Different refcount widths than 16 bits require compatibility level 1.1 or above"
+                    + " (use version=v3 or greater)");
+        }
+        if (dataFileRaw && dataFile == null) {
+            throw new CliException("data-file-raw requires data-file");
+        }
+        if (dataFileRaw && backingFile != null) {
+            throw new CliException("Backing file and data-file-raw cannot be used at the same time");
+        }
+        if (dataFile != null && version < 3) {
+            throw new CliException("External data files are only supported with compatibility level 1.1 and above"
+                    + " (use version=v3 or greater)");
+        }
+        if (compression != CompressionType.ZLIB && version < 3) {
+            throw new CliException("Non-zlib compression type is only supported with compatibility level 1.1 and above"
+                    + " (use version=v3 or greater)");
+        }
+        CreateOptions co = CreateOptions.size(size)
+                .compat(version == 2 ? "0.10" : "1.1")
+                .clusterSize((int) clusterSize)
+                .refcountBits((int) refcountBits)
+                .lazyRefcounts(lazy)
+                .extendedL2(extendedL2)
+                .compressionType(compression)
+                .preallocation(prealloc)
+                .dataFileRaw(dataFileRaw);
+        if (dataFile != null) {
+            co.dataFile(dataFile);
+        }
+        if (backingFile != null) {
+            co.backingFile(backingFile).backingFormat(backingFmt);
+        }
+        return co;
+    }
+
+    private static Object value(Map<String, String> v, String name) {
+        FormatOptions.Opt o = FormatOptions.find(FormatOptions.QCOW2, name);
+        return FormatOptions.typed(o, v.getOrDefault(name, o.defaultValue() != null ? o.defaultValue() : "off"));
+    }
+
+    private static CliException unsupportedPreallocation(String mode) {
+        return new CliException("preallocation=" + mode + " is not supported by qcow4j (use off or metadata)");
+    }
+}

@@ -1,0 +1,116 @@
+package io.qcow4j.tools;
+
+import io.qcow4j.core.BlockDevice;
+import io.qcow4j.core.OpenOptions;
+import io.qcow4j.core.Qcow2Image;
+import io.qcow4j.core.RawImage;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.file.AccessDeniedException;
+import java.nio.file.FileSystemException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+
+/** Opening images by name and format the way qemu-img does, with its error texts. */
+final class Images {
+    static final String QCOW2 = "qcow2";
+    static final String RAW = "raw";
+    private static final byte[] QCOW2_MAGIC = {'Q', 'F', 'I', (byte) 0xfb};
+    private static final int SECTOR = 512;
+
+    private Images() {
+    }
+
+    /** "qcow2" when the file starts with the qcow2 magic, else "raw" (qemu's probe, for our two formats). */
+    static String probe(Path path) throws IOException {
+        byte[] head = new byte[4];
+        int n;
+        try (InputStream in = Files.newInputStream(path)) {
+            n = in.readNBytes(head, 0, 4);
+        }
+        return n == 4 && java.util.Arrays.equals(head, QCOW2_MAGIC) ? QCOW2 : RAW;
+    }
+
+    /** Refuses a format this tool has no driver for. */
+    static void checkFormat(String format, String what) {
+        if (format != null && !format.equals(QCOW2) && !format.equals(RAW)) {
+            throw new CliException(what + "Unknown driver '" + format + "'");
+        }
+    }
+
+    /**
+     * Opens {@code name} as {@code format} (null: probe). A qcow2 image opens with its
+     * backing chain when {@code backing} is set. Failures become "Could not open 'name': why".
+     */
+    static BlockDevice open(String name, String format, boolean writable, boolean backing) {
+        String prefix = "Could not open '" + name + "': ";
+        checkFormat(format, prefix);
+        Path path = Path.of(name);
+        try {
+            if (Files.isDirectory(path)) {
+                throw new CliException(prefix + "'file' driver requires '" + name + "' to be a regular file");
+            }
+            String fmt = format != null ? format : probe(path);
+            if (fmt.equals(RAW)) {
+                return RawImage.open(path, !writable);
+            }
+            if (!probe(path).equals(QCOW2)) {
+                throw new CliException(prefix + "Image is not in qcow2 format");
+            }
+            OpenOptions options = writable ? OpenOptions.readWrite() : OpenOptions.readOnly();
+            return Qcow2Image.open(path, options.openBacking(backing));
+        } catch (CliException e) {
+            throw e;
+        } catch (Exception e) {
+            throw new CliException(prefix + reason(e), 1, e);
+        }
+    }
+
+    /** qemu sees every disk in whole 512-byte sectors: a 1000-byte raw file is a 1024-byte disk. */
+    static long virtualSize(BlockDevice dev) {
+        long size = dev.size();
+        long rem = size % SECTOR;
+        return rem == 0 ? size : size + (SECTOR - rem);
+    }
+
+    /**
+     * A backing file name relative to the image naming it: as qemu's path_combine, the
+     * image's directory as written (not made absolute) is put in front of a relative name.
+     */
+    static String combine(String imageName, String backingName) {
+        if (backingName.startsWith("/")) {
+            return backingName;
+        }
+        int slash = imageName.lastIndexOf('/');
+        return slash < 0 ? backingName : imageName.substring(0, slash + 1) + backingName;
+    }
+
+    /** The "why" part of an error line, in the words qemu uses for the common cases. */
+    static String reason(Throwable e) {
+        if (e instanceof NoSuchFileException) {
+            return "No such file or directory";
+        }
+        if (e instanceof AccessDeniedException) {
+            return "Permission denied";
+        }
+        if (e instanceof FileSystemException fse && fse.getReason() != null) {
+            return fse.getReason();
+        }
+        if (e instanceof UnsupportedOperationException) {
+            return "Operation not supported" + (e.getMessage() != null ? " (" + e.getMessage() + ")" : "");
+        }
+        String message = e.getMessage();
+        return message != null && !message.isBlank() ? message : e.getClass().getSimpleName();
+    }
+
+    static void closeQuietly(BlockDevice dev) {
+        if (dev != null) {
+            try {
+                dev.close();
+            } catch (IOException | RuntimeException e) {
+                // the command already failed or finished; a close error adds nothing
+            }
+        }
+    }
+}

@@ -1,0 +1,96 @@
+package io.qcow4j.tools;
+
+import io.qcow4j.core.BlockDevice;
+import io.qcow4j.core.Qcow2Image;
+import io.qcow4j.core.RawImage;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+
+/**
+ * The write side of an opened qcow2 or raw image, for qemu-io's commands. A raw file
+ * has no zero flag or discard in the engine: both write zeros there, which reads back
+ * the same as qemu's hole punching.
+ */
+final class IoTarget {
+    private static final int ZERO_CHUNK = 1 << 20;
+    private final BlockDevice dev;
+    private final boolean readOnly;
+
+    IoTarget(BlockDevice dev, boolean readOnly) {
+        this.dev = dev;
+        this.readOnly = readOnly;
+    }
+
+    BlockDevice device() {
+        return dev;
+    }
+
+    boolean readOnly() {
+        return readOnly;
+    }
+
+    long size() {
+        return dev.size();
+    }
+
+    void read(long offset, ByteBuffer dst) throws IOException {
+        dev.read(offset, dst);
+    }
+
+    void write(long offset, ByteBuffer src) throws IOException {
+        if (dev instanceof Qcow2Image img) {
+            img.write(offset, src);
+        } else {
+            ((RawImage) dev).write(offset, src);
+        }
+    }
+
+    void writeZeroes(long offset, long length) throws IOException {
+        if (dev instanceof Qcow2Image img) {
+            img.writeZeroes(offset, length);
+        } else {
+            writeZeroBytes(offset, length);
+        }
+    }
+
+    void discard(long offset, long length) throws IOException {
+        if (dev instanceof Qcow2Image img) {
+            img.discard(offset, length);
+        } else {
+            writeZeroBytes(offset, length);
+        }
+    }
+
+    /** Compressed write; false when the image cannot compress (raw). */
+    boolean writeCompressed(long offset, ByteBuffer src) throws IOException {
+        if (dev instanceof Qcow2Image img) {
+            img.writeCompressed(offset, src);
+            return true;
+        }
+        return false;
+    }
+
+    /** The cluster size compressed writes must be aligned to, or 0 (raw). */
+    int clusterSize() {
+        return dev instanceof Qcow2Image img ? img.clusterSize() : 0;
+    }
+
+    void flush() throws IOException {
+        if (dev instanceof Qcow2Image img) {
+            img.flush();
+        } else {
+            ((RawImage) dev).flush();
+        }
+    }
+
+    private void writeZeroBytes(long offset, long length) throws IOException {
+        ByteBuffer zeros = ByteBuffer.allocate((int) Math.min(ZERO_CHUNK, Math.max(length, 1)));
+        long done = 0;
+        while (done < length) {
+            int n = (int) Math.min(zeros.capacity(), length - done);
+            zeros.clear().limit(n);
+            ((RawImage) dev).write(offset + done, zeros);
+            done += n;
+        }
+    }
+}

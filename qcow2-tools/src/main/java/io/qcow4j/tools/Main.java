@@ -1,0 +1,111 @@
+package io.qcow4j.tools;
+
+import java.io.FileDescriptor;
+import java.io.FileOutputStream;
+import java.io.OutputStreamWriter;
+import java.io.PrintWriter;
+import java.nio.charset.Charset;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.Callable;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+/**
+ * The {@code qcow4j} command: qemu-img's commands for qcow2 and raw images, plus
+ * qemu-io as {@code qcow4j io}. Every failure is one line {@code qcow4j: <what>: <why>}
+ * on stderr and a non-zero exit; a hidden {@code --debug} adds the stack trace.
+ */
+@Command(name = "qcow4j",
+        mixinStandardHelpOptions = true,
+        version = "qcow4j 0.1.0 (qemu-img 7.2 compatible)",
+        description = "Create, inspect, convert and compare qcow2 images, as qemu-img does.",
+        subcommands = {
+            CreateCommand.class,
+            InfoCommand.class,
+            ConvertCommand.class,
+            CompareCommand.class,
+            IoCommand.class,
+            BitmapCommand.class,
+            CommandLine.HelpCommand.class
+        })
+public final class Main implements Callable<Integer> {
+    static final String DEBUG_FLAG = "--debug";
+
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @Override
+    public Integer call() {
+        throw new CommandLine.ParameterException(spec.commandLine(), "Not enough arguments");
+    }
+
+    public static void main(String[] args) {
+        System.exit(run(args));
+    }
+
+    /** Runs one command line and returns its exit code; never throws, never exits. */
+    public static int run(String[] args) {
+        List<String> rest = new ArrayList<>(List.of(args));
+        boolean debug = rest.remove(DEBUG_FLAG);
+        // qemu prints file names byte for byte: write with the charset Java decoded argv with
+        Charset cs = Charset.forName(System.getProperty("sun.jnu.encoding", "UTF-8"));
+        PrintWriter out = new PrintWriter(new OutputStreamWriter(new FileOutputStream(FileDescriptor.out), cs), false);
+        PrintWriter err = new PrintWriter(new OutputStreamWriter(new FileOutputStream(FileDescriptor.err), cs), true);
+        CommandLine cl = new CommandLine(new Main());
+        cl.setOut(out);
+        cl.setErr(err);
+        cl.setExpandAtFiles(false); // "@name" is a file name here, not an argument file
+        cl.setParameterExceptionHandler((ex, argv) -> {
+            out.flush();
+            String message = ex.getMessage();
+            if (ex instanceof CommandLine.UnmatchedArgumentException u && ex.getCommandLine() == cl
+                    && !u.getUnmatched().isEmpty() && !u.getUnmatched().get(0).startsWith("-")) {
+                message = "Command not found: " + u.getUnmatched().get(0); // qemu-img's words
+            }
+            err.println("qcow4j: " + oneLine(message));
+            if (debug) {
+                ex.printStackTrace(err);
+            }
+            return 1;
+        });
+        cl.setExecutionExceptionHandler((ex, cmd, parsed) -> {
+            out.flush();
+            int code = 1;
+            String message;
+            if (ex instanceof CliException ce) {
+                code = ce.exitCode();
+                message = ce.getMessage();
+            } else {
+                message = Images.reason(ex);
+            }
+            err.println("qcow4j: " + oneLine(message));
+            if (debug) {
+                ex.printStackTrace(err);
+            }
+            return code;
+        });
+        int code;
+        try {
+            code = cl.execute(rest.toArray(new String[0]));
+        } catch (RuntimeException | Error e) {
+            // picocli handles command exceptions; this is the last line of defence
+            out.flush();
+            err.println("qcow4j: " + oneLine(Images.reason(e)));
+            if (debug) {
+                e.printStackTrace(err);
+            }
+            code = 1;
+        }
+        out.flush();
+        err.flush();
+        return code;
+    }
+
+    private static String oneLine(String message) {
+        if (message == null) {
+            return "unknown error";
+        }
+        return message.strip().replaceAll("\\s*[\\r\\n]+\\s*", " ");
+    }
+}

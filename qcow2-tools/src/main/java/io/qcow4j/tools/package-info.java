@@ -1,0 +1,20 @@
+/**
+ * The {@code qcow4j} command line: qemu-img's {@code create}, {@code info}, {@code convert},
+ * {@code compare}, and qemu-io as {@code io}, with their syntax, output and exit codes
+ * (checked against qemu-img/qemu-io 7.2 by the *IT tests).
+ *
+ * <p>Where qcow4j knowingly differs from the qemu tools:
+ * <ul>
+ * <li>{@code create} makes qcow2 when no {@code -f} is given (qemu-img: raw);
+ *     {@code convert} writes raw without {@code -O}, as qemu-img does.</li>
+ * <li>Every error is one line: qemu's multi-line messages are joined, its trailing hints
+ *     ("Could not open backing image.", "Try 'qemu-img --help'") dropped, and "Could not
+ *     open 'x': Could not open 'x': why" said once.</li>
+ * <li>{@code preallocation=falloc|full}, encryption, several {@code convert} sources,
+ *     {@code convert -o size/backing_file} are refused with a one-line error.</li>
+ * <li>{@code compare -s} compares allocated / zero / data per run, not qemu's full
+ *     block-status bit set.</li>
+ * <li>qemu-io's timing line has the same shape, never the same numbers.</li>
+ * </ul>
+ */
+package io.qcow4j.tools;

@@ -1,0 +1,126 @@
+package io.qcow4j.tools;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.qcow4j.testing.Qemu;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.stream.Collectors;
+
+/**
+ * Runs the real {@code bin/qcow4j} (the shaded jar, as users run it) and the qemu oracles
+ * in a working directory, so both see the same relative file names and print them alike.
+ */
+final class Cli {
+    private static final Duration TIMEOUT = Duration.ofSeconds(120);
+    private static final ObjectMapper JSON = new ObjectMapper();
+    private static Path root;
+
+    private Cli() {
+    }
+
+    /** The repository root: the directory above user.dir holding bin/qcow4j. */
+    static synchronized Path root() {
+        if (root == null) {
+            for (Path p = Path.of(System.getProperty("user.dir")).toAbsolutePath(); p != null; p = p.getParent()) {
+                if (Files.isRegularFile(p.resolve("bin/qcow4j"))) {
+                    root = p;
+                    break;
+                }
+            }
+            if (root == null) {
+                throw new IllegalStateException("no bin/qcow4j above " + System.getProperty("user.dir"));
+            }
+            if (!Files.isRegularFile(root.resolve("qcow2-tools/target/qcow4j.jar"))) {
+                throw new IllegalStateException("qcow2-tools/target/qcow4j.jar missing: run after 'package'");
+            }
+        }
+        return root;
+    }
+
+    static Qemu.Result qcow4j(Path dir, String... args) {
+        return Qemu.run(dir, TIMEOUT, prepend(root().resolve("bin/qcow4j").toString(), args));
+    }
+
+    static Qemu.Result qemuImg(Path dir, String... args) {
+        return Qemu.run(dir, TIMEOUT, prepend("qemu-img", args));
+    }
+
+    static Qemu.Result qemuIo(Path dir, String... args) {
+        return Qemu.run(dir, TIMEOUT, prepend("qemu-io", args));
+    }
+
+    /** {@code qemu-img check --output=json} of a clean image. */
+    static JsonNode checkJson(Path dir, String image) {
+        Qemu.Result r = qemuImg(dir, "check", "--output=json", image);
+        assertEquals(0, r.exitCode(), r.describe());
+        return json(r.stdout());
+    }
+
+    static JsonNode json(String text) {
+        try {
+            return JSON.readTree(text);
+        } catch (IOException e) {
+            throw new AssertionError("not JSON:\n" + text, e);
+        }
+    }
+
+    /** The info JSON without the fields that legitimately differ between two writers. */
+    static JsonNode withoutAllocation(JsonNode info) {
+        JsonNode copy = info.deepCopy();
+        if (copy instanceof ObjectNode o) {
+            o.remove("actual-size"); // host allocation: layout and holes are the writer's choice
+        }
+        return copy;
+    }
+
+    /** qemu-io output without its timing lines ("64 KiB, 1 ops; 00.00 sec (...)"), which vary per run. */
+    static String withoutTiming(String ioOutput) {
+        return ioOutput.lines().filter(l -> !l.matches(".*, \\d+ ops; .* sec \\(.*/sec and .* ops/sec\\)"))
+                .collect(Collectors.joining("\n"));
+    }
+
+    /** Asserts a failure is exactly one line {@code qcow4j: <expected>} and nothing else. */
+    static void assertOneLineError(Qemu.Result r, int exit, String expected) {
+        assertEquals(exit, r.exitCode(), r.describe());
+        assertEquals("qcow4j: " + expected + "\n", r.stderr(), r.describe());
+        assertNoStackTrace(r);
+    }
+
+    static void assertNoStackTrace(Qemu.Result r) {
+        assertFalse(r.stderr().contains("\tat ") || r.stderr().contains("Exception"), r.describe());
+    }
+
+    /** qemu's error text without its program prefix, several lines joined as we print them. */
+    static String qemuMessage(Qemu.Result qemu) {
+        return Arrays.stream(qemu.stderr().split("\n"))
+                .map(l -> l.replaceFirst("^qemu-img: ", "").replaceFirst("^qemu-io: ", ""))
+                .filter(l -> !l.isBlank())
+                .collect(Collectors.joining(" "));
+    }
+
+    static Path mkdir(Path parent, String name) {
+        try {
+            return Files.createDirectories(parent.resolve(name));
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    static String[] prepend(String first, String... rest) {
+        List<String> all = new ArrayList<>();
+        all.add(first);
+        all.addAll(List.of(rest));
+        return all.toArray(String[]::new);
+    }
+}
