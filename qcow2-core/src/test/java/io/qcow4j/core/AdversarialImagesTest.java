@@ -690,6 +690,149 @@ class AdversarialImagesTest {
         assertOpenFails(img, corrupt(Header.AUTOCLEAR_FEATURES, "data-file-raw"));
     }
 
+    // =================================================================== bitmaps extension
+    // bitmaps.qcow2: extension header at 504 (data at 512: nb_bitmaps, reserved, directory
+    // size 80, directory offset 0x150000); entry 0 "b-enabled" (auto) at 0x150000 with its
+    // one-entry table at 0x120000 -> 0xe0000; entry 1 "b-disabled" at 0x150028.
+
+    static final long BITMAPS_EXT = 512;
+    static final long BITMAP_DIR = 0x150000;
+    static final long BITMAP_DIR_1 = 0x150028;
+    static final long BITMAP_TABLE = 0x120000;
+
+    @ParameterizedTest
+    @ValueSource(longs = {0, 0xffffffffL, 0x10000, 3, 1})
+    void bitmapCountInvalid(long nb) throws IOException {
+        Path img = copy("bitmaps.qcow2");
+        edit(img).u32(BITMAPS_EXT, nb);
+        assertOpenFails(img, corrupt("bitmap"));
+    }
+
+    @Test
+    void bitmapsExtensionReservedFieldSet() throws IOException {
+        Path img = copy("bitmaps.qcow2");
+        edit(img).u32(BITMAPS_EXT + 4, 1);
+        assertOpenFails(img, corrupt("reserved"));
+    }
+
+    @ParameterizedTest
+    @ValueSource(ints = {23, 16, 32})
+    void bitmapsExtensionLengthNot24(int length) throws IOException {
+        Path img = copy("bitmaps.qcow2");
+        edit(img).u32(BITMAPS_EXT - 4, length);
+        assertOpenFails(img, corrupt("extension length"));
+    }
+
+    @ParameterizedTest
+    @ValueSource(longs = {1L << 40, -1, 0, 0x3fff000, 72, 88})
+    void bitmapDirectorySizeInvalid(long size) throws IOException {
+        // over QEMU's limit, none, past the end of the file, cutting or overrunning the entries
+        Path img = copy("bitmaps.qcow2");
+        edit(img).u64(BITMAPS_EXT + 8, size);
+        assertOpenFails(img, corrupt("bitmap"));
+    }
+
+    @ParameterizedTest
+    @ValueSource(longs = {0x10000000, 0x160008, 0x150008, 0, 0x7fffffffffff0000L, 0x8000000000150000L})
+    void bitmapDirectoryOffsetInvalid(long offset) throws IOException {
+        Path img = copy("bitmaps.qcow2");
+        edit(img).u64(BITMAPS_EXT + 16, offset);
+        assertOpenFails(img, corrupt("bitmap directory"));
+    }
+
+    @ParameterizedTest
+    @ValueSource(longs = {0x10000000, 0x120200, 0, 0x8000000000120000L, 0x7fffffffffff0000L, 0x170000})
+    void bitmapTableOffsetInvalid(long offset) throws IOException {
+        Path img = copy("bitmaps.qcow2");
+        edit(img).u64(BITMAP_DIR, offset);
+        assertOpenFails(img, corrupt(BITMAP_DIR, "constraints"));
+    }
+
+    @ParameterizedTest
+    @ValueSource(longs = {0, 0xffffffffL, 0x8000001, 2})
+    void bitmapTableSizeInvalid(long size) throws IOException {
+        Path img = copy("bitmaps.qcow2");
+        edit(img).u32(BITMAP_DIR + 8, size);
+        assertOpenFails(img, corrupt("b-enabled"));
+    }
+
+    @ParameterizedTest
+    @ValueSource(ints = {8, 32, 0xff, 0})
+    void bitmapGranularityInvalid(int bits) throws IOException {
+        Path img = copy("bitmaps.qcow2");
+        edit(img).u8(BITMAP_DIR + 17, bits);
+        assertOpenFails(img, corrupt(BITMAP_DIR, "constraints"));
+    }
+
+    @ParameterizedTest
+    @ValueSource(ints = {0, 2, 0xff})
+    void bitmapTypeInvalid(int type) throws IOException {
+        Path img = copy("bitmaps.qcow2");
+        edit(img).u8(BITMAP_DIR + 16, type);
+        assertOpenFails(img, corrupt(BITMAP_DIR, "constraints"));
+    }
+
+    @ParameterizedTest
+    @ValueSource(longs = {1 << 2, 1 << 3, 0x80000000L})
+    void bitmapReservedFlags(long flags) throws IOException {
+        Path img = copy("bitmaps.qcow2");
+        edit(img).u32(BITMAP_DIR + 12, flags | 2);
+        assertOpenFails(img, corrupt(BITMAP_DIR, "constraints"));
+    }
+
+    @ParameterizedTest
+    @ValueSource(ints = {0xffff, 17, 0})
+    void bitmapNameSizeInvalid(int size) throws IOException {
+        // overrunning the directory, running into the next entry, empty
+        Path img = copy("bitmaps.qcow2");
+        edit(img).u16(BITMAP_DIR + 18, size);
+        assertOpenFails(img, corrupt("bitmap directory"));
+    }
+
+    @ParameterizedTest
+    @ValueSource(longs = {8, 0xffffffffL, 0x7ffffff0})
+    void bitmapExtraData(long size) throws IOException {
+        Path img = copy("bitmaps.qcow2");
+        edit(img).u32(BITMAP_DIR + 20, size);
+        assertOpenFails(img, corrupt("bitmap directory"));
+    }
+
+    @Test
+    void bitmapNamesDuplicated() throws IOException {
+        // "b-disabled" (10 bytes) renamed "b-enabled" (9): same padded entry size
+        Path img = copy("bitmaps.qcow2");
+        assertEquals("b-disabled", new String(edit(img).read(BITMAP_DIR_1 + 24, 10), java.nio.charset.StandardCharsets.US_ASCII));
+        edit(img).u16(BITMAP_DIR_1 + 18, 9).ascii(BITMAP_DIR_1 + 24, "b-enabled\0");
+        assertOpenFails(img, corrupt("b-enabled"));
+    }
+
+    @ParameterizedTest
+    @ValueSource(longs = {0xe0002, 0x10000000, 0xe0200, 0xe0001, 0x200, 0x8000000000e0000L, 0x0100000000e0000L})
+    void bitmapTableEntryInvalid(long entry) throws IOException {
+        // reserved bits, past the end of the file, unaligned, all-ones with an offset, in the
+        // header: found when the enabled bitmap is loaded for the first write, before it is marked in_use
+        Path img = copy("bitmaps.qcow2");
+        edit(img).u64(BITMAP_TABLE, entry);
+        assertWriteFails(img, 0, corrupt(BITMAP_TABLE, "bitmap table"));
+    }
+
+    @Test
+    void bitmapsExtensionWithoutAutoclearBitIsIgnored() throws IOException {
+        // a program without bitmap support wrote the image: the bitmaps are inconsistent, not an error
+        Path img = copy("bitmaps.qcow2");
+        byte[] before = readAll(img);
+        edit(img).u64(Header.AUTOCLEAR_FEATURES, 0);
+        assertEquals(digest(before), assertWorks(img).digest);
+    }
+
+    @Test
+    void bitmapsAutoclearBitWithoutExtensionIsIgnored() throws IOException {
+        Path img = copy("chain-base.qcow2");
+        byte[] before = readAll(img);
+        edit(img).u64(Header.AUTOCLEAR_FEATURES, Header.AUTOCLEAR_BITMAPS);
+        assertEquals(digest(before), assertWorks(img).digest);
+    }
+
     // =================================================================== backing chains
 
     @Test
@@ -757,9 +900,9 @@ class AdversarialImagesTest {
     static final List<String> FUZZ_IMAGES = List.of("empty.qcow2", "chain-mid.qcow2", "zlib-compressed.qcow2",
             "snapshot.qcow2", "v2.qcow2", "cluster-512.qcow2", "refcount-bits-1.qcow2", "extended-l2.qcow2",
             "data-file.qcow2", "zstd-compressed.qcow2", "lazy-dirty.qcow2", "raw-backed.qcow2",
-            "extended-l2-backed.qcow2");
-    /** 16 by default (208 variants); {@code -Dqcow4j.fuzz.variants=N} for a deeper run. */
-    static final int VARIANTS_PER_IMAGE = Integer.getInteger("qcow4j.fuzz.variants", 16);
+            "extended-l2-backed.qcow2", "bitmaps.qcow2", "bitmaps-inuse.qcow2");
+    /** 14 by default (210 variants); {@code -Dqcow4j.fuzz.variants=N} for a deeper run. */
+    static final int VARIANTS_PER_IMAGE = Integer.getInteger("qcow4j.fuzz.variants", 14);
     /** Bytes are changed in the first 4 clusters ({@code -Dqcow4j.fuzz.clusters=N} to reach further). */
     static final int FUZZ_CLUSTERS = Integer.getInteger("qcow4j.fuzz.clusters", 4);
 
