@@ -46,6 +46,8 @@ public final class RefcountManager {
     private boolean exclusionActive;
     /** Names the metadata the engine knows at a host cluster, or null; see {@link #setAllocationGuard}. */
     private java.util.function.LongFunction<String> guard = c -> null;
+    /** Sorted refcount block offsets for {@link #metadataAt}; null when the table changed since. */
+    private long[] blockOffsets;
 
     public RefcountManager(Storage storage, int clusterBits, int refcountOrder, long tableOffset,
                            int tableClusters, TableMoveListener listener) throws IOException {
@@ -74,6 +76,7 @@ public final class RefcountManager {
         long[] t = new long[(int) (bytes / 8)];
         storage.readLongs(offset, t, 0, t.length);
         this.table = t;
+        this.blockOffsets = null;
         this.tableOffset = offset;
         this.tableClusters = clusters;
     }
@@ -167,12 +170,11 @@ public final class RefcountManager {
         if (start >= tableOffset && start - tableOffset < ((long) tableClusters << clusterBits)) {
             return "the refcount table";
         }
-        for (long e : table) {
-            if ((e & RefcountBlock.TABLE_OFFSET_MASK) == start) {
-                return "a refcount block";
-            }
+        if (blockOffsets == null) {
+            blockOffsets = java.util.Arrays.stream(table).map(e -> e & RefcountBlock.TABLE_OFFSET_MASK)
+                    .filter(b -> b != 0).sorted().toArray();
         }
-        return null;
+        return java.util.Arrays.binarySearch(blockOffsets, start) >= 0 ? "a refcount block" : null;
     }
 
     private void checkUnused(long start, long n) throws IOException {
@@ -409,6 +411,7 @@ public final class RefcountManager {
 
     private void setTableEntry(long rt, long blockOffset) throws IOException {
         table[(int) rt] = blockOffset;
+        blockOffsets = null;
         storage.writeLong(tableOffset + rt * 8, blockOffset);
     }
 
@@ -474,6 +477,7 @@ public final class RefcountManager {
         long oldBytes = (long) tableClusters * clusterSize;
         listener.refcountTableMoved(newTableOff, (int) tableClustersNew);
         table = newTable;
+        blockOffsets = null;
         tableOffset = newTableOff;
         tableClusters = (int) tableClustersNew;
         free(oldOff, oldBytes);
