@@ -71,7 +71,15 @@ final class ImageOpener {
                     new ArrayList<>(snapshots), backing);
             self[0] = image;
             image.bitmaps = new BitmapManager(storage, header, refcounts, image::writeHeader, readOnly, options.warnings());
-            image.bitmaps.load();
+            try {
+                image.bitmaps.load();
+            } catch (CorruptImageException e) {
+                if (!options.checkMode()) {
+                    throw e;
+                }
+                // check mode: the checker judges the bitmap directory itself, as qemu-img check does
+                image.bitmaps = new BitmapManager(storage, header, refcounts, image::writeHeader, readOnly, options.warnings());
+            }
             image.checkMode = options.checkMode();
             return image;
         } catch (IOException | RuntimeException e) {
