@@ -1,0 +1,266 @@
+package io.qcow4j.core.check;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.util.ArrayList;
+import java.util.List;
+
+import io.qcow4j.core.EngineParts;
+import io.qcow4j.core.format.BitmapsExtension;
+import io.qcow4j.core.format.Header;
+import io.qcow4j.core.format.HeaderExtension;
+import io.qcow4j.core.format.L1Entry;
+import io.qcow4j.core.format.RefcountBlock;
+import io.qcow4j.core.format.SnapshotEntry;
+import io.qcow4j.core.storage.Storage;
+
+/**
+ * One check or repair session on an open image: its geometry, the stderr lines written so
+ * far, reads with qemu's rules (past the end of the file: zeros; past the largest offset a
+ * request may have: an I/O error), the metadata overlap check before every write, and
+ * qemu's "corruption signalled once" state.
+ */
+final class CheckRun {
+    /** Requests past this offset fail in qemu (BDRV_MAX_LENGTH: INT64_MAX aligned down to 1 GiB). */
+    static final long MAX_LENGTH = Long.MAX_VALUE & ~((1L << 30) - 1);
+
+    static final int OL_MAIN_HEADER = 1;
+    static final int OL_ACTIVE_L1 = 1 << 1;
+    static final int OL_ACTIVE_L2 = 1 << 2;
+    static final int OL_REFCOUNT_TABLE = 1 << 3;
+    static final int OL_REFCOUNT_BLOCK = 1 << 4;
+    static final int OL_SNAPSHOT_TABLE = 1 << 5;
+    static final int OL_INACTIVE_L1 = 1 << 6;
+    static final int OL_INACTIVE_L2 = 1 << 7;
+    static final int OL_BITMAP_DIRECTORY = 1 << 8;
+    /** qemu's default overlap-check mode ("cached"): everything but inactive L2 tables. */
+    private static final int OL_CACHED = 0x1ff & ~OL_INACTIVE_L2;
+    private static final String[] OL_NAMES = {"qcow2_header", "active L1 table", "active L2 table",
+        "refcount table", "refcount block", "snapshot table", "inactive L1 table", "inactive L2 table",
+        "bitmap directory"};
+
+    final EngineParts p;
+    final Storage storage;
+    final int bits;
+    final int cs;
+    final int refcountOrder;
+    final long refcountMax;
+    final boolean writable;
+    final boolean dataFile;
+    final List<CheckResult.Line> out = new ArrayList<>();
+    private boolean signaled;
+
+    /** @param repairing a repair (qemu opens the image read-write then: corruption events mark it corrupt) */
+    CheckRun(EngineParts p, boolean repairing) {
+        this.p = p;
+        this.storage = p.storage();
+        this.bits = p.geometry().clusterBits();
+        this.cs = 1 << bits;
+        this.refcountOrder = p.header().refcountOrder;
+        this.refcountMax = RefcountBlock.maxRefcount(refcountOrder);
+        this.writable = repairing && !storage.isReadOnly();
+        this.dataFile = p.dataFile() != null;
+    }
+
+    /** A stderr diagnostic of the check ("ERROR ...", "Leaked cluster ..."). */
+    void err(String text) {
+        out.add(new CheckResult.Line(text, false));
+    }
+
+    /** A stderr line qemu-img prints through its error reporter ("qemu-img: ..."). */
+    void report(String text) {
+        out.add(new CheckResult.Line(text, true));
+    }
+
+    long fileLength() {
+        return storage.length();
+    }
+
+    /** Clusters the file holds, rounded up. */
+    long fileClusters() {
+        return (fileLength() + cs - 1) >>> bits;
+    }
+
+    boolean aligned(long offset) {
+        return (offset & (cs - 1)) == 0;
+    }
+
+    /** Reads like qemu's bdrv_pread on the image file: zeros past its end, EIO past the largest request. */
+    void read(long offset, ByteBuffer dst) throws CheckFailure {
+        if (offset < 0 || dst.remaining() > MAX_LENGTH - offset) {
+            throw new CheckFailure(CheckFailure.EIO);
+        }
+        try {
+            storage.read(offset, dst);
+        } catch (IOException e) {
+            throw new CheckFailure(CheckFailure.EIO);
+        }
+    }
+
+    /** {@code count} big-endian longs at {@code offset} (which need not be aligned). */
+    long[] readLongs(long offset, int count) throws CheckFailure {
+        ByteBuffer b = ByteBuffer.allocate(count * 8);
+        read(offset, b);
+        b.flip();
+        long[] out = new long[count];
+        b.asLongBuffer().get(out);
+        return out;
+    }
+
+    void write(long offset, ByteBuffer src) throws CheckFailure {
+        try {
+            storage.write(offset, src);
+        } catch (IOException e) {
+            throw new CheckFailure(CheckFailure.EIO);
+        }
+    }
+
+    void flush() throws CheckFailure {
+        try {
+            storage.flush();
+        } catch (IOException e) {
+            throw new CheckFailure(CheckFailure.EIO);
+        }
+    }
+
+    /**
+     * qemu's corruption event: printed once per open image; when the image is writable it is
+     * also marked corrupt on disk.
+     */
+    void signalCorruption(String message) {
+        boolean fatal = writable;
+        if (signaled && (!fatal || p.header().hasIncompatible(Header.INCOMPAT_CORRUPT))) {
+            return;
+        }
+        if (fatal) {
+            err("qcow2: Marking image as corrupt: " + message + "; further corruption events will be suppressed");
+            markCorrupt();
+        } else {
+            err("qcow2: Image is corrupt: " + message + "; further non-fatal corruption events will be suppressed");
+        }
+        signaled = true;
+    }
+
+    private void markCorrupt() {
+        Header h = p.header();
+        if (h.version < 3) {
+            return;
+        }
+        h.incompatibleFeatures |= Header.INCOMPAT_CORRUPT;
+        try {
+            storage.writeLong(Header.INCOMPATIBLE_FEATURES, h.incompatibleFeatures);
+            storage.flush();
+        } catch (IOException ignored) {
+            // the write that follows fails anyway
+        }
+    }
+
+    /** qemu's check before a metadata write: false (and a corruption event) if it would hit other metadata. */
+    boolean preWriteOverlapCheck(int ignore, long offset, long size) {
+        int hit = overlap(OL_CACHED & ~ignore, offset, size);
+        if (hit == 0) {
+            return true;
+        }
+        signalCorruption("Preventing invalid write on metadata (overlaps with "
+                + OL_NAMES[Integer.numberOfTrailingZeros(hit)] + ")");
+        return false;
+    }
+
+    private int overlap(int chk, long offset, long size) {
+        if ((chk & OL_MAIN_HEADER) != 0 && offset < cs) {
+            return OL_MAIN_HEADER;
+        }
+        long alignedSize = ((offset & (cs - 1)) + size + cs - 1) & ~(long) (cs - 1);
+        long start = offset & ~(long) (cs - 1);
+        Range r = new Range(start, alignedSize);
+        long[] l1 = p.mapper().l1();
+        if ((chk & OL_ACTIVE_L1) != 0 && l1.length > 0 && r.hits(p.mapper().l1Offset(), 8L * l1.length)) {
+            return OL_ACTIVE_L1;
+        }
+        if ((chk & OL_REFCOUNT_TABLE) != 0 && r.hits(p.refcounts().tableOffset(), 8L * p.refcounts().tableEntries())) {
+            return OL_REFCOUNT_TABLE;
+        }
+        if ((chk & OL_SNAPSHOT_TABLE) != 0 && r.hits(p.header().snapshotsOffset, snapshotTableSize())) {
+            return OL_SNAPSHOT_TABLE;
+        }
+        if ((chk & OL_INACTIVE_L1) != 0) {
+            for (SnapshotEntry e : p.snapshots()) {
+                if (e.l1Size != 0 && r.hits(e.l1TableOffset, 8L * Integer.toUnsignedLong(e.l1Size))) {
+                    return OL_INACTIVE_L1;
+                }
+            }
+        }
+        if ((chk & OL_ACTIVE_L2) != 0) {
+            for (long e : l1) {
+                long l2 = e & L1Entry.OFFSET_MASK;
+                if (l2 != 0 && r.hits(l2, cs)) {
+                    return OL_ACTIVE_L2;
+                }
+            }
+        }
+        if ((chk & OL_REFCOUNT_BLOCK) != 0) {
+            for (int i = 0; i < p.refcounts().tableEntries(); i++) {
+                long b = p.refcounts().tableEntry(i) & RefcountBlock.TABLE_OFFSET_MASK;
+                if (b != 0 && r.hits(b, cs)) {
+                    return OL_REFCOUNT_BLOCK;
+                }
+            }
+        }
+        if ((chk & OL_BITMAP_DIRECTORY) != 0 && (p.header().autoclearFeatures & Header.AUTOCLEAR_BITMAPS) != 0) {
+            BitmapsExtension be = bitmapsExtension();
+            if (be != null && r.hits(be.directoryOffset(), be.directorySize())) {
+                return OL_BITMAP_DIRECTORY;
+            }
+        }
+        return 0;
+    }
+
+    private record Range(long start, long size) {
+        boolean hits(long s, long len) {
+            // unsigned ends: offsets from a hostile file may have the top bit set
+            return len > 0 && Long.compareUnsigned(start, s + len) < 0 && Long.compareUnsigned(s, start + size) < 0;
+        }
+    }
+
+    /** Bytes of the snapshot table as stored (each entry padded to 8). */
+    long snapshotTableSize() {
+        long total = 0;
+        for (SnapshotEntry e : p.snapshots()) {
+            total += storedSize(e);
+        }
+        return total;
+    }
+
+    static long storedSize(SnapshotEntry e) {
+        long n = SnapshotEntry.FIXED_SIZE + e.extraData.length
+                + e.id.getBytes(java.nio.charset.StandardCharsets.UTF_8).length
+                + e.name.getBytes(java.nio.charset.StandardCharsets.UTF_8).length;
+        return (n + 7) & ~7L;
+    }
+
+    /**
+     * The bitmaps extension as qemu keeps it after open: only in a v3 image with autoclear
+     * bit 0 set (otherwise qemu ignores it and nb_bitmaps is 0); null when absent or unparsable.
+     */
+    BitmapsExtension bitmapsExtension() {
+        Header h = p.header();
+        HeaderExtension ext = h.extension(HeaderExtension.BITMAPS);
+        if (ext == null || h.version < 3 || (h.autoclearFeatures & Header.AUTOCLEAR_BITMAPS) == 0) {
+            return null;
+        }
+        try {
+            return BitmapsExtension.parse(ext.data(), cs);
+        } catch (IOException e) {
+            return null;
+        }
+    }
+
+    /** printf's {@code %#x}: "0x..." except for zero. */
+    static String hexAlt(long v) {
+        return v == 0 ? "0" : "0x" + Long.toHexString(v);
+    }
+
+    static String hex(long v) {
+        return Long.toHexString(v);
+    }
+}
