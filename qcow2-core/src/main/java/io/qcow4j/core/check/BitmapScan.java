@@ -61,8 +61,10 @@ final class BitmapScan {
                 res.corruptions++;
                 throw new CheckFailure(bad);
             }
-            for (long base = 0; base < bm.tableSize(); base += CHUNK) {
-                int n = (int) Math.min(CHUNK, bm.tableSize() - base);
+            long inFile = entriesInFile(run, bm);
+            run.charge(inFile);
+            for (long base = 0; base < inFile; base += CHUNK) {
+                int n = (int) Math.min(CHUNK, inFile - base);
                 for (long t : run.readLongs(bm.tableOffset() + 8 * base, n)) {
                     long off = BitmapTableEntry.offset(t);
                     if (off != 0) {
@@ -76,8 +78,10 @@ final class BitmapScan {
     /** Null when every entry of the table passes qemu's check, else the error it fails with. */
     static String validateTable(CheckRun run, Entry bm) {
         try {
-            for (long base = 0; base < bm.tableSize(); base += CHUNK) {
-                int n = (int) Math.min(CHUNK, bm.tableSize() - base);
+            long inFile = entriesInFile(run, bm);
+            run.charge(inFile);
+            for (long base = 0; base < inFile; base += CHUNK) {
+                int n = (int) Math.min(CHUNK, inFile - base);
                 for (long t : run.readLongs(bm.tableOffset() + 8 * base, n)) {
                     if (!entryOk(t, run.cs)) {
                         return CheckFailure.EINVAL;
@@ -88,6 +92,15 @@ final class BitmapScan {
             return e.strerror();
         }
         return null;
+    }
+
+    /** Entries of the table that lie in the file; the rest read as zeros, which are valid and name nothing. */
+    static long entriesInFile(CheckRun run, Entry bm) throws CheckFailure {
+        if (bm.tableOffset() < 0 || 8 * bm.tableSize() > CheckRun.MAX_LENGTH - bm.tableOffset()) {
+            throw new CheckFailure(CheckFailure.EIO);
+        }
+        long room = run.fileLength() - bm.tableOffset();
+        return room <= 0 ? 0 : Math.min(bm.tableSize(), (room + 7) / 8);
     }
 
     /** qemu's check_table_entry: no reserved bits; an offset is aligned and has no all-ones flag. */
@@ -132,7 +145,7 @@ final class BitmapScan {
             if (bad != null) {
                 return "Could not read bitmap_table table from image for bitmap '" + bm.name() + "': " + bad;
             }
-            long want = BitmapDirectory.tableSizeFor(run.p.header().size, bm.granularityBits(), run.cs);
+            long want = BitmapDirectory.tableSizeFor(run.virtualSize(), bm.granularityBits(), run.cs);
             if (want != bm.tableSize()) {
                 return "Could not read bitmap '" + bm.name() + "' from image: " + CheckFailure.EINVAL;
             }

@@ -36,8 +36,9 @@ public final class CheckResult {
     private final String failure;
     private final boolean reportRepairs;
     private final List<Line> stderr;
+    private final long droppedStderrLines;
 
-    CheckResult(CheckTally t, String failure, boolean reportRepairs, List<Line> stderr) {
+    CheckResult(CheckTally t, String failure, boolean reportRepairs, CheckRun run) {
         this.checkErrors = t.checkErrors;
         this.corruptions = t.corruptions;
         this.leaks = t.leaks;
@@ -50,7 +51,8 @@ public final class CheckResult {
         this.compressedClusters = t.compressedClusters;
         this.failure = failure;
         this.reportRepairs = reportRepairs;
-        this.stderr = Collections.unmodifiableList(new ArrayList<>(stderr));
+        this.stderr = Collections.unmodifiableList(new ArrayList<>(run.out));
+        this.droppedStderrLines = run.dropped;
     }
 
     /** False when the check could not be completed (qemu-img prints no report then). */
@@ -119,9 +121,17 @@ public final class CheckResult {
         return compressedClusters;
     }
 
-    /** Every stderr line, in order, including the closing "Check failed" line when there is one. */
+    /**
+     * Every stderr line, in order, including the closing "Check failed" line when there is
+     * one; empty when they were streamed, and only the first 100,000 otherwise.
+     */
     public List<Line> stderr() {
         return stderr;
+    }
+
+    /** stderr lines beyond the ones kept (stream them to see all). */
+    public long droppedStderrLines() {
+        return droppedStderrLines;
     }
 
     /** {@link #stderr()} rendered with {@code program} ("qemu-img") before the error-report lines. */
@@ -147,9 +157,6 @@ public final class CheckResult {
     /** What {@code qemu-img check} prints on stdout (human output); empty when the check failed. */
     public List<String> humanLines() {
         List<String> out = new ArrayList<>();
-        if (failure != null) {
-            return out;
-        }
         if (reportRepairs) {
             out.add("The following inconsistencies were found and repaired:");
             out.add("");
@@ -157,6 +164,9 @@ public final class CheckResult {
             out.add("    " + corruptionsFixed + " corruptions");
             out.add("");
             out.add("Double checking the fixed image now...");
+        }
+        if (failure != null) {
+            return out;
         }
         if (corruptions == 0 && leaks == 0 && checkErrors == 0) {
             out.add("No errors were found on the image.");
@@ -177,15 +187,19 @@ public final class CheckResult {
             }
         }
         if (totalClusters != 0 && allocatedClusters != 0) {
-            out.add(String.format(java.util.Locale.ROOT,
-                    "%d/%d = %.2f%% allocated, %.2f%% fragmented, %.2f%% compressed clusters",
-                    allocatedClusters, totalClusters, allocatedClusters * 100.0 / totalClusters,
-                    fragmentedClusters * 100.0 / allocatedClusters, compressedClusters * 100.0 / allocatedClusters));
+            out.add(allocatedClusters + "/" + totalClusters + " = " + percent(allocatedClusters * 100.0 / totalClusters)
+                    + "% allocated, " + percent(fragmentedClusters * 100.0 / allocatedClusters) + "% fragmented, "
+                    + percent(compressedClusters * 100.0 / allocatedClusters) + "% compressed clusters");
         }
         if (imageEndOffset != 0) {
             out.add("Image end offset: " + imageEndOffset);
         }
         return out;
+    }
+
+    /** printf's {@code %0.2f}: the double's exact value rounded half to even, as glibc does. */
+    static String percent(double v) {
+        return new java.math.BigDecimal(v).setScale(2, java.math.RoundingMode.HALF_EVEN).toPlainString();
     }
 
     /**

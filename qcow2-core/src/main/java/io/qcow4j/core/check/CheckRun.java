@@ -47,11 +47,29 @@ final class CheckRun {
     final long refcountMax;
     final boolean writable;
     final boolean dataFile;
+    /** Lines kept in the result when nobody streams them: a wrecked image may have millions. */
+    static final int MAX_RETAINED_LINES = 100_000;
     final List<CheckResult.Line> out = new ArrayList<>();
+    final java.util.function.Consumer<CheckResult.Line> sink;
+    long dropped;
     private boolean signaled;
+    /** Work done so far, in L2 entries visited, clusters counted and (64 each) lines written. */
+    private long work;
+    private final long workBudget;
+    private boolean stopped;
+
+    /** Thrown when the metadata asks for more work than a sound image could: corrupt beyond walking. */
+    static final class TooMuchWork extends RuntimeException {
+        private static final long serialVersionUID = 1L;
+
+        TooMuchWork() {
+            super("the metadata names more than the image can hold", null, false, false);
+        }
+    }
 
     /** @param repairing a repair (qemu opens the image read-write then: corruption events mark it corrupt) */
-    CheckRun(EngineParts p, boolean repairing) {
+    CheckRun(EngineParts p, boolean repairing, java.util.function.Consumer<CheckResult.Line> sink) {
+        this.sink = sink;
         this.p = p;
         this.storage = p.storage();
         this.bits = p.geometry().clusterBits();
@@ -60,16 +78,71 @@ final class CheckRun {
         this.refcountMax = RefcountBlock.maxRefcount(refcountOrder);
         this.writable = repairing && !storage.isReadOnly();
         this.dataFile = p.dataFile() != null;
+        this.workBudget = workBudget();
+    }
+
+    /**
+     * A sound image's tables name distinct clusters of its file, so walking it costs at most
+     * a few times (file clusters x L2 entries) per L1 table and bitmap; a multiple of that,
+     * and at least 2^28 units (a second or two), bounds what a hostile image can make us do
+     * (qemu would read the same tables over and over, for hours).
+     */
+    private long workBudget() {
+        BitmapsExtension be = bitmapsExtension();
+        double walks = 1 + p.snapshots().size() + (be != null ? be.nbBitmaps() : 0) + 2;
+        double units = walks * 8 * (fileClusters() + 1) * p.geometry().l2Entries();
+        return (long) Math.min(Long.MAX_VALUE / 2, Math.max(1L << 28, units));
+    }
+
+    /** Charges {@code units} of work; past the budget the check stops ({@link TooMuchWork}), once. */
+    void charge(long units) {
+        work += units;
+        if (work > workBudget && !stopped) {
+            stopped = true;
+            throw new TooMuchWork();
+        }
+    }
+
+    /** Each pass (and the open-time look at the bitmaps) gets the whole budget. */
+    void resetWork() {
+        work = 0;
+        stopped = false;
     }
 
     /** A stderr diagnostic of the check ("ERROR ...", "Leaked cluster ..."). */
     void err(String text) {
-        out.add(new CheckResult.Line(text, false));
+        emit(new CheckResult.Line(text, false));
     }
 
     /** A stderr line qemu-img prints through its error reporter ("qemu-img: ..."). */
     void report(String text) {
-        out.add(new CheckResult.Line(text, true));
+        emit(new CheckResult.Line(text, true));
+    }
+
+    /** The line that says why the check stopped: kept even past the cap. */
+    void finalErr(String text) {
+        CheckResult.Line line = new CheckResult.Line(text, false);
+        if (sink != null) {
+            sink.accept(line);
+        } else {
+            out.add(line);
+        }
+    }
+
+    private void emit(CheckResult.Line line) {
+        charge(64);
+        if (sink != null) {
+            sink.accept(line);
+        } else if (out.size() < MAX_RETAINED_LINES || line.errorReport()) {
+            out.add(line);
+        } else {
+            dropped++;
+        }
+    }
+
+    /** The disk size as qemu keeps it: whole 512-byte sectors. */
+    long virtualSize() {
+        return p.header().size & ~511L;
     }
 
     long fileLength() {
@@ -99,12 +172,17 @@ final class CheckRun {
 
     /** {@code count} big-endian longs at {@code offset} (which need not be aligned). */
     long[] readLongs(long offset, int count) throws CheckFailure {
-        ByteBuffer b = ByteBuffer.allocate(count * 8);
-        read(offset, b);
-        b.flip();
         long[] out = new long[count];
-        b.asLongBuffer().get(out);
+        readLongs(offset, out, ByteBuffer.allocate(count * 8));
         return out;
+    }
+
+    /** Fills {@code dst} from {@code offset} through {@code scratch} (as many bytes), both reused by the caller. */
+    void readLongs(long offset, long[] dst, ByteBuffer scratch) throws CheckFailure {
+        scratch.clear();
+        read(offset, scratch);
+        scratch.flip();
+        scratch.asLongBuffer().get(dst);
     }
 
     void write(long offset, ByteBuffer src) throws CheckFailure {
@@ -222,21 +300,18 @@ final class CheckRun {
         }
     }
 
-    /** Bytes of the snapshot table as stored (each entry padded to 8). */
+    /** Bytes of the snapshot table as qemu measures it: each entry padded to 8, but not the last. */
     long snapshotTableSize() {
         long total = 0;
         for (SnapshotEntry e : p.snapshots()) {
-            total += storedSize(e);
+            total = ((total + 7) & ~7L) + FIXED + e.extraData.length
+                    + e.id.getBytes(java.nio.charset.StandardCharsets.UTF_8).length
+                    + e.name.getBytes(java.nio.charset.StandardCharsets.UTF_8).length;
         }
         return total;
     }
 
-    static long storedSize(SnapshotEntry e) {
-        long n = SnapshotEntry.FIXED_SIZE + e.extraData.length
-                + e.id.getBytes(java.nio.charset.StandardCharsets.UTF_8).length
-                + e.name.getBytes(java.nio.charset.StandardCharsets.UTF_8).length;
-        return (n + 7) & ~7L;
-    }
+    private static final int FIXED = SnapshotEntry.FIXED_SIZE;
 
     /**
      * The bitmaps extension as qemu keeps it after open: only in a v3 image with autoclear

@@ -55,6 +55,7 @@ final class CopiedFlagCheck {
                 res.checkErrors++;
                 throw f;
             }
+            run.charge(entries);
             int dirty = 0;
             for (int j = 0; j < entries; j++) {
                 long e2 = table[j * words];

@@ -2,6 +2,7 @@ package io.qcow4j.core.check;
 
 import java.io.IOException;
 import java.util.List;
+import java.util.function.Consumer;
 
 import io.qcow4j.core.EngineParts;
 import io.qcow4j.core.Qcow2Image;
@@ -31,34 +32,54 @@ import io.qcow4j.core.format.Header;
  * does. When no corruption is left it clears the dirty and corrupt bits.
  */
 public final class ImageChecker {
+    private static final int CHUNK = 1 << 16;
     private ImageChecker() {
     }
 
     /** Checks without changing anything. */
     public static CheckResult check(Qcow2Image img) throws IOException {
-        return execute(img, null);
+        return execute(img, null, null);
+    }
+
+    /**
+     * Checks, handing every stderr line to {@code stderr} as it is found (as qemu-img prints
+     * them) instead of keeping them in the result: a wrecked image can have millions.
+     */
+    public static CheckResult check(Qcow2Image img, Consumer<CheckResult.Line> stderr) throws IOException {
+        return execute(img, null, java.util.Objects.requireNonNull(stderr));
     }
 
     /** Checks and repairs what {@code mode} allows; the image must be open writable. */
     public static CheckResult repair(Qcow2Image img, Repair mode) throws IOException {
+        return repair(img, mode, null);
+    }
+
+    /** {@link #repair(Qcow2Image, Repair)}, streaming the stderr lines like {@link #check(Qcow2Image, Consumer)}. */
+    public static CheckResult repair(Qcow2Image img, Repair mode, Consumer<CheckResult.Line> stderr) throws IOException {
         if (mode == null) {
             throw new IllegalArgumentException("repair mode required");
         }
         if (img.isReadOnly()) {
             throw new IllegalArgumentException("Cannot repair an image opened read-only");
         }
-        return execute(img, mode);
+        return execute(img, mode, stderr);
     }
 
-    private static CheckResult execute(Qcow2Image img, Repair mode) throws IOException {
+    private static CheckResult execute(Qcow2Image img, Repair mode, Consumer<CheckResult.Line> stderr)
+            throws IOException {
         synchronized (img) {
             EngineParts p = img.engineParts();
-            CheckRun run = new CheckRun(p, mode != null);
-            String openError = BitmapScan.openError(run);
+            CheckRun run = new CheckRun(p, mode != null, stderr);
+            String openError;
+            try {
+                openError = BitmapScan.openError(run);
+            } catch (CheckRun.TooMuchWork e) {
+                openError = "Bitmap directory cannot be walked: " + CheckFailure.EFBIG;
+            }
             if (openError != null) {
                 String failure = "Could not open '" + img.path() + "': " + openError;
                 run.report(failure);
-                return new CheckResult(new CheckTally(), failure, false, run.out);
+                return new CheckResult(new CheckTally(), failure, false, run);
             }
             CheckTally first = new CheckTally();
             String failed = pass(run, first, mode);
@@ -83,22 +104,28 @@ public final class ImageChecker {
             if (mode == Repair.ALL) {
                 replaceLostBitmapClusters(run);
             }
-            return new CheckResult(shown, null, fixedAny, run.out);
+            return new CheckResult(shown, null, fixedAny, run);
         }
     }
 
     private static CheckResult failed(CheckRun run, CheckTally t, String strerror, boolean repaired) {
         String failure = "Check failed: " + strerror;
         run.report(failure);
-        return new CheckResult(t, failure, repaired, run.out);
+        return new CheckResult(t, failure, repaired, run);
     }
 
     /** One qemu check pass; returns why it could not complete, or null. */
     private static String pass(CheckRun run, CheckTally res, Repair fix) throws IOException {
+        run.resetWork();
         try {
             RefcountCheck.run(run, res, fix);
         } catch (CheckFailure e) {
             return e.strerror();
+        } catch (CheckRun.TooMuchWork e) {
+            // beyond qemu: it would grind on for hours; we count it as a check error and stop
+            run.finalErr("ERROR " + e.getMessage() + "; the check cannot walk it");
+            res.checkErrors++;
+            return CheckFailure.EFBIG;
         }
         if (fix != null && res.checkErrors == 0 && res.corruptions == 0) {
             clearFeature(run, Header.INCOMPAT_DIRTY);
@@ -158,14 +185,22 @@ public final class ImageChecker {
                     || bm.tableOffset() + 8 * bm.tableSize() > run.fileLength()) {
                 continue;
             }
-            for (long i = 0; i < bm.tableSize(); i++) {
-                long at = bm.tableOffset() + 8 * i;
-                long off = BitmapTableEntry.offset(run.storage.readLong(at));
-                if (off != 0 && off >= run.fileLength()) {
-                    run.storage.writeLong(at, BitmapTableEntry.ALL_ONES);
-                    changed = true;
-                    releaseLostCluster(run, off >>> run.bits);
+            try {
+                run.charge(bm.tableSize());
+                for (long base = 0; base < bm.tableSize(); base += CHUNK) {
+                    int n = (int) Math.min(CHUNK, bm.tableSize() - base);
+                    long[] table = run.readLongs(bm.tableOffset() + 8 * base, n);
+                    for (int i = 0; i < n; i++) {
+                        long off = BitmapTableEntry.offset(table[i]);
+                        if (off != 0 && off >= run.fileLength()) {
+                            run.storage.writeLong(bm.tableOffset() + 8 * (base + i), BitmapTableEntry.ALL_ONES);
+                            changed = true;
+                            releaseLostCluster(run, off >>> run.bits);
+                        }
+                    }
                 }
+            } catch (CheckFailure | CheckRun.TooMuchWork e) {
+                break;
             }
         }
         if (changed) {

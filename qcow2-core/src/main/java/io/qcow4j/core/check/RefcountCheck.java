@@ -21,7 +21,8 @@ final class RefcountCheck {
             res.checkErrors++;
             throw new CheckFailure(CheckFailure.EFBIG);
         }
-        long size = run.p.header().size;
+        // qemu keeps the disk size in whole sectors
+        long size = run.virtualSize();
         res.totalClusters = (size + run.cs - 1) >>> run.bits;
         boolean fixErrors = fix != null && fix.errors();
         ReferenceScan scan = new ReferenceScan(run, nb);
@@ -88,7 +89,7 @@ final class RefcountCheck {
                 continue;
             }
             long counted = scan.counts.get(i);
-            if (stored > 0 || counted > 0) {
+            if (stored != 0 || counted != 0) {
                 highest[0] = i;
             }
             if (stored == counted) {
@@ -97,16 +98,16 @@ final class RefcountCheck {
             boolean repair = false;
             if (stored == 0) {
                 scan.rebuild = true;
-            } else if (stored > counted && fix != null && fix.leaks()) {
-                repair = true;
-            } else if (stored < counted && fix != null && fix.errors()) {
+            }
+            boolean tooLow = Long.compareUnsigned(stored, counted) < 0;
+            if (stored != 0 && fix != null && (tooLow ? fix.errors() : fix.leaks())) {
                 repair = true;
             }
-            run.err((repair ? "Repairing" : stored < counted ? "ERROR" : "Leaked") + " cluster " + i
+            run.err((repair ? "Repairing" : tooLow ? "ERROR" : "Leaked") + " cluster " + i
                     + " refcount=" + Long.toUnsignedString(stored) + " reference=" + Long.toUnsignedString(counted));
             if (repair) {
                 fixes.add(i, stored, counted);
-            } else if (stored < counted) {
+            } else if (tooLow) {
                 res.corruptions++;
             } else {
                 res.leaks++;
@@ -138,7 +139,7 @@ final class RefcountCheck {
             for (int pass = 0; pass < 2; pass++) {
                 boolean raising = pass == 0;
                 for (int k = 0; k < n; k++) {
-                    boolean raise = to[k] > from[k];
+                    boolean raise = Long.compareUnsigned(to[k], from[k]) > 0;
                     if (raise != raising) {
                         continue;
                     }

@@ -29,9 +29,15 @@ final class ReferenceScan {
     /** The refcount structure itself is broken: only a rebuild can repair it. */
     boolean rebuild;
 
+    /** One L2 table and its bytes, reused: a long L1 table reads thousands. */
+    private final long[] l2Table;
+    private final ByteBuffer l2Bytes;
+
     ReferenceScan(CheckRun run, long nb) {
         this.run = run;
         this.nb = nb;
+        this.l2Table = new long[run.cs / 8];
+        this.l2Bytes = ByteBuffer.allocate(run.cs);
     }
 
     /** One full pass; {@code fixErrors} repairs what qemu repairs while counting. */
@@ -74,13 +80,14 @@ final class ReferenceScan {
         if (size <= 0) {
             return;
         }
-        if (offset < 0 || offset + size - run.fileLength() >= run.cs) {
+        if (offset < 0 || size > Long.MAX_VALUE - offset || offset + size - run.fileLength() >= run.cs) {
             run.err("ERROR: counting reference for region exceeding the end of the file by one cluster or more: offset 0x"
                     + CheckRun.hex(offset) + " size 0x" + CheckRun.hex(size));
             res.corruptions++;
             return;
         }
         long last = (offset + size - 1) >>> run.bits;
+        run.charge(last - (offset >>> run.bits) + 1);
         for (long k = offset >>> run.bits; k <= last; k++) {
             if (k >= nb) {
                 nb = k + 1;
@@ -151,14 +158,15 @@ final class ReferenceScan {
         int words = run.p.geometry().l2EntryWords();
         int entries = run.p.geometry().l2Entries();
         boolean frag = active;
-        long[] table;
+        long[] table = l2Table;
         try {
-            table = run.readLongs(l2Offset, run.cs / 8);
+            run.readLongs(l2Offset, table, l2Bytes);
         } catch (CheckFailure e) {
             run.err("ERROR: I/O error in check_refcounts_l2");
             res.checkErrors++;
             throw e;
         }
+        run.charge(entries);
         long nextContiguous = 0;
         for (int i = 0; i < entries; i++) {
             long e = table[i * words];

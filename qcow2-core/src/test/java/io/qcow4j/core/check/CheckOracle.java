@@ -132,6 +132,13 @@ final class CheckOracle {
         }
     }
 
+    static void writeInt(Path f, long off, int v) throws IOException {
+        try (RandomAccessFile raf = new RandomAccessFile(f.toFile(), "rw")) {
+            raf.seek(off);
+            raf.writeInt(v);
+        }
+    }
+
     static void writeShort(Path f, long off, int v) throws IOException {
         try (RandomAccessFile raf = new RandomAccessFile(f.toFile(), "rw")) {
             raf.seek(off);

@@ -156,6 +156,33 @@ class ImageCheckerTest {
         assertNull(r.json("x"));
     }
 
+    @Test
+    void anL1TableRepeatingOneL2TableEndsTheCheck(@TempDir Path tmp) throws IOException {
+        // 256 Ki L1 entries (128 TiB virtual), all naming one L2 table past the end of the file:
+        // qemu would read it 262144 times; we stop once the work exceeds what a sound image needs
+        Path img = TestData.copyToTemp("empty.qcow2", tmp);
+        long end = (java.nio.file.Files.size(img) + 0xffff) & ~0xffffL;
+        int entries = 256 * 1024;
+        java.nio.ByteBuffer l1 = java.nio.ByteBuffer.allocate(8 * entries);
+        for (int i = 0; i < entries; i++) {
+            l1.putLong(COPIED | (end + (4L << 20)));
+        }
+        try (var ch = java.nio.channels.FileChannel.open(img, java.nio.file.StandardOpenOption.WRITE)) {
+            ch.write(l1.flip(), end);
+        }
+        writeLong(img, 24, (long) entries << 29);
+        CheckOracle.writeInt(img, 36, entries);
+        writeLong(img, 40, end);
+        long t0 = System.nanoTime();
+        CheckResult r = CheckOracle.check(img);
+        assertEquals(1, r.exitCode(), r.toString());
+        assertEquals("Check failed: File too large", r.failure());
+        assertTrue(r.messages().get(r.messages().size() - 1).contains("the check cannot walk it"), r.messages().toString());
+        assertTrue(System.nanoTime() - t0 < 30_000_000_000L, "bounded work");
+    }
+
+    private static final long COPIED = 1L << 63;
+
     /** Table offset of the {@code index}-th bitmap of bitmaps.qcow2 (directory right after the extension). */
     private static long bitmapTableOffset(Path img, int index) throws IOException {
         long entry = CheckOracle.bitmapDirectory(img);
