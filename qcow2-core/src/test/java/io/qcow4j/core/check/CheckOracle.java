@@ -59,11 +59,16 @@ final class CheckOracle {
 
     /** Like {@link #assertRepairLikeQemu}, also giving the twin qemu repaired (with the human report). */
     static Repaired repairBoth(Path img, Repair mode) throws IOException {
+        return repairBoth(img, mode, true);
+    }
+
+    /** {@link #repairBoth(Path, Repair)}; the JSON report is compared only when {@code json} is set. */
+    static Repaired repairBoth(Path img, Repair mode, boolean withJson) throws IOException {
         String flag = mode == Repair.ALL ? "all" : "leaks";
         Path twinHuman = twin(img, "qemu-human");
-        Path twinJson = twin(img, "qemu-json");
+        Path twinJson = withJson ? twin(img, "qemu-json") : null;
         Qemu.Result human = Qemu.check(twinHuman, "-r", flag);
-        Qemu.Result json = Qemu.check(twinJson, "-r", flag, "--output=json");
+        Qemu.Result json = withJson ? Qemu.check(twinJson, "-r", flag, "--output=json") : null;
         CheckResult ours = repair(img, mode);
         String mine = img.toAbsolutePath().toString();
         assertEquals(human.exitCode(), ours.exitCode(), "exit code of -r " + flag + "\n" + human.describe() + "\nours: " + ours);
@@ -71,8 +76,10 @@ final class CheckOracle {
         assertEquals(lines(human.stderr()), ours.stderrLines("qemu-img").stream()
                 .map(l -> l.replace(mine, twinHuman.toAbsolutePath().toString())).toList(),
                 "stderr of -r " + flag + "\n" + human.describe());
-        assertEquals(json.stdout(), orEmpty(ours.json(twinJson.toAbsolutePath().toString())),
-                "JSON of -r " + flag + "\n" + json.describe());
+        if (withJson) {
+            assertEquals(json.stdout(), orEmpty(ours.json(twinJson.toAbsolutePath().toString())),
+                    "JSON of -r " + flag + "\n" + json.describe());
+        }
         return new Repaired(ours, twinHuman);
     }
 
