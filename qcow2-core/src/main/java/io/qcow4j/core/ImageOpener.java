@@ -61,7 +61,8 @@ final class ImageOpener {
             long[] l1 = ClusterMapper.readL1(storage, geo, header.l1TableOffset, header.l1Size, "L1 table");
             L2Cache cache = new L2Cache(storage, geo.clusterSize() / 8, L2_CACHE_BYTES);
             ClusterMapper mapper = new ClusterMapper(storage, refcounts, cache, geo, header.l1TableOffset, l1, dataFile != null);
-            List<SnapshotEntry> snapshots = SnapshotTable.read(storage, geo.clusterSize(), header.snapshotsOffset, header.nbSnapshots);
+            List<SnapshotEntry> snapshots = SnapshotTable.read(storage, geo.clusterSize(), header.snapshotsOffset, header.nbSnapshots,
+                    options.checkMode());
             if (options.openBacking() && header.backingFile != null) {
                 backing = openBacking(path, header, chain);
             }

@@ -70,6 +70,7 @@ class CorruptionCasesTest {
             }),
             c("in-use bitmap table with a reserved bit", "bitmaps-inuse.qcow2", img -> writeLong(img, inUseBitmapTable(img), 2)),
             c("snapshot L1 table unaligned", "snapshot.qcow2", img -> writeLong(img, snapshotEntry(img, 0), 0x80200L)),
+            c("snapshot L1 table too large", "snapshot.qcow2", img -> CheckOracle.writeInt(img, snapshotEntry(img, 0) + 8, 0x1000000)),
             c("snapshot L1 table onto the active L1", "snapshot.qcow2", img -> writeLong(img, snapshotEntry(img, 1), l1Offset(img))),
             c("shared cluster with COPIED", "snapshot.qcow2", img -> writeLong(img, l2EntryAddress(img, 0, 1), COPIED | readLong(img, l2EntryAddress(img, 0, 1)))),
             c("unallocated extended entry with allocated subclusters", "extended-l2.qcow2", img -> writeLong(img, l2EntryAddress(img, 0, 6) + 8, 3)),
