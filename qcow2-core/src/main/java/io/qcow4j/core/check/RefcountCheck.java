@@ -67,6 +67,10 @@ final class RefcountCheck {
                 compare(run, scan, res, fix, highest);
             }
         }
+        if (fix != null) {
+            // the refcounts COPIED is set from must be durable first
+            run.flush();
+        }
         CopiedFlagCheck.run(run, scan, res, fix);
         res.imageEndOffset = (highest[0] + 1) << run.bits;
     }
