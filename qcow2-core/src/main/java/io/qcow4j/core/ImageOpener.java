@@ -73,7 +73,8 @@ final class ImageOpener {
             long[] l1 = ClusterMapper.readL1(storage, geo, header.l1TableOffset, header.l1Size, "L1 table");
             L2Cache cache = new L2Cache(storage, geo.clusterSize() / 8, L2_CACHE_BYTES);
             ClusterMapper mapper = new ClusterMapper(storage, refcounts, cache, geo, header.l1TableOffset, l1, dataFile != null);
-            List<SnapshotEntry> snapshots = SnapshotTable.read(storage, geo.clusterSize(), header.snapshotsOffset, header.nbSnapshots);
+            List<SnapshotEntry> snapshots = SnapshotTable.read(storage, geo.clusterSize(), header.snapshotsOffset, header.nbSnapshots,
+                    options.checkMode());
             if (options.openBacking() && header.backingFile != null) {
                 backing = openBacking(path, header, chain);
             }
@@ -83,7 +84,15 @@ final class ImageOpener {
                     new ArrayList<>(snapshots), backing);
             self[0] = image;
             image.bitmaps = new BitmapManager(storage, header, refcounts, image::writeHeader, readOnly, options.warnings());
-            image.bitmaps.load();
+            try {
+                image.bitmaps.load();
+            } catch (CorruptImageException e) {
+                if (!options.checkMode()) {
+                    throw e;
+                }
+                // check mode: the checker judges the bitmap directory itself, as qemu-img check does
+                image.bitmaps = new BitmapManager(storage, header, refcounts, image::writeHeader, readOnly, options.warnings());
+            }
             image.checkMode = options.checkMode();
             return image;
         } catch (IOException | RuntimeException e) {

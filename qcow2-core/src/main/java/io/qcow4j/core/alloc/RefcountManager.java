@@ -85,6 +85,16 @@ public final class RefcountManager {
         return tableOffset;
     }
 
+    /**
+     * Switches to a refcount table written elsewhere (a repair rebuilt the refcount
+     * structure and pointed the header at it): reads and validates it like at open.
+     */
+    public void reload(long offset, int clusters) throws IOException {
+        loadTable(offset, clusters);
+        freeHint = 1;
+        freeByteOffset = 0;
+    }
+
     public int tableClusters() {
         return tableClusters;
     }
