@@ -27,6 +27,8 @@ import picocli.CommandLine.Command;
             CompareCommand.class,
             IoCommand.class,
             BitmapCommand.class,
+            OverlayCommand.class, CommitCommand.class, RebaseCommand.class, StreamCommand.class,
+            ResizeCommand.class, CheckpointCommand.class,
             CommandLine.HelpCommand.class
         })
 public final class Main implements Callable<Integer> {
