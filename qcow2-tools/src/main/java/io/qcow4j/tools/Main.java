@@ -29,6 +29,7 @@ import picocli.CommandLine.Command;
             BitmapCommand.class,
             OverlayCommand.class, CommitCommand.class, RebaseCommand.class, StreamCommand.class,
             ResizeCommand.class, CheckpointCommand.class,
+            MapCommand.class,
             CommandLine.HelpCommand.class
         })
 public final class Main implements Callable<Integer> {
