@@ -74,6 +74,34 @@ class CheckpointIT {
     }
 
     @Test
+    void mapSinceACheckpointAcrossTheChain() throws IOException {
+        qemuImg(dir, "create", "-q", "-f", "qcow2", "base.qcow2", "4M").assertOk();
+        qemuIo(dir, "-f", "qcow2", "-c", "write 3M 64k", "base.qcow2").assertOk(); // before any checkpoint
+        qcow4j(dir, "checkpoint", "create", "base.qcow2", "c1").assertOk();
+        qemuIo(dir, "-f", "qcow2", "-c", "write 0 512", "base.qcow2").assertOk();
+        qcow4j(dir, "overlay", "--bitmap", "c2", "--disable-base-bitmaps", "base.qcow2", "top.qcow2").assertOk();
+        qemuIo(dir, "-f", "qcow2", "-c", "write 1M 128k", "top.qcow2").assertOk();
+        byte[] top = Files.readAllBytes(dir.resolve("top.qcow2"));
+
+        Qemu.Result r = qcow4j(dir, "map", "--output=json", "--since", "c1", "top.qcow2");
+        assertEquals(0, r.exitCode(), r.describe());
+        assertEquals("[{ \"start\": 0, \"length\": 65536, \"dirty\": true},\n"
+                + "{ \"start\": 65536, \"length\": 983040, \"dirty\": false},\n"
+                + "{ \"start\": 1048576, \"length\": 131072, \"dirty\": true},\n"
+                + "{ \"start\": 1179648, \"length\": 3014656, \"dirty\": false}]\n", r.stdout());
+        // since the newest checkpoint: exactly its bitmap, as map --bitmap (and nbdinfo) show it
+        assertEquals(qcow4j(dir, "map", "--output=json", "--bitmap", "c2", "top.qcow2").assertOk().stdout(),
+                qcow4j(dir, "map", "--output=json", "--since", "c2", "top.qcow2").assertOk().stdout());
+        assertEquals("         0     1048576    0  clean\n   1048576      131072    1  dirty\n   1179648     3014656" + CLEAN_TAIL,
+                Qemu.nbdMap(dir.resolve("top.qcow2"), "c2"));
+        assertEquals("Offset          Length\n0               0x10000\n0x100000        0x20000\n",
+                qcow4j(dir, "map", "--since", "c1", "top.qcow2").assertOk().stdout());
+        Cli.assertOneLineError(qcow4j(dir, "map", "--output=json", "--since", "c9", "top.qcow2"), 1,
+                "Checkpoint 'c9' is not found in the chain of 'top.qcow2'");
+        assertArrayEquals(top, Files.readAllBytes(dir.resolve("top.qcow2")), "map changes nothing");
+    }
+
+    @Test
     void refusalsChangeNothing() throws IOException {
         qemuImg(dir, "create", "-q", "-f", "qcow2", "i.qcow2", "4M").assertOk();
         qcow4j(dir, "checkpoint", "create", "i.qcow2", "c1").assertOk();
