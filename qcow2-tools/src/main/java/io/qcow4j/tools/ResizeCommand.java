@@ -32,6 +32,10 @@ final class ResizeCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws IOException {
+        if (args.contains("-h") || args.contains("--help")) {
+            spec.commandLine().getOut().println("Usage: qcow4j resize [-f FMT] [--shrink] [-q] FILE [+|-]SIZE");
+            return 0;
+        }
         if (args.size() < 2) {
             throw new CliException("Not enough arguments");
         }
@@ -58,11 +62,6 @@ final class ResizeCommand implements Callable<Integer> {
                 case "--preallocation" -> prealloc = value(rest, ++i, a);
                 case "--image-opts" -> throw new CliException("--image-opts is not supported");
                 case "--object" -> throw new CliException("--object is not supported");
-                case "-h", "--help" -> {
-                    spec.commandLine().getOut().println(
-                            "Usage: qcow4j resize [-f FMT] [--shrink] [-q] FILE [+|-]SIZE");
-                    return 0;
-                }
                 default -> {
                     if (a.startsWith("--preallocation=")) {
                         prealloc = a.substring("--preallocation=".length());
