@@ -7,9 +7,8 @@ import java.util.Arrays;
 
 import io.qcow4j.core.BlockDevice;
 import io.qcow4j.core.BlockStatus;
-import io.qcow4j.core.OpenOptions;
+import io.qcow4j.core.ImageFiles;
 import io.qcow4j.core.Qcow2Image;
-import io.qcow4j.core.RawImage;
 
 /**
  * Block jobs on a chain: commit (data down into a lower layer, whose enabled bitmaps
@@ -143,9 +142,7 @@ public final class Jobs {
         Qcow2Image top = chain.top();
         BlockDevice next = null;
         if (backingName != null) {
-            Path file = resolve(top.path(), backingName);
-            String fmt = format != null ? format : probe(file);
-            next = fmt.equals("raw") ? RawImage.open(file, true) : Qcow2Image.open(file, OpenOptions.readOnly());
+            next = ImageFiles.openReadOnly(ImageFiles.resolve(top.path(), backingName), format);
         }
         try {
             if (!unsafe) {
@@ -204,20 +201,6 @@ public final class Jobs {
                 c += n;
             }
             off = end;
-        }
-    }
-
-    static Path resolve(Path image, String name) {
-        Path p = Path.of(name);
-        Path dir = image.toAbsolutePath().getParent();
-        return p.isAbsolute() || dir == null ? p : dir.resolve(p);
-    }
-
-    static String probe(Path file) throws IOException {
-        try (var ch = java.nio.channels.FileChannel.open(file)) {
-            ByteBuffer m = ByteBuffer.allocate(4);
-            ch.read(m, 0);
-            return m.position() == 4 && m.getInt(0) == 0x514649fb ? "qcow2" : "raw";
         }
     }
 }
