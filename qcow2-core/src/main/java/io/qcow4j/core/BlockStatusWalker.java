@@ -50,6 +50,11 @@ final class BlockStatusWalker {
         int cs = geo.clusterSize();
         int in = geo.offsetInCluster(offset);
         long n = Math.min(end - offset, cs - in);
+        if (img.mapper.l2Table(offset) == 0) {
+            // no L2 table: its whole range is alike (one step, not one per cluster, on a huge sparse disk)
+            long cov = geo.l2Coverage();
+            return below(img, offset, Math.min(end - offset, cov - offset % cov));
+        }
         long entry = img.io.entryAt(offset);
         if (L2Entry.isCompressed(entry)) {
             return new BlockStatus(offset, n, true, false, true, 0, -1, true);

@@ -546,12 +546,17 @@ public final class Qcow2Image implements BlockDevice {
         }
         prepared = true;
         try {
+            boolean repair = !checkMode && header.hasIncompatible(Header.INCOMPAT_DIRTY);
+            if (repair) {
+                // the repair reads every reference: let it refuse a broken image before the header changes
+                RefcountRebuilder.count(engineParts());
+            }
             if ((header.autoclearFeatures & ~Header.AUTOCLEAR_KNOWN) != 0) {
                 header.autoclearFeatures &= Header.AUTOCLEAR_KNOWN;
                 writeHeader();
                 storage.flush();
             }
-            if (!checkMode && header.hasIncompatible(Header.INCOMPAT_DIRTY)) {
+            if (repair) {
                 RefcountRebuilder.repairDirty(this);
             }
         } catch (IOException | RuntimeException e) {

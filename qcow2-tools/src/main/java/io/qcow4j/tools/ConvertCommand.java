@@ -109,7 +109,7 @@ final class ConvertCommand implements Callable<Integer> {
         }
         BlockDevice source = Images.open(src, sourceFormat, false, true);
         try {
-            if (Files.exists(Path.of(dst)) && Files.isSameFile(Path.of(src), Path.of(dst))) {
+            if (Files.exists(Cwd.path(dst)) && Files.isSameFile(Cwd.path(src), Cwd.path(dst))) {
                 throw new CliException(dst + ": source and target are the same file");
             }
             List<DirtyBitmap> toCopy = bitmapsToCopy(src, source);
@@ -184,7 +184,7 @@ final class ConvertCommand implements Callable<Integer> {
     }
 
     private BlockDevice createTarget(String dst, long size, Map<String, String> values) throws IOException {
-        Path path = Path.of(dst);
+        Path path = Cwd.path(dst);
         try {
             if (targetFormat.equals(Images.RAW)) {
                 String prealloc = values.get("preallocation");
