@@ -43,18 +43,14 @@ final class BlockStatusWalker {
     private static BlockStatus piece(Qcow2Image img, long offset, long end) throws IOException {
         var geo = img.geo;
         if (img.mapper.l2Table(offset) == 0) {
-            // no L2 table: everything it would map is unallocated in this layer
+            // no L2 table: its whole range is unallocated in this layer (one step, not one per
+            // cluster, on a huge sparse disk)
             long coverage = geo.l2Coverage();
             return below(img, offset, Math.min(end - offset, coverage - offset % coverage), -1);
         }
         int cs = geo.clusterSize();
         int in = geo.offsetInCluster(offset);
         long n = Math.min(end - offset, cs - in);
-        if (img.mapper.l2Table(offset) == 0) {
-            // no L2 table: its whole range is alike (one step, not one per cluster, on a huge sparse disk)
-            long cov = geo.l2Coverage();
-            return below(img, offset, Math.min(end - offset, cov - offset % cov));
-        }
         long entry = img.io.entryAt(offset);
         if (L2Entry.isCompressed(entry)) {
             return new BlockStatus(offset, n, true, false, true, 0, -1, true);
