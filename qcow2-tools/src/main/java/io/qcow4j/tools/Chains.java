@@ -23,7 +23,7 @@ final class Chains {
         requireQcow2(name, format, ifRaw);
         String prefix = "Could not open '" + name + "': ";
         try {
-            Chain chain = Chain.open(Path.of(name), writable);
+            Chain chain = Chain.open(Cwd.path(name), writable);
             chain.onWarning(w -> {
                 err.println("qcow4j: warning: " + w);
                 err.flush();
@@ -44,7 +44,7 @@ final class Chains {
     static void requireQcow2(String name, String format, String ifRaw) {
         String prefix = "Could not open '" + name + "': ";
         Images.checkFormat(format, prefix);
-        Path path = Path.of(name);
+        Path path = Cwd.path(name);
         try {
             if (Files.isDirectory(path)) {
                 throw new CliException(prefix + "'file' driver requires '" + name + "' to be a regular file");

@@ -5,7 +5,6 @@ import io.qcow4j.bitmaps.Jobs;
 import io.qcow4j.core.OpenOptions;
 import io.qcow4j.core.Qcow2Image;
 import java.io.IOException;
-import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -90,7 +89,7 @@ final class CommitCommand implements Callable<Integer> {
         if (baseDepth > 1) {
             // the library points the top at the base; qemu-img leaves the top's header alone
             // (its data stays, -b implying -d, so it reads the same through either)
-            try (Qcow2Image top = Qcow2Image.open(Path.of(file), OpenOptions.readWrite().openBacking(false))) {
+            try (Qcow2Image top = Qcow2Image.open(Cwd.path(file), OpenOptions.readWrite().openBacking(false))) {
                 top.setBackingFile(oldBacking, oldBackingFormat, null);
             }
         }

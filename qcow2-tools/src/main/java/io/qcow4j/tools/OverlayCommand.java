@@ -6,7 +6,6 @@ import io.qcow4j.bitmaps.DirtyBitmap;
 import io.qcow4j.bitmaps.Transaction;
 import java.io.IOException;
 import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
@@ -64,7 +63,7 @@ final class OverlayCommand implements Callable<Integer> {
         String backingName = args.get(0);
         String top = args.get(1);
         String base = Images.combine(top, backingName);
-        if (Files.exists(Path.of(top))) {
+        if (Files.exists(Cwd.path(top))) {
             throw new CliException("Could not create '" + top + "': File exists");
         }
         Chain chain = Chains.open(base, null, disableBase, spec.commandLine().getErr(), null);
@@ -77,7 +76,7 @@ final class OverlayCommand implements Callable<Integer> {
                     }
                 }
             }
-            tx.externalSnapshot(Path.of(top), backingName);
+            tx.externalSnapshot(Cwd.path(top), backingName);
             if (bitmap != null) {
                 tx.addBitmap(0, bitmap, Bitmaps.AddOptions.defaults().withGranularity(g));
             }

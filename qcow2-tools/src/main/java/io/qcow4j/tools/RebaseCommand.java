@@ -76,7 +76,7 @@ final class RebaseCommand implements Callable<Integer> {
             Chains.requireQcow2(file, format, change + "Operation not supported");
             Qcow2Image image;
             try {
-                image = Qcow2Image.open(Path.of(file), OpenOptions.readWrite().openBacking(false));
+                image = Qcow2Image.open(Cwd.path(file), OpenOptions.readWrite().openBacking(false));
             } catch (IOException | RuntimeException e) {
                 throw new CliException("Could not open '" + file + "': " + Images.reason(e), 1, e);
             }
@@ -122,7 +122,7 @@ final class RebaseCommand implements Callable<Integer> {
             throw new CliException(prefix + e.getMessage(), 1, e); // qemu's two-level text
         }
         try {
-            Path self = Path.of(file).toRealPath();
+            Path self = Cwd.path(file).toRealPath();
             for (BlockDevice d = dev; d != null; d = d instanceof Qcow2Image q ? q.backing() : null) {
                 if (d.path() != null && d.path().toRealPath().equals(self)) {
                     throw new CliException(prefix + "'" + file + "' would become its own backing file");
