@@ -371,6 +371,19 @@ public final class Qcow2Image implements BlockDevice {
     }
 
     /**
+     * Resizes as {@code qemu-img resize --shrink} does: when shrinking, the clusters past
+     * the new end are freed first (their data is lost), then {@link #resize} runs.
+     */
+    public synchronized void resizeDiscarding(long newSize) throws IOException {
+        ensureWritable();
+        if (newSize >= 0 && newSize < header.size) {
+            bitmaps.checkResizable(); // refuse before freeing anything
+            ImageResizer.freePast(this, newSize);
+        }
+        resize(newSize);
+    }
+
+    /**
      * Empties the image's own layer, as qemu-img commit does after committing: every
      * cluster becomes unallocated, so the backing file shows through. The guest's view
      * through the chain is unchanged by that, so no bitmap records it.

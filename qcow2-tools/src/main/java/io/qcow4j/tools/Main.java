@@ -28,6 +28,13 @@ import picocli.CommandLine.Command;
             IoCommand.class,
             BitmapCommand.class,
             CheckCommand.class,
+            MapCommand.class,
+            OverlayCommand.class,
+            CommitCommand.class,
+            RebaseCommand.class,
+            StreamCommand.class,
+            ResizeCommand.class,
+            CheckpointCommand.class,
             CommandLine.HelpCommand.class
         })
 public final class Main implements Callable<Integer> {
