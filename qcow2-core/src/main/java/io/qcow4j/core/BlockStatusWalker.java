@@ -43,7 +43,8 @@ final class BlockStatusWalker {
     private static BlockStatus piece(Qcow2Image img, long offset, long end) throws IOException {
         var geo = img.geo;
         if (img.mapper.l2Table(offset) == 0) {
-            // no L2 table: everything it would map is unallocated in this layer
+            // no L2 table: its whole range is unallocated in this layer (one step, not one per
+            // cluster, on a huge sparse disk)
             long coverage = geo.l2Coverage();
             return below(img, offset, Math.min(end - offset, coverage - offset % coverage), -1);
         }

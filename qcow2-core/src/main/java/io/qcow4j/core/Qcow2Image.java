@@ -371,6 +371,19 @@ public final class Qcow2Image implements BlockDevice {
     }
 
     /**
+     * Resizes as {@code qemu-img resize --shrink} does: when shrinking, the clusters past
+     * the new end are freed first (their data is lost), then {@link #resize} runs.
+     */
+    public synchronized void resizeDiscarding(long newSize) throws IOException {
+        ensureWritable();
+        if (newSize >= 0 && newSize < header.size) {
+            bitmaps.checkResizable(); // refuse before freeing anything
+            ImageResizer.freePast(this, newSize);
+        }
+        resize(newSize);
+    }
+
+    /**
      * Empties the image's own layer, as qemu-img commit does after committing: every
      * cluster becomes unallocated, so the backing file shows through. The guest's view
      * through the chain is unchanged by that, so no bitmap records it.
@@ -533,12 +546,17 @@ public final class Qcow2Image implements BlockDevice {
         }
         prepared = true;
         try {
+            boolean repair = !checkMode && header.hasIncompatible(Header.INCOMPAT_DIRTY);
+            if (repair) {
+                // the repair reads every reference: let it refuse a broken image before the header changes
+                RefcountRebuilder.count(engineParts());
+            }
             if ((header.autoclearFeatures & ~Header.AUTOCLEAR_KNOWN) != 0) {
                 header.autoclearFeatures &= Header.AUTOCLEAR_KNOWN;
                 writeHeader();
                 storage.flush();
             }
-            if (!checkMode && header.hasIncompatible(Header.INCOMPAT_DIRTY)) {
+            if (repair) {
                 RefcountRebuilder.repairDirty(this);
             }
         } catch (IOException | RuntimeException e) {

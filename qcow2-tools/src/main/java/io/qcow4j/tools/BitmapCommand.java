@@ -13,9 +13,10 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Unmatched;
 
 /**
- * {@code bitmap (--merge SRC | --add | --remove | --clear | --enable | --disable)...
- * [-b SRC_FILE [-F SRC_FMT]] [-g SIZE] [-f FMT] FILE BITMAP}, as qemu-img bitmap, with one
- * difference: the call is all or nothing. Every action runs in memory in the order
+ * {@code bitmap (--merge SRC | --add | --remove | --clear | --enable | --disable | --populate)...
+ * [-b SRC_FILE [-F SRC_FMT]] [-g SIZE] [-f FMT] FILE BITMAP}, as qemu-img bitmap, with two
+ * differences: --populate (not in qemu-img) sets the bits of every range allocated in
+ * FILE's own layer (not its backing files'); and the call is all or nothing. Every action runs in memory in the order
  * given; only when all succeeded are the bitmaps stored. When one fails, the error names
  * it and the file is left byte-identical (qemu-img may have changed it by then).
  */
@@ -40,7 +41,7 @@ final class BitmapCommand implements Callable<Integer> {
         for (int i = 0; i < args.size(); i++) {
             String a = args.get(i);
             switch (a) {
-                case "--add", "--remove", "--clear", "--enable", "--disable" -> actions.add(new Action(a.substring(2), null));
+                case "--add", "--remove", "--clear", "--enable", "--disable", "--populate" -> actions.add(new Action(a.substring(2), null));
                 case "--merge" -> actions.add(new Action("merge", value(args, ++i, a)));
                 case "-g" -> granularity = value(args, ++i, a);
                 case "-b" -> sourceFile = value(args, ++i, a);
@@ -120,6 +121,7 @@ final class BitmapCommand implements Callable<Integer> {
                     case "clear" -> bitmaps.clear(bitmap);
                     case "enable" -> bitmaps.enable(bitmap);
                     case "disable" -> bitmaps.disable(bitmap);
+                    case "populate" -> bitmaps.populate(bitmap);
                     case "merge" -> {
                         Bitmaps from = source == null ? bitmaps : Bitmaps.of((Qcow2Image) source);
                         DirtyBitmap src = from.get(a.source());

@@ -60,7 +60,7 @@ final class DumpCommand implements Callable<Integer> {
         if (number != null && !"l2".equals(section)) {
             throw new CliException("Unexpected argument '" + number + "': only l2 takes a number");
         }
-        Path path = Path.of(file);
+        Path path = Cwd.path(file);
         if (Files.isDirectory(path)) {
             throw new CliException("Could not open '" + file + "': 'file' driver requires '" + file + "' to be a regular file");
         }

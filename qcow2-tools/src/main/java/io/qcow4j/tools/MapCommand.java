@@ -34,6 +34,10 @@ import picocli.CommandLine.Model.CommandSpec;
  * { "start": 65536, "length": 16711680, "dirty": false}]
  * </pre>
  * The human form is a table of the dirty runs only ("Offset Length", hex, as the map table).
+ *
+ * <p>{@code map --since CHECKPOINT FILE} (qcow4j's own) prints, in the same form, what
+ * changed since that checkpoint (see {@code qcow4j checkpoint}): the union of its bitmap
+ * and every later checkpoint's, across FILE's backing chain.
  */
 @Command(name = "map", mixinStandardHelpOptions = true, description = "Show how the disk maps to its files.")
 final class MapCommand implements Callable<Integer> {
@@ -56,6 +60,9 @@ final class MapCommand implements Callable<Integer> {
 
     @Option(names = "--bitmap", paramLabel = "NAME", description = "map a dirty bitmap instead (qcow4j)")
     String bitmap;
+
+    @Option(names = "--since", paramLabel = "CHECKPOINT", description = "map what changed since a checkpoint (qcow4j)")
+    String since;
 
     @Option(names = {"-U", "--force-share"}, description = "accepted for compatibility")
     boolean forceShare;
@@ -106,6 +113,13 @@ final class MapCommand implements Callable<Integer> {
         long start = startOffset == null ? 0 : number("start offset", startOffset);
         long max = maxLength == null ? -1 : number("max length", maxLength);
         PrintWriter out = spec.commandLine().getOut();
+        if (since != null) {
+            if (bitmap != null || startOffset != null || maxLength != null) {
+                throw new CliException("--since maps the whole disk: --bitmap, --start-offset and --max-length do not apply");
+            }
+            mapSince(out, json);
+            return 0;
+        }
         if (bitmap != null) {
             if (startOffset != null || maxLength != null) {
                 throw new CliException("--bitmap maps the whole disk: --start-offset and --max-length do not apply");
@@ -261,6 +275,25 @@ final class MapCommand implements Callable<Integer> {
         } finally {
             Images.closeQuietly(dev);
         }
+    }
+
+    /** The union of the checkpoint's bitmap and every later one, across FILE's chain (see Checkpoints#dirtySince). */
+    private void mapSince(PrintWriter out, boolean json) {
+        io.qcow4j.bitmaps.Chain chain = Chains.open(file, format, false, spec.commandLine().getErr(), null);
+        List<DirtyBitmap.Extent> extents;
+        try {
+            if (chain.checkpoints().list().stream().noneMatch(c -> c.name().equals(since))) {
+                throw new CliException("Checkpoint '" + since + "' is not found in the chain of '" + file + "'");
+            }
+            try {
+                extents = chain.checkpoints().dirtySince(since).extents();
+            } catch (RuntimeException e) {
+                throw new CliException("Cannot map changes since '" + since + "': " + Images.reason(e), 1, e);
+            }
+        } finally {
+            Chains.closeQuietly(chain);
+        }
+        printBitmap(out, json, extents);
     }
 
     static void printBitmap(PrintWriter out, boolean json, List<DirtyBitmap.Extent> extents) {

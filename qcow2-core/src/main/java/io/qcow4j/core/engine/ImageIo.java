@@ -178,14 +178,14 @@ public final class ImageIo {
         boolean inPlace = !L2Entry.isCompressed(entry) && isAllocated(entry)
                 && (L2Entry.isCopied(entry) || dataFile != null);
         if (inPlace && !L2Entry.isZero(entry)) {
-            long host = mapper.checkedHost(entry, l2, idx);
+            long host = mapper.checkedHostForWrite(entry, l2, idx);
             data().write(host + inCluster, src);
             return;
         }
         ByteBuffer full = fullCluster(offset, src, inCluster, n, L2Entry.isZero(entry) && geo.version() >= 3);
         if (inPlace) {
             // a preallocated zero cluster: fill it, then drop the zero flag
-            long host = mapper.checkedHost(entry, l2, idx);
+            long host = mapper.checkedHostForWrite(entry, l2, idx);
             data().write(host, full);
             mapper.setEntry(l2, idx, entry & ~L2Entry.ZERO, 0);
             return;
@@ -229,8 +229,12 @@ public final class ImageIo {
         int s0 = inCluster / sc;
         int s1 = (inCluster + n - 1) / sc;
         long bitmap = mapper.bitmap(l2, idx);
-        long host = isAllocated(entry) ? mapper.checkedHost(entry, l2, idx) : 0;
+        long host = isAllocated(entry) ? mapper.checkedHostForWrite(entry, l2, idx) : 0;
         boolean hasHost = host != 0 || (dataFile != null && L2Entry.isCopied(entry));
+        if (!hasHost && (bitmap & L2Entry.ALL_ALLOCATED) != 0) {
+            // the reads refuse this entry too; a write must not quietly give it fresh zeros
+            throw new CorruptImageException("L2 table", l2 + 16L * idx, "allocated subcluster without a host offset");
+        }
         long newHost = host;
         boolean fresh = false;
         if (!hasHost || !(L2Entry.isCopied(entry) || dataFile != null)) {
