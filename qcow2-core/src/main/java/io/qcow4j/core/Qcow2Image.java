@@ -186,6 +186,33 @@ public final class Qcow2Image implements BlockDevice {
         throw new IllegalArgumentException("Can't find snapshot '" + idOrName + "'");
     }
 
+    /**
+     * Takes an internal snapshot of the disk as it is now, as {@code qemu-img snapshot -c}:
+     * the next free numeric id, the time of day, icount 0, no VM state. Names may repeat,
+     * as qemu-img allows. Refused ({@link SnapshotException}) with an external data file,
+     * past 65536 snapshots, or when a refcount would overflow (refcount_bits=1 holds no
+     * shared cluster), before anything changes.
+     */
+    public synchronized Snapshot createSnapshot(String name) throws IOException {
+        ensureWritable();
+        return new InternalSnapshots(this).create(name, java.time.Instant.now());
+    }
+
+    /**
+     * Reverts the disk to an internal snapshot (by id, else by name), its size included,
+     * as {@code qemu-img snapshot -a}; the snapshot stays. Refused while dirty bitmaps exist.
+     */
+    public synchronized Snapshot applySnapshot(String idOrName) throws IOException {
+        ensureWritable();
+        return new InternalSnapshots(this).apply(idOrName);
+    }
+
+    /** Deletes an internal snapshot (by id, else by name) and frees what only it held. */
+    public synchronized Snapshot deleteSnapshot(String idOrName) throws IOException {
+        ensureWritable();
+        return new InternalSnapshots(this).delete(idOrName);
+    }
+
     /** Internal parts for check, repair and dump (see {@link EngineParts}). */
     public EngineParts engineParts() {
         return new EngineParts(this, storage, dataFile, header, geo, refcounts, mapper, snapshotEntries);

@@ -1,0 +1,357 @@
+package io.qcow4j.core;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.qcow4j.testing.Qemu;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+/**
+ * Internal snapshots created, applied and deleted by qcow4j, judged by qemu-img: check
+ * finds the image clean (no leak, no COPIED flag out of place), convert -l reads every
+ * snapshot as the disk was when it was taken, snapshot -l lists the same ids and names.
+ * Every step is seeded (the seed is in each message).
+ */
+class InternalSnapshotsTest {
+    private static final long SIZE = 12L << 20;
+
+    @ParameterizedTest(name = "{0}")
+    @CsvSource({
+            "qemu-64k,      qemu,   65536, 16, false, 1.1,  1",
+            "qemu-4k,       qemu,    4096, 16, false, 1.1,  2",
+            "qcow4j-64k,    qcow4j, 65536, 16, false, 1.1,  3",
+            "qcow4j-4k,     qcow4j,  4096, 16, false, 1.1,  4",
+            "qemu-ext-l2,   qemu,   65536, 16, true,  1.1,  5",
+            "qemu-v2,       qemu,   65536, 16, false, 0.10, 6",
+            "qcow4j-rc64,   qcow4j,  4096, 64, false, 1.1,  7",
+            "qcow4j-ext-l2, qcow4j, 32768, 16, true,  1.1,  8",
+    })
+    void createWriteApplyDelete(String name, String writer, int cs, int refcountBits, boolean extendedL2, String compat,
+                                long seedBase, @TempDir Path tmp) throws IOException {
+        long seed = seedBase * 7919 + Long.getLong("qcow4j.seed", 0);
+        Random r = new Random(seed);
+        String what = name + " seed " + seed;
+        Path img = tmp.resolve("img.qcow2");
+        byte[] oracle = writer.equals("qemu")
+                ? qemuImage(img, cs, refcountBits, extendedL2, compat, r)
+                : qcow4jImage(img, cs, refcountBits, extendedL2, compat, r);
+        Map<String, byte[]> byId = new LinkedHashMap<>();
+        Map<String, String> names = new LinkedHashMap<>();
+        List<String> newNames = List.of("first", "second", "first");
+        try (Qcow2Image image = Qcow2Image.open(img, OpenOptions.readWrite())) {
+            for (int round = 0; round < newNames.size(); round++) {
+                Snapshot s = image.createSnapshot(newNames.get(round));
+                assertEquals(String.valueOf(round + 1), s.id(), what);
+                assertEquals(SIZE, s.diskSize(), what);
+                byId.put(s.id(), oracle.clone());
+                names.put(s.id(), s.name());
+                randomOps(image, oracle, r, 40);
+            }
+        }
+        verify(img, byId, names, oracle, tmp, what + " after create");
+
+        try (Qcow2Image image = Qcow2Image.open(img, OpenOptions.readWrite())) {
+            assertEquals("2", image.applySnapshot("2").id());
+        }
+        oracle = byId.get("2").clone();
+        verify(img, byId, names, oracle, tmp, what + " after apply 2");
+
+        // by name: the first snapshot named so (id 1), then writes on top
+        try (Qcow2Image image = Qcow2Image.open(img, OpenOptions.readWrite())) {
+            assertEquals("1", image.applySnapshot("first").id());
+            oracle = byId.get("1").clone();
+            randomOps(image, oracle, r, 40);
+        }
+        verify(img, byId, names, oracle, tmp, what + " after apply first and writes");
+
+        List<String> order = new ArrayList<>(byId.keySet());
+        Collections.shuffle(order, r);
+        for (String id : order) {
+            try (Qcow2Image image = Qcow2Image.open(img, OpenOptions.readWrite())) {
+                assertEquals(id, image.deleteSnapshot(id).id());
+                randomOps(image, oracle, r, 10);
+            }
+            byId.remove(id);
+            names.remove(id);
+            verify(img, byId, names, oracle, tmp, what + " after delete " + id + " of " + order);
+        }
+        try (Qcow2Image image = Qcow2Image.open(img, OpenOptions.readWrite())) {
+            Snapshot s = image.createSnapshot("again");
+            assertEquals("1", s.id());
+            byId.put("1", oracle.clone());
+            names.put("1", "again");
+            randomOps(image, oracle, r, 20);
+        }
+        verify(img, byId, names, oracle, tmp, what + " after a new snapshot");
+    }
+
+    @Test
+    void deleteOrdersLeaveNoLeaks(@TempDir Path tmp) throws IOException {
+        long seed = 4242 + Long.getLong("qcow4j.seed", 0);
+        int[][] orders = {{1, 2, 3, 4}, {4, 3, 2, 1}, {2, 4, 1, 3}, {3, 1, 4, 2}};
+        for (int[] order : orders) {
+            Random r = new Random(seed);
+            Path img = tmp.resolve("order-" + Arrays.toString(order) + ".qcow2");
+            byte[] oracle = qcow4jImage(img, 4096, 16, false, "1.1", r);
+            Map<String, byte[]> byId = new LinkedHashMap<>();
+            Map<String, String> names = new LinkedHashMap<>();
+            try (Qcow2Image image = Qcow2Image.open(img, OpenOptions.readWrite())) {
+                for (int i = 1; i <= 4; i++) {
+                    image.createSnapshot("s" + i);
+                    byId.put(String.valueOf(i), oracle.clone());
+                    names.put(String.valueOf(i), "s" + i);
+                    randomOps(image, oracle, r, 25);
+                }
+            }
+            for (int id : order) {
+                try (Qcow2Image image = Qcow2Image.open(img, OpenOptions.readWrite())) {
+                    image.deleteSnapshot("s" + id);
+                }
+                byId.remove(String.valueOf(id));
+                names.remove(String.valueOf(id));
+                verify(img, byId, names, oracle, tmp, "seed " + seed + " order " + Arrays.toString(order) + " after s" + id);
+            }
+        }
+    }
+
+    @Test
+    void refcountBits1RefusesBeforeChangingAnything(@TempDir Path tmp) throws IOException {
+        Path img = tmp.resolve("rc1.qcow2");
+        Qemu.create(img, "4M", "refcount_bits=1");
+        Qemu.io(img, "write -P 0x11 0 128k", "write -c -P 0x22 1M 64k").assertOk();
+        byte[] before = Files.readAllBytes(img);
+        try (Qcow2Image image = Qcow2Image.open(img, OpenOptions.readWrite())) {
+            SnapshotException e = assertThrows(SnapshotException.class, () -> image.createSnapshot("x"));
+            assertEquals(SnapshotException.Reason.REFCOUNT_OVERFLOW, e.reason());
+            assertTrue(image.snapshots().isEmpty());
+        }
+        assertArrayEquals(before, Files.readAllBytes(img), "the refused snapshot changed the file");
+        assertEquals(0, Qemu.check(img).exitCode());
+
+        // nothing to share yet: QEMU takes that snapshot, so do we
+        Path empty = tmp.resolve("rc1-empty.qcow2");
+        Qemu.create(empty, "4M", "refcount_bits=1");
+        try (Qcow2Image image = Qcow2Image.open(empty, OpenOptions.readWrite())) {
+            image.createSnapshot("x");
+        }
+        Qemu.check(empty).assertOk();
+        try (Qcow2Image image = Qcow2Image.open(empty, OpenOptions.readWrite())) {
+            image.write(0, ByteBuffer.wrap(new byte[] {1, 2, 3}));
+            image.applySnapshot("x");
+            image.deleteSnapshot("x");
+        }
+        Qemu.check(empty).assertOk();
+    }
+
+    @Test
+    void refusalsChangeNothing(@TempDir Path tmp) throws IOException {
+        Path df = tmp.resolve("df.qcow2");
+        try (Qcow2Image image = Qcow2Image.create(df, CreateOptions.size(1 << 20).dataFile("df.data"))) {
+            image.write(0, ByteBuffer.wrap(new byte[4096]));
+        }
+        byte[] before = Files.readAllBytes(df);
+        try (Qcow2Image image = Qcow2Image.open(df, OpenOptions.readWrite())) {
+            SnapshotException e = assertThrows(SnapshotException.class, () -> image.createSnapshot("x"));
+            assertEquals(SnapshotException.Reason.NOT_SUPPORTED, e.reason());
+        }
+        assertArrayEquals(before, Files.readAllBytes(df));
+
+        Path img = tmp.resolve("plain.qcow2");
+        Qemu.create(img, "4M");
+        Qemu.io(img, "write -P 0x33 0 64k").assertOk();
+        Qemu.qemuImg("snapshot", "-c", "s", img.toString()).assertOk();
+        before = Files.readAllBytes(img);
+        try (Qcow2Image image = Qcow2Image.open(img, OpenOptions.readWrite())) {
+            assertThrows(IllegalArgumentException.class, () -> image.applySnapshot("nosuch"));
+            assertThrows(IllegalArgumentException.class, () -> image.deleteSnapshot("nosuch"));
+            assertThrows(IllegalArgumentException.class, () -> image.createSnapshot(null));
+        }
+        try (Qcow2Image image = Qcow2Image.open(img, OpenOptions.readOnly())) {
+            assertThrows(IOException.class, () -> image.createSnapshot("x"));
+        }
+        assertArrayEquals(before, Files.readAllBytes(img));
+    }
+
+    @Test
+    void bitmapsAllowCreateAndDeleteButNotApply(@TempDir Path tmp) throws IOException {
+        Path img = tmp.resolve("bm.qcow2");
+        Qemu.create(img, "8M");
+        Qemu.qemuImg("bitmap", "--add", img.toString(), "b").assertOk();
+        Qemu.io(img, "write -P 0x44 1M 64k").assertOk();
+        try (Qcow2Image image = Qcow2Image.open(img, OpenOptions.readWrite())) {
+            image.createSnapshot("s");
+            image.write(2 << 20, ByteBuffer.wrap(new byte[] {9}));
+            SnapshotException e = assertThrows(SnapshotException.class, () -> image.applySnapshot("s"));
+            assertEquals(SnapshotException.Reason.BITMAPS, e.reason());
+            assertEquals("Device has active dirty bitmaps", e.getMessage());
+        }
+        Qemu.check(img).assertOk();
+        assertEquals("b", Qemu.infoJson(img).path("format-specific").path("data").path("bitmaps").path(0).path("name").asText());
+        try (Qcow2Image image = Qcow2Image.open(img, OpenOptions.readWrite())) {
+            image.deleteSnapshot("s");
+        }
+        Qemu.check(img).assertOk();
+        // the bitmap saw the write after the snapshot (and the one before)
+        String map = Qemu.nbdMap(img, "b");
+        assertTrue(map.contains("dirty"), map);
+    }
+
+    @Test
+    void idsFollowQemuRule() {
+        assertEquals(0, InternalSnapshots.strtoul("abc"));
+        assertEquals(12, InternalSnapshots.strtoul("  12abc"));
+        assertEquals(-1L, InternalSnapshots.strtoul("99999999999999999999999"));
+        assertEquals(-5L, InternalSnapshots.strtoul("-5"));
+        List<io.qcow4j.core.format.SnapshotEntry> list = new ArrayList<>();
+        for (String id : new String[] {"3", "x", "10"}) {
+            io.qcow4j.core.format.SnapshotEntry e = new io.qcow4j.core.format.SnapshotEntry();
+            e.id = id;
+            list.add(e);
+        }
+        assertEquals("11", InternalSnapshots.newId(list));
+        assertEquals("1", InternalSnapshots.newId(List.of()));
+    }
+
+    // ------------------------------------------------------------ images and operations
+
+    /** An image written by qemu-io: patterns, zeros, compressed clusters; returns its content. */
+    static byte[] qemuImage(Path img, int cs, int refcountBits, boolean extendedL2, String compat, Random r) {
+        List<String> opts = new ArrayList<>(List.of("cluster_size=" + cs, "refcount_bits=" + refcountBits, "compat=" + compat));
+        if (extendedL2) {
+            opts.add("extended_l2=on");
+        }
+        Qemu.create(img, String.valueOf(SIZE), opts.toArray(new String[0]));
+        byte[] oracle = new byte[(int) SIZE];
+        List<String> cmds = new ArrayList<>();
+        // compressed first: qemu-io writes compressed only to unallocated clusters
+        java.util.Set<Long> compressed = new java.util.HashSet<>();
+        while (compressed.size() < 8) {
+            long off = (long) r.nextInt((int) (SIZE / cs)) * cs;
+            if (!compressed.add(off)) {
+                continue;
+            }
+            int p = 1 + r.nextInt(255);
+            cmds.add("write -c -P 0x" + Integer.toHexString(p) + " " + off + " " + cs);
+            Arrays.fill(oracle, (int) off, (int) off + cs, (byte) p);
+        }
+        for (int i = 0; i < 30; i++) {
+            long off = RandomOpsOracleTest.randomOffset(r, SIZE, cs);
+            int len = (int) Math.min(SIZE - off, RandomOpsOracleTest.randomLength(r, cs));
+            int p = 1 + r.nextInt(255);
+            cmds.add("write -P 0x" + Integer.toHexString(p) + " " + off + " " + len);
+            Arrays.fill(oracle, (int) off, (int) off + len, (byte) p);
+        }
+        long z = (long) r.nextInt((int) (SIZE / cs) - 4) * cs;
+        cmds.add("write -z " + z + " " + 3 * cs);
+        Arrays.fill(oracle, (int) z, (int) z + 3 * cs, (byte) 0);
+        QemuTwinTest.runQemuIo(img, cmds);
+        return oracle;
+    }
+
+    /** The same kind of image written by qcow4j. */
+    static byte[] qcow4jImage(Path img, int cs, int refcountBits, boolean extendedL2, String compat, Random r) throws IOException {
+        byte[] oracle = new byte[(int) SIZE];
+        CreateOptions o = CreateOptions.size(SIZE).clusterSize(cs).refcountBits(refcountBits).compat(compat).extendedL2(extendedL2);
+        try (Qcow2Image image = Qcow2Image.create(img, o)) {
+            randomOps(image, oracle, r, 60);
+        }
+        return oracle;
+    }
+
+    /** Seeded writes, zero writes, discards and compressed writes, mirrored in {@code oracle}. */
+    static void randomOps(Qcow2Image image, byte[] oracle, Random r, int n) throws IOException {
+        int cs = image.clusterSize();
+        long size = image.size();
+        for (int i = 0; i < n; i++) {
+            long off = RandomOpsOracleTest.randomOffset(r, size, cs);
+            int len = (int) Math.min(size - off, RandomOpsOracleTest.randomLength(r, cs));
+            switch (r.nextInt(8)) {
+                case 0, 1, 2, 3 -> {
+                    byte[] d = new byte[len];
+                    r.nextBytes(d);
+                    image.write(off, ByteBuffer.wrap(d));
+                    System.arraycopy(d, 0, oracle, (int) off, len);
+                }
+                case 4 -> {
+                    image.writeZeroes(off, len);
+                    Arrays.fill(oracle, (int) off, (int) off + len, (byte) 0);
+                }
+                case 5 -> {
+                    image.discard(off, len);
+                    for (long c = (off + cs - 1) / cs * cs; c + cs <= off + len; c += cs) {
+                        Arrays.fill(oracle, (int) c, (int) (c + cs), (byte) 0);
+                    }
+                }
+                default -> {
+                    long c = off / cs * cs;
+                    if (c + cs <= size) {
+                        byte[] d = new byte[cs];
+                        for (int k = 0; k < cs; k += 256) {
+                            Arrays.fill(d, k, Math.min(cs, k + 256), (byte) r.nextInt(4));
+                        }
+                        image.writeCompressed(c, ByteBuffer.wrap(d));
+                        System.arraycopy(d, 0, oracle, (int) c, cs);
+                    }
+                }
+            }
+        }
+    }
+
+    // ------------------------------------------------------------ judged by qemu-img
+
+    /**
+     * qemu-img check is clean; info lists exactly {@code names} (id to name, in order); each
+     * snapshot reads (qemu-img convert -l, and qcow4j's view) as {@code byId}; the disk as {@code active}.
+     */
+    static void verify(Path img, Map<String, byte[]> byId, Map<String, String> names, byte[] active, Path tmp, String what)
+            throws IOException {
+        Qemu.Result check = Qemu.check(img);
+        assertEquals(0, check.exitCode(), what + ": qemu-img check\n" + check.stdout() + check.stderr());
+        JsonNode list = Qemu.infoJson(img).path("snapshots");
+        Map<String, String> listed = new LinkedHashMap<>();
+        for (JsonNode s : list) {
+            listed.put(s.path("id").asText(), s.path("name").asText());
+        }
+        assertEquals(names, listed, what + ": qemu-img info snapshots");
+        for (Map.Entry<String, byte[]> e : byId.entrySet()) {
+            ReferenceImagesTest.assertSame(e.getValue(), snapshotBytes(img, e.getKey(), tmp), what + ": snapshot " + e.getKey());
+        }
+        Path raw = tmp.resolve("active.raw");
+        Qemu.convertToRaw(img, raw);
+        ReferenceImagesTest.assertSame(active, Files.readAllBytes(raw), what + ": active disk");
+        Files.delete(raw);
+        try (Qcow2Image image = Qcow2Image.open(img, OpenOptions.readOnly())) {
+            for (Map.Entry<String, byte[]> e : byId.entrySet()) {
+                ReferenceImagesTest.assertSame(e.getValue(), ReferenceImagesTest.readAll(image.snapshot(e.getKey())),
+                        what + ": qcow4j view of snapshot " + e.getKey());
+            }
+        }
+    }
+
+    /** A snapshot's disk as qemu-img reads it. */
+    static byte[] snapshotBytes(Path img, String id, Path tmp) throws IOException {
+        Path raw = tmp.resolve("snap-" + id + ".raw");
+        Qemu.qemuImg("convert", "-U", "-O", "raw", "-l", "snapshot.id=" + id, img.toString(), raw.toString()).assertOk();
+        byte[] b = Files.readAllBytes(raw);
+        Files.delete(raw);
+        return b;
+    }
+}
