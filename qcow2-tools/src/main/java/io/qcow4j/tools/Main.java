@@ -27,6 +27,7 @@ import picocli.CommandLine.Command;
             CompareCommand.class,
             IoCommand.class,
             BitmapCommand.class,
+            SnapshotCommand.class,
             CommandLine.HelpCommand.class
         })
 public final class Main implements Callable<Integer> {
