@@ -174,16 +174,19 @@ public final class Qcow2Image implements BlockDevice {
         return Collections.unmodifiableList(out);
     }
 
-    /** Read-only view of an internal snapshot's disk, by id or name. */
+    /**
+     * Read-only view of an internal snapshot's disk, by id, else by name (QEMU's order).
+     * It must not be read after the snapshot is deleted.
+     */
     public synchronized BlockDevice snapshot(String idOrName) throws IOException {
-        for (SnapshotEntry e : snapshotEntries) {
-            if (e.id.equals(idOrName) || e.name.equals(idOrName)) {
-                long[] l1 = ClusterMapper.readL1(storage, geo, e.l1TableOffset, e.l1Size, "snapshot L1 table");
-                long size = e.diskSize >= 0 ? e.diskSize : header.size;
-                return new SnapshotView(this, l1, e.l1TableOffset, size);
-            }
+        int i = InternalSnapshots.find(snapshotEntries, idOrName);
+        if (i < 0) {
+            throw new IllegalArgumentException("Can't find snapshot '" + idOrName + "'");
         }
-        throw new IllegalArgumentException("Can't find snapshot '" + idOrName + "'");
+        SnapshotEntry e = snapshotEntries.get(i);
+        long[] l1 = ClusterMapper.readL1(storage, geo, e.l1TableOffset, e.l1Size, "snapshot L1 table");
+        long size = e.diskSize >= 0 ? e.diskSize : header.size;
+        return new SnapshotView(this, l1, e.l1TableOffset, size);
     }
 
     /**

@@ -162,6 +162,112 @@ class InternalSnapshotsTest {
     }
 
     @Test
+    void refcountBits2TakesTwoSnapshotsNotThree(@TempDir Path tmp) throws IOException {
+        Path img = tmp.resolve("rc2.qcow2");
+        Qemu.create(img, "4M", "refcount_bits=2", "cluster_size=4096");
+        Qemu.io(img, "write -P 0x13 1M 64k").assertOk();
+        try (Qcow2Image image = Qcow2Image.open(img, OpenOptions.readWrite())) {
+            image.createSnapshot("one");
+            image.createSnapshot("two");
+        }
+        Qemu.check(img).assertOk();
+        byte[] before = Files.readAllBytes(img);
+        try (Qcow2Image image = Qcow2Image.open(img, OpenOptions.readWrite())) {
+            SnapshotException e = assertThrows(SnapshotException.class, () -> image.createSnapshot("three"));
+            assertEquals(SnapshotException.Reason.REFCOUNT_OVERFLOW, e.reason());
+        }
+        assertArrayEquals(before, Files.readAllBytes(img), "the refused snapshot changed the file");
+        try (Qcow2Image image = Qcow2Image.open(img, OpenOptions.readWrite())) {
+            image.deleteSnapshot("one");
+            image.createSnapshot("three");
+        }
+        Qemu.check(img).assertOk();
+
+        // two compressed clusters packed in one host cluster: refcount 2 already, a snapshot needs 4
+        Path packed = tmp.resolve("rc2-packed.qcow2");
+        Qemu.create(packed, "4M", "refcount_bits=2", "cluster_size=4096");
+        Qemu.io(packed, "write -c -P 0x11 0 4k", "write -c -P 0x12 4k 4k").assertOk();
+        before = Files.readAllBytes(packed);
+        try (Qcow2Image image = Qcow2Image.open(packed, OpenOptions.readWrite())) {
+            SnapshotException e = assertThrows(SnapshotException.class, () -> image.createSnapshot("one"));
+            assertEquals(SnapshotException.Reason.REFCOUNT_OVERFLOW, e.reason());
+        }
+        assertArrayEquals(before, Files.readAllBytes(packed), "the refused snapshot changed the file");
+    }
+
+    /** On an overlay, a snapshot holds only the overlay's clusters; applying it shows the backing data again. */
+    @Test
+    void overlaySnapshots(@TempDir Path tmp) throws IOException {
+        Path base = tmp.resolve("base.qcow2");
+        Qemu.create(base, "4M");
+        Qemu.io(base, "write -P 0x21 0 4M").assertOk();
+        Path top = tmp.resolve("top.qcow2");
+        Qemu.besideImage(top, "qemu-img", "create", "-q", "-f", "qcow2", "-b", "base.qcow2", "-F", "qcow2", "top.qcow2").assertOk();
+        Qemu.io(top, "write -P 0x22 1M 64k", "write -z 2M 64k").assertOk();
+        Path raw = tmp.resolve("before.raw");
+        Qemu.convertToRaw(top, raw);
+        try (Qcow2Image image = Qcow2Image.open(top, OpenOptions.readWrite())) {
+            image.createSnapshot("s");
+            image.write(0, ByteBuffer.wrap(new byte[100_000]));
+            image.discard(1 << 20, 65536);
+            image.write(3 << 20, ByteBuffer.wrap(new byte[] {5}));
+            image.applySnapshot("s");
+        }
+        Qemu.check(top).assertOk();
+        Qemu.Result cmp = Qemu.besideImage(top, "qemu-img", "compare", "-F", "raw", "top.qcow2", raw.toString());
+        assertEquals(0, cmp.exitCode(), cmp.describe());
+        try (Qcow2Image image = Qcow2Image.open(top, OpenOptions.readWrite())) {
+            image.deleteSnapshot("s");
+        }
+        Qemu.check(top).assertOk();
+    }
+
+    /** 64 KiB clusters over 1.5 GiB: three L2 tables; qcow4j and qemu-img on twins, compared by qemu-img. */
+    @Test
+    void manyL2TablesLikeQemuImg(@TempDir Path tmp) throws IOException {
+        Path ours = tmp.resolve("ours.qcow2");
+        Path theirs = tmp.resolve("theirs.qcow2");
+        Qemu.create(ours, "1536M");
+        Qemu.io(ours, "write -P 0x31 0 1M", "write -c -P 0x32 600M 64k", "write -P 0x33 1200M 200k").assertOk();
+        Qemu.qemuImg("snapshot", "-c", "q", ours.toString()).assertOk();
+        Qemu.io(ours, "write -P 0x34 100k 64k").assertOk();
+        Files.copy(ours, theirs);
+        String[][] steps = {{"-c", "a"}, {"IO", "write -P 0x35 600M 4k"}, {"-c", "b"}, {"IO", "discard 1200M 128k"},
+                {"-a", "a"}, {"IO", "write -P 0x36 1300M 64k"}, {"-d", "b"}, {"-a", "q"}, {"-d", "a"}, {"-d", "q"}};
+        for (String[] step : steps) {
+            if (step[0].equals("IO")) {
+                Qemu.io(ours, step[1]).assertOk();
+                Qemu.io(theirs, step[1]).assertOk();
+                continue;
+            }
+            try (Qcow2Image image = Qcow2Image.open(ours, OpenOptions.readWrite())) {
+                switch (step[0]) {
+                    case "-c" -> image.createSnapshot(step[1]);
+                    case "-a" -> image.applySnapshot(step[1]);
+                    default -> image.deleteSnapshot(step[1]);
+                }
+            }
+            Qemu.qemuImg("snapshot", step[0], step[1], theirs.toString()).assertOk();
+            String what = String.join(" ", step);
+            for (Path p : List.of(ours, theirs)) {
+                Qemu.Result check = Qemu.check(p);
+                assertEquals(0, check.exitCode(), what + ": " + check.describe());
+            }
+            assertTrue(Qemu.compare(ours, theirs), what);
+            assertEquals(idsAndNames(theirs), idsAndNames(ours), what);
+            for (JsonNode s : Qemu.infoJson(theirs).path("snapshots")) {
+                String id = s.path("id").asText();
+                Path a = tmp.resolve("a.raw");
+                Path b = tmp.resolve("b.raw");
+                Qemu.qemuImg("convert", "-O", "raw", "-l", "snapshot.id=" + id, ours.toString(), a.toString()).assertOk();
+                Qemu.qemuImg("convert", "-O", "raw", "-l", "snapshot.id=" + id, theirs.toString(), b.toString()).assertOk();
+                assertEquals(0, Qemu.qemuImg("compare", "-f", "raw", "-F", "raw", a.toString(), b.toString()).exitCode(),
+                        what + ": snapshot " + id);
+            }
+        }
+    }
+
+    @Test
     void refusalsChangeNothing(@TempDir Path tmp) throws IOException {
         Path df = tmp.resolve("df.qcow2");
         try (Qcow2Image image = Qcow2Image.create(df, CreateOptions.size(1 << 20).dataFile("df.data"))) {
@@ -279,6 +385,14 @@ class InternalSnapshotsTest {
             String id = s.path("id").asText();
             assertArrayEquals(snapshotBytes(theirs, id, tmp), snapshotBytes(ours, id, tmp), what + ": snapshot " + id);
         }
+    }
+
+    private static List<String> idsAndNames(Path img) {
+        List<String> out = new ArrayList<>();
+        for (JsonNode s : Qemu.infoJson(img).path("snapshots")) {
+            out.add(s.path("id").asText() + " " + s.path("name").asText());
+        }
+        return out;
     }
 
     /** Snapshot list entries; the dates of snapshots created during the test differ by a few milliseconds. */
