@@ -160,6 +160,7 @@ final class ImageOpener {
         return CompressionType.fromCode(h.compressionType);
     }
 
+    /** {@code name} as recorded in {@code image}: absolute, or relative to the image's directory. */
     static Path resolve(Path image, String name) {
         Path p = Path.of(name);
         if (p.isAbsolute()) {

@@ -400,6 +400,58 @@ public final class Qcow2Image implements BlockDevice {
         writeHeader();
     }
 
+    /**
+     * Empties the image's own layer, as qemu-img commit does after committing: every
+     * cluster becomes unallocated, so the backing file shows through. The guest's view
+     * through the chain is unchanged by that, so no bitmap records it.
+     */
+    public synchronized void makeEmpty() throws IOException {
+        ensureWritable();
+        int cs = geo.clusterSize();
+        for (int i = 0; i < mapper.l1Size(); i++) {
+            long start = i * geo.l2Coverage();
+            if (mapper.l2Table(start) == 0) {
+                continue;
+            }
+            long end = Math.min(header.size, start + geo.l2Coverage());
+            for (long off = start; off < end; off += cs) {
+                io.unmapCluster(off);
+            }
+        }
+        storage.flush();
+    }
+
+    /**
+     * Records a new backing file (null: none) in the header and reads through
+     * {@code device} from now on; the caller made sure the guest's view stays right
+     * (rebase, stream) or wants it changed (rebase -u).
+     */
+    public synchronized void setBackingFile(String name, String format, BlockDevice device) throws IOException {
+        ensureWritable();
+        if (name != null && dataFileRaw()) {
+            throw new IllegalArgumentException("Backing file and data-file-raw cannot be used at the same time");
+        }
+        header.backingFile = name;
+        header.setExtension(HeaderExtension.BACKING_FORMAT,
+                name == null || format == null ? null : HeaderExtension.ofString(HeaderExtension.BACKING_FORMAT, format).data());
+        writeHeader();
+        storage.flush();
+        attachBacking(device);
+    }
+
+    /** Reads through {@code device} as the backing file (no header change): for reopening layers. */
+    public synchronized void attachBacking(BlockDevice device) {
+        this.backing = device;
+        io.setBacking(device);
+    }
+
+    /** Stops using the backing device without closing it, and returns it (the caller owns it now). */
+    public synchronized BlockDevice detachBacking() {
+        BlockDevice b = backing;
+        attachBacking(null);
+        return b;
+    }
+
     /** The image's dirty bitmaps (persistent ones from the bitmap directory, and transient ones). */
     public BitmapManager bitmaps() {
         return bitmaps;

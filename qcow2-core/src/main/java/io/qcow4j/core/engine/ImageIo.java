@@ -416,6 +416,27 @@ public final class ImageIo {
         mapper.setEntry(l2, idx, entry, newBitmap);
     }
 
+    /**
+     * Makes the cluster at {@code offset} unallocated (entry 0): whatever lies below shows
+     * through again. The entry goes first, the reference is dropped after.
+     */
+    public void unmapCluster(long offset) throws IOException {
+        long l2 = mapper.l2Table(offset);
+        if (l2 == 0) {
+            return;
+        }
+        int idx = mapper.l2Index(offset);
+        long entry = mapper.entry(l2, idx);
+        if (entry == 0 && mapper.bitmap(l2, idx) == 0) {
+            return;
+        }
+        l2 = mapper.writableL2Table(offset);
+        mapper.setEntry(l2, idx, 0, 0);
+        if (dataFile == null || L2Entry.isCompressed(entry)) {
+            release(entry, l2, idx);
+        }
+    }
+
     /** Status of the cluster run at {@code offset} (at most {@code length} bytes, one cluster). */
     public long entryAt(long offset) throws IOException {
         long l2 = mapper.l2Table(offset);
