@@ -174,16 +174,46 @@ public final class Qcow2Image implements BlockDevice {
         return Collections.unmodifiableList(out);
     }
 
-    /** Read-only view of an internal snapshot's disk, by id or name. */
+    /**
+     * Read-only view of an internal snapshot's disk, by id, else by name (QEMU's order).
+     * It must not be read after the snapshot is deleted.
+     */
     public synchronized BlockDevice snapshot(String idOrName) throws IOException {
-        for (SnapshotEntry e : snapshotEntries) {
-            if (e.id.equals(idOrName) || e.name.equals(idOrName)) {
-                long[] l1 = ClusterMapper.readL1(storage, geo, e.l1TableOffset, e.l1Size, "snapshot L1 table");
-                long size = e.diskSize >= 0 ? e.diskSize : header.size;
-                return new SnapshotView(this, l1, e.l1TableOffset, size);
-            }
+        int i = InternalSnapshots.find(snapshotEntries, idOrName);
+        if (i < 0) {
+            throw new IllegalArgumentException("Can't find snapshot '" + idOrName + "'");
         }
-        throw new IllegalArgumentException("Can't find snapshot '" + idOrName + "'");
+        SnapshotEntry e = snapshotEntries.get(i);
+        long[] l1 = ClusterMapper.readL1(storage, geo, e.l1TableOffset, e.l1Size, "snapshot L1 table");
+        long size = e.diskSize >= 0 ? e.diskSize : header.size;
+        return new SnapshotView(this, l1, e.l1TableOffset, size);
+    }
+
+    /**
+     * Takes an internal snapshot of the disk as it is now, as {@code qemu-img snapshot -c}:
+     * the next free numeric id, the time of day, icount 0, no VM state. Names may repeat,
+     * as qemu-img allows. Refused ({@link SnapshotException}) with an external data file,
+     * past 65536 snapshots, or when a refcount would overflow (refcount_bits=1 holds no
+     * shared cluster), before anything changes.
+     */
+    public synchronized Snapshot createSnapshot(String name) throws IOException {
+        ensureWritable();
+        return new InternalSnapshots(this).create(name, java.time.Instant.now());
+    }
+
+    /**
+     * Reverts the disk to an internal snapshot (by id, else by name), its size included,
+     * as {@code qemu-img snapshot -a}; the snapshot stays. Refused while dirty bitmaps exist.
+     */
+    public synchronized Snapshot applySnapshot(String idOrName) throws IOException {
+        ensureWritable();
+        return new InternalSnapshots(this).apply(idOrName);
+    }
+
+    /** Deletes an internal snapshot (by id, else by name) and frees what only it held. */
+    public synchronized Snapshot deleteSnapshot(String idOrName) throws IOException {
+        ensureWritable();
+        return new InternalSnapshots(this).delete(idOrName);
     }
 
     /** Internal parts for check, repair and dump (see {@link EngineParts}). */

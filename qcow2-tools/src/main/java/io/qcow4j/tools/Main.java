@@ -36,6 +36,7 @@ import picocli.CommandLine.Command;
             StreamCommand.class,
             ResizeCommand.class,
             CheckpointCommand.class,
+            SnapshotCommand.class,
             CommandLine.HelpCommand.class
         })
 public final class Main implements Callable<Integer> {

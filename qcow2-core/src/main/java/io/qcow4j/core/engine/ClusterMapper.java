@@ -225,9 +225,20 @@ public final class ClusterMapper {
         return fresh;
     }
 
-    void setL1(int index, long value) throws IOException {
+    /** Writes active L1 entry {@code index} (on disk and in memory). */
+    public void setL1(int index, long value) throws IOException {
         storage.writeLong(l1Offset + 8L * index, value);
         l1[index] = value;
+    }
+
+    /**
+     * Adopts another active L1 table, already written and already named by the header
+     * (an internal snapshot was applied). Every cached L2 table is forgotten.
+     */
+    public void replaceL1(long offset, long[] table) {
+        l1Offset = offset;
+        l1 = table;
+        cache.clear();
     }
 
     /** Grows the active L1 table to {@code entries}, relocating it (new table, header, free old). */

@@ -162,6 +162,12 @@ public final class ImageIo {
         return out;
     }
 
+    /** Forgets the last decompressed cluster (its host bytes were freed behind our back). */
+    public void forgetDecompressed() {
+        cachedCompressedEntry = -1;
+        cachedCompressed = null;
+    }
+
     // ---------------------------------------------------------------- writes
 
     /** Writes {@code src.remaining()} bytes inside one cluster at guest {@code offset}. */
