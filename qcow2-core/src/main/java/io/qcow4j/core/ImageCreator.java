@@ -12,6 +12,7 @@ import io.qcow4j.core.format.Header;
 import io.qcow4j.core.format.HeaderExtension;
 import io.qcow4j.core.format.L2Entry;
 import io.qcow4j.core.format.RefcountBlock;
+import io.qcow4j.core.storage.ImageLock;
 
 /**
  * Writes a new empty image laid out as qemu-img lays it out: header in cluster 0, the
@@ -22,6 +23,7 @@ final class ImageCreator {
     private ImageCreator() {
     }
 
+    @SuppressWarnings("try") // the locks are held for the block, not used in it
     static void create(Path path, CreateOptions o) throws IOException {
         o.validate();
         if (o.size() < 0) {
@@ -66,16 +68,6 @@ final class ImageCreator {
             }
         }
         byte[] headerBytes = h.serialize();
-        if (o.dataFile() != null) {
-            Path data = ImageOpener.resolve(path, o.dataFile());
-            try (FileChannel ch = FileChannel.open(data, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
-                    StandardOpenOption.TRUNCATE_EXISTING)) {
-                if (o.size() > 0) {
-                    ch.write(ByteBuffer.allocate(1), o.size() - 1);
-                    ch.truncate(o.size());
-                }
-            }
-        }
         ByteBuffer file = ByteBuffer.allocate(3 * cs);
         file.put(headerBytes);
         file.putLong(cs, 2L * cs);
@@ -84,8 +76,21 @@ final class ImageCreator {
             file.putLong(at, RefcountBlock.set(file.getLong(at), c, refcountOrder, 1));
         }
         file.clear();
-        try (FileChannel ch = FileChannel.open(path, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
-                StandardOpenOption.TRUNCATE_EXISTING)) {
+        // as qemu-img create: an existing file is emptied only once QEMU's locks say nobody uses it
+        try (FileChannel ch = FileChannel.open(path, StandardOpenOption.CREATE, StandardOpenOption.WRITE);
+             ImageLock lock = ImageLock.create(path)) {
+            if (o.dataFile() != null) {
+                Path data = ImageOpener.resolve(path, o.dataFile());
+                try (FileChannel dc = FileChannel.open(data, StandardOpenOption.CREATE, StandardOpenOption.WRITE);
+                     ImageLock dataLock = ImageLock.create(ImageOpener.qemuName(path, o.dataFile()))) {
+                    dc.truncate(0);
+                    if (o.size() > 0) {
+                        dc.write(ByteBuffer.allocate(1), o.size() - 1);
+                        dc.truncate(o.size());
+                    }
+                }
+            }
+            ch.truncate(0);
             while (file.hasRemaining()) {
                 ch.write(file);
             }

@@ -25,6 +25,7 @@ import io.qcow4j.core.format.Header;
 import io.qcow4j.core.format.HeaderExtension;
 import io.qcow4j.core.format.SnapshotEntry;
 import io.qcow4j.core.storage.FileStorage;
+import io.qcow4j.core.storage.ImageLock;
 import io.qcow4j.core.storage.MappedStorage;
 import io.qcow4j.core.storage.Storage;
 
@@ -36,16 +37,31 @@ final class ImageOpener {
     }
 
     static Qcow2Image open(Path path, OpenOptions options, Set<Path> chain) throws IOException {
+        return open(path, path, options, chain);
+    }
+
+    /** {@code name}: the file as QEMU would name it in a lock failure (a backing file: relative to its image). */
+    private static Qcow2Image open(Path path, Path name, OpenOptions options, Set<Path> chain) throws IOException {
         Path real = realPath(path);
         if (!chain.add(real)) {
             throw new CorruptImageException("backing file name", Header.BACKING_FILE_OFFSET,
                     "Backing file chain contains a loop: '" + path + "' appears twice");
         }
         boolean readOnly = options.isReadOnly();
-        Storage storage = readOnly ? new FileStorage(path, true) : new MappedStorage(path, false);
+        if (options.forceShare() && !readOnly) {
+            chain.remove(real);
+            throw new IllegalArgumentException("force-share=on can only be used with read-only images");
+        }
+        List<ImageLock> locks = new ArrayList<>(2);
+        Storage storage = null;
         Storage dataFile = null;
         BlockDevice backing = null;
         try {
+            // QEMU's locks first: nothing of an image in use is read, mapped or written
+            if (!options.forceShare()) {
+                locks.add(ImageLock.qcow2(name, readOnly));
+            }
+            storage = readOnly ? new FileStorage(path, true) : new MappedStorage(path, false);
             Header header = readHeader(storage);
             checkFeatures(header, options);
             Geometry geo = new Geometry(header.clusterBits, header.hasIncompatible(Header.INCOMPAT_EXTENDED_L2), header.version);
@@ -54,15 +70,18 @@ final class ImageOpener {
                 checkRewritable(header);
             }
             if (header.hasIncompatible(Header.INCOMPAT_DATA_FILE)) {
-                String name = header.stringExtension(HeaderExtension.EXTERNAL_DATA_FILE);
-                if (name == null) {
+                String dataName = header.stringExtension(HeaderExtension.EXTERNAL_DATA_FILE);
+                if (dataName == null) {
                     throw new UnsupportedImageException("Could not open data file: the image names none (data-file option required)");
                 }
-                Path data = resolveFromImage(path, name, "data file name (header extension)", header.headerLength);
+                Path data = resolveFromImage(path, dataName, "data file name (header extension)", header.headerLength);
                 if (Files.exists(data) && Files.isSameFile(data, path)) {
                     // guest data at host offset = guest offset would overwrite this image's metadata
                     throw new CorruptImageException("data file name (header extension)", header.headerLength,
-                            "the data file '" + name + "' is the image itself");
+                            "the data file '" + dataName + "' is the image itself");
+                }
+                if (!options.forceShare()) {
+                    locks.add(ImageLock.dataFile(qemuName(name, dataName), readOnly));
                 }
                 dataFile = new FileStorage(data, readOnly);
             }
@@ -76,13 +95,14 @@ final class ImageOpener {
             List<SnapshotEntry> snapshots = SnapshotTable.read(storage, geo.clusterSize(), header.snapshotsOffset, header.nbSnapshots,
                     options.checkMode());
             if (options.openBacking() && header.backingFile != null) {
-                backing = openBacking(path, header, chain);
+                backing = openBacking(path, name, header, chain, options.forceShare());
             }
             ImageIo io = new ImageIo(storage, dataFile, (header.autoclearFeatures & Header.AUTOCLEAR_DATA_FILE_RAW) != 0,
                     refcounts, mapper, geo, ClusterCodec.of(compressionOf(header)), backing);
             Qcow2Image image = new Qcow2Image(path, storage, dataFile, header, geo, refcounts, mapper, io, readOnly,
                     new ArrayList<>(snapshots), backing);
             self[0] = image;
+            image.locks.addAll(locks);
             image.bitmaps = new BitmapManager(storage, header, refcounts, image::writeHeader, readOnly, options.warnings());
             try {
                 image.bitmaps.load();
@@ -99,6 +119,7 @@ final class ImageOpener {
             closeQuietly(backing);
             closeQuietly(dataFile);
             closeQuietly(storage);
+            locks.forEach(ImageOpener::closeQuietly);
             throw e;
         } finally {
             chain.remove(real);
@@ -220,7 +241,16 @@ final class ImageOpener {
         }
     }
 
-    private static BlockDevice openBacking(Path path, Header h, Set<Path> chain) throws IOException {
+    /** A file named by an image, as QEMU names it in messages: relative to the image's directory as given. */
+    static Path qemuName(Path image, String name) throws CorruptImageException {
+        resolveFromImage(image, name, "file name", 0);
+        Path p = Path.of(name);
+        Path dir = image.getParent();
+        return p.isAbsolute() || dir == null ? p : dir.resolve(p);
+    }
+
+    private static BlockDevice openBacking(Path path, Path name, Header h, Set<Path> chain, boolean forceShare)
+            throws IOException {
         Path file = resolveFromImage(path, h.backingFile, "backing file name", Header.BACKING_FILE_OFFSET);
         String fmt = h.stringExtension(HeaderExtension.BACKING_FORMAT);
         if (!Files.exists(file)) {
@@ -232,13 +262,17 @@ final class ImageOpener {
         if (fmt == null) {
             fmt = probe(file);
         }
-        switch (fmt) {
-            case "qcow2":
-                return open(file, OpenOptions.readOnly(), chain);
-            case "raw":
-                return RawImage.open(file, true);
-            default:
-                throw new UnsupportedImageException("Unsupported backing file format '" + fmt + "'");
+        try {
+            switch (fmt) {
+                case "qcow2":
+                    return open(file, qemuName(name, h.backingFile), OpenOptions.readOnly().forceShare(forceShare), chain);
+                case "raw":
+                    return RawImage.open(file, true, forceShare, qemuName(name, h.backingFile));
+                default:
+                    throw new UnsupportedImageException("Unsupported backing file format '" + fmt + "'");
+            }
+        } catch (ImageLock.LockedException e) {
+            throw new ImageLock.LockedException("Could not open backing file: ", e);
         }
     }
 

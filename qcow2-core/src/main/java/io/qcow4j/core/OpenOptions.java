@@ -5,6 +5,7 @@ public final class OpenOptions {
     private boolean readOnly = true;
     private boolean openBacking = true;
     private boolean checkMode;
+    private boolean forceShare;
     private java.util.function.Consumer<String> warnings = OpenOptions::logWarning;
 
     public static OpenOptions readOnly() {
@@ -30,6 +31,19 @@ public final class OpenOptions {
     public OpenOptions checkMode(boolean on) {
         this.checkMode = on;
         return this;
+    }
+
+    /**
+     * Like qemu-img's {@code -U}: take none of QEMU's image locks, so an image another
+     * process holds (a running VM) can still be inspected. Read-only opens only.
+     */
+    public OpenOptions forceShare(boolean on) {
+        this.forceShare = on;
+        return this;
+    }
+
+    public boolean forceShare() {
+        return forceShare;
     }
 
     /** Receives warnings (a bitmap extension ignored, ...); by default they go to System.Logger "io.qcow4j". */

@@ -20,6 +20,7 @@ import io.qcow4j.core.format.Header;
 import io.qcow4j.core.format.HeaderExtension;
 import io.qcow4j.core.format.L2Entry;
 import io.qcow4j.core.format.SnapshotEntry;
+import io.qcow4j.core.storage.ImageLock;
 import io.qcow4j.core.storage.Storage;
 
 /**
@@ -48,6 +49,8 @@ public final class Qcow2Image implements BlockDevice {
     final List<SnapshotEntry> snapshotEntries;
     BlockDevice backing;
     BitmapManager bitmaps;
+    /** QEMU's image locks on the image and its data file (none with force-share); released last on close. */
+    final List<ImageLock> locks = new ArrayList<>(2);
     boolean checkMode;
     private boolean prepared;
     private boolean closed;
@@ -503,7 +506,8 @@ public final class Qcow2Image implements BlockDevice {
         }
         for (AutoCloseableIo c : new AutoCloseableIo[] {storage::close,
                 () -> { if (dataFile != null) { dataFile.close(); } },
-                () -> { if (backing != null) { backing.close(); } }}) {
+                () -> { if (backing != null) { backing.close(); } },
+                () -> { for (ImageLock l : locks) { l.close(); } }}) {
             try {
                 c.close();
             } catch (IOException e) {

@@ -7,34 +7,76 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 
+import io.qcow4j.core.storage.ImageLock;
+
 /** A raw disk image: a backing file, or the target of {@code convert -O raw}. */
 public final class RawImage implements BlockDevice {
     private final Path path;
     private final FileChannel channel;
     private final boolean readOnly;
+    private final ImageLock lock;
     private long size;
 
-    private RawImage(Path path, FileChannel channel, boolean readOnly) throws IOException {
+    private RawImage(Path path, FileChannel channel, boolean readOnly, ImageLock lock) throws IOException {
         this.path = path;
         this.channel = channel;
         this.readOnly = readOnly;
+        this.lock = lock;
         this.size = channel.size();
     }
 
+    /** Opens a raw image, taking QEMU's locks for it. */
     public static RawImage open(Path path, boolean readOnly) throws IOException {
-        FileChannel ch = readOnly
-                ? FileChannel.open(path, StandardOpenOption.READ)
-                : FileChannel.open(path, StandardOpenOption.READ, StandardOpenOption.WRITE);
-        return new RawImage(path, ch, readOnly);
+        return open(path, readOnly, false, path);
     }
 
-    /** Creates (or truncates) a sparse raw file of {@code size} bytes. */
+    /** Opens a raw image; {@code forceShare} (read-only only) takes no locks, like qemu-img -U. */
+    public static RawImage open(Path path, boolean readOnly, boolean forceShare) throws IOException {
+        return open(path, readOnly, forceShare, path);
+    }
+
+    static RawImage open(Path path, boolean readOnly, boolean forceShare, Path name) throws IOException {
+        if (forceShare && !readOnly) {
+            throw new IllegalArgumentException("force-share=on can only be used with read-only images");
+        }
+        ImageLock lock = forceShare ? null : ImageLock.raw(name, readOnly);
+        try {
+            FileChannel ch = readOnly
+                    ? FileChannel.open(path, StandardOpenOption.READ)
+                    : FileChannel.open(path, StandardOpenOption.READ, StandardOpenOption.WRITE);
+            return new RawImage(path, ch, readOnly, lock);
+        } catch (IOException | RuntimeException e) {
+            if (lock != null) {
+                lock.close();
+            }
+            throw e;
+        }
+    }
+
+    /**
+     * Creates (or empties) a sparse raw file of {@code size} bytes. An existing file is
+     * emptied only once QEMU's locks show nobody else uses it.
+     */
     public static RawImage create(Path path, long size) throws IOException {
         FileChannel ch = FileChannel.open(path, StandardOpenOption.READ, StandardOpenOption.WRITE,
-                StandardOpenOption.CREATE, StandardOpenOption.TRUNCATE_EXISTING);
-        RawImage img = new RawImage(path, ch, false);
-        img.resize(size);
-        return img;
+                StandardOpenOption.CREATE);
+        ImageLock lock = null;
+        try {
+            lock = ImageLock.create(path);
+            ch.truncate(0);
+            lock.close();
+            // from here on held as an open raw image
+            lock = ImageLock.raw(path, false);
+            RawImage img = new RawImage(path, ch, false, lock);
+            img.resize(size);
+            return img;
+        } catch (IOException | RuntimeException e) {
+            ch.close();
+            if (lock != null) {
+                lock.close();
+            }
+            throw e;
+        }
     }
 
     @Override
@@ -101,6 +143,12 @@ public final class RawImage implements BlockDevice {
 
     @Override
     public void close() throws IOException {
-        channel.close();
+        try {
+            channel.close();
+        } finally {
+            if (lock != null) {
+                lock.close();
+            }
+        }
     }
 }

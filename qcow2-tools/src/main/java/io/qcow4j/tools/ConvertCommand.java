@@ -9,10 +9,8 @@ import io.qcow4j.core.Qcow2Image;
 import io.qcow4j.core.RawImage;
 import java.io.IOException;
 import java.nio.ByteBuffer;
-import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -194,12 +192,7 @@ final class ConvertCommand implements Callable<Integer> {
                 return RawImage.create(path, size);
             }
             CreateOptions co = CreateCommand.qcow2Options(values, size);
-            if (Files.isRegularFile(path)) {
-                // as qemu: an existing target is emptied, not replaced
-                try (FileChannel ch = FileChannel.open(path, StandardOpenOption.WRITE)) {
-                    ch.truncate(0);
-                }
-            }
+            // as qemu: an existing target is emptied, not replaced, and only if no one uses it
             return Qcow2Image.create(path, co);
         } catch (CliException e) {
             throw new CliException(dst + ": " + e.getMessage(), e.exitCode(), e);

@@ -6,9 +6,9 @@ import io.qcow4j.core.CreateOptions;
 import io.qcow4j.core.OpenOptions;
 import io.qcow4j.core.Qcow2Image;
 import io.qcow4j.core.RawImage;
+import io.qcow4j.core.storage.ImageLock;
 import java.io.IOException;
 import java.io.PrintWriter;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -110,6 +110,8 @@ final class CreateCommand implements Callable<Integer> {
             }
         } catch (CliException e) {
             throw new CliException(file + ": " + e.getMessage(), e.exitCode(), e);
+        } catch (ImageLock.LockedException e) {
+            throw new CliException(file + ": " + e.getMessage(), 1, e); // qemu-img's words: the file is in use
         }
         return 0;
     }
@@ -154,12 +156,8 @@ final class CreateCommand implements Callable<Integer> {
     private void createQcow2(String file, long size, Map<String, String> values) throws Exception {
         CreateOptions co = qcow2Options(values, size);
         Path path = Cwd.path(file);
-        if (Files.isRegularFile(path)) {
-            // as qemu: an existing file is emptied and reused (keeps its owner and mode)
-            try (var ch = java.nio.channels.FileChannel.open(path, java.nio.file.StandardOpenOption.WRITE)) {
-                ch.truncate(0);
-            }
-        }
+        // as qemu: an existing file is emptied and reused (keeps its owner and mode); create()
+        // empties it only after QEMU's locks show no one (a running VM) is using it
         try {
             Qcow2Image.create(path, co).close();
         } catch (IllegalArgumentException e) {

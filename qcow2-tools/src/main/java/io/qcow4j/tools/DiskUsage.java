@@ -2,6 +2,7 @@ package io.qcow4j.tools;
 
 import com.sun.jna.Function;
 import com.sun.jna.Memory;
+import io.qcow4j.core.storage.Libc;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.charset.Charset;
@@ -46,7 +47,9 @@ final class DiskUsage {
             return -1;
         }
         try {
-            Function statx = Function.getFunction("c", "statx");
+            // the process's own symbols: libc is there, and no library search runs (JNA's
+            // search for "c" starts /sbin/ldconfig -p, a whole process)
+            Function statx = Libc.function("statx");
             Charset fsCharset = Charset.forName(System.getProperty("sun.jnu.encoding", "UTF-8"));
             byte[] name = file.toAbsolutePath().toString().getBytes(fsCharset);
             byte[] cName = new byte[name.length + 1];

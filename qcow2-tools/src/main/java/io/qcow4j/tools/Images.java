@@ -44,6 +44,14 @@ final class Images {
      * backing chain when {@code backing} is set. Failures become "Could not open 'name': why".
      */
     static BlockDevice open(String name, String format, boolean writable, boolean backing) {
+        return open(name, format, writable, backing, false);
+    }
+
+    /**
+     * As {@link #open(String, String, boolean, boolean)}; {@code forceShare} (-U) takes none
+     * of QEMU's image locks, so an image in use (a running VM's) can be inspected read-only.
+     */
+    static BlockDevice open(String name, String format, boolean writable, boolean backing, boolean forceShare) {
         String prefix = "Could not open '" + name + "': ";
         checkFormat(format, prefix);
         Path path = Cwd.path(name);
@@ -53,13 +61,13 @@ final class Images {
             }
             String fmt = format != null ? format : probe(path);
             if (fmt.equals(RAW)) {
-                return RawImage.open(path, !writable);
+                return RawImage.open(path, !writable, forceShare);
             }
             if (!probe(path).equals(QCOW2)) {
                 throw new CliException(prefix + "Image is not in qcow2 format");
             }
             OpenOptions options = writable ? OpenOptions.readWrite() : OpenOptions.readOnly();
-            return Qcow2Image.open(path, options.openBacking(backing));
+            return Qcow2Image.open(path, options.openBacking(backing).forceShare(forceShare));
         } catch (CliException e) {
             throw e;
         } catch (Exception e) {

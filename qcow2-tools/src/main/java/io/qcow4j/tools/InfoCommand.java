@@ -17,7 +17,8 @@ import picocli.CommandLine.Spec;
 import picocli.CommandLine.Model.CommandSpec;
 
 /**
- * {@code info [-f FMT] [--output=human|json] [--backing-chain] [-U] FILE}, as qemu-img info.
+ * {@code info [-f FMT] [--output=human|json] [--backing-chain] [-U] FILE}, as qemu-img info;
+ * an image another process holds for writing is refused unless -U.
  * Each image is opened without its backing file; with --backing-chain the chain is
  * walked by name (loops refused, as qemu does), and everything is gathered before
  * anything is printed.
@@ -36,7 +37,7 @@ final class InfoCommand implements Callable<Integer> {
     @Option(names = "--backing-chain", description = "also every backing file")
     boolean backingChain;
 
-    @Option(names = {"-U", "--force-share"}, description = "accepted for compatibility")
+    @Option(names = {"-U", "--force-share"}, description = "open even an image in use (take no locks)")
     boolean forceShare;
 
     @Option(names = "--image-opts", hidden = true)
@@ -47,12 +48,63 @@ final class InfoCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws IOException {
+        return run(spec.commandLine().getOut());
+    }
+
+    /**
+     * A plain {@code info} command line, as this command's options would parse it, or null for
+     * anything else (help, an option given twice or glued to its value, a second file name,
+     * an option this method does not know): {@link Main} runs the common calls without
+     * building picocli's model, the rest through picocli. Keep in step with the options above.
+     */
+    static InfoCommand plain(List<String> args) {
+        if (args.isEmpty() || !args.get(0).equals("info")) {
+            return null;
+        }
+        InfoCommand c = new InfoCommand();
+        Set<String> seen = new HashSet<>();
+        for (int i = 1; i < args.size(); i++) {
+            String a = args.get(i);
+            String key = a;
+            String value = null;
+            if (a.startsWith("--output=")) {
+                key = "--output";
+                value = a.substring("--output=".length());
+            } else if (a.equals("--output") || a.equals("-f")) {
+                if (i + 1 >= args.size() || args.get(i + 1).startsWith("-")) {
+                    return null;
+                }
+                value = args.get(++i);
+            }
+            if (key.equals("--force-share")) {
+                key = "-U";
+            }
+            if (key.startsWith("-") && !seen.add(key)) {
+                return null;
+            }
+            switch (key) {
+                case "-U" -> c.forceShare = true;
+                case "--backing-chain" -> c.backingChain = true;
+                case "--output" -> c.output = value;
+                case "-f" -> c.format = value;
+                default -> {
+                    if (a.startsWith("-") || c.file != null) {
+                        return null;
+                    }
+                    c.file = a;
+                }
+            }
+        }
+        return c.file == null ? null : c;
+    }
+
+    /** The command, its fields set; {@link Main}'s fast path for plain info calls comes here directly. */
+    int run(PrintWriter out) throws IOException {
         boolean json = checkOutputFormat(output);
         if (imageOpts) {
             throw new CliException("--image-opts is not supported");
         }
         List<ImageInfo> chain = collect();
-        PrintWriter out = spec.commandLine().getOut();
         if (json) {
             Object doc = backingChain ? chain.stream().map(ImageInfo::toJson).toList() : chain.get(0).toJson();
             out.println(QemuJson.pretty(doc));
@@ -85,7 +137,7 @@ final class InfoCommand implements Callable<Integer> {
             if (!seen.add(identity(name))) {
                 throw new CliException("Backing file '" + name + "' creates an infinite loop.");
             }
-            BlockDevice dev = Images.open(name, fmt, false, false);
+            BlockDevice dev = Images.open(name, fmt, false, false, forceShare);
             try {
                 ImageInfo info = ImageInfo.of(name, dev);
                 chain.add(info);

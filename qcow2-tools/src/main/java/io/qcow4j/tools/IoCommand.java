@@ -33,7 +33,7 @@ final class IoCommand implements Callable<Integer> {
     @Option(names = {"-c", "--cmd"}, paramLabel = "CMD", description = "a command to run; repeatable")
     List<String> commands = new ArrayList<>();
 
-    @Option(names = {"-U", "--force-share"}, description = "accepted for compatibility")
+    @Option(names = {"-U", "--force-share"}, description = "open even an image in use (take no locks; with -r only)")
     boolean forceShare;
 
     @Option(names = {"-n", "--nocache"}, description = "accepted for compatibility")
@@ -52,7 +52,7 @@ final class IoCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
-        BlockDevice dev = Images.open(file, format, !readOnly, true);
+        BlockDevice dev = Images.open(file, format, !readOnly, true, forceShare);
         IoShell shell = new IoShell(new IoTarget(dev, readOnly), out, err);
         try {
             if (commands.isEmpty()) {

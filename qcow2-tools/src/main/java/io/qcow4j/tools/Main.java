@@ -79,7 +79,20 @@ public final class Main implements Callable<Integer> {
         Charset cs = Charset.forName(System.getProperty("sun.jnu.encoding", "UTF-8"));
         PrintWriter out = new PrintWriter(new OutputStreamWriter(stdout, cs), false);
         PrintWriter err = new PrintWriter(new OutputStreamWriter(stderr, cs), true);
-        CommandLine cl = new CommandLine(new Main());
+        InfoCommand info = InfoCommand.plain(rest);
+        if (info != null) {
+            // the most common call, and the one that must start fast: no picocli at all
+            int code;
+            try {
+                code = info.run(out);
+            } catch (Exception | Error e) {
+                code = failure(e, out, err, debug);
+            }
+            out.flush();
+            err.flush();
+            return code;
+        }
+        CommandLine cl = commandLine(rest);
         cl.setOut(out);
         cl.setErr(err);
         cl.setExpandAtFiles(false); // "@name" is a file name here, not an argument file
@@ -96,22 +109,7 @@ public final class Main implements Callable<Integer> {
             }
             return 1;
         });
-        cl.setExecutionExceptionHandler((ex, cmd, parsed) -> {
-            out.flush();
-            int code = 1;
-            String message;
-            if (ex instanceof CliException ce) {
-                code = ce.exitCode();
-                message = ce.getMessage();
-            } else {
-                message = Images.reason(ex);
-            }
-            err.println("qcow4j: " + oneLine(message));
-            if (debug) {
-                ex.printStackTrace(err);
-            }
-            return code;
-        });
+        cl.setExecutionExceptionHandler((ex, cmd, parsed) -> failure(ex, out, err, debug));
         int code;
         try {
             code = cl.execute(rest.toArray(new String[0]));
@@ -127,6 +125,57 @@ public final class Main implements Callable<Integer> {
         out.flush();
         err.flush();
         return code;
+    }
+
+    /** A command failed: its one line on stderr (and the stack trace with --debug); the exit code. */
+    private static int failure(Throwable ex, PrintWriter out, PrintWriter err, boolean debug) {
+        out.flush();
+        int code = 1;
+        String message;
+        if (ex instanceof CliException ce) {
+            code = ce.exitCode();
+            message = ce.getMessage();
+        } else {
+            message = Images.reason(ex);
+        }
+        err.println("qcow4j: " + oneLine(message));
+        if (debug) {
+            ex.printStackTrace(err);
+        }
+        return code;
+    }
+
+    /**
+     * The command line for {@code args}. When the first argument names a command, only that
+     * command's model is built: picocli inspects every option of every subcommand it is given,
+     * which would be most of the start-up time of a quick {@code qcow4j info}. Anything else
+     * (no command, an option first, {@code help}) gets the whole tree, for its usage texts.
+     */
+    static CommandLine commandLine(List<String> args) {
+        Class<?> only = args.isEmpty() ? null : subcommand(args.get(0));
+        if (only == null) {
+            return new CommandLine(new Main());
+        }
+        CommandLine.Model.CommandSpec top = CommandLine.Model.CommandSpec.wrapWithoutInspection(new Main());
+        top.name(Main.class.getAnnotation(Command.class).name());
+        CommandLine cl = new CommandLine(top);
+        cl.addSubcommand(new CommandLine(only));
+        return cl;
+    }
+
+    /** The subcommand class named {@code name} in Main's {@code subcommands}, or null (and for help). */
+    private static Class<?> subcommand(String name) {
+        if (name.startsWith("-")) {
+            return null;
+        }
+        for (Class<?> c : Main.class.getAnnotation(Command.class).subcommands()) {
+            Command a = c.getAnnotation(Command.class);
+            if (c != CommandLine.HelpCommand.class && a != null
+                    && (a.name().equals(name) || List.of(a.aliases()).contains(name))) {
+                return c;
+            }
+        }
+        return null;
     }
 
     private static String oneLine(String message) {

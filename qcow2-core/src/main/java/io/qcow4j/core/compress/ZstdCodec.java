@@ -27,13 +27,29 @@ public final class ZstdCodec implements ClusterCodec {
      */
     static final int MAX_WINDOW_LOG = 21;
 
-    private final ZstdCompressCtx cctx = new ZstdCompressCtx().setLevel(Zstd.defaultCompressionLevel());
-    private final ZstdDecompressCtx dctx = new ZstdDecompressCtx();
+    // Made on first use: creating one loads zstd-jni's native library, which an image
+    // that is only inspected (qcow4j info) never needs.
+    private ZstdCompressCtx cctx;
+    private ZstdDecompressCtx dctx;
+
+    private ZstdCompressCtx cctx() {
+        if (cctx == null) {
+            cctx = new ZstdCompressCtx().setLevel(Zstd.defaultCompressionLevel());
+        }
+        return cctx;
+    }
+
+    private ZstdDecompressCtx dctx() {
+        if (dctx == null) {
+            dctx = new ZstdDecompressCtx();
+        }
+        return dctx;
+    }
 
     @Override
     public int compress(byte[] src, int srcLen, byte[] dst) {
         try {
-            return cctx.compressByteArray(dst, 0, dst.length, src, 0, srcLen);
+            return cctx().compressByteArray(dst, 0, dst.length, src, 0, srcLen);
         } catch (ZstdException e) {
             if (e.getErrorCode() == Zstd.errDstSizeTooSmall()) {
                 return -1;
@@ -45,6 +61,7 @@ public final class ZstdCodec implements ClusterCodec {
     @Override
     public void decompress(byte[] src, int srcOff, int srcLen, byte[] dst, int dstLen) throws IOException {
         // A failed call leaves the context mid-frame; reset also drops parameters, so set them again.
+        ZstdDecompressCtx dctx = dctx();
         dctx.reset();
         dctx.setLongMax(MAX_WINDOW_LOG);
         ByteBuffer in = ByteBuffer.wrap(src, srcOff, srcLen);

@@ -53,6 +53,14 @@ public final class MappedStorage extends FileStorage {
         MappedBytesStore store = chunks[index];
         if (store == null) {
             try {
+                // Grow the file to the chunk's end ourselves: Chronicle would do it under an
+                // exclusive whole-file FileLock, which waits forever on QEMU's image locks
+                // (ours included, see ImageLock) while any holder, even a qemu-io -U, is there.
+                long need = (index + 1L) * CHUNK + OVERLAP;
+                java.io.RandomAccessFile raf = mappedFile.raf();
+                if (raf.length() < need) {
+                    raf.setLength(need);
+                }
                 store = mappedFile.acquireByteStore(owner, (long) index * CHUNK);
                 store.singleThreadedCheckDisabled(true);
             } catch (RuntimeException e) {
