@@ -115,6 +115,11 @@ final class RebaseCommand implements Callable<Integer> {
     private void checkNewBacking(String name) throws IOException {
         String path = Images.combine(file, name);
         String prefix = "Could not open new backing file '" + name + "': ";
+        // the image itself as its new backing file: say so before its own lock does
+        Path candidate = Cwd.path(path);
+        if (java.nio.file.Files.exists(candidate) && java.nio.file.Files.isSameFile(candidate, Cwd.path(file))) {
+            throw new CliException(prefix + "'" + file + "' would become its own backing file");
+        }
         BlockDevice dev;
         try {
             dev = Images.open(path, backingFormat, false, true);
