@@ -32,7 +32,7 @@ public final class DirtyBitmap {
 
     private DirtyBitmap(String name, long granularity, long diskSize, BitmapManager manager, PersistentBitmap entry) {
         if (granularity < 512 || Long.bitCount(granularity) != 1) {
-            throw new IllegalArgumentException("Granularity must be power of 2, and at least 512");
+            throw new IllegalArgumentException("Granularity must be power of 2 and at least 512");
         }
         this.name = name;
         this.granularity = granularity;

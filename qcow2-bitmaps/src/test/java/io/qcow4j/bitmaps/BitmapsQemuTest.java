@@ -179,6 +179,31 @@ class BitmapsQemuTest {
         assertEquals(0, Qemu.check(img).exitCode());
     }
 
+    @Test
+    void directorySizeLimit(@TempDir Path tmp) throws IOException {
+        Path img = tmp.resolve("dir.qcow2");
+        Qemu.create(img, "1M");
+        byte[] before = Files.readAllBytes(img);
+        try (Qcow2Image image = Qcow2Image.open(img, OpenOptions.readWrite())) {
+            Bitmaps bm = Bitmaps.of(image);
+            String pad = "n".repeat(1000);
+            int i = 0;
+            try {
+                for (; i < 65535; i++) {
+                    bm.add(pad + i, Bitmaps.AddOptions.defaults().disabledBitmap());
+                }
+            } catch (IllegalArgumentException e) {
+                assertTrue(e.getMessage().contains("Not enough space in the bitmap directory"), e.getMessage());
+            }
+            // 1032-byte entries: the 67,107,840-byte directory holds 65,026 of them
+            assertEquals(65026, i);
+            for (int k = 0; k < i; k++) {
+                bm.remove(pad + k);
+            }
+        }
+        assertArrayEquals(before, Files.readAllBytes(img));
+    }
+
     static void assertRefused(ThrowingRunnable r, String message) {
         RuntimeException e = assertThrows(RuntimeException.class, r::run);
         assertTrue(e.getMessage().contains(message), "expected '" + message + "' in: " + e.getMessage());

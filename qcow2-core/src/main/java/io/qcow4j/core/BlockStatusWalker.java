@@ -42,6 +42,12 @@ final class BlockStatusWalker {
     /** Status of the run at {@code offset} within its cluster. */
     private static BlockStatus piece(Qcow2Image img, long offset, long end) throws IOException {
         var geo = img.geo;
+        if (img.mapper.l2Table(offset) == 0) {
+            // no L2 table: its whole range is unallocated in this layer (one step, not one per
+            // cluster, on a huge sparse disk)
+            long coverage = geo.l2Coverage();
+            return below(img, offset, Math.min(end - offset, coverage - offset % coverage), -1);
+        }
         int cs = geo.clusterSize();
         int in = geo.offsetInCluster(offset);
         long n = Math.min(end - offset, cs - in);
@@ -58,7 +64,7 @@ final class BlockStatusWalker {
             if (allocated) {
                 return new BlockStatus(offset, n, true, false, true, 0, img.io.checkedHostAt(offset, entry) + in, false);
             }
-            return below(img, offset, n);
+            return below(img, offset, n, -1);
         }
         long bitmap = img.io.bitmapAt(offset);
         int sc = geo.subclusterSize();
@@ -71,22 +77,28 @@ final class BlockStatusWalker {
             last++;
         }
         n = Math.min(n, (long) last * sc - in);
+        // qemu reports the host offset of every subcluster of an allocated cluster, data or not
+        long host = img.io.isAllocated(entry) ? img.io.checkedHostAt(offset, entry) + in : -1;
         if (alloc) {
-            return new BlockStatus(offset, n, true, false, true, 0, img.io.checkedHostAt(offset, entry) + in, false);
+            return new BlockStatus(offset, n, true, false, true, 0, host, false);
         }
         if (zero) {
-            return new BlockStatus(offset, n, true, true, false, 0, -1, false);
+            return new BlockStatus(offset, n, true, true, false, 0, host, false);
         }
-        return below(img, offset, n);
+        return below(img, offset, n, host);
     }
 
-    /** Nothing in this layer: what the backing file says, or an unallocated zero run. */
-    private static BlockStatus below(Qcow2Image img, long offset, long n) throws IOException {
+    /**
+     * Nothing in this layer: what the backing file says, or (no backing file, or past its
+     * end) an unallocated zero run of this layer, as qemu reports it: depth 0 here, and the
+     * host offset of an allocated cluster whose subclusters are unallocated.
+     */
+    private static BlockStatus below(Qcow2Image img, long offset, long n, long host) throws IOException {
         BlockDevice backing = img.backing;
         if (backing != null && offset < backing.size()) {
             long len = Math.min(n, backing.size() - offset);
             return backing.blockStatus(offset, len).deeper();
         }
-        return new BlockStatus(offset, n, false, true, false, backing != null ? 1 : 0, -1, false);
+        return new BlockStatus(offset, n, false, true, false, 0, host, false);
     }
 }

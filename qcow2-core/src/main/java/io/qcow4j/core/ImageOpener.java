@@ -2,7 +2,9 @@ package io.qcow4j.core;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.nio.file.FileSystemException;
 import java.nio.file.Files;
+import java.nio.file.InvalidPathException;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -42,7 +44,8 @@ final class ImageOpener {
     private static Qcow2Image open(Path path, Path name, OpenOptions options, Set<Path> chain) throws IOException {
         Path real = realPath(path);
         if (!chain.add(real)) {
-            throw new IOException("Backing file chain contains a loop: '" + path + "' appears twice");
+            throw new CorruptImageException("backing file name", Header.BACKING_FILE_OFFSET,
+                    "Backing file chain contains a loop: '" + path + "' appears twice");
         }
         boolean readOnly = options.isReadOnly();
         if (options.forceShare() && !readOnly) {
@@ -63,15 +66,24 @@ final class ImageOpener {
             checkFeatures(header, options);
             Geometry geo = new Geometry(header.clusterBits, header.hasIncompatible(Header.INCOMPAT_EXTENDED_L2), header.version);
             checkGeometry(header, geo, storage);
+            if (!readOnly) {
+                checkRewritable(header);
+            }
             if (header.hasIncompatible(Header.INCOMPAT_DATA_FILE)) {
                 String dataName = header.stringExtension(HeaderExtension.EXTERNAL_DATA_FILE);
                 if (dataName == null) {
                     throw new UnsupportedImageException("Could not open data file: the image names none (data-file option required)");
                 }
+                Path data = resolveFromImage(path, dataName, "data file name (header extension)", header.headerLength);
+                if (Files.exists(data) && Files.isSameFile(data, path)) {
+                    // guest data at host offset = guest offset would overwrite this image's metadata
+                    throw new CorruptImageException("data file name (header extension)", header.headerLength,
+                            "the data file '" + dataName + "' is the image itself");
+                }
                 if (!options.forceShare()) {
                     locks.add(ImageLock.dataFile(qemuName(name, dataName), readOnly));
                 }
-                dataFile = new FileStorage(resolve(path, dataName), readOnly);
+                dataFile = new FileStorage(data, readOnly);
             }
             Qcow2Image[] self = new Qcow2Image[1];
             RefcountManager refcounts = new RefcountManager(storage, header.clusterBits, header.refcountOrder,
@@ -80,7 +92,8 @@ final class ImageOpener {
             long[] l1 = ClusterMapper.readL1(storage, geo, header.l1TableOffset, header.l1Size, "L1 table");
             L2Cache cache = new L2Cache(storage, geo.clusterSize() / 8, L2_CACHE_BYTES);
             ClusterMapper mapper = new ClusterMapper(storage, refcounts, cache, geo, header.l1TableOffset, l1, dataFile != null);
-            List<SnapshotEntry> snapshots = SnapshotTable.read(storage, geo.clusterSize(), header.snapshotsOffset, header.nbSnapshots);
+            List<SnapshotEntry> snapshots = SnapshotTable.read(storage, geo.clusterSize(), header.snapshotsOffset, header.nbSnapshots,
+                    options.checkMode());
             if (options.openBacking() && header.backingFile != null) {
                 backing = openBacking(path, name, header, chain, options.forceShare());
             }
@@ -91,7 +104,15 @@ final class ImageOpener {
             self[0] = image;
             image.locks.addAll(locks);
             image.bitmaps = new BitmapManager(storage, header, refcounts, image::writeHeader, readOnly, options.warnings());
-            image.bitmaps.load();
+            try {
+                image.bitmaps.load();
+            } catch (CorruptImageException e) {
+                if (!options.checkMode()) {
+                    throw e;
+                }
+                // check mode: the checker judges the bitmap directory itself, as qemu-img check does
+                image.bitmaps = new BitmapManager(storage, header, refcounts, image::writeHeader, readOnly, options.warnings());
+            }
             image.checkMode = options.checkMode();
             return image;
         } catch (IOException | RuntimeException | Error e) {
@@ -140,7 +161,7 @@ final class ImageOpener {
             for (int bit = 0; bit < 64; bit++) {
                 if ((unknown & (1L << bit)) != 0) {
                     String name = FeatureNameTable.nameOf(table, FeatureNameTable.INCOMPATIBLE, bit);
-                    names.add(name != null ? name : "Unknown incompatible feature: " + Long.toHexString(1L << bit));
+                    names.add(name != null ? name : "Unknown incompatible feature: " + Long.toHexString(1L << bit) + " (bit " + bit + ")");
                 }
             }
             throw new UnsupportedImageException("Unsupported qcow2 feature(s): " + String.join(", ", names));
@@ -149,7 +170,7 @@ final class ImageOpener {
             throw new UnsupportedImageException("Encrypted images are not supported (crypt_method " + h.cryptMethod + ")");
         }
         if (h.hasIncompatible(Header.INCOMPAT_CORRUPT) && !options.isReadOnly() && !options.checkMode()) {
-            throw new IOException("qcow2: Image is corrupt; cannot be opened read/write");
+            throw new CorruptImageException("header", Header.INCOMPATIBLE_FEATURES, "Image is corrupt; cannot be opened read/write");
         }
         CompressionType ct = CompressionType.fromCode(h.compressionType);
         if (ct == null) {
@@ -180,10 +201,31 @@ final class ImageOpener {
         }
     }
 
+    /**
+     * A writer rewrites the header (autoclear bits, dirty bit, table moves): refuse read-write
+     * now if it cannot, rather than fail half-way through a write.
+     */
+    private static void checkRewritable(Header h) throws UnsupportedImageException {
+        int length = h.headerLength;
+        long backingOffset = h.backingFileOffset;
+        int backingSize = h.backingFileSize;
+        try {
+            h.serialize();
+        } catch (RuntimeException e) {
+            throw new UnsupportedImageException("Cannot open read-write: the header cannot be rewritten in cluster 0 (" + e + ")");
+        } finally {
+            // serialize() records where it put things; nothing is written yet
+            h.headerLength = length;
+            h.backingFileOffset = backingOffset;
+            h.backingFileSize = backingSize;
+        }
+    }
+
     private static CompressionType compressionOf(Header h) {
         return CompressionType.fromCode(h.compressionType);
     }
 
+    /** {@code name} as recorded in {@code image}: absolute, or relative to the image's directory. */
     static Path resolve(Path image, String name) {
         Path p = Path.of(name);
         if (p.isAbsolute()) {
@@ -193,8 +235,18 @@ final class ImageOpener {
         return dir == null ? p : dir.resolve(p);
     }
 
+    /** {@link #resolve} for a name read from the image: a name no path can have is corruption. */
+    private static Path resolveFromImage(Path image, String name, String structure, long offset) throws CorruptImageException {
+        try {
+            return resolve(image, name);
+        } catch (InvalidPathException e) {
+            throw new CorruptImageException(structure, offset, "invalid file name '" + name.replace("\0", "\\0") + "': " + e.getReason());
+        }
+    }
+
     /** A file named by an image, as QEMU names it in messages: relative to the image's directory as given. */
-    static Path qemuName(Path image, String name) {
+    static Path qemuName(Path image, String name) throws CorruptImageException {
+        resolveFromImage(image, name, "file name", 0);
         Path p = Path.of(name);
         Path dir = image.getParent();
         return p.isAbsolute() || dir == null ? p : dir.resolve(p);
@@ -202,10 +254,13 @@ final class ImageOpener {
 
     private static BlockDevice openBacking(Path path, Path name, Header h, Set<Path> chain, boolean forceShare)
             throws IOException {
-        Path file = resolve(path, h.backingFile);
+        Path file = resolveFromImage(path, h.backingFile, "backing file name", Header.BACKING_FILE_OFFSET);
         String fmt = h.stringExtension(HeaderExtension.BACKING_FORMAT);
         if (!Files.exists(file)) {
             throw new NoSuchFileException(file.toString(), null, "Could not open backing file '" + h.backingFile + "': No such file or directory");
+        }
+        if (Files.isDirectory(file)) {
+            throw new FileSystemException(file.toString(), null, "Could not open backing file '" + h.backingFile + "': Is a directory");
         }
         if (fmt == null) {
             fmt = probe(file);

@@ -177,16 +177,46 @@ public final class Qcow2Image implements BlockDevice {
         return Collections.unmodifiableList(out);
     }
 
-    /** Read-only view of an internal snapshot's disk, by id or name. */
+    /**
+     * Read-only view of an internal snapshot's disk, by id, else by name (QEMU's order).
+     * It must not be read after the snapshot is deleted.
+     */
     public synchronized BlockDevice snapshot(String idOrName) throws IOException {
-        for (SnapshotEntry e : snapshotEntries) {
-            if (e.id.equals(idOrName) || e.name.equals(idOrName)) {
-                long[] l1 = ClusterMapper.readL1(storage, geo, e.l1TableOffset, e.l1Size, "snapshot L1 table");
-                long size = e.diskSize >= 0 ? e.diskSize : header.size;
-                return new SnapshotView(this, l1, e.l1TableOffset, size);
-            }
+        int i = InternalSnapshots.find(snapshotEntries, idOrName);
+        if (i < 0) {
+            throw new IllegalArgumentException("Can't find snapshot '" + idOrName + "'");
         }
-        throw new IllegalArgumentException("Can't find snapshot '" + idOrName + "'");
+        SnapshotEntry e = snapshotEntries.get(i);
+        long[] l1 = ClusterMapper.readL1(storage, geo, e.l1TableOffset, e.l1Size, "snapshot L1 table");
+        long size = e.diskSize >= 0 ? e.diskSize : header.size;
+        return new SnapshotView(this, l1, e.l1TableOffset, size);
+    }
+
+    /**
+     * Takes an internal snapshot of the disk as it is now, as {@code qemu-img snapshot -c}:
+     * the next free numeric id, the time of day, icount 0, no VM state. Names may repeat,
+     * as qemu-img allows. Refused ({@link SnapshotException}) with an external data file,
+     * past 65536 snapshots, or when a refcount would overflow (refcount_bits=1 holds no
+     * shared cluster), before anything changes.
+     */
+    public synchronized Snapshot createSnapshot(String name) throws IOException {
+        ensureWritable();
+        return new InternalSnapshots(this).create(name, java.time.Instant.now());
+    }
+
+    /**
+     * Reverts the disk to an internal snapshot (by id, else by name), its size included,
+     * as {@code qemu-img snapshot -a}; the snapshot stays. Refused while dirty bitmaps exist.
+     */
+    public synchronized Snapshot applySnapshot(String idOrName) throws IOException {
+        ensureWritable();
+        return new InternalSnapshots(this).apply(idOrName);
+    }
+
+    /** Deletes an internal snapshot (by id, else by name) and frees what only it held. */
+    public synchronized Snapshot deleteSnapshot(String idOrName) throws IOException {
+        ensureWritable();
+        return new InternalSnapshots(this).delete(idOrName);
     }
 
     /** Internal parts for check, repair and dump (see {@link EngineParts}). */
@@ -373,6 +403,71 @@ public final class Qcow2Image implements BlockDevice {
         writeHeader();
     }
 
+    /**
+     * Resizes as {@code qemu-img resize --shrink} does: when shrinking, the clusters past
+     * the new end are freed first (their data is lost), then {@link #resize} runs.
+     */
+    public synchronized void resizeDiscarding(long newSize) throws IOException {
+        ensureWritable();
+        if (newSize >= 0 && newSize < header.size) {
+            bitmaps.checkResizable(); // refuse before freeing anything
+            ImageResizer.freePast(this, newSize);
+        }
+        resize(newSize);
+    }
+
+    /**
+     * Empties the image's own layer, as qemu-img commit does after committing: every
+     * cluster becomes unallocated, so the backing file shows through. The guest's view
+     * through the chain is unchanged by that, so no bitmap records it.
+     */
+    public synchronized void makeEmpty() throws IOException {
+        ensureWritable();
+        int cs = geo.clusterSize();
+        for (int i = 0; i < mapper.l1Size(); i++) {
+            long start = i * geo.l2Coverage();
+            if (mapper.l2Table(start) == 0) {
+                continue;
+            }
+            long end = Math.min(header.size, start + geo.l2Coverage());
+            for (long off = start; off < end; off += cs) {
+                io.unmapCluster(off);
+            }
+        }
+        storage.flush();
+    }
+
+    /**
+     * Records a new backing file (null: none) in the header and reads through
+     * {@code device} from now on; the caller made sure the guest's view stays right
+     * (rebase, stream) or wants it changed (rebase -u).
+     */
+    public synchronized void setBackingFile(String name, String format, BlockDevice device) throws IOException {
+        ensureWritable();
+        if (name != null && dataFileRaw()) {
+            throw new IllegalArgumentException("Backing file and data-file-raw cannot be used at the same time");
+        }
+        header.backingFile = name;
+        header.setExtension(HeaderExtension.BACKING_FORMAT,
+                name == null || format == null ? null : HeaderExtension.ofString(HeaderExtension.BACKING_FORMAT, format).data());
+        writeHeader();
+        storage.flush();
+        attachBacking(device);
+    }
+
+    /** Reads through {@code device} as the backing file (no header change): for reopening layers. */
+    public synchronized void attachBacking(BlockDevice device) {
+        this.backing = device;
+        io.setBacking(device);
+    }
+
+    /** Stops using the backing device without closing it, and returns it (the caller owns it now). */
+    public synchronized BlockDevice detachBacking() {
+        BlockDevice b = backing;
+        attachBacking(null);
+        return b;
+    }
+
     /** The image's dirty bitmaps (persistent ones from the bitmap directory, and transient ones). */
     public BitmapManager bitmaps() {
         return bitmaps;
@@ -485,12 +580,17 @@ public final class Qcow2Image implements BlockDevice {
         }
         prepared = true;
         try {
+            boolean repair = !checkMode && header.hasIncompatible(Header.INCOMPAT_DIRTY);
+            if (repair) {
+                // the repair reads every reference: let it refuse a broken image before the header changes
+                RefcountRebuilder.count(engineParts());
+            }
             if ((header.autoclearFeatures & ~Header.AUTOCLEAR_KNOWN) != 0) {
                 header.autoclearFeatures &= Header.AUTOCLEAR_KNOWN;
                 writeHeader();
                 storage.flush();
             }
-            if (!checkMode && header.hasIncompatible(Header.INCOMPAT_DIRTY)) {
+            if (repair) {
                 RefcountRebuilder.repairDirty(this);
             }
         } catch (IOException | RuntimeException e) {

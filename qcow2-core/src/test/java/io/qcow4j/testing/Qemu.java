@@ -181,6 +181,11 @@ public final class Qemu {
      * returns {@code nbdinfo --map=qemu:dirty-bitmap:NAME} output, lines of
      * "start length flags dirty|clean".
      */
+    /** {@link #nbdMap} (qemu-nbd resolves relative backing names against the image, so any directory works). */
+    public static String besideImageNbdMap(Path img, String bitmap) {
+        return nbdMap(img, bitmap);
+    }
+
     public static String nbdMap(Path img, String bitmap) {
         return NbdExport.dirtyBitmapMap(img, bitmap);
     }

@@ -1,5 +1,7 @@
 package io.qcow4j.tools;
 
+import io.qcow4j.bitmaps.Bitmaps;
+import io.qcow4j.bitmaps.DirtyBitmap;
 import io.qcow4j.core.BlockDevice;
 import io.qcow4j.core.BlockStatus;
 import io.qcow4j.core.CreateOptions;
@@ -20,10 +22,14 @@ import picocli.CommandLine.Spec;
 import picocli.CommandLine.Model.CommandSpec;
 
 /**
- * {@code convert [-f FMT] [-O qcow2|raw] [-c] [-o OPTS] [-p] SRC DST}, as qemu-img convert:
+ * {@code convert [-f FMT] [-O qcow2|raw] [-c] [-o OPTS] [-p] [--bitmaps [--skip-broken-bitmaps]] SRC DST},
+ * as qemu-img convert:
  * the whole disk of SRC (its backing chain included) into a new DST. Runs that read as
  * zeros are not written (a new image reads zeros already); neither are chunks whose
- * data is all zeros. With -c every written cluster is compressed.
+ * data is all zeros. With -c every written cluster is compressed. --bitmaps copies the
+ * source image's persistent bitmaps (granularity, enabled state, bits) into a qcow2 target;
+ * unlike qemu-img, its refusals (raw target, inconsistent bitmap) come before DST is made.
+ * Converting an image that has bitmaps without --bitmaps warns that they stay behind.
  */
 @Command(name = "convert", mixinStandardHelpOptions = true,
         description = "Copy an image into a new image of the given format (raw unless -O qcow2).")
@@ -55,6 +61,12 @@ final class ConvertCommand implements Callable<Integer> {
     @Option(names = {"-U", "--force-share"}, description = "accepted for compatibility")
     boolean forceShare;
 
+    @Option(names = "--bitmaps", description = "copy the source's persistent bitmaps (qcow2 target)")
+    boolean bitmaps;
+
+    @Option(names = "--skip-broken-bitmaps", description = "with --bitmaps: skip inconsistent bitmaps, with a warning")
+    boolean skipBrokenBitmaps;
+
     @Parameters(paramLabel = "SRC DST", arity = "0..*")
     List<String> args = new ArrayList<>();
 
@@ -80,6 +92,12 @@ final class ConvertCommand implements Callable<Integer> {
         }
         String src = args.get(0);
         String dst = args.get(1);
+        if (skipBrokenBitmaps && !bitmaps) {
+            throw new CliException("Use of --skip-broken-bitmaps requires --bitmaps");
+        }
+        if (bitmaps && !targetFormat.equals(Images.QCOW2)) {
+            throw new CliException("Format driver '" + targetFormat + "' does not support bitmaps");
+        }
         Map<String, String> values = opts.values();
         FormatOptions.checkTypes(table, values);
         for (String refused : List.of("size", "backing_file", "backing_fmt")) {
@@ -89,13 +107,15 @@ final class ConvertCommand implements Callable<Integer> {
         }
         BlockDevice source = Images.open(src, sourceFormat, false, true);
         try {
-            if (Files.exists(Path.of(dst)) && Files.isSameFile(Path.of(src), Path.of(dst))) {
+            if (Files.exists(Cwd.path(dst)) && Files.isSameFile(Cwd.path(src), Cwd.path(dst))) {
                 throw new CliException(dst + ": source and target are the same file");
             }
+            List<DirtyBitmap> toCopy = bitmapsToCopy(src, source);
             long size = Images.virtualSize(source);
             BlockDevice target = createTarget(dst, size, values);
             try {
                 copy(source, target, size);
+                copyBitmaps(toCopy, target);
             } catch (RuntimeException e) {
                 Images.closeQuietly(target);
                 throw e;
@@ -107,8 +127,62 @@ final class ConvertCommand implements Callable<Integer> {
         return 0;
     }
 
+    /**
+     * The bitmaps --bitmaps copies: the source image's own persistent ones (not its backing
+     * files'). An inconsistent one fails the convert before the target is made, or is
+     * skipped with a warning under --skip-broken-bitmaps (qemu's order: newest first).
+     * Without --bitmaps, a warning says the bitmaps stay behind.
+     */
+    private List<DirtyBitmap> bitmapsToCopy(String src, BlockDevice source) {
+        List<DirtyBitmap> all = source instanceof Qcow2Image q
+                ? Bitmaps.of(q).list().stream().filter(DirtyBitmap::isPersistent).toList() : List.of();
+        if (!bitmaps) {
+            if (!all.isEmpty()) {
+                warn("'" + src + "' has bitmaps, which are not copied ("
+                        + (targetFormat.equals(Images.QCOW2) ? "use --bitmaps" : "a raw image cannot hold them") + ")");
+            }
+            return List.of();
+        }
+        List<DirtyBitmap> copy = new ArrayList<>();
+        for (int i = all.size() - 1; i >= 0; i--) {
+            DirtyBitmap b = all.get(i);
+            if (b.isInconsistent()) {
+                if (!skipBrokenBitmaps) {
+                    throw new CliException("Cannot copy inconsistent bitmap '" + b.name()
+                            + "'. Try --skip-broken-bitmaps, or use 'qemu-img bitmap --remove' to delete it");
+                }
+                warn("Skipping inconsistent bitmap '" + b.name() + "'");
+                continue;
+            }
+            copy.add(0, b);
+        }
+        return copy;
+    }
+
+    /** After the data (so the copy dirties none of them): each bitmap with its granularity, state and bits. */
+    private static void copyBitmaps(List<DirtyBitmap> list, BlockDevice target) {
+        if (list.isEmpty()) {
+            return;
+        }
+        Bitmaps to = Bitmaps.of((Qcow2Image) target);
+        for (DirtyBitmap b : list) {
+            try {
+                Bitmaps.AddOptions o = Bitmaps.AddOptions.defaults().withGranularity(b.granularity());
+                to.add(b.name(), b.isEnabled() ? o : o.disabledBitmap());
+                to.merge(b.name(), b);
+            } catch (IOException | RuntimeException e) {
+                throw new CliException("Could not copy bitmap '" + b.name() + "': " + Images.reason(e), 1, e);
+            }
+        }
+    }
+
+    private void warn(String message) {
+        spec.commandLine().getErr().println("qcow4j: warning: " + message);
+        spec.commandLine().getErr().flush();
+    }
+
     private BlockDevice createTarget(String dst, long size, Map<String, String> values) throws IOException {
-        Path path = Path.of(dst);
+        Path path = Cwd.path(dst);
         try {
             if (targetFormat.equals(Images.RAW)) {
                 String prealloc = values.get("preallocation");

@@ -125,7 +125,7 @@ final class CreateCommand implements Callable<Integer> {
             throw new CliException("Expected backing file name, got empty string");
         }
         String fullName = Images.combine(file, backingFile);
-        if (Path.of(fullName).normalize().equals(Path.of(file).normalize())) {
+        if (Cwd.path(fullName).normalize().equals(Cwd.path(file).normalize())) {
             throw new CliException("Error: Trying to create an image with the same filename as the backing file");
         }
         String backingFmt = values.get("backing_fmt");
@@ -148,14 +148,14 @@ final class CreateCommand implements Callable<Integer> {
         if (prealloc != null && !prealloc.equals("off")) {
             throw unsupportedPreallocation(prealloc);
         }
-        try (RawImage img = RawImage.create(Path.of(file), size)) {
+        try (RawImage img = RawImage.create(Cwd.path(file), size)) {
             img.flush();
         }
     }
 
     private void createQcow2(String file, long size, Map<String, String> values) throws Exception {
         CreateOptions co = qcow2Options(values, size);
-        Path path = Path.of(file);
+        Path path = Cwd.path(file);
         // as qemu: an existing file is emptied and reused (keeps its owner and mode); create()
         // empties it only after QEMU's locks show no one (a running VM) is using it
         try {

@@ -44,7 +44,7 @@ final class ImageInfo {
         info.format = dev.formatName();
         info.virtualSize = Images.virtualSize(dev);
         // the image file alone: qemu 7.2 counts neither the data file nor the backing file
-        info.actualSize = DiskUsage.allocatedBytes(Path.of(name));
+        info.actualSize = DiskUsage.allocatedBytes(Cwd.path(name));
         if (dev instanceof Qcow2Image img) {
             info.clusterSize = img.clusterSize();
             info.dirty = img.isDirty();

@@ -54,7 +54,7 @@ final class Images {
     static BlockDevice open(String name, String format, boolean writable, boolean backing, boolean forceShare) {
         String prefix = "Could not open '" + name + "': ";
         checkFormat(format, prefix);
-        Path path = Path.of(name);
+        Path path = Cwd.path(name);
         try {
             if (Files.isDirectory(path)) {
                 throw new CliException(prefix + "'file' driver requires '" + name + "' to be a regular file");

@@ -155,7 +155,7 @@ final class InfoCommand implements Callable<Integer> {
 
     /** The same file under two names is one link of the chain. */
     private static Path identity(String name) {
-        Path p = Path.of(name);
+        Path p = Cwd.path(name);
         try {
             return p.toRealPath();
         } catch (IOException e) {

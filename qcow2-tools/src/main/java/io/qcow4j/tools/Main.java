@@ -26,6 +26,17 @@ import picocli.CommandLine.Command;
             ConvertCommand.class,
             CompareCommand.class,
             IoCommand.class,
+            BitmapCommand.class,
+            CheckCommand.class,
+            MapCommand.class,
+            DumpCommand.class,
+            OverlayCommand.class,
+            CommitCommand.class,
+            RebaseCommand.class,
+            StreamCommand.class,
+            ResizeCommand.class,
+            CheckpointCommand.class,
+            SnapshotCommand.class,
             CommandLine.HelpCommand.class
         })
 public final class Main implements Callable<Integer> {
@@ -45,12 +56,29 @@ public final class Main implements Callable<Integer> {
 
     /** Runs one command line and returns its exit code; never throws, never exits. */
     public static int run(String[] args) {
+        return run(args, new FileOutputStream(FileDescriptor.out), new FileOutputStream(FileDescriptor.err), null);
+    }
+
+    /**
+     * Runs one command line with its output on {@code stdout}/{@code stderr} and relative
+     * file names resolved against {@code workingDir} (null: the process's own).
+     */
+    public static int run(String[] args, java.io.OutputStream stdout, java.io.OutputStream stderr, java.nio.file.Path workingDir) {
+        Cwd.set(workingDir);
+        try {
+            return runIn(args, stdout, stderr);
+        } finally {
+            Cwd.set(null);
+        }
+    }
+
+    private static int runIn(String[] args, java.io.OutputStream stdout, java.io.OutputStream stderr) {
         List<String> rest = new ArrayList<>(List.of(args));
         boolean debug = rest.remove(DEBUG_FLAG);
         // qemu prints file names byte for byte: write with the charset Java decoded argv with
         Charset cs = Charset.forName(System.getProperty("sun.jnu.encoding", "UTF-8"));
-        PrintWriter out = new PrintWriter(new OutputStreamWriter(new FileOutputStream(FileDescriptor.out), cs), false);
-        PrintWriter err = new PrintWriter(new OutputStreamWriter(new FileOutputStream(FileDescriptor.err), cs), true);
+        PrintWriter out = new PrintWriter(new OutputStreamWriter(stdout, cs), false);
+        PrintWriter err = new PrintWriter(new OutputStreamWriter(stderr, cs), true);
         InfoCommand info = InfoCommand.plain(rest);
         if (info != null) {
             // the most common call, and the one that must start fast: no picocli at all

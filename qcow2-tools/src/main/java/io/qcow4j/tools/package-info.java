@@ -1,6 +1,6 @@
 /**
  * The {@code qcow4j} command line: qemu-img's {@code create}, {@code info}, {@code convert},
- * {@code compare}, and qemu-io as {@code io}, with their syntax, output and exit codes
+ * {@code compare}, {@code bitmap}, {@code snapshot}, and qemu-io as {@code io}, with their syntax, output and exit codes
  * (checked against qemu-img/qemu-io 7.2 by the *IT tests).
  *
  * <p>Where qcow4j knowingly differs from the qemu tools:
@@ -15,6 +15,9 @@
  * <li>{@code compare -s} compares allocated / zero / data per run, not qemu's full
  *     block-status bit set.</li>
  * <li>qemu-io's timing line has the same shape, never the same numbers.</li>
+ * <li>{@code snapshot -c} refused by a refcount overflow (refcount_bits=1) changes nothing;
+ *     qemu-img leaks the cluster of the new L1 table. {@code snapshot --object} and
+ *     {@code --image-opts} are refused.</li>
  * </ul>
  */
 package io.qcow4j.tools;

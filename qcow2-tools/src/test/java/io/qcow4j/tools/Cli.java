@@ -48,7 +48,21 @@ final class Cli {
         return root;
     }
 
+    /**
+     * Runs a qcow4j command line in this JVM (Main.run with {@code dir} as its working
+     * directory): the same code as bin/qcow4j without a JVM start per call. The launcher
+     * itself is exercised by {@link #qcow4jProcess}.
+     */
     static Qemu.Result qcow4j(Path dir, String... args) {
+        java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+        java.io.ByteArrayOutputStream err = new java.io.ByteArrayOutputStream();
+        int code = Main.run(args, out, err, dir);
+        java.nio.charset.Charset cs = java.nio.charset.Charset.forName(System.getProperty("sun.jnu.encoding", "UTF-8"));
+        return new Qemu.Result(List.of(prepend("qcow4j", args)), code, out.toString(cs), err.toString(cs));
+    }
+
+    /** Runs the real bin/qcow4j (the shaded jar, in a new JVM), as users do. */
+    static Qemu.Result qcow4jProcess(Path dir, String... args) {
         return Qemu.run(dir, TIMEOUT, prepend(root().resolve("bin/qcow4j").toString(), args));
     }
 

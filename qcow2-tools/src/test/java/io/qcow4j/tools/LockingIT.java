@@ -46,40 +46,40 @@ class LockingIT {
             // info: refused exactly as qemu-img refuses, allowed with -U
             Qemu.Result theirs = qemuImg(tmp, "info", IMG);
             assertEquals(1, theirs.exitCode(), theirs.describe());
-            Cli.assertOneLineError(qcow4j(tmp, "info", IMG), 1, Cli.qemuMessage(theirs));
+            Cli.assertOneLineError(Cli.qcow4jProcess(tmp, "info", IMG), 1, Cli.qemuMessage(theirs));
             assertEquals("Could not open '" + IMG + "': Failed to get shared \"write\" lock" + HINT, Cli.qemuMessage(theirs));
             for (String u : new String[] {"-U", "--force-share"}) {
-                Qemu.Result ours = qcow4j(tmp, "info", u, IMG);
+                Qemu.Result ours = Cli.qcow4jProcess(tmp, "info", u, IMG);
                 assertEquals(0, ours.exitCode(), ours.describe());
                 assertEquals(qemuImg(tmp, "info", "-U", IMG).assertOk().stdout(), ours.stdout());
             }
-            Qemu.Result json = qcow4j(tmp, "info", "-U", "--output=json", IMG);
+            Qemu.Result json = Cli.qcow4jProcess(tmp, "info", "-U", "--output=json", IMG);
             assertEquals(qemuImg(tmp, "info", "-U", "--output=json", IMG).assertOk().stdout(), json.stdout());
 
             // io: writing and reading refused, reading with -r -U allowed, -U without -r refused
-            Cli.assertOneLineError(qcow4j(tmp, "io", "-c", "write 0 512", IMG), 1,
+            Cli.assertOneLineError(Cli.qcow4jProcess(tmp, "io", "-c", "write 0 512", IMG), 1,
                     "Could not open '" + IMG + "': Failed to get \"write\" lock" + HINT);
             assertTrue(qemuIo(tmp, "-c", "write 0 512", IMG).stderr().contains("Failed to get \"write\" lock"));
-            Cli.assertOneLineError(qcow4j(tmp, "io", "-r", "-c", "read 0 512", IMG), 1,
+            Cli.assertOneLineError(Cli.qcow4jProcess(tmp, "io", "-r", "-c", "read 0 512", IMG), 1,
                     "Could not open '" + IMG + "': Failed to get shared \"write\" lock" + HINT);
-            Qemu.Result read = qcow4j(tmp, "io", "-r", "-U", "-c", "read -P 0x5a 0 512", IMG);
+            Qemu.Result read = Cli.qcow4jProcess(tmp, "io", "-r", "-U", "-c", "read -P 0x5a 0 512", IMG);
             assertEquals(0, read.exitCode(), read.describe());
             assertEquals(Cli.withoutTiming(qemuIo(tmp, "-r", "-U", "-c", "read -P 0x5a 0 512", IMG).assertOk().stdout()),
                     Cli.withoutTiming(read.stdout()));
             Qemu.Result rwU = qemuIo(tmp, "-U", "-c", "read 0 512", IMG);
             assertEquals(1, rwU.exitCode());
-            Cli.assertOneLineError(qcow4j(tmp, "io", "-U", "-c", "read 0 512", IMG), 1,
+            Cli.assertOneLineError(Cli.qcow4jProcess(tmp, "io", "-U", "-c", "read 0 512", IMG), 1,
                     "Could not open '" + IMG + "': force-share=on can only be used with read-only images");
 
             // create over it: refused before anything is emptied, as qemu-img create
-            Qemu.Result create = qcow4j(tmp, "create", "-q", "-f", "qcow2", IMG, "1M");
+            Qemu.Result create = Cli.qcow4jProcess(tmp, "create", "-q", "-f", "qcow2", IMG, "1M");
             Cli.assertOneLineError(create, 1, IMG + ": Failed to get \"write\" lock" + HINT);
             Qemu.Result qemuCreate = qemuImg(tmp, "create", "-q", "-f", "qcow2", IMG, "1M");
             assertEquals(Cli.qemuMessage(qemuCreate), create.stderr().strip().substring("qcow4j: ".length()));
 
             assertArrayEquals(before, Files.readAllBytes(img), "an image in use changed");
         }
-        qcow4j(tmp, "io", "-c", "read -P 0x5a 0 512", IMG).assertOk();
+        Cli.qcow4jProcess(tmp, "io", "-c", "read -P 0x5a 0 512", IMG).assertOk();
     }
 
     @Test
@@ -103,9 +103,9 @@ class LockingIT {
             Qemu.Result write = qemuIo(tmp, "-c", "write 0 512", IMG);
             assertEquals(1, write.exitCode(), write.describe());
             assertTrue(write.stderr().contains("Failed to get \"write\" lock"), write.describe());
-            Cli.assertOneLineError(qcow4j(tmp, "info", IMG), 1,
+            Cli.assertOneLineError(Cli.qcow4jProcess(tmp, "info", IMG), 1,
                     "Could not open '" + IMG + "': Failed to get shared \"write\" lock" + HINT);
-            qcow4j(tmp, "info", "-U", IMG).assertOk();
+            Cli.qcow4jProcess(tmp, "info", "-U", IMG).assertOk();
 
             in.write("write -P 0x33 0 512\n".getBytes(StandardCharsets.US_ASCII));
             in.close();

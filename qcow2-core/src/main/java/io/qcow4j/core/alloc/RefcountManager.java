@@ -44,6 +44,10 @@ public final class RefcountManager {
     /** Clusters the allocator must not hand out whatever their refcount says (repair). */
     private java.util.function.LongPredicate excluded = c -> false;
     private boolean exclusionActive;
+    /** Names the metadata the engine knows at a host cluster, or null; see {@link #setAllocationGuard}. */
+    private java.util.function.LongFunction<String> guard = c -> null;
+    /** Sorted refcount block offsets for {@link #metadataAt}; null when the table changed since. */
+    private long[] blockOffsets;
 
     public RefcountManager(Storage storage, int clusterBits, int refcountOrder, long tableOffset,
                            int tableClusters, TableMoveListener listener) throws IOException {
@@ -66,18 +70,29 @@ public final class RefcountManager {
         if ((offset & (clusterSize - 1)) != 0 || offset < clusterSize) {
             throw new CorruptImageException("refcount table", offset, "Refcount table offset invalid");
         }
-        if (offset + bytes > storage.length()) {
+        if (offset > storage.length() - bytes) {
             throw new CorruptImageException("refcount table", offset, "Refcount table extends past the end of the file");
         }
         long[] t = new long[(int) (bytes / 8)];
         storage.readLongs(offset, t, 0, t.length);
         this.table = t;
+        this.blockOffsets = null;
         this.tableOffset = offset;
         this.tableClusters = clusters;
     }
 
     public long tableOffset() {
         return tableOffset;
+    }
+
+    /**
+     * Switches to a refcount table written elsewhere (a repair rebuilt the refcount
+     * structure and pointed the header at it): reads and validates it like at open.
+     */
+    public void reload(long offset, int clusters) throws IOException {
+        loadTable(offset, clusters);
+        freeHint = 1;
+        freeByteOffset = 0;
     }
 
     public int tableClusters() {
@@ -122,7 +137,7 @@ public final class RefcountManager {
         if (block == 0) {
             return 0;
         }
-        if ((block & (clusterSize - 1)) != 0 || block + clusterSize > storage.length()) {
+        if ((block & (clusterSize - 1)) != 0 || block < clusterSize || block > storage.length() - clusterSize) {
             throw new CorruptImageException("refcount table", tableOffset + rt * 8,
                     "refcount block offset 0x" + Long.toHexString(block) + " invalid");
         }
@@ -148,6 +163,41 @@ public final class RefcountManager {
     public void setExcluded(java.util.function.LongPredicate inUse) {
         this.excluded = inUse == null ? c -> false : inUse;
         this.exclusionActive = inUse != null;
+    }
+
+    /**
+     * Clusters whose refcount says free but that hold live metadata (a corrupt refcount) are
+     * never handed out: the allocation fails before anything is written, like QEMU's overlap
+     * check. The guard names that metadata for a cluster index, or returns null.
+     */
+    public void setAllocationGuard(java.util.function.LongFunction<String> metadataAt) {
+        this.guard = metadataAt;
+    }
+
+    /** "the refcount table" or "a refcount block" when the cluster at {@code offset} is one, else null. */
+    public String metadataAt(long offset) {
+        long start = offset & -(long) clusterSize;
+        if (start >= tableOffset && start - tableOffset < ((long) tableClusters << clusterBits)) {
+            return "the refcount table";
+        }
+        if (blockOffsets == null) {
+            blockOffsets = java.util.Arrays.stream(table).map(e -> e & RefcountBlock.TABLE_OFFSET_MASK)
+                    .filter(b -> b != 0).sorted().toArray();
+        }
+        return java.util.Arrays.binarySearch(blockOffsets, start) >= 0 ? "a refcount block" : null;
+    }
+
+    private void checkUnused(long start, long n) throws IOException {
+        for (long c = start; c < start + n; c++) {
+            String what = guard.apply(c);
+            if (what != null) {
+                long block = blockFor(c);
+                long at = block == 0 ? tableOffset + c / entriesPerBlock * 8
+                        : block + RefcountBlock.wordOffset(c % entriesPerBlock, refcountOrder);
+                throw new CorruptImageException(block == 0 ? "refcount table" : "refcount block", at,
+                        "cluster 0x" + Long.toHexString(c << clusterBits) + " has refcount 0 but holds " + what);
+            }
+        }
     }
 
     /** Sets the refcount of {@code cluster} to {@code value} (repair). */
@@ -205,6 +255,7 @@ public final class RefcountManager {
     public long allocate(int n, long reserveBytes) throws IOException {
         long start = findFree(n);
         long firstFree = firstFreeSeen;
+        checkUnused(start, n);
         long offset = start << clusterBits;
         if (reserveBytes > 0) {
             storage.reserve(offset, Math.min(reserveBytes, (long) n << clusterBits));
@@ -252,7 +303,8 @@ public final class RefcountManager {
             long endCluster = (off + len - 1) >>> clusterBits;
             if (endCluster == cluster) {
                 add(cluster, 1);
-            } else if (get(endCluster) == 0 && !isPending(endCluster) && !excluded.test(endCluster)) {
+            } else if (get(endCluster) == 0 && !isPending(endCluster) && !excluded.test(endCluster)
+                    && guard.apply(endCluster) == null) {
                 add(cluster, 1);
                 add(endCluster, 1);
             } else {
@@ -346,6 +398,7 @@ public final class RefcountManager {
     /** Allocates the refcount block for table index {@code rt}; returns its offset. */
     private long allocateBlock(long rt) throws IOException {
         long b = findFree(1);
+        checkUnused(b, 1);
         long off = b << clusterBits;
         storage.reserve(off, clusterSize);
         if (b / entriesPerBlock == rt) {
@@ -368,6 +421,7 @@ public final class RefcountManager {
 
     private void setTableEntry(long rt, long blockOffset) throws IOException {
         table[(int) rt] = blockOffset;
+        blockOffsets = null;
         storage.writeLong(tableOffset + rt * 8, blockOffset);
     }
 
@@ -433,6 +487,7 @@ public final class RefcountManager {
         long oldBytes = (long) tableClusters * clusterSize;
         listener.refcountTableMoved(newTableOff, (int) tableClustersNew);
         table = newTable;
+        blockOffsets = null;
         tableOffset = newTableOff;
         tableClusters = (int) tableClustersNew;
         free(oldOff, oldBytes);

@@ -24,7 +24,7 @@ public final class BitmapDirectory {
     public static List<BitmapDirectoryEntry> read(Storage storage, BitmapsExtension ext, int clusterSize,
                                                   long virtualSize) throws IOException {
         long off = ext.directoryOffset();
-        if (off + ext.directorySize() > storage.length()) {
+        if (off > storage.length() - ext.directorySize()) {
             throw new CorruptImageException("bitmap directory", off, "Bitmap directory extends past the end of the file");
         }
         ByteBuffer buf = ByteBuffer.allocate((int) ext.directorySize());
@@ -60,10 +60,10 @@ public final class BitmapDirectory {
                 || e.granularityBits < BitmapDirectoryEntry.MIN_GRANULARITY_BITS
                 || e.granularityBits > BitmapDirectoryEntry.MAX_GRANULARITY_BITS
                 || e.name.isEmpty() || e.name.getBytes(java.nio.charset.StandardCharsets.UTF_8).length > BitmapDirectoryEntry.MAX_NAME_SIZE
-                || e.tableOffset == 0 || (e.tableOffset & (cs - 1)) != 0
+                || e.tableOffset <= 0 || (e.tableOffset & (cs - 1)) != 0
                 || e.tableSize == 0 || Integer.toUnsignedLong(e.tableSize) > BitmapDirectoryEntry.MAX_TABLE_SIZE
                 || Integer.toUnsignedLong(e.tableSize) * cs > BitmapDirectoryEntry.MAX_PHYS_SIZE
-                || e.tableOffset + tableBytes > storage.length();
+                || e.tableOffset > storage.length() - tableBytes;
         if (!bad && !e.inUse()) {
             // an in_use bitmap may have a stale size after a resize; any other must cover the disk
             long coverage = Integer.toUnsignedLong(e.tableSize) * cs * 8;

@@ -23,7 +23,7 @@ final class BitmapLimits {
             throw new IllegalArgumentException("Bitmap already exists: " + name);
         }
         if (granularity < 512 || Long.bitCount(granularity) != 1) {
-            throw new IllegalArgumentException("Granularity must be power of 2, and at least 512");
+            throw new IllegalArgumentException("Granularity must be power of 2 and at least 512");
         }
         if (persistent) {
             checkPersistent(m, h, name, granularity, cs, virtualSize);

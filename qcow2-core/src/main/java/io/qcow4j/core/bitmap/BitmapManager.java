@@ -220,12 +220,15 @@ public final class BitmapManager {
         // leaves the old directory (no guest write yet) or the new one, never neither
         List<BitmapDirectoryEntry> dir = new ArrayList<>();
         for (BitmapDirectoryEntry e : onDisk) {
-            BitmapDirectoryEntry c = e.copy();
             PersistentBitmap b = ownerOf(e);
             if (b != null && b.persistent && b.enabled && !b.inconsistent) {
+                BitmapDirectoryEntry c = e.copy();
                 c.flags |= BitmapDirectoryEntry.FLAG_IN_USE;
+                dir.add(c);
+            } else {
+                // the same object: a removed bitmap's entry must still be recognised at the store
+                dir.add(e);
             }
-            dir.add(c);
         }
         List<long[]> free = new ArrayList<>();
         BitmapStore.switchDirectory(storage, header, refcounts, headerWriter, cs, dir, free);

@@ -60,6 +60,10 @@ public final class L2Cache {
         tables.put(l2Offset, table);
     }
 
+    public boolean contains(long l2Offset) {
+        return tables.containsKey(l2Offset);
+    }
+
     /** Forgets a table whose cluster was freed. */
     public void invalidate(long l2Offset) {
         tables.remove(l2Offset);

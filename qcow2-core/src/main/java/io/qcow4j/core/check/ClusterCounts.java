@@ -28,6 +28,28 @@ public final class ClusterCounts {
         }
     }
 
+    /** Sets the count of {@code cluster} (the rebuild allocates and frees in this array). */
+    public void set(long cluster, long value) {
+        if (cluster < 0 || cluster > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException("cluster index out of range: " + cluster);
+        }
+        more.remove(cluster);
+        once.set((int) cluster, value == 1);
+        if (value > 1) {
+            more.put(cluster, value);
+        }
+        if (value > 0) {
+            maxCluster = Math.max(maxCluster, cluster);
+        }
+    }
+
+    /** Forgets every count. */
+    public void clear() {
+        once.clear();
+        more.clear();
+        maxCluster = -1;
+    }
+
     public long get(long cluster) {
         if (cluster < 0 || cluster > Integer.MAX_VALUE) {
             return 0;

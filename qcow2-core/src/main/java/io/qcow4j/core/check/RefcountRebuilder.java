@@ -85,6 +85,12 @@ public final class RefcountRebuilder {
         for (int i = 0; i < p.refcounts().tableEntries(); i++) {
             long block = p.refcounts().tableEntry(i) & RefcountBlock.TABLE_OFFSET_MASK;
             if (block != 0) {
+                // a broken refcount structure cannot be rebuilt in place: refuse before writing
+                if ((block & (geo.clusterSize() - 1)) != 0 || block < geo.clusterSize()
+                        || block > p.storage().length() - geo.clusterSize()) {
+                    throw new CorruptImageException("refcount table", p.refcounts().tableOffset() + 8L * i,
+                            "refcount block offset 0x" + Long.toHexString(block) + " invalid");
+                }
                 counts.add(block >>> bits);
             }
         }
@@ -143,14 +149,19 @@ public final class RefcountRebuilder {
             storage.readLongs(l2, table, 0, table.length);
             for (int k = 0; k < geo.l2Entries(); k++) {
                 long e = table[k * geo.l2EntryWords()];
+                // references outside the file are not counted (as QEMU's check does); reading
+                // them fails later with a CorruptImageException
+                long end = storage.length();
                 if (L2Entry.isCompressed(e)) {
                     long off = CompressedDescriptor.hostOffset(e, bits);
                     long sectors = CompressedDescriptor.additionalSectors(e, bits) + 1;
                     long start = off & ~(CompressedDescriptor.SECTOR - 1L);
-                    addRange(counts, start, sectors * CompressedDescriptor.SECTOR, bits);
+                    if (start < end) {
+                        addRange(counts, start, Math.min(sectors * CompressedDescriptor.SECTOR, end - start), bits);
+                    }
                 } else if (p.dataFile() == null) {
                     long host = L2Entry.hostOffset(e);
-                    if (host != 0) {
+                    if (host != 0 && host < end) {
                         counts.add(host >>> bits);
                     }
                 }

@@ -36,23 +36,25 @@ public final class ClusterMapper {
         this.l1Offset = l1Offset;
         this.l1 = l1;
         this.validateData = !hasDataFile;
+        refcounts.setAllocationGuard(c -> inUse(c << geo.clusterBits()));
     }
 
     /** Reads and validates an L1 table of {@code entries} entries at {@code offset}. */
     public static long[] readL1(Storage storage, Geometry geo, long offset, int entries, String what) throws IOException {
         if (entries < 0 || entries > Limits.MAX_L1_ENTRIES) {
-            throw new CorruptImageException(what, offset, "L1 size " + entries + " out of range");
+            throw new CorruptImageException(what, offset, "L1 size " + Integer.toUnsignedString(entries) + " out of range");
         }
-        long[] table = new long[entries];
         if (entries == 0) {
-            return table;
+            return new long[0];
         }
         if ((offset & (geo.clusterSize() - 1)) != 0 || offset < geo.clusterSize()) {
             throw new CorruptImageException(what, offset, "L1 table offset invalid");
         }
-        if (offset + 8L * entries > storage.length()) {
+        // checked before allocating; written so that a huge offset cannot overflow
+        if (offset > storage.length() - 8L * entries) {
             throw new CorruptImageException(what, offset, "L1 table extends past the end of the file");
         }
+        long[] table = new long[entries];
         storage.readLongs(offset, table, 0, entries);
         return table;
     }
@@ -140,6 +142,44 @@ public final class ClusterMapper {
     }
 
     /**
+     * {@link #checkedHost} for a write in place: the cluster must not hold the header, the
+     * active L1 table, the refcount table or a block, or a cached L2 table (QEMU's "cached"
+     * metadata overlap check), or the write would destroy them.
+     */
+    public long checkedHostForWrite(long entry, long l2, int index) throws IOException {
+        long host = checkedHost(entry, l2, index);
+        if (validateData && host != 0) {
+            String what = host == l2 ? "its own L2 table" : inUse(host);
+            if (what != null) {
+                throw new CorruptImageException("L2 table", l2 + 8L * index * geo.l2EntryWords(),
+                        "cluster offset 0x" + Long.toHexString(host) + " overlaps " + what);
+            }
+        }
+        return host;
+    }
+
+    /** What metadata (other than L2 tables) the cluster at {@code offset} overlaps, or null. */
+    private String metadataAt(long offset) {
+        if (offset < geo.clusterSize()) {
+            return "the header";
+        }
+        if (overlaps(offset, geo.clusterSize(), l1Offset, 8L * l1.length)) {
+            return "the active L1 table";
+        }
+        return refcounts.metadataAt(offset);
+    }
+
+    /** {@link #metadataAt}, or an L2 table in the cache (QEMU checks the cached ones too). */
+    private String inUse(long offset) {
+        String what = metadataAt(offset);
+        return what != null || !cache.contains(offset) ? what : "an active L2 table";
+    }
+
+    private static boolean overlaps(long a, long aLen, long b, long bLen) {
+        return bLen > 0 && a < b + bLen && b < a + aLen;
+    }
+
+    /**
      * The L2 table for {@code offset}, allocated or copied so that it may be written:
      * a missing table is allocated zeroed; a shared one (no COPIED flag) is copied.
      */
@@ -151,6 +191,11 @@ public final class ClusterMapper {
         int i = (int) index;
         long entry = l1[i];
         long old = l2TableOf(l1, l1Offset, i, storage, geo);
+        String aliased = old == 0 ? null : metadataAt(old);
+        if (aliased != null) {
+            throw new CorruptImageException("L1 table", l1Offset + 8L * i,
+                    "L2 table offset 0x" + Long.toHexString(old) + " overlaps " + aliased);
+        }
         if (old != 0 && L1Entry.isCopied(entry)) {
             return old;
         }
@@ -180,9 +225,20 @@ public final class ClusterMapper {
         return fresh;
     }
 
-    void setL1(int index, long value) throws IOException {
+    /** Writes active L1 entry {@code index} (on disk and in memory). */
+    public void setL1(int index, long value) throws IOException {
         storage.writeLong(l1Offset + 8L * index, value);
         l1[index] = value;
+    }
+
+    /**
+     * Adopts another active L1 table, already written and already named by the header
+     * (an internal snapshot was applied). Every cached L2 table is forgotten.
+     */
+    public void replaceL1(long offset, long[] table) {
+        l1Offset = offset;
+        l1 = table;
+        cache.clear();
     }
 
     /** Grows the active L1 table to {@code entries}, relocating it (new table, header, free old). */

@@ -37,9 +37,9 @@ public record Geometry(int clusterBits, boolean extendedL2, int version) {
         return (offset & (clusterSize() - 1)) == 0;
     }
 
-    /** L1 entries needed for a disk of {@code size} bytes. */
+    /** L1 entries needed for a disk of {@code size} bytes (no overflow near Long.MAX_VALUE). */
     public long l1EntriesFor(long size) {
         long cov = l2Coverage();
-        return (size + cov - 1) / cov;
+        return size / cov + (size % cov == 0 ? 0 : 1);
     }
 }

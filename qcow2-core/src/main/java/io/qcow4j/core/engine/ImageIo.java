@@ -162,6 +162,12 @@ public final class ImageIo {
         return out;
     }
 
+    /** Forgets the last decompressed cluster (its host bytes were freed behind our back). */
+    public void forgetDecompressed() {
+        cachedCompressedEntry = -1;
+        cachedCompressed = null;
+    }
+
     // ---------------------------------------------------------------- writes
 
     /** Writes {@code src.remaining()} bytes inside one cluster at guest {@code offset}. */
@@ -178,14 +184,14 @@ public final class ImageIo {
         boolean inPlace = !L2Entry.isCompressed(entry) && isAllocated(entry)
                 && (L2Entry.isCopied(entry) || dataFile != null);
         if (inPlace && !L2Entry.isZero(entry)) {
-            long host = mapper.checkedHost(entry, l2, idx);
+            long host = mapper.checkedHostForWrite(entry, l2, idx);
             data().write(host + inCluster, src);
             return;
         }
         ByteBuffer full = fullCluster(offset, src, inCluster, n, L2Entry.isZero(entry) && geo.version() >= 3);
         if (inPlace) {
             // a preallocated zero cluster: fill it, then drop the zero flag
-            long host = mapper.checkedHost(entry, l2, idx);
+            long host = mapper.checkedHostForWrite(entry, l2, idx);
             data().write(host, full);
             mapper.setEntry(l2, idx, entry & ~L2Entry.ZERO, 0);
             return;
@@ -229,8 +235,12 @@ public final class ImageIo {
         int s0 = inCluster / sc;
         int s1 = (inCluster + n - 1) / sc;
         long bitmap = mapper.bitmap(l2, idx);
-        long host = isAllocated(entry) ? mapper.checkedHost(entry, l2, idx) : 0;
+        long host = isAllocated(entry) ? mapper.checkedHostForWrite(entry, l2, idx) : 0;
         boolean hasHost = host != 0 || (dataFile != null && L2Entry.isCopied(entry));
+        if (!hasHost && (bitmap & L2Entry.ALL_ALLOCATED) != 0) {
+            // the reads refuse this entry too; a write must not quietly give it fresh zeros
+            throw new CorruptImageException("L2 table", l2 + 16L * idx, "allocated subcluster without a host offset");
+        }
         long newHost = host;
         boolean fresh = false;
         if (!hasHost || !(L2Entry.isCopied(entry) || dataFile != null)) {
@@ -408,6 +418,27 @@ public final class ImageIo {
             return;
         }
         mapper.setEntry(l2, idx, entry, newBitmap);
+    }
+
+    /**
+     * Makes the cluster at {@code offset} unallocated (entry 0): whatever lies below shows
+     * through again. The entry goes first, the reference is dropped after.
+     */
+    public void unmapCluster(long offset) throws IOException {
+        long l2 = mapper.l2Table(offset);
+        if (l2 == 0) {
+            return;
+        }
+        int idx = mapper.l2Index(offset);
+        long entry = mapper.entry(l2, idx);
+        if (entry == 0 && mapper.bitmap(l2, idx) == 0) {
+            return;
+        }
+        l2 = mapper.writableL2Table(offset);
+        mapper.setEntry(l2, idx, 0, 0);
+        if (dataFile == null || L2Entry.isCompressed(entry)) {
+            release(entry, l2, idx);
+        }
     }
 
     /** Status of the cluster run at {@code offset} (at most {@code length} bytes, one cluster). */

@@ -15,6 +15,15 @@ public final class SnapshotTable {
     }
 
     public static List<SnapshotEntry> read(Storage storage, int clusterSize, long offset, int count) throws IOException {
+        return read(storage, clusterSize, offset, count, false);
+    }
+
+    /**
+     * @param checkMode keep entries whose L1 size is out of range (the checker reports them,
+     *                  as qemu-img check does; every reader of a snapshot L1 validates it)
+     */
+    public static List<SnapshotEntry> read(Storage storage, int clusterSize, long offset, int count, boolean checkMode)
+            throws IOException {
         List<SnapshotEntry> out = new ArrayList<>();
         if (count == 0) {
             return out;
@@ -37,7 +46,7 @@ public final class SnapshotTable {
         for (int i = 0; i < count; i++) {
             long at = offset + buf.position();
             SnapshotEntry e = SnapshotEntry.parse(buf, at);
-            if (e.l1Size < 0 || e.l1Size > Limits.MAX_L1_ENTRIES) {
+            if (!checkMode && (e.l1Size < 0 || e.l1Size > Limits.MAX_L1_ENTRIES)) {
                 throw new CorruptImageException("snapshot table", at, "snapshot L1 size " + Integer.toUnsignedString(e.l1Size) + " too big");
             }
             out.add(e);

@@ -1,0 +1,180 @@
+package io.qcow4j.bitmaps;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.IdentityHashMap;
+import java.util.List;
+import java.util.Map;
+
+import io.qcow4j.core.CreateOptions;
+import io.qcow4j.core.OpenOptions;
+import io.qcow4j.core.Qcow2Image;
+import io.qcow4j.core.bitmap.BitmapManager;
+
+/**
+ * Several actions over the images of a chain, applied all or none. Bitmap actions change
+ * memory only and an external snapshot creates a new file, so on a failure the saved
+ * bitmap states come back, the new overlay is deleted, and no byte of any existing image
+ * has changed. Only after every action succeeded does the old top become read-only
+ * (storing its bitmaps). Depths refer to the chain as the preceding actions left it
+ * (after {@link #externalSnapshot} the new overlay is depth 0).
+ */
+public final class Transaction {
+    /** A bitmap named by the layer it lives in. */
+    public record BitmapRef(int depth, String name) {
+    }
+
+    private interface Action {
+        void apply(Transaction tx) throws IOException;
+    }
+
+    private final Chain chain;
+    private final List<Action> actions = new ArrayList<>();
+    private final Map<Qcow2Image, BitmapManager.State> saved = new IdentityHashMap<>();
+    private final List<Qcow2Image> overlays = new ArrayList<>();
+    private String pendingWarning;
+
+    Transaction(Chain chain) {
+        this.chain = chain;
+    }
+
+    public Transaction addBitmap(int depth, String name, Bitmaps.AddOptions options) {
+        actions.add(tx -> tx.bitmaps(depth).add(name, options));
+        return this;
+    }
+
+    public Transaction removeBitmap(int depth, String name) {
+        actions.add(tx -> tx.bitmaps(depth).remove(name));
+        return this;
+    }
+
+    public Transaction clearBitmap(int depth, String name) {
+        actions.add(tx -> tx.bitmaps(depth).clear(name));
+        return this;
+    }
+
+    public Transaction enableBitmap(int depth, String name) {
+        actions.add(tx -> tx.bitmaps(depth).enable(name));
+        return this;
+    }
+
+    public Transaction disableBitmap(int depth, String name) {
+        actions.add(tx -> tx.bitmaps(depth).disable(name));
+        return this;
+    }
+
+    public Transaction mergeBitmaps(int depth, String target, BitmapRef... sources) {
+        actions.add(tx -> {
+            DirtyBitmap[] src = new DirtyBitmap[sources.length];
+            for (int i = 0; i < sources.length; i++) {
+                src[i] = tx.bitmaps(sources[i].depth()).get(sources[i].name());
+            }
+            tx.bitmaps(depth).merge(target, src);
+        });
+        return this;
+    }
+
+    public Transaction populateBitmap(int depth, String name) {
+        actions.add(tx -> tx.bitmaps(depth).populate(name));
+        return this;
+    }
+
+    /** Creates checkpoint {@code name} in the top: see {@link Checkpoints#create}. */
+    public Transaction checkpoint(String name) {
+        actions.add(tx -> Checkpoints.createIn(tx.bitmaps(0), name));
+        return this;
+    }
+
+    /**
+     * A new qcow2 overlay over the current top, recording the top as its backing file
+     * (by the name given, relative to the overlay's directory, or absolute).
+     */
+    public Transaction externalSnapshot(Path overlay, String backingName) {
+        actions.add(tx -> tx.createOverlay(overlay, backingName));
+        return this;
+    }
+
+    /** An action that always fails, like QMP's "abort" (for testing rollbacks). */
+    public Transaction abort() {
+        actions.add(tx -> {
+            throw new IllegalStateException("Transaction aborted using Abort action");
+        });
+        return this;
+    }
+
+    private Bitmaps bitmaps(int depth) {
+        Qcow2Image img = chain.qcow2(depth);
+        saved.computeIfAbsent(img, i -> i.bitmaps().saveState());
+        return Bitmaps.of(img);
+    }
+
+    private void createOverlay(Path overlay, String backingName) throws IOException {
+        Qcow2Image top = chain.top();
+        if (Files.exists(overlay)) {
+            throw new IllegalArgumentException("'" + overlay + "' already exists");
+        }
+        CreateOptions o = CreateOptions.size(top.size()).backingFile(backingName).backingFormat("qcow2");
+        Qcow2Image img = Qcow2Image.create(overlay, o, OpenOptions.readWrite().openBacking(false));
+        overlays.add(img);
+        img.attachBacking(top);
+        chain.pushTop(img);
+        boolean anyEnabled = Bitmaps.of(top).list().stream().anyMatch(DirtyBitmap::isEnabled);
+        if (anyEnabled) {
+            pendingWarning = "overlay '" + overlay + "' has no bitmap, while '" + top.path()
+                    + "' has enabled ones that will see no more writes";
+        }
+    }
+
+
+    /** Applies every action, or none. */
+    public void commit() throws IOException {
+        int done = 0;
+        try {
+            for (Action a : actions) {
+                a.apply(this);
+                done++;
+            }
+        } catch (IOException | RuntimeException e) {
+            rollback();
+            throw e;
+        }
+        // every action succeeded: the former tops become read-only backing layers now
+        for (int i = overlays.size() - 1; i >= 0; i--) {
+            Qcow2Image overlay = overlays.get(i);
+            int depth = chain.layers().indexOf(overlay);
+            if (depth >= 0 && depth + 1 < chain.depth()) {
+                chain.reopen(depth + 1, false);
+            }
+            if (pendingWarning != null && Bitmaps.of(overlay).list().isEmpty()) {
+                chain.warn(pendingWarning);
+            }
+        }
+        assert done == actions.size();
+    }
+
+    private void rollback() {
+        for (Map.Entry<Qcow2Image, BitmapManager.State> e : saved.entrySet()) {
+            e.getKey().bitmaps().restoreState(e.getValue());
+        }
+        for (int i = overlays.size() - 1; i >= 0; i--) {
+            Qcow2Image overlay = overlays.get(i);
+            if (chain.layers().indexOf(overlay) == 0) {
+                chain.popTop();
+            }
+            Path p = overlay.path();
+            try {
+                overlay.detachBacking();
+                overlay.close();
+            } catch (IOException | RuntimeException ignored) {
+                // being deleted anyway
+            }
+            try {
+                Files.deleteIfExists(p);
+            } catch (IOException ignored) {
+                // an orphan file, never referenced by the chain
+            }
+        }
+    }
+}

@@ -1,0 +1,30 @@
+package io.qcow4j.core;
+
+import java.io.IOException;
+import java.nio.file.Path;
+
+/** Finding and opening the files an image names (backing files), as the engine does itself. */
+public final class ImageFiles {
+    private ImageFiles() {
+    }
+
+    /** "qcow2" when the file starts with the qcow2 magic, "raw" otherwise. */
+    public static String probeFormat(Path file) throws IOException {
+        return ImageOpener.probe(file);
+    }
+
+    /** A file name as an image records it: absolute, or relative to the image's directory. */
+    public static Path resolve(Path image, String name) {
+        return ImageOpener.resolve(image, name);
+    }
+
+    /** Opens a would-be backing file read-only, with its own chain: qcow2 or raw (probed when null). */
+    public static BlockDevice openReadOnly(Path file, String format) throws IOException {
+        String fmt = format != null ? format : probeFormat(file);
+        return switch (fmt) {
+            case "qcow2" -> Qcow2Image.open(file, OpenOptions.readOnly());
+            case "raw" -> RawImage.open(file, true);
+            default -> throw new UnsupportedImageException("Unknown driver '" + fmt + "'");
+        };
+    }
+}

@@ -1,0 +1,341 @@
+package io.qcow4j.core.check;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.util.ArrayList;
+import java.util.List;
+
+import io.qcow4j.core.EngineParts;
+import io.qcow4j.core.format.BitmapsExtension;
+import io.qcow4j.core.format.Header;
+import io.qcow4j.core.format.HeaderExtension;
+import io.qcow4j.core.format.L1Entry;
+import io.qcow4j.core.format.RefcountBlock;
+import io.qcow4j.core.format.SnapshotEntry;
+import io.qcow4j.core.storage.Storage;
+
+/**
+ * One check or repair session on an open image: its geometry, the stderr lines written so
+ * far, reads with qemu's rules (past the end of the file: zeros; past the largest offset a
+ * request may have: an I/O error), the metadata overlap check before every write, and
+ * qemu's "corruption signalled once" state.
+ */
+final class CheckRun {
+    /** Requests past this offset fail in qemu (BDRV_MAX_LENGTH: INT64_MAX aligned down to 1 GiB). */
+    static final long MAX_LENGTH = Long.MAX_VALUE & ~((1L << 30) - 1);
+
+    static final int OL_MAIN_HEADER = 1;
+    static final int OL_ACTIVE_L1 = 1 << 1;
+    static final int OL_ACTIVE_L2 = 1 << 2;
+    static final int OL_REFCOUNT_TABLE = 1 << 3;
+    static final int OL_REFCOUNT_BLOCK = 1 << 4;
+    static final int OL_SNAPSHOT_TABLE = 1 << 5;
+    static final int OL_INACTIVE_L1 = 1 << 6;
+    static final int OL_INACTIVE_L2 = 1 << 7;
+    static final int OL_BITMAP_DIRECTORY = 1 << 8;
+    /** qemu's default overlap-check mode ("cached"): everything but inactive L2 tables. */
+    private static final int OL_CACHED = 0x1ff & ~OL_INACTIVE_L2;
+    private static final String[] OL_NAMES = {"qcow2_header", "active L1 table", "active L2 table",
+        "refcount table", "refcount block", "snapshot table", "inactive L1 table", "inactive L2 table",
+        "bitmap directory"};
+
+    final EngineParts p;
+    final Storage storage;
+    final int bits;
+    final int cs;
+    final int refcountOrder;
+    final long refcountMax;
+    final boolean writable;
+    final boolean dataFile;
+    /** Lines kept in the result when nobody streams them: a wrecked image may have millions. */
+    static final int MAX_RETAINED_LINES = 100_000;
+    final List<CheckResult.Line> out = new ArrayList<>();
+    final java.util.function.Consumer<CheckResult.Line> sink;
+    long dropped;
+    private boolean signaled;
+    /** Work done so far, in L2 entries visited, clusters counted and (64 each) lines written. */
+    private long work;
+    private final long workBudget;
+    private boolean stopped;
+
+    /** Thrown when the metadata asks for more work than a sound image could: corrupt beyond walking. */
+    static final class TooMuchWork extends RuntimeException {
+        private static final long serialVersionUID = 1L;
+
+        TooMuchWork() {
+            super("the metadata names more than the image can hold", null, false, false);
+        }
+    }
+
+    /** @param repairing a repair (qemu opens the image read-write then: corruption events mark it corrupt) */
+    CheckRun(EngineParts p, boolean repairing, java.util.function.Consumer<CheckResult.Line> sink) {
+        this.sink = sink;
+        this.p = p;
+        this.storage = p.storage();
+        this.bits = p.geometry().clusterBits();
+        this.cs = 1 << bits;
+        this.refcountOrder = p.header().refcountOrder;
+        this.refcountMax = RefcountBlock.maxRefcount(refcountOrder);
+        this.writable = repairing && !storage.isReadOnly();
+        this.dataFile = p.dataFile() != null;
+        this.workBudget = workBudget();
+    }
+
+    /**
+     * A sound image's tables name distinct clusters of its file, so walking it costs at most
+     * a few times (file clusters x L2 entries) per L1 table and bitmap; a multiple of that,
+     * and at least 2^28 units (a second or two), bounds what a hostile image can make us do
+     * (qemu would read the same tables over and over, for hours).
+     */
+    private long workBudget() {
+        BitmapsExtension be = bitmapsExtension();
+        double walks = 1 + p.snapshots().size() + (be != null ? be.nbBitmaps() : 0) + 2;
+        double units = walks * 8 * (fileClusters() + 1) * p.geometry().l2Entries();
+        return (long) Math.min(Long.MAX_VALUE / 2, Math.max(1L << 28, units));
+    }
+
+    /** Charges {@code units} of work; past the budget the check stops ({@link TooMuchWork}), once. */
+    void charge(long units) {
+        work += units;
+        if (work > workBudget && !stopped) {
+            stopped = true;
+            throw new TooMuchWork();
+        }
+    }
+
+    /** Each pass (and the open-time look at the bitmaps) gets the whole budget. */
+    void resetWork() {
+        work = 0;
+        stopped = false;
+    }
+
+    /** A stderr diagnostic of the check ("ERROR ...", "Leaked cluster ..."). */
+    void err(String text) {
+        emit(new CheckResult.Line(text, false));
+    }
+
+    /** A stderr line qemu-img prints through its error reporter ("qemu-img: ..."). */
+    void report(String text) {
+        emit(new CheckResult.Line(text, true));
+    }
+
+    /** The line that says why the check stopped: kept even past the cap. */
+    void finalErr(String text) {
+        CheckResult.Line line = new CheckResult.Line(text, false);
+        if (sink != null) {
+            sink.accept(line);
+        } else {
+            out.add(line);
+        }
+    }
+
+    private void emit(CheckResult.Line line) {
+        charge(64);
+        if (sink != null) {
+            sink.accept(line);
+        } else if (out.size() < MAX_RETAINED_LINES || line.errorReport()) {
+            out.add(line);
+        } else {
+            dropped++;
+        }
+    }
+
+    /** The disk size as qemu keeps it: whole 512-byte sectors. */
+    long virtualSize() {
+        return p.header().size & ~511L;
+    }
+
+    long fileLength() {
+        return storage.length();
+    }
+
+    /** Clusters the file holds, rounded up. */
+    long fileClusters() {
+        return (fileLength() + cs - 1) >>> bits;
+    }
+
+    boolean aligned(long offset) {
+        return (offset & (cs - 1)) == 0;
+    }
+
+    /** Reads like qemu's bdrv_pread on the image file: zeros past its end, EIO past the largest request. */
+    void read(long offset, ByteBuffer dst) throws CheckFailure {
+        if (offset < 0 || dst.remaining() > MAX_LENGTH - offset) {
+            throw new CheckFailure(CheckFailure.EIO);
+        }
+        try {
+            storage.read(offset, dst);
+        } catch (IOException e) {
+            throw new CheckFailure(CheckFailure.EIO);
+        }
+    }
+
+    /** {@code count} big-endian longs at {@code offset} (which need not be aligned). */
+    long[] readLongs(long offset, int count) throws CheckFailure {
+        long[] out = new long[count];
+        readLongs(offset, out, ByteBuffer.allocate(count * 8));
+        return out;
+    }
+
+    /** Fills {@code dst} from {@code offset} through {@code scratch} (as many bytes), both reused by the caller. */
+    void readLongs(long offset, long[] dst, ByteBuffer scratch) throws CheckFailure {
+        scratch.clear();
+        read(offset, scratch);
+        scratch.flip();
+        scratch.asLongBuffer().get(dst);
+    }
+
+    void write(long offset, ByteBuffer src) throws CheckFailure {
+        try {
+            storage.write(offset, src);
+        } catch (IOException e) {
+            throw new CheckFailure(CheckFailure.EIO);
+        }
+    }
+
+    void flush() throws CheckFailure {
+        try {
+            storage.flush();
+        } catch (IOException e) {
+            throw new CheckFailure(CheckFailure.EIO);
+        }
+    }
+
+    /**
+     * qemu's corruption event: printed once per open image; when the image is writable it is
+     * also marked corrupt on disk.
+     */
+    void signalCorruption(String message) {
+        boolean fatal = writable;
+        if (signaled && (!fatal || p.header().hasIncompatible(Header.INCOMPAT_CORRUPT))) {
+            return;
+        }
+        if (fatal) {
+            err("qcow2: Marking image as corrupt: " + message + "; further corruption events will be suppressed");
+            markCorrupt();
+        } else {
+            err("qcow2: Image is corrupt: " + message + "; further non-fatal corruption events will be suppressed");
+        }
+        signaled = true;
+    }
+
+    private void markCorrupt() {
+        Header h = p.header();
+        if (h.version < 3) {
+            return;
+        }
+        h.incompatibleFeatures |= Header.INCOMPAT_CORRUPT;
+        try {
+            storage.writeLong(Header.INCOMPATIBLE_FEATURES, h.incompatibleFeatures);
+            storage.flush();
+        } catch (IOException ignored) {
+            // the write that follows fails anyway
+        }
+    }
+
+    /** qemu's check before a metadata write: false (and a corruption event) if it would hit other metadata. */
+    boolean preWriteOverlapCheck(int ignore, long offset, long size) {
+        int hit = overlap(OL_CACHED & ~ignore, offset, size);
+        if (hit == 0) {
+            return true;
+        }
+        signalCorruption("Preventing invalid write on metadata (overlaps with "
+                + OL_NAMES[Integer.numberOfTrailingZeros(hit)] + ")");
+        return false;
+    }
+
+    private int overlap(int chk, long offset, long size) {
+        if ((chk & OL_MAIN_HEADER) != 0 && offset < cs) {
+            return OL_MAIN_HEADER;
+        }
+        long alignedSize = ((offset & (cs - 1)) + size + cs - 1) & ~(long) (cs - 1);
+        long start = offset & ~(long) (cs - 1);
+        Range r = new Range(start, alignedSize);
+        long[] l1 = p.mapper().l1();
+        if ((chk & OL_ACTIVE_L1) != 0 && l1.length > 0 && r.hits(p.mapper().l1Offset(), 8L * l1.length)) {
+            return OL_ACTIVE_L1;
+        }
+        if ((chk & OL_REFCOUNT_TABLE) != 0 && r.hits(p.refcounts().tableOffset(), 8L * p.refcounts().tableEntries())) {
+            return OL_REFCOUNT_TABLE;
+        }
+        if ((chk & OL_SNAPSHOT_TABLE) != 0 && r.hits(p.header().snapshotsOffset, snapshotTableSize())) {
+            return OL_SNAPSHOT_TABLE;
+        }
+        if ((chk & OL_INACTIVE_L1) != 0) {
+            for (SnapshotEntry e : p.snapshots()) {
+                if (e.l1Size != 0 && r.hits(e.l1TableOffset, 8L * Integer.toUnsignedLong(e.l1Size))) {
+                    return OL_INACTIVE_L1;
+                }
+            }
+        }
+        if ((chk & OL_ACTIVE_L2) != 0) {
+            for (long e : l1) {
+                long l2 = e & L1Entry.OFFSET_MASK;
+                if (l2 != 0 && r.hits(l2, cs)) {
+                    return OL_ACTIVE_L2;
+                }
+            }
+        }
+        if ((chk & OL_REFCOUNT_BLOCK) != 0) {
+            for (int i = 0; i < p.refcounts().tableEntries(); i++) {
+                long b = p.refcounts().tableEntry(i) & RefcountBlock.TABLE_OFFSET_MASK;
+                if (b != 0 && r.hits(b, cs)) {
+                    return OL_REFCOUNT_BLOCK;
+                }
+            }
+        }
+        if ((chk & OL_BITMAP_DIRECTORY) != 0 && (p.header().autoclearFeatures & Header.AUTOCLEAR_BITMAPS) != 0) {
+            BitmapsExtension be = bitmapsExtension();
+            if (be != null && r.hits(be.directoryOffset(), be.directorySize())) {
+                return OL_BITMAP_DIRECTORY;
+            }
+        }
+        return 0;
+    }
+
+    private record Range(long start, long size) {
+        boolean hits(long s, long len) {
+            // unsigned ends: offsets from a hostile file may have the top bit set
+            return len > 0 && Long.compareUnsigned(start, s + len) < 0 && Long.compareUnsigned(s, start + size) < 0;
+        }
+    }
+
+    /** Bytes of the snapshot table as qemu measures it: each entry padded to 8, but not the last. */
+    long snapshotTableSize() {
+        long total = 0;
+        for (SnapshotEntry e : p.snapshots()) {
+            total = ((total + 7) & ~7L) + FIXED + e.extraData.length
+                    + e.id.getBytes(java.nio.charset.StandardCharsets.UTF_8).length
+                    + e.name.getBytes(java.nio.charset.StandardCharsets.UTF_8).length;
+        }
+        return total;
+    }
+
+    private static final int FIXED = SnapshotEntry.FIXED_SIZE;
+
+    /**
+     * The bitmaps extension as qemu keeps it after open: only in a v3 image with autoclear
+     * bit 0 set (otherwise qemu ignores it and nb_bitmaps is 0); null when absent or unparsable.
+     */
+    BitmapsExtension bitmapsExtension() {
+        Header h = p.header();
+        HeaderExtension ext = h.extension(HeaderExtension.BITMAPS);
+        if (ext == null || h.version < 3 || (h.autoclearFeatures & Header.AUTOCLEAR_BITMAPS) == 0) {
+            return null;
+        }
+        try {
+            return BitmapsExtension.parse(ext.data(), cs);
+        } catch (IOException e) {
+            return null;
+        }
+    }
+
+    /** printf's {@code %#x}: "0x..." except for zero. */
+    static String hexAlt(long v) {
+        return v == 0 ? "0" : "0x" + Long.toHexString(v);
+    }
+
+    static String hex(long v) {
+        return Long.toHexString(v);
+    }
+}

@@ -1,0 +1,129 @@
+package io.qcow4j.core.check;
+
+import java.nio.ByteBuffer;
+
+import io.qcow4j.core.format.L1Entry;
+import io.qcow4j.core.format.L2Entry;
+
+/**
+ * The COPIED flag of every active L1 entry and of every allocated entry of the active L2
+ * tables must say "refcount is exactly 1" (qemu's check_oflag_copied). It runs after the
+ * refcounts were repaired, so a repair sets the flags from the refcounts as they now are:
+ * always with {@link Repair#ALL}; with {@link Repair#LEAKS} only when nothing else is wrong.
+ */
+final class CopiedFlagCheck {
+    /** qemu writes an L1 entry within an aligned 4 KiB chunk of the table. */
+    private static final int L1_WRITE_ENTRIES = 512;
+
+    private CopiedFlagCheck() {
+    }
+
+    static void run(CheckRun run, ReferenceScan scan, CheckTally res, Repair fix) throws CheckFailure {
+        boolean repair = fix == Repair.ALL
+                || (fix == Repair.LEAKS && res.checkErrors == 0 && res.corruptions == 0 && res.leaks == 0);
+        DiskRefcounts disk = new DiskRefcounts(run);
+        long[] l1 = run.p.mapper().l1();
+        int words = run.p.geometry().l2EntryWords();
+        int entries = run.p.geometry().l2Entries();
+        for (int i = 0; i < l1.length; i++) {
+            long e = l1[i];
+            long l2 = e & L1Entry.OFFSET_MASK;
+            if (l2 == 0) {
+                continue;
+            }
+            long refcount;
+            try {
+                refcount = disk.get(l2 >>> run.bits);
+            } catch (DiskRefcounts.Unreadable u) {
+                continue;
+            }
+            if ((refcount == 1) != L1Entry.isCopied(e)) {
+                res.corruptions++;
+                run.err((repair ? "Repairing" : "ERROR") + " OFLAG_COPIED L2 cluster: l1_index=" + i + " l1_entry="
+                        + CheckRun.hex(e) + " refcount=" + Long.toUnsignedString(refcount));
+                if (repair) {
+                    writeL1Entry(run, res, l1, i, refcount == 1 ? e | L1Entry.COPIED : e & ~L1Entry.COPIED);
+                    res.corruptions--;
+                    res.corruptionsFixed++;
+                }
+            }
+            long[] table;
+            try {
+                table = run.readLongs(l2, run.cs / 8);
+            } catch (CheckFailure f) {
+                run.err("ERROR: Could not read L2 table: " + f.strerror());
+                res.checkErrors++;
+                throw f;
+            }
+            run.charge(entries);
+            int dirty = 0;
+            for (int j = 0; j < entries; j++) {
+                long e2 = table[j * words];
+                if (!scan.hasHostCluster(e2)) {
+                    continue;
+                }
+                long rc;
+                if (run.dataFile) {
+                    rc = 1;
+                } else {
+                    try {
+                        rc = disk.get((e2 & L2Entry.OFFSET_MASK) >>> run.bits);
+                    } catch (DiskRefcounts.Unreadable u) {
+                        continue;
+                    }
+                }
+                if ((rc == 1) != L2Entry.isCopied(e2)) {
+                    res.corruptions++;
+                    run.err((repair ? "Repairing" : "ERROR") + " OFLAG_COPIED data cluster: l2_entry=" + CheckRun.hex(e2)
+                            + " refcount=" + Long.toUnsignedString(rc));
+                    if (repair) {
+                        table[j * words] = rc == 1 ? e2 | L2Entry.COPIED : e2 & ~L2Entry.COPIED;
+                        dirty++;
+                    }
+                }
+            }
+            if (dirty > 0) {
+                writeL2(run, res, l2, table);
+                res.corruptions -= dirty;
+                res.corruptionsFixed += dirty;
+            }
+        }
+    }
+
+    private static void writeL1Entry(CheckRun run, CheckTally res, long[] l1, int i, long value) throws CheckFailure {
+        int start = i & ~(L1_WRITE_ENTRIES - 1);
+        int n = Math.min(L1_WRITE_ENTRIES, l1.length - start);
+        long at = run.p.mapper().l1Offset();
+        if (!run.preWriteOverlapCheck(CheckRun.OL_ACTIVE_L1, at + 8L * start, 8L * n)) {
+            res.checkErrors++;
+            throw new CheckFailure(CheckFailure.EIO);
+        }
+        ByteBuffer b = ByteBuffer.allocate(8).putLong(value);
+        b.flip();
+        try {
+            run.write(at + 8L * i, b);
+        } catch (CheckFailure f) {
+            res.checkErrors++;
+            throw f;
+        }
+        l1[i] = value;
+    }
+
+    private static void writeL2(CheckRun run, CheckTally res, long l2, long[] table) throws CheckFailure {
+        if (!run.preWriteOverlapCheck(CheckRun.OL_ACTIVE_L2, l2, run.cs)) {
+            run.err("ERROR: Could not write L2 table; metadata overlap check failed: " + CheckFailure.EIO);
+            res.checkErrors++;
+            throw new CheckFailure(CheckFailure.EIO);
+        }
+        ByteBuffer b = ByteBuffer.allocate(run.cs);
+        b.asLongBuffer().put(table);
+        try {
+            run.write(l2, b);
+        } catch (CheckFailure f) {
+            run.err("ERROR: Could not write L2 table: " + f.strerror());
+            res.checkErrors++;
+            throw f;
+        }
+        run.p.mapper().cache().clear();
+    }
+}

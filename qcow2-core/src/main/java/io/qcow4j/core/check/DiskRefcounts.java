@@ -1,0 +1,90 @@
+package io.qcow4j.core.check;
+
+import java.io.IOException;
+
+import io.qcow4j.core.alloc.RefcountManager;
+import io.qcow4j.core.format.RefcountBlock;
+
+/**
+ * The refcounts the image stores, read the way qemu reads them during a check: a cluster
+ * past the refcount table or under a zero table entry has refcount 0; an unaligned
+ * refcount block is a corruption event and an I/O error; a block past the end of the
+ * file reads as zeros. Changes go through the engine's {@link RefcountManager}.
+ */
+final class DiskRefcounts {
+    /** A refcount that cannot be read (qemu: "Can't get refcount for cluster N: ..."). */
+    static final class Unreadable extends Exception {
+        private static final long serialVersionUID = 1L;
+
+        Unreadable(String strerror) {
+            super(strerror, null, false, false);
+        }
+    }
+
+    private final CheckRun run;
+    private final long entriesPerBlock;
+    private long cachedBlock = -1;
+    private long[] cached;
+
+    DiskRefcounts(CheckRun run) {
+        this.run = run;
+        this.entriesPerBlock = RefcountBlock.entriesPerBlock(run.bits, run.refcountOrder);
+    }
+
+    private RefcountManager manager() {
+        return run.p.refcounts();
+    }
+
+    long get(long cluster) throws Unreadable {
+        long rt = cluster / entriesPerBlock;
+        RefcountManager m = manager();
+        if (rt >= m.tableEntries()) {
+            return 0;
+        }
+        long block = m.tableEntry(rt) & RefcountBlock.TABLE_OFFSET_MASK;
+        if (block == 0) {
+            return 0;
+        }
+        if (!run.aligned(block)) {
+            run.signalCorruption("Refblock offset " + CheckRun.hexAlt(block) + " unaligned (reftable index: "
+                    + CheckRun.hexAlt(rt) + ")");
+            throw new Unreadable(CheckFailure.EIO);
+        }
+        if (block != cachedBlock) {
+            try {
+                cached = run.readLongs(block, run.cs / 8);
+            } catch (CheckFailure e) {
+                throw new Unreadable(e.strerror());
+            }
+            cachedBlock = block;
+        }
+        long index = cluster % entriesPerBlock;
+        int word = RefcountBlock.wordOffset(index, run.refcountOrder) / 8;
+        return RefcountBlock.get(cached[word], index, run.refcountOrder);
+    }
+
+    /** Sets a refcount whose block exists (qemu's in-place fix); false if the engine refused. */
+    boolean set(long cluster, long value) {
+        invalidate();
+        try {
+            manager().set(cluster, value);
+            return true;
+        } catch (IOException | RuntimeException e) {
+            return false;
+        }
+    }
+
+    /** Makes the raises durable before anything is lowered. */
+    void flushQuietly() {
+        try {
+            run.storage.flush();
+        } catch (IOException ignored) {
+            // the lowering that follows fails the same way and is counted
+        }
+    }
+
+    void invalidate() {
+        cachedBlock = -1;
+        cached = null;
+    }
+}

@@ -1,0 +1,347 @@
+package io.qcow4j.core.check;
+
+import java.nio.ByteBuffer;
+
+import io.qcow4j.core.engine.Limits;
+import io.qcow4j.core.format.CompressedDescriptor;
+import io.qcow4j.core.format.L1Entry;
+import io.qcow4j.core.format.L2Entry;
+import io.qcow4j.core.format.RefcountBlock;
+import io.qcow4j.core.format.SnapshotEntry;
+
+/**
+ * Counts every reference the metadata makes (qemu's calculate_refcounts), reporting what
+ * it finds on the way: the header, the active L1 and its L2 tables (with the allocation
+ * statistics), each snapshot's L1 and L2 tables, the snapshot table, the refcount table,
+ * the bitmaps, and last the refcount blocks. The counts stay in memory for the comparison
+ * with the stored refcounts.
+ */
+final class ReferenceScan {
+    static final long L1_RESERVED = 0x7f000000000001ffL;
+    private static final int L1_CHUNK = 8192;
+
+    private enum Kind { UNALLOCATED, ZERO_PLAIN, ZERO_ALLOC, NORMAL, COMPRESSED }
+
+    final CheckRun run;
+    final ClusterCounts counts = new ClusterCounts();
+    /** Size of the in-memory refcount array: the file's clusters, grown by references just past the end. */
+    long nb;
+    /** The refcount structure itself is broken: only a rebuild can repair it. */
+    boolean rebuild;
+
+    /** One L2 table and its bytes, reused: a long L1 table reads thousands. */
+    private final long[] l2Table;
+    private final ByteBuffer l2Bytes;
+
+    ReferenceScan(CheckRun run, long nb) {
+        this.run = run;
+        this.nb = nb;
+        this.l2Table = new long[run.cs / 8];
+        this.l2Bytes = ByteBuffer.allocate(run.cs);
+    }
+
+    /** One full pass; {@code fixErrors} repairs what qemu repairs while counting. */
+    void calculate(CheckTally res, boolean fixErrors) throws CheckFailure {
+        inc(res, 0, run.cs);
+        checkL1(res, run.p.mapper().l1Offset(), run.p.mapper().l1Size(), true, fixErrors);
+        int nbSnapshots = run.p.snapshots().size();
+        if (run.dataFile && nbSnapshots > 0) {
+            run.err("ERROR " + nbSnapshots + " snapshots in image with data file");
+            res.corruptions++;
+        }
+        for (SnapshotEntry sn : run.p.snapshots()) {
+            long l1Size = Integer.toUnsignedLong(sn.l1Size);
+            if (!run.aligned(sn.l1TableOffset)) {
+                run.err("ERROR snapshot " + sn.id + " (" + sn.name + ") l1_offset=" + CheckRun.hexAlt(sn.l1TableOffset)
+                        + ": L1 table is not cluster aligned; snapshot table entry corrupted");
+                res.corruptions++;
+                continue;
+            }
+            if (l1Size > Limits.MAX_L1_ENTRIES) {
+                run.err("ERROR snapshot " + sn.id + " (" + sn.name + ") l1_size=" + CheckRun.hexAlt(l1Size)
+                        + ": L1 table is too large; snapshot table entry corrupted");
+                res.corruptions++;
+                continue;
+            }
+            checkL1(res, sn.l1TableOffset, (int) l1Size, false, fixErrors);
+        }
+        inc(res, run.p.header().snapshotsOffset, run.snapshotTableSize());
+        inc(res, run.p.refcounts().tableOffset(), 8L * run.p.refcounts().tableEntries());
+        BitmapScan.countReferences(this, res);
+        checkRefblocks(res, fixErrors);
+    }
+
+    /**
+     * One reference to every cluster overlapping [offset, offset+size): qemu's rule refuses a
+     * region ending a cluster or more past the end of the file, and a count at the
+     * refcount width's maximum.
+     */
+    void inc(CheckTally res, long offset, long size) {
+        if (size <= 0) {
+            return;
+        }
+        if (offset < 0 || size > Long.MAX_VALUE - offset || offset + size - run.fileLength() >= run.cs) {
+            run.err("ERROR: counting reference for region exceeding the end of the file by one cluster or more: offset 0x"
+                    + CheckRun.hex(offset) + " size 0x" + CheckRun.hex(size));
+            res.corruptions++;
+            return;
+        }
+        long last = (offset + size - 1) >>> run.bits;
+        run.charge(last - (offset >>> run.bits) + 1);
+        for (long k = offset >>> run.bits; k <= last; k++) {
+            if (k >= nb) {
+                nb = k + 1;
+            }
+            if (counts.get(k) == run.refcountMax) {
+                run.err("ERROR: overflow cluster offset=0x" + CheckRun.hex(k << run.bits));
+                run.err("Use qemu-img amend to increase the refcount entry width or qemu-img convert to create a clean copy if the image cannot be opened for writing");
+                res.corruptions++;
+                continue;
+            }
+            counts.add(k);
+        }
+    }
+
+    private void checkL1(CheckTally res, long l1Offset, int l1Size, boolean active, boolean fixErrors)
+            throws CheckFailure {
+        inc(res, l1Offset, 8L * l1Size);
+        for (int base = 0; base < l1Size; base += L1_CHUNK) {
+            int n = Math.min(L1_CHUNK, l1Size - base);
+            long[] l1;
+            try {
+                l1 = run.readLongs(l1Offset + 8L * base, n);
+            } catch (CheckFailure e) {
+                run.err("ERROR: I/O error in check_refcounts_l1");
+                res.checkErrors++;
+                throw e;
+            }
+            for (long e : l1) {
+                if (e == 0) {
+                    continue;
+                }
+                if ((e & L1_RESERVED) != 0) {
+                    run.err("ERROR found L1 entry with reserved bits set: " + CheckRun.hex(e));
+                    res.corruptions++;
+                }
+                long l2 = e & L1Entry.OFFSET_MASK;
+                inc(res, l2, run.cs);
+                if (!run.aligned(l2)) {
+                    run.err("ERROR l2_offset=" + CheckRun.hex(l2) + ": Table is not cluster aligned; L1 entry corrupted");
+                    res.corruptions++;
+                }
+                checkL2(res, l2, active, fixErrors);
+            }
+        }
+    }
+
+    private Kind kind(long e) {
+        if (L2Entry.isCompressed(e)) {
+            return Kind.COMPRESSED;
+        }
+        if ((e & L2Entry.ZERO) != 0 && !run.p.geometry().extendedL2()) {
+            return (e & L2Entry.OFFSET_MASK) != 0 ? Kind.ZERO_ALLOC : Kind.ZERO_PLAIN;
+        }
+        if ((e & L2Entry.OFFSET_MASK) == 0) {
+            // offset 0 is a real place in an external data file; COPIED tells them apart
+            return run.dataFile && L2Entry.isCopied(e) ? Kind.NORMAL : Kind.UNALLOCATED;
+        }
+        return Kind.NORMAL;
+    }
+
+    /** The cluster type qemu gives an L2 entry: allocated (normal or zero with a host cluster). */
+    boolean hasHostCluster(long e) {
+        Kind k = kind(e);
+        return k == Kind.NORMAL || k == Kind.ZERO_ALLOC;
+    }
+
+    private void checkL2(CheckTally res, long l2Offset, boolean active, boolean fixErrors) throws CheckFailure {
+        int words = run.p.geometry().l2EntryWords();
+        int entries = run.p.geometry().l2Entries();
+        boolean frag = active;
+        long[] table = l2Table;
+        try {
+            run.readLongs(l2Offset, table, l2Bytes);
+        } catch (CheckFailure e) {
+            run.err("ERROR: I/O error in check_refcounts_l2");
+            res.checkErrors++;
+            throw e;
+        }
+        run.charge(entries);
+        long nextContiguous = 0;
+        for (int i = 0; i < entries; i++) {
+            long e = table[i * words];
+            long bitmap = words == 2 ? table[i * words + 1] : 0;
+            Kind kind = kind(e);
+            if (kind != Kind.COMPRESSED && (e & L2Entry.STANDARD_RESERVED_MASK) != 0) {
+                run.err("ERROR found l2 entry with reserved bits set: " + CheckRun.hex(e));
+                res.corruptions++;
+            }
+            switch (kind) {
+                case COMPRESSED -> {
+                    long coffset = CompressedDescriptor.hostOffset(e, run.bits);
+                    if (L2Entry.isCopied(e)) {
+                        run.err("ERROR: coffset=0x" + CheckRun.hex(coffset) + ": copied flag must never be set for compressed clusters");
+                        e &= ~L2Entry.COPIED;
+                        res.corruptions++;
+                    }
+                    if (run.dataFile) {
+                        run.err("ERROR compressed cluster " + i + " with data file, entry=0x" + CheckRun.hex(e));
+                        res.corruptions++;
+                        break;
+                    }
+                    if (bitmap != 0) {
+                        run.err("ERROR compressed cluster " + i + " with non-zero subcluster allocation bitmap, entry=0x" + CheckRun.hex(e));
+                        res.corruptions++;
+                        break;
+                    }
+                    long csize = (CompressedDescriptor.additionalSectors(e, run.bits) + 1) * CompressedDescriptor.SECTOR
+                            - (coffset & (CompressedDescriptor.SECTOR - 1));
+                    inc(res, coffset, csize);
+                    if (frag) {
+                        res.allocatedClusters++;
+                        res.compressedClusters++;
+                        res.fragmentedClusters++;
+                    }
+                }
+                case ZERO_ALLOC, NORMAL -> {
+                    long offset = e & L2Entry.OFFSET_MASK;
+                    if (((bitmap >>> 32) & bitmap) != 0) {
+                        res.corruptions++;
+                        run.err("ERROR offset=" + CheckRun.hex(offset) + ": Allocated cluster has corrupted subcluster allocation bitmap");
+                    }
+                    if (!run.aligned(offset)) {
+                        res.corruptions++;
+                        boolean data = words == 2 ? (bitmap & L2Entry.ALL_ALLOCATED) != 0 : (e & L2Entry.ZERO) == 0;
+                        if (!data) {
+                            run.err((fixErrors ? "Repairing" : "ERROR") + " offset=" + CheckRun.hex(offset)
+                                    + ": Preallocated cluster is not properly aligned; L2 entry corrupted.");
+                            if (fixErrors && zeroEntry(res, l2Offset, table, i, active)) {
+                                continue;
+                            }
+                        } else {
+                            run.err("ERROR offset=" + CheckRun.hex(offset) + ": Data cluster is not properly aligned; L2 entry corrupted.");
+                        }
+                    }
+                    if (frag) {
+                        res.allocatedClusters++;
+                        if (nextContiguous != 0 && offset != nextContiguous) {
+                            res.fragmentedClusters++;
+                        }
+                        nextContiguous = offset + run.cs;
+                    }
+                    if (!run.dataFile) {
+                        inc(res, offset, run.cs);
+                    }
+                }
+                case ZERO_PLAIN -> {
+                    // reads as zeros, owns nothing
+                }
+                case UNALLOCATED -> {
+                    if ((bitmap & L2Entry.ALL_ALLOCATED) != 0) {
+                        res.corruptions++;
+                        run.err("ERROR: Unallocated cluster has non-zero subcluster allocation map");
+                    }
+                }
+            }
+        }
+    }
+
+    /**
+     * Turns an unaligned preallocated entry into a plain zero cluster (qemu's only repair
+     * while counting). True when fixed; a write that would hit other metadata ends the check.
+     */
+    private boolean zeroEntry(CheckTally res, long l2Offset, long[] table, int i, boolean active) throws CheckFailure {
+        int words = run.p.geometry().l2EntryWords();
+        ByteBuffer b = ByteBuffer.allocate(8 * words);
+        if (words == 2) {
+            long bitmap = table[2 * i + 1];
+            bitmap = (bitmap | (bitmap << 32)) & L2Entry.ALL_ZERO;
+            table[2 * i] = 0;
+            table[2 * i + 1] = bitmap;
+            b.putLong(0).putLong(bitmap);
+        } else {
+            table[i] = L2Entry.ZERO;
+            b.putLong(L2Entry.ZERO);
+        }
+        b.flip();
+        long at = l2Offset + 8L * words * i;
+        if (!run.preWriteOverlapCheck(active ? CheckRun.OL_ACTIVE_L2 : CheckRun.OL_INACTIVE_L2, at, 8L * words)) {
+            run.err("ERROR: Overlap check failed");
+            res.checkErrors++;
+            throw new CheckFailure(CheckFailure.EIO);
+        }
+        try {
+            run.write(at, b);
+            run.flush();
+        } catch (CheckFailure e) {
+            run.err("ERROR: Failed to overwrite L2 table entry: " + e.strerror());
+            res.checkErrors++;
+            return false;
+        }
+        run.p.mapper().cache().clear();
+        res.corruptions--;
+        res.corruptionsFixed++;
+        return true;
+    }
+
+    /** The refcount blocks, counted last: each must be referenced exactly once. */
+    private void checkRefblocks(CheckTally res, boolean fixErrors) {
+        var m = run.p.refcounts();
+        for (int i = 0; i < m.tableEntries(); i++) {
+            long e = m.tableEntry(i);
+            long offset = e & RefcountBlock.TABLE_OFFSET_MASK;
+            long cluster = offset >>> run.bits;
+            if ((e & RefcountBlock.TABLE_RESERVED_MASK) != 0) {
+                run.err("ERROR refcount table entry " + i + " has reserved bits set");
+                res.corruptions++;
+                rebuild = true;
+                continue;
+            }
+            if (!run.aligned(offset)) {
+                run.err("ERROR refcount block " + i + " is not cluster aligned; refcount table entry corrupted");
+                res.corruptions++;
+                rebuild = true;
+                continue;
+            }
+            if (Long.compareUnsigned(cluster, nb) >= 0) {
+                res.corruptions++;
+                run.err((fixErrors ? "Repairing" : "ERROR") + " refcount block " + i + " is outside image");
+                if (fixErrors) {
+                    String why = growFileTo(offset);
+                    if (why == null && cluster < nb) {
+                        res.corruptions--;
+                        res.corruptionsFixed++;
+                        inc(res, offset, run.cs);
+                        continue;
+                    }
+                    rebuild = true;
+                    run.err("ERROR could not resize image: " + (why != null ? why : CheckFailure.EINVAL));
+                }
+                continue;
+            }
+            if (offset != 0) {
+                inc(res, offset, run.cs);
+                long have = counts.get(cluster);
+                if (have != 1) {
+                    run.err("ERROR refcount block " + i + " refcount=" + have);
+                    res.corruptions++;
+                    rebuild = true;
+                }
+            }
+        }
+    }
+
+    /** qemu's repair of a refcount block past the end: grow the file to hold it. Null on success, else why not. */
+    private String growFileTo(long offset) {
+        if (offset < 0 || offset > Long.MAX_VALUE - run.cs || offset + run.cs > CheckRun.MAX_LENGTH) {
+            return CheckFailure.EINVAL;
+        }
+        try {
+            run.storage.extend(offset + run.cs);
+        } catch (java.io.IOException | RuntimeException e) {
+            return CheckFailure.EFBIG;
+        }
+        nb = Math.max(nb, run.fileClusters());
+        return null;
+    }
+}

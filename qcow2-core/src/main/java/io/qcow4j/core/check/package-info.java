@@ -1,0 +1,38 @@
+/**
+ * Check and repair, like {@code qemu-img check [-r leaks|all]} (qemu 7.2 is the oracle).
+ *
+ * <p>{@link io.qcow4j.core.check.ImageChecker} runs qemu's passes in qemu's order, so the
+ * findings, their messages, the counters and the exit code are qemu's:
+ * <ol>
+ *   <li>count the references ({@code ReferenceScan}): header, active L1 and its L2 tables
+ *       (with the allocation statistics), snapshot L1/L2 tables, snapshot table, refcount
+ *       table, bitmap directory/tables/data ({@code BitmapScan}), refcount blocks;</li>
+ *   <li>compare with the stored refcounts ({@code RefcountCheck}); repair in place (raises
+ *       before lowerings) or, when a cluster in use has refcount 0 or a refcount block is
+ *       broken, rebuild the whole structure elsewhere and switch the header to it in one
+ *       write ({@code StructureRebuild}, qemu's layout);</li>
+ *   <li>the COPIED flags of the active tables ({@code CopiedFlagCheck});</li>
+ *   <li>after a repair that fixed something, a second pass that only checks; its findings
+ *       are the report. With no corruption left the dirty and corrupt bits are cleared.</li>
+ * </ol>
+ *
+ * <p>Where we deliberately differ from qemu 7.2:
+ * <ul>
+ *   <li>qemu's read-write open for {@code -r} has side effects we do not copy: it rewrites
+ *       consistent bitmaps at close (moving their clusters, and printing
+ *       "qcow2_free_clusters failed" when an old one had refcount 0), and clears the dirty
+ *       bit at close even when the check failed ({@code -r leaks} on a dirty image), which
+ *       leaves wrong refcounts unflagged. We keep the dirty bit until the refcounts are
+ *       sound. The one close-time effect we reproduce is for bitmap data clusters past the
+ *       end of the file: with {@code -r all} their entries are replaced (qemu stores zeros;
+ *       we store "all ones", so no change is lost to an incremental backup) and the line
+ *       qemu prints for them is printed.</li>
+ *   <li>At a fatal corruption event during a repair qemu drops its unflushed refcount
+ *       fixes; ours are already on disk.</li>
+ *   <li>Metadata that would make the walk larger than any sound image needs (an L1 table
+ *       naming one L2 table a million times) stops the check with a check error ("the check
+ *       cannot walk it", exit 1) where qemu would grind on for hours.</li>
+ *   <li>Without a line consumer the result keeps the first 100,000 stderr lines.</li>
+ * </ul>
+ */
+package io.qcow4j.core.check;

@@ -1,0 +1,102 @@
+package io.qcow4j.tools;
+
+import io.qcow4j.core.OpenOptions;
+import io.qcow4j.core.Qcow2Image;
+import io.qcow4j.core.check.CheckResult;
+import io.qcow4j.core.check.ImageChecker;
+import io.qcow4j.core.check.Repair;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
+import picocli.CommandLine.Model.CommandSpec;
+
+/**
+ * {@code check [-f FMT] [--output=human|json] [-r leaks|all] [-q] [-U] FILE}, as qemu-img
+ * check: the same report, the same repairs, the same exit codes (0 clean, 1 check not
+ * completed, 2 corruptions, 3 leaks only, 63 a format without checks).
+ */
+@Command(name = "check", mixinStandardHelpOptions = true, description = "Check an image for errors; -r repairs them.")
+final class CheckCommand implements Callable<Integer> {
+    @Spec
+    CommandSpec spec;
+
+    @Option(names = "-f", paramLabel = "FMT")
+    String format;
+
+    @Option(names = "--output", paramLabel = "FMT")
+    String output = "human";
+
+    @Option(names = "-r", paramLabel = "leaks|all")
+    String repair;
+
+    @Option(names = "-q")
+    boolean quiet;
+
+    @Option(names = {"-U", "--force-share"})
+    boolean forceShare;
+
+    @Parameters(paramLabel = "FILE", arity = "1")
+    String file;
+
+    @Override
+    public Integer call() throws IOException {
+        boolean json = InfoCommand.checkOutputFormat(output);
+        Repair mode = null;
+        if (repair != null) {
+            mode = switch (repair) {
+                case "leaks" -> Repair.LEAKS;
+                case "all" -> Repair.ALL;
+                default -> throw new CliException("Unknown option value for -r (expecting 'leaks' or 'all'): " + repair);
+            };
+        }
+        Images.checkFormat(format, "Could not open '" + file + "': ");
+        Path path = Cwd.path(file);
+        if (format == null && Files.isRegularFile(path) && Images.probe(path).equals(Images.RAW)) {
+            throw new CliException("This image format does not support checks", 63);
+        }
+        if (Images.RAW.equals(format)) {
+            throw new CliException("This image format does not support checks", 63);
+        }
+        Qcow2Image image;
+        try {
+            if (!Files.exists(path)) {
+                throw new java.nio.file.NoSuchFileException(file);
+            }
+            if (!Images.probe(path).equals(Images.QCOW2)) {
+                throw new CliException("Could not open '" + file + "': Image is not in qcow2 format");
+            }
+            OpenOptions o = (mode == null ? OpenOptions.readOnly() : OpenOptions.readWrite()).checkMode(true).openBacking(false);
+            image = Qcow2Image.open(path, o);
+        } catch (CliException e) {
+            throw e;
+        } catch (IOException | RuntimeException e) {
+            throw new CliException("Could not open '" + file + "': " + Images.reason(e), 1, e);
+        }
+        PrintWriter out = spec.commandLine().getOut();
+        PrintWriter err = spec.commandLine().getErr();
+        CheckResult result;
+        try (Qcow2Image img = image) {
+            result = mode == null
+                    ? ImageChecker.check(img, line -> err.println(line.render("qcow4j")))
+                    : ImageChecker.repair(img, mode, line -> err.println(line.render("qcow4j")));
+        }
+        if (result.completed() && !quiet) {
+            if (json) {
+                String doc = result.json(file);
+                out.print(doc.endsWith("\n") ? doc : doc + "\n");
+            } else {
+                for (String line : result.humanLines()) {
+                    out.println(line);
+                }
+            }
+        }
+        out.flush();
+        return result.exitCode();
+    }
+}

@@ -1,0 +1,101 @@
+package io.qcow4j.tools;
+
+import io.qcow4j.bitmaps.Chain;
+import io.qcow4j.bitmaps.Jobs;
+import io.qcow4j.core.OpenOptions;
+import io.qcow4j.core.Qcow2Image;
+import java.io.IOException;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
+import picocli.CommandLine.Model.CommandSpec;
+
+/**
+ * {@code commit [-f FMT] [-t CACHE] [-b BASE] [-d] [-p] [-q] [--merge-bitmaps] FILE}, as
+ * qemu-img commit: the data of FILE (and of the layers between it and BASE) is written
+ * into BASE, by default FILE's backing file; FILE is emptied afterwards unless -d is given
+ * (-b implies -d, as in qemu-img). BASE's enabled bitmaps record every range written; its
+ * disabled ones and FILE's bitmaps stay as they are. With --merge-bitmaps FILE's bitmaps
+ * are also merged into same-named bitmaps of BASE (created when missing).
+ */
+@Command(name = "commit", mixinStandardHelpOptions = true,
+        description = "Write an overlay's data into its backing file (or the layer -b names).")
+final class CommitCommand implements Callable<Integer> {
+    @Spec
+    CommandSpec spec;
+
+    @Option(names = "-f", paramLabel = "FMT", description = "image format (qcow2)")
+    String format;
+
+    @Option(names = "-t", paramLabel = "CACHE", description = "accepted for compatibility")
+    String cache;
+
+    @Option(names = "-b", paramLabel = "BASE", description = "the layer to commit into (implies -d)")
+    String base;
+
+    @Option(names = "-d", description = "keep FILE's data (do not empty it)")
+    boolean drop;
+
+    @Option(names = "-p", description = "show progress")
+    boolean progress;
+
+    @Option(names = "-q", description = "quiet")
+    boolean quiet;
+
+    @Option(names = "--merge-bitmaps", description = "merge FILE's bitmaps into same-named bitmaps of BASE")
+    boolean mergeBitmaps;
+
+    @Parameters(paramLabel = "FILE", arity = "1")
+    String file;
+
+    @Override
+    public Integer call() throws IOException {
+        Chain chain = Chains.open(file, format, true, spec.commandLine().getErr(), "Image does not have a backing file");
+        int baseDepth = 1;
+        String oldBacking;
+        String oldBackingFormat;
+        try {
+            if (chain.depth() < 2) {
+                throw new CliException("Image does not have a backing file");
+            }
+            if (base != null) {
+                baseDepth = Chains.findBacking(chain, base);
+                if (baseDepth < 0) {
+                    throw new CliException("Did not find '" + base + "' in the backing chain of '" + file + "'");
+                }
+            }
+            if (!(chain.layers().get(baseDepth) instanceof Qcow2Image)) {
+                throw new CliException("Could not commit into '" + Chains.names(file, chain).get(baseDepth)
+                        + "': qcow4j commits into qcow2 images only");
+            }
+            oldBacking = chain.top().backingFile();
+            oldBackingFormat = chain.top().backingFormat();
+            boolean keep = drop || base != null; // qemu-img: -b implies -d
+            Progress bar = new Progress(spec.commandLine().getOut(), progress && !quiet, 100);
+            try {
+                chain.jobs().commit(new Jobs.CommitOptions(baseDepth, !keep, mergeBitmaps));
+            } catch (IOException | RuntimeException e) {
+                throw new CliException("Commit failed: " + Images.reason(e), 1, e);
+            }
+            bar.finish();
+            Chain done = chain;
+            chain = null;
+            done.close();
+        } finally {
+            Chains.closeQuietly(chain);
+        }
+        if (baseDepth > 1) {
+            // the library points the top at the base; qemu-img leaves the top's header alone
+            // (its data stays, -b implying -d, so it reads the same through either)
+            try (Qcow2Image top = Qcow2Image.open(Cwd.path(file), OpenOptions.readWrite().openBacking(false))) {
+                top.setBackingFile(oldBacking, oldBackingFormat, null);
+            }
+        }
+        if (!quiet) {
+            spec.commandLine().getOut().println("Image committed.");
+        }
+        return 0;
+    }
+}

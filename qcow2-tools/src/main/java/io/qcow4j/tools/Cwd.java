@@ -1,0 +1,29 @@
+package io.qcow4j.tools;
+
+import java.nio.file.Path;
+
+/**
+ * File names as the user typed them, resolved against the working directory of this
+ * command: the process's own, or the one {@link Main#run(String[], java.io.PrintStream,
+ * java.io.PrintStream, Path)} was given (the test suite runs many commands in one JVM).
+ * Messages keep printing the names as typed.
+ */
+final class Cwd {
+    private static final ThreadLocal<Path> DIR = new ThreadLocal<>();
+
+    private Cwd() {
+    }
+
+    static Path path(String name) {
+        Path dir = DIR.get();
+        return dir == null ? Path.of(name) : dir.resolve(name);
+    }
+
+    static void set(Path dir) {
+        if (dir == null) {
+            DIR.remove();
+        } else {
+            DIR.set(dir.toAbsolutePath());
+        }
+    }
+}

@@ -1,0 +1,140 @@
+package io.qcow4j.tools;
+
+import io.qcow4j.bitmaps.Chain;
+import io.qcow4j.core.BlockDevice;
+import io.qcow4j.core.OpenOptions;
+import io.qcow4j.core.Qcow2Image;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
+import picocli.CommandLine.Model.CommandSpec;
+
+/**
+ * {@code rebase [-u] [-f FMT] [-b BACKING] [-F FMT] [-p] [-q] FILE}, as qemu-img rebase.
+ * BACKING is named relative to FILE's directory (or absolute) and recorded as given;
+ * {@code -b ""} removes the backing file. Safe mode first copies into FILE every range
+ * FILE does not hold itself where the old and the new backing read differently, so the
+ * guest's view stays; -u only rewrites the header (FILE is opened without its backing
+ * chain, which may be missing). As qemu-img 7.2, a new backing file needs -F; unlike it,
+ * that is checked before anything is written. The copy dirties no bitmap (the guest's
+ * view does not change; qemu-img's copy dirties FILE's enabled bitmaps).
+ */
+@Command(name = "rebase", mixinStandardHelpOptions = true,
+        description = "Change an image's backing file, keeping (or with -u, ignoring) what the guest reads.")
+final class RebaseCommand implements Callable<Integer> {
+    @Spec
+    CommandSpec spec;
+
+    @Option(names = "-u", description = "unsafe: change the header only")
+    boolean unsafe;
+
+    @Option(names = "-f", paramLabel = "FMT", description = "image format (qcow2)")
+    String format;
+
+    @Option(names = "-b", paramLabel = "BACKING", description = "the new backing file (\"\": none)")
+    String backing;
+
+    @Option(names = "-F", paramLabel = "FMT", description = "the new backing file's format")
+    String backingFormat;
+
+    @Option(names = "-p", description = "show progress")
+    boolean progress;
+
+    @Option(names = "-q", description = "quiet")
+    boolean quiet;
+
+    @Option(names = "-t", paramLabel = "CACHE", description = "accepted for compatibility")
+    String cache;
+
+    @Option(names = "-T", paramLabel = "SRC_CACHE", description = "accepted for compatibility")
+    String srcCache;
+
+    @Option(names = {"-U", "--force-share"}, description = "accepted for compatibility")
+    boolean forceShare;
+
+    @Parameters(paramLabel = "FILE", arity = "1")
+    String file;
+
+    @Override
+    public Integer call() throws IOException {
+        if (backing == null && !unsafe) {
+            throw new CliException("Must specify backing file (-b) or use unsafe mode (-u)");
+        }
+        if (backingFormat != null && !backingFormat.equals(Images.QCOW2) && !backingFormat.equals(Images.RAW)) {
+            throw new CliException("Invalid format name: '" + backingFormat + "'");
+        }
+        String name = backing == null || backing.isEmpty() ? null : backing;
+        String change = "Could not change the backing file to '" + (name == null ? "" : name) + "': ";
+        if (name != null && backingFormat == null) {
+            throw new CliException(change + "backing format must be specified");
+        }
+        if (unsafe) {
+            Chains.requireQcow2(file, format, change + "Operation not supported");
+            Qcow2Image image;
+            try {
+                image = Qcow2Image.open(Cwd.path(file), OpenOptions.readWrite().openBacking(false));
+            } catch (IOException | RuntimeException e) {
+                throw new CliException("Could not open '" + file + "': " + Images.reason(e), 1, e);
+            }
+            try {
+                image.setBackingFile(name, name == null ? null : backingFormat, null);
+                image.close();
+            } catch (IOException | RuntimeException e) {
+                throw new CliException(change + Images.reason(e), 1, e);
+            } finally {
+                Images.closeQuietly(image);
+            }
+            return 0;
+        }
+        Chain chain = Chains.open(file, format, true, spec.commandLine().getErr(), change + "Operation not supported");
+        try {
+            if (name != null) {
+                checkNewBacking(name);
+            }
+            Progress bar = new Progress(spec.commandLine().getOut(), progress && !quiet, 100);
+            try {
+                chain.jobs().rebase(name, name == null ? null : backingFormat, false);
+            } catch (IOException | RuntimeException e) {
+                throw new CliException(change + Images.reason(e), 1, e);
+            }
+            bar.finish();
+            Chain done = chain;
+            chain = null;
+            done.close();
+        } finally {
+            Chains.closeQuietly(chain);
+        }
+        return 0;
+    }
+
+    /** Opens the new backing chain once, read-only, to report qemu's errors before anything is written. */
+    private void checkNewBacking(String name) throws IOException {
+        String path = Images.combine(file, name);
+        String prefix = "Could not open new backing file '" + name + "': ";
+        // the image itself as its new backing file: say so before its own lock does
+        Path candidate = Cwd.path(path);
+        if (java.nio.file.Files.exists(candidate) && java.nio.file.Files.isSameFile(candidate, Cwd.path(file))) {
+            throw new CliException(prefix + "'" + file + "' would become its own backing file");
+        }
+        BlockDevice dev;
+        try {
+            dev = Images.open(path, backingFormat, false, true);
+        } catch (CliException e) {
+            throw new CliException(prefix + e.getMessage(), 1, e); // qemu's two-level text
+        }
+        try {
+            Path self = Cwd.path(file).toRealPath();
+            for (BlockDevice d = dev; d != null; d = d instanceof Qcow2Image q ? q.backing() : null) {
+                if (d.path() != null && d.path().toRealPath().equals(self)) {
+                    throw new CliException(prefix + "'" + file + "' would become its own backing file");
+                }
+            }
+        } finally {
+            Images.closeQuietly(dev);
+        }
+    }
+}

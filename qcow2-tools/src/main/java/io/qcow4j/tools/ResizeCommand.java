@@ -1,0 +1,151 @@
+package io.qcow4j.tools;
+
+import io.qcow4j.core.BlockDevice;
+import io.qcow4j.core.Qcow2Image;
+import io.qcow4j.core.RawImage;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.math.BigInteger;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Spec;
+import picocli.CommandLine.Unmatched;
+import picocli.CommandLine.Model.CommandSpec;
+
+/**
+ * {@code resize [-f FMT] [--shrink] [-q] FILE [+|-]SIZE}, as qemu-img resize: the size is
+ * the last argument (so "-1G" is no option), relative with + or -; a smaller size needs
+ * --shrink and drops the data past the new end; a qcow2 size is a multiple of 512.
+ * Persistent bitmaps follow the new size.
+ */
+@Command(name = "resize", description = "Grow or (with --shrink) shrink an image's virtual disk.")
+final class ResizeCommand implements Callable<Integer> {
+    private static final int SECTOR = 512;
+
+    @Spec
+    CommandSpec spec;
+
+    @Unmatched
+    List<String> args = new ArrayList<>();
+
+    @Override
+    public Integer call() throws IOException {
+        if (args.contains("-h") || args.contains("--help")) {
+            spec.commandLine().getOut().println("Usage: qcow4j resize [-f FMT] [--shrink] [-q] FILE [+|-]SIZE");
+            return 0;
+        }
+        if (args.size() < 2) {
+            throw new CliException("Not enough arguments");
+        }
+        // as qemu-img: the size comes off the end before the options are parsed
+        String size = args.get(args.size() - 1);
+        List<String> operands = new ArrayList<>();
+        String format = null;
+        boolean quiet = false;
+        boolean shrink = false;
+        String prealloc = null;
+        boolean optionsDone = false;
+        List<String> rest = args.subList(0, args.size() - 1);
+        for (int i = 0; i < rest.size(); i++) {
+            String a = rest.get(i);
+            if (optionsDone || !a.startsWith("-") || a.equals("-")) {
+                operands.add(a);
+                continue;
+            }
+            switch (a) {
+                case "--" -> optionsDone = true;
+                case "-f" -> format = value(rest, ++i, a);
+                case "-q" -> quiet = true;
+                case "--shrink" -> shrink = true;
+                case "--preallocation" -> prealloc = value(rest, ++i, a);
+                case "--image-opts" -> throw new CliException("--image-opts is not supported");
+                case "--object" -> throw new CliException("--object is not supported");
+                default -> {
+                    if (a.startsWith("--preallocation=")) {
+                        prealloc = a.substring("--preallocation=".length());
+                    } else if (a.startsWith("-f") && a.length() > 2) {
+                        format = a.substring(2);
+                    } else {
+                        throw new CliException("invalid option -- '" + a.replaceFirst("^-+", "") + "'");
+                    }
+                }
+            }
+        }
+        if (operands.size() != 1) {
+            throw new CliException("Expecting image file name and size");
+        }
+        String file = operands.get(0);
+        int relative = 0;
+        String number = size;
+        if (size.startsWith("+")) {
+            relative = 1;
+            number = size.substring(1);
+        } else if (size.startsWith("-")) {
+            relative = -1;
+            number = size.substring(1);
+        }
+        BigInteger n;
+        try {
+            n = Sizes.parseUnsigned(number);
+        } catch (Sizes.SizeException e) {
+            throw new CliException(e.problem() == Sizes.Problem.TOO_LARGE
+                    ? "Value '" + number + "' is out of range for parameter 'size'"
+                    : "Parameter 'size' expects a non-negative number below 2^64\n"
+                            + "Optional suffix k, M, G, T, P or E means kilo-, mega-, giga-, tera-, peta-\n"
+                            + "and exabytes, respectively.");
+        }
+        if (prealloc != null && !prealloc.equals("off")) {
+            if (!List.of("metadata", "falloc", "full").contains(prealloc)) {
+                throw new CliException("Invalid parameter '" + prealloc + "'");
+            }
+            throw new CliException("preallocation=" + prealloc + " is not supported by qcow4j");
+        }
+        BlockDevice dev = Images.open(file, format, true, true);
+        try {
+            long current = Images.virtualSize(dev);
+            // qemu's int64 arithmetic, wrapping included ("+9E" comes out negative)
+            long total = relative == 0 ? n.longValue() : current + n.longValue() * relative;
+            if (total <= 0) {
+                throw new CliException("New image size must be positive");
+            }
+            if (total < current && !shrink) {
+                PrintWriter err = spec.commandLine().getErr();
+                err.println("qcow4j: Use the --shrink option to perform a shrink operation.");
+                err.println("qcow4j: warning: Shrinking an image will delete all data beyond the shrunken image's end."
+                        + " Before performing such an operation, make sure there is no important data there.");
+                err.flush();
+                return 1;
+            }
+            try {
+                if (dev instanceof Qcow2Image q) {
+                    if (total % SECTOR != 0) {
+                        throw new CliException("The new size must be a multiple of 512");
+                    }
+                    q.resizeDiscarding(total);
+                } else {
+                    ((RawImage) dev).resize(total);
+                }
+            } catch (CliException e) {
+                throw e;
+            } catch (IOException | RuntimeException e) {
+                throw new CliException(Images.reason(e), 1, e);
+            }
+            dev.close();
+        } finally {
+            Images.closeQuietly(dev);
+        }
+        if (!quiet) {
+            spec.commandLine().getOut().println("Image resized.");
+        }
+        return 0;
+    }
+
+    private static String value(List<String> args, int i, String option) {
+        if (i >= args.size()) {
+            throw new CliException("option '" + option + "' requires an argument");
+        }
+        return args.get(i);
+    }
+}

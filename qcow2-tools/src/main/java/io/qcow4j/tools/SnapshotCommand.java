@@ -1,0 +1,200 @@
+package io.qcow4j.tools;
+
+import io.qcow4j.core.BlockDevice;
+import io.qcow4j.core.Qcow2Image;
+import io.qcow4j.core.Snapshot;
+import io.qcow4j.core.SnapshotException;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Spec;
+import picocli.CommandLine.Unmatched;
+import picocli.CommandLine.Model.CommandSpec;
+
+/**
+ * {@code snapshot (-l | -c NAME | -a NAME | -d NAME) [-q] [-U] FILE}, as qemu-img snapshot:
+ * its option parsing (getopt, options clustered or after the file), its lookups (-a by id,
+ * else by name; -d by name only), its output and its error texts.
+ */
+@Command(name = "snapshot", mixinStandardHelpOptions = true,
+        description = "List, create, apply or delete internal snapshots.")
+final class SnapshotCommand implements Callable<Integer> {
+    /** qemu-img keeps names in a 256-byte C string. */
+    private static final int MAX_NAME_BYTES = 255;
+
+    @Spec
+    CommandSpec spec;
+
+    @Unmatched
+    List<String> args = new ArrayList<>();
+
+    private char action;
+    private String name;
+    private boolean forceShare;
+
+    @Override
+    public Integer call() throws IOException {
+        String file = parse();
+        BlockDevice dev;
+        if (forceShare && action != 'l') {
+            throw new CliException("Could not open '" + file + "': force-share=on can only be used with read-only images");
+        }
+        dev = Images.open(file, null, action != 'l', true);
+        try {
+            Qcow2Image image = dev instanceof Qcow2Image q ? q : null;
+            switch (action) {
+                case 'l' -> list(image, spec.commandLine().getOut());
+                case 'c' -> create(image);
+                case 'a' -> apply(image);
+                case 'd' -> delete(image);
+                default -> {
+                    // qemu-img opens the image and does nothing
+                }
+            }
+            dev.close();
+        } finally {
+            Images.closeQuietly(dev);
+        }
+        return 0;
+    }
+
+    /** getopt(":la:c:d:hqU") with GNU permutation; returns the one file name. */
+    private String parse() {
+        List<String> operands = new ArrayList<>();
+        for (int i = 0; i < args.size(); i++) {
+            String a = args.get(i);
+            if (a.equals("--")) {
+                operands.addAll(args.subList(i + 1, args.size()));
+                break;
+            }
+            if (a.startsWith("--")) {
+                switch (a) {
+                    case "--force-share" -> forceShare = true;
+                    case "--image-opts", "--object" -> throw new CliException(a + " is not supported");
+                    default -> throw new CliException("unrecognized option '" + a + "'");
+                }
+                continue;
+            }
+            if (!a.startsWith("-") || a.length() == 1) {
+                operands.add(a);
+                continue;
+            }
+            for (int j = 1; j < a.length(); j++) {
+                char c = a.charAt(j);
+                switch (c) {
+                    case 'q' -> { }
+                    case 'U' -> forceShare = true;
+                    case 'l' -> setAction(c, null);
+                    case 'a', 'c', 'd' -> {
+                        String value;
+                        if (j + 1 < a.length()) {
+                            value = a.substring(j + 1);
+                        } else if (i + 1 < args.size()) {
+                            value = args.get(++i);
+                        } else {
+                            throw new CliException("missing argument for option '" + a + "'");
+                        }
+                        setAction(c, value);
+                        j = a.length();
+                    }
+                    default -> throw new CliException("unrecognized option '" + a + "'");
+                }
+            }
+        }
+        if (operands.size() != 1) {
+            throw new CliException("Expecting one image file name");
+        }
+        return operands.get(0);
+    }
+
+    private void setAction(char c, String value) {
+        if (action != 0) {
+            throw new CliException("Cannot mix '-l', '-a', '-c', '-d'");
+        }
+        action = c;
+        name = value;
+    }
+
+    /** qemu-img's dump_snapshots: nothing at all when there are none. */
+    private static void list(Qcow2Image image, PrintWriter out) {
+        if (image == null || image.snapshots().isEmpty()) {
+            return;
+        }
+        out.println("Snapshot list:");
+        out.println(ImageInfo.snapshotHeader());
+        for (Snapshot s : image.snapshots()) {
+            out.println(ImageInfo.snapshotLine(s));
+        }
+    }
+
+    private void create(Qcow2Image image) {
+        String prefix = "Could not create snapshot '" + name + "': ";
+        if (image == null) {
+            throw new CliException(prefix + "-95 (Operation not supported)");
+        }
+        try {
+            image.createSnapshot(truncate(name));
+        } catch (SnapshotException e) {
+            throw new CliException(prefix + switch (e.reason()) {
+                case NOT_SUPPORTED -> "-95 (Operation not supported)";
+                case REFCOUNT_OVERFLOW -> "-22 (Invalid argument)";
+                case TOO_MANY -> "-27 (File too large)";
+                case ID_EXISTS -> "-17 (File exists)";
+                case BITMAPS -> "-16 (Device or resource busy)";
+            }, 1, e);
+        } catch (IOException | RuntimeException e) {
+            throw new CliException(prefix + "-5 (Input/output error): " + Images.reason(e), 1, e);
+        }
+    }
+
+    private void apply(Qcow2Image image) {
+        String prefix = "Could not apply snapshot '" + name + "': ";
+        if (image == null) {
+            throw new CliException(prefix + "Block driver does not support snapshots");
+        }
+        try {
+            image.applySnapshot(name);
+        } catch (IllegalArgumentException e) {
+            throw new CliException(prefix + "Failed to load snapshot: No such file or directory", 1, e);
+        } catch (SnapshotException e) {
+            throw new CliException(prefix + switch (e.reason()) {
+                case BITMAPS -> e.getMessage();
+                case NOT_SUPPORTED -> "Failed to load snapshot: Operation not supported";
+                default -> "Failed to load snapshot: " + e.getMessage();
+            }, 1, e);
+        } catch (IOException | RuntimeException e) {
+            throw new CliException(prefix + "Failed to load snapshot: " + Images.reason(e), 1, e);
+        }
+    }
+
+    /** qemu-img snapshot -d finds the snapshot by name only, the first so named. */
+    private void delete(Qcow2Image image) {
+        String prefix = "Could not delete snapshot '" + name + "': ";
+        Snapshot target = image == null ? null
+                : image.snapshots().stream().filter(s -> s.name().equals(name)).findFirst().orElse(null);
+        if (target == null) {
+            throw new CliException(prefix + "snapshot not found");
+        }
+        try {
+            image.deleteSnapshot(target.id());
+        } catch (IOException | RuntimeException e) {
+            throw new CliException(prefix + Images.reason(e), 1, e);
+        }
+    }
+
+    /** The name as qemu-img stores it: at most 255 bytes (cut here at a character boundary). */
+    static String truncate(String s) {
+        if (s.getBytes(StandardCharsets.UTF_8).length <= MAX_NAME_BYTES) {
+            return s;
+        }
+        int end = s.length();
+        while (s.substring(0, end).getBytes(StandardCharsets.UTF_8).length > MAX_NAME_BYTES) {
+            end = Character.isLowSurrogate(s.charAt(end - 1)) && end >= 2 ? end - 2 : end - 1;
+        }
+        return s.substring(0, end);
+    }
+}

@@ -1,0 +1,131 @@
+package io.qcow4j.tools;
+
+import static io.qcow4j.tools.Cli.qcow4j;
+import static io.qcow4j.tools.Cli.qemuImg;
+import static io.qcow4j.tools.Cli.qemuIo;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.qcow4j.testing.Qemu;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** {@code qcow4j rebase} against {@code qemu-img rebase} on twins: same guest view, same header fields. */
+class RebaseIT {
+    @TempDir
+    Path tmp;
+
+    /** ours/ and theirs/: b1.qcow2, b2.qcow2 (different data), t.qcow2 over b1 with data of its own, and its view as raw. */
+    private List<Path> twins() {
+        List<Path> dirs = new ArrayList<>();
+        for (String who : List.of("ours", "theirs")) {
+            Path d = Cli.mkdir(tmp, who);
+            qemuImg(d, "create", "-q", "-f", "qcow2", "b1.qcow2", "8M").assertOk();
+            qemuImg(d, "create", "-q", "-f", "qcow2", "b2.qcow2", "8M").assertOk();
+            qemuIo(d, "-f", "qcow2", "-c", "write -P 1 0 1M", "-c", "write -P 7 5M 64k", "b1.qcow2").assertOk();
+            qemuIo(d, "-f", "qcow2", "-c", "write -P 2 512k 1M", "-c", "write -P 7 5M 64k", "b2.qcow2").assertOk();
+            qemuImg(d, "create", "-q", "-f", "qcow2", "-b", "b1.qcow2", "-F", "qcow2", "t.qcow2").assertOk();
+            qemuImg(d, "bitmap", "--add", "t.qcow2", "tb").assertOk();
+            qemuIo(d, "-f", "qcow2", "-c", "write -P 3 2M 64k", "-c", "write -P 3 100k 4k", "t.qcow2").assertOk();
+            qemuImg(d, "convert", "-O", "raw", "t.qcow2", "view.raw").assertOk();
+            dirs.add(d);
+        }
+        return dirs;
+    }
+
+    private static void assertSameHeader(Path ours, Path theirs, String img) {
+        JsonNode o = OverlayIT.info(ours, img);
+        JsonNode t = OverlayIT.info(theirs, img);
+        for (String f : List.of("backing-filename", "backing-filename-format", "virtual-size")) {
+            assertEquals(t.path(f), o.path(f), img + " " + f);
+        }
+    }
+
+    @Test
+    void safeRebaseKeepsTheGuestView() {
+        List<Path> d = twins();
+        String bitmapBefore = Qemu.nbdMap(d.get(0).resolve("t.qcow2"), "tb");
+        String[] args = {"rebase", "-b", "b2.qcow2", "-F", "qcow2", "t.qcow2"};
+        Qemu.Result ours = qcow4j(d.get(0), args);
+        Qemu.Result theirs = qemuImg(d.get(1), args).assertOk();
+        assertEquals(0, ours.exitCode(), ours.describe());
+        assertEquals(theirs.stdout() + theirs.stderr(), ours.stdout() + ours.stderr());
+        assertEquals(0, qemuImg(d.get(0), "compare", "-F", "raw", "t.qcow2", "view.raw").exitCode(), "the guest view changed");
+        assertTrue(Qemu.compare(d.get(0).resolve("t.qcow2"), d.get(1).resolve("t.qcow2")));
+        assertSameHeader(d.get(0), d.get(1), "t.qcow2");
+        assertEquals("b2.qcow2", OverlayIT.info(d.get(0), "t.qcow2").path("backing-filename").asText());
+        Cli.checkJson(d.get(0), "t.qcow2");
+        // deviation: the copy changes nothing the guest sees, so our bitmap stays clean; qemu-img's copy dirties it
+        assertEquals(bitmapBefore, Qemu.nbdMap(d.get(0).resolve("t.qcow2"), "tb"));
+        assertNotEquals(bitmapBefore, Qemu.nbdMap(d.get(1).resolve("t.qcow2"), "tb"));
+    }
+
+    @Test
+    void emptyBackingNameRemovesTheBackingFile() {
+        List<Path> d = twins();
+        String[] args = {"rebase", "-b", "", "t.qcow2"};
+        Qemu.Result ours = qcow4j(d.get(0), args);
+        qemuImg(d.get(1), args).assertOk();
+        assertEquals(0, ours.exitCode(), ours.describe());
+        assertEquals("", ours.stdout() + ours.stderr());
+        assertEquals(0, qemuImg(d.get(0), "compare", "-F", "raw", "t.qcow2", "view.raw").exitCode());
+        assertFalse(OverlayIT.info(d.get(0), "t.qcow2").has("backing-filename"));
+        assertSameHeader(d.get(0), d.get(1), "t.qcow2");
+        Cli.checkJson(d.get(0), "t.qcow2");
+    }
+
+    @Test
+    void unsafeRebaseRewritesTheHeaderOnly() throws IOException {
+        List<Path> d = twins();
+        for (String[] args : new String[][] {{"rebase", "-u", "-b", "b2.qcow2", "-F", "qcow2", "t.qcow2"},
+                {"rebase", "-u", "-b", "b1.qcow2", "-F", "raw", "t.qcow2"}}) {
+            Qemu.Result ours = qcow4j(d.get(0), args);
+            qemuImg(d.get(1), args).assertOk();
+            assertEquals(0, ours.exitCode(), ours.describe());
+            assertEquals("", ours.stdout() + ours.stderr());
+            assertTrue(Qemu.compare(d.get(0).resolve("t.qcow2"), d.get(1).resolve("t.qcow2")), String.join(" ", args));
+            assertSameHeader(d.get(0), d.get(1), "t.qcow2");
+            Cli.checkJson(d.get(0), "t.qcow2");
+        }
+        // -u needs neither the old nor the new backing file to exist
+        for (Path dir : d) {
+            Files.delete(dir.resolve("b1.qcow2"));
+        }
+        for (String[] args : new String[][] {{"rebase", "-u", "-b", "nonexist", "-F", "qcow2", "t.qcow2"},
+                {"rebase", "-u", "t.qcow2"}}) {
+            Qemu.Result ours = qcow4j(d.get(0), args);
+            qemuImg(d.get(1), args).assertOk();
+            assertEquals(0, ours.exitCode(), ours.describe());
+            assertSameHeader(d.get(0), d.get(1), "t.qcow2");
+        }
+    }
+
+    @Test
+    void errorsAsQemuImgsAndNothingWritten() throws IOException {
+        List<Path> d = twins();
+        Path ours = d.get(0);
+        byte[] before = Files.readAllBytes(ours.resolve("t.qcow2"));
+        for (String[] args : new String[][] {{"rebase", "t.qcow2"}, {"rebase", "-b", "b2.qcow2", "t.qcow2"},
+                {"rebase", "-b", "nonexist", "-F", "qcow2", "t.qcow2"}, {"rebase", "-b", "b2.qcow2", "-F", "foo", "t.qcow2"},
+                {"rebase", "-u", "-b", "b2.qcow2", "t.qcow2"}}) {
+            Qemu.Result theirs = qemuImg(d.get(1), args);
+            assertEquals(1, theirs.exitCode(), theirs.describe());
+            String expected = Cli.qemuMessage(theirs).replace(" Try 'qemu-img --help' for more information", "");
+            Cli.assertOneLineError(qcow4j(ours, args), 1, expected);
+            assertArrayEquals(before, Files.readAllBytes(ours.resolve("t.qcow2")), String.join(" ", args));
+        }
+        // qemu-img copies the data before it finds -F missing; we refuse first (checked above: byte-identical)
+        Cli.assertOneLineError(qcow4j(ours, "rebase", "-b", "t.qcow2", "-F", "qcow2", "t.qcow2"), 1,
+                "Could not open new backing file 't.qcow2': 't.qcow2' would become its own backing file");
+        assertArrayEquals(before, Files.readAllBytes(ours.resolve("t.qcow2")));
+    }
+}
