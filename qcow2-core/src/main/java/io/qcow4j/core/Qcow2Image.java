@@ -381,6 +381,7 @@ public final class Qcow2Image implements BlockDevice {
             if (dataFile != null) {
                 dataFile.flush();
             }
+            bitmaps.releaseDeferredFrees();
         }
     }
 
@@ -476,11 +477,13 @@ public final class Qcow2Image implements BlockDevice {
     /**
      * Stores every changed persistent bitmap now and clears their in_use flags (set again
      * before the next guest write): a checkpoint, or a hand-over to another process.
+     * The bitmap data reaches the disk before the header switch that clears in_use; the
+     * switch itself is durable at the next {@link #flush()} or {@link #close()} (lost to a
+     * power failure before that, the bitmaps read as in_use again: inconsistent, never wrong).
      */
     public synchronized void storeBitmaps() throws IOException {
         ensureWritable();
         bitmaps.store();
-        storage.flush();
     }
 
     @Override
@@ -499,6 +502,9 @@ public final class Qcow2Image implements BlockDevice {
                 storage.flush();
                 if (dataFile != null) {
                     dataFile.flush();
+                }
+                if (bitmaps.releaseDeferredFrees()) {
+                    storage.flush();
                 }
             }
         } catch (IOException e) {

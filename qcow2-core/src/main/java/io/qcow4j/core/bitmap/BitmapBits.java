@@ -96,9 +96,15 @@ public final class BitmapBits {
                     c = c == null ? new long[WORDS] : FULL.clone();
                     chunks[ci] = c;
                 }
-                setWords(c, (int) (from - chunkStart), (int) (end - chunkStart), value);
+                int lo = (int) (from - chunkStart);
+                int hi = (int) (end - chunkStart);
+                setWords(c, lo, hi, value);
                 changed.set(ci);
-                normalize(ci);
+                // the chunk can only have become uniform if the words just written are
+                long edge = value ? -1L : 0L;
+                if (c[lo >>> 6] == edge && c[(hi - 1) >>> 6] == edge) {
+                    normalize(ci);
+                }
             }
             from = end;
         }
@@ -255,9 +261,7 @@ public final class BitmapBits {
             int n = (int) Math.min(end - byteOffset, CHUNK_BYTES - in);
             long[] c = ci < chunks.length ? chunks[ci] : null;
             if (c == null) {
-                for (int k = 0; k < n; k++) {
-                    d.put((byte) 0);
-                }
+                putZeros(d, n);
             } else if ((in & 7) == 0 && (n & 7) == 0) {
                 d.asLongBuffer().put(c, in >>> 3, n >>> 3);
                 d.position(d.position() + n);
@@ -269,6 +273,16 @@ public final class BitmapBits {
             byteOffset += n;
         }
         dst.position(dst.limit());
+    }
+
+    private static final byte[] ZEROS = new byte[CHUNK_BYTES];
+
+    private static void putZeros(ByteBuffer d, int n) {
+        while (n > 0) {
+            int k = Math.min(n, ZEROS.length);
+            d.put(ZEROS, 0, k);
+            n -= k;
+        }
     }
 
     /** Loads serialized bytes at {@code byteOffset} from {@code src} (replacing those bits). */
@@ -284,10 +298,15 @@ public final class BitmapBits {
                 c = c == null ? new long[WORDS] : FULL.clone();
                 chunks[ci] = c;
             }
-            for (int k = 0; k < n; k++) {
-                int b = in + k;
-                int shift = (b & 7) * 8;
-                c[b >>> 3] = (c[b >>> 3] & ~(0xffL << shift)) | ((s.get() & 0xffL) << shift);
+            if ((in & 7) == 0 && (n & 7) == 0) {
+                s.asLongBuffer().get(c, in >>> 3, n >>> 3);
+                s.position(s.position() + n);
+            } else {
+                for (int k = 0; k < n; k++) {
+                    int b = in + k;
+                    int shift = (b & 7) * 8;
+                    c[b >>> 3] = (c[b >>> 3] & ~(0xffL << shift)) | ((s.get() & 0xffL) << shift);
+                }
             }
             // bits past the size stay zero
             long chunkStart = (long) ci * CHUNK_BITS;
@@ -316,6 +335,40 @@ public final class BitmapBits {
         }
         long n = nextSet(from);
         return n < 0 || n >= to;
+    }
+
+    /**
+     * True when every bit of serialized bytes {@code [byteOffset, byteOffset+len)} is set
+     * and the range lies wholly within the bitmap (a qcow2 all-ones table entry may stand
+     * for it).
+     */
+    public boolean isOnes(long byteOffset, long len) {
+        long from = byteOffset * 8;
+        long to = (byteOffset + len) * 8;
+        if (from >= to || to > sizeBits) {
+            return false;
+        }
+        long n = nextClear(from);
+        return n < 0 || n >= to;
+    }
+
+    /**
+     * Serialized byte ranges, {@link #CHUNK_BYTES} each, of the chunks changed within
+     * {@code [byteOffset, byteOffset+len)}: their starting byte offsets, ascending.
+     */
+    public long[] changedChunkOffsets(long byteOffset, long len) {
+        int first = (int) (byteOffset / CHUNK_BYTES);
+        int last = (int) ((byteOffset + len - 1) / CHUNK_BYTES);
+        int count = 0;
+        for (int i = changed.nextSetBit(first); i >= 0 && i <= last; i = changed.nextSetBit(i + 1)) {
+            count++;
+        }
+        long[] out = new long[count];
+        int k = 0;
+        for (int i = changed.nextSetBit(first); i >= 0 && i <= last; i = changed.nextSetBit(i + 1)) {
+            out[k++] = (long) i * CHUNK_BYTES;
+        }
+        return out;
     }
 
     /** True when some chunk overlapping serialized bytes {@code [byteOffset, byteOffset+len)} changed. */

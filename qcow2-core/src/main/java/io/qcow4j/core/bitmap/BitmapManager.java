@@ -50,6 +50,8 @@ public final class BitmapManager {
     /** The directory as it is on disk, in its order (flags updated when we rewrite it). */
     private final List<BitmapDirectoryEntry> onDisk = new ArrayList<>();
     private final List<BitmapDirectoryEntry> removedFromDisk = new ArrayList<>();
+    /** Clusters replaced by a store, freed after the next flush: [offset, length] pairs. */
+    private final List<long[]> deferredFrees = new ArrayList<>();
     private long virtualSize;
     /** The extension is present but autoclear bit 0 is clear: drop it before the first write. */
     private boolean dropStaleExtension;
@@ -231,7 +233,7 @@ public final class BitmapManager {
             }
         }
         List<long[]> free = new ArrayList<>();
-        BitmapStore.switchDirectory(storage, header, refcounts, headerWriter, cs, dir, free);
+        BitmapStore.switchDirectory(storage, header, refcounts, headerWriter, cs, dir, free, true);
         for (int i = 0; i < onDisk.size(); i++) {
             PersistentBitmap b = ownerOf(onDisk.get(i));
             if (b != null) {
@@ -417,12 +419,33 @@ public final class BitmapManager {
             dropStaleExtension = false;
         }
         List<BitmapDirectoryEntry> stored = new BitmapStore(storage, header, refcounts, headerWriter, cs, virtualSize)
-                .store(bitmaps, onDisk, removedFromDisk);
+                .store(bitmaps, onDisk, removedFromDisk, deferredFrees);
         onDisk.clear();
         onDisk.addAll(stored);
         removedFromDisk.clear();
         // the next guest write must set in_use again
         inUseDone = false;
+    }
+
+    /**
+     * Frees what earlier stores replaced. Call only right after a flush, which made the
+     * header switch of those stores durable. Returns whether anything was freed (the
+     * refcount updates then wait for the next flush; lost, they are leaks only).
+     */
+    public boolean releaseDeferredFrees() throws IOException {
+        if (deferredFrees.isEmpty()) {
+            return false;
+        }
+        free(refcounts, deferredFrees);
+        return true;
+    }
+
+    /** Frees {@code [offset, length]} pairs and empties the list. */
+    static void free(RefcountManager refcounts, List<long[]> ranges) throws IOException {
+        while (!ranges.isEmpty()) {
+            long[] r = ranges.remove(ranges.size() - 1);
+            refcounts.free(r[0], r[1]);
+        }
     }
 
     static ByteBuffer serializeDirectory(List<BitmapDirectoryEntry> entries) {

@@ -14,10 +14,16 @@ import io.qcow4j.core.format.HeaderExtension;
 import io.qcow4j.core.storage.Storage;
 
 /**
- * One store of the bitmaps: writes only the data clusters that changed, then a new
- * directory, switches the header to it in one write, and only then frees what the old
- * directory referenced. A crash before the switch leaves the old, consistent state (and
- * leaked clusters); in-place updates happen only under an in_use flag.
+ * One store of the bitmaps: writes only the data that changed (in place, 4 KiB at a time,
+ * while the bitmap is in_use on disk; else into new clusters), then a new directory,
+ * flushes once, and switches the header to the new directory in one write. A crash before
+ * the switch leaves the old, consistent state (and leaked clusters).
+ *
+ * <p>What the old state referenced is freed only once the switch is durable: the frees
+ * go to a list the caller releases after its next flush (see
+ * {@link BitmapManager#releaseDeferredFrees()}), so a store costs one flush, not three.
+ * Uniform clusters take no data cluster: all zeros is table entry 0, all ones entry 1
+ * (offset 0 with bit 0 set), which QEMU reads as set bits.
  */
 final class BitmapStore {
     private final Storage storage;
@@ -26,9 +32,10 @@ final class BitmapStore {
     private final BitmapManager.HeaderWriter headerWriter;
     private final int cs;
     private final long virtualSize;
-    /** [offset, length] pairs freed once the header points at the new directory. */
+    /** [offset, length] pairs to free once the header switch is durable. */
     private final List<long[]> freeAfterSwitch = new ArrayList<>();
-    private final ByteBuffer cluster;
+    private ByteBuffer cluster;
+    private ByteBuffer chunk;
     private long[] newTable;
 
     BitmapStore(Storage storage, Header header, RefcountManager refcounts, BitmapManager.HeaderWriter headerWriter,
@@ -39,12 +46,15 @@ final class BitmapStore {
         this.headerWriter = headerWriter;
         this.cs = cs;
         this.virtualSize = virtualSize;
-        this.cluster = ByteBuffer.allocateDirect(cs);
     }
 
-    /** Returns the directory now on disk. */
+    /**
+     * Returns the directory now on disk. {@code deferred} holds the previous store's frees
+     * (released here, after this store's flush made the previous switch durable) and
+     * receives this store's.
+     */
     List<BitmapDirectoryEntry> store(List<PersistentBitmap> bitmaps, List<BitmapDirectoryEntry> onDisk,
-                                     List<BitmapDirectoryEntry> removed) throws IOException {
+                                     List<BitmapDirectoryEntry> removed, List<long[]> deferred) throws IOException {
         for (BitmapDirectoryEntry e : removed) {
             freeBitmapClusters(e);
         }
@@ -66,31 +76,33 @@ final class BitmapStore {
                 dir.add(write(b, commit));
             }
         }
-        storage.flush();
-        switchDirectory(storage, header, refcounts, headerWriter, cs, dir, freeAfterSwitch);
+        switchDirectory(storage, header, refcounts, headerWriter, cs, dir, freeAfterSwitch, false);
         for (Runnable r : commit) {
             r.run();
         }
-        for (long[] r : freeAfterSwitch) {
-            refcounts.free(r[0], r[1]);
-        }
+        // the flush inside the switch made the previous store's header durable
+        BitmapManager.free(refcounts, deferred);
+        deferred.addAll(freeAfterSwitch);
         return dir;
     }
 
     /**
-     * Writes {@code dir} to new clusters, flushes, points the header at it in one write
-     * (autoclear bit 0 set; no extension at all when empty), flushes, and adds the old
-     * directory to {@code freeAfter}. A crash leaves either the old directory or the new.
+     * Writes {@code dir} to new clusters, flushes (everything written before, bitmap data
+     * and tables included, reaches the disk ahead of the header), points the header at it
+     * in one write (autoclear bit 0 set; no extension at all when empty), flushes again
+     * when {@code durable}, and adds the old directory to {@code freeAfter}. A crash leaves
+     * either the old directory or the new.
      */
     static void switchDirectory(Storage storage, Header header, RefcountManager refcounts,
                                 BitmapManager.HeaderWriter headerWriter, int cs, List<BitmapDirectoryEntry> dir,
-                                List<long[]> freeAfter) throws IOException {
+                                List<long[]> freeAfter, boolean durable) throws IOException {
         HeaderExtension oldExt = header.extension(HeaderExtension.BITMAPS);
         if (oldExt != null) {
             BitmapsExtension old = BitmapsExtension.parse(oldExt.data(), cs);
             freeAfter.add(new long[] {old.directoryOffset(), old.directorySize()});
         }
         if (dir.isEmpty()) {
+            storage.flush();
             header.setExtension(HeaderExtension.BITMAPS, null);
             header.autoclearFeatures &= ~Header.AUTOCLEAR_BITMAPS;
         } else {
@@ -103,7 +115,9 @@ final class BitmapStore {
             header.autoclearFeatures |= Header.AUTOCLEAR_BITMAPS;
         }
         headerWriter.writeHeader();
-        storage.flush();
+        if (durable) {
+            storage.flush();
+        }
     }
 
     private static PersistentBitmap owner(List<PersistentBitmap> bitmaps, BitmapDirectoryEntry e) {
@@ -151,7 +165,10 @@ final class BitmapStore {
         return e;
     }
 
-    /** Under in_use: changed clusters are rewritten where they are, table entries in place. */
+    /**
+     * Under in_use: changed clusters are rewritten where they are (only their changed
+     * chunks), table entries in place; uniform clusters give their data cluster up.
+     */
     private void writeInPlace(PersistentBitmap b, BitmapBits bits) throws IOException {
         long[] table = b.table;
         for (int i = 0; i < table.length; i++) {
@@ -161,21 +178,30 @@ final class BitmapStore {
             }
             long old = table[i];
             long oldOff = BitmapTableEntry.offset(old);
-            if (bits.isZero(at, cs)) {
-                if (old != 0) {
-                    setEntry(b, i, 0);
+            long uniform = uniformEntry(bits, at);
+            if (uniform >= 0) {
+                if (old != uniform) {
+                    setEntry(b, i, uniform);
                     if (oldOff != 0) {
-                        refcounts.free(oldOff, cs);
+                        freeAfterSwitch.add(new long[] {oldOff, cs});
                     }
                 }
             } else if (oldOff != 0) {
-                writeData(bits, at, oldOff);
+                writeChangedChunks(bits, at, oldOff);
             } else {
                 long off = refcounts.allocate(1, false);
-                writeData(bits, at, off);
+                writeCluster(bits, at, off);
                 setEntry(b, i, off);
             }
         }
+    }
+
+    /** The table entry standing for the cluster at {@code at} when it is uniform (0 or all ones), else -1. */
+    private long uniformEntry(BitmapBits bits, long at) {
+        if (bits.isZero(at, cs)) {
+            return 0;
+        }
+        return bits.isOnes(at, cs) ? BitmapTableEntry.ALL_ONES : -1;
     }
 
     private void setEntry(PersistentBitmap b, int i, long value) throws IOException {
@@ -204,9 +230,12 @@ final class BitmapStore {
             if (old != null && BitmapTableEntry.offset(old[i]) != 0) {
                 freeAfterSwitch.add(new long[] {BitmapTableEntry.offset(old[i]), cs});
             }
-            if (!bits.isZero(at, cs)) {
+            long uniform = uniformEntry(bits, at);
+            if (uniform >= 0) {
+                table[i] = uniform;
+            } else {
                 long off = refcounts.allocate(1, false);
-                writeData(bits, at, off);
+                writeCluster(bits, at, off);
                 table[i] = off;
             }
         }
@@ -224,11 +253,31 @@ final class BitmapStore {
         return e;
     }
 
-    private void writeData(BitmapBits bits, long at, long hostOffset) throws IOException {
+    private void writeCluster(BitmapBits bits, long at, long hostOffset) throws IOException {
+        if (cluster == null) {
+            cluster = ByteBuffer.allocateDirect(cs);
+        }
         cluster.clear();
         bits.read(at, cluster);
         cluster.flip();
         storage.write(hostOffset, cluster);
+    }
+
+    /** Rewrites, in the data cluster at {@code hostOffset}, the chunks that changed. */
+    private void writeChangedChunks(BitmapBits bits, long at, long hostOffset) throws IOException {
+        if (cs <= BitmapBits.CHUNK_BYTES) {
+            writeCluster(bits, at, hostOffset);
+            return;
+        }
+        if (chunk == null) {
+            chunk = ByteBuffer.allocateDirect(BitmapBits.CHUNK_BYTES);
+        }
+        for (long c : bits.changedChunkOffsets(at, cs)) {
+            chunk.clear();
+            bits.read(c, chunk);
+            chunk.flip();
+            storage.write(hostOffset + (c - at), chunk);
+        }
     }
 
     private void freeBitmapClusters(BitmapDirectoryEntry e) throws IOException {

@@ -108,4 +108,49 @@ class BitmapEngineTest {
             assertEquals(DirtyExtents.parseNbdinfo(Qemu.nbdMap(img, "new-one")), extents(image, "new-one"));
         }
     }
+
+    /**
+     * Stores write only what changed: a fully dirty bitmap cluster becomes an all-ones
+     * table entry (no data cluster), a partly dirty one keeps its data cluster and is
+     * rewritten in place chunk by chunk; QEMU reads both right and rewrites them its way.
+     */
+    @Test
+    void uniformClustersAndInPlaceChunksReadBackInQemu(@TempDir Path tmp) throws IOException {
+        // 8 GiB at 512 B granularity: 2 MiB of bitmap data, 32 clusters of 64 KiB, each
+        // covering 256 MiB of the disk; a 4 KiB chunk covers 16 MiB
+        Path img = tmp.resolve("a.qcow2");
+        Qemu.create(img, "8G");
+        Qemu.qemuImg("bitmap", "--add", "-g", "512", img.toString(), "b").assertOk();
+        Path twin = tmp.resolve("twin.qcow2");
+        java.nio.file.Files.copy(img, twin);
+        long mib = 1L << 20;
+        long dataOffset;
+        try (Qcow2Image image = Qcow2Image.open(img, OpenOptions.readWrite())) {
+            image.writeZeroes(0, 256 * mib);                          // bitmap cluster 0: all ones
+            image.write(256 * mib + 3 * mib, ByteBuffer.allocate(4096)); // cluster 1: a few bits
+            image.storeBitmaps();
+            PersistentBitmap b = image.bitmaps().get("b");
+            assertEquals(io.qcow4j.core.format.BitmapTableEntry.ALL_ONES, b.table[0]);
+            dataOffset = io.qcow4j.core.format.BitmapTableEntry.offset(b.table[1]);
+            assertTrue(dataOffset != 0, "cluster 1 has data");
+            assertEquals(0, b.table[2]);
+            image.flush();
+            assertEquals(0, Qemu.check(img, "-U").exitCode(), "clean once flushed while open");
+            // under in_use again: another chunk of cluster 1, written in place
+            image.write(256 * mib + 200 * mib, ByteBuffer.allocate(512));
+            image.storeBitmaps();
+            assertEquals(dataOffset, io.qcow4j.core.format.BitmapTableEntry.offset(b.table[1]), "rewritten in place");
+        }
+        Qemu.io(twin, "write -z 0 256M", "write 259M 4k", "write 456M 512").assertOk();
+        assertEquals(0, Qemu.check(img).exitCode(), Qemu.check(img).stdout());
+        assertEquals(Qemu.nbdMap(twin, "b"), Qemu.nbdMap(img, "b"));
+        try (Qcow2Image image = Qcow2Image.open(img, OpenOptions.readOnly())) {
+            assertEquals(DirtyExtents.parseNbdinfo(Qemu.nbdMap(twin, "b")), extents(image, "b"));
+        }
+        // QEMU loads the all-ones entry, then stores the bitmap its own way
+        Qemu.io(img, "write 1G 64k").assertOk();
+        Qemu.io(twin, "write 1G 64k").assertOk();
+        assertEquals(0, Qemu.check(img).exitCode(), Qemu.check(img).stdout());
+        assertEquals(Qemu.nbdMap(twin, "b"), Qemu.nbdMap(img, "b"));
+    }
 }
