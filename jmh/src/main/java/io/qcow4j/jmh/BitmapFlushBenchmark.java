@@ -41,12 +41,15 @@ import org.openjdk.jmh.annotations.Warmup;
  * <ul>
  *   <li>{@code fullStore}: {@link Qcow2Image#storeBitmaps()} with every bitmap cluster
  *       changed, while the image holds in_use (a guest write came first, as after any
- *       guest activity): all 16 data clusters rewritten in place. Setup per invocation
+ *       guest activity). Every bitmap cluster is all ones, so the store writes all-ones
+ *       table entries and no data (the first store turned QEMU's 16 data clusters into
+ *       such entries): the cost is the directory switch and its one flush. Setup per invocation
  *       (not timed): one 64 KiB guest write (sets in_use again), {@code reset(0, n)} then
  *       {@code set(0, n)} (every chunk changed, the bits stay all ones), flush.</li>
  *   <li>{@code fullStoreCopy}: the same without the guest write, so in_use is not held and
- *       the store writes a new copy (16 new clusters, a new table, a new directory, one
- *       header switch, then frees the old clusters). This is how QEMU stores.</li>
+ *       the store writes a new copy (a new table of all-ones entries, a new directory,
+ *       one header switch; the old clusters are freed after the next flush). QEMU stores
+ *       this way, but writes all 32 MiB.</li>
  *   <li>{@code fullStoreDense}: like {@code fullStore} on a bitmap with every other bit
  *       set ({@link BitmapImages#denseTemplate()}), every chunk marked changed
  *       ({@code markAllChanged()}): no cluster is uniform, so 32 MiB must be written
@@ -54,11 +57,13 @@ import org.openjdk.jmh.annotations.Warmup;
  *   <li>{@code oneClusterStore}: {@code storeBitmaps()} after one 64 KiB guest write at a
  *       random offset (from 64 pre-drawn offsets over the whole disk, so the image stays
  *       small) on a bitmap cleared at trial start.</li>
- *   <li>{@code trackClean}, {@code trackSequential}, {@code trackDirty}: the dirty tracking
+ *   <li>{@code trackClean}, {@code trackCleanLocal}, {@code trackSequential}, {@code trackDirty}: the dirty tracking
  *       of one 64 KiB guest write, {@link BitmapManager#track(long, long)} (what
  *       {@code Qcow2Image.write} calls after the data write): random offsets on a bitmap
  *       cleared at every iteration, consecutive offsets on a cleared bitmap, random offsets
- *       on the fully dirty bitmap.</li>
+ *       on the fully dirty bitmap. {@code trackClean} is bound by memory latency: each
+ *       write touches a random word of a 32 MiB bitmap, a cache miss; {@code trackCleanLocal}
+ *       draws its offsets from the first 64 GiB, whose 128 KiB of bitmap stay cached.</li>
  *   <li>{@code writeNoBitmap}, {@code writeWithBitmap}: one 64 KiB {@code Qcow2Image.write}
  *       overwriting an allocated cluster, on an image without a bitmap and on one with an
  *       enabled persistent bitmap (in_use held): the difference is what tracking adds to a
@@ -404,6 +409,30 @@ public class BitmapFlushBenchmark {
         }
     }
 
+    /**
+     * Random offsets within the first 64 GiB of the disk (2^20 bits, a 128 KiB slice of
+     * the bitmap that stays in the CPU cache), bitmap cleared before every iteration: the
+     * cost of tracking itself, without the cache miss of {@code trackClean}.
+     */
+    @State(Scope.Thread)
+    public static class TrackCleanLocal extends Track {
+        static final long WINDOW = 64L << 30;
+
+        @Setup(Level.Trial)
+        public void setUp() throws IOException {
+            init("trackCleanLocal");
+        }
+
+        @Setup(Level.Iteration)
+        public void clear() {
+            bits.clear();
+        }
+
+        final long nextLocal() {
+            return nextRandom() & (WINDOW - 1);
+        }
+    }
+
     /** Random offsets on the fully dirty bitmap. */
     @State(Scope.Thread)
     public static class TrackDirty extends Track {
@@ -420,6 +449,15 @@ public class BitmapFlushBenchmark {
     @Measurement(iterations = 5, time = 1)
     public void trackClean(TrackClean s) {
         s.m.track(s.nextRandom(), BLOCK);
+    }
+
+    @Benchmark
+    @BenchmarkMode(Mode.AverageTime)
+    @OutputTimeUnit(TimeUnit.NANOSECONDS)
+    @Warmup(iterations = 3, time = 1)
+    @Measurement(iterations = 5, time = 1)
+    public void trackCleanLocal(TrackCleanLocal s) {
+        s.m.track(s.nextLocal(), BLOCK);
     }
 
     @Benchmark
