@@ -4,6 +4,7 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Path;
 import java.util.Arrays;
+import java.util.List;
 
 import io.qcow4j.core.BlockDevice;
 import io.qcow4j.core.BlockStatus;
@@ -47,10 +48,7 @@ public final class Jobs {
         }
         Qcow2Image top = chain.top();
         Qcow2Image base = chain.reopen(baseDepth, true);
-        if (Bitmaps.of(base).list().stream().noneMatch(DirtyBitmap::isEnabled)
-                && !Bitmaps.of(top).list().isEmpty()) {
-            chain.warn("commit into '" + base.path() + "': no enabled bitmap there records what it writes");
-        }
+        warnIfNothingRecords(top, base, options.mergeBitmaps());
         long size = Math.min(top.size(), base.size());
         long off = 0;
         ByteBuffer buf = ByteBuffer.allocate(CHUNK);
@@ -86,6 +84,25 @@ public final class Jobs {
         }
         if (options.emptyTop()) {
             top.makeEmpty();
+        }
+    }
+
+    /**
+     * Someone tracks changes (the base or the top has bitmaps), yet after the commit no
+     * enabled bitmap of the base holds what it wrote: its bitmaps are all disabled (the
+     * wrong state for a commit, QEMU's gotcha) and no enabled bitmap of the top is merged
+     * down. Incremental backups from the base's bitmaps would then miss those ranges.
+     */
+    private void warnIfNothingRecords(Qcow2Image top, Qcow2Image base, boolean mergeBitmaps) {
+        List<DirtyBitmap> below = Bitmaps.of(base).list();
+        List<DirtyBitmap> above = Bitmaps.of(top).list();
+        if (below.isEmpty() && above.isEmpty()) {
+            return;
+        }
+        boolean recording = below.stream().anyMatch(DirtyBitmap::isEnabled)
+                || mergeBitmaps && above.stream().anyMatch(b -> b.isEnabled() && !b.isInconsistent());
+        if (!recording) {
+            chain.warn("commit into '" + base.path() + "': no enabled bitmap there records what it writes");
         }
     }
 
@@ -142,7 +159,7 @@ public final class Jobs {
         Qcow2Image top = chain.top();
         BlockDevice next = null;
         if (backingName != null) {
-            next = ImageFiles.openReadOnly(ImageFiles.resolve(top.path(), backingName), format);
+            next = ImageFiles.openReadOnly(ImageFiles.resolve(top.path(), backingName), format, chain.warnings());
         }
         try {
             if (!unsafe) {

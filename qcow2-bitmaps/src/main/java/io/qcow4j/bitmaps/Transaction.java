@@ -9,7 +9,6 @@ import java.util.List;
 import java.util.Map;
 
 import io.qcow4j.core.CreateOptions;
-import io.qcow4j.core.OpenOptions;
 import io.qcow4j.core.Qcow2Image;
 import io.qcow4j.core.bitmap.BitmapManager;
 
@@ -116,7 +115,7 @@ public final class Transaction {
             throw new IllegalArgumentException("'" + overlay + "' already exists");
         }
         CreateOptions o = CreateOptions.size(top.size()).backingFile(backingName).backingFormat("qcow2");
-        Qcow2Image img = Qcow2Image.create(overlay, o, OpenOptions.readWrite().openBacking(false));
+        Qcow2Image img = Qcow2Image.create(overlay, o, chain.layerOptions(true));
         overlays.add(img);
         img.attachBacking(top);
         chain.pushTop(img);

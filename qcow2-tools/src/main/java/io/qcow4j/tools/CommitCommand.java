@@ -89,7 +89,7 @@ final class CommitCommand implements Callable<Integer> {
         if (baseDepth > 1) {
             // the library points the top at the base; qemu-img leaves the top's header alone
             // (its data stays, -b implying -d, so it reads the same through either)
-            try (Qcow2Image top = Qcow2Image.open(Cwd.path(file), OpenOptions.readWrite().openBacking(false))) {
+            try (Qcow2Image top = Qcow2Image.open(Cwd.path(file), OpenOptions.readWrite().openBacking(false).warnings(CliWarnings.sink()))) {
                 top.setBackingFile(oldBacking, oldBackingFormat, null);
             }
         }

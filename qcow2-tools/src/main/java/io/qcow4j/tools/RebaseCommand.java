@@ -76,7 +76,7 @@ final class RebaseCommand implements Callable<Integer> {
             Chains.requireQcow2(file, format, change + "Operation not supported");
             Qcow2Image image;
             try {
-                image = Qcow2Image.open(Cwd.path(file), OpenOptions.readWrite().openBacking(false));
+                image = Qcow2Image.open(Cwd.path(file), OpenOptions.readWrite().openBacking(false).warnings(CliWarnings.sink()));
             } catch (IOException | RuntimeException e) {
                 throw new CliException("Could not open '" + file + "': " + Images.reason(e), 1, e);
             }
