@@ -73,9 +73,9 @@ final class CommitCommand implements Callable<Integer> {
             oldBacking = chain.top().backingFile();
             oldBackingFormat = chain.top().backingFormat();
             boolean keep = drop || base != null; // qemu-img: -b implies -d
-            Progress bar = new Progress(spec.commandLine().getOut(), progress && !quiet, 100);
+            Progress bar = new Progress(spec.commandLine().getOut(), progress && !quiet, 0);
             try {
-                chain.jobs().commit(new Jobs.CommitOptions(baseDepth, !keep, mergeBitmaps));
+                chain.jobs().onProgress(bar::update).commit(new Jobs.CommitOptions(baseDepth, !keep, mergeBitmaps));
             } catch (IOException | RuntimeException e) {
                 throw new CliException("Commit failed: " + Images.reason(e), 1, e);
             }
