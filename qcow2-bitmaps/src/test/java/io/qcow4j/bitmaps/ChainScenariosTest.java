@@ -323,6 +323,40 @@ class ChainScenariosTest {
         reads(top, "read -P 1 0 64k", "read -P 0 64k 960k");
     }
 
+    @Test
+    void backingLayerBitmapsAreEnabledDisabledMergedAndRemovedAfterAReopen() throws IOException {
+        Path base = Oracle.create(tmp.resolve("base.qcow2"), 4 * M);
+        Path top = Oracle.overlay(base, "top.qcow2");
+        try (Qcow2Image b = Qcow2Image.open(base, OpenOptions.readWrite())) {
+            Bitmaps bm = Bitmaps.of(b);
+            bm.add("x");
+            bm.add("y", Bitmaps.AddOptions.defaults().disabledBitmap());
+            bm.add("z");
+            Oracle.write(b, 0, 4096, 1);
+        }
+        try (Qcow2Image t = Qcow2Image.open(top, OpenOptions.readWrite())) {
+            Bitmaps.of(t).add("t");
+            Oracle.write(t, 3 * M, 4096, 2);
+        }
+        assertEquals(List.of("x [auto]", "y []", "z [auto]"), Oracle.flags(base));
+        try (Chain chain = Chain.open(top, true)) {
+            assertThrows(IllegalStateException.class, () -> chain.bitmaps(1).merge("y", chain.bitmaps(0).get("t")));
+            chain.reopen(1, true);
+            Bitmaps bm = chain.bitmaps(1);
+            bm.disable("x");
+            bm.enable("y");
+            bm.merge("y", chain.bitmaps(0).get("t"));
+            bm.remove("z");
+            chain.reopen(1, false);
+        }
+        Oracle.checkClean(base, top);
+        assertEquals(List.of("x []", "y [auto]"), Oracle.flags(base));
+        assertDirty(base, "x", runs(0, 64 * K));
+        assertDirty(base, "y", runs(3 * M, 64 * K));
+        assertDirty(top, "t", runs(3 * M, 64 * K));
+        reads(top, "read -P 1 0 4k", "read -P 2 3M 4k");
+    }
+
     // --- the reopen rules and the persistence change
 
     @Test

@@ -27,7 +27,7 @@ class CheckpointsTest {
     @TempDir
     Path tmp;
 
-    /** qemu-io writes and is killed (abort): the enabled bitmaps stay in_use, inconsistent from now on. */
+    /** qemu-io writes and is killed (abort): the bitmaps (QEMU marks them all) stay in_use, inconsistent from now on. */
     static void crashWhileWriting(Path img) {
         Qemu.Result r = Qemu.run(img.getParent(), Duration.ofSeconds(60), "qemu-io", "-f", "qcow2",
                 "-c", "write 0 64k", "-c", "abort", img.toString());
@@ -84,7 +84,7 @@ class CheckpointsTest {
             chain.checkpoints().create("c1");
             chain.checkpoints().create("c2");
         }
-        crashWhileWriting(img); // c2 was recording: inconsistent now
+        crashWhileWriting(img); // QEMU marks every bitmap in_use at a read-write open: c1 and c2 are inconsistent now
         try (Chain chain = Chain.open(img, true)) {
             chain.checkpoints().create("c3"); // c2 is inconsistent, hence disabled: c3 simply starts
             write(chain.top(), 2 * MIB, 512, 1);

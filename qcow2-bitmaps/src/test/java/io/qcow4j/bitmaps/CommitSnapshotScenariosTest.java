@@ -139,6 +139,36 @@ class CommitSnapshotScenariosTest {
         assertDirty(bases.get(0), "off", List.of());
     }
 
+    @Test
+    void commitWhateverStateTheBaseBitmapsAreIn() throws IOException {
+        Path base = Oracle.create(tmp.resolve("base.qcow2"), 4 * M);
+        try (Qcow2Image b = Qcow2Image.open(base, OpenOptions.readWrite())) {
+            Bitmaps.of(b).add("broken");
+        }
+        CheckpointsTest.crashWhileWriting(base); // "broken" stays in_use: inconsistent
+        try (Qcow2Image b = Qcow2Image.open(base, OpenOptions.readWrite())) {
+            Bitmaps.of(b).add("off", Bitmaps.AddOptions.defaults().disabledBitmap());
+            Bitmaps.of(b).add("rec");
+        }
+        Path top = Oracle.overlay(base, "top.qcow2");
+        try (Qcow2Image t = Qcow2Image.open(top, OpenOptions.readWrite())) {
+            write(t, 2 * M, 4096, 7);
+        }
+        checkClean(base, top);
+        assertEquals(List.of("broken [in-use, auto]", "off []", "rec [auto]"), Oracle.flags(base));
+        try (Chain chain = Chain.open(top, true)) {
+            assertTrue(chain.bitmaps(1).get("rec").isReadOnly(), "a read-only layer's bitmaps are read-only");
+            chain.jobs().commit(Jobs.CommitOptions.defaults());
+            assertTrue(chain.bitmaps(1).get("broken").isInconsistent());
+        }
+        checkClean(base, top);
+        assertEquals(List.of("broken [in-use, auto]", "off []", "rec [auto]"), Oracle.flags(base), "flags as they were");
+        assertDirty(base, "rec", runs(2 * M, 64 * K));
+        assertDirty(base, "off", List.of());
+        reads(base, "read -P 7 2M 4k");
+        assertTrue(Qemu.compare(base, top));
+    }
+
     // --- iotest 176
 
     /** 176: base, intermediate and top over a disk of 2 GiB + 512 bytes (not cluster-aligned), data near 2 GiB. */
