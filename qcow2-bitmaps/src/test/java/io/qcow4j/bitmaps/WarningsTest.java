@@ -129,6 +129,13 @@ class WarningsTest {
         }
         assertEquals(1, warnings.size(), warnings.toString());
         assertTrue(warnings.get(0).contains("o1.qcow2") && warnings.get(0).contains("base.qcow2"), warnings.get(0));
+        // by default, as in QEMU, the bitmaps are untouched and the overlay has none; backing name and format recorded
+        assertEquals(List.of("rec [auto]", "off []"), Oracle.flags(base));
+        assertEquals(List.of(), Oracle.names(tmp.resolve("o1.qcow2")));
+        com.fasterxml.jackson.databind.JsonNode info = Qemu.infoJson(tmp.resolve("o1.qcow2"));
+        assertEquals("base.qcow2", info.path("backing-filename").asText());
+        assertEquals("qcow2", info.path("backing-filename-format").asText());
+        assertTrue(Qemu.compare(base, tmp.resolve("o1.qcow2")));
         warnings.clear();
         // the recipe: a bitmap in the overlay, or the base's recording ones disabled, in the same transaction
         try (Chain chain = Chain.open(base, true, warnings::add)) {
