@@ -149,6 +149,8 @@ public final class Bitmaps {
     public void setPersistent(String name, boolean persistent) throws IOException {
         PersistentBitmap b = entry(name);
         check(b, true, true, true);
+        // load the bits first: a bitmap made transient forgets its place on disk
+        manager.bits(b);
         manager.setPersistent(b, persistent);
     }
 

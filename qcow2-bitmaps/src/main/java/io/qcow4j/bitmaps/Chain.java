@@ -5,7 +5,9 @@ import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collections;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.function.Consumer;
 
 import io.qcow4j.core.BlockDevice;
@@ -22,9 +24,24 @@ import io.qcow4j.core.Qcow2Image;
  */
 public final class Chain implements Closeable {
     private final List<BlockDevice> layers = new ArrayList<>();
-    private Consumer<String> warnings = w -> System.getLogger("io.qcow4j").log(System.Logger.Level.WARNING, w);
+    private final Warnings warnings;
 
-    private Chain(Qcow2Image top) {
+    /**
+     * The chain's one warnings sink: every layer is opened with it (so what the engine says,
+     * such as transient bitmaps dropped at close, arrives where the chain's own warnings do)
+     * and {@link #onWarning} redirects it at any time.
+     */
+    private static final class Warnings implements Consumer<String> {
+        private volatile Consumer<String> target = OpenOptions.readOnly().warnings();
+
+        @Override
+        public void accept(String message) {
+            target.accept(message);
+        }
+    }
+
+    private Chain(Qcow2Image top, Warnings warnings) {
+        this.warnings = warnings;
         BlockDevice d = top;
         while (d != null) {
             layers.add(d);
@@ -34,17 +51,46 @@ public final class Chain implements Closeable {
 
     /** Opens {@code top} (read-write when {@code writable}) with its whole backing chain. */
     public static Chain open(Path top, boolean writable) throws IOException {
-        return new Chain(Qcow2Image.open(top, writable ? OpenOptions.readWrite() : OpenOptions.readOnly()));
+        return open(top, writable, null);
     }
 
-    /** Receives the warnings about bitmaps that an operation would leave behind. */
+    /**
+     * As {@link #open(Path, boolean)}, with {@code listener} (null: System.Logger
+     * "io.qcow4j") receiving the warnings from the start, those of opening included.
+     */
+    public static Chain open(Path top, boolean writable, Consumer<String> listener) throws IOException {
+        Warnings w = new Warnings();
+        if (listener != null) {
+            w.target = listener;
+        }
+        return new Chain(Qcow2Image.open(top, options(writable, w)), w);
+    }
+
+    private static OpenOptions options(boolean writable, Consumer<String> warnings) {
+        return (writable ? OpenOptions.readWrite() : OpenOptions.readOnly()).warnings(warnings);
+    }
+
+    /** Options for a layer this chain opens (read-write or not, without its backing chain). */
+    OpenOptions layerOptions(boolean writable) {
+        return options(writable, warnings).openBacking(false);
+    }
+
+    /**
+     * Receives the warnings about bitmaps that an operation would lose or leave behind (an
+     * overlay over recording bitmaps without one of its own, a commit nothing records,
+     * transient bitmaps dropped at close), and those of the engine about the chain's images.
+     */
     public Chain onWarning(Consumer<String> listener) {
-        this.warnings = listener;
+        warnings.target = java.util.Objects.requireNonNull(listener);
         return this;
     }
 
     void warn(String message) {
         warnings.accept(message);
+    }
+
+    Consumer<String> warnings() {
+        return warnings;
     }
 
     public List<BlockDevice> layers() {
@@ -88,19 +134,47 @@ public final class Chain implements Closeable {
 
     /**
      * Reopens the layer at {@code depth} read-write or read-only. Going read-only stores
-     * its bitmaps (clearing in_use); the layer above reads through the new instance.
+     * its bitmaps (clearing in_use); the layer above reads through the new instance. As in
+     * QEMU, the bitmaps in memory live on: transient ones move to the new instance, and
+     * enabling or disabling done while read-only (which only memory holds) is kept.
      */
     public Qcow2Image reopen(int depth, boolean writable) throws IOException {
         Qcow2Image old = qcow2(depth);
         if (old.isReadOnly() != writable) {
             return old;
         }
+        List<DirtyBitmap> transients = new ArrayList<>();
+        Map<String, Boolean> enabled = new HashMap<>();
+        for (DirtyBitmap b : Bitmaps.of(old).list()) {
+            if (!b.isPersistent()) {
+                transients.add(b);
+            } else {
+                enabled.put(b.name(), b.isEnabled());
+            }
+        }
+        List<DirtyBitmap> copies = new ArrayList<>();
+        for (DirtyBitmap b : transients) {
+            copies.add(b.copy(b.name()));
+            old.bitmaps().remove(b.entry()); // moved, not dropped: no warning at close
+        }
         BlockDevice below = old.detachBacking();
         Path path = old.path();
         old.close();
-        Qcow2Image fresh = Qcow2Image.open(path, (writable ? OpenOptions.readWrite() : OpenOptions.readOnly()).openBacking(false));
+        Qcow2Image fresh = Qcow2Image.open(path, layerOptions(writable));
         fresh.attachBacking(below);
         replace(depth, fresh);
+        Bitmaps now = Bitmaps.of(fresh);
+        for (DirtyBitmap b : now.list()) {
+            Boolean was = enabled.get(b.name());
+            if (was != null && was != b.isEnabled() && !b.isInconsistent()) {
+                fresh.bitmaps().setEnabled(b.entry(), was);
+            }
+        }
+        for (int i = 0; i < transients.size(); i++) {
+            DirtyBitmap t = transients.get(i);
+            Bitmaps.AddOptions o = Bitmaps.AddOptions.defaults().transientBitmap().withGranularity(t.granularity());
+            now.add(t.name(), t.isEnabled() ? o : o.disabledBitmap()).mergeFrom(copies.get(i));
+        }
         return fresh;
     }
 
@@ -153,18 +227,12 @@ public final class Chain implements Closeable {
         return new Checkpoints(this);
     }
 
-    /** Closes every layer (top first, which closes the layers below it). */
+    /**
+     * Closes every layer (top first, which closes the layers below it); each warns of the
+     * transient bitmaps it drops.
+     */
     @Override
     public void close() throws IOException {
-        for (int i = 0; i < layers.size(); i++) {
-            if (layers.get(i) instanceof Qcow2Image q) {
-                for (var b : Bitmaps.of(q).list()) {
-                    if (!b.isPersistent()) {
-                        warn("closing '" + q.path() + "' drops transient bitmap '" + b.name() + "'");
-                    }
-                }
-            }
-        }
         layers.get(0).close();
     }
 }

@@ -41,60 +41,78 @@ public final class Checkpoints {
         return out;
     }
 
-    /** Creates checkpoint {@code name} in the top: the recording bitmap stops, a new one starts, atomically. */
+    /**
+     * Creates checkpoint {@code name} in the top: the recording bitmap stops, a new one
+     * starts, atomically. See {@link Transaction#checkpoint}.
+     */
     public void create(String name) throws IOException {
         chain.transaction().checkpoint(name).commit();
     }
 
-    static void createIn(Bitmaps top, String name) throws IOException {
-        for (DirtyBitmap b : top.list()) {
-            if (b.isEnabled() && b.isPersistent()) {
-                top.disable(b.name());
-            }
-        }
-        top.add(name);
-    }
-
     /**
      * Deletes checkpoint {@code name}: its bits go into its predecessor (so "since the
-     * predecessor" stays right), which takes over recording if the deleted one recorded;
-     * then its bitmap is removed. Layers are reopened read-write as needed and back.
+     * predecessor" stays right), which takes over recording if the deleted one recorded in
+     * the same layer; then its bitmap is removed. Merge and removal are one transaction:
+     * if either is refused (an inconsistent bitmap, a busy one), no image changes. Layers
+     * are reopened read-write as needed and back, the predecessor's first, so its merge is
+     * stored before the removal: a crash in between leaves both, and every "dirty since"
+     * answer the same. When the recording checkpoint of the top goes and its predecessor
+     * lives in a backing layer, nothing records the top's writes any more: a warning says so.
      */
     public void delete(String name) throws IOException {
         List<Checkpoint> all = list();
         int i = indexOf(all, name);
         Checkpoint c = all.get(i);
-        boolean reopenedC = reopenIfNeeded(c.depth());
+        Checkpoint prev = i > 0 ? all.get(i - 1) : null;
+        List<Integer> reopened = new ArrayList<>();
+        Exception failure = null;
         try {
-            if (i > 0) {
-                Checkpoint prev = all.get(i - 1);
-                boolean reopenedP = prev.depth() != c.depth() && reopenIfNeeded(prev.depth());
-                try {
-                    Bitmaps pb = chain.bitmaps(prev.depth());
-                    pb.merge(prev.name(), chain.bitmaps(c.depth()).get(name));
-                    if (c.enabled() && prev.depth() == 0) {
-                        pb.enable(prev.name());
-                    }
-                } finally {
-                    if (reopenedP) {
-                        chain.reopen(prev.depth(), false);
-                    }
+            if (prev != null) {
+                reopenIfNeeded(prev.depth(), reopened);
+            }
+            reopenIfNeeded(c.depth(), reopened);
+            Transaction tx = chain.transaction();
+            if (prev != null) {
+                tx.mergeBitmaps(prev.depth(), prev.name(), new Transaction.BitmapRef(c.depth(), name));
+                if (c.enabled() && prev.depth() == c.depth()) {
+                    tx.enableBitmap(prev.depth(), prev.name());
                 }
             }
-            chain.bitmaps(c.depth()).remove(name);
-        } finally {
-            if (reopenedC) {
-                chain.reopen(c.depth(), false);
+            tx.removeBitmap(c.depth(), name).commit();
+            if (prev != null && c.enabled() && c.depth() == 0
+                    && chain.bitmaps(0).list().stream().noneMatch(b -> b.isEnabled() && b.isPersistent())) {
+                chain.warn("deleting checkpoint '" + name + "' leaves no checkpoint recording the writes to '"
+                        + chain.top().path() + "' (its predecessor '" + prev.name() + "' is in a backing layer)");
             }
+        } catch (IOException | RuntimeException e) {
+            failure = e;
+        }
+        // back to read-only, deepest first: the predecessor's merge is stored before the removal
+        reopened.sort(java.util.Comparator.reverseOrder());
+        for (int depth : reopened) {
+            try {
+                chain.reopen(depth, false);
+            } catch (IOException | RuntimeException e) {
+                if (failure == null) {
+                    failure = e;
+                } else {
+                    failure.addSuppressed(e);
+                }
+            }
+        }
+        if (failure instanceof IOException e) {
+            throw e;
+        }
+        if (failure != null) {
+            throw (RuntimeException) failure;
         }
     }
 
-    private boolean reopenIfNeeded(int depth) throws IOException {
-        if (chain.qcow2(depth).isReadOnly()) {
+    private void reopenIfNeeded(int depth, List<Integer> reopened) throws IOException {
+        if (!reopened.contains(depth) && chain.qcow2(depth).isReadOnly()) {
             chain.reopen(depth, true);
-            return true;
+            reopened.add(depth);
         }
-        return false;
     }
 
     /**

@@ -4,6 +4,7 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Path;
 import java.util.Arrays;
+import java.util.List;
 
 import io.qcow4j.core.BlockDevice;
 import io.qcow4j.core.BlockStatus;
@@ -13,16 +14,39 @@ import io.qcow4j.core.Qcow2Image;
 /**
  * Block jobs on a chain: commit (data down into a lower layer, whose enabled bitmaps
  * record every write), stream (backing data up into the top, dirtying nothing, since the
- * guest's view does not change) and rebase.
+ * guest's view does not change) and rebase (whose copy the top's bitmaps record, as
+ * qemu-img's does).
  */
 public final class Jobs {
     /** Copies in chunks of this size at most. */
     private static final int CHUNK = 1 << 20;
+    /** qemu-img rebase compares in sectors. */
+    private static final int SECTOR = 512;
+
+    /** Receives a job's progress: {@code done} of {@code total} bytes (total may be revised). */
+    public interface ProgressListener {
+        void progress(long done, long total);
+    }
 
     private final Chain chain;
+    private ProgressListener listener = (done, total) -> { };
 
     Jobs(Chain chain) {
         this.chain = chain;
+    }
+
+    /**
+     * Reports the progress of the jobs run through this object: commit counts the bytes it
+     * copies out of those to copy (as QEMU's commit job does), stream and rebase the
+     * offset they reached in the disk.
+     */
+    public Jobs onProgress(ProgressListener progress) {
+        this.listener = java.util.Objects.requireNonNull(progress);
+        return this;
+    }
+
+    private void progress(long done, long total) {
+        listener.progress(done, total);
     }
 
     /** What to commit where. */
@@ -47,11 +71,11 @@ public final class Jobs {
         }
         Qcow2Image top = chain.top();
         Qcow2Image base = chain.reopen(baseDepth, true);
-        if (Bitmaps.of(base).list().stream().noneMatch(DirtyBitmap::isEnabled)
-                && !Bitmaps.of(top).list().isEmpty()) {
-            chain.warn("commit into '" + base.path() + "': no enabled bitmap there records what it writes");
-        }
+        warnIfNothingRecords(top, base, options.mergeBitmaps());
         long size = Math.min(top.size(), base.size());
+        long total = bytesAbove(top, baseDepth, size);
+        long done = 0;
+        progress(0, total);
         long off = 0;
         ByteBuffer buf = ByteBuffer.allocate(CHUNK);
         while (off < size) {
@@ -65,9 +89,12 @@ public final class Jobs {
                     buf.flip();
                     base.write(st.offset(), buf);
                 }
+                done += st.length();
+                progress(done, total);
             }
             off += st.length();
         }
+        progress(total, total);
         if (options.mergeBitmaps()) {
             mergeBitmapsDown(top, base);
         }
@@ -86,6 +113,39 @@ public final class Jobs {
         }
         if (options.emptyTop()) {
             top.makeEmpty();
+        }
+    }
+
+    /** What a commit into {@code baseDepth} copies: the bytes the layers above it hold (metadata only). */
+    private static long bytesAbove(Qcow2Image top, int baseDepth, long size) throws IOException {
+        long total = 0;
+        long off = 0;
+        while (off < size) {
+            BlockStatus st = top.blockStatus(off, size - off);
+            if (st.allocated() && st.depth() < baseDepth) {
+                total += st.length();
+            }
+            off += st.length();
+        }
+        return total;
+    }
+
+    /**
+     * Someone tracks changes (the base or the top has bitmaps), yet after the commit no
+     * enabled bitmap of the base holds what it wrote: its bitmaps are all disabled (the
+     * wrong state for a commit, QEMU's gotcha) and no enabled bitmap of the top is merged
+     * down. Incremental backups from the base's bitmaps would then miss those ranges.
+     */
+    private void warnIfNothingRecords(Qcow2Image top, Qcow2Image base, boolean mergeBitmaps) {
+        List<DirtyBitmap> below = Bitmaps.of(base).list();
+        List<DirtyBitmap> above = Bitmaps.of(top).list();
+        if (below.isEmpty() && above.isEmpty()) {
+            return;
+        }
+        boolean recording = below.stream().anyMatch(DirtyBitmap::isEnabled)
+                || mergeBitmaps && above.stream().anyMatch(b -> b.isEnabled() && !b.isInconsistent());
+        if (!recording) {
+            chain.warn("commit into '" + base.path() + "': no enabled bitmap there records what it writes");
         }
     }
 
@@ -116,6 +176,7 @@ public final class Jobs {
         long size = top.size();
         long off = 0;
         ByteBuffer buf = ByteBuffer.allocate(CHUNK);
+        progress(0, size);
         while (off < size) {
             BlockStatus st = top.blockStatus(off, Math.min(size - off, CHUNK));
             if (st.depth() > 0 && st.allocated() && st.data()) {
@@ -125,6 +186,7 @@ public final class Jobs {
                 top.writeUntracked(st.offset(), buf);
             }
             off += st.length();
+            progress(off, size);
         }
         top.flush();
         BlockDevice old = top.detachBacking();
@@ -135,14 +197,15 @@ public final class Jobs {
 
     /**
      * Points the top at a new backing file. Safe mode first copies into the top every
-     * range where the old and new backing contents differ (so the guest's view stays);
-     * {@code unsafe} only rewrites the name (qemu-img rebase -u).
+     * sector it does not hold itself where the old and new backing contents differ (so the
+     * guest's view stays); as with qemu-img rebase, those are ordinary writes, which the
+     * top's enabled bitmaps record. {@code unsafe} only rewrites the name (qemu-img rebase -u).
      */
     public void rebase(String backingName, String format, boolean unsafe) throws IOException {
         Qcow2Image top = chain.top();
         BlockDevice next = null;
         if (backingName != null) {
-            next = ImageFiles.openReadOnly(ImageFiles.resolve(top.path(), backingName), format);
+            next = ImageFiles.openReadOnly(ImageFiles.resolve(top.path(), backingName), format, chain.warnings());
         }
         try {
             if (!unsafe) {
@@ -170,37 +233,54 @@ public final class Jobs {
         }
     }
 
-    private static void copyDifferences(Qcow2Image top, BlockDevice next) throws IOException {
+    /**
+     * qemu-img rebase's copy: every range the top does not hold itself is compared, in
+     * 512-byte sectors, between what the top reads now (through the old backing file) and
+     * what the new one holds; each run of differing sectors is written into the top as an
+     * ordinary write, so the top's enabled bitmaps record exactly those sectors, as
+     * qemu-img's writes make QEMU record them.
+     */
+    private void copyDifferences(Qcow2Image top, BlockDevice next) throws IOException {
         long size = top.size();
-        int cs = top.clusterSize();
-        ByteBuffer a = ByteBuffer.allocate(cs);
-        ByteBuffer b = ByteBuffer.allocate(cs);
+        byte[] a = new byte[CHUNK];
+        byte[] b = new byte[CHUNK];
         long off = 0;
         while (off < size) {
             BlockStatus st = top.blockStatus(off, size - off);
-            if (st.depth() == 0 && st.allocated()) {
-                off += st.length();
-                continue;
-            }
             long end = st.offset() + st.length();
-            for (long c = st.offset(); c < end; ) {
-                int n = (int) Math.min(cs - (c % cs), end - c);
-                a.clear().limit(n);
-                b.clear().limit(n);
-                top.read(c, a);
-                if (next != null) {
-                    next.read(c, b);
-                } else {
-                    Arrays.fill(b.array(), 0, n, (byte) 0);
-                    b.position(n);
+            if (st.depth() != 0 || !st.allocated()) {
+                for (long c = st.offset(); c < end; c += CHUNK) {
+                    int n = (int) Math.min(CHUNK, end - c);
+                    top.read(c, ByteBuffer.wrap(a, 0, n));
+                    if (next != null) {
+                        next.read(c, ByteBuffer.wrap(b, 0, n));
+                    } else {
+                        Arrays.fill(b, 0, n, (byte) 0);
+                    }
+                    writeDifferingSectors(top, c, a, b, n);
+                    progress(c + n, size);
                 }
-                if (!Arrays.equals(a.array(), 0, n, b.array(), 0, n)) {
-                    a.flip();
-                    top.writeUntracked(c, a);
-                }
-                c += n;
             }
             off = end;
+            progress(off, size);
+        }
+    }
+
+    /** Writes back what the top reads ({@code a}) wherever the new backing ({@code b}) differs, sector runs at a time. */
+    private static void writeDifferingSectors(Qcow2Image top, long base, byte[] a, byte[] b, int n) throws IOException {
+        int i = 0;
+        while (i < n) {
+            int mismatch = Arrays.mismatch(a, i, n, b, i, n);
+            if (mismatch < 0) {
+                return;
+            }
+            int start = i + mismatch / SECTOR * SECTOR;
+            int stop = start;
+            while (stop < n && !Arrays.equals(a, stop, Math.min(stop + SECTOR, n), b, stop, Math.min(stop + SECTOR, n))) {
+                stop = Math.min(stop + SECTOR, n);
+            }
+            top.write(base + start, ByteBuffer.wrap(a, start, stop - start));
+            i = stop;
         }
     }
 }

@@ -9,7 +9,6 @@ import java.util.List;
 import java.util.Map;
 
 import io.qcow4j.core.CreateOptions;
-import io.qcow4j.core.OpenOptions;
 import io.qcow4j.core.Qcow2Image;
 import io.qcow4j.core.bitmap.BitmapManager;
 
@@ -81,9 +80,32 @@ public final class Transaction {
         return this;
     }
 
-    /** Creates checkpoint {@code name} in the top: see {@link Checkpoints#create}. */
+    /**
+     * Creates checkpoint {@code name}: an enabled persistent bitmap of that name in the top,
+     * and every enabled persistent bitmap of the writable layers disabled (after an
+     * {@link #externalSnapshot} in the same transaction that includes the former top, so
+     * its recording checkpoint ends where the overlay begins). A backing layer open
+     * read-only sees no writes; its bitmaps are left as they are. Refused when a
+     * checkpoint of that name exists anywhere in the chain.
+     */
     public Transaction checkpoint(String name) {
-        actions.add(tx -> Checkpoints.createIn(tx.bitmaps(0), name));
+        actions.add(tx -> {
+            // names are unique across the chain: "since NAME" must designate one bitmap
+            if (tx.chain.checkpoints().list().stream().anyMatch(c -> c.name().equals(name))) {
+                throw new IllegalArgumentException("Checkpoint '" + name + "' exists in the chain");
+            }
+            for (int depth = 0; depth < tx.chain.depth(); depth++) {
+                if (tx.chain.layers().get(depth) instanceof Qcow2Image q && !q.isReadOnly()) {
+                    Bitmaps layer = tx.bitmaps(depth);
+                    for (DirtyBitmap b : layer.list()) {
+                        if (b.isEnabled() && b.isPersistent()) {
+                            layer.disable(b.name());
+                        }
+                    }
+                }
+            }
+            tx.bitmaps(0).add(name);
+        });
         return this;
     }
 
@@ -116,7 +138,7 @@ public final class Transaction {
             throw new IllegalArgumentException("'" + overlay + "' already exists");
         }
         CreateOptions o = CreateOptions.size(top.size()).backingFile(backingName).backingFormat("qcow2");
-        Qcow2Image img = Qcow2Image.create(overlay, o, OpenOptions.readWrite().openBacking(false));
+        Qcow2Image img = Qcow2Image.create(overlay, o, chain.layerOptions(true));
         overlays.add(img);
         img.attachBacking(top);
         chain.pushTop(img);

@@ -95,7 +95,7 @@ final class ImageOpener {
             List<SnapshotEntry> snapshots = SnapshotTable.read(storage, geo.clusterSize(), header.snapshotsOffset, header.nbSnapshots,
                     options.checkMode());
             if (options.openBacking() && header.backingFile != null) {
-                backing = openBacking(path, name, header, chain, options.forceShare());
+                backing = openBacking(path, name, header, chain, options);
             }
             ImageIo io = new ImageIo(storage, dataFile, (header.autoclearFeatures & Header.AUTOCLEAR_DATA_FILE_RAW) != 0,
                     refcounts, mapper, geo, ClusterCodec.of(compressionOf(header)), backing);
@@ -103,6 +103,7 @@ final class ImageOpener {
                     new ArrayList<>(snapshots), backing);
             self[0] = image;
             image.locks.addAll(locks);
+            image.warnings = options.warnings();
             image.bitmaps = new BitmapManager(storage, header, refcounts, image::writeHeader, readOnly, options.warnings());
             try {
                 image.bitmaps.load();
@@ -252,8 +253,9 @@ final class ImageOpener {
         return p.isAbsolute() || dir == null ? p : dir.resolve(p);
     }
 
-    private static BlockDevice openBacking(Path path, Path name, Header h, Set<Path> chain, boolean forceShare)
+    private static BlockDevice openBacking(Path path, Path name, Header h, Set<Path> chain, OpenOptions options)
             throws IOException {
+        boolean forceShare = options.forceShare();
         Path file = resolveFromImage(path, h.backingFile, "backing file name", Header.BACKING_FILE_OFFSET);
         String fmt = h.stringExtension(HeaderExtension.BACKING_FORMAT);
         if (!Files.exists(file)) {
@@ -268,7 +270,7 @@ final class ImageOpener {
         try {
             switch (fmt) {
                 case "qcow2":
-                    return open(file, qemuName(name, h.backingFile), OpenOptions.readOnly().forceShare(forceShare), chain);
+                    return open(file, qemuName(name, h.backingFile), OpenOptions.readOnly().forceShare(forceShare).warnings(options.warnings()), chain);
                 case "raw":
                     return RawImage.open(file, true, forceShare, qemuName(name, h.backingFile));
                 default:

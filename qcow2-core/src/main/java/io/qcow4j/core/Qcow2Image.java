@@ -8,9 +8,11 @@ import java.util.ArrayList;
 import java.util.Collections;
 import java.util.HashSet;
 import java.util.List;
+import java.util.function.Consumer;
 
 import io.qcow4j.core.alloc.RefcountManager;
 import io.qcow4j.core.bitmap.BitmapManager;
+import io.qcow4j.core.bitmap.PersistentBitmap;
 import io.qcow4j.core.check.RefcountRebuilder;
 import io.qcow4j.core.engine.ClusterMapper;
 import io.qcow4j.core.engine.Geometry;
@@ -49,6 +51,8 @@ public final class Qcow2Image implements BlockDevice {
     final List<SnapshotEntry> snapshotEntries;
     BlockDevice backing;
     BitmapManager bitmaps;
+    /** Where warnings go ({@link OpenOptions#warnings}): bitmaps lost at close, an extension ignored. */
+    Consumer<String> warnings = w -> { };
     /** QEMU's image locks on the image and its data file (none with force-share); released last on close. */
     final List<ImageLock> locks = new ArrayList<>(2);
     boolean checkMode;
@@ -486,12 +490,29 @@ public final class Qcow2Image implements BlockDevice {
         bitmaps.store();
     }
 
+    /** The warnings sink this image was opened with. */
+    public Consumer<String> warnings() {
+        return warnings;
+    }
+
+    /**
+     * Stores the persistent bitmaps (see {@link #storeBitmaps}) and closes the image and its
+     * backing chain. Transient bitmaps are dropped, each with a warning.
+     */
     @Override
     public synchronized void close() throws IOException {
         if (closed) {
             return;
         }
         closed = true;
+        List<String> dropped = new ArrayList<>();
+        if (bitmaps != null) {
+            for (PersistentBitmap b : bitmaps.list()) {
+                if (!b.isPersistent()) {
+                    dropped.add("closing '" + path + "' drops transient bitmap '" + b.name() + "'");
+                }
+            }
+        }
         IOException failure = null;
         try {
             if (!readOnly) {
@@ -522,6 +543,8 @@ public final class Qcow2Image implements BlockDevice {
                 }
             }
         }
+        // after everything is released: a listener that throws leaves nothing open
+        dropped.forEach(warnings);
         if (failure != null) {
             throw failure;
         }

@@ -23,12 +23,7 @@ final class Chains {
         requireQcow2(name, format, ifRaw);
         String prefix = "Could not open '" + name + "': ";
         try {
-            Chain chain = Chain.open(Cwd.path(name), writable);
-            chain.onWarning(w -> {
-                err.println("qcow4j: warning: " + w);
-                err.flush();
-            });
-            return chain;
+            return Chain.open(Cwd.path(name), writable, CliWarnings.to(err));
         } catch (CliException e) {
             throw e;
         } catch (IOException | RuntimeException e) {

@@ -71,7 +71,7 @@ final class CheckCommand implements Callable<Integer> {
             if (!Images.probe(path).equals(Images.QCOW2)) {
                 throw new CliException("Could not open '" + file + "': Image is not in qcow2 format");
             }
-            OpenOptions o = (mode == null ? OpenOptions.readOnly() : OpenOptions.readWrite()).checkMode(true).openBacking(false);
+            OpenOptions o = (mode == null ? OpenOptions.readOnly() : OpenOptions.readWrite()).checkMode(true).openBacking(false).warnings(CliWarnings.sink());
             image = Qcow2Image.open(path, o);
         } catch (CliException e) {
             throw e;

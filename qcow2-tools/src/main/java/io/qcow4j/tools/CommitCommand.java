@@ -73,9 +73,9 @@ final class CommitCommand implements Callable<Integer> {
             oldBacking = chain.top().backingFile();
             oldBackingFormat = chain.top().backingFormat();
             boolean keep = drop || base != null; // qemu-img: -b implies -d
-            Progress bar = new Progress(spec.commandLine().getOut(), progress && !quiet, 100);
+            Progress bar = new Progress(spec.commandLine().getOut(), progress && !quiet, 0);
             try {
-                chain.jobs().commit(new Jobs.CommitOptions(baseDepth, !keep, mergeBitmaps));
+                chain.jobs().onProgress(bar::update).commit(new Jobs.CommitOptions(baseDepth, !keep, mergeBitmaps));
             } catch (IOException | RuntimeException e) {
                 throw new CliException("Commit failed: " + Images.reason(e), 1, e);
             }
@@ -89,7 +89,7 @@ final class CommitCommand implements Callable<Integer> {
         if (baseDepth > 1) {
             // the library points the top at the base; qemu-img leaves the top's header alone
             // (its data stays, -b implying -d, so it reads the same through either)
-            try (Qcow2Image top = Qcow2Image.open(Cwd.path(file), OpenOptions.readWrite().openBacking(false))) {
+            try (Qcow2Image top = Qcow2Image.open(Cwd.path(file), OpenOptions.readWrite().openBacking(false).warnings(CliWarnings.sink()))) {
                 top.setBackingFile(oldBacking, oldBackingFormat, null);
             }
         }

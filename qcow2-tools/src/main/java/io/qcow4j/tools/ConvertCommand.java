@@ -5,6 +5,7 @@ import io.qcow4j.bitmaps.DirtyBitmap;
 import io.qcow4j.core.BlockDevice;
 import io.qcow4j.core.BlockStatus;
 import io.qcow4j.core.CreateOptions;
+import io.qcow4j.core.OpenOptions;
 import io.qcow4j.core.Qcow2Image;
 import io.qcow4j.core.RawImage;
 import java.io.IOException;
@@ -177,8 +178,7 @@ final class ConvertCommand implements Callable<Integer> {
     }
 
     private void warn(String message) {
-        spec.commandLine().getErr().println("qcow4j: warning: " + message);
-        spec.commandLine().getErr().flush();
+        CliWarnings.to(spec.commandLine().getErr()).accept(message);
     }
 
     private BlockDevice createTarget(String dst, long size, Map<String, String> values) throws IOException {
@@ -193,7 +193,7 @@ final class ConvertCommand implements Callable<Integer> {
             }
             CreateOptions co = CreateCommand.qcow2Options(values, size);
             // as qemu: an existing target is emptied, not replaced, and only if no one uses it
-            return Qcow2Image.create(path, co);
+            return Qcow2Image.create(path, co, OpenOptions.readWrite().warnings(CliWarnings.sink()));
         } catch (CliException e) {
             throw new CliException(dst + ": " + e.getMessage(), e.exitCode(), e);
         } catch (IOException | RuntimeException e) {

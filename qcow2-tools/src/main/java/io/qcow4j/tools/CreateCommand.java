@@ -172,7 +172,7 @@ final class CreateCommand implements Callable<Integer> {
     }
 
     private static boolean opensWithoutBacking(Path path) {
-        try (Qcow2Image img = Qcow2Image.open(path, OpenOptions.readOnly().openBacking(false))) {
+        try (Qcow2Image img = Qcow2Image.open(path, OpenOptions.readOnly().openBacking(false).warnings(CliWarnings.sink()))) {
             return img.size() >= 0;
         } catch (IOException | RuntimeException e) {
             return false;

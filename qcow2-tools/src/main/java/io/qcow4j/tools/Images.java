@@ -67,7 +67,7 @@ final class Images {
                 throw new CliException(prefix + "Image is not in qcow2 format");
             }
             OpenOptions options = writable ? OpenOptions.readWrite() : OpenOptions.readOnly();
-            return Qcow2Image.open(path, options.openBacking(backing).forceShare(forceShare));
+            return Qcow2Image.open(path, options.openBacking(backing).forceShare(forceShare).warnings(CliWarnings.sink()));
         } catch (CliException e) {
             throw e;
         } catch (Exception e) {

@@ -79,6 +79,15 @@ public final class Main implements Callable<Integer> {
         Charset cs = Charset.forName(System.getProperty("sun.jnu.encoding", "UTF-8"));
         PrintWriter out = new PrintWriter(new OutputStreamWriter(stdout, cs), false);
         PrintWriter err = new PrintWriter(new OutputStreamWriter(stderr, cs), true);
+        CliWarnings.set(err);
+        try {
+            return runWith(rest, debug, out, err);
+        } finally {
+            CliWarnings.set(null);
+        }
+    }
+
+    private static int runWith(List<String> rest, boolean debug, PrintWriter out, PrintWriter err) {
         InfoCommand info = InfoCommand.plain(rest);
         if (info != null) {
             // the most common call, and the one that must start fast: no picocli at all

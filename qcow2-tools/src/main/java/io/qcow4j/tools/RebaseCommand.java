@@ -20,8 +20,8 @@ import picocli.CommandLine.Model.CommandSpec;
  * FILE does not hold itself where the old and the new backing read differently, so the
  * guest's view stays; -u only rewrites the header (FILE is opened without its backing
  * chain, which may be missing). As qemu-img 7.2, a new backing file needs -F; unlike it,
- * that is checked before anything is written. The copy dirties no bitmap (the guest's
- * view does not change; qemu-img's copy dirties FILE's enabled bitmaps).
+ * that is checked before anything is written. As qemu-img's, the copy is made of
+ * ordinary writes of the differing sectors, which FILE's enabled bitmaps record.
  */
 @Command(name = "rebase", mixinStandardHelpOptions = true,
         description = "Change an image's backing file, keeping (or with -u, ignoring) what the guest reads.")
@@ -76,7 +76,7 @@ final class RebaseCommand implements Callable<Integer> {
             Chains.requireQcow2(file, format, change + "Operation not supported");
             Qcow2Image image;
             try {
-                image = Qcow2Image.open(Cwd.path(file), OpenOptions.readWrite().openBacking(false));
+                image = Qcow2Image.open(Cwd.path(file), OpenOptions.readWrite().openBacking(false).warnings(CliWarnings.sink()));
             } catch (IOException | RuntimeException e) {
                 throw new CliException("Could not open '" + file + "': " + Images.reason(e), 1, e);
             }
@@ -95,9 +95,10 @@ final class RebaseCommand implements Callable<Integer> {
             if (name != null) {
                 checkNewBacking(name);
             }
-            Progress bar = new Progress(spec.commandLine().getOut(), progress && !quiet, 100);
+            // qemu-img rebase redraws in steps of 2%
+            Progress bar = new Progress(spec.commandLine().getOut(), progress && !quiet, chain.top().size(), 2.0);
             try {
-                chain.jobs().rebase(name, name == null ? null : backingFormat, false);
+                chain.jobs().onProgress(bar::update).rebase(name, name == null ? null : backingFormat, false);
             } catch (IOException | RuntimeException e) {
                 throw new CliException(change + Images.reason(e), 1, e);
             }

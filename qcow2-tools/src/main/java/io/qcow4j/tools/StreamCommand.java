@@ -38,9 +38,9 @@ final class StreamCommand implements Callable<Integer> {
         Chain chain = Chains.open(file, format, true, spec.commandLine().getErr(), null);
         try {
             if (chain.depth() > 1) {
-                Progress bar = new Progress(spec.commandLine().getOut(), progress && !quiet, 100);
+                Progress bar = new Progress(spec.commandLine().getOut(), progress && !quiet, chain.top().size());
                 try {
-                    chain.jobs().stream();
+                    chain.jobs().onProgress(bar::update).stream();
                 } catch (IOException | RuntimeException e) {
                     throw new CliException("Stream failed: " + Images.reason(e), 1, e);
                 }

@@ -118,4 +118,24 @@ class CheckpointIT {
         assertTrue(none.stderr().startsWith("qcow4j: "), none.stderr());
         assertArrayEquals(before, Files.readAllBytes(dir.resolve("i.qcow2")));
     }
+
+    @Test
+    void aDeleteThatCannotMergeChangesNothing() throws IOException {
+        qemuImg(dir, "create", "-q", "-f", "qcow2", "base.qcow2", "4M").assertOk();
+        qcow4j(dir, "checkpoint", "create", "base.qcow2", "c1").assertOk();
+        // a writer crashes while c1 records: c1 is in_use, its bits unknown
+        Qemu.run(dir, java.time.Duration.ofSeconds(60), "qemu-io", "-f", "qcow2", "-c", "write 0 64k", "-c", "abort", "base.qcow2");
+        qcow4j(dir, "overlay", "--bitmap", "c2", "base.qcow2", "top.qcow2").assertOk();
+        qemuIo(dir, "-f", "qcow2", "-c", "write 1M 64k", "top.qcow2").assertOk();
+        byte[] base = Files.readAllBytes(dir.resolve("base.qcow2"));
+        byte[] top = Files.readAllBytes(dir.resolve("top.qcow2"));
+        Cli.assertOneLineError(qcow4j(dir, "checkpoint", "delete", "top.qcow2", "c2"), 1,
+                "Could not delete checkpoint 'c2': Bitmap 'c1' is inconsistent and cannot be used;"
+                        + " remove it (qcow4j bitmap --remove) to delete it from the image");
+        assertArrayEquals(base, Files.readAllBytes(dir.resolve("base.qcow2")), "the base changed");
+        assertArrayEquals(top, Files.readAllBytes(dir.resolve("top.qcow2")), "the top changed");
+        assertEquals("c1: disabled (base.qcow2)\nc2: enabled (top.qcow2)\n",
+                qcow4j(dir, "checkpoint", "list", "top.qcow2").assertOk().stdout());
+        Cli.checkJson(dir, "top.qcow2");
+    }
 }

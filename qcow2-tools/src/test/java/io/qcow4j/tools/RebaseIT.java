@@ -35,6 +35,8 @@ class RebaseIT {
             qemuIo(d, "-f", "qcow2", "-c", "write -P 2 512k 1M", "-c", "write -P 7 5M 64k", "b2.qcow2").assertOk();
             qemuImg(d, "create", "-q", "-f", "qcow2", "-b", "b1.qcow2", "-F", "qcow2", "t.qcow2").assertOk();
             qemuImg(d, "bitmap", "--add", "t.qcow2", "tb").assertOk();
+            qemuImg(d, "bitmap", "--add", "-g", "512", "t.qcow2", "fine").assertOk();
+            qemuImg(d, "bitmap", "--add", "--disable", "t.qcow2", "off").assertOk();
             qemuIo(d, "-f", "qcow2", "-c", "write -P 3 2M 64k", "-c", "write -P 3 100k 4k", "t.qcow2").assertOk();
             qemuImg(d, "convert", "-O", "raw", "t.qcow2", "view.raw").assertOk();
             dirs.add(d);
@@ -64,9 +66,63 @@ class RebaseIT {
         assertSameHeader(d.get(0), d.get(1), "t.qcow2");
         assertEquals("b2.qcow2", OverlayIT.info(d.get(0), "t.qcow2").path("backing-filename").asText());
         Cli.checkJson(d.get(0), "t.qcow2");
-        // deviation: the copy changes nothing the guest sees, so our bitmap stays clean; qemu-img's copy dirties it
-        assertEquals(bitmapBefore, Qemu.nbdMap(d.get(0).resolve("t.qcow2"), "tb"));
-        assertNotEquals(bitmapBefore, Qemu.nbdMap(d.get(1).resolve("t.qcow2"), "tb"));
+        // as qemu-img's, the copy is made of writes: the enabled bitmaps record the sectors copied, the disabled one nothing
+        assertNotEquals(bitmapBefore, Qemu.nbdMap(d.get(0).resolve("t.qcow2"), "tb"));
+        for (String b : List.of("tb", "fine", "off")) {
+            assertEquals(Qemu.nbdMap(d.get(1).resolve("t.qcow2"), b), Qemu.nbdMap(d.get(0).resolve("t.qcow2"), b), b);
+        }
+        assertFalse(OverlayIT.isDirty(Qemu.nbdMap(d.get(0).resolve("t.qcow2"), "off")));
+        assertEquals(CommitIT.mapWithoutOffsets(d.get(1), "t.qcow2"), CommitIT.mapWithoutOffsets(d.get(0), "t.qcow2"));
+    }
+
+    @Test
+    void onlyTheDifferingSectorsAreWrittenAndRecorded() {
+        // the backing files differ in one sector and in three, inside otherwise equal clusters
+        List<Path> dirs = new ArrayList<>();
+        for (String who : List.of("ours2", "theirs2")) {
+            Path d = Cli.mkdir(tmp, who);
+            qemuImg(d, "create", "-q", "-f", "qcow2", "b1.qcow2", "8M").assertOk();
+            qemuImg(d, "create", "-q", "-f", "qcow2", "b2.qcow2", "8M").assertOk();
+            qemuIo(d, "-f", "qcow2", "-c", "write -P 1 0 1M", "b1.qcow2").assertOk();
+            qemuIo(d, "-f", "qcow2", "-c", "write -P 1 0 1M", "-c", "write -P 2 4608 512", "-c", "write -P 2 200k 1536",
+                    "b2.qcow2").assertOk();
+            qemuImg(d, "create", "-q", "-f", "qcow2", "-b", "b1.qcow2", "-F", "qcow2", "t.qcow2").assertOk();
+            qemuImg(d, "bitmap", "--add", "-g", "512", "t.qcow2", "fine").assertOk();
+            qemuImg(d, "bitmap", "--add", "t.qcow2", "tb").assertOk();
+            dirs.add(d);
+        }
+        String[] args = {"rebase", "-b", "b2.qcow2", "-F", "qcow2", "t.qcow2"};
+        qcow4j(dirs.get(0), args).assertOk();
+        qemuImg(dirs.get(1), args).assertOk();
+        assertEquals("         0        4608    0  clean\n      4608         512    1  dirty\n"
+                + "      5120      199680    0  clean\n    204800        1536    1  dirty\n"
+                + "    206336     8182272    0  clean\n", Qemu.nbdMap(dirs.get(0).resolve("t.qcow2"), "fine"));
+        for (String b : List.of("fine", "tb")) {
+            assertEquals(Qemu.nbdMap(dirs.get(1).resolve("t.qcow2"), b), Qemu.nbdMap(dirs.get(0).resolve("t.qcow2"), b), b);
+        }
+        assertEquals(CommitIT.mapWithoutOffsets(dirs.get(1), "t.qcow2"), CommitIT.mapWithoutOffsets(dirs.get(0), "t.qcow2"));
+        assertTrue(Qemu.compare(dirs.get(0).resolve("t.qcow2"), dirs.get(1).resolve("t.qcow2")));
+        Cli.checkJson(dirs.get(0), "t.qcow2");
+    }
+
+    @Test
+    void progressMovesInStepsAsQemuImgs() {
+        List<Path> d = twins();
+        String[] args = {"rebase", "-p", "-b", "b2.qcow2", "-F", "qcow2", "t.qcow2"};
+        Qemu.Result ours = qcow4j(d.get(0), args);
+        Qemu.Result theirs = qemuImg(d.get(1), args).assertOk();
+        assertEquals(0, ours.exitCode(), ours.describe());
+        for (Qemu.Result r : List.of(ours, theirs)) {
+            List<Double> steps = CommitIT.progressSteps(r.stdout());
+            assertEquals(0.0, steps.get(0), r.stdout());
+            assertEquals(100.0, steps.get(steps.size() - 1), r.stdout());
+            assertTrue(steps.size() >= 5, "hardly any progress: " + r.stdout());
+            for (int i = 1; i + 1 < steps.size(); i++) {
+                assertTrue(steps.get(i) - steps.get(i - 1) > 2.0, "steps of more than 2%: " + r.stdout());
+            }
+            assertTrue(r.stdout().endsWith("    (100.00/100%)\r\n"), r.stdout());
+        }
+        assertTrue(Qemu.compare(d.get(0).resolve("t.qcow2"), d.get(1).resolve("t.qcow2")));
     }
 
     @Test

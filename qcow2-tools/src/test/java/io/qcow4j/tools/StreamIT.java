@@ -62,6 +62,23 @@ class StreamIT {
     }
 
     @Test
+    void progressFollowsTheOffsetReached() {
+        qemuImg(dir, "create", "-q", "-f", "qcow2", "base.qcow2", "16M").assertOk();
+        qemuIo(dir, "-f", "qcow2", "-c", "write -P 1 0 4M", "-c", "write -P 1 8M 4M", "base.qcow2").assertOk();
+        qemuImg(dir, "create", "-q", "-f", "qcow2", "-b", "base.qcow2", "-F", "qcow2", "top.qcow2").assertOk();
+        Qemu.Result r = qcow4j(dir, "stream", "-p", "top.qcow2");
+        assertEquals(0, r.exitCode(), r.describe());
+        java.util.List<Double> steps = CommitIT.progressSteps(r.stdout());
+        assertTrue(steps.size() >= 5, r.stdout());
+        assertEquals(0.0, steps.get(0));
+        assertEquals(100.0, steps.get(steps.size() - 1));
+        assertTrue(r.stdout().endsWith("    (100.00/100%)\r\n"), r.stdout());
+        qemuImg(dir, "create", "-q", "-f", "qcow2", "-b", "base.qcow2", "-F", "qcow2", "top2.qcow2").assertOk();
+        assertEquals("", qcow4j(dir, "stream", "-q", "-p", "top2.qcow2").assertOk().stdout(), "-q: no progress");
+        Cli.checkJson(dir, "top.qcow2");
+    }
+
+    @Test
     void anImageWithoutBackingFileIsLeftAlone() throws IOException {
         qemuImg(dir, "create", "-q", "-f", "qcow2", "a.qcow2", "1M").assertOk();
         qemuIo(dir, "-f", "qcow2", "-c", "write 0 4k", "a.qcow2").assertOk();
