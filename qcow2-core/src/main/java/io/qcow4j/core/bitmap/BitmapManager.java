@@ -207,11 +207,15 @@ public final class BitmapManager {
         inUseDone = true;
     }
 
-    /** Sets in_use on every enabled persistent bitmap stored on disk without it. */
+    /**
+     * Sets in_use on every consistent persistent bitmap stored on disk without it, enabled
+     * or not, as QEMU does at a read-write open: while the image is open, any of them may
+     * change (a guest write, or a merge or clear).
+     */
     private void markInUse() throws IOException {
         boolean any = false;
         for (PersistentBitmap b : bitmaps) {
-            if (b.persistent && b.enabled && !b.inconsistent && b.disk != null && !b.disk.inUse()) {
+            if (b.persistent && !b.inconsistent && b.disk != null && !b.disk.inUse()) {
                 any = true;
             }
         }
@@ -223,7 +227,7 @@ public final class BitmapManager {
         List<BitmapDirectoryEntry> dir = new ArrayList<>();
         for (BitmapDirectoryEntry e : onDisk) {
             PersistentBitmap b = ownerOf(e);
-            if (b != null && b.persistent && b.enabled && !b.inconsistent) {
+            if (b != null && b.persistent && !b.inconsistent) {
                 BitmapDirectoryEntry c = e.copy();
                 c.flags |= BitmapDirectoryEntry.FLAG_IN_USE;
                 dir.add(c);
@@ -313,6 +317,8 @@ public final class BitmapManager {
         }
         if (persistent) {
             BitmapLimits.checkPersistent(this, header, b.name, b.granularity(), cs, virtualSize);
+        } else if (b.disk != null && !b.inconsistent) {
+            bits(b);   // its on-disk entry goes away below: keep its bits in memory
         }
         account(b, -1);
         b.persistent = persistent;
