@@ -37,6 +37,14 @@ public final class Chain implements Closeable {
         return new Chain(Qcow2Image.open(top, writable ? OpenOptions.readWrite() : OpenOptions.readOnly()));
     }
 
+    /**
+     * Opens {@code top} with {@code options} (its backing files read-only), e.g.
+     * {@code OpenOptions.readOnly().forceShare(true)} to look at the chain of an image in use.
+     */
+    public static Chain open(Path top, OpenOptions options) throws IOException {
+        return new Chain(Qcow2Image.open(top, options));
+    }
+
     /** Receives the warnings about bitmaps that an operation would leave behind. */
     public Chain onWarning(Consumer<String> listener) {
         this.warnings = listener;

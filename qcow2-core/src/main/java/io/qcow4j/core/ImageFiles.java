@@ -20,10 +20,15 @@ public final class ImageFiles {
 
     /** Opens a would-be backing file read-only, with its own chain: qcow2 or raw (probed when null). */
     public static BlockDevice openReadOnly(Path file, String format) throws IOException {
+        return openReadOnly(file, format, false);
+    }
+
+    /** As {@link #openReadOnly(Path, String)}; {@code forceShare} takes no image locks (qemu-img's -U). */
+    public static BlockDevice openReadOnly(Path file, String format, boolean forceShare) throws IOException {
         String fmt = format != null ? format : probeFormat(file);
         return switch (fmt) {
-            case "qcow2" -> Qcow2Image.open(file, OpenOptions.readOnly());
-            case "raw" -> RawImage.open(file, true);
+            case "qcow2" -> Qcow2Image.open(file, OpenOptions.readOnly().forceShare(forceShare));
+            case "raw" -> RawImage.open(file, true, forceShare);
             default -> throw new UnsupportedImageException("Unknown driver '" + fmt + "'");
         };
     }
