@@ -19,7 +19,8 @@ import picocli.CommandLine.Model.CommandSpec;
 /**
  * {@code check [-f FMT] [--output=human|json] [-r leaks|all] [-q] [-U] FILE}, as qemu-img
  * check: the same report, the same repairs, the same exit codes (0 clean, 1 check not
- * completed, 2 corruptions, 3 leaks only, 63 a format without checks).
+ * completed, 2 corruptions, 3 leaks only, 63 a format without checks). The image opens
+ * with its backing chain, as in qemu-img.
  */
 @Command(name = "check", mixinStandardHelpOptions = true, description = "Check an image for errors; -r repairs them.")
 final class CheckCommand implements Callable<Integer> {
@@ -38,7 +39,7 @@ final class CheckCommand implements Callable<Integer> {
     @Option(names = "-q")
     boolean quiet;
 
-    @Option(names = {"-U", "--force-share"})
+    @Option(names = {"-U", "--force-share"}, description = "open even an image in use (take no locks; not with -r)")
     boolean forceShare;
 
     @Parameters(paramLabel = "FILE", arity = "1")
@@ -71,7 +72,9 @@ final class CheckCommand implements Callable<Integer> {
             if (!Images.probe(path).equals(Images.QCOW2)) {
                 throw new CliException("Could not open '" + file + "': Image is not in qcow2 format");
             }
-            OpenOptions o = (mode == null ? OpenOptions.readOnly() : OpenOptions.readWrite()).checkMode(true).openBacking(false);
+            // with its backing chain, as qemu-img check: a missing or locked backing file fails it
+            OpenOptions o = (mode == null ? OpenOptions.readOnly() : OpenOptions.readWrite()).checkMode(true)
+                    .forceShare(forceShare);
             image = Qcow2Image.open(path, o);
         } catch (CliException e) {
             throw e;
@@ -82,9 +85,10 @@ final class CheckCommand implements Callable<Integer> {
         PrintWriter err = spec.commandLine().getErr();
         CheckResult result;
         try (Qcow2Image img = image) {
+            java.util.function.Consumer<CheckResult.Line> lines = line -> err.println(Cwd.asTyped(line.render("qcow4j")));
             result = mode == null
-                    ? ImageChecker.check(img, line -> err.println(line.render("qcow4j")))
-                    : ImageChecker.repair(img, mode, line -> err.println(line.render("qcow4j")));
+                    ? ImageChecker.check(img, lines)
+                    : ImageChecker.repair(img, mode, lines);
         }
         if (result.completed() && !quiet) {
             if (json) {
