@@ -17,13 +17,17 @@ import picocli.CommandLine.Spec;
 import picocli.CommandLine.Model.CommandSpec;
 
 /**
- * {@code check [-f FMT] [--output=human|json] [-r leaks|all] [-q] [-U] FILE}, as qemu-img
+ * {@code check [-f FMT] [--output=human|json] [-r leaks|all] [-q] [-U] [-p] FILE}, as qemu-img
  * check: the same report, the same repairs, the same exit codes (0 clean, 1 check not
  * completed, 2 corruptions, 3 leaks only, 63 a format without checks). The image opens
- * with its backing chain, as in qemu-img.
+ * with its backing chain, as in qemu-img. {@code -p} (qcow4j's own: qemu-img check has
+ * none) draws qemu-img's progress line on stdout before the report.
  */
 @Command(name = "check", mixinStandardHelpOptions = true, description = "Check an image for errors; -r repairs them.")
 final class CheckCommand implements Callable<Integer> {
+    /** -p: the checker reports fractions; the bar counts in these steps. */
+    private static final long PROGRESS_STEPS = 1_000_000;
+
     @Spec
     CommandSpec spec;
 
@@ -41,6 +45,9 @@ final class CheckCommand implements Callable<Integer> {
 
     @Option(names = {"-U", "--force-share"}, description = "open even an image in use (take no locks; not with -r)")
     boolean forceShare;
+
+    @Option(names = "-p", description = "show progress (qcow4j; qemu-img check has no -p)")
+    boolean progress;
 
     @Parameters(paramLabel = "FILE", arity = "1")
     String file;
@@ -84,12 +91,15 @@ final class CheckCommand implements Callable<Integer> {
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
         CheckResult result;
+        Progress bar = new Progress(out, progress && !quiet, PROGRESS_STEPS);
         try (Qcow2Image img = image) {
+            java.util.function.DoubleConsumer shown = f -> bar.update((long) (f * PROGRESS_STEPS));
             java.util.function.Consumer<CheckResult.Line> lines = line -> err.println(Cwd.asTyped(line.render("qcow4j")));
             result = mode == null
-                    ? ImageChecker.check(img, lines)
-                    : ImageChecker.repair(img, mode, lines);
+                    ? ImageChecker.check(img, lines, shown)
+                    : ImageChecker.repair(img, mode, lines, shown);
         }
+        bar.finish();
         if (result.completed() && !quiet) {
             if (json) {
                 String doc = result.json(file);
