@@ -76,6 +76,19 @@ public final class Chain implements Closeable {
     }
 
     /**
+     * Opens {@code top} with {@code options} (its backing files read-only), e.g.
+     * {@code OpenOptions.readOnly().forceShare(true)} to look at the chain of an image in use;
+     * {@code listener} (null: System.Logger "io.qcow4j") receives the warnings from the start.
+     */
+    public static Chain open(Path top, OpenOptions options, Consumer<String> listener) throws IOException {
+        Warnings w = new Warnings();
+        if (listener != null) {
+            w.target = listener;
+        }
+        return new Chain(Qcow2Image.open(top, options.warnings(w)), w);
+    }
+
+    /**
      * Receives the warnings about bitmaps that an operation would lose or leave behind (an
      * overlay over recording bitmaps without one of its own, a commit nothing records,
      * transient bitmaps dropped at close), and those of the engine about the chain's images.

@@ -202,10 +202,18 @@ public final class Jobs {
      * top's enabled bitmaps record. {@code unsafe} only rewrites the name (qemu-img rebase -u).
      */
     public void rebase(String backingName, String format, boolean unsafe) throws IOException {
+        rebase(backingName, format, unsafe, false);
+    }
+
+    /**
+     * {@link #rebase(String, String, boolean)}; {@code forceShare} opens the new backing file
+     * without QEMU's image locks (qemu-img rebase -U), so an image in use can become the base.
+     */
+    public void rebase(String backingName, String format, boolean unsafe, boolean forceShare) throws IOException {
         Qcow2Image top = chain.top();
         BlockDevice next = null;
         if (backingName != null) {
-            next = ImageFiles.openReadOnly(ImageFiles.resolve(top.path(), backingName), format, chain.warnings());
+            next = ImageFiles.openReadOnly(ImageFiles.resolve(top.path(), backingName), format, forceShare, chain.warnings());
         }
         try {
             if (!unsafe) {

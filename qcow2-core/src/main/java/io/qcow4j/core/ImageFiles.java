@@ -20,16 +20,19 @@ public final class ImageFiles {
 
     /** Opens a would-be backing file read-only, with its own chain: qcow2 or raw (probed when null). */
     public static BlockDevice openReadOnly(Path file, String format) throws IOException {
-        return openReadOnly(file, format, OpenOptions.readOnly().warnings());
+        return openReadOnly(file, format, false, OpenOptions.readOnly().warnings());
     }
 
-    /** As {@link #openReadOnly(Path, String)}, warnings of the chain going to {@code warnings}. */
-    public static BlockDevice openReadOnly(Path file, String format, java.util.function.Consumer<String> warnings)
-            throws IOException {
+    /**
+     * As {@link #openReadOnly(Path, String)}; {@code forceShare} takes no image locks
+     * (qemu-img's -U); warnings of the chain go to {@code warnings}.
+     */
+    public static BlockDevice openReadOnly(Path file, String format, boolean forceShare,
+                                           java.util.function.Consumer<String> warnings) throws IOException {
         String fmt = format != null ? format : probeFormat(file);
         return switch (fmt) {
-            case "qcow2" -> Qcow2Image.open(file, OpenOptions.readOnly().warnings(warnings));
-            case "raw" -> RawImage.open(file, true);
+            case "qcow2" -> Qcow2Image.open(file, OpenOptions.readOnly().forceShare(forceShare).warnings(warnings));
+            case "raw" -> RawImage.open(file, true, forceShare);
             default -> throw new UnsupportedImageException("Unknown driver '" + fmt + "'");
         };
     }

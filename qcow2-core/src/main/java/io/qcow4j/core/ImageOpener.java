@@ -45,7 +45,7 @@ final class ImageOpener {
         Path real = realPath(path);
         if (!chain.add(real)) {
             throw new CorruptImageException("backing file name", Header.BACKING_FILE_OFFSET,
-                    "Backing file chain contains a loop: '" + path + "' appears twice");
+                    "Backing file chain contains a loop: '" + name + "' appears twice");
         }
         boolean readOnly = options.isReadOnly();
         if (options.forceShare() && !readOnly) {
@@ -89,6 +89,9 @@ final class ImageOpener {
             RefcountManager refcounts = new RefcountManager(storage, header.clusterBits, header.refcountOrder,
                     header.refcountTableOffset, header.refcountTableClusters,
                     (off, clusters) -> self[0].refcountTableMoved(off, clusters));
+            if (!readOnly && !options.checkMode()) {
+                refcounts.validateBlocks();
+            }
             long[] l1 = ClusterMapper.readL1(storage, geo, header.l1TableOffset, header.l1Size, "L1 table");
             L2Cache cache = new L2Cache(storage, geo.clusterSize() / 8, L2_CACHE_BYTES);
             ClusterMapper mapper = new ClusterMapper(storage, refcounts, cache, geo, header.l1TableOffset, l1, dataFile != null);
@@ -257,12 +260,15 @@ final class ImageOpener {
             throws IOException {
         boolean forceShare = options.forceShare();
         Path file = resolveFromImage(path, h.backingFile, "backing file name", Header.BACKING_FILE_OFFSET);
+        Path shown = qemuName(name, h.backingFile);
         String fmt = h.stringExtension(HeaderExtension.BACKING_FORMAT);
         if (!Files.exists(file)) {
-            throw new NoSuchFileException(file.toString(), null, "Could not open backing file '" + h.backingFile + "': No such file or directory");
+            throw new NoSuchFileException(file.toString(), null,
+                    BACKING_FAILED + "Could not open '" + shown + "': No such file or directory");
         }
         if (Files.isDirectory(file)) {
-            throw new FileSystemException(file.toString(), null, "Could not open backing file '" + h.backingFile + "': Is a directory");
+            throw new FileSystemException(file.toString(), null,
+                    BACKING_FAILED + "'file' driver requires '" + shown + "' to be a regular file");
         }
         if (fmt == null) {
             fmt = probe(file);
@@ -270,16 +276,24 @@ final class ImageOpener {
         try {
             switch (fmt) {
                 case "qcow2":
-                    return open(file, qemuName(name, h.backingFile), OpenOptions.readOnly().forceShare(forceShare).warnings(options.warnings()), chain);
+                    return open(file, shown, OpenOptions.readOnly().forceShare(forceShare).warnings(options.warnings()), chain);
                 case "raw":
-                    return RawImage.open(file, true, forceShare, qemuName(name, h.backingFile));
+                    return RawImage.open(file, true, forceShare, shown);
                 default:
                     throw new UnsupportedImageException("Unsupported backing file format '" + fmt + "'");
             }
         } catch (ImageLock.LockedException e) {
-            throw new ImageLock.LockedException("Could not open backing file: ", e);
+            throw new ImageLock.LockedException(BACKING_FAILED, e);
+        } catch (NoSuchFileException e) {
+            // a file further down the chain: qemu says "Could not open backing file: " once per level
+            String why = e.getReason() != null && e.getReason().startsWith(BACKING_FAILED) ? e.getReason()
+                    : "Could not open '" + shown + "': No such file or directory";
+            throw new NoSuchFileException(e.getFile(), null, BACKING_FAILED + why);
         }
     }
+
+    /** qemu's prefix for whatever failed while opening a backing file, once per level of the chain. */
+    static final String BACKING_FAILED = "Could not open backing file: ";
 
     /** qcow2 when the magic says so, raw otherwise (as qemu's probe decides for these two). */
     static String probe(Path file) throws IOException {

@@ -1,6 +1,7 @@
 package io.qcow4j.tools;
 
 import io.qcow4j.bitmaps.Chain;
+import io.qcow4j.core.OpenOptions;
 import io.qcow4j.core.Qcow2Image;
 import java.io.IOException;
 import java.io.PrintWriter;
@@ -20,10 +21,16 @@ final class Chains {
      * (null: qemu's "not in qcow2 format").
      */
     static Chain open(String name, String format, boolean writable, PrintWriter err, String ifRaw) {
+        return open(name, format, writable, false, err, ifRaw);
+    }
+
+    /** As above; {@code forceShare} (-U, read-only only) takes none of QEMU's image locks. */
+    static Chain open(String name, String format, boolean writable, boolean forceShare, PrintWriter err, String ifRaw) {
         requireQcow2(name, format, ifRaw);
         String prefix = "Could not open '" + name + "': ";
         try {
-            return Chain.open(Cwd.path(name), writable, CliWarnings.to(err));
+            return Chain.open(Cwd.path(name),
+                    (writable ? OpenOptions.readWrite() : OpenOptions.readOnly()).forceShare(forceShare), CliWarnings.to(err));
         } catch (CliException e) {
             throw e;
         } catch (IOException | RuntimeException e) {

@@ -17,12 +17,17 @@ import picocli.CommandLine.Spec;
 import picocli.CommandLine.Model.CommandSpec;
 
 /**
- * {@code check [-f FMT] [--output=human|json] [-r leaks|all] [-q] [-U] FILE}, as qemu-img
+ * {@code check [-f FMT] [--output=human|json] [-r leaks|all] [-q] [-U] [-p] FILE}, as qemu-img
  * check: the same report, the same repairs, the same exit codes (0 clean, 1 check not
- * completed, 2 corruptions, 3 leaks only, 63 a format without checks).
+ * completed, 2 corruptions, 3 leaks only, 63 a format without checks). The image opens
+ * with its backing chain, as in qemu-img. {@code -p} (qcow4j's own: qemu-img check has
+ * none) draws qemu-img's progress line on stdout before the report.
  */
 @Command(name = "check", mixinStandardHelpOptions = true, description = "Check an image for errors; -r repairs them.")
 final class CheckCommand implements Callable<Integer> {
+    /** -p: the checker reports fractions; the bar counts in these steps. */
+    private static final long PROGRESS_STEPS = 1_000_000;
+
     @Spec
     CommandSpec spec;
 
@@ -38,8 +43,11 @@ final class CheckCommand implements Callable<Integer> {
     @Option(names = "-q")
     boolean quiet;
 
-    @Option(names = {"-U", "--force-share"})
+    @Option(names = {"-U", "--force-share"}, description = "open even an image in use (take no locks; not with -r)")
     boolean forceShare;
+
+    @Option(names = "-p", description = "show progress (qcow4j; qemu-img check has no -p)")
+    boolean progress;
 
     @Parameters(paramLabel = "FILE", arity = "1")
     String file;
@@ -71,7 +79,9 @@ final class CheckCommand implements Callable<Integer> {
             if (!Images.probe(path).equals(Images.QCOW2)) {
                 throw new CliException("Could not open '" + file + "': Image is not in qcow2 format");
             }
-            OpenOptions o = (mode == null ? OpenOptions.readOnly() : OpenOptions.readWrite()).checkMode(true).openBacking(false).warnings(CliWarnings.sink());
+            // with its backing chain, as qemu-img check: a missing or locked backing file fails it
+            OpenOptions o = (mode == null ? OpenOptions.readOnly() : OpenOptions.readWrite()).checkMode(true)
+                    .forceShare(forceShare).warnings(CliWarnings.sink());
             image = Qcow2Image.open(path, o);
         } catch (CliException e) {
             throw e;
@@ -81,11 +91,15 @@ final class CheckCommand implements Callable<Integer> {
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
         CheckResult result;
+        Progress bar = new Progress(out, progress && !quiet, PROGRESS_STEPS);
         try (Qcow2Image img = image) {
+            java.util.function.DoubleConsumer shown = f -> bar.update((long) (f * PROGRESS_STEPS));
+            java.util.function.Consumer<CheckResult.Line> lines = line -> err.println(Cwd.asTyped(line.render("qcow4j")));
             result = mode == null
-                    ? ImageChecker.check(img, line -> err.println(line.render("qcow4j")))
-                    : ImageChecker.repair(img, mode, line -> err.println(line.render("qcow4j")));
+                    ? ImageChecker.check(img, lines, shown)
+                    : ImageChecker.repair(img, mode, lines, shown);
         }
+        bar.finish();
         if (result.completed() && !quiet) {
             if (json) {
                 String doc = result.json(file);

@@ -18,7 +18,7 @@ import picocli.CommandLine.Spec;
 import picocli.CommandLine.Model.CommandSpec;
 
 /**
- * {@code checkpoint create FILE NAME | list [--output=human|json] FILE | delete FILE NAME}
+ * {@code checkpoint create FILE NAME | list [--output=human|json] [-U] FILE | delete FILE NAME}
  * (beyond qemu-img): checkpoints as libvirt keeps them, one persistent bitmap each in the
  * images of FILE's chain, the newest enabled (see {@link Checkpoints}). create stops the
  * recording bitmap and starts NAME in FILE, atomically; delete folds NAME's bits into its
@@ -80,7 +80,7 @@ final class CheckpointCommand implements Callable<Integer> {
         }
     }
 
-    /** {@code checkpoint list [--output=human|json] FILE}. */
+    /** {@code checkpoint list [--output=human|json] [-U] FILE}. */
     @Command(name = "list", mixinStandardHelpOptions = true, description = "List the checkpoints, oldest first.")
     static final class ListCheckpoints implements Callable<Integer> {
         @ParentCommand
@@ -92,13 +92,16 @@ final class CheckpointCommand implements Callable<Integer> {
         @Option(names = "--output", paramLabel = "FMT", description = "human (default) or json")
         String output = "human";
 
+        @Option(names = {"-U", "--force-share"}, description = "open even an image in use (take no locks)")
+        boolean forceShare;
+
         @Parameters(paramLabel = "FILE", arity = "1")
         String file;
 
         @Override
         public Integer call() throws IOException {
             boolean json = InfoCommand.checkOutputFormat(output);
-            Chain chain = Chains.open(file, null, false, parent.err(), null);
+            Chain chain = Chains.open(file, null, false, forceShare, parent.err(), null);
             List<Checkpoints.Checkpoint> all;
             List<String> names;
             try {

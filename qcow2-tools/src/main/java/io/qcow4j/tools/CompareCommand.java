@@ -43,7 +43,7 @@ final class CompareCommand implements Callable<Integer> {
     @Option(names = "-p", description = "show progress")
     boolean progress;
 
-    @Option(names = {"-U", "--force-share"}, description = "accepted for compatibility")
+    @Option(names = {"-U", "--force-share"}, description = "open even an image in use (take no locks)")
     boolean forceShare;
 
     @Parameters(index = "0", paramLabel = "A")
@@ -62,8 +62,8 @@ final class CompareCommand implements Callable<Integer> {
         BlockDevice a = null;
         BlockDevice b = null;
         try {
-            a = openOrExit2(file1, format1);
-            b = openOrExit2(file2, format2);
+            a = openOrExit2(file1, format1, forceShare);
+            b = openOrExit2(file2, format2, forceShare);
             return compare(a, b);
         } finally {
             Images.closeQuietly(b);
@@ -71,9 +71,9 @@ final class CompareCommand implements Callable<Integer> {
         }
     }
 
-    private static BlockDevice openOrExit2(String name, String format) {
+    private static BlockDevice openOrExit2(String name, String format, boolean forceShare) {
         try {
-            return Images.open(name, format, false, true);
+            return Images.open(name, format, false, true, forceShare);
         } catch (CliException e) {
             throw new CliException(e.getMessage(), 2, e);
         }

@@ -59,7 +59,7 @@ final class ConvertCommand implements Callable<Integer> {
     @Option(names = "-q", description = "quiet")
     boolean quiet;
 
-    @Option(names = {"-U", "--force-share"}, description = "accepted for compatibility")
+    @Option(names = {"-U", "--force-share"}, description = "open even an image in use (take no locks)")
     boolean forceShare;
 
     @Option(names = "--bitmaps", description = "copy the source's persistent bitmaps (qcow2 target)")
@@ -106,7 +106,7 @@ final class ConvertCommand implements Callable<Integer> {
                 throw new CliException(dst + ": option '" + refused + "' is not supported by convert");
             }
         }
-        BlockDevice source = Images.open(src, sourceFormat, false, true);
+        BlockDevice source = Images.open(src, sourceFormat, false, true, forceShare);
         try {
             if (Files.exists(Cwd.path(dst)) && Files.isSameFile(Cwd.path(src), Cwd.path(dst))) {
                 throw new CliException(dst + ": source and target are the same file");

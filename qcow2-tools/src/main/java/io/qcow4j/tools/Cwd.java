@@ -19,6 +19,15 @@ final class Cwd {
         return dir == null ? Path.of(name) : dir.resolve(name);
     }
 
+    /**
+     * A message as a process started in this command's working directory prints it: the
+     * engine names files by the paths it was given, which {@link #path} made absolute.
+     */
+    static String asTyped(String message) {
+        Path dir = DIR.get();
+        return dir == null || message == null ? message : message.replace(dir + "/", "");
+    }
+
     static void set(Path dir) {
         if (dir == null) {
             DIR.remove();

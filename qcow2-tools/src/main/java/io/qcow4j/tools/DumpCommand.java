@@ -1,5 +1,6 @@
 package io.qcow4j.tools;
 
+import io.qcow4j.core.storage.ImageLock;
 import io.qcow4j.tools.dump.DumpException;
 import io.qcow4j.tools.dump.DumpText;
 import io.qcow4j.tools.dump.ImageFile;
@@ -18,7 +19,7 @@ import picocli.CommandLine.Spec;
 import picocli.CommandLine.Model.CommandSpec;
 
 /**
- * {@code dump [--output=human|json] FILE [header|extensions|l1|l2 N|refcounts|bitmaps|snapshots]}
+ * {@code dump [--output=human|json] [-U] FILE [header|extensions|l1|l2 N|refcounts|bitmaps|snapshots]}
  * (qcow4j's own): the raw qcow2 structures with their file offsets, fields named as
  * qcow2.txt names them. The file is read by position, not opened as an image, so damaged
  * images can be looked at; every offset and size is checked first (see {@link Qcow2Dump}).
@@ -39,6 +40,9 @@ final class DumpCommand implements Callable<Integer> {
 
     @Option(names = "--output", paramLabel = "FMT", description = "human (default) or json")
     String output = "human";
+
+    @Option(names = {"-U", "--force-share"}, description = "open even an image in use (take no locks)")
+    boolean forceShare;
 
     @Parameters(index = "0", paramLabel = "FILE")
     String file;
@@ -64,13 +68,21 @@ final class DumpCommand implements Callable<Integer> {
         if (Files.isDirectory(path)) {
             throw new CliException("Could not open '" + file + "': 'file' driver requires '" + file + "' to be a regular file");
         }
+        ImageLock lock;
         ImageFile f;
         try {
-            f = ImageFile.open(path);
+            // as qemu-img info: an image another process writes is refused unless -U
+            lock = forceShare ? null : ImageLock.qcow2(path, true);
         } catch (IOException e) {
             throw new CliException("Could not open '" + file + "': " + Images.reason(e), 1, e);
         }
-        try (f) {
+        try {
+            f = ImageFile.open(path);
+        } catch (IOException e) {
+            Images.closeQuietly(lock);
+            throw new CliException("Could not open '" + file + "': " + Images.reason(e), 1, e);
+        }
+        try (f; lock) {
             Qcow2Dump dump;
             try {
                 dump = Qcow2Dump.open(f);

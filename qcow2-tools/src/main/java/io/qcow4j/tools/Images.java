@@ -96,8 +96,10 @@ final class Images {
 
     /** The "why" part of an error line, in the words qemu uses for the common cases. */
     static String reason(Throwable e) {
-        if (e instanceof NoSuchFileException) {
-            return "No such file or directory";
+        if (e instanceof NoSuchFileException nsf) {
+            // the engine names a missing backing file qemu's way ("Could not open backing file: ...")
+            String why = nsf.getReason();
+            return why != null && why.startsWith("Could not open") ? why : "No such file or directory";
         }
         if (e instanceof AccessDeniedException) {
             return "Permission denied";
@@ -112,10 +114,10 @@ final class Images {
         return message != null && !message.isBlank() ? message : e.getClass().getSimpleName();
     }
 
-    static void closeQuietly(BlockDevice dev) {
-        if (dev != null) {
+    static void closeQuietly(java.io.Closeable c) {
+        if (c != null) {
             try {
-                dev.close();
+                c.close();
             } catch (IOException | RuntimeException e) {
                 // the command already failed or finished; a close error adds nothing
             }

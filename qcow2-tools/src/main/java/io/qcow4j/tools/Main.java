@@ -147,7 +147,7 @@ public final class Main implements Callable<Integer> {
         } else {
             message = Images.reason(ex);
         }
-        err.println("qcow4j: " + oneLine(message));
+        err.println("qcow4j: " + oneLine(Cwd.asTyped(message)));
         if (debug) {
             ex.printStackTrace(err);
         }

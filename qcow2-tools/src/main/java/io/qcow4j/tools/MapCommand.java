@@ -7,7 +7,6 @@ import io.qcow4j.core.BlockStatus;
 import io.qcow4j.core.Qcow2Image;
 import java.io.IOException;
 import java.io.PrintWriter;
-import java.nio.file.NoSuchFileException;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
@@ -64,7 +63,7 @@ final class MapCommand implements Callable<Integer> {
     @Option(names = "--since", paramLabel = "CHECKPOINT", description = "map what changed since a checkpoint (qcow4j)")
     String since;
 
-    @Option(names = {"-U", "--force-share"}, description = "accepted for compatibility")
+    @Option(names = {"-U", "--force-share"}, description = "open even an image in use (take no locks)")
     boolean forceShare;
 
     @Option(names = "--image-opts", hidden = true)
@@ -127,25 +126,13 @@ final class MapCommand implements Callable<Integer> {
             mapBitmap(out, json);
             return 0;
         }
-        BlockDevice dev = openChain();
+        BlockDevice dev = Images.open(file, format, false, true, forceShare);
         try {
             map(out, json, dev, start, max);
         } finally {
             Images.closeQuietly(dev);
         }
         return 0;
-    }
-
-    /** The image with its backing chain; a missing backing file is named, not just "No such file". */
-    private BlockDevice openChain() {
-        try {
-            return Images.open(file, format, false, true);
-        } catch (CliException e) {
-            if (e.getCause() instanceof NoSuchFileException nsf && nsf.getReason() != null) {
-                throw new CliException("Could not open '" + file + "': " + nsf.getReason(), 1, e);
-            }
-            throw e;
-        }
     }
 
     /** qemu's cvtnum, with its message. */
@@ -258,7 +245,7 @@ final class MapCommand implements Callable<Integer> {
     }
 
     private void mapBitmap(PrintWriter out, boolean json) throws IOException {
-        BlockDevice dev = Images.open(file, format, false, false);
+        BlockDevice dev = Images.open(file, format, false, false, forceShare);
         try {
             if (!(dev instanceof Qcow2Image img)) {
                 throw new CliException("Bitmap '" + bitmap + "' is not found");
@@ -279,7 +266,7 @@ final class MapCommand implements Callable<Integer> {
 
     /** The union of the checkpoint's bitmap and every later one, across FILE's chain (see Checkpoints#dirtySince). */
     private void mapSince(PrintWriter out, boolean json) {
-        io.qcow4j.bitmaps.Chain chain = Chains.open(file, format, false, spec.commandLine().getErr(), null);
+        io.qcow4j.bitmaps.Chain chain = Chains.open(file, format, false, forceShare, spec.commandLine().getErr(), null);
         List<DirtyBitmap.Extent> extents;
         try {
             if (chain.checkpoints().list().stream().noneMatch(c -> c.name().equals(since))) {

@@ -26,6 +26,9 @@ import picocli.CommandLine.Model.CommandSpec;
 @Command(name = "rebase", mixinStandardHelpOptions = true,
         description = "Change an image's backing file, keeping (or with -u, ignoring) what the guest reads.")
 final class RebaseCommand implements Callable<Integer> {
+    /** Failures of the file itself, which qemu's file driver words "Could not open 'name': why". */
+    private static final java.util.Set<String> FILE_ERRORS = java.util.Set.of("No such file or directory", "Permission denied");
+
     @Spec
     CommandSpec spec;
 
@@ -53,7 +56,7 @@ final class RebaseCommand implements Callable<Integer> {
     @Option(names = "-T", paramLabel = "SRC_CACHE", description = "accepted for compatibility")
     String srcCache;
 
-    @Option(names = {"-U", "--force-share"}, description = "accepted for compatibility")
+    @Option(names = {"-U", "--force-share"}, description = "open even an image in use (take no locks)")
     boolean forceShare;
 
     @Parameters(paramLabel = "FILE", arity = "1")
@@ -98,7 +101,7 @@ final class RebaseCommand implements Callable<Integer> {
             // qemu-img rebase redraws in steps of 2%
             Progress bar = new Progress(spec.commandLine().getOut(), progress && !quiet, chain.top().size(), 2.0);
             try {
-                chain.jobs().onProgress(bar::update).rebase(name, name == null ? null : backingFormat, false);
+                chain.jobs().onProgress(bar::update).rebase(name, name == null ? null : backingFormat, false, forceShare);
             } catch (IOException | RuntimeException e) {
                 throw new CliException(change + Images.reason(e), 1, e);
             }
@@ -123,9 +126,16 @@ final class RebaseCommand implements Callable<Integer> {
         }
         BlockDevice dev;
         try {
-            dev = Images.open(path, backingFormat, false, true);
+            dev = Images.open(path, backingFormat, false, true, forceShare);
         } catch (CliException e) {
-            throw new CliException(prefix + e.getMessage(), 1, e); // qemu's two-level text
+            // qemu's text: "Could not open new backing file 'b': <why>", where only a failure of
+            // the file itself (missing, not readable) says "Could not open 'b': " again
+            String why = e.getMessage();
+            String inner = "Could not open '" + path + "': ";
+            if (why.startsWith(inner) && !FILE_ERRORS.contains(why.substring(inner.length()))) {
+                why = why.substring(inner.length());
+            }
+            throw new CliException(prefix + why, 1, e);
         }
         try {
             Path self = Cwd.path(file).toRealPath();

@@ -43,7 +43,7 @@ final class SnapshotCommand implements Callable<Integer> {
         if (forceShare && action != 'l') {
             throw new CliException("Could not open '" + file + "': force-share=on can only be used with read-only images");
         }
-        dev = Images.open(file, null, action != 'l', true);
+        dev = Images.open(file, null, action != 'l', true, forceShare);
         try {
             Qcow2Image image = dev instanceof Qcow2Image q ? q : null;
             switch (action) {

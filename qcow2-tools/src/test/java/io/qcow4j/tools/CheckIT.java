@@ -1,6 +1,7 @@
 package io.qcow4j.tools;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -46,6 +47,41 @@ class CheckIT {
         assertEquals(theirs.stdout(), ours.stdout());
         assertEquals(0, Cli.qemuImg(dir, "check", "ours.qcow2").exitCode());
         assertEquals(0, Cli.qemuImg(dir, "compare", "ours.qcow2", "theirs.qcow2").exitCode());
+    }
+
+    /**
+     * -p (qcow4j's own; qemu-img check has none) draws qemu-img's progress line on stdout,
+     * "    (xx.xx/100%)\r" rising to 100.00 and a newline, before the report, which is
+     * otherwise the report without -p (and qemu-img's).
+     */
+    @Test
+    void progress(@TempDir Path dir) {
+        Cli.qemuImg(dir, "create", "-q", "-f", "qcow2", "-o", "cluster_size=4k", "big.qcow2", "1G").assertOk();
+        Cli.qemuIo(dir, "-c", "write -P 0x11 0 24M", "-c", "write -P 0x22 512M 8M", "-c", "write -P 0x33 1020M 4M",
+                "big.qcow2").assertOk();
+        for (String[] args : new String[][] {{"check", "big.qcow2"}, {"check", "--output=json", "big.qcow2"}}) {
+            String plain = Cli.qcow4j(dir, args).assertOk().stdout();
+            assertEquals(Cli.qemuImg(dir, args).assertOk().stdout(), plain);
+            String[] withP = Cli.prepend("check", Cli.prepend("-p", java.util.Arrays.copyOfRange(args, 1, args.length)));
+            Qemu.Result r = Cli.qcow4j(dir, withP).assertOk();
+            int end = r.stdout().indexOf("\r\n");
+            assertTrue(end > 0, r.describe());
+            String bar = r.stdout().substring(0, end + 1);
+            assertEquals(plain, r.stdout().substring(end + 2), String.join(" ", withP));
+            assertTrue(bar.matches("(    \\(\\d{1,3}\\.\\d\\d/100%\\)\r)+"), bar);
+            assertTrue(bar.startsWith("    (0.00/100%)\r") && bar.endsWith("    (100.00/100%)\r"), bar);
+            List<Double> shown = java.util.Arrays.stream(bar.split("\r"))
+                    .map(p -> Double.parseDouble(p.strip().substring(1, p.strip().indexOf('/')))).toList();
+            assertTrue(shown.size() >= 4, bar);
+            for (int i = 1; i < shown.size(); i++) {
+                assertTrue(shown.get(i) > shown.get(i - 1), bar);
+            }
+            assertEquals("", r.stderr());
+        }
+        // -q: neither report nor bar; a repair draws it too
+        assertEquals("", Cli.qcow4j(dir, "check", "-p", "-q", "big.qcow2").assertOk().stdout());
+        Qemu.Result repair = Cli.qcow4j(dir, "check", "-p", "-r", "leaks", "big.qcow2").assertOk();
+        assertTrue(repair.stdout().contains("    (100.00/100%)\r\nNo errors were found on the image."), repair.describe());
     }
 
     @Test

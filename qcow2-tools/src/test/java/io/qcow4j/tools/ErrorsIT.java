@@ -1,6 +1,7 @@
 package io.qcow4j.tools;
 
 import static io.qcow4j.tools.Cli.qcow4j;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -9,6 +10,7 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -37,6 +39,44 @@ class ErrorsIT {
         Cli.assertOneLineError(r, 1, "Could not open 'nosuch.qcow2': No such file or directory");
         assertEquals("", r.stdout());
         assertTrue(!Files.exists(tmp.resolve("out.raw")) && !Files.exists(tmp.resolve("out.qcow2")));
+    }
+
+    /**
+     * A backing file that is missing (one level down, two levels down, named from a
+     * subdirectory, absolute, raw): every command that opens the chain says what qemu-img
+     * says, with its exit code, and changes nothing.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {
+        "check IMG", "check --output=json IMG", "map IMG", "map --output=json IMG", "convert IMG out.raw",
+        "convert -O qcow2 IMG out.qcow2", "compare IMG IMG", "snapshot -l IMG", "snapshot -c s IMG", "commit IMG",
+        "rebase -b other.qcow2 -F qcow2 IMG", "resize IMG 8M",
+    })
+    void missingBackingFile(String command) throws IOException {
+        Path ours = Cli.mkdir(tmp, "ours");
+        Path theirs = Cli.mkdir(tmp, "theirs");
+        for (Path d : List.of(ours, theirs)) {
+            Cli.qemuImg(d, "create", "-q", "-f", "qcow2", "b.qcow2", "4M").assertOk();
+            Cli.qemuImg(d, "create", "-q", "-f", "qcow2", "-b", "b.qcow2", "-F", "qcow2", "mid.qcow2").assertOk();
+            Cli.qemuImg(d, "create", "-q", "-f", "qcow2", "-b", "mid.qcow2", "-F", "qcow2", "top.qcow2").assertOk();
+            Cli.qemuImg(d, "create", "-q", "-f", "qcow2", "other.qcow2", "4M").assertOk();
+            Cli.mkdir(d, "sub");
+            Cli.qemuImg(d, "create", "-q", "-f", "qcow2", "-u", "-b", "b.qcow2", "-F", "qcow2", "sub/s.qcow2", "4M").assertOk();
+            Cli.qemuImg(d, "create", "-q", "-f", "qcow2", "-u", "-b", tmp.resolve("elsewhere/gone.qcow2").toString(),
+                    "-F", "qcow2", "abs.qcow2", "4M").assertOk();
+            Cli.qemuImg(d, "create", "-q", "-f", "qcow2", "-u", "-b", "gone.raw", "-F", "raw", "raw.qcow2", "4M").assertOk();
+            Files.delete(d.resolve("b.qcow2"));
+        }
+        for (String image : List.of("mid.qcow2", "top.qcow2", "sub/s.qcow2", "abs.qcow2", "raw.qcow2")) {
+            String[] args = command.replace("IMG", image).split(" ");
+            byte[] before = Files.readAllBytes(ours.resolve(image));
+            Qemu.Result expected = Cli.qemuImg(theirs, args);
+            assertTrue(expected.exitCode() != 0 && expected.stderr().contains("Could not open backing file: "), expected.describe());
+            Cli.assertOneLineError(qcow4j(ours, args), expected.exitCode(), Cli.qemuMessage(expected));
+            assertArrayEquals(before, Files.readAllBytes(ours.resolve(image)), image);
+        }
+        // nothing of a target was left behind
+        assertTrue(!Files.exists(ours.resolve("out.raw")) && !Files.exists(ours.resolve("out.qcow2")));
     }
 
     @Test

@@ -82,6 +82,90 @@ class LockingIT {
         Cli.qcow4jProcess(tmp, "io", "-c", "read -P 0x5a 0 512", IMG).assertOk();
     }
 
+    /**
+     * Every command that reads an image, on an image a qemu-io holds read-write: refused
+     * without -U with qemu-img's words and exit code, run with -U with qemu-img's output;
+     * -U with a write refused as qemu-img refuses it. The image stays byte for byte.
+     */
+    @Test
+    void readingCommandsNeedForceShare() throws IOException {
+        qemuImg(tmp, "create", "-q", "-f", "qcow2", "base.qcow2", "4M").assertOk();
+        qemuIo(tmp, "-c", "write -P 0x11 0 1M", "base.qcow2").assertOk();
+        qemuImg(tmp, "create", "-q", "-f", "qcow2", "-b", "base.qcow2", "-F", "qcow2", IMG).assertOk();
+        qemuIo(tmp, "-c", "write -P 0x5a 64k 64k", IMG).assertOk();
+        Files.copy(tmp.resolve(IMG), tmp.resolve("other.qcow2"));
+        qemuImg(tmp, "snapshot", "-c", "s1", IMG).assertOk();
+        qemuImg(tmp, "create", "-q", "-f", "qcow2", "nb.qcow2", "4M").assertOk();
+        for (String x : new String[] {"x.qcow2", "x2.qcow2"}) {
+            qemuImg(tmp, "create", "-q", "-f", "qcow2", "-b", "nb.qcow2", "-F", "qcow2", x).assertOk();
+        }
+        Path img = tmp.resolve(IMG);
+        byte[] before = Files.readAllBytes(img);
+        try (Holder vm = Holder.qemuIo(img)) {
+            String[][] reading = {
+                {"check", IMG}, {"check", "--output=json", IMG}, {"map", IMG}, {"map", "--output=json", IMG},
+                {"compare", IMG, "other.qcow2"}, {"compare", "other.qcow2", IMG}, {"snapshot", "-l", IMG},
+            };
+            for (String[] args : reading) {
+                String what = String.join(" ", args);
+                Qemu.Result theirs = qemuImg(tmp, args);
+                assertTrue(theirs.exitCode() != 0 && theirs.stderr().contains("lock"), theirs.describe());
+                Cli.assertOneLineError(qcow4j(tmp, args), theirs.exitCode(), Cli.qemuMessage(theirs));
+                String[] shared = Cli.prepend(args[0], Cli.prepend("-U", java.util.Arrays.copyOfRange(args, 1, args.length)));
+                Qemu.Result ours = qcow4j(tmp, shared);
+                assertEquals(0, ours.exitCode(), ours.describe());
+                assertEquals(qemuImg(tmp, shared).assertOk().stdout(), ours.stdout(), what + " -U");
+                assertEquals("", ours.stderr(), what + " -U");
+            }
+            // the launcher's way too (a separate JVM)
+            Cli.assertOneLineError(Cli.qcow4jProcess(tmp, "check", IMG), 1,
+                    "Could not open '" + IMG + "': Failed to get shared \"write\" lock" + HINT);
+            assertEquals(qemuImg(tmp, "check", "-U", IMG).stdout(), Cli.qcow4jProcess(tmp, "check", "-U", IMG).assertOk().stdout());
+
+            // convert: the source is shared with -U; the copies are alike
+            Qemu.Result theirs = qemuImg(tmp, "convert", IMG, "theirs.raw");
+            Cli.assertOneLineError(qcow4j(tmp, "convert", IMG, "ours.raw"), 1, Cli.qemuMessage(theirs));
+            assertTrue(!Files.exists(tmp.resolve("ours.raw")));
+            qemuImg(tmp, "convert", "-U", IMG, "theirs.raw").assertOk();
+            qcow4j(tmp, "convert", "-U", IMG, "ours.raw").assertOk();
+            assertArrayEquals(Files.readAllBytes(tmp.resolve("theirs.raw")), Files.readAllBytes(tmp.resolve("ours.raw")));
+
+            // rebase: -U shares the new backing file (the image itself is written, so it is locked)
+            theirs = qemuImg(tmp, "rebase", "-b", IMG, "-F", "qcow2", "x2.qcow2");
+            assertEquals("Could not open new backing file '" + IMG + "': Failed to get shared \"write\" lock" + HINT,
+                    Cli.qemuMessage(theirs));
+            Cli.assertOneLineError(qcow4j(tmp, "rebase", "-b", IMG, "-F", "qcow2", "x.qcow2"), 1, Cli.qemuMessage(theirs));
+            qemuImg(tmp, "rebase", "-U", "-b", IMG, "-F", "qcow2", "x2.qcow2").assertOk();
+            qcow4j(tmp, "rebase", "-U", "-b", IMG, "-F", "qcow2", "x.qcow2").assertOk();
+            assertEquals("Images are identical.\n", qemuImg(tmp, "compare", "-U", "x.qcow2", "x2.qcow2").assertOk().stdout());
+            assertEquals(Cli.json(qemuImg(tmp, "info", "--output=json", "x2.qcow2").stdout()).get("backing-filename"),
+                    Cli.json(qemuImg(tmp, "info", "--output=json", "x.qcow2").stdout()).get("backing-filename"));
+
+            // -U with a write: qemu-img's refusal, before anything is opened
+            for (String[] args : new String[][] {
+                {"check", "-U", "-r", "all", IMG}, {"check", "-U", "-r", "leaks", IMG},
+                {"snapshot", "-U", "-c", "s2", IMG}, {"snapshot", "-U", "-a", "s1", IMG}, {"snapshot", "-U", "-d", "s1", IMG},
+            }) {
+                theirs = qemuImg(tmp, args);
+                assertEquals("Could not open '" + IMG + "': force-share=on can only be used with read-only images",
+                        Cli.qemuMessage(theirs), theirs.describe());
+                Cli.assertOneLineError(qcow4j(tmp, args), theirs.exitCode(), Cli.qemuMessage(theirs));
+            }
+
+            // qcow4j's own readers: refused as info is, allowed with -U
+            Cli.assertOneLineError(qcow4j(tmp, "dump", IMG), 1,
+                    "Could not open '" + IMG + "': Failed to get shared \"write\" lock" + HINT);
+            qcow4j(tmp, "dump", "-U", IMG, "header").assertOk();
+            Cli.assertOneLineError(qcow4j(tmp, "checkpoint", "list", IMG), 1,
+                    "Could not open '" + IMG + "': Failed to get shared \"write\" lock" + HINT);
+            qcow4j(tmp, "checkpoint", "list", "-U", IMG).assertOk();
+            Cli.assertOneLineError(qcow4j(tmp, "map", "--bitmap", "b", IMG), 1,
+                    "Could not open '" + IMG + "': Failed to get shared \"write\" lock" + HINT);
+
+            assertArrayEquals(before, Files.readAllBytes(img), "an image in use changed");
+        }
+    }
+
     @Test
     void imageInUseByQcow4j() throws Exception {
         image();

@@ -158,7 +158,7 @@ class MapIT {
     void missingBackingFileIsNamed() {
         qemuImg(tmp, "create", "-q", "-f", "qcow2", "-u", "-b", "gone.qcow2", "-F", "qcow2", "x.qcow2", "1M").assertOk();
         Cli.assertOneLineError(qcow4j(tmp, "map", "x.qcow2"), 1,
-                "Could not open 'x.qcow2': Could not open backing file 'gone.qcow2': No such file or directory");
+                "Could not open 'x.qcow2': Could not open backing file: Could not open 'gone.qcow2': No such file or directory");
     }
 
     /** An L1 entry pointing past the end of the file: one line, exit 1, no trace. */

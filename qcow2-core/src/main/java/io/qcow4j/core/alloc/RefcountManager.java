@@ -116,6 +116,20 @@ public final class RefcountManager {
         return table.length;
     }
 
+    /**
+     * Checks every refcount block offset the table names (aligned, past the header, inside
+     * the file), as the first lookup of each would. A writer calls this at open: an operation
+     * of several steps (a resize that stores bitmaps, a commit that empties the top) must not
+     * find a broken block half-way, after it has changed the file.
+     */
+    public void validateBlocks() throws IOException {
+        for (int i = 0; i < table.length; i++) {
+            if ((table[i] & RefcountBlock.TABLE_OFFSET_MASK) != 0) {
+                blockFor((long) i * entriesPerBlock);
+            }
+        }
+    }
+
     /** Refcount of the cluster at index {@code cluster} (host offset / cluster size). */
     public long get(long cluster) throws IOException {
         long block = blockFor(cluster);

@@ -121,6 +121,10 @@ final class BitmapScan {
      * checked; an in-use one only its directory entry.
      */
     static String openError(CheckRun run) {
+        String unparsable = run.bitmapsExtensionError();
+        if (unparsable != null) {
+            return unparsable;
+        }
         BitmapsExtension be = run.bitmapsExtension();
         if (be == null) {
             return null;

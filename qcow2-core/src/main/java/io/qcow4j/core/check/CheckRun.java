@@ -57,6 +57,18 @@ final class CheckRun {
     private long work;
     private final long workBudget;
     private boolean stopped;
+    /** Receives how far the check is, 0 to 1; null when nobody watches. */
+    private final java.util.function.DoubleConsumer progress;
+    private double passStart;
+    private double passSpan = 1;
+
+    /** The parts of one pass, as fractions of it: counting references, comparing refcounts, COPIED flags. */
+    static final double SCAN_START = 0;
+    static final double SCAN_SPAN = 0.5;
+    static final double COMPARE_START = 0.5;
+    static final double COMPARE_SPAN = 0.25;
+    static final double COPIED_START = 0.75;
+    static final double COPIED_SPAN = 0.25;
 
     /** Thrown when the metadata asks for more work than a sound image could: corrupt beyond walking. */
     static final class TooMuchWork extends RuntimeException {
@@ -68,8 +80,10 @@ final class CheckRun {
     }
 
     /** @param repairing a repair (qemu opens the image read-write then: corruption events mark it corrupt) */
-    CheckRun(EngineParts p, boolean repairing, java.util.function.Consumer<CheckResult.Line> sink) {
+    CheckRun(EngineParts p, boolean repairing, java.util.function.Consumer<CheckResult.Line> sink,
+             java.util.function.DoubleConsumer progress) {
         this.sink = sink;
+        this.progress = progress;
         this.p = p;
         this.storage = p.storage();
         this.bits = p.geometry().clusterBits();
@@ -100,6 +114,20 @@ final class CheckRun {
         if (work > workBudget && !stopped) {
             stopped = true;
             throw new TooMuchWork();
+        }
+    }
+
+    /** The share of the whole check the next pass covers (a repair runs two). */
+    void beginPass(double start, double span) {
+        passStart = start;
+        passSpan = span;
+    }
+
+    /** Progress within the current pass: {@code done} of {@code total} in the part starting at {@code start}. */
+    void progress(double start, double span, long done, long total) {
+        if (progress != null) {
+            double f = total <= 0 ? 1 : Math.min(1, Math.max(0, (double) done / total));
+            progress.accept(passStart + passSpan * (start + span * f));
         }
     }
 
@@ -327,6 +355,24 @@ final class CheckRun {
             return BitmapsExtension.parse(ext.data(), cs);
         } catch (IOException e) {
             return null;
+        }
+    }
+
+    /**
+     * Why the bitmaps extension qemu would read ({@link #bitmapsExtension()}'s conditions)
+     * does not parse, or null: qemu then refuses to open the image, and check with it.
+     */
+    String bitmapsExtensionError() {
+        Header h = p.header();
+        HeaderExtension ext = h.extension(HeaderExtension.BITMAPS);
+        if (ext == null || h.version < 3 || (h.autoclearFeatures & Header.AUTOCLEAR_BITMAPS) == 0) {
+            return null;
+        }
+        try {
+            BitmapsExtension.parse(ext.data(), cs);
+            return null;
+        } catch (IOException e) {
+            return e.getMessage();
         }
     }
 

@@ -25,12 +25,14 @@ final class CopiedFlagCheck {
         long[] l1 = run.p.mapper().l1();
         int words = run.p.geometry().l2EntryWords();
         int entries = run.p.geometry().l2Entries();
+        run.progress(CheckRun.COPIED_START, CheckRun.COPIED_SPAN, 0, l1.length);
         for (int i = 0; i < l1.length; i++) {
             long e = l1[i];
             long l2 = e & L1Entry.OFFSET_MASK;
             if (l2 == 0) {
                 continue;
             }
+            run.progress(CheckRun.COPIED_START, CheckRun.COPIED_SPAN, i, l1.length);
             long refcount;
             try {
                 refcount = disk.get(l2 >>> run.bits);

@@ -3,6 +3,7 @@ package io.qcow4j.core.check;
 import java.io.IOException;
 import java.util.List;
 import java.util.function.Consumer;
+import java.util.function.DoubleConsumer;
 
 import io.qcow4j.core.EngineParts;
 import io.qcow4j.core.Qcow2Image;
@@ -38,7 +39,7 @@ public final class ImageChecker {
 
     /** Checks without changing anything. */
     public static CheckResult check(Qcow2Image img) throws IOException {
-        return execute(img, null, null);
+        return execute(img, null, null, null);
     }
 
     /**
@@ -46,7 +47,16 @@ public final class ImageChecker {
      * them) instead of keeping them in the result: a wrecked image can have millions.
      */
     public static CheckResult check(Qcow2Image img, Consumer<CheckResult.Line> stderr) throws IOException {
-        return execute(img, null, java.util.Objects.requireNonNull(stderr));
+        return execute(img, null, java.util.Objects.requireNonNull(stderr), null);
+    }
+
+    /**
+     * {@link #check(Qcow2Image, Consumer)}, telling {@code progress} how far it is (0 to 1,
+     * rising, often: a listener draws what it likes of it).
+     */
+    public static CheckResult check(Qcow2Image img, Consumer<CheckResult.Line> stderr, DoubleConsumer progress)
+            throws IOException {
+        return execute(img, null, java.util.Objects.requireNonNull(stderr), progress);
     }
 
     /** Checks and repairs what {@code mode} allows; the image must be open writable. */
@@ -56,20 +66,26 @@ public final class ImageChecker {
 
     /** {@link #repair(Qcow2Image, Repair)}, streaming the stderr lines like {@link #check(Qcow2Image, Consumer)}. */
     public static CheckResult repair(Qcow2Image img, Repair mode, Consumer<CheckResult.Line> stderr) throws IOException {
+        return repair(img, mode, stderr, null);
+    }
+
+    /** {@link #repair(Qcow2Image, Repair, Consumer)} with progress as {@link #check(Qcow2Image, Consumer, DoubleConsumer)}. */
+    public static CheckResult repair(Qcow2Image img, Repair mode, Consumer<CheckResult.Line> stderr,
+                                     DoubleConsumer progress) throws IOException {
         if (mode == null) {
             throw new IllegalArgumentException("repair mode required");
         }
         if (img.isReadOnly()) {
             throw new IllegalArgumentException("Cannot repair an image opened read-only");
         }
-        return execute(img, mode, stderr);
+        return execute(img, mode, stderr, progress);
     }
 
-    private static CheckResult execute(Qcow2Image img, Repair mode, Consumer<CheckResult.Line> stderr)
-            throws IOException {
+    private static CheckResult execute(Qcow2Image img, Repair mode, Consumer<CheckResult.Line> stderr,
+                                       DoubleConsumer progress) throws IOException {
         synchronized (img) {
             EngineParts p = img.engineParts();
-            CheckRun run = new CheckRun(p, mode != null, stderr);
+            CheckRun run = new CheckRun(p, mode != null, stderr, progress);
             String openError;
             try {
                 openError = BitmapScan.openError(run);
@@ -82,6 +98,8 @@ public final class ImageChecker {
                 return new CheckResult(new CheckTally(), failure, false, run);
             }
             CheckTally first = new CheckTally();
+            // a repair may need a second pass, which checks what the first fixed
+            run.beginPass(0, mode == null ? 1 : 0.5);
             String failed = pass(run, first, mode);
             if (failed != null) {
                 return failed(run, first, failed, false);
@@ -90,6 +108,7 @@ public final class ImageChecker {
             boolean fixedAny = first.corruptionsFixed != 0 || first.leaksFixed != 0;
             if (fixedAny) {
                 CheckTally second = new CheckTally();
+                run.beginPass(0.5, 0.5);
                 failed = pass(run, second, null);
                 second.corruptionsFixed = first.corruptionsFixed;
                 second.leaksFixed = first.leaksFixed;

@@ -84,6 +84,9 @@ final class RefcountCheck {
         Fixes fixes = new Fixes();
         highest[0] = 0;
         for (long i = 0; i < scan.nb; i++) {
+            if ((i & 0xffff) == 0) {
+                run.progress(CheckRun.COMPARE_START, CheckRun.COMPARE_SPAN, i, scan.nb);
+            }
             long stored;
             try {
                 stored = disk.get(i);

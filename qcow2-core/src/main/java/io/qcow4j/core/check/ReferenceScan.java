@@ -40,8 +40,20 @@ final class ReferenceScan {
         this.l2Bytes = ByteBuffer.allocate(run.cs);
     }
 
+    /** L1 entries of all the tables this pass walks, and how many it has walked: its progress. */
+    private long l1Total;
+    private long l1Walked;
+
     /** One full pass; {@code fixErrors} repairs what qemu repairs while counting. */
     void calculate(CheckTally res, boolean fixErrors) throws CheckFailure {
+        l1Walked = 0;
+        l1Total = run.p.mapper().l1Size();
+        for (SnapshotEntry sn : run.p.snapshots()) {
+            long l1Size = Integer.toUnsignedLong(sn.l1Size);
+            if (run.aligned(sn.l1TableOffset) && l1Size <= Limits.MAX_L1_ENTRIES) {
+                l1Total += l1Size;
+            }
+        }
         inc(res, 0, run.cs);
         checkL1(res, run.p.mapper().l1Offset(), run.p.mapper().l1Size(), true, fixErrors);
         int nbSnapshots = run.p.snapshots().size();
@@ -116,6 +128,7 @@ final class ReferenceScan {
                 throw e;
             }
             for (long e : l1) {
+                l1Walked++;
                 if (e == 0) {
                     continue;
                 }
@@ -130,7 +143,9 @@ final class ReferenceScan {
                     res.corruptions++;
                 }
                 checkL2(res, l2, active, fixErrors);
+                run.progress(CheckRun.SCAN_START, CheckRun.SCAN_SPAN, l1Walked, l1Total);
             }
+            run.progress(CheckRun.SCAN_START, CheckRun.SCAN_SPAN, l1Walked, l1Total);
         }
     }
 
