@@ -262,7 +262,7 @@ public final class Qcow2Image implements BlockDevice {
         ensureWritable();
         long length = src.remaining();
         checkRange(offset, length);
-        bitmaps.beforeGuestWrite();
+        beforeGuestWrite(offset, length);
         writeUntracked(offset, src);
         bitmaps.track(offset, length);
     }
@@ -286,7 +286,7 @@ public final class Qcow2Image implements BlockDevice {
     public synchronized void writeZeroes(long offset, long length) throws IOException {
         ensureWritable();
         checkRange(offset, length);
-        bitmaps.beforeGuestWrite();
+        beforeGuestWrite(offset, length);
         long start = offset;
         long end = offset + length;
         int cs = geo.clusterSize();
@@ -341,7 +341,7 @@ public final class Qcow2Image implements BlockDevice {
             // v2 has no zero flag: freeing would expose backing data, so like QEMU do nothing
             return;
         }
-        bitmaps.beforeGuestWrite();
+        beforeGuestWrite(offset, length);
         long start = offset;
         long end = offset + length;
         int cs = geo.clusterSize();
@@ -367,7 +367,7 @@ public final class Qcow2Image implements BlockDevice {
         }
         byte[] buf = new byte[geo.clusterSize()];
         src.get(buf, 0, n);
-        bitmaps.beforeGuestWrite();
+        beforeGuestWrite(offset, n);
         io.writeCompressed(offset, buf, n);
         bitmaps.track(offset, n);
     }
@@ -626,6 +626,12 @@ public final class Qcow2Image implements BlockDevice {
             prepared = false;
             throw e;
         }
+    }
+
+    /** A broken L2 table refuses the write before in_use is set (the file stays unchanged). */
+    private void beforeGuestWrite(long offset, long length) throws IOException {
+        mapper.checkWritable(offset, length);
+        bitmaps.beforeGuestWrite();
     }
 
     private void checkRange(long offset, long length) {

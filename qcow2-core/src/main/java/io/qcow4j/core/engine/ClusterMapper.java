@@ -180,6 +180,31 @@ public final class ClusterMapper {
     }
 
     /**
+     * Refuses, before anything is written (a bitmap's in_use flag included), a write of
+     * {@code [offset, offset+length)} through an L2 table that is invalid or overlaps metadata.
+     */
+    public void checkWritable(long offset, long length) throws IOException {
+        if (length <= 0) {
+            return;
+        }
+        long first = offset / geo.l2Coverage();
+        long last = Math.min((offset + length - 1) / geo.l2Coverage(), l1.length - 1L);
+        for (long i = first; i <= last; i++) {
+            checkedL2ForWrite((int) i);
+        }
+    }
+
+    private long checkedL2ForWrite(int i) throws IOException {
+        long l2 = l2TableOf(l1, l1Offset, i, storage, geo);
+        String aliased = l2 == 0 ? null : metadataAt(l2);
+        if (aliased != null) {
+            throw new CorruptImageException("L1 table", l1Offset + 8L * i,
+                    "L2 table offset 0x" + Long.toHexString(l2) + " overlaps " + aliased);
+        }
+        return l2;
+    }
+
+    /**
      * The L2 table for {@code offset}, allocated or copied so that it may be written:
      * a missing table is allocated zeroed; a shared one (no COPIED flag) is copied.
      */
@@ -190,12 +215,7 @@ public final class ClusterMapper {
         }
         int i = (int) index;
         long entry = l1[i];
-        long old = l2TableOf(l1, l1Offset, i, storage, geo);
-        String aliased = old == 0 ? null : metadataAt(old);
-        if (aliased != null) {
-            throw new CorruptImageException("L1 table", l1Offset + 8L * i,
-                    "L2 table offset 0x" + Long.toHexString(old) + " overlaps " + aliased);
-        }
+        long old = checkedL2ForWrite(i);
         if (old != 0 && L1Entry.isCopied(entry)) {
             return old;
         }
