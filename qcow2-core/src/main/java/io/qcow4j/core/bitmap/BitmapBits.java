@@ -56,6 +56,25 @@ public final class BitmapBits {
 
     /** Sets bits {@code [from, to)}. */
     public void set(long from, long to) {
+        // dirty tracking's common case, kept small so that the JIT inlines it: bits of one
+        // word in a chunk that has words; a word already all set marks nothing changed
+        if (from >= 0 && from < to && to <= sizeBits && (from >>> 6) == ((to - 1) >>> 6)) {
+            int ci = (int) (from >>> 15);
+            long[] c = chunks[ci];
+            if (c != null && c != FULL) {
+                int w = (int) (from & (CHUNK_BITS - 1)) >>> 6;
+                long old = c[w];
+                long now = old | ((-1L << from) & (-1L >>> (63 - ((to - 1) & 63))));
+                if (now != old) {
+                    c[w] = now;
+                    changed.set(ci);
+                    if (now == -1L) {
+                        normalize(ci);
+                    }
+                }
+                return;
+            }
+        }
         update(from, to, true);
     }
 

@@ -35,7 +35,6 @@ final class BitmapStore {
     /** [offset, length] pairs to free once the header switch is durable. */
     private final List<long[]> freeAfterSwitch = new ArrayList<>();
     private ByteBuffer cluster;
-    private ByteBuffer chunk;
     private long[] newTable;
 
     BitmapStore(Storage storage, Header header, RefcountManager refcounts, BitmapManager.HeaderWriter headerWriter,
@@ -263,20 +262,28 @@ final class BitmapStore {
         storage.write(hostOffset, cluster);
     }
 
-    /** Rewrites, in the data cluster at {@code hostOffset}, the chunks that changed. */
+    /**
+     * Rewrites, in the data cluster at {@code hostOffset}, the chunks that changed: one
+     * write per run of adjacent changed chunks.
+     */
     private void writeChangedChunks(BitmapBits bits, long at, long hostOffset) throws IOException {
-        if (cs <= BitmapBits.CHUNK_BYTES) {
-            writeCluster(bits, at, hostOffset);
-            return;
-        }
-        if (chunk == null) {
-            chunk = ByteBuffer.allocateDirect(BitmapBits.CHUNK_BYTES);
-        }
-        for (long c : bits.changedChunkOffsets(at, cs)) {
-            chunk.clear();
-            bits.read(c, chunk);
-            chunk.flip();
-            storage.write(hostOffset + (c - at), chunk);
+        long[] changed = cs <= BitmapBits.CHUNK_BYTES ? new long[] {at} : bits.changedChunkOffsets(at, cs);
+        long runLength = Math.min(cs, BitmapBits.CHUNK_BYTES);
+        for (int i = 0; i < changed.length; ) {
+            int j = i + 1;
+            while (j < changed.length && changed[j] == changed[j - 1] + runLength) {
+                j++;
+            }
+            long start = changed[i];
+            int len = (int) Math.min((j - i) * runLength, at + cs - start);
+            if (cluster == null) {
+                cluster = ByteBuffer.allocateDirect(cs);
+            }
+            cluster.clear().limit(len);
+            bits.read(start, cluster);
+            cluster.flip();
+            storage.write(hostOffset + (start - at), cluster);
+            i = j;
         }
     }
 
