@@ -22,6 +22,15 @@ import net.openhft.chronicle.core.io.ReferenceOwner;
  * go through positional I/O, which fails cleanly on a full disk.
  */
 public final class MappedStorage extends FileStorage {
+    static {
+        // Chronicle closes released mappings on a background thread by default. A file
+        // descriptor of the image closed late drops every POSIX record lock this process
+        // holds on the file (the fallback when OFD locks are missing), so release on close.
+        if (System.getProperty("background.releaser") == null) {
+            System.setProperty("background.releaser", "false");
+        }
+    }
+
     private static final long CHUNK = 64L << 20;
     private static final long OVERLAP = 1L << 20;
 
