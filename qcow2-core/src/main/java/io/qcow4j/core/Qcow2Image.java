@@ -12,7 +12,6 @@ import java.util.function.Consumer;
 
 import io.qcow4j.core.alloc.RefcountManager;
 import io.qcow4j.core.bitmap.BitmapManager;
-import io.qcow4j.core.bitmap.PersistentBitmap;
 import io.qcow4j.core.check.RefcountRebuilder;
 import io.qcow4j.core.engine.ClusterMapper;
 import io.qcow4j.core.engine.Geometry;
@@ -430,53 +429,7 @@ public final class Qcow2Image implements BlockDevice {
             return;
         }
         closed = true;
-        List<String> dropped = new ArrayList<>();
-        if (bitmaps != null) {
-            for (PersistentBitmap b : bitmaps.list()) {
-                if (!b.isPersistent()) {
-                    dropped.add("closing '" + path + "' drops transient bitmap '" + b.name() + "'");
-                }
-            }
-        }
-        IOException failure = null;
-        try {
-            if (!readOnly) {
-                if (bitmaps.needsStore()) {
-                    prepareForWrite();
-                    bitmaps.store();
-                }
-                storage.flush();
-                if (dataFile != null) {
-                    dataFile.flush();
-                }
-                if (bitmaps.releaseDeferredFrees()) {
-                    storage.flush();
-                }
-            }
-        } catch (IOException e) {
-            failure = e;
-        }
-        for (AutoCloseableIo c : new AutoCloseableIo[] {storage::close,
-                () -> { if (dataFile != null) { dataFile.close(); } },
-                () -> { if (backing != null) { backing.close(); } },
-                () -> { for (ImageLock l : locks) { l.close(); } }}) {
-            try {
-                c.close();
-            } catch (IOException e) {
-                if (failure == null) {
-                    failure = e;
-                }
-            }
-        }
-        // after everything is released: a listener that throws leaves nothing open
-        dropped.forEach(warnings);
-        if (failure != null) {
-            throw failure;
-        }
-    }
-
-    private interface AutoCloseableIo {
-        void close() throws IOException;
+        ImageCloser.close(this);
     }
 
     /** A channel over the virtual disk, positioned at 0; closing it leaves the image open. */
@@ -528,7 +481,7 @@ public final class Qcow2Image implements BlockDevice {
      * and rebuild the refcounts of an image left dirty (lazy refcounts) so no allocation
      * can hand out a cluster in use. A read-write open that writes nothing changes no byte.
      */
-    private void prepareForWrite() throws IOException {
+    void prepareForWrite() throws IOException {
         if (prepared) {
             return;
         }
