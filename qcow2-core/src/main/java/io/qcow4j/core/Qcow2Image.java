@@ -12,7 +12,6 @@ import java.util.function.Consumer;
 
 import io.qcow4j.core.alloc.RefcountManager;
 import io.qcow4j.core.bitmap.BitmapManager;
-import io.qcow4j.core.check.RefcountRebuilder;
 import io.qcow4j.core.engine.ClusterMapper;
 import io.qcow4j.core.engine.Geometry;
 import io.qcow4j.core.engine.GuestRanges;
@@ -57,7 +56,7 @@ public final class Qcow2Image implements BlockDevice {
     boolean checkMode;
     /** Guest requests cut into per-cluster steps. */
     private final GuestRanges ranges;
-    private boolean prepared;
+    private final FirstWrite firstWrite = new FirstWrite();
     private boolean closed;
 
     Qcow2Image(Path path, Storage storage, Storage dataFile, Header header, Geometry geo,
@@ -476,34 +475,9 @@ public final class Qcow2Image implements BlockDevice {
         prepareForWrite();
     }
 
-    /**
-     * Before the first write of anything: clear the autoclear bits we do not understand,
-     * and rebuild the refcounts of an image left dirty (lazy refcounts) so no allocation
-     * can hand out a cluster in use. A read-write open that writes nothing changes no byte.
-     */
+    /** Before the first write of anything (see {@link FirstWrite}). */
     void prepareForWrite() throws IOException {
-        if (prepared) {
-            return;
-        }
-        prepared = true;
-        try {
-            boolean repair = !checkMode && header.hasIncompatible(Header.INCOMPAT_DIRTY);
-            if (repair) {
-                // the repair reads every reference: let it refuse a broken image before the header changes
-                RefcountRebuilder.count(engineParts());
-            }
-            if ((header.autoclearFeatures & ~Header.AUTOCLEAR_KNOWN) != 0) {
-                header.autoclearFeatures &= Header.AUTOCLEAR_KNOWN;
-                writeHeader();
-                storage.flush();
-            }
-            if (repair) {
-                RefcountRebuilder.repairDirty(this);
-            }
-        } catch (IOException | RuntimeException e) {
-            prepared = false;
-            throw e;
-        }
+        firstWrite.prepare(this);
     }
 
     /** A broken L2 table refuses the write before in_use is set (the file stays unchanged). */
