@@ -12,15 +12,13 @@ import java.util.function.Consumer;
 
 import io.qcow4j.core.alloc.RefcountManager;
 import io.qcow4j.core.bitmap.BitmapManager;
-import io.qcow4j.core.bitmap.PersistentBitmap;
-import io.qcow4j.core.check.RefcountRebuilder;
 import io.qcow4j.core.engine.ClusterMapper;
 import io.qcow4j.core.engine.Geometry;
+import io.qcow4j.core.engine.GuestRanges;
 import io.qcow4j.core.engine.ImageIo;
 import io.qcow4j.core.format.CompressedDescriptor;
 import io.qcow4j.core.format.Header;
 import io.qcow4j.core.format.HeaderExtension;
-import io.qcow4j.core.format.L2Entry;
 import io.qcow4j.core.format.SnapshotEntry;
 import io.qcow4j.core.storage.ImageLock;
 import io.qcow4j.core.storage.Storage;
@@ -56,7 +54,9 @@ public final class Qcow2Image implements BlockDevice {
     /** QEMU's image locks on the image and its data file (none with force-share); released last on close. */
     final List<ImageLock> locks = new ArrayList<>(2);
     boolean checkMode;
-    private boolean prepared;
+    /** Guest requests cut into per-cluster steps. */
+    private final GuestRanges ranges;
+    private final FirstWrite firstWrite = new FirstWrite();
     private boolean closed;
 
     Qcow2Image(Path path, Storage storage, Storage dataFile, Header header, Geometry geo,
@@ -73,6 +73,7 @@ public final class Qcow2Image implements BlockDevice {
         this.readOnly = readOnly;
         this.snapshotEntries = snapshots;
         this.backing = backing;
+        this.ranges = new GuestRanges(io, mapper, geo);
     }
 
     /** Creates a new image (replacing any file at {@code path}) and opens it read-write. */
@@ -243,19 +244,7 @@ public final class Qcow2Image implements BlockDevice {
         if (offset < 0) {
             throw new IllegalArgumentException("negative offset " + offset);
         }
-        int cs = geo.clusterSize();
-        while (dst.hasRemaining()) {
-            if (offset >= header.size) {
-                zeroFill(dst);
-                return;
-            }
-            int n = (int) Math.min(Math.min(dst.remaining(), cs - geo.offsetInCluster(offset)), header.size - offset);
-            ByteBuffer part = dst.duplicate();
-            part.limit(part.position() + n);
-            io.readInCluster(offset, part);
-            dst.position(dst.position() + n);
-            offset += n;
-        }
+        ranges.read(offset, dst, header.size);
     }
 
     public synchronized void write(long offset, ByteBuffer src) throws IOException {
@@ -271,15 +260,7 @@ public final class Qcow2Image implements BlockDevice {
     public synchronized void writeUntracked(long offset, ByteBuffer src) throws IOException {
         ensureWritable();
         checkRange(offset, src.remaining());
-        int cs = geo.clusterSize();
-        while (src.hasRemaining()) {
-            int n = Math.min(src.remaining(), cs - geo.offsetInCluster(offset));
-            ByteBuffer part = src.duplicate();
-            part.limit(part.position() + n);
-            io.writeInCluster(offset, part);
-            src.position(src.position() + n);
-            offset += n;
-        }
+        ranges.write(offset, src);
     }
 
     /** Makes a range read as zeros: zero flags for whole clusters (v3), zero data elsewhere. */
@@ -287,46 +268,8 @@ public final class Qcow2Image implements BlockDevice {
         ensureWritable();
         checkRange(offset, length);
         beforeGuestWrite(offset, length);
-        long start = offset;
-        long end = offset + length;
-        int cs = geo.clusterSize();
-        int sc = geo.subclusterSize();
-        while (offset < end) {
-            long cstart = geo.clusterStart(offset);
-            long cend = Math.min(cstart + cs, header.size);
-            long n = Math.min(end, cstart + cs) - offset;
-            if (version() >= 3 && offset == cstart && offset + n >= cend) {
-                io.zeroCluster(offset, false);
-            } else if (version() >= 3 && geo.extendedL2() && !L2Entry.isCompressed(io.entryAt(offset))) {
-                zeroPartialCluster(offset, n, sc);
-            } else {
-                writeZeroData(offset, n);
-            }
-            offset += n;
-        }
-        bitmaps.track(start, length);
-    }
-
-    private void zeroPartialCluster(long offset, long n, int sc) throws IOException {
-        long end = offset + n;
-        long firstFull = (offset + sc - 1) / sc * sc;
-        long lastFull = end / sc * sc;
-        if (firstFull >= lastFull) {
-            writeZeroData(offset, n);
-            return;
-        }
-        if (offset < firstFull) {
-            writeZeroData(offset, firstFull - offset);
-        }
-        long cstart = geo.clusterStart(offset);
-        io.zeroSubclusters(offset, (int) ((firstFull - cstart) / sc), (int) ((lastFull - cstart) / sc) - 1);
-        if (lastFull < end) {
-            writeZeroData(lastFull, end - lastFull);
-        }
-    }
-
-    private void writeZeroData(long offset, long n) throws IOException {
-        io.writeInCluster(offset, ByteBuffer.allocate((int) n));
+        ranges.writeZeroes(offset, length, header.size, version() >= 3);
+        bitmaps.track(offset, length);
     }
 
     /**
@@ -342,19 +285,9 @@ public final class Qcow2Image implements BlockDevice {
             return;
         }
         beforeGuestWrite(offset, length);
-        long start = offset;
-        long end = offset + length;
-        int cs = geo.clusterSize();
-        long c = geo.clusterStart(offset + cs - 1);
-        while (c < end) {
-            long cend = Math.min(c + cs, header.size);
-            if (c >= offset && cend <= end) {
-                io.zeroCluster(c, true);
-            }
-            c += cs;
-        }
+        ranges.discard(offset, length, header.size);
         // QEMU dirties the whole requested range, discarded or not
-        bitmaps.track(start, length);
+        bitmaps.track(offset, length);
     }
 
     /** Writes one cluster compressed; {@code offset} cluster-aligned, {@code src} a whole cluster or the disk's tail. */
@@ -428,17 +361,7 @@ public final class Qcow2Image implements BlockDevice {
      */
     public synchronized void makeEmpty() throws IOException {
         ensureWritable();
-        int cs = geo.clusterSize();
-        for (int i = 0; i < mapper.l1Size(); i++) {
-            long start = i * geo.l2Coverage();
-            if (mapper.l2Table(start) == 0) {
-                continue;
-            }
-            long end = Math.min(header.size, start + geo.l2Coverage());
-            for (long off = start; off < end; off += cs) {
-                io.unmapCluster(off);
-            }
-        }
+        ranges.unmapAll(header.size);
         storage.flush();
     }
 
@@ -505,53 +428,7 @@ public final class Qcow2Image implements BlockDevice {
             return;
         }
         closed = true;
-        List<String> dropped = new ArrayList<>();
-        if (bitmaps != null) {
-            for (PersistentBitmap b : bitmaps.list()) {
-                if (!b.isPersistent()) {
-                    dropped.add("closing '" + path + "' drops transient bitmap '" + b.name() + "'");
-                }
-            }
-        }
-        IOException failure = null;
-        try {
-            if (!readOnly) {
-                if (bitmaps.needsStore()) {
-                    prepareForWrite();
-                    bitmaps.store();
-                }
-                storage.flush();
-                if (dataFile != null) {
-                    dataFile.flush();
-                }
-                if (bitmaps.releaseDeferredFrees()) {
-                    storage.flush();
-                }
-            }
-        } catch (IOException e) {
-            failure = e;
-        }
-        for (AutoCloseableIo c : new AutoCloseableIo[] {storage::close,
-                () -> { if (dataFile != null) { dataFile.close(); } },
-                () -> { if (backing != null) { backing.close(); } },
-                () -> { for (ImageLock l : locks) { l.close(); } }}) {
-            try {
-                c.close();
-            } catch (IOException e) {
-                if (failure == null) {
-                    failure = e;
-                }
-            }
-        }
-        // after everything is released: a listener that throws leaves nothing open
-        dropped.forEach(warnings);
-        if (failure != null) {
-            throw failure;
-        }
-    }
-
-    private interface AutoCloseableIo {
-        void close() throws IOException;
+        ImageCloser.close(this);
     }
 
     /** A channel over the virtual disk, positioned at 0; closing it leaves the image open. */
@@ -598,34 +475,9 @@ public final class Qcow2Image implements BlockDevice {
         prepareForWrite();
     }
 
-    /**
-     * Before the first write of anything: clear the autoclear bits we do not understand,
-     * and rebuild the refcounts of an image left dirty (lazy refcounts) so no allocation
-     * can hand out a cluster in use. A read-write open that writes nothing changes no byte.
-     */
-    private void prepareForWrite() throws IOException {
-        if (prepared) {
-            return;
-        }
-        prepared = true;
-        try {
-            boolean repair = !checkMode && header.hasIncompatible(Header.INCOMPAT_DIRTY);
-            if (repair) {
-                // the repair reads every reference: let it refuse a broken image before the header changes
-                RefcountRebuilder.count(engineParts());
-            }
-            if ((header.autoclearFeatures & ~Header.AUTOCLEAR_KNOWN) != 0) {
-                header.autoclearFeatures &= Header.AUTOCLEAR_KNOWN;
-                writeHeader();
-                storage.flush();
-            }
-            if (repair) {
-                RefcountRebuilder.repairDirty(this);
-            }
-        } catch (IOException | RuntimeException e) {
-            prepared = false;
-            throw e;
-        }
+    /** Before the first write of anything (see {@link FirstWrite}). */
+    void prepareForWrite() throws IOException {
+        firstWrite.prepare(this);
     }
 
     /** A broken L2 table refuses the write before in_use is set (the file stays unchanged). */
