@@ -61,21 +61,12 @@ final class CheckpointCommand implements Callable<Integer> {
                 throw new CliException(what + "the name is empty");
             }
             Chain chain = Chains.open(file, null, true, parent.err(), null);
-            try {
-                if (chain.checkpoints().list().stream().anyMatch(c -> c.name().equals(name))) {
+            ChainOps.run(chain, c -> {
+                if (c.checkpoints().list().stream().anyMatch(cp -> cp.name().equals(name))) {
                     throw new CliException(what + "a checkpoint of that name exists in the chain");
                 }
-                try {
-                    chain.checkpoints().create(name);
-                } catch (IOException | RuntimeException e) {
-                    throw new CliException(what + Images.reason(e), 1, e);
-                }
-                Chain done = chain;
-                chain = null;
-                done.close();
-            } finally {
-                Chains.closeQuietly(chain);
-            }
+                ChainOps.guard(what, () -> c.checkpoints().create(name));
+            });
             return 0;
         }
     }
@@ -146,21 +137,12 @@ final class CheckpointCommand implements Callable<Integer> {
         public Integer call() throws IOException {
             String what = "Could not delete checkpoint '" + name + "': ";
             Chain chain = Chains.open(file, null, true, parent.err(), null);
-            try {
-                if (chain.checkpoints().list().stream().noneMatch(c -> c.name().equals(name))) {
+            ChainOps.run(chain, c -> {
+                if (c.checkpoints().list().stream().noneMatch(cp -> cp.name().equals(name))) {
                     throw new CliException(what + "no such checkpoint in the chain of '" + file + "'");
                 }
-                try {
-                    chain.checkpoints().delete(name);
-                } catch (IOException | RuntimeException e) {
-                    throw new CliException(what + Images.reason(e), 1, e);
-                }
-                Chain done = chain;
-                chain = null;
-                done.close();
-            } finally {
-                Chains.closeQuietly(chain);
-            }
+                ChainOps.guard(what, () -> c.checkpoints().delete(name));
+            });
             return 0;
         }
     }

@@ -53,49 +53,43 @@ final class CommitCommand implements Callable<Integer> {
     @Override
     public Integer call() throws IOException {
         Chain chain = Chains.open(file, format, true, spec.commandLine().getErr(), "Image does not have a backing file");
-        int baseDepth = 1;
-        String oldBacking;
-        String oldBackingFormat;
-        try {
-            if (chain.depth() < 2) {
-                throw new CliException("Image does not have a backing file");
-            }
-            if (base != null) {
-                baseDepth = Chains.findBacking(chain, base);
-                if (baseDepth < 0) {
-                    throw new CliException("Did not find '" + base + "' in the backing chain of '" + file + "'");
-                }
-            }
-            if (!(chain.layers().get(baseDepth) instanceof Qcow2Image)) {
-                throw new CliException("Could not commit into '" + Chains.names(file, chain).get(baseDepth)
-                        + "': qcow4j commits into qcow2 images only");
-            }
-            oldBacking = chain.top().backingFile();
-            oldBackingFormat = chain.top().backingFormat();
-            boolean keep = drop || base != null; // qemu-img: -b implies -d
-            Progress bar = new Progress(spec.commandLine().getOut(), progress && !quiet, 0);
-            try {
-                chain.jobs().onProgress(bar::update).commit(new Jobs.CommitOptions(baseDepth, !keep, mergeBitmaps));
-            } catch (IOException | RuntimeException e) {
-                throw new CliException("Commit failed: " + Images.reason(e), 1, e);
-            }
-            bar.finish();
-            Chain done = chain;
-            chain = null;
-            done.close();
-        } finally {
-            Chains.closeQuietly(chain);
-        }
-        if (baseDepth > 1) {
+        Committed done = ChainOps.apply(chain, this::commit);
+        if (done.baseDepth() > 1) {
             // the library points the top at the base; qemu-img leaves the top's header alone
             // (its data stays, -b implying -d, so it reads the same through either)
             try (Qcow2Image top = Qcow2Image.open(Cwd.path(file), OpenOptions.readWrite().openBacking(false).warnings(CliWarnings.sink()))) {
-                top.setBackingFile(oldBacking, oldBackingFormat, null);
+                top.setBackingFile(done.oldBacking(), done.oldBackingFormat(), null);
             }
         }
         if (!quiet) {
             spec.commandLine().getOut().println("Image committed.");
         }
         return 0;
+    }
+
+    /** The layer committed into, and FILE's backing file before the commit. */
+    private record Committed(int baseDepth, String oldBacking, String oldBackingFormat) {
+    }
+
+    private Committed commit(Chain chain) throws IOException {
+        if (chain.depth() < 2) {
+            throw new CliException("Image does not have a backing file");
+        }
+        int baseDepth = 1;
+        if (base != null) {
+            baseDepth = Chains.findBacking(chain, base);
+            if (baseDepth < 0) {
+                throw new CliException("Did not find '" + base + "' in the backing chain of '" + file + "'");
+            }
+        }
+        if (!(chain.layers().get(baseDepth) instanceof Qcow2Image)) {
+            throw new CliException("Could not commit into '" + Chains.names(file, chain).get(baseDepth)
+                    + "': qcow4j commits into qcow2 images only");
+        }
+        Committed done = new Committed(baseDepth, chain.top().backingFile(), chain.top().backingFormat());
+        boolean keep = drop || base != null; // qemu-img: -b implies -d
+        ChainOps.job(chain, new Progress(spec.commandLine().getOut(), progress && !quiet, 0), "Commit failed: ",
+                jobs -> jobs.commit(new Jobs.CommitOptions(done.baseDepth(), !keep, mergeBitmaps)));
+        return done;
     }
 }

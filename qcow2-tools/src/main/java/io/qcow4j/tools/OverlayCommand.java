@@ -52,14 +52,7 @@ final class OverlayCommand implements Callable<Integer> {
         if (granularity != null && bitmap == null) {
             throw new CliException("granularity only supported with --bitmap");
         }
-        long g = 0;
-        if (granularity != null) {
-            try {
-                g = Sizes.parse(granularity);
-            } catch (Sizes.SizeException e) {
-                throw new CliException("Invalid granularity specified");
-            }
-        }
+        long g = granularity();
         String backingName = args.get(0);
         String top = args.get(1);
         String base = Images.combine(top, backingName);
@@ -67,10 +60,10 @@ final class OverlayCommand implements Callable<Integer> {
             throw new CliException("Could not create '" + top + "': File exists");
         }
         Chain chain = Chains.open(base, null, disableBase, spec.commandLine().getErr(), null);
-        try {
-            Transaction tx = chain.transaction();
+        ChainOps.run(chain, c -> {
+            Transaction tx = c.transaction();
             if (disableBase) {
-                for (DirtyBitmap b : chain.bitmaps(0).list()) {
+                for (DirtyBitmap b : c.bitmaps(0).list()) {
                     if (b.isEnabled() && b.isPersistent()) {
                         tx.disableBitmap(0, b.name());
                     }
@@ -80,17 +73,20 @@ final class OverlayCommand implements Callable<Integer> {
             if (bitmap != null) {
                 tx.addBitmap(0, bitmap, Bitmaps.AddOptions.defaults().withGranularity(g));
             }
-            try {
-                tx.commit();
-            } catch (IOException | RuntimeException e) {
-                throw new CliException("Could not create '" + top + "': " + Images.reason(e), 1, e);
-            }
-            Chain done = chain;
-            chain = null;
-            done.close();
-        } finally {
-            Chains.closeQuietly(chain);
-        }
+            ChainOps.guard("Could not create '" + top + "': ", tx::commit);
+        });
         return 0;
+    }
+
+    /** The -g granularity in bytes; 0 (the default) without -g. */
+    private long granularity() {
+        if (granularity == null) {
+            return 0;
+        }
+        try {
+            return Sizes.parse(granularity);
+        } catch (Sizes.SizeException e) {
+            throw new CliException("Invalid granularity specified");
+        }
     }
 }

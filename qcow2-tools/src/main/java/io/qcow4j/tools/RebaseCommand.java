@@ -84,34 +84,24 @@ final class RebaseCommand implements Callable<Integer> {
                 throw new CliException("Could not open '" + file + "': " + Images.reason(e), 1, e);
             }
             try {
-                image.setBackingFile(name, name == null ? null : backingFormat, null);
-                image.close();
-            } catch (IOException | RuntimeException e) {
-                throw new CliException(change + Images.reason(e), 1, e);
+                ChainOps.guard(change, () -> {
+                    image.setBackingFile(name, name == null ? null : backingFormat, null);
+                    image.close();
+                });
             } finally {
                 Images.closeQuietly(image);
             }
             return 0;
         }
         Chain chain = Chains.open(file, format, true, spec.commandLine().getErr(), change + "Operation not supported");
-        try {
+        ChainOps.run(chain, c -> {
             if (name != null) {
                 checkNewBacking(name);
             }
             // qemu-img rebase redraws in steps of 2%
-            Progress bar = new Progress(spec.commandLine().getOut(), progress && !quiet, chain.top().size(), 2.0);
-            try {
-                chain.jobs().onProgress(bar::update).rebase(name, name == null ? null : backingFormat, false, forceShare);
-            } catch (IOException | RuntimeException e) {
-                throw new CliException(change + Images.reason(e), 1, e);
-            }
-            bar.finish();
-            Chain done = chain;
-            chain = null;
-            done.close();
-        } finally {
-            Chains.closeQuietly(chain);
-        }
+            ChainOps.job(c, new Progress(spec.commandLine().getOut(), progress && !quiet, c.top().size(), 2.0), change,
+                    jobs -> jobs.rebase(name, name == null ? null : backingFormat, false, forceShare));
+        });
         return 0;
     }
 

@@ -1,6 +1,7 @@
 package io.qcow4j.tools;
 
 import io.qcow4j.bitmaps.Chain;
+import io.qcow4j.bitmaps.Jobs;
 import java.io.IOException;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
@@ -36,22 +37,12 @@ final class StreamCommand implements Callable<Integer> {
     @Override
     public Integer call() throws IOException {
         Chain chain = Chains.open(file, format, true, spec.commandLine().getErr(), null);
-        try {
-            if (chain.depth() > 1) {
-                Progress bar = new Progress(spec.commandLine().getOut(), progress && !quiet, chain.top().size());
-                try {
-                    chain.jobs().onProgress(bar::update).stream();
-                } catch (IOException | RuntimeException e) {
-                    throw new CliException("Stream failed: " + Images.reason(e), 1, e);
-                }
-                bar.finish();
+        ChainOps.run(chain, c -> {
+            if (c.depth() > 1) {
+                ChainOps.job(c, new Progress(spec.commandLine().getOut(), progress && !quiet, c.top().size()), "Stream failed: ",
+                        Jobs::stream);
             }
-            Chain done = chain;
-            chain = null;
-            done.close();
-        } finally {
-            Chains.closeQuietly(chain);
-        }
+        });
         return 0;
     }
 }

@@ -13,39 +13,39 @@ import org.junit.jupiter.api.Test;
 class Qcow2DumpTest {
     @Test
     void subclusterRanges() {
-        assertEquals("", Qcow2Dump.ranges(0));
-        assertEquals("0", Qcow2Dump.ranges(1));
-        assertEquals("0-31", Qcow2Dump.ranges(0xffffffffL));
-        assertEquals("0,5", Qcow2Dump.ranges(0x21));
-        assertEquals("0-3,7-31", Qcow2Dump.ranges(0xffffff8fL));
-        assertEquals("31", Qcow2Dump.ranges(0x80000000L));
+        assertEquals("", L1L2Section.ranges(0));
+        assertEquals("0", L1L2Section.ranges(1));
+        assertEquals("0-31", L1L2Section.ranges(0xffffffffL));
+        assertEquals("0,5", L1L2Section.ranges(0x21));
+        assertEquals("0-3,7-31", L1L2Section.ranges(0xffffff8fL));
+        assertEquals("31", L1L2Section.ranges(0x80000000L));
     }
 
     /** Refcounts of every width: count of non-zero entries, smallest and largest. */
     @Test
     void refcountStatsOfEveryWidth() {
         // 1 bit: LSB first, bits 0 and 3 set
-        assertArrayEquals(new long[] {2, 1, 1}, Qcow2Dump.stats(ByteBuffer.wrap(new byte[] {0x09, 0}), 0));
+        assertArrayEquals(new long[] {2, 1, 1}, RefcountSection.stats(ByteBuffer.wrap(new byte[] {0x09, 0}), 0));
         // 2 bits: entries 0 = 1, 1 = 3 (byte 0b0000_1101)
-        assertArrayEquals(new long[] {2, 1, 3}, Qcow2Dump.stats(ByteBuffer.wrap(new byte[] {0x0d}), 1));
+        assertArrayEquals(new long[] {2, 1, 3}, RefcountSection.stats(ByteBuffer.wrap(new byte[] {0x0d}), 1));
         // 4 bits: low nibble first: 2, 7
-        assertArrayEquals(new long[] {2, 2, 7}, Qcow2Dump.stats(ByteBuffer.wrap(new byte[] {0x72, 0}), 2));
-        assertArrayEquals(new long[] {2, 5, 200}, Qcow2Dump.stats(ByteBuffer.wrap(new byte[] {5, 0, (byte) 200}), 3));
+        assertArrayEquals(new long[] {2, 2, 7}, RefcountSection.stats(ByteBuffer.wrap(new byte[] {0x72, 0}), 2));
+        assertArrayEquals(new long[] {2, 5, 200}, RefcountSection.stats(ByteBuffer.wrap(new byte[] {5, 0, (byte) 200}), 3));
         assertArrayEquals(new long[] {2, 1, 0xfffe},
-                Qcow2Dump.stats(ByteBuffer.allocate(8).putShort(0, (short) 1).putShort(4, (short) 0xfffe), 4));
+                RefcountSection.stats(ByteBuffer.allocate(8).putShort(0, (short) 1).putShort(4, (short) 0xfffe), 4));
         assertArrayEquals(new long[] {1, 0xffffffffL, 0xffffffffL},
-                Qcow2Dump.stats(ByteBuffer.allocate(8).putInt(4, -1), 5));
+                RefcountSection.stats(ByteBuffer.allocate(8).putInt(4, -1), 5));
         // 64 bits, unsigned
-        assertArrayEquals(new long[] {2, 3, -1L}, Qcow2Dump.stats(ByteBuffer.allocate(24).putLong(0, 3).putLong(16, -1L), 6));
-        assertArrayEquals(new long[] {0, -1L, 0}, Qcow2Dump.stats(ByteBuffer.allocate(16), 4));
+        assertArrayEquals(new long[] {2, 3, -1L}, RefcountSection.stats(ByteBuffer.allocate(24).putLong(0, 3).putLong(16, -1L), 6));
+        assertArrayEquals(new long[] {0, -1L, 0}, RefcountSection.stats(ByteBuffer.allocate(16), 4));
     }
 
     @Test
     void unsignedNumbers() {
-        assertEquals(5L, Qcow2Dump.u64(5));
-        assertEquals(new BigInteger("18446744073709551615"), Qcow2Dump.u64(-1));
-        assertEquals(0xffffffffL, Qcow2Dump.u32(-1));
-        assertEquals("0x8000000000050000", Qcow2Dump.rawHex(0x8000000000050000L));
+        assertEquals(5L, DumpValues.u64(5));
+        assertEquals(new BigInteger("18446744073709551615"), DumpValues.u64(-1));
+        assertEquals(0xffffffffL, DumpValues.u32(-1));
+        assertEquals("0x8000000000050000", DumpValues.rawHex(0x8000000000050000L));
     }
 
     @Test
