@@ -3,7 +3,6 @@ package io.qcow4j.core.bitmap;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.Arrays;
-import java.util.BitSet;
 
 /**
  * A sparse bit array in 4 KiB chunks: an all-zero chunk costs nothing, an all-one chunk
@@ -26,7 +25,8 @@ public final class BitmapBits {
 
     private long sizeBits;
     private long[][] chunks;
-    private final BitSet changed = new BitSet();
+    /** Per chunk, 1 when it changed since {@link #clearChanged()}: a plain byte store keeps tracking cheap. */
+    private byte[] changed;
 
     public BitmapBits(long sizeBits) {
         if (sizeBits < 0 || sizeBits > (1L << 40)) {
@@ -34,6 +34,22 @@ public final class BitmapBits {
         }
         this.sizeBits = sizeBits;
         this.chunks = new long[(int) ((sizeBits + CHUNK_BITS - 1) / CHUNK_BITS)][];
+        this.changed = new byte[Math.max(chunks.length, 1)];
+    }
+
+    /** First changed chunk at or after {@code from}, or -1. */
+    private int nextChanged(int from) {
+        return nextChanged(from, changed.length - 1);
+    }
+
+    /** First changed chunk in {@code [from, last]}, or -1. */
+    private int nextChanged(int from, int last) {
+        for (int i = Math.max(from, 0), end = Math.min(last, changed.length - 1); i <= end; i++) {
+            if (changed[i] != 0) {
+                return i;
+            }
+        }
+        return -1;
     }
 
     public long sizeBits() {
@@ -67,7 +83,7 @@ public final class BitmapBits {
                 long now = old | ((-1L << from) & (-1L >>> (63 - ((to - 1) & 63))));
                 if (now != old) {
                     c[w] = now;
-                    changed.set(ci);
+                    changed[ci] = 1;
                     if (now == -1L) {
                         normalize(ci);
                     }
@@ -87,7 +103,7 @@ public final class BitmapBits {
         for (int i = 0; i < chunks.length; i++) {
             if (chunks[i] != null) {
                 chunks[i] = null;
-                changed.set(i);
+                changed[i] = 1;
             }
         }
     }
@@ -108,7 +124,7 @@ public final class BitmapBits {
                 long[] next = value ? FULL : null;
                 if (c != next) {
                     chunks[ci] = next;
-                    changed.set(ci);
+                    changed[ci] = 1;
                 }
             } else if (value ? c != FULL : c != null) {
                 if (c == null || c == FULL) {
@@ -118,7 +134,7 @@ public final class BitmapBits {
                 int lo = (int) (from - chunkStart);
                 int hi = (int) (end - chunkStart);
                 setWords(c, lo, hi, value);
-                changed.set(ci);
+                changed[ci] = 1;
                 // the chunk can only have become uniform if the words just written are
                 long edge = value ? -1L : 0L;
                 if (c[lo >>> 6] == edge && c[(hi - 1) >>> 6] == edge) {
@@ -241,7 +257,7 @@ public final class BitmapBits {
                     normalize(i);
                 }
             }
-            changed.set(i);
+            changed[i] = 1;
         }
     }
 
@@ -253,12 +269,13 @@ public final class BitmapBits {
         long[][] n = Arrays.copyOf(chunks, (int) ((newSizeBits + CHUNK_BITS - 1) / CHUNK_BITS));
         long oldSize = sizeBits;
         sizeBits = newSizeBits;
+        changed = Arrays.copyOf(changed, Math.max(changed.length, n.length));
         // the old last chunk may have been partial: it is an array, or null
         if (oldSize % CHUNK_BITS != 0 && oldSize < newSizeBits) {
-            changed.set((int) (oldSize / CHUNK_BITS));
+            changed[(int) (oldSize / CHUNK_BITS)] = 1;
         }
         for (int i = chunks.length; i < n.length; i++) {
-            changed.set(i);
+            changed[i] = 1;
         }
         chunks = n;
     }
@@ -332,7 +349,7 @@ public final class BitmapBits {
             if (chunkStart + CHUNK_BITS > sizeBits) {
                 setWords(c, (int) (sizeBits - chunkStart), CHUNK_BITS, false);
             }
-            changed.set(ci);
+            changed[ci] = 1;
             normalize(ci);
             byteOffset += n;
         }
@@ -379,12 +396,12 @@ public final class BitmapBits {
         int first = (int) (byteOffset / CHUNK_BYTES);
         int last = (int) ((byteOffset + len - 1) / CHUNK_BYTES);
         int count = 0;
-        for (int i = changed.nextSetBit(first); i >= 0 && i <= last; i = changed.nextSetBit(i + 1)) {
+        for (int i = nextChanged(first, last); i >= 0; i = nextChanged(i + 1, last)) {
             count++;
         }
         long[] out = new long[count];
         int k = 0;
-        for (int i = changed.nextSetBit(first); i >= 0 && i <= last; i = changed.nextSetBit(i + 1)) {
+        for (int i = nextChanged(first, last); i >= 0; i = nextChanged(i + 1, last)) {
             out[k++] = (long) i * CHUNK_BYTES;
         }
         return out;
@@ -394,20 +411,19 @@ public final class BitmapBits {
     public boolean changed(long byteOffset, long len) {
         int first = (int) (byteOffset / CHUNK_BYTES);
         int last = (int) ((byteOffset + len - 1) / CHUNK_BYTES);
-        int next = changed.nextSetBit(first);
-        return next >= 0 && next <= last;
+        return nextChanged(first, last) >= 0;
     }
 
     public boolean anyChanged() {
-        return !changed.isEmpty();
+        return nextChanged(0) >= 0;
     }
 
     public void markAllChanged() {
-        changed.set(0, Math.max(chunks.length, 1));
+        Arrays.fill(changed, (byte) 1);
     }
 
     public void clearChanged() {
-        changed.clear();
+        Arrays.fill(changed, (byte) 0);
     }
 
     /** Approximate heap held by the bit data, in bytes. */
@@ -418,7 +434,7 @@ public final class BitmapBits {
                 n += 16 + 8L * WORDS;
             }
         }
-        return n + changed.size() / 8;
+        return n + changed.length;
     }
 
     /** An independent copy, the record of changed chunks included. */
@@ -428,7 +444,7 @@ public final class BitmapBits {
             long[] c = chunks[i];
             b.chunks[i] = c == null || c == FULL ? c : c.clone();
         }
-        b.changed.or(changed);
+        b.changed = changed.clone();
         return b;
     }
 
