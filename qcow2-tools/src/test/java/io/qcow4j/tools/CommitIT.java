@@ -141,13 +141,14 @@ class CommitIT {
         String end = "    (100.00/100%)\r\nImage committed.\n";
         assertTrue(theirs.stdout().endsWith(end), theirs.stdout());
         assertTrue(ours.stdout().startsWith("    (0.00/100%)\r") && ours.stdout().endsWith(end), ours.stdout());
-        // qemu's commit job reports the bytes its mirror copied (here 0, 86.21, 100); ours the bytes copied too
+        // ours reports the bytes copied, so it moves in steps whatever the timing
         List<Double> steps = progressSteps(ours.stdout());
         assertTrue(steps.size() >= 4, "not a real progress: " + ours.stdout());
         for (int i = 1; i < steps.size(); i++) {
             assertTrue(steps.get(i) > steps.get(i - 1), "progress must grow: " + ours.stdout());
         }
-        assertTrue(progressSteps(theirs.stdout()).size() >= 3, theirs.stdout());
+        // qemu-img's own steps depend on its job's timer (0, 86.21, 100 on one run; only 0
+        // and 100 on a slow one), so only its format and its end are asserted above
         assertTrue(Qemu.compare(d.get(0).resolve("base.qcow2"), d.get(1).resolve("base.qcow2")));
     }
 
