@@ -50,7 +50,7 @@ final class BitmapCommand implements Callable<Integer> {
                 case "-q" -> { }
                 default -> {
                     if (a.startsWith("-") && a.length() > 1) {
-                        throw new CliException("Unknown option '" + a + "'");
+                        throw new CliException("unrecognized option '" + a + "'"); // qemu-img's words
                     }
                     operands.add(a);
                 }

@@ -108,9 +108,13 @@ public final class Main implements Callable<Integer> {
         cl.setParameterExceptionHandler((ex, argv) -> {
             out.flush();
             String message = ex.getMessage();
-            if (ex instanceof CommandLine.UnmatchedArgumentException u && ex.getCommandLine() == cl
-                    && !u.getUnmatched().isEmpty() && !u.getUnmatched().get(0).startsWith("-")) {
-                message = "Command not found: " + u.getUnmatched().get(0); // qemu-img's words
+            if (ex instanceof CommandLine.UnmatchedArgumentException u && !u.getUnmatched().isEmpty()) {
+                String first = u.getUnmatched().get(0);
+                if (first.startsWith("-") && first.length() > 1) {
+                    message = "unrecognized option '" + first + "'"; // qemu-img's words
+                } else if (ex.getCommandLine() == cl) {
+                    message = "Command not found: " + first; // qemu-img's words
+                }
             }
             err.println("qcow4j: " + oneLine(message));
             if (debug) {

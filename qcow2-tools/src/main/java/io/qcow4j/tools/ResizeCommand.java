@@ -68,7 +68,7 @@ final class ResizeCommand implements Callable<Integer> {
                     } else if (a.startsWith("-f") && a.length() > 2) {
                         format = a.substring(2);
                     } else {
-                        throw new CliException("invalid option -- '" + a.replaceFirst("^-+", "") + "'");
+                        throw new CliException("unrecognized option '" + a + "'"); // qemu-img's words
                     }
                 }
             }

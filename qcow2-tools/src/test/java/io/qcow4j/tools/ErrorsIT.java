@@ -140,6 +140,21 @@ class ErrorsIT {
         assertEquals("", r.stdout(), r.describe());
     }
 
+    @ParameterizedTest
+    @ValueSource(strings = {"info --foo a.qcow2", "commit -U a.qcow2", "resize -U a.qcow2 2M", "bitmap -U a.qcow2 b",
+        "check --nosuch a.qcow2"})
+    void unknownOptionsInQemuImgsWords(String args) throws IOException {
+        Qemu.create(tmp.resolve("a.qcow2"), "1M");
+        byte[] before = Files.readAllBytes(tmp.resolve("a.qcow2"));
+        Qemu.Result theirs = Cli.qemuImg(tmp, args.split(" "));
+        Qemu.Result ours = qcow4j(tmp, args.split(" "));
+        assertEquals(theirs.exitCode(), ours.exitCode(), ours.describe());
+        // qemu-img adds a second line, "Try 'qemu-img --help' ..."; ours is one line
+        String first = theirs.stderr().lines().findFirst().orElseThrow();
+        assertEquals(first.replaceFirst("^qemu-img: ", "qcow4j: ") + "\n", ours.stderr(), ours.describe());
+        assertArrayEquals(before, Files.readAllBytes(tmp.resolve("a.qcow2")));
+    }
+
     @Test
     void helpWorks() {
         for (String[] argv : new String[][] {{"--help"}, {"create", "--help"}, {"help", "convert"},
