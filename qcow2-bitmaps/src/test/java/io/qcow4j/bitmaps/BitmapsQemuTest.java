@@ -97,10 +97,7 @@ class BitmapsQemuTest {
         Qemu.create(img, "16M");
         Qemu.qemuImg("bitmap", "--add", img.toString(), "keep").assertOk();
         Qemu.qemuImg("bitmap", "--add", "--disable", img.toString(), "off").assertOk();
-        List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString()));
-        cmd.addAll(java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments().stream()
-                .filter(a -> a.startsWith("--add-")).toList());
-        cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), HoldOpenWriter.class.getName(), img.toString()));
+        List<String> cmd = io.qcow4j.testing.ChildJvm.command(List.of(), HoldOpenWriter.class, img.toString());
         Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
         assertEquals("written", new String(p.getInputStream().readNBytes(7)));
         p.destroyForcibly();

@@ -8,7 +8,6 @@ import java.io.IOException;
 import java.io.InputStreamReader;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
@@ -149,16 +148,8 @@ class SnapshotCrashTest {
     }
 
     private static Process start(Path img, long seed, String prefix) throws IOException {
-        List<String> cmd = new ArrayList<>();
-        cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
-        cmd.addAll(java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments().stream()
-                .filter(a -> a.startsWith("--add-")).toList());
-        cmd.add("-cp");
-        cmd.add(System.getProperty("java.class.path"));
-        cmd.add(SnapshotCrashWriter.class.getName());
-        cmd.add(img.toString());
-        cmd.add(Long.toString(seed));
-        cmd.add(prefix);
+        List<String> cmd = io.qcow4j.testing.ChildJvm.command(List.of(), SnapshotCrashWriter.class,
+                img.toString(), Long.toString(seed), prefix);
         return new ProcessBuilder(cmd).redirectError(ProcessBuilder.Redirect.DISCARD).start();
     }
 }

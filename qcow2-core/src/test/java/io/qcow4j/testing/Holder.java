@@ -67,16 +67,7 @@ public final class Holder implements AutoCloseable {
      * {@code jvmOptions} go before the main class (e.g. -Dqcow4j.lock=posix).
      */
     public static Holder qcow4j(Path image, String mode, String... jvmOptions) {
-        List<String> cmd = new ArrayList<>();
-        cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
-        cmd.addAll(java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments().stream()
-                .filter(a -> a.startsWith("--add-")).toList());
-        cmd.addAll(List.of(jvmOptions));
-        cmd.add("-cp");
-        cmd.add(System.getProperty("java.class.path"));
-        cmd.add(LockHolder.class.getName());
-        cmd.add(image.toAbsolutePath().toString());
-        cmd.add(mode);
+        List<String> cmd = ChildJvm.command(List.of(jvmOptions), LockHolder.class, image.toAbsolutePath().toString(), mode);
         Holder h = start(cmd, null, ProcessBuilder.Redirect.PIPE);
         String line;
         try {
