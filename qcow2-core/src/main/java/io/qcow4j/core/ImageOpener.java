@@ -88,7 +88,7 @@ final class ImageOpener {
             Qcow2Image[] self = new Qcow2Image[1];
             RefcountManager refcounts = new RefcountManager(storage, header.clusterBits, header.refcountOrder,
                     header.refcountTableOffset, header.refcountTableClusters,
-                    (off, clusters) -> self[0].refcountTableMoved(off, clusters));
+                    (off, clusters) -> self[0].refcountTableMoved(off, clusters), options.checkMode());
             if (!readOnly && !options.checkMode()) {
                 refcounts.validateBlocks();
             }
