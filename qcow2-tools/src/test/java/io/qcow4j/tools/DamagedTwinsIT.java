@@ -1,5 +1,6 @@
 package io.qcow4j.tools;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -10,16 +11,19 @@ import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.List;
 import java.util.function.Consumer;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 
 /**
- * Issue 16, item 7: one image damaged alike twice ("twins": ours/img.qcow2 and
+ * Issue 16, items 7 and 8: one image damaged alike twice ("twins": ours/img.qcow2 and
  * theirs/img.qcow2), each command run by qcow4j on one and by qemu-img (qemu-io) on the
  * other; exit codes, stdout and stderr must be qemu's, and afterwards both files must hold
  * the same data, check the same and map the same in qemu-img's eyes.
@@ -115,6 +119,39 @@ class DamagedTwinsIT {
             assertTrue(why.endsWith(Cli.qemuMessage(theirs).replace("Could not open 'img.qcow2': ", "")), theirs.describe());
         }
         assertEquals(before, t.sha256Ours());
+    }
+
+    // ================================================================ item 8: a cluster cut off
+
+    /**
+     * The last data cluster (host 0x70000, guest 576 KiB) cut off the end of the file: it
+     * maps as data at its offset and reads as zeros, as in qemu; check reports it alike;
+     * a write there is refused and changes nothing (qemu writes past the end of the file).
+     */
+    @Test
+    void aDataClusterCutOffTheEndOfTheFileMapsAndReadsAsZeros() throws IOException {
+        Twins t = Twins.of(tmp, Arrays.copyOf(base, 0x70000));
+        byte[] expected = new byte[1 << 20];
+        Arrays.fill(expected, 0, 0x10000, (byte) 0x5a);
+        Arrays.fill(expected, 0x80000, 0x90000, (byte) 0x33);
+        for (Path dir : List.of(t.ours, t.theirs)) {
+            Files.write(dir.resolve("expected.raw"), expected);
+        }
+        t.same("map", "--output=json", IMG);
+        t.same("map", IMG);
+        t.same("compare", IMG, "expected.raw");
+        t.same("check", IMG);
+        t.same("convert", "-O", "raw", IMG, "out.raw");
+        assertArrayEquals(expected, Files.readAllBytes(t.ours.resolve("out.raw")));
+        t.sameIo("-r", "-c", "read -P 0x33 512k 64k", "-c", "read -P 0 576k 64k", "-c", "read -P 0x33 576k 4k", IMG);
+        // no repair for it in qemu either
+        t.same("check", "-r", "all", IMG);
+        t.sameState();
+        String before = t.sha256Ours();
+        Qemu.Result write = Cli.qcow4j(t.ours, "io", "-c", "write -P 0x44 580k 4k", IMG);
+        assertEquals(1, write.exitCode(), write.describe());
+        assertTrue(write.stdout().contains("cluster offset 0x70000 invalid"), write.describe());
+        assertEquals(before, t.sha256Ours(), "a refused write changed the file");
     }
 
     // ================================================================ helpers
