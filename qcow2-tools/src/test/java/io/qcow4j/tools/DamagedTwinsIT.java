@@ -9,6 +9,7 @@ import io.qcow4j.testing.Qemu;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
@@ -23,7 +24,7 @@ import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 
 /**
- * Issue 16, items 7 and 8: one image damaged alike twice ("twins": ours/img.qcow2 and
+ * Issue 16, items 7 to 9: one image damaged alike twice ("twins": ours/img.qcow2 and
  * theirs/img.qcow2), each command run by qcow4j on one and by qemu-img (qemu-io) on the
  * other; exit codes, stdout and stderr must be qemu's, and afterwards both files must hold
  * the same data, check the same and map the same in qemu-img's eyes.
@@ -154,11 +155,85 @@ class DamagedTwinsIT {
         assertEquals(before, t.sha256Ours(), "a refused write changed the file");
     }
 
+    // ================================================================ item 9: feature bits
+
+    static Stream<Arguments> unknownIncompatible() {
+        return Stream.of(
+            Arguments.of("one unnamed", 1L << 5, List.of()),
+            Arguments.of("one named", 1L << 5, List.of("0:5:Test feature")),
+            Arguments.of("two named, in table order", 1L << 63 | 1L << 5, List.of("0:63:Other one", "0:5:Test feature")),
+            Arguments.of("named and unnamed", 1L << 63 | 1L << 6 | 1L << 5, List.of("0:6:Test feature")),
+            Arguments.of("with a known bit", 1L << 5 | 1, List.of("0:5:Test feature")),
+            Arguments.of("named as compatible only", 1L << 5, List.of("1:5:Compatible one")),
+            Arguments.of("an empty name ends the table", 1L << 63 | 1L << 5, List.of("0:5:", "0:63:Other one")),
+            Arguments.of("a name of 46 bytes", 1L << 5, List.of("0:5:" + "abcdefghij".repeat(4) + "abcdef")),
+            Arguments.of("the first of two names", 1L << 5, List.of("0:5:Test feature", "0:5:Second name")),
+            // qemu's 1ULL << 69 is 1 << 5 on the machines it runs on
+            Arguments.of("a bit number over 63", 1L << 5, List.of("0:69:Bit sixty-nine")));
+    }
+
+    /** qemu's one message: the names from the image's feature table in its order, then the rest as one mask. */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("unknownIncompatible")
+    void unknownIncompatibleFeaturesAreNamedAsQemuNamesThem(String name, long bits, List<String> entries) {
+        Twins t = Twins.of(tmp, withFeatures(bits, 0, 0, entries));
+        String before = t.sha256Ours();
+        t.same("info", IMG);
+        t.same("check", IMG);
+        t.same("check", "-r", "all", IMG);
+        assertEquals(before, t.sha256Ours());
+    }
+
+    /**
+     * Unknown autoclear bits: check leaves them, a repair (-r leaks or all) clears them as
+     * qemu's read-write open does. Unknown compatible bits stay.
+     */
+    @Test
+    void repairClearsUnknownAutoclearBitsAndKeepsUnknownCompatibleOnes() throws IOException {
+        byte[] image = withFeatures(0, 1L << 1, 1L << 5 | 1L << 40, List.of("2:5:Autoclear one", "1:1:Compatible one"));
+        for (String mode : List.of("leaks", "all")) {
+            Twins t = Twins.of(Cli.mkdir(tmp, mode), image);
+            String before = t.sha256Ours();
+            t.same("check", IMG);
+            assertEquals(before, t.sha256Ours());
+            t.same("check", "-r", mode, IMG);
+            t.sameState();
+            for (Path dir : List.of(t.ours, t.theirs)) {
+                ByteBuffer h = ByteBuffer.wrap(Files.readAllBytes(dir.resolve(IMG)));
+                assertEquals(0, h.getLong(88), dir + ": autoclear bits");
+                assertEquals(1L << 1, h.getLong(80), dir + ": compatible bits");
+            }
+        }
+    }
+
     // ================================================================ helpers
 
     private static byte[] damaged(Consumer<ByteBuffer> edit) {
         byte[] b = base.clone();
         edit.accept(ByteBuffer.wrap(b));
+        return b;
+    }
+
+    /**
+     * The base with these feature bits and its feature name table's last entries replaced by
+     * {@code entries} ("type:bit:name"), as a newer writer might have named its features.
+     */
+    private static byte[] withFeatures(long incompatible, long compatible, long autoclear, List<String> entries) {
+        byte[] b = base.clone();
+        ByteBuffer bb = ByteBuffer.wrap(b);
+        bb.putLong(72, incompatible).putLong(80, compatible).putLong(88, autoclear);
+        int ext = bb.getInt(100);
+        assertEquals(0x6803f857, bb.getInt(ext), "the feature name table comes first");
+        int count = bb.getInt(ext + 4) / 48;
+        for (int i = 0; i < entries.size(); i++) {
+            String[] f = entries.get(i).split(":", 3);
+            int at = ext + 8 + (count - entries.size() + i) * 48;
+            Arrays.fill(b, at, at + 48, (byte) 0);
+            b[at] = (byte) Integer.parseInt(f[0]);
+            b[at + 1] = (byte) Integer.parseInt(f[1]);
+            byte[] n = f[2].getBytes(StandardCharsets.US_ASCII);
+            System.arraycopy(n, 0, b, at + 2, n.length);
+        }
         return b;
     }
 

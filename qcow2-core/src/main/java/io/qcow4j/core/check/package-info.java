@@ -20,7 +20,8 @@
  * the header puts it, trusted in nothing, even with no clusters at all, over the header or
  * other metadata, or past the end of the file (read as zeros there); the check reports what
  * that breaks and {@code -r all} rebuilds it. Only a table over 8 MiB or unaligned is
- * refused, as qemu refuses it.
+ * refused, as qemu refuses it. A repair, being a read-write open, clears the autoclear bits
+ * we do not know first, as qemu's does.
  *
  * <p>Where we deliberately differ from qemu 7.2:
  * <ul>
