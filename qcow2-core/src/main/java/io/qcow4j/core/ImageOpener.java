@@ -88,7 +88,7 @@ final class ImageOpener {
             Qcow2Image[] self = new Qcow2Image[1];
             RefcountManager refcounts = new RefcountManager(storage, header.clusterBits, header.refcountOrder,
                     header.refcountTableOffset, header.refcountTableClusters,
-                    (off, clusters) -> self[0].refcountTableMoved(off, clusters));
+                    (off, clusters) -> self[0].refcountTableMoved(off, clusters), options.checkMode());
             if (!readOnly && !options.checkMode()) {
                 refcounts.validateBlocks();
             }
@@ -160,15 +160,8 @@ final class ImageOpener {
         long unknown = h.incompatibleFeatures & ~Header.INCOMPAT_KNOWN;
         if (unknown != 0) {
             HeaderExtension ext = h.extension(HeaderExtension.FEATURE_NAME_TABLE);
-            List<FeatureNameTable.Entry> table = ext == null ? List.of() : FeatureNameTable.parse(ext.data());
-            List<String> names = new ArrayList<>();
-            for (int bit = 0; bit < 64; bit++) {
-                if ((unknown & (1L << bit)) != 0) {
-                    String name = FeatureNameTable.nameOf(table, FeatureNameTable.INCOMPATIBLE, bit);
-                    names.add(name != null ? name : "Unknown incompatible feature: " + Long.toHexString(1L << bit) + " (bit " + bit + ")");
-                }
-            }
-            throw new UnsupportedImageException("Unsupported qcow2 feature(s): " + String.join(", ", names));
+            throw new UnsupportedImageException("Unsupported qcow2 feature(s): "
+                    + FeatureNameTable.describeIncompatible(ext == null ? null : ext.data(), unknown));
         }
         if (h.cryptMethod != 0) {
             throw new UnsupportedImageException("Encrypted images are not supported (crypt_method " + h.cryptMethod + ")");

@@ -33,6 +33,7 @@ public final class RefcountManager {
     private final long entriesPerBlock;
     private final long maxRefcount;
     private final TableMoveListener listener;
+    private final boolean untrusted;
     private long tableOffset;
     private int tableClusters;
     private long[] table;
@@ -51,6 +52,19 @@ public final class RefcountManager {
 
     public RefcountManager(Storage storage, int clusterBits, int refcountOrder, long tableOffset,
                            int tableClusters, TableMoveListener listener) throws IOException {
+        this(storage, clusterBits, refcountOrder, tableOffset, tableClusters, listener, false);
+    }
+
+    /**
+     * @param untrusted the check's open (qemu's BDRV_O_CHECK): a table qemu would still open,
+     *                  to check and rebuild, is loaded wherever the header puts it: none at
+     *                  all (0 clusters), over the header or other metadata, past the end of
+     *                  the file (those entries read as 0). The checker judges it; only a
+     *                  table too large or unaligned is refused, as qemu refuses it.
+     */
+    public RefcountManager(Storage storage, int clusterBits, int refcountOrder, long tableOffset,
+                           int tableClusters, TableMoveListener listener, boolean untrusted) throws IOException {
+        this.untrusted = untrusted;
         this.storage = storage;
         this.clusterBits = clusterBits;
         this.clusterSize = 1 << clusterBits;
@@ -63,18 +77,34 @@ public final class RefcountManager {
     }
 
     private void loadTable(long offset, int clusters) throws IOException {
-        long bytes = (long) clusters * clusterSize;
-        if (clusters <= 0 || bytes > MAX_TABLE_BYTES) {
-            throw new CorruptImageException("refcount table", offset, "refcount_table_clusters " + clusters + " out of range");
+        // qemu's rules and words first (it refuses these even to check), then ours for a writer
+        long bytes = Integer.toUnsignedLong(clusters) * clusterSize;
+        if (bytes > MAX_TABLE_BYTES) {
+            throw new CorruptImageException("refcount table", offset, "Reference count table too large");
         }
-        if ((offset & (clusterSize - 1)) != 0 || offset < clusterSize) {
-            throw new CorruptImageException("refcount table", offset, "Refcount table offset invalid");
+        if ((offset & (clusterSize - 1)) != 0 || offset < 0 || offset > Long.MAX_VALUE - bytes) {
+            throw new CorruptImageException("refcount table", offset, "Reference count table offset invalid");
         }
-        if (offset > storage.length() - bytes) {
-            throw new CorruptImageException("refcount table", offset, "Refcount table extends past the end of the file");
+        if (!untrusted) {
+            if (clusters == 0) {
+                throw new CorruptImageException("refcount table", offset, "Image does not contain a reference count table");
+            }
+            if (offset < clusterSize) {
+                throw new CorruptImageException("refcount table", offset, "Refcount table overlaps the header");
+            }
+            if (offset > storage.length() - bytes) {
+                throw new CorruptImageException("refcount table", offset, "Refcount table extends past the end of the file");
+            }
         }
         long[] t = new long[(int) (bytes / 8)];
-        storage.readLongs(offset, t, 0, t.length);
+        if (offset <= storage.length() - bytes) {
+            storage.readLongs(offset, t, 0, t.length);
+        } else {
+            // untrusted, past the end of the file: those bytes read as zeros, as in qemu
+            java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate((int) bytes);
+            storage.read(offset, b);
+            b.flip().asLongBuffer().get(t);
+        }
         this.table = t;
         this.blockOffsets = null;
         this.tableOffset = offset;

@@ -97,6 +97,9 @@ public final class ImageChecker {
                 run.report(failure);
                 return new CheckResult(new CheckTally(), failure, false, run);
             }
+            if (mode != null) {
+                clearUnknownAutoclear(run);
+            }
             CheckTally first = new CheckTally();
             // a repair may need a second pass, which checks what the first fixed
             run.beginPass(0, mode == null ? 1 : 0.5);
@@ -151,6 +154,21 @@ public final class ImageChecker {
             clearFeature(run, Header.INCOMPAT_CORRUPT);
         }
         return null;
+    }
+
+    /**
+     * A repair opens the image read-write, and qemu's read-write open drops the autoclear
+     * bits it does not know (what they vouch for may not hold once we write), whatever the
+     * check finds next.
+     */
+    private static void clearUnknownAutoclear(CheckRun run) throws IOException {
+        Header h = run.p.header();
+        if (h.version < 3 || (h.autoclearFeatures & ~Header.AUTOCLEAR_KNOWN) == 0) {
+            return;
+        }
+        h.autoclearFeatures &= Header.AUTOCLEAR_KNOWN;
+        run.storage.writeLong(Header.AUTOCLEAR_FEATURES, h.autoclearFeatures);
+        run.storage.flush();
     }
 
     /** Clears the dirty or corrupt bit once the refcounts are sound (and durable). */

@@ -354,6 +354,8 @@ final class ReferenceScan {
         try {
             run.storage.extend(offset + run.cs);
         } catch (java.io.IOException | RuntimeException e) {
+            // qemu's file driver says why first, through its error reporter
+            run.report("Could not resize file: " + CheckFailure.EFBIG);
             return CheckFailure.EFBIG;
         }
         nb = Math.max(nb, run.fileClusters());

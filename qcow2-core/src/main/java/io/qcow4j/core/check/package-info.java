@@ -16,6 +16,13 @@
  *       are the report. With no corruption left the dirty and corrupt bits are cleared.</li>
  * </ol>
  *
+ * <p>The image opens for a check as for qemu's check: the refcount table is loaded where
+ * the header puts it, trusted in nothing, even with no clusters at all, over the header or
+ * other metadata, or past the end of the file (read as zeros there); the check reports what
+ * that breaks and {@code -r all} rebuilds it. Only a table over 8 MiB or unaligned is
+ * refused, as qemu refuses it. A repair, being a read-write open, clears the autoclear bits
+ * we do not know first, as qemu's does.
+ *
  * <p>Where we deliberately differ from qemu 7.2:
  * <ul>
  *   <li>qemu's read-write open for {@code -r} has side effects we do not copy: it rewrites
@@ -28,7 +35,9 @@
  *       we store "all ones", so no change is lost to an incremental backup) and the line
  *       qemu prints for them is printed.</li>
  *   <li>At a fatal corruption event during a repair qemu drops its unflushed refcount
- *       fixes; ours are already on disk.</li>
+ *       fixes; ours are already on disk. qemu's image is then unusable for the rest of the
+ *       repair ("Check failed: No medium found" after a rebuild); ours goes on with the
+ *       rebuild and the pass that checks it.</li>
  *   <li>Metadata that would make the walk larger than any sound image needs (an L1 table
  *       naming one L2 table a million times) stops the check with a check error ("the check
  *       cannot walk it", exit 1) where qemu would grind on for hours.</li>

@@ -129,16 +129,33 @@ public final class ClusterMapper {
         }
     }
 
-    /** Checks a standard entry's host offset before data is read from or written to it. */
+    /**
+     * Checks a standard entry's host offset before data is read from it. A cluster past the
+     * end of the file (an image cut short) reads as zeros, as in qemu; one in the header or
+     * unaligned is corrupt.
+     */
     public long checkedHost(long entry, long l2, int index) throws IOException {
         long host = L2Entry.hostOffset(entry);
         if (validateData && host != 0) {
-            if ((host & (geo.clusterSize() - 1)) != 0 || host < geo.clusterSize() || host >= storage.length()) {
-                throw new CorruptImageException("L2 table", l2 + 8L * index * geo.l2EntryWords(),
-                        "cluster offset 0x" + Long.toHexString(host) + " invalid (unaligned, in the header or past the end of the file)");
+            if ((host & (geo.clusterSize() - 1)) != 0 || host < geo.clusterSize()) {
+                throw invalidHost(host, l2, index);
             }
         }
         return host;
+    }
+
+    /** {@link #checkedHost} for changing a cluster or its refcount: it must lie inside the file too. */
+    public long checkedHostInFile(long entry, long l2, int index) throws IOException {
+        long host = checkedHost(entry, l2, index);
+        if (validateData && host != 0 && host >= storage.length()) {
+            throw invalidHost(host, l2, index);
+        }
+        return host;
+    }
+
+    private CorruptImageException invalidHost(long host, long l2, int index) {
+        return new CorruptImageException("L2 table", l2 + 8L * index * geo.l2EntryWords(),
+                "cluster offset 0x" + Long.toHexString(host) + " invalid (unaligned, in the header or past the end of the file)");
     }
 
     /**
@@ -147,7 +164,7 @@ public final class ClusterMapper {
      * metadata overlap check), or the write would destroy them.
      */
     public long checkedHostForWrite(long entry, long l2, int index) throws IOException {
-        long host = checkedHost(entry, l2, index);
+        long host = checkedHostInFile(entry, l2, index);
         if (validateData && host != 0) {
             String what = host == l2 ? "its own L2 table" : inUse(host);
             if (what != null) {

@@ -196,6 +196,7 @@ public final class ImageIo {
             mapper.setEntry(l2, idx, entry & ~L2Entry.ZERO, 0);
             return;
         }
+        requireReleasable(entry, l2, idx);
         long host = allocateDataCluster(offset);
         try {
             data().write(host, full);
@@ -311,6 +312,16 @@ public final class ImageIo {
         }
     }
 
+    /**
+     * Refuses, before the entry changes, an old cluster whose reference {@link #release}
+     * could not drop (outside the file: a cut image reads it as zeros but cannot free it).
+     */
+    private void requireReleasable(long entry, long l2, int idx) throws IOException {
+        if (dataFile == null && !L2Entry.isCompressed(entry) && isAllocated(entry)) {
+            mapper.checkedHostInFile(entry, l2, idx);
+        }
+    }
+
     /** Drops the reference an old entry held, after the new entry is written. */
     void release(long entry, long l2, int idx) throws IOException {
         if (L2Entry.isCompressed(entry)) {
@@ -331,7 +342,7 @@ public final class ImageIo {
         }
         long host = L2Entry.hostOffset(entry);
         if (host != 0) {
-            mapper.checkedHost(entry, l2, idx);
+            mapper.checkedHostInFile(entry, l2, idx);
             refcounts.free(host, geo.clusterSize());
         }
     }
@@ -352,6 +363,7 @@ public final class ImageIo {
         long l2 = mapper.writableL2Table(offset);
         int idx = mapper.l2Index(offset);
         long old = mapper.entry(l2, idx);
+        requireReleasable(old, l2, idx);
         long host = refcounts.allocateBytes(clen);
         storage.write(host, ByteBuffer.wrap(out, 0, clen));
         mapper.setEntry(l2, idx, CompressedDescriptor.of(host, clen, geo.clusterBits()), 0);
@@ -394,6 +406,7 @@ public final class ImageIo {
         if (newEntry == entry && newBitmap == mapper.bitmap(l2, idx)) {
             return;
         }
+        requireReleasable(entry, l2, idx);
         mapper.setEntry(l2, idx, newEntry, newBitmap);
         if (dataFile == null || L2Entry.isCompressed(entry)) {
             release(entry, l2, idx);
@@ -434,6 +447,7 @@ public final class ImageIo {
         if (entry == 0 && mapper.bitmap(l2, idx) == 0) {
             return;
         }
+        requireReleasable(entry, l2, idx);
         l2 = mapper.writableL2Table(offset);
         mapper.setEntry(l2, idx, 0, 0);
         if (dataFile == null || L2Entry.isCompressed(entry)) {

@@ -59,6 +59,35 @@ public final class FeatureNameTable {
         return buf.array();
     }
 
+    /**
+     * What qemu says of the unknown incompatible bits {@code mask}: the names the image's
+     * table ({@code data}, the extension's bytes, or null) gives them, in the table's order,
+     * then the bits left unnamed as one hex mask ("Test feature, Unknown incompatible
+     * feature: 40"). As qemu reads the table: an entry with an empty name ends it, a cut last
+     * entry counts (its missing bytes zero), and a bit number is taken modulo 64 (x86's
+     * shift, which qemu's {@code 1ULL << bit} gets for bits over 63).
+     */
+    public static String describeIncompatible(byte[] data, long mask) {
+        List<String> parts = new ArrayList<>();
+        if (data != null) {
+            byte[] padded = java.util.Arrays.copyOf(data, (data.length + ENTRY_SIZE - 1) / ENTRY_SIZE * ENTRY_SIZE);
+            for (Entry e : parse(padded)) {
+                if (e.name().isEmpty()) {
+                    break;
+                }
+                long bit = 1L << (e.bit() & 63);
+                if (e.type() == INCOMPATIBLE && (mask & bit) != 0) {
+                    parts.add(e.name());
+                    mask &= ~bit;
+                }
+            }
+        }
+        if (mask != 0) {
+            parts.add("Unknown incompatible feature: " + Long.toHexString(mask));
+        }
+        return String.join(", ", parts);
+    }
+
     /** Name of a feature bit, or null when the table does not name it. */
     public static String nameOf(List<Entry> table, int type, int bit) {
         for (Entry e : table) {
