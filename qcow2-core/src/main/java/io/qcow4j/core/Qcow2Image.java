@@ -20,6 +20,8 @@ import io.qcow4j.core.format.CompressedDescriptor;
 import io.qcow4j.core.format.Header;
 import io.qcow4j.core.format.HeaderExtension;
 import io.qcow4j.core.format.SnapshotEntry;
+import io.qcow4j.core.storage.FileStorage;
+import io.qcow4j.core.storage.HostFile;
 import io.qcow4j.core.storage.ImageLock;
 import io.qcow4j.core.storage.Storage;
 
@@ -58,6 +60,10 @@ public final class Qcow2Image implements BlockDevice {
     private final GuestRanges ranges;
     private final FirstWrite firstWrite = new FirstWrite();
     private boolean closed;
+    /** QEMU's guess, made once at the first block status: clusters allocated but mostly holes in the file. */
+    private Boolean metadataPreallocated;
+    /** The data's host file for hole queries (metadata preallocation only), or null. */
+    HostFile holes;
 
     Qcow2Image(Path path, Storage storage, Storage dataFile, Header header, Geometry geo,
                RefcountManager refcounts, ClusterMapper mapper, ImageIo io, boolean readOnly,
@@ -466,6 +472,35 @@ public final class Qcow2Image implements BlockDevice {
         header.refcountTableClusters = clusters;
         writeHeader();
         storage.flush();
+    }
+
+    /**
+     * As QEMU decides whether an image is metadata-preallocated: more clusters with a
+     * refcount than the file occupies on disk (by a ninth, and at least two). Only then
+     * does block status ask the file system about holes under data clusters.
+     */
+    boolean metadataPreallocated() throws IOException {
+        if (metadataPreallocated == null) {
+            metadataPreallocated = false;
+            long blocks = storage instanceof FileStorage f ? HostFile.blocks(f.path()) : -1;
+            if (blocks >= 0) {
+                long realClusters = blocks * 512 / geo.clusterSize();
+                long threshold = Math.max(realClusters * 10 / 9, realClusters + 2);
+                long end = (storage.length() + geo.clusterSize() - 1) / geo.clusterSize();
+                long count = 0;
+                for (long c = 0; c < end && count <= threshold; c++) {
+                    if (refcounts.get(c) != 0) {
+                        count++;
+                    }
+                }
+                Storage data = dataFile != null ? dataFile : storage;
+                if (count > threshold && data instanceof FileStorage f) {
+                    holes = HostFile.open(f.path());
+                    metadataPreallocated = holes != null;
+                }
+            }
+        }
+        return metadataPreallocated;
     }
 
     boolean isClosed() {
