@@ -62,7 +62,7 @@ final class BlockStatusWalker {
                 return new BlockStatus(offset, n, true, true, false, 0, host, false);
             }
             if (allocated) {
-                return new BlockStatus(offset, n, true, false, true, 0, img.io.checkedHostAt(offset, entry) + in, false);
+                return holes(img, new BlockStatus(offset, n, true, false, true, 0, img.io.checkedHostAt(offset, entry) + in, false));
             }
             return below(img, offset, n, -1);
         }
@@ -80,12 +80,28 @@ final class BlockStatusWalker {
         // qemu reports the host offset of every subcluster of an allocated cluster, data or not
         long host = img.io.isAllocated(entry) ? img.io.checkedHostAt(offset, entry) + in : -1;
         if (alloc) {
-            return new BlockStatus(offset, n, true, false, true, 0, host, false);
+            return holes(img, new BlockStatus(offset, n, true, false, true, 0, host, false));
         }
         if (zero) {
             return new BlockStatus(offset, n, true, true, false, 0, host, false);
         }
         return below(img, offset, n, host);
+    }
+
+    /**
+     * A data run of a metadata-preallocated image, cut where the host file's holes begin or
+     * end; a hole (or the run past the file's end) reads as zeros, so it is reported as
+     * zero and data both, as QEMU reports it.
+     */
+    private static BlockStatus holes(Qcow2Image img, BlockStatus s) throws IOException {
+        if (!img.metadataPreallocated()) {
+            return s;
+        }
+        long run = img.holes.run(s.hostOffset(), s.length());
+        if (run == 0) {
+            return s;
+        }
+        return new BlockStatus(s.offset(), Math.abs(run), true, run < 0, true, 0, s.hostOffset(), false);
     }
 
     /**

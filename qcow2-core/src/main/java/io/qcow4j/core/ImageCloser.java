@@ -43,6 +43,9 @@ final class ImageCloser {
         } catch (IOException e) {
             failure = e;
         }
+        if (img.holes != null) {
+            img.holes.close();
+        }
         for (CloseStep c : new CloseStep[] {img.storage::close,
                 () -> { if (img.dataFile != null) { img.dataFile.close(); } },
                 () -> { if (img.backing != null) { img.backing.close(); } },

@@ -10,7 +10,6 @@ import java.nio.file.StandardOpenOption;
 import io.qcow4j.core.format.FeatureNameTable;
 import io.qcow4j.core.format.Header;
 import io.qcow4j.core.format.HeaderExtension;
-import io.qcow4j.core.format.L2Entry;
 import io.qcow4j.core.format.RefcountBlock;
 import io.qcow4j.core.storage.ImageLock;
 
@@ -98,41 +97,15 @@ final class ImageCreator {
         }
         try (Qcow2Image img = Qcow2Image.open(path, OpenOptions.readWrite().openBacking(false))) {
             // QEMU keeps disk sizes in 512-byte sectors and rounds a new image's size up
-            img.resize((o.size() + 511) & ~511L);
-            // a raw data file must stay a complete raw image: map it all up front, like qemu-img
-            if (o.preallocation() == CreateOptions.Preallocation.METADATA || o.dataFileRaw()) {
-                preallocate(img);
+            // (a raw data file is mapped whole by the grow: it must stay a complete raw image)
+            img.setInitialSize((o.size() + 511) & ~511L);
+            if (o.preallocation() == CreateOptions.Preallocation.METADATA && !img.dataFileRaw()) {
+                // every L2 table and data cluster allocated, data left as holes
+                ImageResizer.preallocate(img, 0, img.size());
             }
         } catch (IOException | RuntimeException e) {
             Files.deleteIfExists(path);
             throw e;
         }
-    }
-
-    /** preallocation=metadata: every L2 table and data cluster allocated, data left as holes. */
-    private static void preallocate(Qcow2Image img) throws IOException {
-        var geo = img.geo;
-        long size = img.size();
-        int cs = geo.clusterSize();
-        for (long start = 0; start < size; start += geo.l2Coverage()) {
-            long l2 = img.mapper.writableL2Table(start);
-            long end = Math.min(size, start + geo.l2Coverage());
-            int clusters = (int) ((end - start + cs - 1) / cs);
-            long host;
-            if (img.dataFile != null) {
-                host = start;
-            } else {
-                host = img.refcounts.allocate(clusters, false);
-            }
-            for (int i = 0; i < clusters; i++) {
-                // with subclusters, qemu-img leaves every subcluster unallocated: the host
-                // cluster is reserved, the backing file still shows through
-                img.mapper.setEntry(l2, i, L2Entry.standard(host + (long) i * cs, true), 0);
-            }
-            if (img.dataFile == null) {
-                img.storage.extend(host + (long) clusters * cs);
-            }
-        }
-        img.storage.flush();
     }
 }

@@ -20,6 +20,8 @@ import io.qcow4j.core.format.CompressedDescriptor;
 import io.qcow4j.core.format.Header;
 import io.qcow4j.core.format.HeaderExtension;
 import io.qcow4j.core.format.SnapshotEntry;
+import io.qcow4j.core.storage.FileStorage;
+import io.qcow4j.core.storage.HostFile;
 import io.qcow4j.core.storage.ImageLock;
 import io.qcow4j.core.storage.Storage;
 
@@ -58,6 +60,10 @@ public final class Qcow2Image implements BlockDevice {
     private final GuestRanges ranges;
     private final FirstWrite firstWrite = new FirstWrite();
     private boolean closed;
+    /** QEMU's guess, made once at the first block status: clusters allocated but mostly holes in the file. */
+    private Boolean metadataPreallocated;
+    /** The data's host file for hole queries (metadata preallocation only), or null. */
+    HostFile holes;
 
     Qcow2Image(Path path, Storage storage, Storage dataFile, Header header, Geometry geo,
                RefcountManager refcounts, ClusterMapper mapper, ImageIo io, boolean readOnly,
@@ -322,36 +328,47 @@ public final class Qcow2Image implements BlockDevice {
         }
     }
 
-    /** Grows the disk, or shrinks it when nothing is allocated past the new end. */
+    /**
+     * Grows the disk, or shrinks it when no whole cluster past the new end maps data.
+     * Whatever the new range held before (the tail of the cluster an earlier shrink cut
+     * through, a longer backing file's data) reads as zeros after a grow; see
+     * {@link ImageResizer} for the order of the writes.
+     */
     public synchronized void resize(long newSize) throws IOException {
-        ensureWritable();
-        if (newSize < 0) {
-            throw new IllegalArgumentException("Image size must be non-negative");
-        }
-        if (newSize < header.size) {
-            ImageResizer.checkShrinkable(this, newSize);
-        }
-        bitmaps.checkResizable();
-        long entries = geo.l1EntriesFor(newSize);
-        if (entries > mapper.l1Size()) {
-            mapper.growL1((int) Math.min(entries, Integer.MAX_VALUE), this::l1Moved);
-        }
-        bitmaps.resize(newSize);
-        header.size = newSize;
-        writeHeader();
+        resize(newSize, false);
     }
 
     /**
      * Resizes as {@code qemu-img resize --shrink} does: when shrinking, the clusters past
-     * the new end are freed first (their data is lost), then {@link #resize} runs.
+     * the new end are freed (their data is lost) and the file is cut after the last
+     * cluster still in use.
      */
     public synchronized void resizeDiscarding(long newSize) throws IOException {
+        resize(newSize, true);
+    }
+
+    private void resize(long newSize, boolean discard) throws IOException {
         ensureWritable();
-        if (newSize >= 0 && newSize < header.size) {
-            bitmaps.checkResizable(); // refuse before freeing anything
-            ImageResizer.freePast(this, newSize);
+        if (newSize < 0) {
+            throw new IllegalArgumentException("Image size must be non-negative");
         }
-        resize(newSize);
+        ImageResizer.checkResizable(this, newSize);
+        if (newSize < header.size) {
+            if (!discard) {
+                ImageResizer.checkShrinkable(this, newSize);
+            }
+            ImageResizer.shrink(this, newSize);
+        } else if (newSize > header.size) {
+            ImageResizer.grow(this, newSize, false);
+        }
+    }
+
+    /** Gives a new, empty image its size: nothing is zeroed, the backing file shows through. */
+    synchronized void setInitialSize(long size) throws IOException {
+        ensureWritable();
+        if (size > header.size) {
+            ImageResizer.grow(this, size, true);
+        }
     }
 
     /**
@@ -443,7 +460,7 @@ public final class Qcow2Image implements BlockDevice {
         storage.write(0, ByteBuffer.wrap(bytes));
     }
 
-    private void l1Moved(long offset, int entries) throws IOException {
+    void l1Moved(long offset, int entries) throws IOException {
         header.l1TableOffset = offset;
         header.l1Size = entries;
         writeHeader();
@@ -455,6 +472,35 @@ public final class Qcow2Image implements BlockDevice {
         header.refcountTableClusters = clusters;
         writeHeader();
         storage.flush();
+    }
+
+    /**
+     * As QEMU decides whether an image is metadata-preallocated: more clusters with a
+     * refcount than the file occupies on disk (by a ninth, and at least two). Only then
+     * does block status ask the file system about holes under data clusters.
+     */
+    boolean metadataPreallocated() throws IOException {
+        if (metadataPreallocated == null) {
+            metadataPreallocated = false;
+            long blocks = storage instanceof FileStorage f ? HostFile.blocks(f.path()) : -1;
+            if (blocks >= 0) {
+                long realClusters = blocks * 512 / geo.clusterSize();
+                long threshold = Math.max(realClusters * 10 / 9, realClusters + 2);
+                long end = (storage.length() + geo.clusterSize() - 1) / geo.clusterSize();
+                long count = 0;
+                for (long c = 0; c < end && count <= threshold; c++) {
+                    if (refcounts.get(c) != 0) {
+                        count++;
+                    }
+                }
+                Storage data = dataFile != null ? dataFile : storage;
+                if (count > threshold && data instanceof FileStorage f) {
+                    holes = HostFile.open(f.path());
+                    metadataPreallocated = holes != null;
+                }
+            }
+        }
+        return metadataPreallocated;
     }
 
     boolean isClosed() {

@@ -328,6 +328,43 @@ public final class RefcountManager {
         return offset;
     }
 
+    /**
+     * Drops every refcount block that counts no cluster but itself (after a shrink freed
+     * what it counted), as qemu-img's shrink does: the table entry is cleared first, then a
+     * block counted elsewhere is freed there, so a crash between leaks it at worst.
+     */
+    public void dropEmptyBlocks() throws IOException {
+        for (int rt = 0; rt < table.length; rt++) {
+            long block = blockFor((long) rt * entriesPerBlock);
+            if (block == 0) {
+                continue;
+            }
+            long[] words = new long[clusterSize / 8];
+            storage.readLongs(block, words, 0, words.length);
+            long self = block >>> clusterBits;
+            boolean selfCounted = self / entriesPerBlock == rt;
+            if (selfCounted) {
+                long index = self % entriesPerBlock;
+                int w = (int) (RefcountBlock.wordOffset(index, refcountOrder) / 8);
+                words[w] = RefcountBlock.set(words[w], index, refcountOrder, 0);
+            }
+            boolean empty = true;
+            for (long word : words) {
+                if (word != 0) {
+                    empty = false;
+                    break;
+                }
+            }
+            if (!empty) {
+                continue;
+            }
+            setTableEntry(rt, 0);
+            if (!selfCounted) {
+                free(block, clusterSize);
+            }
+        }
+    }
+
     /** Lowers the refcount of the clusters overlapping [offset, offset+length) by one. */
     public void free(long offset, long length) throws IOException {
         update(offset, length, -1);

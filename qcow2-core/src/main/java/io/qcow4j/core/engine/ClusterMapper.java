@@ -262,6 +262,20 @@ public final class ClusterMapper {
         return fresh;
     }
 
+    /**
+     * Drops the L2 table of active L1 entry {@code index} (its entries already cleared):
+     * the L1 entry first, then the table's refcount, so a crash between leaks it at worst.
+     */
+    public void dropL2Table(int index) throws IOException {
+        long l2 = l2TableOf(l1, l1Offset, index, storage, geo);
+        if (l2 == 0) {
+            return;
+        }
+        setL1(index, 0);
+        cache.invalidate(l2);
+        refcounts.free(l2, geo.clusterSize());
+    }
+
     /** Writes active L1 entry {@code index} (on disk and in memory). */
     public void setL1(int index, long value) throws IOException {
         storage.writeLong(l1Offset + 8L * index, value);

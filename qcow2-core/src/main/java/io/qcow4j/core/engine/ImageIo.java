@@ -413,6 +413,33 @@ public final class ImageIo {
         }
     }
 
+    /**
+     * Makes one whole cluster read as zeros whatever lies below, keeping a host cluster it
+     * has (QEMU's zeroing without unmap, v3): the zero flag, or with extended L2 every
+     * subcluster zero. A compressed cluster is dropped.
+     */
+    public void zeroClusterKeepingHost(long offset) throws IOException {
+        long l2 = mapper.writableL2Table(offset);
+        int idx = mapper.l2Index(offset);
+        long entry = mapper.entry(l2, idx);
+        long bitmap = mapper.bitmap(l2, idx);
+        boolean compressed = L2Entry.isCompressed(entry);
+        long newEntry = compressed ? 0 : entry;
+        long newBitmap = bitmap;
+        if (geo.extendedL2()) {
+            newBitmap = L2Entry.ALL_ZERO;
+        } else {
+            newEntry |= L2Entry.ZERO;
+        }
+        if (newEntry == entry && newBitmap == bitmap) {
+            return;
+        }
+        mapper.setEntry(l2, idx, newEntry, newBitmap);
+        if (compressed) {
+            release(entry, l2, idx);
+        }
+    }
+
     /** With extended L2: marks subclusters {@code s0..s1} zero. */
     public void zeroSubclusters(long offset, int s0, int s1) throws IOException {
         long l2 = mapper.writableL2Table(offset);

@@ -29,6 +29,10 @@ public class FileStorage implements Storage {
         this.length = channel.size();
     }
 
+    public Path path() {
+        return path;
+    }
+
     public FileChannel channel() {
         return channel;
     }
