@@ -28,6 +28,19 @@ final class BlockStatusWalker {
         return first.withRange(offset, covered);
     }
 
+    /** The range reads as zeros by block status through the chain (QEMU's test before zeroing a whole cluster). */
+    static boolean readsZero(Qcow2Image img, long offset, long length) throws IOException {
+        long end = Math.min(offset + length, img.header.size);
+        while (offset < end) {
+            BlockStatus st = status(img, offset, end - offset);
+            if (!st.zero()) {
+                return false;
+            }
+            offset += st.length();
+        }
+        return true;
+    }
+
     private static boolean continues(BlockStatus a, long covered, BlockStatus b) {
         if (a.allocated() != b.allocated() || a.zero() != b.zero() || a.data() != b.data()
                 || a.depth() != b.depth() || a.compressed() || b.compressed()) {

@@ -263,13 +263,28 @@ public final class Qcow2Image implements BlockDevice {
         ranges.write(offset, src);
     }
 
-    /** Makes a range read as zeros: zero flags for whole clusters (v3), zero data elsewhere. */
+    /**
+     * Makes a range read as zeros: zero flags for whole clusters (v3), zero data elsewhere;
+     * as in QEMU, a partly covered cluster that maps no data and otherwise reads as zeros
+     * becomes a zero cluster too.
+     */
     public synchronized void writeZeroes(long offset, long length) throws IOException {
         ensureWritable();
         checkRange(offset, length);
         beforeGuestWrite(offset, length);
-        ranges.writeZeroes(offset, length, header.size, version() >= 3);
+        ranges.writeZeroes(offset, length, header.size, version() >= 3, (o, n) -> BlockStatusWalker.readsZero(this, o, n));
         bitmaps.track(offset, length);
+    }
+
+    /**
+     * {@link #writeZeroes} that no bitmap records: for the new range of a grown disk, which
+     * must read as zeros rather than as the longer backing file's data.
+     */
+    public synchronized void writeZeroesUntracked(long offset, long length) throws IOException {
+        ensureWritable();
+        checkRange(offset, length);
+        mapper.checkWritable(offset, length);
+        ranges.writeZeroes(offset, length, header.size, version() >= 3, (o, n) -> BlockStatusWalker.readsZero(this, o, n));
     }
 
     /**
