@@ -250,6 +250,9 @@ public final class Jobs {
      */
     private void copyDifferences(Qcow2Image top, BlockDevice next) throws IOException {
         long size = top.size();
+        // past the old backing file's end the top reads zeros: there, as qemu-img does, the
+        // differing sectors become a zero write (zero clusters), not zero-filled data
+        long oldEnd = top.backing() == null ? 0 : top.backing().size();
         byte[] a = new byte[CHUNK];
         byte[] b = new byte[CHUNK];
         long off = 0;
@@ -265,7 +268,7 @@ public final class Jobs {
                     } else {
                         Arrays.fill(b, 0, n, (byte) 0);
                     }
-                    writeDifferingSectors(top, c, a, b, n);
+                    writeDifferingSectors(top, c, a, b, n, oldEnd);
                     progress(c + n, size);
                 }
             }
@@ -274,8 +277,12 @@ public final class Jobs {
         }
     }
 
-    /** Writes back what the top reads ({@code a}) wherever the new backing ({@code b}) differs, sector runs at a time. */
-    private static void writeDifferingSectors(Qcow2Image top, long base, byte[] a, byte[] b, int n) throws IOException {
+    /**
+     * Writes back what the top reads ({@code a}) wherever the new backing ({@code b}) differs,
+     * sector runs at a time; from {@code oldEnd} on (past the old backing file) as zero writes.
+     */
+    private static void writeDifferingSectors(Qcow2Image top, long base, byte[] a, byte[] b, int n, long oldEnd)
+            throws IOException {
         int i = 0;
         while (i < n) {
             int mismatch = Arrays.mismatch(a, i, n, b, i, n);
@@ -287,7 +294,13 @@ public final class Jobs {
             while (stop < n && !Arrays.equals(a, stop, Math.min(stop + SECTOR, n), b, stop, Math.min(stop + SECTOR, n))) {
                 stop = Math.min(stop + SECTOR, n);
             }
-            top.write(base + start, ByteBuffer.wrap(a, start, stop - start));
+            int zeroFrom = (int) Math.max(start, Math.min(stop, oldEnd - base));
+            if (start < zeroFrom) {
+                top.write(base + start, ByteBuffer.wrap(a, start, zeroFrom - start));
+            }
+            if (zeroFrom < stop) {
+                top.writeZeroes(base + zeroFrom, stop - zeroFrom);
+            }
             i = stop;
         }
     }
