@@ -264,15 +264,15 @@ public final class Qcow2Image implements BlockDevice {
     }
 
     /**
-     * Makes a range read as zeros: zero flags for whole clusters (v3), zero data elsewhere;
-     * as in QEMU, a partly covered cluster that maps no data and otherwise reads as zeros
-     * becomes a zero cluster too.
+     * Makes a range read as zeros: zero flags for whole clusters (v3; a v2 image without a
+     * backing file unmaps them, as QEMU does), zero data elsewhere; as in QEMU, a partly
+     * covered cluster that maps no data and otherwise reads as zeros becomes a zero cluster too.
      */
     public synchronized void writeZeroes(long offset, long length) throws IOException {
         ensureWritable();
         checkRange(offset, length);
         beforeGuestWrite(offset, length);
-        ranges.writeZeroes(offset, length, header.size, version() >= 3, (o, n) -> BlockStatusWalker.readsZero(this, o, n));
+        ranges.writeZeroes(offset, length, header.size, zeroesWithoutData(), (o, n) -> BlockStatusWalker.readsZero(this, o, n));
         bitmaps.track(offset, length);
     }
 
@@ -284,7 +284,12 @@ public final class Qcow2Image implements BlockDevice {
         ensureWritable();
         checkRange(offset, length);
         mapper.checkWritable(offset, length);
-        ranges.writeZeroes(offset, length, header.size, version() >= 3, (o, n) -> BlockStatusWalker.readsZero(this, o, n));
+        ranges.writeZeroes(offset, length, header.size, zeroesWithoutData(), (o, n) -> BlockStatusWalker.readsZero(this, o, n));
+    }
+
+    /** Whole clusters can read as zeros without data: zero flags (v3), or unmapped on a v2 image without a backing file (as QEMU). */
+    private boolean zeroesWithoutData() {
+        return version() >= 3 || header.backingFile == null;
     }
 
     /**

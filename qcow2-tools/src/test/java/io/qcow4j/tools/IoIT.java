@@ -175,10 +175,12 @@ class IoIT {
      * Zero writes map as qemu-io's (issue 16, item 6, where rebase zero-filled data): a whole
      * cluster gets a zero flag even where no L2 table exists yet, and a cluster (subcluster)
      * covered only in part becomes a zero one when it maps no data and the rest of it reads
-     * as zeros already; otherwise zero data is written.
+     * as zeros already; otherwise zero data is written. A v2 image without a backing file
+     * unmaps instead.
      */
     @ParameterizedTest
-    @ValueSource(strings = {"extended_l2=off", "extended_l2=on", "extended_l2=off,backing", "extended_l2=on,backing"})
+    @ValueSource(strings = {"extended_l2=off", "extended_l2=on", "extended_l2=off,backing", "extended_l2=on,backing",
+        "compat=0.10", "compat=0.10,backing"})
     void zeroWritesMapAsQemuIos(String variant) {
         Twins t = Twins.in(tmp, "zero");
         t.img("create", "-q", "-f", "qcow2", "b", "1M").io("b", "write -P 1 0 512k", "write -P 0 600k 64k");

@@ -57,8 +57,9 @@ public final class GuestRanges {
     }
 
     /**
-     * Makes a range read as zeros: zero flags for whole clusters (v3, {@code zeroFlags}),
-     * zero subclusters with extended L2 entries, zero data elsewhere. As in QEMU, a cluster
+     * Makes a range read as zeros: with {@code zeroFlags} (v3; or v2 without a backing
+     * file, where an unmapped cluster reads as zeros and QEMU unmaps) whole clusters
+     * without data, zero subclusters with extended L2 entries; zero data elsewhere. As in QEMU, a cluster
      * (subcluster) the range covers only in part still becomes a zero one when it maps no
      * data and {@code probe} finds the rest of it reading as zeros already.
      */
