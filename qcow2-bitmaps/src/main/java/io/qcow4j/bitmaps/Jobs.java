@@ -58,9 +58,25 @@ public final class Jobs {
     }
 
     /**
+     * A commit refused because its base is smaller than the top and cannot grow (QEMU's
+     * commit job fails with ENOTSUP there). Thrown before anything is written.
+     */
+    public static final class BaseCannotGrowException extends IOException {
+        BaseCannotGrowException(String message) {
+            super(message);
+        }
+    }
+
+    /**
      * Writes everything the layers above {@code baseDepth} hold into that layer, through
-     * its normal write path: its enabled bitmaps record the ranges written (whole clusters
-     * of the top, as QEMU's commit copies them); its disabled ones stay untouched.
+     * its normal write path, in whole granules of the base's clusters as QEMU's commit
+     * copies them ({@link CommitCopy}): its enabled bitmaps record the ranges written; its
+     * disabled ones stay untouched. A base smaller than the top first grows to the top's
+     * size, as QEMU's does (its bitmaps follow; the growth itself dirties nothing), or the
+     * commit is refused with {@link BaseCannotGrowException} before anything is written; a
+     * larger base keeps its size and its data past the top's end. Where a layer between
+     * the top and the base is shorter than the top, the top reads zeros, and so will the
+     * base: they are written as zeros.
      * With {@code mergeBitmaps}, the top's bitmaps are merged into same-named bitmaps of
      * the base (created when missing). The top keeps its own bitmaps.
      */
@@ -71,34 +87,22 @@ public final class Jobs {
         }
         Qcow2Image top = chain.top();
         Qcow2Image base = chain.reopen(baseDepth, true);
+        long size = top.size();
+        CommitCopy.grow(base, size);
         warnIfNothingRecords(top, base, options.mergeBitmaps());
-        long size = Math.min(top.size(), base.size());
-        long total = bytesAbove(top, baseDepth, size);
-        long done = 0;
+        CommitCopy copy = new CommitCopy(top, base, baseDepth);
+        long total = copy.dirtyBytes();
         progress(0, total);
-        long off = 0;
-        ByteBuffer buf = ByteBuffer.allocate(CHUNK);
-        while (off < size) {
-            BlockStatus st = top.blockStatus(off, Math.min(size - off, CHUNK));
-            if (st.allocated() && st.depth() < baseDepth) {
-                if (st.zero() && !st.data()) {
-                    base.writeZeroes(st.offset(), st.length());
-                } else {
-                    buf.clear().limit((int) st.length());
-                    top.read(st.offset(), buf);
-                    buf.flip();
-                    base.write(st.offset(), buf);
-                }
-                done += st.length();
-                progress(done, total);
-            }
-            off += st.length();
-        }
+        copy.run(this::progress, total);
         progress(total, total);
         if (options.mergeBitmaps()) {
             mergeBitmapsDown(top, base);
         }
         base.flush();
+        if (base.size() < size) {
+            // never empty a top whose every byte did not reach the base
+            throw new IOException("commit into '" + base.path() + "': the base is smaller than the top");
+        }
         if (baseDepth > 1) {
             // the layers in between are committed too: the top now reads straight from the
             // base, whose data equals theirs (QEMU drops the intermediate images likewise)
@@ -114,20 +118,6 @@ public final class Jobs {
         if (options.emptyTop()) {
             top.makeEmpty();
         }
-    }
-
-    /** What a commit into {@code baseDepth} copies: the bytes the layers above it hold (metadata only). */
-    private static long bytesAbove(Qcow2Image top, int baseDepth, long size) throws IOException {
-        long total = 0;
-        long off = 0;
-        while (off < size) {
-            BlockStatus st = top.blockStatus(off, size - off);
-            if (st.allocated() && st.depth() < baseDepth) {
-                total += st.length();
-            }
-            off += st.length();
-        }
-        return total;
     }
 
     /**

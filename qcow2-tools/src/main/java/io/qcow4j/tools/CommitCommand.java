@@ -88,8 +88,19 @@ final class CommitCommand implements Callable<Integer> {
         }
         Committed done = new Committed(baseDepth, chain.top().backingFile(), chain.top().backingFormat());
         boolean keep = drop || base != null; // qemu-img: -b implies -d
-        ChainOps.job(chain, new Progress(spec.commandLine().getOut(), progress && !quiet, 0), "Commit failed: ",
-                jobs -> jobs.commit(new Jobs.CommitOptions(done.baseDepth(), !keep, mergeBitmaps)));
+        int depth = baseDepth;
+        // qemu-img opens the base read-write before the job starts, and words a failure so
+        ChainOps.guard("Could not open '" + Chains.names(file, chain).get(depth) + "': ", () -> chain.reopen(depth, true));
+        try {
+            ChainOps.job(chain, new Progress(spec.commandLine().getOut(), progress && !quiet, 0), "Block job failed: ",
+                    jobs -> jobs.commit(new Jobs.CommitOptions(depth, !keep, mergeBitmaps)));
+        } catch (CliException e) {
+            if (e.getCause() instanceof Jobs.BaseCannotGrowException) {
+                // qemu's job reports only its errno there; ours says why with --debug
+                throw new CliException("Block job failed: Operation not supported", 1, e.getCause());
+            }
+            throw e;
+        }
         return done;
     }
 }

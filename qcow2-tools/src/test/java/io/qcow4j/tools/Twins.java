@@ -50,6 +50,18 @@ final class Twins {
         return this;
     }
 
+    /** Makes ours a byte-identical copy of theirs (a random setup made once). */
+    Twins copyTheirsToOurs() {
+        try (Stream<Path> files = Files.list(theirs)) {
+            for (Path f : files.filter(Files::isRegularFile).toList()) {
+                Files.copy(f, ours.resolve(f.getFileName()), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        return this;
+    }
+
     /** Runs {@code args} through qcow4j in ours and qemu-img in theirs; asserts the same exit code, output and message. */
     Qemu.Result runBoth(String... args) {
         Qemu.Result mine = qcow4j(ours, args);

@@ -1,0 +1,162 @@
+package io.qcow4j.bitmaps;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+
+import io.qcow4j.core.BlockStatus;
+import io.qcow4j.core.Qcow2Image;
+
+/**
+ * The copy of a commit, made as QEMU's commit job (a mirror of the top into the base)
+ * makes it, so the base ends with the same allocation and its bitmaps record the same
+ * ranges. The disk is cut in granules of the base's cluster size, at least 4 KiB and at
+ * most 64 KiB. A granule is dirty when a layer above the base holds any of it, or reads
+ * zeros there past the end of a shorter layer above the base (QEMU counts those as
+ * allocated in that layer). Each dirty granule is written whole into the base: as a zero
+ * write where the chain reads zeros (not data) over whole granules that also cover whole
+ * clusters of the base, otherwise as the data the top reads, the base's own included.
+ */
+final class CommitCopy {
+    private static final int CHUNK = 1 << 20;
+
+    /** Called with each run of dirty granules, in order. */
+    private interface RunVisitor {
+        void visit(long start, long end) throws IOException;
+    }
+
+    private final Qcow2Image top;
+    private final Qcow2Image base;
+    private final int baseDepth;
+    private final long size;
+    private final int granule;
+    private final ByteBuffer buf = ByteBuffer.allocate(CHUNK);
+
+    CommitCopy(Qcow2Image top, Qcow2Image base, int baseDepth) {
+        this.top = top;
+        this.base = base;
+        this.baseDepth = baseDepth;
+        this.size = top.size();
+        this.granule = Math.min(65536, Math.max(4096, base.clusterSize()));
+    }
+
+    /**
+     * Grows the base to the top's size, as QEMU's commit does before copying. Where the
+     * base's own backing file is longer than the base, the new range must read as zeros,
+     * not as that file's data: zero clusters, which a v2 image has not, so QEMU refuses it;
+     * QEMU refuses an inconsistent bitmap, which cannot follow the new size, too.
+     */
+    static void grow(Qcow2Image base, long size) throws IOException {
+        long old = base.size();
+        if (old >= size) {
+            return;
+        }
+        boolean showsBacking = base.backing() != null && base.backing().size() > old;
+        if (showsBacking && base.version() < 3) {
+            throw new Jobs.BaseCannotGrowException("cannot grow '" + base.path() + "' to " + size
+                    + " bytes: its backing file is longer, and a v2 image cannot zero the new range");
+        }
+        try {
+            base.bitmaps().checkResizable();
+        } catch (IOException e) {
+            throw new Jobs.BaseCannotGrowException("cannot grow '" + base.path() + "' to " + size + " bytes: " + e.getMessage());
+        }
+        base.resize(size);
+        if (showsBacking) {
+            // as QEMU: zero data up to the next (sub)cluster boundary, zero clusters from
+            // there on; no-ops where the resize zeroed the range already
+            int unit = base.extendedL2() ? base.clusterSize() / 32 : base.clusterSize();
+            long aligned = Math.min(size, (old + unit - 1) / unit * unit);
+            if (aligned > old) {
+                base.writeUntracked(old, ByteBuffer.allocate((int) (aligned - old)));
+            }
+            if (size > aligned) {
+                base.writeZeroesUntracked(aligned, size - aligned);
+            }
+        }
+    }
+
+    /** What the copy writes: the bytes of the dirty granules (metadata only). */
+    long dirtyBytes() throws IOException {
+        long[] total = {0};
+        forEachDirtyRun((start, end) -> total[0] += end - start);
+        return total[0];
+    }
+
+    /** Copies every dirty granule; {@code progress} receives the bytes written so far. */
+    void run(Jobs.ProgressListener progress, long total) throws IOException {
+        long[] done = {0};
+        forEachDirtyRun((start, end) -> {
+            copyRun(start, end);
+            done[0] += end - start;
+            progress.progress(done[0], total);
+        });
+    }
+
+    /**
+     * A run of the top is the commit's to copy: a layer above the base holds it, or a
+     * layer above the base reads zeros there past its shorter backing file's end.
+     */
+    private boolean aboveBase(BlockStatus st) {
+        return st.allocated() ? st.depth() < baseDepth : st.depth() + 1 < baseDepth;
+    }
+
+    private void forEachDirtyRun(RunVisitor visitor) throws IOException {
+        long runStart = -1;
+        long runEnd = -1;
+        long off = 0;
+        while (off < size) {
+            BlockStatus st = top.blockStatus(off, size - off);
+            long end = st.offset() + st.length();
+            if (aboveBase(st)) {
+                long gStart = st.offset() / granule * granule;
+                long gEnd = Math.min(size, (end + granule - 1) / granule * granule);
+                if (runStart >= 0 && gStart > runEnd) {
+                    visitor.visit(runStart, runEnd);
+                    runStart = -1;
+                }
+                if (runStart < 0) {
+                    runStart = gStart;
+                }
+                runEnd = Math.max(runEnd, gEnd);
+            }
+            off = end;
+        }
+        if (runStart >= 0) {
+            visitor.visit(runStart, runEnd);
+        }
+    }
+
+    /** One run of dirty granules, piece by piece as the chain's block status cuts it. */
+    private void copyRun(long start, long end) throws IOException {
+        int baseCluster = base.clusterSize();
+        long pos = start;
+        while (pos < end) {
+            BlockStatus st = top.blockStatus(pos, end - pos);
+            long n = st.length() - st.length() % granule;
+            boolean zero = false;
+            if (n < granule) {
+                // a piece shorter than a granule: the whole granule is copied as data
+                n = granule;
+            } else if (st.zero() && !st.data() && pos % baseCluster == 0 && (pos + n) % baseCluster == 0) {
+                zero = true;
+            }
+            n = Math.min(n, end - pos);
+            if (zero) {
+                base.writeZeroes(pos, n);
+            } else {
+                copyData(pos, n);
+            }
+            pos += n;
+        }
+    }
+
+    private void copyData(long pos, long n) throws IOException {
+        for (long off = pos; off < pos + n; off += CHUNK) {
+            int len = (int) Math.min(CHUNK, pos + n - off);
+            buf.clear().limit(len);
+            top.read(off, buf);
+            buf.flip();
+            base.write(off, buf);
+        }
+    }
+}
