@@ -3,7 +3,6 @@ package io.qcow4j.bitmaps;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Path;
-import java.util.Arrays;
 import java.util.List;
 
 import io.qcow4j.core.BlockDevice;
@@ -20,8 +19,6 @@ import io.qcow4j.core.Qcow2Image;
 public final class Jobs {
     /** Copies in chunks of this size at most. */
     private static final int CHUNK = 1 << 20;
-    /** qemu-img rebase compares in sectors. */
-    private static final int SECTOR = 512;
 
     /** Receives a job's progress: {@code done} of {@code total} bytes (total may be revised). */
     public interface ProgressListener {
@@ -185,6 +182,21 @@ public final class Jobs {
         old.close();
     }
 
+    /** The depth of {@code device}'s file in the current chain (0: not in it), where qemu-img rebase compares less. */
+    private int depthInChain(BlockDevice device) throws IOException {
+        if (device == null || device.path() == null) {
+            return 0;
+        }
+        Path real = device.path().toRealPath();
+        for (int d = 1; d < chain.depth(); d++) {
+            Path p = chain.layers().get(d).path();
+            if (p != null && p.toRealPath().equals(real)) {
+                return d;
+            }
+        }
+        return 0;
+    }
+
     /**
      * Points the top at a new backing file. Safe mode first copies into the top every
      * sector it does not hold itself where the old and new backing contents differ (so the
@@ -207,7 +219,7 @@ public final class Jobs {
         }
         try {
             if (!unsafe) {
-                copyDifferences(top, next);
+                new RebaseCopy(top, next, depthInChain(next)).run(this::progress);
             }
             BlockDevice old = top.detachBacking();
             top.setBackingFile(backingName, next == null ? null : format != null ? format : next.formatName(), next);
@@ -228,70 +240,6 @@ public final class Jobs {
                 next.close();
             }
             throw e;
-        }
-    }
-
-    /**
-     * qemu-img rebase's copy: every range the top does not hold itself is compared, in
-     * 512-byte sectors, between what the top reads now (through the old backing file) and
-     * what the new one holds; each run of differing sectors is written into the top as an
-     * ordinary write, so the top's enabled bitmaps record exactly those sectors, as
-     * qemu-img's writes make QEMU record them.
-     */
-    private void copyDifferences(Qcow2Image top, BlockDevice next) throws IOException {
-        long size = top.size();
-        // past the old backing file's end the top reads zeros: there, as qemu-img does, the
-        // differing sectors become a zero write (zero clusters), not zero-filled data
-        long oldEnd = top.backing() == null ? 0 : top.backing().size();
-        byte[] a = new byte[CHUNK];
-        byte[] b = new byte[CHUNK];
-        long off = 0;
-        while (off < size) {
-            BlockStatus st = top.blockStatus(off, size - off);
-            long end = st.offset() + st.length();
-            if (st.depth() != 0 || !st.allocated()) {
-                for (long c = st.offset(); c < end; c += CHUNK) {
-                    int n = (int) Math.min(CHUNK, end - c);
-                    top.read(c, ByteBuffer.wrap(a, 0, n));
-                    if (next != null) {
-                        next.read(c, ByteBuffer.wrap(b, 0, n));
-                    } else {
-                        Arrays.fill(b, 0, n, (byte) 0);
-                    }
-                    writeDifferingSectors(top, c, a, b, n, oldEnd);
-                    progress(c + n, size);
-                }
-            }
-            off = end;
-            progress(off, size);
-        }
-    }
-
-    /**
-     * Writes back what the top reads ({@code a}) wherever the new backing ({@code b}) differs,
-     * sector runs at a time; from {@code oldEnd} on (past the old backing file) as zero writes.
-     */
-    private static void writeDifferingSectors(Qcow2Image top, long base, byte[] a, byte[] b, int n, long oldEnd)
-            throws IOException {
-        int i = 0;
-        while (i < n) {
-            int mismatch = Arrays.mismatch(a, i, n, b, i, n);
-            if (mismatch < 0) {
-                return;
-            }
-            int start = i + mismatch / SECTOR * SECTOR;
-            int stop = start;
-            while (stop < n && !Arrays.equals(a, stop, Math.min(stop + SECTOR, n), b, stop, Math.min(stop + SECTOR, n))) {
-                stop = Math.min(stop + SECTOR, n);
-            }
-            int zeroFrom = (int) Math.max(start, Math.min(stop, oldEnd - base));
-            if (start < zeroFrom) {
-                top.write(base + start, ByteBuffer.wrap(a, start, zeroFrom - start));
-            }
-            if (zeroFrom < stop) {
-                top.writeZeroes(base + zeroFrom, stop - zeroFrom);
-            }
-            i = stop;
         }
     }
 }

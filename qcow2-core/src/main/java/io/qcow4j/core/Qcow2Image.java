@@ -331,6 +331,16 @@ public final class Qcow2Image implements BlockDevice {
         return BlockStatusWalker.status(this, offset, length);
     }
 
+    /**
+     * What this layer alone maps at {@code offset} (QEMU's bdrv_is_allocated): allocated
+     * for data, zero or compressed clusters, for a run of clusters of one kind within one
+     * L2 table; depth 0, no host offset. The backing file is not consulted.
+     */
+    public synchronized BlockStatus ownStatus(long offset, long length) throws IOException {
+        ensureOpen();
+        return BlockStatusWalker.own(this, offset, length);
+    }
+
     public synchronized void flush() throws IOException {
         ensureOpen();
         if (!readOnly) {
