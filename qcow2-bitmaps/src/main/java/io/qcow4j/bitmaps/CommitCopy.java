@@ -126,13 +126,14 @@ final class CommitCopy {
         }
     }
 
-    /** One run of dirty granules, piece by piece as the chain's block status cuts it. */
+    /** One run of dirty granules, piece by piece as the chain's block status cuts it ({@link QemuRuns}). */
     private void copyRun(long start, long end) throws IOException {
         int baseCluster = base.clusterSize();
         long pos = start;
         while (pos < end) {
             BlockStatus st = top.blockStatus(pos, end - pos);
-            long n = st.length() - st.length() % granule;
+            long len = QemuRuns.length(top, st, 0, st.depth());
+            long n = len - len % granule;
             boolean zero = false;
             if (n < granule) {
                 // a piece shorter than a granule: the whole granule is copied as data

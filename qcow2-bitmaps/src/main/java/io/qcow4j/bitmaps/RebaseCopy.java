@@ -48,7 +48,7 @@ final class RebaseCopy {
                 boolean compare = true;
                 if (nextDepth > 0) {
                     BlockStatus st = top.blockStatus(off, n);
-                    n = st.length();
+                    n = QemuRuns.length(top, st, 1, Math.min(st.depth(), nextDepth - 1));
                     // a layer above the new backing file maps it (or ends short of it, reading zeros)
                     compare = st.allocated() ? st.depth() < nextDepth : st.depth() + 1 < nextDepth;
                 }

@@ -66,8 +66,9 @@ class CommitRandomIT {
         String below = null;
         for (String layer : layers) {
             long size = layer.equals(into) ? intoSize : layer.equals("top") ? topSize : 512L * (1024 + r.nextInt(8192));
-            int kind = r.nextInt(8);
-            String options = kind < 2 ? "cluster_size=4k" : kind < 4 ? "extended_l2=on" : kind == 4 ? "compat=0.10" : "cluster_size=64k";
+            int kind = r.nextInt(10);
+            String options = kind < 2 ? "cluster_size=4k" : kind < 4 ? "extended_l2=on" : kind == 4 ? "compat=0.10"
+                    : kind == 5 ? "cluster_size=512" : "cluster_size=64k";
             List<String> create = new ArrayList<>(List.of("create", "-q", "-f", "qcow2"));
             create.addAll(List.of("-o", options));
             if (below != null) {
