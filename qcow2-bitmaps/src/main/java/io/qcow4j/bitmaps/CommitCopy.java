@@ -2,15 +2,18 @@ package io.qcow4j.bitmaps;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.util.Arrays;
 
+import io.qcow4j.core.BlockDevice;
 import io.qcow4j.core.BlockStatus;
 import io.qcow4j.core.Qcow2Image;
+import io.qcow4j.core.RawImage;
 
 /**
  * The copy of a commit, made as QEMU's commit job (a mirror of the top into the base)
  * makes it, so the base ends with the same allocation and its bitmaps record the same
  * ranges. The disk is cut in granules of the base's cluster size, at least 4 KiB and at
- * most 64 KiB. A granule is dirty when a layer above the base holds any of it, or reads
+ * most 64 KiB (64 KiB for a raw base). A granule is dirty when a layer above the base holds any of it, or reads
  * zeros there past the end of a shorter layer above the base (QEMU counts those as
  * allocated in that layer). Each dirty granule is written whole into the base: as a zero
  * write where the chain reads zeros (not data) over whole granules that also cover whole
@@ -25,31 +28,44 @@ final class CommitCopy {
     }
 
     private final Qcow2Image top;
-    private final Qcow2Image base;
+    private final BlockDevice base;
     private final int baseDepth;
     private final long size;
     private final int granule;
+    /** The base's cluster size; 1 for a raw base, whose zero writes need no alignment. */
+    private final int baseCluster;
     private final ByteBuffer buf = ByteBuffer.allocate(CHUNK);
 
-    CommitCopy(Qcow2Image top, Qcow2Image base, int baseDepth) {
+    /** {@code base}: the layer at {@code baseDepth}, open read-write, a qcow2 or a raw image. */
+    CommitCopy(Qcow2Image top, BlockDevice base, int baseDepth) {
+        if (!(base instanceof Qcow2Image) && !(base instanceof RawImage)) {
+            throw new IllegalArgumentException("cannot commit into a " + base.formatName() + " image");
+        }
         this.top = top;
         this.base = base;
         this.baseDepth = baseDepth;
         this.size = top.size();
-        this.granule = Math.min(65536, Math.max(4096, base.clusterSize()));
+        // QEMU's mirror: the target's cluster size within 4 KiB..64 KiB, 64 KiB for a raw file
+        this.baseCluster = base instanceof Qcow2Image q ? q.clusterSize() : 1;
+        this.granule = base instanceof Qcow2Image q ? Math.min(65536, Math.max(4096, q.clusterSize())) : 65536;
     }
 
     /**
-     * Grows the base to the top's size, as QEMU's commit does before copying. Where the
+     * Grows the base to the top's size, as QEMU's commit does before copying. Where a qcow2
      * base's own backing file is longer than the base, the new range must read as zeros,
      * not as that file's data: zero clusters, which a v2 image has not, so QEMU refuses it;
      * QEMU refuses an inconsistent bitmap, which cannot follow the new size, too.
      */
-    static void grow(Qcow2Image base, long size) throws IOException {
+    void grow() throws IOException {
         long old = base.size();
         if (old >= size) {
             return;
         }
+        if (base instanceof RawImage raw) {
+            raw.resize(size); // a sparse extension, reading zeros
+            return;
+        }
+        Qcow2Image base = (Qcow2Image) this.base;
         boolean showsBacking = base.backing() != null && base.backing().size() > old;
         if (showsBacking && base.version() < 3) {
             throw new Jobs.BaseCannotGrowException("cannot grow '" + base.path() + "' to " + size
@@ -128,7 +144,6 @@ final class CommitCopy {
 
     /** One run of dirty granules, piece by piece as the chain's block status cuts it ({@link QemuRuns}). */
     private void copyRun(long start, long end) throws IOException {
-        int baseCluster = base.clusterSize();
         long pos = start;
         while (pos < end) {
             BlockStatus st = top.blockStatus(pos, end - pos);
@@ -143,7 +158,7 @@ final class CommitCopy {
             }
             n = Math.min(n, end - pos);
             if (zero) {
-                base.writeZeroes(pos, n);
+                writeZeroes(pos, n);
             } else {
                 copyData(pos, n);
             }
@@ -157,7 +172,32 @@ final class CommitCopy {
             buf.clear().limit(len);
             top.read(off, buf);
             buf.flip();
-            base.write(off, buf);
+            if (base instanceof Qcow2Image q) {
+                q.write(off, buf);
+            } else {
+                ((RawImage) base).write(off, buf);
+            }
+        }
+    }
+
+    /**
+     * Zeros a range of the base. A raw file gets zero bytes only where it does not read
+     * zeros already, so its holes stay holes (QEMU punches new ones, which Java cannot).
+     */
+    private void writeZeroes(long pos, long n) throws IOException {
+        if (base instanceof Qcow2Image q) {
+            q.writeZeroes(pos, n);
+            return;
+        }
+        RawImage raw = (RawImage) base;
+        byte[] zeros = new byte[CHUNK];
+        for (long off = pos; off < pos + n; off += CHUNK) {
+            int len = (int) Math.min(CHUNK, pos + n - off);
+            buf.clear().limit(len);
+            raw.read(off, buf);
+            if (Arrays.mismatch(buf.array(), 0, len, zeros, 0, len) >= 0) {
+                raw.write(off, ByteBuffer.wrap(zeros, 0, len));
+            }
         }
     }
 }

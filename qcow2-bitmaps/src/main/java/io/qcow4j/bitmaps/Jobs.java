@@ -9,6 +9,7 @@ import io.qcow4j.core.BlockDevice;
 import io.qcow4j.core.BlockStatus;
 import io.qcow4j.core.ImageFiles;
 import io.qcow4j.core.Qcow2Image;
+import io.qcow4j.core.RawImage;
 
 /**
  * Block jobs on a chain: commit (data down into a lower layer, whose enabled bitmaps
@@ -83,19 +84,29 @@ public final class Jobs {
             throw new IllegalArgumentException("no layer at depth " + baseDepth + " below the top");
         }
         Qcow2Image top = chain.top();
-        Qcow2Image base = chain.reopen(baseDepth, true);
+        BlockDevice base = chain.layers().get(baseDepth) instanceof RawImage
+                ? chain.reopenRaw(baseDepth) : chain.reopen(baseDepth, true);
+        if (options.mergeBitmaps() && !(base instanceof Qcow2Image)) {
+            throw new IllegalArgumentException("a " + base.formatName() + " image has no bitmaps to merge into");
+        }
         long size = top.size();
-        CommitCopy.grow(base, size);
-        warnIfNothingRecords(top, base, options.mergeBitmaps());
         CommitCopy copy = new CommitCopy(top, base, baseDepth);
+        copy.grow();
+        if (base instanceof Qcow2Image q) {
+            warnIfNothingRecords(top, q, options.mergeBitmaps());
+        }
         long total = copy.dirtyBytes();
         progress(0, total);
         copy.run(this::progress, total);
         progress(total, total);
-        if (options.mergeBitmaps()) {
-            mergeBitmapsDown(top, base);
+        if (base instanceof Qcow2Image q) {
+            if (options.mergeBitmaps()) {
+                mergeBitmapsDown(top, q);
+            }
+            q.flush();
+        } else {
+            ((RawImage) base).flush();
         }
-        base.flush();
         if (base.size() < size) {
             // never empty a top whose every byte did not reach the base
             throw new IOException("commit into '" + base.path() + "': the base is smaller than the top");
@@ -106,9 +117,9 @@ public final class Jobs {
             Path topDir = top.path().toAbsolutePath().getParent();
             String name = topDir.relativize(base.path().toAbsolutePath()).toString();
             BlockDevice mid = top.detachBacking();
-            base = (Qcow2Image) chain.layers().get(baseDepth);
+            base = chain.layers().get(baseDepth);
             ((Qcow2Image) chain.layers().get(baseDepth - 1)).detachBacking();
-            top.setBackingFile(name, "qcow2", base);
+            top.setBackingFile(name, base.formatName(), base);
             chain.removeLayers(1, baseDepth - 1);
             mid.close();
         }
