@@ -74,7 +74,7 @@ public final class Jobs {
      * commit is refused with {@link BaseCannotGrowException} before anything is written; a
      * larger base keeps its size and its data past the top's end. Where a layer between
      * the top and the base is shorter than the top, the top reads zeros, and so will the
-     * base: they are written as zeros.
+     * base: they are written as zeros. The base may be a raw image (no bitmaps then).
      * With {@code mergeBitmaps}, the top's bitmaps are merged into same-named bitmaps of
      * the base (created when missing). The top keeps its own bitmaps.
      */
