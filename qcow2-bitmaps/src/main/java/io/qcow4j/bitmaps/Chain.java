@@ -13,6 +13,7 @@ import java.util.function.Consumer;
 import io.qcow4j.core.BlockDevice;
 import io.qcow4j.core.OpenOptions;
 import io.qcow4j.core.Qcow2Image;
+import io.qcow4j.core.RawImage;
 
 /**
  * A backing chain: the top image and the layers below it, depth 0 being the top. The top
@@ -188,6 +189,21 @@ public final class Chain implements Closeable {
             Bitmaps.AddOptions o = Bitmaps.AddOptions.defaults().transientBitmap().withGranularity(t.granularity());
             now.add(t.name(), t.isEnabled() ? o : o.disabledBitmap()).mergeFrom(copies.get(i));
         }
+        return fresh;
+    }
+
+    /** Reopens the raw layer at {@code depth} read-write (a commit's base); it has no bitmaps to carry over. */
+    public RawImage reopenRaw(int depth) throws IOException {
+        if (depth < 1 || depth >= layers.size() || !(layers.get(depth) instanceof RawImage old)) {
+            throw new IllegalArgumentException("no raw layer at depth " + depth);
+        }
+        if (!old.isReadOnly()) {
+            return old;
+        }
+        Path path = old.path();
+        old.close();
+        RawImage fresh = RawImage.open(path, false);
+        replace(depth, fresh);
         return fresh;
     }
 

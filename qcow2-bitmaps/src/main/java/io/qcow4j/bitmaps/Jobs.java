@@ -3,13 +3,13 @@ package io.qcow4j.bitmaps;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Path;
-import java.util.Arrays;
 import java.util.List;
 
 import io.qcow4j.core.BlockDevice;
 import io.qcow4j.core.BlockStatus;
 import io.qcow4j.core.ImageFiles;
 import io.qcow4j.core.Qcow2Image;
+import io.qcow4j.core.RawImage;
 
 /**
  * Block jobs on a chain: commit (data down into a lower layer, whose enabled bitmaps
@@ -20,8 +20,6 @@ import io.qcow4j.core.Qcow2Image;
 public final class Jobs {
     /** Copies in chunks of this size at most. */
     private static final int CHUNK = 1 << 20;
-    /** qemu-img rebase compares in sectors. */
-    private static final int SECTOR = 512;
 
     /** Receives a job's progress: {@code done} of {@code total} bytes (total may be revised). */
     public interface ProgressListener {
@@ -58,9 +56,25 @@ public final class Jobs {
     }
 
     /**
+     * A commit refused because its base is smaller than the top and cannot grow (QEMU's
+     * commit job fails with ENOTSUP there). Thrown before anything is written.
+     */
+    public static final class BaseCannotGrowException extends IOException {
+        BaseCannotGrowException(String message) {
+            super(message);
+        }
+    }
+
+    /**
      * Writes everything the layers above {@code baseDepth} hold into that layer, through
-     * its normal write path: its enabled bitmaps record the ranges written (whole clusters
-     * of the top, as QEMU's commit copies them); its disabled ones stay untouched.
+     * its normal write path, in whole granules of the base's clusters as QEMU's commit
+     * copies them ({@link CommitCopy}): its enabled bitmaps record the ranges written; its
+     * disabled ones stay untouched. A base smaller than the top first grows to the top's
+     * size, as QEMU's does (its bitmaps follow; the growth itself dirties nothing), or the
+     * commit is refused with {@link BaseCannotGrowException} before anything is written; a
+     * larger base keeps its size and its data past the top's end. Where a layer between
+     * the top and the base is shorter than the top, the top reads zeros, and so will the
+     * base: they are written as zeros. The base may be a raw image (no bitmaps then).
      * With {@code mergeBitmaps}, the top's bitmaps are merged into same-named bitmaps of
      * the base (created when missing). The top keeps its own bitmaps.
      */
@@ -70,64 +84,48 @@ public final class Jobs {
             throw new IllegalArgumentException("no layer at depth " + baseDepth + " below the top");
         }
         Qcow2Image top = chain.top();
-        Qcow2Image base = chain.reopen(baseDepth, true);
-        warnIfNothingRecords(top, base, options.mergeBitmaps());
-        long size = Math.min(top.size(), base.size());
-        long total = bytesAbove(top, baseDepth, size);
-        long done = 0;
+        BlockDevice base = chain.layers().get(baseDepth) instanceof RawImage
+                ? chain.reopenRaw(baseDepth) : chain.reopen(baseDepth, true);
+        if (options.mergeBitmaps() && !(base instanceof Qcow2Image)) {
+            throw new IllegalArgumentException("a " + base.formatName() + " image has no bitmaps to merge into");
+        }
+        long size = top.size();
+        CommitCopy copy = new CommitCopy(top, base, baseDepth);
+        copy.grow();
+        if (base instanceof Qcow2Image q) {
+            warnIfNothingRecords(top, q, options.mergeBitmaps());
+        }
+        long total = copy.dirtyBytes();
         progress(0, total);
-        long off = 0;
-        ByteBuffer buf = ByteBuffer.allocate(CHUNK);
-        while (off < size) {
-            BlockStatus st = top.blockStatus(off, Math.min(size - off, CHUNK));
-            if (st.allocated() && st.depth() < baseDepth) {
-                if (st.zero() && !st.data()) {
-                    base.writeZeroes(st.offset(), st.length());
-                } else {
-                    buf.clear().limit((int) st.length());
-                    top.read(st.offset(), buf);
-                    buf.flip();
-                    base.write(st.offset(), buf);
-                }
-                done += st.length();
-                progress(done, total);
-            }
-            off += st.length();
-        }
+        copy.run(this::progress, total);
         progress(total, total);
-        if (options.mergeBitmaps()) {
-            mergeBitmapsDown(top, base);
+        if (base instanceof Qcow2Image q) {
+            if (options.mergeBitmaps()) {
+                mergeBitmapsDown(top, q);
+            }
+            q.flush();
+        } else {
+            ((RawImage) base).flush();
         }
-        base.flush();
+        if (base.size() < size) {
+            // never empty a top whose every byte did not reach the base
+            throw new IOException("commit into '" + base.path() + "': the base is smaller than the top");
+        }
         if (baseDepth > 1) {
             // the layers in between are committed too: the top now reads straight from the
             // base, whose data equals theirs (QEMU drops the intermediate images likewise)
             Path topDir = top.path().toAbsolutePath().getParent();
             String name = topDir.relativize(base.path().toAbsolutePath()).toString();
             BlockDevice mid = top.detachBacking();
-            base = (Qcow2Image) chain.layers().get(baseDepth);
+            base = chain.layers().get(baseDepth);
             ((Qcow2Image) chain.layers().get(baseDepth - 1)).detachBacking();
-            top.setBackingFile(name, "qcow2", base);
+            top.setBackingFile(name, base.formatName(), base);
             chain.removeLayers(1, baseDepth - 1);
             mid.close();
         }
         if (options.emptyTop()) {
             top.makeEmpty();
         }
-    }
-
-    /** What a commit into {@code baseDepth} copies: the bytes the layers above it hold (metadata only). */
-    private static long bytesAbove(Qcow2Image top, int baseDepth, long size) throws IOException {
-        long total = 0;
-        long off = 0;
-        while (off < size) {
-            BlockStatus st = top.blockStatus(off, size - off);
-            if (st.allocated() && st.depth() < baseDepth) {
-                total += st.length();
-            }
-            off += st.length();
-        }
-        return total;
     }
 
     /**
@@ -195,6 +193,21 @@ public final class Jobs {
         old.close();
     }
 
+    /** The depth of {@code device}'s file in the current chain (0: not in it), where qemu-img rebase compares less. */
+    private int depthInChain(BlockDevice device) throws IOException {
+        if (device == null || device.path() == null) {
+            return 0;
+        }
+        Path real = device.path().toRealPath();
+        for (int d = 1; d < chain.depth(); d++) {
+            Path p = chain.layers().get(d).path();
+            if (p != null && p.toRealPath().equals(real)) {
+                return d;
+            }
+        }
+        return 0;
+    }
+
     /**
      * Points the top at a new backing file. Safe mode first copies into the top every
      * sector it does not hold itself where the old and new backing contents differ (so the
@@ -217,7 +230,7 @@ public final class Jobs {
         }
         try {
             if (!unsafe) {
-                copyDifferences(top, next);
+                new RebaseCopy(top, next, depthInChain(next)).run(this::progress);
             }
             BlockDevice old = top.detachBacking();
             top.setBackingFile(backingName, next == null ? null : format != null ? format : next.formatName(), next);
@@ -238,57 +251,6 @@ public final class Jobs {
                 next.close();
             }
             throw e;
-        }
-    }
-
-    /**
-     * qemu-img rebase's copy: every range the top does not hold itself is compared, in
-     * 512-byte sectors, between what the top reads now (through the old backing file) and
-     * what the new one holds; each run of differing sectors is written into the top as an
-     * ordinary write, so the top's enabled bitmaps record exactly those sectors, as
-     * qemu-img's writes make QEMU record them.
-     */
-    private void copyDifferences(Qcow2Image top, BlockDevice next) throws IOException {
-        long size = top.size();
-        byte[] a = new byte[CHUNK];
-        byte[] b = new byte[CHUNK];
-        long off = 0;
-        while (off < size) {
-            BlockStatus st = top.blockStatus(off, size - off);
-            long end = st.offset() + st.length();
-            if (st.depth() != 0 || !st.allocated()) {
-                for (long c = st.offset(); c < end; c += CHUNK) {
-                    int n = (int) Math.min(CHUNK, end - c);
-                    top.read(c, ByteBuffer.wrap(a, 0, n));
-                    if (next != null) {
-                        next.read(c, ByteBuffer.wrap(b, 0, n));
-                    } else {
-                        Arrays.fill(b, 0, n, (byte) 0);
-                    }
-                    writeDifferingSectors(top, c, a, b, n);
-                    progress(c + n, size);
-                }
-            }
-            off = end;
-            progress(off, size);
-        }
-    }
-
-    /** Writes back what the top reads ({@code a}) wherever the new backing ({@code b}) differs, sector runs at a time. */
-    private static void writeDifferingSectors(Qcow2Image top, long base, byte[] a, byte[] b, int n) throws IOException {
-        int i = 0;
-        while (i < n) {
-            int mismatch = Arrays.mismatch(a, i, n, b, i, n);
-            if (mismatch < 0) {
-                return;
-            }
-            int start = i + mismatch / SECTOR * SECTOR;
-            int stop = start;
-            while (stop < n && !Arrays.equals(a, stop, Math.min(stop + SECTOR, n), b, stop, Math.min(stop + SECTOR, n))) {
-                stop = Math.min(stop + SECTOR, n);
-            }
-            top.write(base + start, ByteBuffer.wrap(a, start, stop - start));
-            i = stop;
         }
     }
 }

@@ -28,6 +28,77 @@ final class BlockStatusWalker {
         return first.withRange(offset, covered);
     }
 
+    /** The range reads as zeros by block status through the chain (QEMU's test before zeroing a whole cluster). */
+    static boolean readsZero(Qcow2Image img, long offset, long length) throws IOException {
+        long end = Math.min(offset + length, img.header.size);
+        while (offset < end) {
+            BlockStatus st = status(img, offset, end - offset);
+            if (!st.zero()) {
+                return false;
+            }
+            offset += st.length();
+        }
+        return true;
+    }
+
+    /**
+     * Whether this layer alone maps the run at {@code offset} (data, zero or compressed
+     * clusters: QEMU's bdrv_is_allocated), and how far: clusters (with extended L2,
+     * subclusters) of one kind, within one L2 table, as QEMU's qcow2 driver reports runs.
+     */
+    static BlockStatus own(Qcow2Image img, long offset, long length) throws IOException {
+        long size = img.header.size;
+        if (offset < 0 || offset >= size || length <= 0) {
+            throw new IllegalArgumentException("Block status out of range: offset " + offset + " (image size " + size + ")");
+        }
+        var geo = img.geo;
+        long coverage = geo.l2Coverage();
+        long end = Math.min(Math.min(size, offset + length), (offset / coverage + 1) * coverage);
+        if (img.mapper.l2Table(offset) == 0) {
+            return new BlockStatus(offset, end - offset, false, false, false, 0, -1, false);
+        }
+        int unit = geo.extendedL2() ? geo.subclusterSize() : geo.clusterSize();
+        int kind = kind(img, offset);
+        long pos = (offset / unit + 1) * unit;
+        while (pos < end && kind(img, pos) == kind) {
+            pos += unit;
+        }
+        boolean zero = kind == ZERO_PLAIN || kind == ZERO_ALLOC;
+        return new BlockStatus(offset, Math.min(pos, end) - offset, kind >= NORMAL, zero, kind == NORMAL || kind == COMPRESSED,
+                0, -1, kind == COMPRESSED);
+    }
+
+    private static final int UNALLOCATED_PLAIN = 0;
+    private static final int UNALLOCATED_ALLOC = 1;
+    private static final int NORMAL = 2;
+    private static final int ZERO_PLAIN = 3;
+    private static final int ZERO_ALLOC = 4;
+    private static final int COMPRESSED = 5;
+
+    /** QEMU's kind of the cluster (subcluster) at {@code offset}, whose L2 table exists. */
+    private static int kind(Qcow2Image img, long offset) throws IOException {
+        long entry = img.io.entryAt(offset);
+        if (L2Entry.isCompressed(entry)) {
+            return COMPRESSED;
+        }
+        boolean allocated = img.io.isAllocated(entry);
+        if (!img.geo.extendedL2()) {
+            if (L2Entry.isZero(entry) && img.geo.version() >= 3) {
+                return allocated ? ZERO_ALLOC : ZERO_PLAIN;
+            }
+            return allocated ? NORMAL : UNALLOCATED_PLAIN;
+        }
+        long bitmap = img.io.bitmapAt(offset);
+        int sub = img.geo.offsetInCluster(offset) / img.geo.subclusterSize();
+        if (L2Entry.subAllocated(bitmap, sub)) {
+            return NORMAL;
+        }
+        if (L2Entry.subZero(bitmap, sub)) {
+            return allocated ? ZERO_ALLOC : ZERO_PLAIN;
+        }
+        return allocated ? UNALLOCATED_ALLOC : UNALLOCATED_PLAIN;
+    }
+
     private static boolean continues(BlockStatus a, long covered, BlockStatus b) {
         if (a.allocated() != b.allocated() || a.zero() != b.zero() || a.data() != b.data()
                 || a.depth() != b.depth() || a.compressed() || b.compressed()) {

@@ -269,13 +269,33 @@ public final class Qcow2Image implements BlockDevice {
         ranges.write(offset, src);
     }
 
-    /** Makes a range read as zeros: zero flags for whole clusters (v3), zero data elsewhere. */
+    /**
+     * Makes a range read as zeros: zero flags for whole clusters (v3; a v2 image without a
+     * backing file unmaps them, as QEMU does), zero data elsewhere; as in QEMU, a partly
+     * covered cluster that maps no data and otherwise reads as zeros becomes a zero cluster too.
+     */
     public synchronized void writeZeroes(long offset, long length) throws IOException {
         ensureWritable();
         checkRange(offset, length);
         beforeGuestWrite(offset, length);
-        ranges.writeZeroes(offset, length, header.size, version() >= 3);
+        ranges.writeZeroes(offset, length, header.size, zeroesWithoutData(), (o, n) -> BlockStatusWalker.readsZero(this, o, n));
         bitmaps.track(offset, length);
+    }
+
+    /**
+     * {@link #writeZeroes} that no bitmap records: for the new range of a grown disk, which
+     * must read as zeros rather than as the longer backing file's data.
+     */
+    public synchronized void writeZeroesUntracked(long offset, long length) throws IOException {
+        ensureWritable();
+        checkRange(offset, length);
+        mapper.checkWritable(offset, length);
+        ranges.writeZeroes(offset, length, header.size, zeroesWithoutData(), (o, n) -> BlockStatusWalker.readsZero(this, o, n));
+    }
+
+    /** Whole clusters can read as zeros without data: zero flags (v3), or unmapped on a v2 image without a backing file (as QEMU). */
+    private boolean zeroesWithoutData() {
+        return version() >= 3 || header.backingFile == null;
     }
 
     /**
@@ -315,6 +335,16 @@ public final class Qcow2Image implements BlockDevice {
     public synchronized BlockStatus blockStatus(long offset, long length) throws IOException {
         ensureOpen();
         return BlockStatusWalker.status(this, offset, length);
+    }
+
+    /**
+     * What this layer alone maps at {@code offset} (QEMU's bdrv_is_allocated): allocated
+     * for data, zero or compressed clusters, for a run of clusters of one kind within one
+     * L2 table; depth 0, no host offset. The backing file is not consulted.
+     */
+    public synchronized BlockStatus ownStatus(long offset, long length) throws IOException {
+        ensureOpen();
+        return BlockStatusWalker.own(this, offset, length);
     }
 
     public synchronized void flush() throws IOException {

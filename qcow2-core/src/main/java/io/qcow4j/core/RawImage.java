@@ -84,6 +84,10 @@ public final class RawImage implements BlockDevice {
         return size;
     }
 
+    public boolean isReadOnly() {
+        return readOnly;
+    }
+
     @Override
     public String formatName() {
         return "raw";

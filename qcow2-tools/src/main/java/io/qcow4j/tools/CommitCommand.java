@@ -4,6 +4,7 @@ import io.qcow4j.bitmaps.Chain;
 import io.qcow4j.bitmaps.Jobs;
 import io.qcow4j.core.OpenOptions;
 import io.qcow4j.core.Qcow2Image;
+import io.qcow4j.core.RawImage;
 import java.io.IOException;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
@@ -18,7 +19,8 @@ import picocli.CommandLine.Model.CommandSpec;
  * into BASE, by default FILE's backing file; FILE is emptied afterwards unless -d is given
  * (-b implies -d, as in qemu-img). BASE's enabled bitmaps record every range written; its
  * disabled ones and FILE's bitmaps stay as they are. With --merge-bitmaps FILE's bitmaps
- * are also merged into same-named bitmaps of BASE (created when missing).
+ * are also merged into same-named bitmaps of BASE (created when missing). BASE may be a
+ * raw image too. A BASE smaller than FILE grows to FILE's size first, as in qemu-img.
  */
 @Command(name = "commit", mixinStandardHelpOptions = true,
         description = "Write an overlay's data into its backing file (or the layer -b names).")
@@ -82,14 +84,31 @@ final class CommitCommand implements Callable<Integer> {
                 throw new CliException("Did not find '" + base + "' in the backing chain of '" + file + "'");
             }
         }
-        if (!(chain.layers().get(baseDepth) instanceof Qcow2Image)) {
+        boolean raw = chain.layers().get(baseDepth) instanceof RawImage;
+        if (!raw && !(chain.layers().get(baseDepth) instanceof Qcow2Image)) {
             throw new CliException("Could not commit into '" + Chains.names(file, chain).get(baseDepth)
-                    + "': qcow4j commits into qcow2 images only");
+                    + "': qcow4j commits into qcow2 and raw images only");
+        }
+        if (raw && mergeBitmaps) {
+            throw new CliException("--merge-bitmaps: '" + Chains.names(file, chain).get(baseDepth)
+                    + "' is a raw image, which has no bitmaps");
         }
         Committed done = new Committed(baseDepth, chain.top().backingFile(), chain.top().backingFormat());
         boolean keep = drop || base != null; // qemu-img: -b implies -d
-        ChainOps.job(chain, new Progress(spec.commandLine().getOut(), progress && !quiet, 0), "Commit failed: ",
-                jobs -> jobs.commit(new Jobs.CommitOptions(done.baseDepth(), !keep, mergeBitmaps)));
+        int depth = baseDepth;
+        // qemu-img opens the base read-write before the job starts, and words a failure so
+        ChainOps.guard("Could not open '" + Chains.names(file, chain).get(depth) + "': ",
+                () -> java.util.Objects.requireNonNull(raw ? chain.reopenRaw(depth) : chain.reopen(depth, true)));
+        try {
+            ChainOps.job(chain, new Progress(spec.commandLine().getOut(), progress && !quiet, 0), "Block job failed: ",
+                    jobs -> jobs.commit(new Jobs.CommitOptions(depth, !keep, mergeBitmaps)));
+        } catch (CliException e) {
+            if (e.getCause() instanceof Jobs.BaseCannotGrowException) {
+                // qemu's job reports only its errno there; ours says why with --debug
+                throw new CliException("Block job failed: Operation not supported", 1, e.getCause());
+            }
+            throw e;
+        }
         return done;
     }
 }

@@ -51,11 +51,20 @@ public final class GuestRanges {
         }
     }
 
+    /** Whether a guest range reads as zeros, by the chain's block status (no data is read). */
+    public interface ZeroProbe {
+        boolean readsZero(long offset, long length) throws IOException;
+    }
+
     /**
-     * Makes a range read as zeros: zero flags for whole clusters (v3, {@code zeroFlags}),
-     * zero subclusters with extended L2 entries, zero data elsewhere.
+     * Makes a range read as zeros: with {@code zeroFlags} (v3; or v2 without a backing
+     * file, where an unmapped cluster reads as zeros and QEMU unmaps) whole clusters
+     * without data, zero subclusters with extended L2 entries; zero data elsewhere. As in QEMU, a cluster
+     * (subcluster) the range covers only in part still becomes a zero one when it maps no
+     * data and {@code probe} finds the rest of it reading as zeros already.
      */
-    public void writeZeroes(long offset, long length, long diskSize, boolean zeroFlags) throws IOException {
+    public void writeZeroes(long offset, long length, long diskSize, boolean zeroFlags, ZeroProbe probe)
+            throws IOException {
         long end = offset + length;
         int cs = geo.clusterSize();
         int sc = geo.subclusterSize();
@@ -66,7 +75,9 @@ public final class GuestRanges {
             if (zeroFlags && offset == cstart && offset + n >= cend) {
                 io.zeroCluster(offset, false);
             } else if (zeroFlags && geo.extendedL2() && !L2Entry.isCompressed(io.entryAt(offset))) {
-                zeroPartialCluster(offset, n, sc);
+                zeroPartialCluster(offset, n, sc, diskSize, probe);
+            } else if (zeroFlags) {
+                zeroInUnit(offset, n, cs, diskSize, probe);
             } else {
                 writeZeroData(offset, n);
             }
@@ -74,23 +85,56 @@ public final class GuestRanges {
         }
     }
 
-    /** Zero flags for the whole subclusters of the range, zero data for its ragged ends. */
-    private void zeroPartialCluster(long offset, long n, int sc) throws IOException {
+    /** Zero flags for the whole subclusters of the range; its ragged ends as {@link #zeroInUnit}. */
+    private void zeroPartialCluster(long offset, long n, int sc, long diskSize, ZeroProbe probe) throws IOException {
         long end = offset + n;
         long firstFull = (offset + sc - 1) / sc * sc;
         long lastFull = end / sc * sc;
-        if (firstFull >= lastFull) {
+        long headEnd = Math.min(firstFull, end);
+        if (offset < headEnd) {
+            zeroInUnit(offset, headEnd - offset, sc, diskSize, probe);
+        }
+        if (firstFull < lastFull) {
+            long cstart = geo.clusterStart(offset);
+            io.zeroSubclusters(offset, (int) ((firstFull - cstart) / sc), (int) ((lastFull - cstart) / sc) - 1);
+        }
+        long tailStart = Math.max(lastFull, headEnd);
+        if (tailStart < end) {
+            zeroInUnit(tailStart, end - tailStart, sc, diskSize, probe);
+        }
+    }
+
+    /**
+     * Zeros part of one cluster ({@code unit} = cluster size) or subcluster: the whole unit
+     * becomes a zero one when it maps no data of its own and the rest of it reads as zeros
+     * (QEMU's choice, so the image maps as QEMU's twin does); otherwise zero data is written.
+     */
+    private void zeroInUnit(long offset, long n, int unit, long diskSize, ZeroProbe probe) throws IOException {
+        long ustart = offset / unit * unit;
+        long uend = Math.min(ustart + unit, diskSize);
+        long end = offset + n;
+        if (mapsNoData(offset) && probe.readsZero(ustart, offset - ustart) && probe.readsZero(end, uend - end)) {
+            if (geo.extendedL2()) {
+                int sub = geo.offsetInCluster(ustart) / unit;
+                io.zeroSubclusters(ustart, sub, sub);
+            } else {
+                io.zeroCluster(ustart, false);
+            }
+        } else {
             writeZeroData(offset, n);
-            return;
         }
-        if (offset < firstFull) {
-            writeZeroData(offset, firstFull - offset);
+    }
+
+    /** The cluster (with extended L2, the subcluster) at {@code offset} is unallocated or zero. */
+    private boolean mapsNoData(long offset) throws IOException {
+        long entry = io.entryAt(offset);
+        if (L2Entry.isCompressed(entry)) {
+            return false;
         }
-        long cstart = geo.clusterStart(offset);
-        io.zeroSubclusters(offset, (int) ((firstFull - cstart) / sc), (int) ((lastFull - cstart) / sc) - 1);
-        if (lastFull < end) {
-            writeZeroData(lastFull, end - lastFull);
+        if (geo.extendedL2()) {
+            return !L2Entry.subAllocated(io.bitmapAt(offset), geo.offsetInCluster(offset) / geo.subclusterSize());
         }
+        return !io.isAllocated(entry) || L2Entry.isZero(entry);
     }
 
     private void writeZeroData(long offset, long n) throws IOException {

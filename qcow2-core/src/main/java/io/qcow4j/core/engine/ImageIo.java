@@ -379,7 +379,10 @@ public final class ImageIo {
     public void zeroCluster(long offset, boolean discard) throws IOException {
         long l2 = mapper.l2Table(offset);
         boolean backed = backing != null && offset < backing.size();
-        if (l2 == 0 && !backed) {
+        if (l2 == 0 && !backed && (discard || geo.version() < 3)) {
+            // a discard where nothing shows through has nothing to do, nor has a v2 zero
+            // write (which unmaps); a v3 zero write still records zero flags, as QEMU does
+            // (qemu-img map reports them present)
             return;
         }
         l2 = mapper.writableL2Table(offset);
