@@ -190,7 +190,8 @@ final class Export implements AutoCloseable {
                     throw new IOException("no block status at offset " + offset);
                 }
                 if (depth) {
-                    flags = st.allocated() ? st.depth() + 1 : 0;
+                    // past the end of a shorter backing file qemu counts the zeros as that file's
+                    flags = st.allocated() ? st.depth() + 1 : layers.hasBacking(st.depth()) ? st.depth() + 2 : 0;
                 } else {
                     flags = (st.data() ? 0 : STATE_HOLE) | (st.zero() ? STATE_ZERO : 0);
                     if (st.data() && !st.zero() && !st.compressed() && st.hostOffset() >= 0) {

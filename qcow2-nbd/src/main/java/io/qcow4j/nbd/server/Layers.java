@@ -32,6 +32,10 @@ final class Layers implements AutoCloseable {
         decided = new boolean[layers.size()];
     }
 
+    boolean hasBacking(int depth) {
+        return depth + 1 < layers.size();
+    }
+
     boolean isRaw(int depth) {
         return depth < layers.size() && layers.get(depth) instanceof RawImage;
     }
