@@ -8,6 +8,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
 import io.qcow4j.testing.Qemu;
@@ -17,6 +18,7 @@ import io.qcow4j.testing.Qemu;
  * byte-identical, writes land as qemu-io writes them into a twin image, the image stays
  * clean and its bitmap records every write.
  */
+@Timeout(120)
 class NbdIoOracleTest {
     private static final String[] WRITES = {
         "write -P 0x55 20M 1M", "write -P 0x66 100k 3k", "write -z 30M 2M", "write -z 1M 5000",

@@ -9,6 +9,7 @@ import java.util.ArrayList;
 import java.util.List;
 
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
 import io.qcow4j.testing.Qemu;
@@ -18,6 +19,7 @@ import io.qcow4j.testing.Qemu;
  * the maps of base:allocation, qemu:allocation-depth and each qemu:dirty-bitmap, the
  * listing and the JSON description (size, flags, block sizes, contexts).
  */
+@Timeout(120)
 class NbdMapOracleTest {
     @TempDir
     Path dir;
