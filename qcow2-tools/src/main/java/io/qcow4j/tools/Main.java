@@ -37,6 +37,7 @@ import picocli.CommandLine.Command;
             ResizeCommand.class,
             CheckpointCommand.class,
             SnapshotCommand.class,
+            NbdCommand.class,
             CommandLine.HelpCommand.class
         })
 public final class Main implements Callable<Integer> {

@@ -11,6 +11,9 @@ public final class Nbd {
 
     // ---------------------------------------------------------------- handshake
 
+    /** The IANA port of NBD, qemu-nbd's default. */
+    public static final int DEFAULT_PORT = 10809;
+
     /** "NBDMAGIC": the first 8 bytes the server sends. */
     public static final long NBDMAGIC = 0x4e42444d41474943L;
     /** "IHAVEOPT": newstyle negotiation, after NBDMAGIC, and the magic of every option request. */
