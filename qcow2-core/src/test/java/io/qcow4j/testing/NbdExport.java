@@ -47,7 +47,21 @@ public final class NbdExport implements AutoCloseable {
             cmd.addAll(Arrays.asList(args));
             cmd.add(img.toAbsolutePath().toString());
             Qemu.besideImage(img, cmd.toArray(String[]::new)).assertOk();
-        });
+        }, true);
+    }
+
+    /**
+     * {@code qemu-nbd --persistent --fork -b 127.0.0.1 -p PORT ARGS... IMG}: over TCP on the
+     * loopback ({@link #socket()} is then null).
+     */
+    public static NbdExport qemuNbdTcp(Path img, int port, String... args) {
+        return start(dir -> {
+            List<String> cmd = new ArrayList<>(List.of("qemu-nbd", "--persistent", "--fork",
+                    "--pid-file=" + dir.resolve("pid"), "-b", "127.0.0.1", "-p", Integer.toString(port)));
+            cmd.addAll(Arrays.asList(args));
+            cmd.add(img.toAbsolutePath().toString());
+            Qemu.besideImage(img, cmd.toArray(String[]::new)).assertOk();
+        }, false);
     }
 
     /** {@code nbdkit -U S -P PIDFILE ARGS...} (nbdkit forks into the background by itself). */
@@ -57,20 +71,23 @@ public final class NbdExport implements AutoCloseable {
                     "-P", dir.resolve("pid").toString()));
             cmd.addAll(Arrays.asList(args));
             Qemu.run(cmd.toArray(String[]::new)).assertOk();
-        });
+        }, true);
     }
 
     private interface Starter {
         void start(Path dir) throws IOException;
     }
 
-    private static NbdExport start(Starter starter) {
+    private static NbdExport start(Starter starter, boolean unix) {
         Path dir = null;
         try {
             // /tmp keeps the socket path under the 108-byte limit of unix sockets
             dir = Files.createTempDirectory(Path.of("/tmp"), "qcow4j-nbd");
             starter.start(dir);
             long pid = readPid(dir.resolve("pid"));
+            if (!unix) {
+                return new NbdExport(dir, null, pid);
+            }
             waitForSocket(dir.resolve("sock"));
             return new NbdExport(dir, dir.resolve("sock"), pid);
         } catch (IOException e) {

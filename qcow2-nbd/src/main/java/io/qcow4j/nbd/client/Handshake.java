@@ -24,6 +24,7 @@ final class Handshake {
     static final long OLDSTYLE_MAGIC = 0x00420281861253L;
     /** Option replies are short (names and contexts are at most 4 KiB); anything longer is refused. */
     private static final int MAX_OPTION_REPLY = 64 * 1024;
+    private static final String PROTOCOL_ERROR = "NBD protocol error: ";
 
     /** What the handshake settled. */
     record Session(String protocol, long size, int flags, int minBlock, int preferredBlock, int maxBlock,
@@ -88,7 +89,24 @@ final class Handshake {
         }
         if (uri.tls()) {
             startTls();
+            try {
+                return options(instead, noZeroes);
+            } catch (NbdException e) {
+                throw e;
+            } catch (IOException e) {
+                if (e.getMessage() != null && e.getMessage().startsWith(PROTOCOL_ERROR)) {
+                    throw e;
+                }
+                // TLS 1.3 ends the handshake before the server has checked the client's certificate
+                throw new IOException("the server ended the TLS session: " + e.getMessage()
+                        + " (a server that verifies its clients needs client-cert.pem and client-key.pem)", e);
+            }
         }
+        return options(instead, noZeroes);
+    }
+
+    /** The options after the greeting (and STARTTLS): the caller's, or those that lead to transmission. */
+    private Session options(OptionPhase instead, boolean noZeroes) throws IOException {
         if (instead != null) {
             instead.run(this);
             return null;
@@ -101,9 +119,8 @@ final class Handshake {
                 structured = true;
             } else if (!isError(r.type)) {
                 throw protocol("unexpected reply " + r.type + " to OPT_STRUCTURED_REPLY");
-            } else if (r.type == REP_ERR_TLS_REQD) {
-                throw refusal(r, "structured reply");
             }
+            // an error (TLS required too: OPT_GO then says so, as QEMU reports it): simple replies
         }
         Map<Integer, String> contexts = new LinkedHashMap<>();
         if (structured && !options.metaContexts().isEmpty()) {
@@ -135,7 +152,7 @@ final class Handshake {
                 return null;
             }
             if (isError(r.type)) {
-                throw refusal(r, "go");
+                throw refusal(r, OPT_GO);
             }
             if (r.type != REP_INFO) {
                 throw protocol("unexpected reply " + r.type + " to OPT_GO");
@@ -229,7 +246,7 @@ final class Handshake {
         Reply r = readReply(OPT_STARTTLS);
         if (r.type != REP_ACK) {
             if (isError(r.type)) {
-                throw refusal(r, "starttls");
+                throw refusal(r, OPT_STARTTLS);
             }
             throw protocol("unexpected reply " + r.type + " to OPT_STARTTLS");
         }
@@ -247,7 +264,7 @@ final class Handshake {
         }
         try {
             wire.switchTo(TlsChannel.handshake(wire.channel(), engine));
-        } catch (javax.net.ssl.SSLException e) {
+        } catch (javax.net.ssl.SSLException | java.net.SocketException | java.io.EOFException e) {
             throw new IOException("TLS handshake failed: " + e.getMessage(), e);
         }
         tls = true;
@@ -286,7 +303,7 @@ final class Handshake {
                 return; // the server has no meta contexts: none negotiated
             }
             if (isError(r.type)) {
-                throw refusal(r, option == OPT_SET_META_CONTEXT ? "set meta context" : "list meta context");
+                throw refusal(r, option);
             }
             if (r.type != REP_META_CONTEXT || r.data.length < 5) {
                 throw protocol("unexpected reply " + r.type + " of " + r.data.length + " bytes to a meta context option");
@@ -343,26 +360,41 @@ final class Handshake {
         return type < 0; // bit 31
     }
 
-    /** An error reply, in qemu's words, with the server's message on a second line. */
-    private NbdException refusal(Reply r, String what) {
+    /** An error reply, in qemu's words, with the server's message on a last line. */
+    private NbdException refusal(Reply r, int option) {
+        String what = "option " + option + " (" + optionName(option) + ")";
         String why = switch (r.type) {
             case REP_ERR_UNKNOWN -> "Requested export not available";
-            case REP_ERR_POLICY -> "Denied by server for option " + what;
-            case REP_ERR_INVALID -> "Invalid parameters for option " + what;
-            case REP_ERR_PLATFORM -> "Server lacks support for option " + what;
-            case REP_ERR_TLS_REQD -> "TLS negotiation required before option " + what
-                    + " (use nbds:// or nbds+unix://)";
-            case REP_ERR_SHUTDOWN -> "Server shutting down before option " + what;
-            case REP_ERR_BLOCK_SIZE_REQD -> "Server requires INFO_BLOCK_SIZE for option " + what;
-            case REP_ERR_TOO_BIG -> "Request too big for option " + what;
-            case REP_ERR_UNSUP -> "Server does not support option " + what;
-            default -> "Unknown error code when asking for option " + what;
+            case REP_ERR_POLICY -> "Denied by server for " + what;
+            case REP_ERR_INVALID -> "Invalid parameters for " + what;
+            case REP_ERR_PLATFORM -> "Server lacks support for " + what;
+            case REP_ERR_TLS_REQD -> "TLS negotiation required before " + what + "\nDid you forget a valid tls-creds?";
+            case REP_ERR_SHUTDOWN -> "Server shutting down before " + what;
+            case REP_ERR_BLOCK_SIZE_REQD -> "Server requires INFO_BLOCK_SIZE for " + what;
+            case REP_ERR_TOO_BIG -> "Request too big for " + what;
+            case REP_ERR_UNSUP -> "Unsupported option " + what;
+            default -> "Unknown error code when asking for " + what;
         };
         String said = new String(r.data, StandardCharsets.UTF_8);
         return new NbdException(said.isEmpty() ? why : why + "\nserver reported: " + said, r.type);
     }
 
+    private static String optionName(int option) {
+        return switch (option) {
+            case OPT_EXPORT_NAME -> "export name";
+            case OPT_ABORT -> "abort";
+            case OPT_LIST -> "list";
+            case OPT_STARTTLS -> "starttls";
+            case OPT_INFO -> "info";
+            case OPT_GO -> "go";
+            case OPT_STRUCTURED_REPLY -> "structured reply";
+            case OPT_LIST_META_CONTEXT -> "list meta context";
+            case OPT_SET_META_CONTEXT -> "set meta context";
+            default -> "unknown";
+        };
+    }
+
     private static IOException protocol(String message) {
-        return new IOException("NBD protocol error: " + message);
+        return new IOException(PROTOCOL_ERROR + message);
     }
 }
