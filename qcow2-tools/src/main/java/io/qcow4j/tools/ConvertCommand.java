@@ -265,7 +265,8 @@ final class ConvertCommand implements Callable<Integer> {
     private void copy(BlockDevice source, BlockDevice target, long size, boolean zeroTarget) {
         int chunk = target instanceof Qcow2Image q ? q.clusterSize() : RAW_CHUNK;
         int batch = Math.max(chunk, BATCH - BATCH % chunk);
-        ByteBuffer buf = ByteBuffer.allocate((int) Math.min(batch, alignUp(Math.max(size, 1), chunk)));
+        // direct: socket reads (an NBD source) and file writes go without a copy through a JDK buffer
+        ByteBuffer buf = ByteBuffer.allocateDirect((int) Math.min(batch, alignUp(Math.max(size, 1), chunk)));
         Progress bar = new Progress(spec.commandLine().getOut(), progress && !quiet, size);
         long copiedUpTo = 0; // chunks below this are done
         long pos = 0;
