@@ -10,7 +10,6 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 import java.util.Objects;
 import javax.net.ssl.SSLContext;
 
@@ -65,10 +64,6 @@ import javax.net.ssl.SSLContext;
  * client per thread for parallel calls (servers that advertise CAN_MULTI_CONN).
  */
 public final class NbdClient implements BlockDevice {
-    /** Largest length of one BLOCK_STATUS, TRIM or WRITE_ZEROES request (they carry no payload). */
-    private static final long MAX_UNSIZED = Integer.MAX_VALUE;
-    /** Pieces of a large read or write, when the server allows requests this large. */
-    private static final int PIECE = 1 << 20;
 
     /** One run of a meta context: its flags over {@code [offset, offset + length)}. */
     public record Extent(long offset, long length, int flags) {
@@ -182,8 +177,7 @@ public final class NbdClient implements BlockDevice {
     private final Handshake.Session session;
     private final Transmission tx;
     private final List<String> contextNames;
-    private final int minBlock;
-    private final int piece;
+    private final DataPath data;
     private final StatusCache cache = new StatusCache();
     private boolean closed;
 
@@ -194,9 +188,7 @@ public final class NbdClient implements BlockDevice {
         this.session = session;
         this.tx = new Transmission(connection.wire(), session.structured(), session.contexts(), session.size());
         this.contextNames = List.copyOf(session.contexts().values());
-        this.minBlock = session.minBlock();
-        int p = Math.min(PIECE, session.maxBlock());
-        this.piece = p - p % minBlock;
+        this.data = new DataPath(tx, session.size(), session.minBlock(), session.maxBlock(), options.maxInFlight());
     }
 
     /** Connects to the export {@code uri} names (see {@link NbdUri#parse}) with the default options. */
@@ -307,7 +299,7 @@ public final class NbdClient implements BlockDevice {
             target.put(i, (byte) 0);
         }
         if (within > 0) {
-            readAligned(offset, target.limit((int) within).slice());
+            data.read(offset, target.limit((int) within).slice());
         }
         dst.position(dst.position() + n);
     }
@@ -319,12 +311,7 @@ public final class NbdClient implements BlockDevice {
         checkRange(offset, n);
         checkWithin(offset, n);
         cache.clear();
-        ByteBuffer data = src.slice();
-        if (alignDown(offset) == offset && alignUp(offset + n) == offset + n) {
-            pipeline(CMD_WRITE, offset, data);
-        } else {
-            writeUnaligned(offset, data);
-        }
+        data.write(offset, src.slice());
         src.position(src.position() + n);
     }
 
@@ -337,16 +324,7 @@ public final class NbdClient implements BlockDevice {
         checkRange(offset, length);
         checkWithin(offset, length);
         cache.clear();
-        long end = offset + length;
-        long start = alignUp(offset);
-        long alignedEnd = alignDownToEnd(end);
-        if ((session.flags() & FLAG_SEND_WRITE_ZEROES) == 0 || alignedEnd <= start) {
-            writeZeroBuffers(offset, end);
-            return;
-        }
-        writeZeroBuffers(offset, start);
-        unsized(CMD_WRITE_ZEROES, start, alignedEnd);
-        writeZeroBuffers(alignedEnd, end);
+        data.writeZeroes(offset, offset + length, (session.flags() & FLAG_SEND_WRITE_ZEROES) != 0);
     }
 
     /**
@@ -362,11 +340,7 @@ public final class NbdClient implements BlockDevice {
         if ((session.flags() & FLAG_SEND_TRIM) == 0) {
             return;
         }
-        long start = alignUp(offset);
-        long end = alignDownToEnd(offset + length);
-        if (end > start) {
-            unsized(CMD_TRIM, start, end);
-        }
+        data.trim(offset, offset + length);
     }
 
     /** Asks the server to make what it acknowledged durable (nothing when it has no flush). */
@@ -456,9 +430,9 @@ public final class NbdClient implements BlockDevice {
     }
 
     private void fetchStatus(long offset, long max) throws IOException {
-        long start = alignDown(offset);
-        long end = Math.min(size(), alignUp(offset + max));
-        long length = Math.min(end - start, MAX_UNSIZED - MAX_UNSIZED % minBlock);
+        long start = data.alignDown(offset);
+        long end = data.alignUp(offset + max);
+        long length = Math.min(end - start, data.maxUnsized());
         int flags = options.oneExtentPerRequest() ? CMD_FLAG_REQ_ONE : 0;
         Transmission.Request r = tx.submit(CMD_BLOCK_STATUS, flags, start, (int) length, null);
         tx.await(r);
@@ -466,133 +440,10 @@ public final class NbdClient implements BlockDevice {
         cache.fill(r.extents);
     }
 
-    // ---------------------------------------------------------------- requests
-
-    private void readAligned(long offset, ByteBuffer dst) throws IOException {
-        int n = dst.remaining();
-        long start = alignDown(offset);
-        long end = Math.min(size(), alignUp(offset + n));
-        if (start == offset && end == offset + n) {
-            pipeline(CMD_READ, offset, dst);
-            return;
-        }
-        ByteBuffer whole = ByteBuffer.allocate((int) (end - start));
-        pipeline(CMD_READ, start, whole);
-        dst.put(whole.slice((int) (offset - start), n));
-    }
-
-    /**
-     * READ into or WRITE from {@code buf} (position 0 at {@code offset}) in pieces of at most
-     * {@link #piece} bytes, up to maxInFlight of them out at once. A piece the server
-     * refuses fails the call, after the replies of the others are in.
-     */
-    private void pipeline(int type, long offset, ByteBuffer buf) throws IOException {
-        int length = buf.remaining();
-        int window = options.maxInFlight();
-        NbdException first = null;
-        long firstAt = 0;
-        int next = 0;
-        while (next < length || tx.inFlight() > 0) {
-            while (next < length && tx.inFlight() < window && first == null) {
-                int k = Math.min(piece, length - next);
-                ByteBuffer part = buf.slice(buf.position() + next, k);
-                Transmission.Request r = tx.submit(type, 0, offset + next, k, type == CMD_WRITE ? part : null);
-                r.dst = part;
-                next += k;
-            }
-            if (tx.inFlight() == 0) {
-                break;
-            }
-            Transmission.Request done = tx.awaitAny();
-            if (done.error != null && (first == null || done.offset < firstAt)) {
-                first = done.error;
-                firstAt = done.offset;
-            }
-        }
-        if (first != null) {
-            throw first;
-        }
-    }
-
-    /** TRIM or WRITE_ZEROES over [start, end), in requests of at most MAX_UNSIZED bytes. */
-    private void unsized(int type, long start, long end) throws IOException {
-        long limit = MAX_UNSIZED - MAX_UNSIZED % minBlock;
-        NbdException first = null;
-        long pos = start;
-        while (pos < end || tx.inFlight() > 0) {
-            while (pos < end && tx.inFlight() < options.maxInFlight() && first == null) {
-                int k = (int) Math.min(limit, end - pos);
-                tx.submit(type, 0, pos, k, null);
-                pos += k;
-            }
-            if (tx.inFlight() == 0) {
-                break;
-            }
-            Transmission.Request done = tx.awaitAny();
-            if (done.error != null && first == null) {
-                first = done.error;
-            }
-        }
-        if (first != null) {
-            throw first;
-        }
-    }
-
-    private void writeZeroBuffers(long start, long end) throws IOException {
-        if (end <= start) {
-            return;
-        }
-        ByteBuffer zeros = ByteBuffer.allocate((int) Math.min(end - start, 4L << 20));
-        for (long pos = start; pos < end; ) {
-            int k = (int) Math.min(zeros.capacity(), end - pos);
-            zeros.clear().limit(k);
-            if (alignDown(pos) == pos && alignUp(pos + k) == pos + k) {
-                pipeline(CMD_WRITE, pos, zeros);
-            } else {
-                writeUnaligned(pos, zeros);
-            }
-            pos += k;
-        }
-    }
-
-    /**
-     * Read-modify-write of the minimum blocks at both ends of an unaligned write (not
-     * atomic against other clients of the export).
-     */
-    private void writeUnaligned(long offset, ByteBuffer data) throws IOException {
-        int n = data.remaining();
-        long start = alignDown(offset);
-        long end = alignUp(offset + n);
-        ByteBuffer whole = ByteBuffer.allocate((int) (end - start));
-        int head = (int) Math.min(minBlock, end - start);
-        pipeline(CMD_READ, start, whole.slice(0, head));
-        long tail = alignDown(end - 1);
-        if (tail >= start + head) {
-            pipeline(CMD_READ, tail, whole.slice((int) (tail - start), (int) (end - tail)));
-        }
-        whole.put((int) (offset - start), data, data.position(), n);
-        pipeline(CMD_WRITE, start, whole);
-    }
-
     private void throwIfFailed(Transmission.Request r, String what) throws IOException {
         if (r.error != null) {
             throw new NbdException(what + " failed: " + r.error.getMessage(), r.error.error());
         }
-    }
-
-    private long alignDown(long v) {
-        return v - v % minBlock;
-    }
-
-    /** Up to the minimum block size, but never past the end of the export (its tail may be short). */
-    private long alignUp(long v) {
-        long r = v % minBlock;
-        return r == 0 ? v : Math.min(size(), v + (minBlock - r));
-    }
-
-    /** Down to the minimum block size, except that the end of the export stays the end. */
-    private long alignDownToEnd(long v) {
-        return v == size() ? v : alignDown(v);
     }
 
     private void checkOpen() throws IOException {
@@ -647,47 +498,5 @@ public final class NbdClient implements BlockDevice {
     @Override
     public String toString() {
         return uri.toString();
-    }
-
-    /** Extents of the last BLOCK_STATUS reply, per context, contiguous from its start. */
-    private static final class StatusCache {
-        private Map<String, List<Extent>> lists = Map.of();
-
-        void clear() {
-            lists = Map.of();
-        }
-
-        void fill(Map<String, List<Extent>> extents) {
-            lists = extents;
-        }
-
-        List<Extent> get(String context) {
-            return lists.getOrDefault(context, List.of());
-        }
-
-        Extent find(String context, long offset) {
-            List<Extent> l = get(context);
-            int i = indexOf(context, offset);
-            return i < l.size() && l.get(i).offset() <= offset && offset < l.get(i).end() ? l.get(i) : null;
-        }
-
-        /** Index of the extent holding {@code offset} (or where it would be). */
-        int indexOf(String context, long offset) {
-            List<Extent> l = get(context);
-            int lo = 0;
-            int hi = l.size() - 1;
-            while (lo <= hi) {
-                int mid = (lo + hi) >>> 1;
-                Extent e = l.get(mid);
-                if (e.end() <= offset) {
-                    lo = mid + 1;
-                } else if (e.offset() > offset) {
-                    hi = mid - 1;
-                } else {
-                    return mid;
-                }
-            }
-            return lo;
-        }
     }
 }
