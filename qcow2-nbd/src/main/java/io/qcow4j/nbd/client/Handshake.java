@@ -85,7 +85,7 @@ final class Handshake {
                 throw new NbdException("The server does not support fixed newstyle negotiation"
                         + (uri.tls() ? ", which TLS needs" : ""), REP_ERR_UNSUP);
             }
-            return exportName(noZeroes, "newstyle");
+            return exportName(noZeroes, "newstyle", false, Map.of());
         }
         if (uri.tls()) {
             startTls();
@@ -128,7 +128,8 @@ final class Handshake {
             readContexts(OPT_SET_META_CONTEXT, null, contexts);
         }
         Session s = go(structured, contexts);
-        return s != null ? s : exportName(noZeroes, "newstyle-fixed");
+        // a server without GO: what was negotiated before still holds (structured replies, contexts)
+        return s != null ? s : exportName(noZeroes, "newstyle-fixed", structured, contexts);
     }
 
     /** OPT_GO with INFO_BLOCK_SIZE; null when the server does not know GO (then EXPORT_NAME). */
@@ -205,7 +206,8 @@ final class Handshake {
     }
 
     /** OPT_EXPORT_NAME: no reply on failure (the server just hangs up), size and flags on success. */
-    private Session exportName(boolean noZeroes, String protocol) throws IOException {
+    private Session exportName(boolean noZeroes, String protocol, boolean structured, Map<Integer, String> contexts)
+            throws IOException {
         byte[] name = uri.export().getBytes(StandardCharsets.UTF_8);
         wire.writeLong(IHAVEOPT);
         wire.writeInt(OPT_EXPORT_NAME);
@@ -225,7 +227,7 @@ final class Handshake {
         if (size < 0) {
             throw protocol("export size " + Long.toUnsignedString(size) + " is too large");
         }
-        return new Session(protocol, size, flags, 1, 4096, MAX_PAYLOAD, false, Map.of(), tls);
+        return new Session(protocol, size, flags, 1, 4096, MAX_PAYLOAD, structured, contexts, tls);
     }
 
     private Session oldstyle() throws IOException {

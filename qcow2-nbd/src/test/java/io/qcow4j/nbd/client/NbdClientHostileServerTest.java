@@ -279,6 +279,49 @@ class NbdClientHostileServerTest {
         assertSays(e, "is too large");
     }
 
+    /**
+     * A server without OPT_GO (it answers ERR_UNSUP) gets OPT_EXPORT_NAME; the structured
+     * replies and meta context it accepted before still hold.
+     */
+    @Test
+    void serverWithoutGoGetsExportName() throws IOException {
+        try (FakeServer server = FakeServer.raw(tmp, (in, out) -> {
+            FakeServer.greet(in, out);
+            while (true) {
+                in.readLong();
+                int option = in.readInt();
+                in.skipNBytes(in.readInt());
+                if (option == OPT_EXPORT_NAME) {
+                    out.writeLong(FakeServer.SIZE);
+                    out.writeShort(FLAG_HAS_FLAGS);
+                    out.flush();
+                    break;
+                } else if (option == OPT_GO) {
+                    FakeServer.optionReply(out, option, REP_ERR_UNSUP, new byte[0]);
+                } else if (option == OPT_SET_META_CONTEXT) {
+                    byte[] name = CONTEXT_BASE_ALLOCATION.getBytes();
+                    FakeServer.optionReply(out, option, REP_META_CONTEXT,
+                            ByteBuffer.allocate(4 + name.length).putInt(FakeServer.BASE_ID).put(name).array());
+                    FakeServer.optionReply(out, option, REP_ACK, new byte[0]);
+                } else {
+                    FakeServer.optionReply(out, option, REP_ACK, new byte[0]);
+                }
+            }
+            FakeServer.Request r = FakeServer.request(in);
+            FakeServer.chunk(out, REPLY_FLAG_DONE, REPLY_TYPE_BLOCK_STATUS, r.cookie(), 12);
+            out.writeInt(FakeServer.BASE_ID);
+            out.writeInt(r.length());
+            out.writeInt(STATE_HOLE | STATE_ZERO);
+            out.flush();
+            in.read();
+        }); NbdClient client = NbdClient.connect(server.uri(), NbdClient.Options.defaults())) {
+            assertTrue(client.structuredReplies());
+            assertEquals(List.of(CONTEXT_BASE_ALLOCATION), client.metaContexts());
+            assertEquals(FakeServer.SIZE, client.size());
+            assertTrue(assertTimeoutPreemptively(LIMIT, () -> client.blockStatus(0, FakeServer.SIZE)).zero());
+        }
+    }
+
     @Test
     void missingExportIsTheServersError() throws IOException {
         try (FakeServer server = FakeServer.raw(tmp, (in, out) -> {
