@@ -81,6 +81,9 @@ final class ConvertCommand implements Callable<Integer> {
     @Parameters(paramLabel = "SRC DST", arity = "0..*")
     List<String> args = new ArrayList<>();
 
+    /** How far the progress bar went. */
+    private long progressed;
+
     @Override
     public Integer call() throws Exception {
         if (!targetFormat.equals(Images.QCOW2) && !targetFormat.equals(Images.RAW)) {
@@ -265,47 +268,55 @@ final class ConvertCommand implements Callable<Integer> {
     private void copy(BlockDevice source, BlockDevice target, long size, boolean zeroTarget) {
         int chunk = target instanceof Qcow2Image q ? q.clusterSize() : RAW_CHUNK;
         int batch = Math.max(chunk, BATCH - BATCH % chunk);
-        // direct: socket reads (an NBD source) and file writes go without a copy through a JDK buffer
-        ByteBuffer buf = ByteBuffer.allocateDirect((int) Math.min(batch, alignUp(Math.max(size, 1), chunk)));
         Progress bar = new Progress(spec.commandLine().getOut(), progress && !quiet, size);
-        long copiedUpTo = 0; // chunks below this are done
+        long copiedUpTo = 0; // chunks below this are read (or being read)
         long pos = 0;
-        while (pos < size) {
-            BlockStatus st;
-            try {
-                st = source.blockStatus(pos, size - pos);
-            } catch (IOException | RuntimeException e) {
-                throw new CliException("error while reading block status at offset " + pos + ": "
-                        + Images.reason(e), 1, e);
-            }
-            long runEnd = pos + Math.max(1, st.length());
-            if (!st.zero()) {
-                // data (or an NBD hole that may not read as zeros, which qemu-img copies too)
-                long first = Math.max(pos - pos % chunk, copiedUpTo);
-                long end = Math.min(alignUp(runEnd, chunk), size);
-                for (long c = first; c < end; c += buf.capacity()) {
-                    int n = (int) Math.min(buf.capacity(), end - c);
-                    read(source, c, n, buf);
-                    writeBatch(target, c, buf.slice(0, n), chunk, zeroTarget);
-                    bar.update(c + n);
+        try (PrefetchReads reads = new PrefetchReads(source, (int) Math.min(batch, alignUp(Math.max(size, 1), chunk)))) {
+            while (pos < size) {
+                BlockStatus st;
+                try {
+                    st = source.blockStatus(pos, size - pos);
+                } catch (IOException | RuntimeException e) {
+                    throw new CliException("error while reading block status at offset " + pos + ": "
+                            + Images.reason(e), 1, e);
                 }
-                copiedUpTo = Math.max(copiedUpTo, end);
-            } else if (zeroTarget && runEnd > Math.max(pos, copiedUpTo)) {
-                long from = Math.max(pos, copiedUpTo);
-                writeZeroes(target, from, runEnd - from);
+                long runEnd = pos + Math.max(1, st.length());
+                if (!st.zero()) {
+                    // data (or an NBD hole that may not read as zeros, which qemu-img copies too)
+                    long first = Math.max(pos - pos % chunk, copiedUpTo);
+                    long end = Math.min(alignUp(runEnd, chunk), size);
+                    for (long c = first; c < end; c += reads.capacity()) {
+                        PrefetchReads.Batch done = reads.submit(c, (int) Math.min(reads.capacity(), end - c));
+                        write(target, done, chunk, zeroTarget, bar);
+                    }
+                    copiedUpTo = Math.max(copiedUpTo, end);
+                } else if (zeroTarget && runEnd > Math.max(pos, copiedUpTo)) {
+                    // no overlap with a batch still being read: those end at copiedUpTo
+                    long from = Math.max(pos, copiedUpTo);
+                    writeZeroes(target, from, runEnd - from);
+                }
+                pos = runEnd;
+                if (st.zero()) {
+                    advance(bar, pos);
+                }
             }
-            pos = runEnd;
-            bar.update(pos);
+            write(target, reads.finish(), chunk, zeroTarget, bar);
         }
         bar.finish();
     }
 
-    private static void read(BlockDevice source, long offset, int length, ByteBuffer buf) {
-        buf.clear().limit(length);
-        try {
-            source.read(offset, buf);
-        } catch (IOException | RuntimeException e) {
-            throw new CliException("error while reading at byte " + offset + ": " + Images.reason(e), 1, e);
+    private void write(BlockDevice target, PrefetchReads.Batch batch, int chunk, boolean zeroTarget, Progress bar) {
+        if (batch != null) {
+            writeBatch(target, batch.offset(), batch.data(), chunk, zeroTarget);
+            advance(bar, batch.offset() + batch.data().remaining());
+        }
+    }
+
+    /** The bar only moves forward (a zero run may be passed while the batch before it is still being read). */
+    private void advance(Progress bar, long done) {
+        if (done > progressed) {
+            progressed = done;
+            bar.update(done);
         }
     }
 
