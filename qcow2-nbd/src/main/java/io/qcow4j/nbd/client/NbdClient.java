@@ -50,7 +50,10 @@ import javax.net.ssl.SSLContext;
  * {@code qemu:allocation-depth} (allocated, and the layer of the export's backing chain that
  * answers, as {@link BlockStatus#depth()}; a run no layer allocates is unallocated at depth 0).
  * Without allocation depth, {@code allocated} is "data or zero", as QEMU's own NBD client
- * reports it. {@link BlockStatus#hostOffset()} is the offset in the export.
+ * reports it. {@link BlockStatus#hostOffset()} is the offset in the export. One BLOCK_STATUS
+ * reply answers the calls that follow while they fall inside it (a walk over the disk costs
+ * one round trip per reply, not per run); this client's writes forget it, other clients'
+ * writes to the export are not seen until the next request.
  *
  * <p>Everything the server sends is checked before use (magic numbers, cookies, chunk
  * lengths and offsets, extents); a server that breaks the protocol gets an
