@@ -46,6 +46,10 @@ final class Chains {
     static void requireQcow2(String name, String format, String ifRaw) {
         String prefix = "Could not open '" + name + "': ";
         Images.checkFormat(format, prefix);
+        if (NbdImages.isNbd(name)) {
+            // an export is a raw disk here, never a qcow2 chain
+            throw new CliException(ifRaw != null ? ifRaw : prefix + "Image is not in qcow2 format");
+        }
         Path path = Cwd.path(name);
         try {
             if (Files.isDirectory(path)) {

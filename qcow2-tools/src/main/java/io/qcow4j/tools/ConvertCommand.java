@@ -8,6 +8,7 @@ import io.qcow4j.core.CreateOptions;
 import io.qcow4j.core.OpenOptions;
 import io.qcow4j.core.Qcow2Image;
 import io.qcow4j.core.RawImage;
+import io.qcow4j.nbd.client.NbdClient;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;
@@ -31,12 +32,18 @@ import picocli.CommandLine.Model.CommandSpec;
  * source image's persistent bitmaps (granularity, enabled state, bits) into a qcow2 target;
  * unlike qemu-img, its refusals (raw target, inconsistent bitmap) come before DST is made.
  * Converting an image that has bitmaps without --bitmaps warns that they stay behind.
+ * SRC may be an NBD export ({@code nbd+unix:///EXPORT?socket=PATH}, {@code nbd://HOST:PORT/EXPORT}),
+ * read as a raw disk; so may DST with -O raw: as qemu-img, the existing export is
+ * written (with or without -n), zeros included. With -n, DST is any existing image of
+ * format -O, at least as large as SRC, and the runs that read as zeros are written as zeros.
  */
 @Command(name = "convert", mixinStandardHelpOptions = true,
         description = "Copy an image into a new image of the given format (raw unless -O qcow2).")
 final class ConvertCommand implements Callable<Integer> {
     /** Chunk size for a raw target: what qemu-img uses as its buffer granularity. */
     private static final int RAW_CHUNK = 64 * 1024;
+    /** Bytes read from the source at once: an NBD source keeps several requests in flight within one read. */
+    private static final int BATCH = 8 << 20;
 
     @Spec
     CommandSpec spec;
@@ -56,6 +63,9 @@ final class ConvertCommand implements Callable<Integer> {
     @Option(names = "-p", description = "show progress")
     boolean progress;
 
+    @Option(names = "-n", description = "write into the existing DST instead of creating it (zeros are written too)")
+    boolean noCreate;
+
     @Option(names = "-q", description = "quiet")
     boolean quiet;
 
@@ -70,6 +80,9 @@ final class ConvertCommand implements Callable<Integer> {
 
     @Parameters(paramLabel = "SRC DST", arity = "0..*")
     List<String> args = new ArrayList<>();
+
+    /** How far the progress bar went. */
+    private long progressed;
 
     @Override
     public Integer call() throws Exception {
@@ -106,17 +119,31 @@ final class ConvertCommand implements Callable<Integer> {
                 throw new CliException(dst + ": option '" + refused + "' is not supported by convert");
             }
         }
+        if (NbdImages.isNbd(dst) && targetFormat.equals(Images.QCOW2)) {
+            throw new CliException(dst + ": writing a qcow2 image into an NBD export is not supported (use -O raw)");
+        }
+        if (noCreate && (bitmaps || compress)) {
+            throw new CliException("-n cannot be combined with " + (bitmaps ? "--bitmaps" : "-c") + " in qcow4j");
+        }
         BlockDevice source = Images.open(src, sourceFormat, false, true, forceShare);
         try {
-            if (Files.exists(Cwd.path(dst)) && Files.isSameFile(Cwd.path(src), Cwd.path(dst))) {
+            if (!NbdImages.isNbd(src) && !NbdImages.isNbd(dst)
+                    && Files.exists(Cwd.path(dst)) && Files.isSameFile(Cwd.path(src), Cwd.path(dst))) {
                 throw new CliException(dst + ": source and target are the same file");
             }
             List<DirtyBitmap> toCopy = bitmapsToCopy(src, source);
             long size = Images.virtualSize(source);
-            BlockDevice target = createTarget(dst, size, values);
+            boolean existing = noCreate || NbdImages.isNbd(dst);
+            BlockDevice target = existing ? openTarget(dst, size) : createTarget(dst, size, values);
             try {
-                copy(source, target, size);
+                copy(source, target, size, existing);
                 copyBitmaps(toCopy, target);
+                if (target instanceof NbdClient nbd) {
+                    nbd.flush();
+                }
+            } catch (IOException e) {
+                Images.closeQuietly(target);
+                throw new CliException(dst + ": error while flushing: " + Images.reason(e), 1, e);
             } catch (RuntimeException e) {
                 Images.closeQuietly(target);
                 throw e;
@@ -126,6 +153,38 @@ final class ConvertCommand implements Callable<Integer> {
             Images.closeQuietly(source);
         }
         return 0;
+    }
+
+    /**
+     * An existing target: with -n, DST as -O says (qemu-img's "Could not open" texts, and
+     * "output file is smaller than input file"); an NBD export without -n as qemu-img
+     * "creates" one, opening it ("Cannot grow NBD nodes" when it is smaller).
+     */
+    private BlockDevice openTarget(String dst, long size) {
+        BlockDevice target;
+        if (NbdImages.isNbd(dst)) {
+            try {
+                target = NbdImages.open(dst, Images.RAW, true);
+            } catch (CliException e) {
+                if (noCreate) {
+                    throw e;
+                }
+                String why = e.getMessage().substring(("Could not open '" + dst + "': ").length());
+                throw new CliException(dst + ": error while converting raw: Protocol driver 'nbd' does not support"
+                        + " image creation, and opening the image failed: " + why, e.exitCode(), e);
+            }
+        } else {
+            if (!Files.exists(Cwd.path(dst))) {
+                throw new CliException("Could not open '" + dst + "': Could not open '" + dst + "': No such file or directory");
+            }
+            target = Images.open(dst, targetFormat, true, false);
+        }
+        if (Images.virtualSize(target) < size) {
+            Images.closeQuietly(target);
+            throw new CliException(noCreate ? "output file is smaller than input file"
+                    : dst + ": error while converting raw: Cannot grow NBD nodes");
+        }
+        return target;
     }
 
     /**
@@ -201,57 +260,127 @@ final class ConvertCommand implements Callable<Integer> {
         }
     }
 
-    /** Copies every chunk that holds non-zero data; chunks are the target's clusters. */
-    private void copy(BlockDevice source, BlockDevice target, long size) {
+    /**
+     * Copies every chunk that holds non-zero data; chunks are the target's clusters, read
+     * from the source in batches of several. An existing target ({@code zeroTarget}) also
+     * gets zeros where the source reads as zeros.
+     */
+    private void copy(BlockDevice source, BlockDevice target, long size, boolean zeroTarget) {
         int chunk = target instanceof Qcow2Image q ? q.clusterSize() : RAW_CHUNK;
-        ByteBuffer buf = ByteBuffer.allocate(chunk);
+        int batch = Math.max(chunk, BATCH - BATCH % chunk);
         Progress bar = new Progress(spec.commandLine().getOut(), progress && !quiet, size);
-        long copiedUpTo = 0; // chunks below this are done
+        long copiedUpTo = 0; // chunks below this are read (or being read)
         long pos = 0;
-        while (pos < size) {
-            BlockStatus st;
-            try {
-                st = source.blockStatus(pos, size - pos);
-            } catch (IOException | RuntimeException e) {
-                throw new CliException("error while reading block status at offset " + pos + ": "
-                        + Images.reason(e), 1, e);
-            }
-            long runEnd = pos + Math.max(1, st.length());
-            if (st.allocated() && !st.zero()) {
-                long first = Math.max(pos - pos % chunk, copiedUpTo);
-                for (long c = first; c < runEnd; c += chunk) {
-                    int n = (int) Math.min(chunk, size - c);
-                    copyChunk(source, target, c, n, buf);
-                    bar.update(c + n);
+        try (PrefetchReads reads = new PrefetchReads(source, (int) Math.min(batch, alignUp(Math.max(size, 1), chunk)))) {
+            while (pos < size) {
+                BlockStatus st;
+                try {
+                    st = source.blockStatus(pos, size - pos);
+                } catch (IOException | RuntimeException e) {
+                    throw new CliException("error while reading block status at offset " + pos + ": "
+                            + Images.reason(e), 1, e);
                 }
-                copiedUpTo = Math.max(copiedUpTo, alignUp(runEnd, chunk));
+                long runEnd = pos + Math.max(1, st.length());
+                if (!st.zero()) {
+                    // data (or an NBD hole that may not read as zeros, which qemu-img copies too)
+                    long first = Math.max(pos - pos % chunk, copiedUpTo);
+                    long end = Math.min(alignUp(runEnd, chunk), size);
+                    for (long c = first; c < end; c += reads.capacity()) {
+                        PrefetchReads.Batch done = reads.submit(c, (int) Math.min(reads.capacity(), end - c));
+                        write(target, done, chunk, zeroTarget, bar);
+                    }
+                    copiedUpTo = Math.max(copiedUpTo, end);
+                } else if (zeroTarget && runEnd > Math.max(pos, copiedUpTo)) {
+                    // no overlap with a batch still being read: those end at copiedUpTo
+                    long from = Math.max(pos, copiedUpTo);
+                    writeZeroes(target, from, runEnd - from);
+                }
+                pos = runEnd;
+                if (st.zero()) {
+                    advance(bar, pos);
+                }
             }
-            pos = runEnd;
-            bar.update(pos);
+            write(target, reads.finish(), chunk, zeroTarget, bar);
         }
         bar.finish();
     }
 
-    private void copyChunk(BlockDevice source, BlockDevice target, long offset, int length, ByteBuffer buf) {
-        buf.clear().limit(length);
-        try {
-            source.read(offset, buf);
-        } catch (IOException | RuntimeException e) {
-            throw new CliException("error while reading at byte " + offset + ": " + Images.reason(e), 1, e);
+    private void write(BlockDevice target, PrefetchReads.Batch batch, int chunk, boolean zeroTarget, Progress bar) {
+        if (batch != null) {
+            writeBatch(target, batch.offset(), batch.data(), chunk, zeroTarget);
+            advance(bar, batch.offset() + batch.data().remaining());
         }
-        buf.flip();
-        if (isZero(buf)) {
-            return; // the new image reads zeros there already
+    }
+
+    /** The bar only moves forward (a zero run may be passed while the batch before it is still being read). */
+    private void advance(Progress bar, long done) {
+        if (done > progressed) {
+            progressed = done;
+            bar.update(done);
         }
+    }
+
+    /**
+     * Writes a batch read from the source, chunk by chunk: chunks of zeros are skipped (a
+     * new image reads zeros there already) or written as zeros (an existing target); runs
+     * of other chunks go out in one write each (one per cluster when compressing).
+     */
+    private void writeBatch(BlockDevice target, long offset, ByteBuffer data, int chunk, boolean zeroTarget) {
+        int n = data.remaining();
+        int count = (n + chunk - 1) / chunk;
+        boolean[] zero = new boolean[count];
+        for (int c = 0; c < count; c++) {
+            zero[c] = isZero(data.slice(c * chunk, Math.min(chunk, n - c * chunk)));
+        }
+        for (int c = 0; c < count; ) {
+            int d = c + 1;
+            while (d < count && zero[d] == zero[c] && !compress) {
+                d++;
+            }
+            int from = c * chunk;
+            int to = Math.min(n, d * chunk);
+            if (!zero[c]) {
+                write(target, offset + from, data.slice(from, to - from));
+            } else if (zeroTarget) {
+                writeZeroes(target, offset + from, to - from);
+            }
+            c = d;
+        }
+    }
+
+    private void write(BlockDevice target, long offset, ByteBuffer data) {
         try {
             if (target instanceof Qcow2Image q) {
                 if (compress) {
-                    q.writeCompressed(offset, buf);
+                    q.writeCompressed(offset, data);
                 } else {
-                    q.write(offset, buf);
+                    q.write(offset, data);
                 }
+            } else if (target instanceof NbdClient nbd) {
+                nbd.write(offset, data);
             } else {
-                ((RawImage) target).write(offset, buf);
+                ((RawImage) target).write(offset, data);
+            }
+        } catch (IOException | RuntimeException e) {
+            throw new CliException("error while writing at byte " + offset + ": " + Images.reason(e), 1, e);
+        }
+    }
+
+    /** Zeros into an existing target: zero clusters, NBD_CMD_WRITE_ZEROES, or written zeros (raw). */
+    private static void writeZeroes(BlockDevice target, long offset, long length) {
+        try {
+            if (target instanceof Qcow2Image q) {
+                q.writeZeroes(offset, length);
+            } else if (target instanceof NbdClient nbd) {
+                nbd.writeZeroes(offset, length);
+            } else {
+                RawImage raw = (RawImage) target;
+                ByteBuffer zeros = ByteBuffer.allocate((int) Math.min(length, 1 << 20));
+                for (long done = 0; done < length; ) {
+                    int k = (int) Math.min(zeros.capacity(), length - done);
+                    raw.write(offset + done, zeros.clear().limit(k));
+                    done += k;
+                }
             }
         } catch (IOException | RuntimeException e) {
             throw new CliException("error while writing at byte " + offset + ": " + Images.reason(e), 1, e);

@@ -28,6 +28,8 @@ final class ImageInfo {
     String format;
     long virtualSize;
     long actualSize = -1;
+    /** An NBD export: qemu prints "disk size: unavailable" and no dirty flag. */
+    boolean protocolOnly;
     int clusterSize = -1;
     boolean dirty;
     String backingFilename;
@@ -43,6 +45,11 @@ final class ImageInfo {
         info.filename = name;
         info.format = dev.formatName();
         info.virtualSize = Images.virtualSize(dev);
+        if (dev instanceof io.qcow4j.nbd.client.NbdClient) {
+            info.filename = NbdImages.displayName(name);
+            info.protocolOnly = true;
+            return info;
+        }
         // the image file alone: qemu 7.2 counts neither the data file nor the backing file
         info.actualSize = DiskUsage.allocatedBytes(Cwd.path(name));
         if (dev instanceof Qcow2Image img) {
@@ -138,7 +145,9 @@ final class ImageInfo {
             m.put("full-backing-filename", fullBackingFilename);
             m.put("backing-filename", backingFilename);
         }
-        m.put("dirty-flag", dirty);
+        if (!protocolOnly) {
+            m.put("dirty-flag", dirty);
+        }
         return m;
     }
 
@@ -164,6 +173,8 @@ final class ImageInfo {
         out.println("virtual size: " + Output.humanSize(virtualSize) + " (" + virtualSize + " bytes)");
         if (actualSize >= 0) {
             out.println("disk size: " + Output.humanSize(actualSize));
+        } else if (protocolOnly) {
+            out.println("disk size: unavailable");
         }
         if (clusterSize > 0) {
             out.println("cluster_size: " + clusterSize);

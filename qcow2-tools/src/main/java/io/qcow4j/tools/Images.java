@@ -50,8 +50,13 @@ final class Images {
     /**
      * As {@link #open(String, String, boolean, boolean)}; {@code forceShare} (-U) takes none
      * of QEMU's image locks, so an image in use (a running VM's) can be inspected read-only.
+     * An NBD URI ({@code nbd+unix:///EXPORT?socket=PATH}, {@code nbd://HOST:PORT/EXPORT})
+     * opens the export as a raw disk (see {@link NbdImages}).
      */
     static BlockDevice open(String name, String format, boolean writable, boolean backing, boolean forceShare) {
+        if (NbdImages.isNbd(name)) {
+            return NbdImages.open(name, format, writable);
+        }
         String prefix = "Could not open '" + name + "': ";
         checkFormat(format, prefix);
         Path path = Cwd.path(name);

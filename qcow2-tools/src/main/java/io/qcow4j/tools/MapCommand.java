@@ -5,6 +5,8 @@ import io.qcow4j.bitmaps.DirtyBitmap;
 import io.qcow4j.core.BlockDevice;
 import io.qcow4j.core.BlockStatus;
 import io.qcow4j.core.Qcow2Image;
+import io.qcow4j.nbd.client.NbdClient;
+import io.qcow4j.nbd.protocol.Nbd;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.util.ArrayList;
@@ -23,6 +25,9 @@ import picocli.CommandLine.Model.CommandSpec;
  * contiguous host offsets). JSON lists every run; the human table lists the runs whose
  * data lives in a file (and fails, as qemu does, on compressed clusters, which have no
  * host offset to show). Host offsets of data-file images are offsets in the data file.
+ * An NBD export ({@code nbd+unix:///EXPORT?socket=PATH}, {@code nbd://HOST:PORT/EXPORT}) maps
+ * as qemu-img maps it: from its base:allocation context, present where data or zero, at
+ * its own offsets, depth 0.
  *
  * <p>{@code map --bitmap NAME FILE} is qcow4j's own: the dirty and clean runs of a
  * persistent bitmap over the whole disk, adjacent runs merged, what
@@ -33,6 +38,7 @@ import picocli.CommandLine.Model.CommandSpec;
  * { "start": 65536, "length": 16711680, "dirty": false}]
  * </pre>
  * The human form is a table of the dirty runs only ("Offset Length", hex, as the map table).
+ * FILE may be an NBD export: its {@code qemu:dirty-bitmap:NAME} context is read.
  *
  * <p>{@code map --since CHECKPOINT FILE} (qcow4j's own) prints, in the same form, what
  * changed since that checkpoint (see {@code qcow4j checkpoint}): the union of its bitmap
@@ -208,6 +214,13 @@ final class MapCommand implements Callable<Integer> {
     }
 
     private static Entry status(BlockDevice dev, List<String> files, long pos, long n) throws IOException {
+        if (dev instanceof NbdClient && pos < dev.size()) {
+            // as qemu's NBD driver reports an export: present when data or zero, at its own offset, depth 0
+            BlockStatus st = dev.blockStatus(pos, Math.min(n, dev.size() - pos));
+            boolean present = st.data() || st.zero();
+            return new Entry(pos, st.length(), 0, present, st.zero(), st.data(), present ? pos : -1,
+                    present ? files.get(0) : null);
+        }
         if (pos >= dev.size()) {
             // the tail of a raw file that is not a whole number of sectors: qemu reads it as zeros
             return new Entry(pos, n, 0, true, true, false, pos, files.get(0));
@@ -226,6 +239,9 @@ final class MapCommand implements Callable<Integer> {
      */
     static List<String> fileNames(String name, BlockDevice dev) {
         List<String> names = new ArrayList<>();
+        if (dev instanceof NbdClient) {
+            return List.of(NbdImages.displayName(name));
+        }
         String layer = name;
         BlockDevice d = dev;
         while (d != null) {
@@ -245,6 +261,10 @@ final class MapCommand implements Callable<Integer> {
     }
 
     private void mapBitmap(PrintWriter out, boolean json) throws IOException {
+        if (NbdImages.isNbd(file)) {
+            mapNbdBitmap(out, json);
+            return;
+        }
         BlockDevice dev = Images.open(file, format, false, false, forceShare);
         try {
             if (!(dev instanceof Qcow2Image img)) {
@@ -264,8 +284,47 @@ final class MapCommand implements Callable<Integer> {
         }
     }
 
+    /** The export's {@code qemu:dirty-bitmap:NAME} context (qemu-nbd -B NAME), over the whole disk, runs merged. */
+    private void mapNbdBitmap(PrintWriter out, boolean json) throws IOException {
+        String context = NbdImages.bitmapContext(bitmap);
+        NbdClient nbd = NbdImages.open(file, format, false, context);
+        List<DirtyBitmap.Extent> extents = new ArrayList<>();
+        try {
+            if (!nbd.metaContexts().contains(context)) {
+                throw new CliException("Bitmap '" + bitmap + "' is not found");
+            }
+            long size = nbd.size();
+            for (long pos = 0; pos < size; ) {
+                List<NbdClient.Extent> list;
+                try {
+                    list = nbd.extents(context, pos, size - pos);
+                } catch (IOException e) {
+                    throw new CliException("Could not read bitmap '" + bitmap + "' of '" + file + "': "
+                            + Images.reason(e), 1, e);
+                }
+                for (NbdClient.Extent e : list) {
+                    boolean dirty = e.has(Nbd.STATE_DIRTY);
+                    int last = extents.size() - 1;
+                    if (last >= 0 && extents.get(last).dirty() == dirty) {
+                        DirtyBitmap.Extent prev = extents.get(last);
+                        extents.set(last, new DirtyBitmap.Extent(prev.start(), prev.length() + e.length(), dirty));
+                    } else {
+                        extents.add(new DirtyBitmap.Extent(e.offset(), e.length(), dirty));
+                    }
+                    pos = e.end();
+                }
+            }
+        } finally {
+            Images.closeQuietly(nbd);
+        }
+        printBitmap(out, json, extents);
+    }
+
     /** The union of the checkpoint's bitmap and every later one, across FILE's chain (see Checkpoints#dirtySince). */
     private void mapSince(PrintWriter out, boolean json) {
+        if (NbdImages.isNbd(file)) {
+            throw new CliException("--since needs the image file, not an NBD export (use --bitmap NAME with qemu-nbd -B NAME)");
+        }
         io.qcow4j.bitmaps.Chain chain = Chains.open(file, format, false, forceShare, spec.commandLine().getErr(), null);
         List<DirtyBitmap.Extent> extents;
         try {
