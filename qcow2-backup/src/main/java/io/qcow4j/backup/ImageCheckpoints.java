@@ -88,6 +88,7 @@ final class ImageCheckpoints implements Checkpointing {
 
     @Override
     public void start(String name) throws IOException {
+        writable();
         chain.transaction().checkpoint(name).commit();
         durable();
     }
@@ -104,6 +105,7 @@ final class ImageCheckpoints implements Checkpointing {
                 into.add(f);
             }
         }
+        writable();
         if (into.isEmpty()) {
             // nothing to take its bits: it stays, recording, and "since" any older one still includes it
             return;
@@ -117,6 +119,12 @@ final class ImageCheckpoints implements Checkpointing {
         }
         tx.removeBitmap(0, name).commit();
         durable();
+    }
+
+    private void writable() throws BackupException {
+        if (chain.top().isReadOnly()) {
+            throw new BackupException("'" + chain.top().path() + "' is open read-only: checkpoints cannot change");
+        }
     }
 
     private void durable() throws IOException {

@@ -32,7 +32,7 @@ public final class ImageSource implements BackupSource {
         this.path = path;
         this.chain = chain;
         this.device = device;
-        this.checkpoints = chain != null && !chain.top().isReadOnly() ? new ImageCheckpoints(chain) : null;
+        this.checkpoints = chain != null ? new ImageCheckpoints(chain) : null;
     }
 
     /**
