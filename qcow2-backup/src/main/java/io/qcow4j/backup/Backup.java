@@ -63,7 +63,7 @@ final class Backup {
         level = o.level == Level.AUTO ? (full == null ? Level.FULL : Level.INC) : o.level;
         if (level == Level.INC || level == Level.DIFF) {
             if (full == null) {
-                throw new BackupException("no full backup in '" + dir + "' to build a " + level.label() + " backup on");
+                throw new BackupException("no full backup in '" + dir + "' to build " + named(level) + " backup on");
             }
             List<BackupRecord> chain = chainFrom(full);
             if (o.bitmap != null) {
@@ -72,7 +72,7 @@ final class Backup {
                 String problem = changesProblem(full, chain);
                 if (problem != null) {
                     if (o.level != Level.AUTO) {
-                        throw new BackupException("cannot take a " + level.label() + " backup: " + problem);
+                        throw new BackupException("cannot take " + named(level) + " backup: " + problem);
                     }
                     note = problem + "; falling back to a full backup";
                     level = Level.FULL;
@@ -95,6 +95,10 @@ final class Backup {
         if (level == Level.FULL || level == Level.INC) {
             chooseCheckpoint();
         }
+    }
+
+    private static String named(Level l) {
+        return l == Level.INC ? "an incremental" : "a differential";
     }
 
     /** Why the changes since the chain's checkpoint cannot be read, or null (and since, parent set). */

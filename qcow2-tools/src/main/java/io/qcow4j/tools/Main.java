@@ -37,6 +37,10 @@ import picocli.CommandLine.Command;
             ResizeCommand.class,
             CheckpointCommand.class,
             SnapshotCommand.class,
+            BackupCommand.class,
+            RestoreCommand.class,
+            VerifyCommand.class,
+            PruneCommand.class,
             CommandLine.HelpCommand.class
         })
 public final class Main implements Callable<Integer> {
