@@ -100,6 +100,37 @@ class BackupChainTest {
         }
     }
 
+    /**
+     * A disk shrunk in one interval and grown in the next: the data past the shrink point is
+     * gone at the second point (it reads zeros), though no bitmap records it.
+     */
+    @ParameterizedTest(name = "{0}")
+    @CsvSource({"qcow2", "stream"})
+    void shrinkThenGrowAcrossBackups(String fmt) throws IOException {
+        Format format = Format.parse(fmt);
+        Path img = tmp.resolve("disk.qcow2");
+        Path dir = tmp.resolve("set");
+        Qemu.create(img, "16M");
+        Sets.io(img, "write -P 0x11 0 16M");
+        Sets.backup(img, dir, Level.FULL, format, false);
+        Qemu.qemuImg("resize", "-q", "--shrink", img.toString(), "8M").assertOk();
+        BackupResult shrunk = Sets.backup(img, dir, Level.INC, format, false);
+        Path p1 = Sets.snapshot(img, tmp.resolve("p1.raw"));
+        Qemu.qemuImg("resize", "-q", img.toString(), "16M").assertOk();
+        Sets.io(img, "write -P 0x22 12M 64k");
+        BackupResult grown = Sets.backup(img, dir, Level.INC, format, false);
+        assertEquals(CLUSTER, grown.dataBytes());
+        Path p2 = Sets.snapshot(img, tmp.resolve("p2.raw"));
+        Sets.assertRestores(dir, shrunk.checkpoint(), p1, tmp.resolve("r1.qcow2"), false);
+        Sets.assertRestores(dir, grown.checkpoint(), p2, tmp.resolve("r2.raw"), true);
+        Sets.assertRestores(dir, grown.checkpoint(), p2, tmp.resolve("r2.qcow2"), false);
+        if (format == Format.QCOW2) {
+            Path conv = tmp.resolve("conv.raw");
+            Qemu.convertToRaw(grown.file(), conv);
+            assertTrue(Qemu.compare(conv, p2), "qemu-img convert of the grown point");
+        }
+    }
+
     /** The backup holds no more data than the clusters the test changed. */
     private static void assertChanged(Path dir, BackupResult r, Format format, long changed) throws IOException {
         assertTrue(r.dataBytes() <= changed, r.dataBytes() + " data bytes for " + changed + " changed");
