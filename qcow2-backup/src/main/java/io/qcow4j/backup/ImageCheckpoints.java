@@ -65,8 +65,11 @@ final class ImageCheckpoints implements Checkpointing {
         }
         List<DirtyBitmap> all = top.list().stream().filter(DirtyBitmap::isPersistent).toList();
         int at = 0;
-        while (!all.get(at).name().equals(name)) {
+        while (at < all.size() && !all.get(at).name().equals(name)) {
             at++;
+        }
+        if (at == all.size()) {
+            return q + " is a transient bitmap, not a checkpoint stored in the image";
         }
         List<DirtyBitmap> after = all.subList(at, all.size());
         for (String later : laterInSet) {
