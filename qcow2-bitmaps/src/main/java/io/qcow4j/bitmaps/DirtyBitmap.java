@@ -93,6 +93,11 @@ public final class DirtyBitmap {
         return entry != null && entry.isInconsistent();
     }
 
+    /** Its table on disk was sized for another virtual size (loaded as inconsistent; see OpenOptions). */
+    public boolean isSizeMismatch() {
+        return entry != null && entry.isSizeMismatch();
+    }
+
     public boolean isReadOnly() {
         return entry != null && entry.isReadOnly();
     }

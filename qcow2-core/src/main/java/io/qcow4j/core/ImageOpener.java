@@ -108,6 +108,7 @@ final class ImageOpener {
             image.locks.addAll(locks);
             image.warnings = options.warnings();
             image.bitmaps = new BitmapManager(storage, header, refcounts, image::writeHeader, readOnly, options.warnings());
+            image.bitmaps.loadSizeMismatchAsInconsistent(options.sizeMismatchBitmapsInconsistent());
             try {
                 image.bitmaps.load();
             } catch (CorruptImageException e) {

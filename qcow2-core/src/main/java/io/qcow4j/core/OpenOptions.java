@@ -6,6 +6,7 @@ public final class OpenOptions {
     private boolean openBacking = true;
     private boolean checkMode;
     private boolean forceShare;
+    private boolean sizeMismatchBitmapsInconsistent;
     private java.util.function.Consumer<String> warnings = OpenOptions::logWarning;
 
     public static OpenOptions readOnly() {
@@ -44,6 +45,20 @@ public final class OpenOptions {
 
     public boolean forceShare() {
         return forceShare;
+    }
+
+    /**
+     * A persistent bitmap whose table does not cover the image's virtual size is loaded as
+     * inconsistent instead of failing the open (QEMU refuses such an image): for a backup that
+     * must say which checkpoint is broken and still read the disk.
+     */
+    public OpenOptions sizeMismatchBitmapsInconsistent(boolean on) {
+        this.sizeMismatchBitmapsInconsistent = on;
+        return this;
+    }
+
+    public boolean sizeMismatchBitmapsInconsistent() {
+        return sizeMismatchBitmapsInconsistent;
     }
 
     /** Receives warnings (a bitmap extension ignored, ...); by default they go to System.Logger "io.qcow4j". */

@@ -38,6 +38,10 @@ import picocli.CommandLine.Command;
             CheckpointCommand.class,
             SnapshotCommand.class,
             NbdCommand.class,
+            BackupCommand.class,
+            RestoreCommand.class,
+            VerifyCommand.class,
+            PruneCommand.class,
             CommandLine.HelpCommand.class
         })
 public final class Main implements Callable<Integer> {

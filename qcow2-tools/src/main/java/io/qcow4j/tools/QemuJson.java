@@ -50,6 +50,8 @@ public final class QemuJson {
             string(b, s);
         } else if (value instanceof Number || value instanceof Boolean) {
             b.append(value);
+        } else if (value == null) {
+            b.append("null");
         } else {
             throw new IllegalArgumentException("not a JSON value: " + value);
         }

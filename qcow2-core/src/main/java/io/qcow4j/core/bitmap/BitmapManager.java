@@ -58,6 +58,7 @@ public final class BitmapManager {
     /** The extension is present but autoclear bit 0 is clear: drop it before the first write. */
     private boolean dropStaleExtension;
     private boolean inUseDone;
+    private boolean sizeMismatchInconsistent;
 
     public BitmapManager(Storage storage, Header header, RefcountManager refcounts, HeaderWriter headerWriter,
                          boolean readOnly, Consumer<String> warnings) {
@@ -94,17 +95,30 @@ public final class BitmapManager {
         }
         BitmapsExtension be = BitmapsExtension.parse(ext.data(), cs);
         for (BitmapDirectoryEntry e : BitmapDirectory.read(storage, be, cs, virtualSize)) {
-            PersistentBitmap b = new PersistentBitmap(e.name, e.granularityBits, true, e.auto() && !e.inUse(), e.inUse());
-            b.disk = e;
-            b.readOnly = readOnly;
-            onDisk.add(e);
-            if (!e.inUse() && BitmapDirectory.tableSizeFor(virtualSize, e.granularityBits, cs) != Integer.toUnsignedLong(e.tableSize)) {
+            boolean mismatch = !e.inUse()
+                    && BitmapDirectory.tableSizeFor(virtualSize, e.granularityBits, cs) != Integer.toUnsignedLong(e.tableSize);
+            if (mismatch && !sizeMismatchInconsistent) {
                 throw new CorruptImageException("bitmap directory", be.directoryOffset(),
                         "Bitmap '" + e.name + "' table size does not match the image size");
             }
+            PersistentBitmap b = new PersistentBitmap(e.name, e.granularityBits, true,
+                    e.auto() && !e.inUse() && !mismatch, e.inUse() || mismatch);
+            b.sizeMismatch = mismatch;
+            b.disk = e;
+            b.readOnly = readOnly;
+            onDisk.add(e);
             bitmaps.add(b);
         }
         reindex();
+    }
+
+    /**
+     * Load a bitmap whose table does not cover the image's size as inconsistent (its contents
+     * unknown, only removal allowed) instead of failing the open: for tools that must read the
+     * image anyway and say which bitmap is wrong (a backup falling back to a full one).
+     */
+    public void loadSizeMismatchAsInconsistent(boolean on) {
+        this.sizeMismatchInconsistent = on;
     }
 
     public boolean isReadOnly() {

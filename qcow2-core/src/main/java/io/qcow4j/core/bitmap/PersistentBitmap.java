@@ -13,6 +13,8 @@ public final class PersistentBitmap {
     boolean enabled;
     /** Found in_use at open: its data is unknown; only removal is allowed. */
     final boolean inconsistent;
+    /** Loaded as inconsistent because its table does not cover the image's virtual size. */
+    boolean sizeMismatch;
     boolean busy;
     /** The image is open read-only: the bits may not change. */
     boolean readOnly;
@@ -55,6 +57,11 @@ public final class PersistentBitmap {
 
     public boolean isInconsistent() {
         return inconsistent;
+    }
+
+    /** Its table was sized for another virtual size than the image's (see {@link BitmapManager#loadSizeMismatchAsInconsistent}). */
+    public boolean isSizeMismatch() {
+        return sizeMismatch;
     }
 
     public boolean isReadOnly() {

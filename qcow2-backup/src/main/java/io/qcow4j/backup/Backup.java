@@ -1,0 +1,250 @@
+package io.qcow4j.backup;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.OffsetDateTime;
+import java.time.temporal.ChronoUnit;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * One backup into a set. The order keeps every dirty bit, whatever stops the process:
+ * <ol>
+ * <li>an unfinished earlier backup is undone first: its checkpoint merged back, its partial
+ *     file deleted (the manifest's {@code pending} says which);</li>
+ * <li>the checkpoint to count from is validated; {@code auto} falls back to full if it cannot
+ *     be trusted;</li>
+ * <li>{@code pending} (the new checkpoint, the ones it freezes, the partial file) is saved,
+ *     then the new checkpoint started, durably;</li>
+ * <li>the file is written as NAME.partial, flushed, renamed; then the manifest records the
+ *     backup and drops {@code pending}: the backup counts from that write on.</li>
+ * </ol>
+ * A failure or cancel before that last write merges the new checkpoint back at once; a killed
+ * process leaves {@code pending} for the next run to do the same. Meanwhile "changed since the
+ * last completed backup" still includes the new checkpoint's bits, so nothing is missed.
+ */
+final class Backup {
+    private final Path dir;
+    private final BackupSource src;
+    private final BackupOptions o;
+    private final Checkpointing cps;
+    private Manifest m;
+    private Level level;
+    private String since;
+    private BackupRecord parent;
+    private String checkpoint;
+    private boolean startCheckpoint;
+    private String note;
+
+    Backup(Path dir, BackupSource src, BackupOptions o) {
+        this.dir = dir;
+        this.src = src;
+        this.o = o;
+        this.cps = o.bitmap == null ? src.checkpoints() : null;
+    }
+
+    BackupResult run() throws IOException {
+        Files.createDirectories(dir);
+        try (SetLock lock = SetLock.acquire(dir)) {
+            m = Manifest.load(dir);
+            if (m == null) {
+                m = new Manifest();
+                m.disk = src.diskName();
+            }
+            Recovery.finish(m, dir, src.checkpoints());
+            decide();
+            return write();
+        }
+    }
+
+    private void decide() throws IOException {
+        BackupRecord full = m.latestFull();
+        level = o.level == Level.AUTO ? (full == null ? Level.FULL : Level.INC) : o.level;
+        if (level == Level.INC || level == Level.DIFF) {
+            if (full == null) {
+                throw new BackupException("no full backup in '" + dir + "' to build " + named(level) + " backup on");
+            }
+            List<BackupRecord> chain = chainFrom(full);
+            if (o.bitmap != null) {
+                parent = level == Level.DIFF ? full : chain.get(chain.size() - 1);
+            } else {
+                String problem = changesProblem(full, chain);
+                if (problem != null) {
+                    if (o.level != Level.AUTO) {
+                        throw new BackupException("cannot take " + named(level) + " backup: " + problem);
+                    }
+                    note = problem + "; falling back to a full backup";
+                    level = Level.FULL;
+                    parent = null;
+                    since = null;
+                }
+            }
+        }
+        Format format = o.format;
+        if (parent != null) {
+            Format pf = Format.parse(parent.format);
+            if (format != null && format != pf) {
+                throw new BackupException("cannot add a " + format.label() + " backup to a chain of "
+                        + pf.label() + " backups ('" + parent.file + "')");
+            }
+        }
+        if (o.compress && (format == null ? parent == null || parent.format.equals("qcow2") : format == Format.QCOW2)) {
+            throw new BackupException("only stream backups are compressed (--format stream)");
+        }
+        if (level == Level.FULL || level == Level.INC) {
+            chooseCheckpoint();
+        }
+    }
+
+    private static String named(Level l) {
+        return l == Level.INC ? "an incremental" : "a differential";
+    }
+
+    /** Why the changes since the chain's checkpoint cannot be read, or null (and since, parent set). */
+    private String changesProblem(BackupRecord full, List<BackupRecord> chain) throws IOException {
+        BackupRecord base = full;
+        if (level == Level.INC) {
+            for (BackupRecord b : chain) {
+                if (b.checkpoint != null) {
+                    base = b;
+                }
+            }
+        }
+        if (base.checkpoint == null) {
+            return "the chain's " + base.level + " backup '" + base.file + "' has no checkpoint to count changes from";
+        }
+        if (cps == null) {
+            return "the source keeps no checkpoints of its own: name its dirty bitmap with --bitmap";
+        }
+        List<String> later = new ArrayList<>();
+        for (BackupRecord b : chain.subList(chain.indexOf(base) + 1, chain.size())) {
+            if (b.checkpoint != null) {
+                later.add(b.checkpoint);
+            }
+        }
+        String problem = cps.problem(base.checkpoint, later);
+        if (problem == null) {
+            since = base.checkpoint;
+            parent = base;
+        }
+        return problem;
+    }
+
+    /** The chain that starts at {@code full}: it and every later backup building on it, oldest first. */
+    private List<BackupRecord> chainFrom(BackupRecord full) throws BackupException {
+        List<BackupRecord> out = new ArrayList<>();
+        for (BackupRecord b : m.backups) {
+            if (m.chainOf(b).get(0) == full) {
+                out.add(b);
+            }
+        }
+        return out;
+    }
+
+    private void chooseCheckpoint() throws IOException {
+        if (cps == null) {
+            checkpoint = o.checkpoint; // an NBD export's: its owner made it
+            return;
+        }
+        List<String> taken = new ArrayList<>(cps.names());
+        for (BackupRecord b : m.backups) {
+            if (b.checkpoint != null) {
+                taken.add(b.checkpoint);
+            }
+        }
+        if (o.checkpoint != null) {
+            if (o.checkpoint.isEmpty()) {
+                throw new BackupException("the checkpoint name is empty");
+            }
+            if (taken.contains(o.checkpoint)) {
+                throw new BackupException("checkpoint '" + o.checkpoint + "' exists already (in the image or the set)");
+            }
+            checkpoint = o.checkpoint;
+        } else {
+            int n = 0;
+            while (taken.contains("qcow4j." + n)) {
+                n++;
+            }
+            checkpoint = "qcow4j." + n;
+        }
+        startCheckpoint = true;
+    }
+
+    private BackupResult write() throws IOException {
+        Format format = o.format != null ? o.format : parent != null ? Format.parse(parent.format) : Format.QCOW2;
+        int seq = m.nextSeq();
+        String file = String.format("%s.%03d.%s%s", m.disk, seq, level.label(), format.extension());
+        String partialName = file + Files2.PARTIAL;
+        Path target = dir.resolve(file);
+        Path partial = dir.resolve(partialName);
+        if (Files.exists(target)) {
+            throw new BackupException("'" + target + "' exists but the manifest does not list it: move it away");
+        }
+        String time = OffsetDateTime.now().truncatedTo(ChronoUnit.SECONDS).toString();
+
+        Manifest.Pending pending = new Manifest.Pending();
+        pending.file = partialName;
+        if (startCheckpoint) {
+            pending.checkpoint = checkpoint;
+            pending.frozen = cps.recording();
+        }
+        m.pending = pending;
+        m.save(dir);
+
+        BackupRecord rec = null;
+        boolean started = false;
+        try {
+            if (startCheckpoint) {
+                cps.start(checkpoint);
+                started = true;
+            }
+            long size = src.size();
+            List<BackupSource.Range> ranges;
+            if (level == Level.FULL || level == Level.COPY) {
+                ranges = size == 0 ? List.of() : List.of(new BackupSource.Range(0, size));
+            } else {
+                ranges = o.bitmap != null ? src.changedInBitmap(o.bitmap) : src.changedSince(since);
+            }
+            boolean incremental = level == Level.INC || level == Level.DIFF;
+            rec = BackupFile.write(dir, file, format, o.compress, src, size, ranges, incremental,
+                    parent == null ? null : parent.file,
+                    StreamWriter.meta(size, m.disk, src.diskFormat(), checkpoint, since, incremental, time), o.progress);
+            rec.seq = seq;
+            rec.level = level.label();
+            rec.checkpoint = checkpoint;
+            rec.since = since;
+            rec.bitmap = o.bitmap;
+            rec.parent = parent == null ? null : parent.file;
+            rec.time = time;
+            m.backups.add(rec);
+            m.pending = null;
+            m.save(dir); // the backup counts from here on
+        } catch (IOException | RuntimeException | Error e) {
+            if (rec != null) {
+                m.backups.remove(rec);
+            }
+            undo(e, partial, rec != null ? target : null, started);
+            throw e;
+        }
+        return new BackupResult(level, target, checkpoint, since, rec.dataBytes, rec.zeroBytes, rec.bytesWritten, note);
+    }
+
+    /** Undoes a backup that did not complete: files first (freeing space), then the checkpoint. */
+    private void undo(Throwable failure, Path partial, Path published, boolean started) {
+        try {
+            Files.deleteIfExists(partial);
+            if (published != null) {
+                Files.deleteIfExists(published);
+            }
+            if (started) {
+                cps.mergeBack(checkpoint, m.pending.frozen);
+            }
+            m.pending = null;
+            m.save(dir);
+        } catch (IOException | RuntimeException e) {
+            // pending stays in the manifest: the next run merges back and cleans up
+            failure.addSuppressed(e);
+        }
+    }
+}

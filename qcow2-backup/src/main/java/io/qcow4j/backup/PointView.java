@@ -1,0 +1,65 @@
+package io.qcow4j.backup;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+import io.qcow4j.core.BlockDevice;
+import io.qcow4j.core.OpenOptions;
+import io.qcow4j.core.Qcow2Image;
+
+/**
+ * Opens one point of a set as a read-only disk, following the manifest's parents (the source
+ * of truth), not the backing names in the files' headers.
+ */
+final class PointView {
+    private PointView() {
+    }
+
+    static BlockDevice open(Path dir, Manifest m, BackupRecord point) throws IOException {
+        List<BackupRecord> chain = m.chainOf(point);
+        for (BackupRecord b : chain) {
+            if (!b.format.equals(point.format)) {
+                throw new BackupException("'" + point.file + "' builds on '" + b.file + "' of another format");
+            }
+        }
+        if (point.format.equals(Format.QCOW2.label())) {
+            return qcow2(dir, chain);
+        }
+        List<Path> files = new ArrayList<>();
+        List<List<ExtentRecord>> extents = new ArrayList<>();
+        List<Boolean> lz4 = new ArrayList<>();
+        List<Long> sizes = new ArrayList<>();
+        for (BackupRecord b : chain) {
+            files.add(dir.resolve(b.file));
+            extents.add(b.extents);
+            lz4.add(b.compressed);
+            sizes.add(b.virtualSize);
+        }
+        return new StreamView(files, extents, lz4, sizes);
+    }
+
+    private static BlockDevice qcow2(Path dir, List<BackupRecord> chain) throws IOException {
+        Qcow2Image below = null;
+        try {
+            for (BackupRecord b : chain) {
+                Qcow2Image img = Qcow2Image.open(dir.resolve(b.file), OpenOptions.readOnly().openBacking(false));
+                if (below != null) {
+                    img.attachBacking(below);
+                }
+                below = img;
+            }
+            return below;
+        } catch (IOException | RuntimeException e) {
+            if (below != null) {
+                try {
+                    below.close();
+                } catch (IOException | RuntimeException ignored) {
+                    // the open failure is what the caller needs to see
+                }
+            }
+            throw e;
+        }
+    }
+}
