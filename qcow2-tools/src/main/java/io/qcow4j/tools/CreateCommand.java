@@ -84,6 +84,7 @@ final class CreateCommand implements Callable<Integer> {
         }
         Long size = args.size() > 1 ? Sizes.parseImageSize(args.get(1)) : null;
         try {
+            FormatOptions.checkItems(table, opts);
             FormatOptions.checkTypes(table, values);
             if (size != null && values.containsKey("size")) {
                 throw new CliException("The image size must be specified only once");

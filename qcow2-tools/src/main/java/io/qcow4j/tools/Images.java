@@ -34,9 +34,7 @@ final class Images {
 
     /** Refuses a format this tool has no driver for. */
     static void checkFormat(String format, String what) {
-        if (format != null && !format.equals(QCOW2) && !format.equals(RAW)) {
-            throw new CliException(what + "Unknown driver '" + format + "'");
-        }
+        Formats.checkOpenable(format, what);
     }
 
     /**
@@ -71,7 +69,12 @@ final class Images {
         } catch (CliException e) {
             throw e;
         } catch (Exception e) {
-            throw new CliException(prefix + reason(e), 1, e);
+            CliException ce = new CliException(prefix + reason(e), 1, e);
+            String why = reason(e);
+            if (why.equals("No such file or directory") || why.equals("Permission denied")) {
+                ce.withQemuWords(prefix + prefix + reason(e)); // qemu-img names the file twice
+            }
+            throw ce;
         }
     }
 

@@ -47,7 +47,7 @@ public final class Main implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        throw new CommandLine.ParameterException(spec.commandLine(), "Not enough arguments");
+        throw new CommandLine.ParameterException(spec.commandLine(), Program.usage("Not enough arguments"));
     }
 
     public static void main(String[] args) {
@@ -64,11 +64,22 @@ public final class Main implements Callable<Integer> {
      * file names resolved against {@code workingDir} (null: the process's own).
      */
     public static int run(String[] args, java.io.OutputStream stdout, java.io.OutputStream stderr, java.nio.file.Path workingDir) {
+        return run(null, args, stdout, stderr, workingDir);
+    }
+
+    /**
+     * As {@link #run(String[], java.io.OutputStream, java.io.OutputStream, java.nio.file.Path)},
+     * run under the name {@code program} ("qemu-img": drop-in mode; null: as the launcher said).
+     */
+    public static int run(String program, String[] args, java.io.OutputStream stdout, java.io.OutputStream stderr,
+            java.nio.file.Path workingDir) {
         Cwd.set(workingDir);
+        Program.set(program);
         try {
             return runIn(args, stdout, stderr);
         } finally {
             Cwd.set(null);
+            Program.set(null);
         }
     }
 
@@ -101,6 +112,18 @@ public final class Main implements Callable<Integer> {
             err.flush();
             return code;
         }
+        if (!rest.isEmpty() && RawCommands.has(rest.get(0))) {
+            // parsed as qemu-img parses them (getopt_long, options checked in order): no picocli
+            int code;
+            try {
+                code = RawCommands.run(rest.get(0), rest.subList(1, rest.size()), out, err);
+            } catch (Exception | Error e) {
+                code = failure(e, out, err, debug);
+            }
+            out.flush();
+            err.flush();
+            return code;
+        }
         CommandLine cl = commandLine(rest);
         cl.setOut(out);
         cl.setErr(err);
@@ -111,12 +134,14 @@ public final class Main implements Callable<Integer> {
             if (ex instanceof CommandLine.UnmatchedArgumentException u && !u.getUnmatched().isEmpty()) {
                 String first = u.getUnmatched().get(0);
                 if (first.startsWith("-") && first.length() > 1) {
-                    message = "unrecognized option '" + first + "'"; // qemu-img's words
+                    message = Program.usage("unrecognized option '" + first + "'"); // qemu-img's words
                 } else if (ex.getCommandLine() == cl) {
-                    message = "Command not found: " + first; // qemu-img's words
+                    message = Program.usage("Command not found: " + first); // qemu-img's words
                 }
+            } else if (ex instanceof CommandLine.MissingParameterException && ex.getCommandLine() == cl) {
+                message = Program.usage("Not enough arguments");
             }
-            err.println("qcow4j: " + oneLine(message));
+            Program.printError(err, message);
             if (debug) {
                 ex.printStackTrace(err);
             }
@@ -129,7 +154,7 @@ public final class Main implements Callable<Integer> {
         } catch (RuntimeException | Error e) {
             // picocli handles command exceptions; this is the last line of defence
             out.flush();
-            err.println("qcow4j: " + oneLine(Images.reason(e)));
+            Program.printError(err, Images.reason(e));
             if (debug) {
                 e.printStackTrace(err);
             }
@@ -147,15 +172,21 @@ public final class Main implements Callable<Integer> {
         String message;
         if (ex instanceof CliException ce) {
             code = ce.exitCode();
-            message = ce.getMessage();
+            message = Program.dropIn() && ce.qemuWords() != null ? ce.qemuWords() : ce.getMessage();
         } else {
             message = Images.reason(ex);
         }
-        err.println("qcow4j: " + oneLine(Cwd.asTyped(message)));
+        Program.printError(err, Cwd.asTyped(message));
         if (debug) {
             ex.printStackTrace(err);
         }
         return code;
+    }
+
+    /** The usage text of the whole command (qemu-img's commands print it for -h). */
+    static void printUsage(PrintWriter out) {
+        commandLine(List.of()).usage(out);
+        out.flush();
     }
 
     /**
@@ -167,10 +198,12 @@ public final class Main implements Callable<Integer> {
     static CommandLine commandLine(List<String> args) {
         Class<?> only = args.isEmpty() ? null : subcommand(args.get(0));
         if (only == null) {
-            return new CommandLine(new Main());
+            CommandLine all = new CommandLine(new Main());
+            all.setCommandName(Program.name());
+            return all;
         }
         CommandLine.Model.CommandSpec top = CommandLine.Model.CommandSpec.wrapWithoutInspection(new Main());
-        top.name(Main.class.getAnnotation(Command.class).name());
+        top.name(Program.name());
         CommandLine cl = new CommandLine(top);
         cl.addSubcommand(new CommandLine(only));
         return cl;
@@ -189,12 +222,5 @@ public final class Main implements Callable<Integer> {
             }
         }
         return null;
-    }
-
-    private static String oneLine(String message) {
-        if (message == null) {
-            return "unknown error";
-        }
-        return message.strip().replaceAll("\\s*[\\r\\n]+\\s*", " ");
     }
 }
