@@ -14,7 +14,7 @@ final class RawCommands {
 
     static boolean has(String name) {
         return switch (name) {
-            case MeasureCommand.NAME -> true;
+            case MeasureCommand.NAME, DdCommand.NAME -> true;
             default -> false;
         };
     }
@@ -22,6 +22,7 @@ final class RawCommands {
     static int run(String name, List<String> args, PrintWriter out, PrintWriter err) throws Exception {
         return switch (name) {
             case MeasureCommand.NAME -> MeasureCommand.run(args, out, err);
+            case DdCommand.NAME -> DdCommand.run(args, out, err);
             default -> throw new IllegalArgumentException(name);
         };
     }
