@@ -14,7 +14,7 @@ final class RawCommands {
 
     static boolean has(String name) {
         return switch (name) {
-            case MeasureCommand.NAME, DdCommand.NAME -> true;
+            case MeasureCommand.NAME, DdCommand.NAME, BenchCommand.NAME -> true;
             default -> false;
         };
     }
@@ -23,6 +23,7 @@ final class RawCommands {
         return switch (name) {
             case MeasureCommand.NAME -> MeasureCommand.run(args, out, err);
             case DdCommand.NAME -> DdCommand.run(args, out, err);
+            case BenchCommand.NAME -> BenchCommand.run(args, out, err);
             default -> throw new IllegalArgumentException(name);
         };
     }
