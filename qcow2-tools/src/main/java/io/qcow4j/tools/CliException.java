@@ -31,6 +31,13 @@ public final class CliException extends RuntimeException {
         return qemuWords;
     }
 
+    /** The same failure with {@code prefix} before its text (and qemu-img's), and another exit code. */
+    public CliException prefixed(String prefix, int exitCode) {
+        CliException e = new CliException(prefix + getMessage(), exitCode, this);
+        e.qemuWords = qemuWords == null ? null : prefix + qemuWords;
+        return e;
+    }
+
     /** Sets the text qemu-img prints for this failure, word for word (see {@link Program}). */
     public CliException withQemuWords(String words) {
         this.qemuWords = words;

@@ -73,9 +73,7 @@ final class ConvertCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        if (!targetFormat.equals(Images.QCOW2) && !targetFormat.equals(Images.RAW)) {
-            throw new CliException("Unknown file format '" + targetFormat + "'");
-        }
+        Formats.checkCreatable(targetFormat, "");
         if (compress && !targetFormat.equals(Images.QCOW2)) {
             throw new CliException("Compression not supported for this file format");
         }

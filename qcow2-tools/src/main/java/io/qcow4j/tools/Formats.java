@@ -65,6 +65,64 @@ final class Formats {
         return table;
     }
 
+    /**
+     * The format qemu-img's probe would find in a file that starts with {@code head}, when
+     * it is one qcow4j has no driver for (vmdk, vpc, vdi, qed, vhdx, qcow, parallels, luks,
+     * bochs, cloop), else null: such a file must not pass for a raw disk.
+     */
+    static String foreign(byte[] head, int n) {
+        if (startsWith(head, n, "QFI\u00fb") && n >= 8 && head[4] == 0 && head[5] == 0 && head[6] == 0 && head[7] == 1) {
+            return "qcow";
+        }
+        if (startsWith(head, n, "KDMV") || startsWith(head, n, "COWD") || startsWith(head, n, "# Disk DescriptorFile")) {
+            return "vmdk";
+        }
+        if (startsWith(head, n, "conectix")) {
+            return "vpc";
+        }
+        if (n >= 0x44 && (head[0x40] & 0xff) == 0x7f && (head[0x41] & 0xff) == 0x10 && (head[0x42] & 0xff) == 0xda
+                && (head[0x43] & 0xff) == 0xbe) {
+            return "vdi";
+        }
+        if (startsWith(head, n, "QED\u0000")) {
+            return "qed";
+        }
+        if (startsWith(head, n, "vhdxfile")) {
+            return "vhdx";
+        }
+        if (startsWith(head, n, "WithoutFreeSpace") || startsWith(head, n, "WithouFreSpacExt")) {
+            return "parallels";
+        }
+        if (startsWith(head, n, "LUKS\u00ba\u00be")) {
+            return "luks";
+        }
+        if (startsWith(head, n, "Bochs Virtual HD Image")) {
+            return "bochs";
+        }
+        if (startsWith(head, n, "#!/bin/sh\n#V2.0 Format\nmodprobe cloop")) {
+            return "cloop";
+        }
+        return null;
+    }
+
+    /** "Image is in vmdk format, ...": the refusal of a probed file of such a format. */
+    static String probedForeign(String format) {
+        return "Image is in " + format + " format, which qcow4j does not support (only qcow2 and raw;"
+                + " -f raw reads the file as a raw disk)";
+    }
+
+    private static boolean startsWith(byte[] head, int n, String magic) {
+        if (n < magic.length()) {
+            return false;
+        }
+        for (int i = 0; i < magic.length(); i++) {
+            if ((head[i] & 0xff) != magic.charAt(i)) {
+                return false;
+            }
+        }
+        return true;
+    }
+
     static boolean supported(String format) {
         return Images.QCOW2.equals(format) || Images.RAW.equals(format);
     }
