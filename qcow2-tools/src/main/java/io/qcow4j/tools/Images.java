@@ -79,12 +79,7 @@ final class Images {
         } catch (CliException e) {
             throw e;
         } catch (Exception e) {
-            CliException ce = new CliException(prefix + reason(e), 1, e);
-            String why = reason(e);
-            if (why.equals("No such file or directory") || why.equals("Permission denied")) {
-                ce.withQemuWords(prefix + prefix + reason(e)); // qemu-img names the file twice
-            }
-            throw ce;
+            throw new CliException(prefix + reason(e), 1, e);
         }
     }
 

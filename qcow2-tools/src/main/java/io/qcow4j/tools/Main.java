@@ -18,7 +18,7 @@ import picocli.CommandLine.Command;
  */
 @Command(name = "qcow4j",
         mixinStandardHelpOptions = true,
-        version = "qcow4j 0.1.0 (qemu-img 7.2 compatible)",
+        version = "qcow4j " + Main.VERSION + " (qemu-img 7.2 compatible)",
         description = "Create, inspect, convert and compare qcow2 images, as qemu-img does.",
         subcommands = {
             CreateCommand.class,
@@ -40,6 +40,7 @@ import picocli.CommandLine.Command;
             CommandLine.HelpCommand.class
         })
 public final class Main implements Callable<Integer> {
+    static final String VERSION = "0.1.0";
     static final String DEBUG_FLAG = "--debug";
 
     @CommandLine.Spec
@@ -99,6 +100,12 @@ public final class Main implements Callable<Integer> {
     }
 
     private static int runWith(List<String> rest, boolean debug, PrintWriter out, PrintWriter err) {
+        if (Program.dropIn() && rest.size() >= 1 && (rest.get(0).equals("-V") || rest.get(0).equals("--version"))) {
+            // qemu-img's form, which scripts parse; the version is the one whose behaviour we follow
+            out.println("qemu-img version 7.2.0 (qcow4j " + VERSION + ")");
+            out.flush();
+            return 0;
+        }
         InfoCommand info = InfoCommand.plain(rest);
         if (info != null) {
             // the most common call, and the one that must start fast: no picocli at all
@@ -141,6 +148,7 @@ public final class Main implements Callable<Integer> {
             } else if (ex instanceof CommandLine.MissingParameterException && ex.getCommandLine() == cl) {
                 message = Program.usage("Not enough arguments");
             }
+            message = qemuUsageWords(ex, message);
             Program.printError(err, message);
             if (debug) {
                 ex.printStackTrace(err);
@@ -181,6 +189,33 @@ public final class Main implements Callable<Integer> {
             ex.printStackTrace(err);
         }
         return code;
+    }
+
+    /**
+     * picocli's complaint about a command line in qemu-img's words, where qemu-img has them:
+     * a missing option value, a missing or extra file name.
+     */
+    private static String qemuUsageWords(CommandLine.ParameterException ex, String message) {
+        String command = ex.getCommandLine().getCommandName();
+        String files = switch (command) {
+            case "info", "check", "map", "commit", "snapshot", "rebase" -> "Expecting one image file name";
+            case "compare" -> "Expecting two image file names";
+            default -> null;
+        };
+        if (ex instanceof CommandLine.MissingParameterException missing) {
+            for (CommandLine.Model.ArgSpec a : missing.getMissing()) {
+                if (a instanceof CommandLine.Model.OptionSpec o) {
+                    String typed = ex.getMessage().replaceAll(".*option '([^']*)'.*", "$1");
+                    return Program.usage("missing argument for option '" + (typed.startsWith("-") ? typed : o.longestName()) + "'");
+                }
+            }
+            return files != null ? Program.usage(files) : message;
+        }
+        if (ex instanceof CommandLine.UnmatchedArgumentException u && files != null && !u.getUnmatched().isEmpty()
+                && !u.getUnmatched().get(0).startsWith("-")) {
+            return Program.usage(files);
+        }
+        return message;
     }
 
     /** The usage text of the whole command (qemu-img's commands print it for -h). */

@@ -27,6 +27,20 @@ final class Program {
 
     private static final ThreadLocal<String> NAME = new ThreadLocal<>();
 
+    /**
+     * qemu-img's usage errors (error_exit): it follows each with the "Try" line, whichever
+     * command of ours raises it. Whole messages, or beginnings ending in a quote or a blank.
+     */
+    private static final List<String> USAGE_ERRORS = List.of(
+            "Expecting one image file name", "Expecting two image file names", "Expecting image file name",
+            "Not enough arguments", "Must specify backing file (-b) or use unsafe mode (-u)",
+            "Cannot mix '-l', '-a', '-c', '-d'", "Must specify options (-o)",
+            "Unknown option value for -r ", "Unexpected argument: ", "Command not found: ", "unrecognized option '",
+            "missing argument for option '");
+    /** A file the file driver cannot open: qemu-img names it twice ("Could not open 'x': Could not open 'x': ..."). */
+    private static final java.util.regex.Pattern FILE_OPEN_FAILED = java.util.regex.Pattern.compile(
+            "(Could not open '[^\\n]*': )(No such file or directory|Permission denied)");
+
     private Program() {
     }
 
@@ -86,6 +100,13 @@ final class Program {
         if (!dropIn()) {
             lines.add(QCOW4J + ": " + oneLine(m.replace(NEXT_ERROR, " ")));
             return lines;
+        }
+        String plain = m;
+        hint |= USAGE_ERRORS.stream().anyMatch(u -> plain.equals(u)
+                || (u.endsWith(" ") || u.endsWith("'")) && plain.startsWith(u));
+        java.util.regex.Matcher fileFailed = FILE_OPEN_FAILED.matcher(m);
+        if (fileFailed.matches()) {
+            m = fileFailed.group(1) + m;
         }
         for (String part : m.split(NEXT_ERROR, -1)) {
             lines.add(QEMU_IMG + ": " + part.stripTrailing());
