@@ -31,13 +31,13 @@ import picocli.CommandLine.Model.CommandSpec;
  * source image's persistent bitmaps (granularity, enabled state, bits) into a qcow2 target;
  * unlike qemu-img, its refusals (raw target, inconsistent bitmap) come before DST is made.
  * Converting an image that has bitmaps without --bitmaps warns that they stay behind.
+ * Several sources are copied one after the other; -l copies an internal snapshot; -n writes
+ * into an existing target, -B/-F (or -o backing_file) makes one with a backing file, -S sets
+ * the sparse detection: see {@link ConvertOptions} and {@link ConvertCopy}.
  */
 @Command(name = "convert", mixinStandardHelpOptions = true,
         description = "Copy an image into a new image of the given format (raw unless -O qcow2).")
 final class ConvertCommand implements Callable<Integer> {
-    /** Chunk size for a raw target: what qemu-img uses as its buffer granularity. */
-    private static final int RAW_CHUNK = 64 * 1024;
-
     @Spec
     CommandSpec spec;
 
@@ -68,12 +68,45 @@ final class ConvertCommand implements Callable<Integer> {
     @Option(names = "--skip-broken-bitmaps", description = "with --bitmaps: skip inconsistent bitmaps, with a warning")
     boolean skipBrokenBitmaps;
 
-    @Parameters(paramLabel = "SRC DST", arity = "0..*")
+    @Option(names = "-S", paramLabel = "SIZE", description = "shortest run of zeros left sparse (default 4k; 0: fully allocate)")
+    String sparse;
+
+    @Option(names = "-n", description = "write into an existing target (no creation)")
+    boolean skipCreate;
+
+    @Option(names = "--target-is-zero", description = "with -n: the target reads zeros already")
+    boolean targetIsZero;
+
+    @Option(names = "-B", paramLabel = "BACKING", description = "backing file of the target: copy only the source's top image")
+    String backing;
+
+    @Option(names = "-F", paramLabel = "FMT", description = "format of the -B backing file")
+    String backingFormat;
+
+    @Option(names = "-l", paramLabel = "SNAPSHOT", description = "copy an internal snapshot (ID_OR_NAME, or snapshot.id=,snapshot.name=)")
+    String snapshot;
+
+    @Option(names = "-C", description = "copy offloading (accepted; qcow4j copies itself)")
+    boolean copyRange;
+
+    @Option(names = "-m", paramLabel = "N", description = "parallel requests (accepted, 1 to 16)")
+    String coroutines;
+
+    @Option(names = "-W", description = "out-of-order writes (accepted)")
+    boolean outOfOrder;
+
+    @Option(names = "-t", paramLabel = "CACHE", description = "target cache mode (accepted)")
+    String cache;
+
+    @Option(names = "-T", paramLabel = "CACHE", description = "source cache mode (accepted)")
+    String sourceCache;
+
+    @Parameters(paramLabel = "SRC... DST", arity = "0..*")
     List<String> args = new ArrayList<>();
 
     @Override
     public Integer call() throws Exception {
-        Formats.checkCreatable(targetFormat, "");
+        ConvertOptions.Checked checked = ConvertOptions.check(this);
         if (compress && !targetFormat.equals(Images.QCOW2)) {
             throw new CliException("Compression not supported for this file format");
         }
@@ -84,36 +117,32 @@ final class ConvertCommand implements Callable<Integer> {
             return 0;
         }
         if (args.size() < 2) {
-            throw new CliException("Expecting image file name");
-        }
-        if (args.size() > 2) {
-            throw new CliException("Converting several source images into one is not supported");
+            throw new CliException("Must specify image file name");
         }
         String src = args.get(0);
-        String dst = args.get(1);
-        if (skipBrokenBitmaps && !bitmaps) {
-            throw new CliException("Use of --skip-broken-bitmaps requires --bitmaps");
-        }
+        String dst = args.get(args.size() - 1);
+        List<String> sources = args.subList(0, args.size() - 1);
         if (bitmaps && !targetFormat.equals(Images.QCOW2)) {
             throw new CliException("Format driver '" + targetFormat + "' does not support bitmaps");
         }
         Map<String, String> values = opts.values();
-        FormatOptions.checkTypes(table, values);
-        for (String refused : List.of("size", "backing_file", "backing_fmt")) {
-            if (values.containsKey(refused)) {
-                throw new CliException(dst + ": option '" + refused + "' is not supported by convert");
-            }
-        }
-        BlockDevice source = Images.open(src, sourceFormat, false, true, forceShare);
+        FormatOptions.checkItems(table, opts);
+        values.remove("size"); // the size is the source's, as qemu-img sets it
+        BlockDevice source = ConvertOptions.openSources(this, sources, checked);
         try {
-            if (Files.exists(Cwd.path(dst)) && Files.isSameFile(Cwd.path(src), Cwd.path(dst))) {
+            if (Files.exists(Cwd.path(dst)) && Files.isSameFile(Cwd.path(src), Cwd.path(dst)) && !skipCreate) {
                 throw new CliException(dst + ": source and target are the same file");
+            }
+            ConvertOptions.checkTarget(this, sources, values);
+            if (bitmaps && sources.size() > 1) {
+                throw new CliException("Copying bitmaps only possible with single source");
             }
             List<DirtyBitmap> toCopy = bitmapsToCopy(src, source);
             long size = Images.virtualSize(source);
-            BlockDevice target = createTarget(dst, size, values);
+            BlockDevice target = skipCreate ? ConvertOptions.openExisting(this, dst, size) : createTarget(dst, size, values);
             try {
-                copy(source, target, size);
+                ConvertOptions.checkTargetCache(this);
+                copy(source, target, size, values.containsKey("backing_file"), checked);
                 copyBitmaps(toCopy, target);
             } catch (RuntimeException e) {
                 Images.closeQuietly(target);
@@ -199,81 +228,15 @@ final class ConvertCommand implements Callable<Integer> {
         }
     }
 
-    /** Copies every chunk that holds non-zero data; chunks are the target's clusters. */
-    private void copy(BlockDevice source, BlockDevice target, long size) {
-        int chunk = target instanceof Qcow2Image q ? q.clusterSize() : RAW_CHUNK;
-        ByteBuffer buf = ByteBuffer.allocate(chunk);
-        Progress bar = new Progress(spec.commandLine().getOut(), progress && !quiet, size);
-        long copiedUpTo = 0; // chunks below this are done
-        long pos = 0;
-        while (pos < size) {
-            BlockStatus st;
-            try {
-                st = source.blockStatus(pos, size - pos);
-            } catch (IOException | RuntimeException e) {
-                throw new CliException("error while reading block status at offset " + pos + ": "
-                        + Images.reason(e), 1, e);
-            }
-            long runEnd = pos + Math.max(1, st.length());
-            if (st.allocated() && !st.zero()) {
-                long first = Math.max(pos - pos % chunk, copiedUpTo);
-                for (long c = first; c < runEnd; c += chunk) {
-                    int n = (int) Math.min(chunk, size - c);
-                    copyChunk(source, target, c, n, buf);
-                    bar.update(c + n);
-                }
-                copiedUpTo = Math.max(copiedUpTo, alignUp(runEnd, chunk));
-            }
-            pos = runEnd;
-            bar.update(pos);
-        }
-        bar.finish();
-    }
-
-    private void copyChunk(BlockDevice source, BlockDevice target, long offset, int length, ByteBuffer buf) {
-        buf.clear().limit(length);
-        try {
-            source.read(offset, buf);
-        } catch (IOException | RuntimeException e) {
-            throw new CliException("error while reading at byte " + offset + ": " + Images.reason(e), 1, e);
-        }
-        buf.flip();
-        if (isZero(buf)) {
-            return; // the new image reads zeros there already
-        }
-        try {
-            if (target instanceof Qcow2Image q) {
-                if (compress) {
-                    q.writeCompressed(offset, buf);
-                } else {
-                    q.write(offset, buf);
-                }
-            } else {
-                ((RawImage) target).write(offset, buf);
-            }
-        } catch (IOException | RuntimeException e) {
-            throw new CliException("error while writing at byte " + offset + ": " + Images.reason(e), 1, e);
-        }
+    /** The copy, as qemu-img convert decides for each run (see {@link ConvertCopy}). */
+    private void copy(BlockDevice source, BlockDevice target, long size, boolean targetHasBacking,
+            ConvertOptions.Checked checked) {
+        boolean readsZero = skipCreate ? targetIsZero : !targetHasBacking;
+        ConvertCopy.Mode mode = new ConvertCopy.Mode(checked.sparseSize(), targetHasBacking, readsZero, compress);
+        new ConvertCopy(source, target, mode, new Progress(spec.commandLine().getOut(), progress && !quiet, size)).run(size);
     }
 
     static boolean isZero(ByteBuffer buf) {
-        int i = buf.position();
-        int end = buf.limit();
-        for (; i + 8 <= end; i += 8) {
-            if (buf.getLong(i) != 0) {
-                return false;
-            }
-        }
-        for (; i < end; i++) {
-            if (buf.get(i) != 0) {
-                return false;
-            }
-        }
-        return true;
-    }
-
-    private static long alignUp(long v, long a) {
-        long r = v % a;
-        return r == 0 ? v : v + (a - r);
+        return ConvertCopy.isZero(buf);
     }
 }
