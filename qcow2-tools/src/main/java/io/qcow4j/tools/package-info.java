@@ -17,8 +17,9 @@
  * <li>Formats other than qcow2 and raw are refused (qemu-img's words for names it does not
  *     know; "Format 'vmdk' is not supported by qcow4j" for those it has), and a file probed as
  *     one of them is not read as raw.</li>
- * <li>{@code preallocation=falloc|full}, encryption, several {@code convert} sources,
- *     {@code convert -o size/backing_file} are refused with a one-line error.</li>
+ * <li>{@code preallocation=falloc|full} and encryption are refused with a one-line error;
+ *     {@code convert -n -O raw} over a qcow2 image is refused (qemu-img would overwrite
+ *     its metadata).</li>
  * <li>{@code compare -s} compares allocated / zero / data per run, not qemu's full
  *     block-status bit set.</li>
  * <li>qemu-io's timing line has the same shape, never the same numbers.</li>
