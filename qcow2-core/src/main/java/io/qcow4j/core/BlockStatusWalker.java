@@ -6,20 +6,30 @@ import io.qcow4j.core.format.L2Entry;
 
 /** Block status of a run: per cluster (or subcluster run), merged while nothing changes. */
 final class BlockStatusWalker {
+    /** Where the L2 table for a guest offset is: the image's active L1 table, or a snapshot's. */
+    interface L2Lookup {
+        /** Validated L2 table offset for guest {@code offset}, or 0 when none is allocated. */
+        long l2Table(long offset) throws IOException;
+    }
+
     private BlockStatusWalker() {
     }
 
     static BlockStatus status(Qcow2Image img, long offset, long length) throws IOException {
-        long size = img.header.size;
+        return status(img, img.mapper::l2Table, img.header.size, offset, length);
+    }
+
+    /** The status through the L2 tables {@code tables} finds, for a disk of {@code size} bytes. */
+    static BlockStatus status(Qcow2Image img, L2Lookup tables, long size, long offset, long length) throws IOException {
         if (offset < 0 || offset >= size || length <= 0) {
             throw new IllegalArgumentException("Block status out of range: offset " + offset + " (image size " + size + ")");
         }
         long end = Math.min(size, offset + length);
-        BlockStatus first = piece(img, offset, end);
+        BlockStatus first = piece(img, tables, offset, end);
         long covered = first.length();
         // merge following pieces of the same kind, with contiguous host offsets
         while (offset + covered < end) {
-            BlockStatus next = piece(img, offset + covered, end);
+            BlockStatus next = piece(img, tables, offset + covered, end);
             if (!continues(first, covered, next)) {
                 break;
             }
@@ -111,9 +121,10 @@ final class BlockStatusWalker {
     }
 
     /** Status of the run at {@code offset} within its cluster. */
-    private static BlockStatus piece(Qcow2Image img, long offset, long end) throws IOException {
+    private static BlockStatus piece(Qcow2Image img, L2Lookup tables, long offset, long end) throws IOException {
         var geo = img.geo;
-        if (img.mapper.l2Table(offset) == 0) {
+        long l2 = tables.l2Table(offset);
+        if (l2 == 0) {
             // no L2 table: its whole range is unallocated in this layer (one step, not one per
             // cluster, on a huge sparse disk)
             long coverage = geo.l2Coverage();
@@ -122,22 +133,23 @@ final class BlockStatusWalker {
         int cs = geo.clusterSize();
         int in = geo.offsetInCluster(offset);
         long n = Math.min(end - offset, cs - in);
-        long entry = img.io.entryAt(offset);
+        int idx = img.mapper.l2Index(offset);
+        long entry = img.mapper.entry(l2, idx);
         if (L2Entry.isCompressed(entry)) {
             return new BlockStatus(offset, n, true, false, true, 0, -1, true);
         }
         if (!geo.extendedL2()) {
             boolean allocated = img.io.isAllocated(entry);
             if (L2Entry.isZero(entry) && geo.version() >= 3) {
-                long host = allocated ? img.io.checkedHostAt(offset, entry) + in : -1;
+                long host = allocated ? img.mapper.checkedHost(entry, l2, idx) + in : -1;
                 return new BlockStatus(offset, n, true, true, false, 0, host, false);
             }
             if (allocated) {
-                return holes(img, new BlockStatus(offset, n, true, false, true, 0, img.io.checkedHostAt(offset, entry) + in, false));
+                return holes(img, new BlockStatus(offset, n, true, false, true, 0, img.mapper.checkedHost(entry, l2, idx) + in, false));
             }
             return below(img, offset, n, -1);
         }
-        long bitmap = img.io.bitmapAt(offset);
+        long bitmap = img.mapper.bitmap(l2, idx);
         int sc = geo.subclusterSize();
         int sub = in / sc;
         boolean alloc = L2Entry.subAllocated(bitmap, sub);
@@ -149,7 +161,7 @@ final class BlockStatusWalker {
         }
         n = Math.min(n, (long) last * sc - in);
         // qemu reports the host offset of every subcluster of an allocated cluster, data or not
-        long host = img.io.isAllocated(entry) ? img.io.checkedHostAt(offset, entry) + in : -1;
+        long host = img.io.isAllocated(entry) ? img.mapper.checkedHost(entry, l2, idx) + in : -1;
         if (alloc) {
             return holes(img, new BlockStatus(offset, n, true, false, true, 0, host, false));
         }

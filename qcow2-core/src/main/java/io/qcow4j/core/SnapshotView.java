@@ -61,10 +61,17 @@ final class SnapshotView implements BlockDevice {
         }
     }
 
+    /** As the image's own block status, through the snapshot's L1 table (and the image's backing file). */
     @Override
-    public BlockStatus blockStatus(long offset, long length) {
-        long len = Math.max(1, Math.min(length, size - offset));
-        return new BlockStatus(offset, len, true, false, true, 0, -1, false);
+    public BlockStatus blockStatus(long offset, long length) throws IOException {
+        synchronized (image) {
+            return BlockStatusWalker.status(image, this::l2Table, size, offset, length);
+        }
+    }
+
+    private long l2Table(long offset) throws IOException {
+        long index = offset / image.geo.l2Coverage();
+        return index < l1.length ? ClusterMapper.l2TableOf(l1, l1Offset, (int) index, image.storage, image.geo) : 0;
     }
 
     @Override

@@ -81,10 +81,11 @@ final class BitmapCommand implements Callable<Integer> {
                 throw new CliException("Invalid granularity specified");
             }
         }
+        String file = operands.get(0);
         if (format != null && !format.equals(Images.QCOW2)) {
+            Images.checkFormat(format, "Could not open '" + file + "': ");
             throw new CliException("Format driver '" + format + "' does not support bitmaps");
         }
-        String file = operands.get(0);
         String bitmap = operands.get(1);
         BlockDevice dev = Images.open(file, Images.QCOW2, true, false);
         BlockDevice source = null;

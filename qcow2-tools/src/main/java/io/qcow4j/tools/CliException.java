@@ -7,6 +7,7 @@ package io.qcow4j.tools;
 public final class CliException extends RuntimeException {
     private static final long serialVersionUID = 1L;
     private final int exitCode;
+    private String qemuWords;
 
     public CliException(String message) {
         this(message, 1, null);
@@ -23,5 +24,23 @@ public final class CliException extends RuntimeException {
 
     public int exitCode() {
         return exitCode;
+    }
+
+    /** qemu-img's own text where it differs from ours (printed in drop-in mode), or null. */
+    public String qemuWords() {
+        return qemuWords;
+    }
+
+    /** The same failure with {@code prefix} before its text (and qemu-img's), and another exit code. */
+    public CliException prefixed(String prefix, int exitCode) {
+        CliException e = new CliException(prefix + getMessage(), exitCode, this);
+        e.qemuWords = qemuWords == null ? null : prefix + qemuWords;
+        return e;
+    }
+
+    /** Sets the text qemu-img prints for this failure, word for word (see {@link Program}). */
+    public CliException withQemuWords(String words) {
+        this.qemuWords = words;
+        return this;
     }
 }

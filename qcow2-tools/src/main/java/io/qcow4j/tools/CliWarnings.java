@@ -6,7 +6,9 @@ import java.util.function.Consumer;
 /**
  * Where the library's warnings go in the CLI: stderr, one line {@code qcow4j: warning: ...}
  * each, as qemu-img prints its own. Every image a command opens gets {@link #sink()}; like
- * {@link Cwd}, it belongs to the command running on this thread.
+ * {@link Cwd}, it belongs to the command running on this thread. In drop-in mode (see
+ * {@link Program}) only the warnings qemu-img prints too are printed, in its words, unless
+ * {@code QCOW4J_WARNINGS=1} asks for qcow4j's own as well.
  */
 final class CliWarnings {
     private static final ThreadLocal<PrintWriter> ERR = new ThreadLocal<>();
@@ -30,8 +32,22 @@ final class CliWarnings {
 
     static Consumer<String> to(PrintWriter err) {
         return message -> {
-            err.println("qcow4j: warning: " + message);
+            if (message.startsWith(QEMU_CONTINUATION)) {
+                // qemu prints this bare, after its warning, and without a newline
+                if (Program.dropIn()) {
+                    err.print(message);
+                } else {
+                    err.println(Program.name() + ": warning: " + message);
+                }
+            } else if (QEMU_WARNINGS.stream().anyMatch(message::startsWith) || Program.ownWarnings()) {
+                err.println(Program.name() + ": warning: " + message);
+            }
             err.flush();
         };
     }
+
+    /** The library's warnings that QEMU prints too (bitmaps a program without bitmap support touched). */
+    private static final java.util.List<String> QEMU_WARNINGS = java.util.List.of(
+            "a program lacking bitmap support");
+    private static final String QEMU_CONTINUATION = "Some clusters may be leaked, run 'qemu-img check -r'";
 }

@@ -75,7 +75,7 @@ final class CompareCommand implements Callable<Integer> {
         try {
             return Images.open(name, format, false, true, forceShare);
         } catch (CliException e) {
-            throw new CliException(e.getMessage(), 2, e);
+            throw e.prefixed("", 2);
         }
     }
 

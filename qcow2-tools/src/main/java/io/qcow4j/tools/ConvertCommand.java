@@ -32,19 +32,16 @@ import picocli.CommandLine.Model.CommandSpec;
  * source image's persistent bitmaps (granularity, enabled state, bits) into a qcow2 target;
  * unlike qemu-img, its refusals (raw target, inconsistent bitmap) come before DST is made.
  * Converting an image that has bitmaps without --bitmaps warns that they stay behind.
+ * Several sources are copied one after the other; -l copies an internal snapshot; -n writes
+ * into an existing target, -B/-F (or -o backing_file) makes one with a backing file, -S sets
+ * the sparse detection: see {@link ConvertOptions} and {@link ConvertCopy}.
  * SRC may be an NBD export ({@code nbd+unix:///EXPORT?socket=PATH}, {@code nbd://HOST:PORT/EXPORT}),
  * read as a raw disk; so may DST with -O raw: as qemu-img, the existing export is
- * written (with or without -n), zeros included. With -n, DST is any existing image of
- * format -O, at least as large as SRC, and the runs that read as zeros are written as zeros.
+ * written (with or without -n), zeros included.
  */
 @Command(name = "convert", mixinStandardHelpOptions = true,
         description = "Copy an image into a new image of the given format (raw unless -O qcow2).")
 final class ConvertCommand implements Callable<Integer> {
-    /** Chunk size for a raw target: what qemu-img uses as its buffer granularity. */
-    private static final int RAW_CHUNK = 64 * 1024;
-    /** Bytes read from the source at once: an NBD source keeps several requests in flight within one read. */
-    private static final int BATCH = 8 << 20;
-
     @Spec
     CommandSpec spec;
 
@@ -63,9 +60,6 @@ final class ConvertCommand implements Callable<Integer> {
     @Option(names = "-p", description = "show progress")
     boolean progress;
 
-    @Option(names = "-n", description = "write into the existing DST instead of creating it (zeros are written too)")
-    boolean noCreate;
-
     @Option(names = "-q", description = "quiet")
     boolean quiet;
 
@@ -78,17 +72,45 @@ final class ConvertCommand implements Callable<Integer> {
     @Option(names = "--skip-broken-bitmaps", description = "with --bitmaps: skip inconsistent bitmaps, with a warning")
     boolean skipBrokenBitmaps;
 
-    @Parameters(paramLabel = "SRC DST", arity = "0..*")
-    List<String> args = new ArrayList<>();
+    @Option(names = "-S", paramLabel = "SIZE", description = "shortest run of zeros left sparse (default 4k; 0: fully allocate)")
+    String sparse;
 
-    /** How far the progress bar went. */
-    private long progressed;
+    @Option(names = "-n", description = "write into an existing target (no creation)")
+    boolean skipCreate;
+
+    @Option(names = "--target-is-zero", description = "with -n: the target reads zeros already")
+    boolean targetIsZero;
+
+    @Option(names = "-B", paramLabel = "BACKING", description = "backing file of the target: copy only the source's top image")
+    String backing;
+
+    @Option(names = "-F", paramLabel = "FMT", description = "format of the -B backing file")
+    String backingFormat;
+
+    @Option(names = "-l", paramLabel = "SNAPSHOT", description = "copy an internal snapshot (ID_OR_NAME, or snapshot.id=,snapshot.name=)")
+    String snapshot;
+
+    @Option(names = "-C", description = "copy offloading (accepted; qcow4j copies itself)")
+    boolean copyRange;
+
+    @Option(names = "-m", paramLabel = "N", description = "parallel requests (accepted, 1 to 16)")
+    String coroutines;
+
+    @Option(names = "-W", description = "out-of-order writes (accepted)")
+    boolean outOfOrder;
+
+    @Option(names = "-t", paramLabel = "CACHE", description = "target cache mode (accepted)")
+    String cache;
+
+    @Option(names = "-T", paramLabel = "CACHE", description = "source cache mode (accepted)")
+    String sourceCache;
+
+    @Parameters(paramLabel = "SRC... DST", arity = "0..*")
+    List<String> args = new ArrayList<>();
 
     @Override
     public Integer call() throws Exception {
-        if (!targetFormat.equals(Images.QCOW2) && !targetFormat.equals(Images.RAW)) {
-            throw new CliException("Unknown file format '" + targetFormat + "'");
-        }
+        ConvertOptions.Checked checked = ConvertOptions.check(this);
         if (compress && !targetFormat.equals(Images.QCOW2)) {
             throw new CliException("Compression not supported for this file format");
         }
@@ -99,44 +121,38 @@ final class ConvertCommand implements Callable<Integer> {
             return 0;
         }
         if (args.size() < 2) {
-            throw new CliException("Expecting image file name");
-        }
-        if (args.size() > 2) {
-            throw new CliException("Converting several source images into one is not supported");
+            throw new CliException("Must specify image file name");
         }
         String src = args.get(0);
-        String dst = args.get(1);
-        if (skipBrokenBitmaps && !bitmaps) {
-            throw new CliException("Use of --skip-broken-bitmaps requires --bitmaps");
-        }
+        String dst = args.get(args.size() - 1);
+        List<String> sources = args.subList(0, args.size() - 1);
         if (bitmaps && !targetFormat.equals(Images.QCOW2)) {
             throw new CliException("Format driver '" + targetFormat + "' does not support bitmaps");
         }
         Map<String, String> values = opts.values();
-        FormatOptions.checkTypes(table, values);
-        for (String refused : List.of("size", "backing_file", "backing_fmt")) {
-            if (values.containsKey(refused)) {
-                throw new CliException(dst + ": option '" + refused + "' is not supported by convert");
-            }
-        }
-        if (NbdImages.isNbd(dst) && targetFormat.equals(Images.QCOW2)) {
+        FormatOptions.checkItems(table, opts);
+        values.remove("size"); // the size is the source's, as qemu-img sets it
+        boolean nbdTarget = NbdImages.isNbd(dst);
+        if (nbdTarget && targetFormat.equals(Images.QCOW2)) {
             throw new CliException(dst + ": writing a qcow2 image into an NBD export is not supported (use -O raw)");
         }
-        if (noCreate && (bitmaps || compress)) {
-            throw new CliException("-n cannot be combined with " + (bitmaps ? "--bitmaps" : "-c") + " in qcow4j");
-        }
-        BlockDevice source = Images.open(src, sourceFormat, false, true, forceShare);
+        BlockDevice source = ConvertOptions.openSources(this, sources, checked);
         try {
-            if (!NbdImages.isNbd(src) && !NbdImages.isNbd(dst)
-                    && Files.exists(Cwd.path(dst)) && Files.isSameFile(Cwd.path(src), Cwd.path(dst))) {
+            if (!NbdImages.isNbd(src) && !nbdTarget && Files.exists(Cwd.path(dst))
+                    && Files.isSameFile(Cwd.path(src), Cwd.path(dst)) && !skipCreate) {
                 throw new CliException(dst + ": source and target are the same file");
+            }
+            ConvertOptions.checkTarget(this, sources, values);
+            if (bitmaps && sources.size() > 1) {
+                throw new CliException("Copying bitmaps only possible with single source");
             }
             List<DirtyBitmap> toCopy = bitmapsToCopy(src, source);
             long size = Images.virtualSize(source);
-            boolean existing = noCreate || NbdImages.isNbd(dst);
-            BlockDevice target = existing ? openTarget(dst, size) : createTarget(dst, size, values);
+            BlockDevice target = skipCreate ? ConvertOptions.openExisting(this, dst, size)
+                    : nbdTarget ? openNbdTarget(dst, size) : createTarget(dst, size, values);
             try {
-                copy(source, target, size, existing);
+                ConvertOptions.checkTargetCache(this);
+                copy(source, target, size, values.containsKey("backing_file"), checked);
                 copyBitmaps(toCopy, target);
                 if (target instanceof NbdClient nbd) {
                     nbd.flush();
@@ -156,33 +172,21 @@ final class ConvertCommand implements Callable<Integer> {
     }
 
     /**
-     * An existing target: with -n, DST as -O says (qemu-img's "Could not open" texts, and
-     * "output file is smaller than input file"); an NBD export without -n as qemu-img
-     * "creates" one, opening it ("Cannot grow NBD nodes" when it is smaller).
+     * An NBD export as target without -n: qemu-img "creates" it by opening it, and fails
+     * with "Cannot grow NBD nodes" when it is smaller than the source.
      */
-    private BlockDevice openTarget(String dst, long size) {
+    private static BlockDevice openNbdTarget(String dst, long size) {
         BlockDevice target;
-        if (NbdImages.isNbd(dst)) {
-            try {
-                target = NbdImages.open(dst, Images.RAW, true);
-            } catch (CliException e) {
-                if (noCreate) {
-                    throw e;
-                }
-                String why = e.getMessage().substring(("Could not open '" + dst + "': ").length());
-                throw new CliException(dst + ": error while converting raw: Protocol driver 'nbd' does not support"
-                        + " image creation, and opening the image failed: " + why, e.exitCode(), e);
-            }
-        } else {
-            if (!Files.exists(Cwd.path(dst))) {
-                throw new CliException("Could not open '" + dst + "': Could not open '" + dst + "': No such file or directory");
-            }
-            target = Images.open(dst, targetFormat, true, false);
+        try {
+            target = NbdImages.open(dst, Images.RAW, true);
+        } catch (CliException e) {
+            String why = e.getMessage().substring(("Could not open '" + dst + "': ").length());
+            throw new CliException(dst + ": error while converting raw: Protocol driver 'nbd' does not support"
+                    + " image creation, and opening the image failed: " + why, e.exitCode(), e);
         }
         if (Images.virtualSize(target) < size) {
             Images.closeQuietly(target);
-            throw new CliException(noCreate ? "output file is smaller than input file"
-                    : dst + ": error while converting raw: Cannot grow NBD nodes");
+            throw new CliException(dst + ": error while converting raw: Cannot grow NBD nodes");
         }
         return target;
     }
@@ -260,151 +264,16 @@ final class ConvertCommand implements Callable<Integer> {
         }
     }
 
-    /**
-     * Copies every chunk that holds non-zero data; chunks are the target's clusters, read
-     * from the source in batches of several. An existing target ({@code zeroTarget}) also
-     * gets zeros where the source reads as zeros.
-     */
-    private void copy(BlockDevice source, BlockDevice target, long size, boolean zeroTarget) {
-        int chunk = target instanceof Qcow2Image q ? q.clusterSize() : RAW_CHUNK;
-        int batch = Math.max(chunk, BATCH - BATCH % chunk);
-        Progress bar = new Progress(spec.commandLine().getOut(), progress && !quiet, size);
-        long copiedUpTo = 0; // chunks below this are read (or being read)
-        long pos = 0;
-        try (PrefetchReads reads = new PrefetchReads(source, (int) Math.min(batch, alignUp(Math.max(size, 1), chunk)))) {
-            while (pos < size) {
-                BlockStatus st;
-                try {
-                    st = source.blockStatus(pos, size - pos);
-                } catch (IOException | RuntimeException e) {
-                    throw new CliException("error while reading block status at offset " + pos + ": "
-                            + Images.reason(e), 1, e);
-                }
-                long runEnd = pos + Math.max(1, st.length());
-                if (!st.zero()) {
-                    // data (or an NBD hole that may not read as zeros, which qemu-img copies too)
-                    long first = Math.max(pos - pos % chunk, copiedUpTo);
-                    long end = Math.min(alignUp(runEnd, chunk), size);
-                    for (long c = first; c < end; c += reads.capacity()) {
-                        PrefetchReads.Batch done = reads.submit(c, (int) Math.min(reads.capacity(), end - c));
-                        write(target, done, chunk, zeroTarget, bar);
-                    }
-                    copiedUpTo = Math.max(copiedUpTo, end);
-                } else if (zeroTarget && runEnd > Math.max(pos, copiedUpTo)) {
-                    // no overlap with a batch still being read: those end at copiedUpTo
-                    long from = Math.max(pos, copiedUpTo);
-                    writeZeroes(target, from, runEnd - from);
-                }
-                pos = runEnd;
-                if (st.zero()) {
-                    advance(bar, pos);
-                }
-            }
-            write(target, reads.finish(), chunk, zeroTarget, bar);
-        }
-        bar.finish();
-    }
-
-    private void write(BlockDevice target, PrefetchReads.Batch batch, int chunk, boolean zeroTarget, Progress bar) {
-        if (batch != null) {
-            writeBatch(target, batch.offset(), batch.data(), chunk, zeroTarget);
-            advance(bar, batch.offset() + batch.data().remaining());
-        }
-    }
-
-    /** The bar only moves forward (a zero run may be passed while the batch before it is still being read). */
-    private void advance(Progress bar, long done) {
-        if (done > progressed) {
-            progressed = done;
-            bar.update(done);
-        }
-    }
-
-    /**
-     * Writes a batch read from the source, chunk by chunk: chunks of zeros are skipped (a
-     * new image reads zeros there already) or written as zeros (an existing target); runs
-     * of other chunks go out in one write each (one per cluster when compressing).
-     */
-    private void writeBatch(BlockDevice target, long offset, ByteBuffer data, int chunk, boolean zeroTarget) {
-        int n = data.remaining();
-        int count = (n + chunk - 1) / chunk;
-        boolean[] zero = new boolean[count];
-        for (int c = 0; c < count; c++) {
-            zero[c] = isZero(data.slice(c * chunk, Math.min(chunk, n - c * chunk)));
-        }
-        for (int c = 0; c < count; ) {
-            int d = c + 1;
-            while (d < count && zero[d] == zero[c] && !compress) {
-                d++;
-            }
-            int from = c * chunk;
-            int to = Math.min(n, d * chunk);
-            if (!zero[c]) {
-                write(target, offset + from, data.slice(from, to - from));
-            } else if (zeroTarget) {
-                writeZeroes(target, offset + from, to - from);
-            }
-            c = d;
-        }
-    }
-
-    private void write(BlockDevice target, long offset, ByteBuffer data) {
-        try {
-            if (target instanceof Qcow2Image q) {
-                if (compress) {
-                    q.writeCompressed(offset, data);
-                } else {
-                    q.write(offset, data);
-                }
-            } else if (target instanceof NbdClient nbd) {
-                nbd.write(offset, data);
-            } else {
-                ((RawImage) target).write(offset, data);
-            }
-        } catch (IOException | RuntimeException e) {
-            throw new CliException("error while writing at byte " + offset + ": " + Images.reason(e), 1, e);
-        }
-    }
-
-    /** Zeros into an existing target: zero clusters, NBD_CMD_WRITE_ZEROES, or written zeros (raw). */
-    private static void writeZeroes(BlockDevice target, long offset, long length) {
-        try {
-            if (target instanceof Qcow2Image q) {
-                q.writeZeroes(offset, length);
-            } else if (target instanceof NbdClient nbd) {
-                nbd.writeZeroes(offset, length);
-            } else {
-                RawImage raw = (RawImage) target;
-                ByteBuffer zeros = ByteBuffer.allocate((int) Math.min(length, 1 << 20));
-                for (long done = 0; done < length; ) {
-                    int k = (int) Math.min(zeros.capacity(), length - done);
-                    raw.write(offset + done, zeros.clear().limit(k));
-                    done += k;
-                }
-            }
-        } catch (IOException | RuntimeException e) {
-            throw new CliException("error while writing at byte " + offset + ": " + Images.reason(e), 1, e);
-        }
+    /** The copy, as qemu-img convert decides for each run (see {@link ConvertCopy}). */
+    private void copy(BlockDevice source, BlockDevice target, long size, boolean targetHasBacking,
+            ConvertOptions.Checked checked) {
+        // an NBD export is written over whatever it holds: it reads zeros only if -n says so
+        boolean readsZero = skipCreate ? targetIsZero : !targetHasBacking && !(target instanceof NbdClient);
+        ConvertCopy.Mode mode = new ConvertCopy.Mode(checked.sparseSize(), targetHasBacking, readsZero, compress);
+        new ConvertCopy(source, target, mode, new Progress(spec.commandLine().getOut(), progress && !quiet, size)).run(size);
     }
 
     static boolean isZero(ByteBuffer buf) {
-        int i = buf.position();
-        int end = buf.limit();
-        for (; i + 8 <= end; i += 8) {
-            if (buf.getLong(i) != 0) {
-                return false;
-            }
-        }
-        for (; i < end; i++) {
-            if (buf.get(i) != 0) {
-                return false;
-            }
-        }
-        return true;
-    }
-
-    private static long alignUp(long v, long a) {
-        long r = v % a;
-        return r == 0 ? v : v + (a - r);
+        return ConvertCopy.isZero(buf);
     }
 }

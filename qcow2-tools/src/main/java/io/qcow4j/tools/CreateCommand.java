@@ -56,17 +56,15 @@ final class CreateCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         PrintWriter out = spec.commandLine().getOut();
-        if (!format.equals(Images.QCOW2) && !format.equals(Images.RAW)) {
-            throw new CliException((args.isEmpty() ? "" : args.get(0) + ": ") + "Unknown file format '" + format + "'");
-        }
-        List<FormatOptions.Opt> table = FormatOptions.forFormat(format);
         OptionList opts = OptionList.parse(optionLists);
+        if (args.isEmpty() && !opts.wantsHelp()) {
+            throw new CliException(Program.usage("Expecting image file name"));
+        }
+        Formats.checkCreatable(format, opts.wantsHelp() || args.isEmpty() ? "" : args.get(0) + ": ");
+        List<FormatOptions.Opt> table = FormatOptions.forFormat(format);
         if (opts.wantsHelp()) {
             FormatOptions.printHelp(out, format, !args.isEmpty());
             return 0;
-        }
-        if (args.isEmpty()) {
-            throw new CliException("Expecting image file name");
         }
         if (args.size() > 2) {
             throw new CliException("Unexpected argument: " + args.get(2));
@@ -84,6 +82,7 @@ final class CreateCommand implements Callable<Integer> {
         }
         Long size = args.size() > 1 ? Sizes.parseImageSize(args.get(1)) : null;
         try {
+            FormatOptions.checkItems(table, opts);
             FormatOptions.checkTypes(table, values);
             if (size != null && values.containsKey("size")) {
                 throw new CliException("The image size must be specified only once");
@@ -102,6 +101,11 @@ final class CreateCommand implements Callable<Integer> {
                 out.println(FormatOptions.formattingLine(file, format, table, values));
                 out.flush();
             }
+            String backingFmt = values.get("backing_fmt");
+            if (backingFmt != null && !Formats.QEMU.contains(backingFmt)) {
+                // -u: the name is checked only when the image is made (after the "Formatting" line)
+                throw new CliException("Parameter 'backing-fmt' does not accept value '" + backingFmt + "'");
+            }
             long imageSize = (Long) FormatOptions.typed(FormatOptions.find(table, "size"), values.get("size"));
             if (format.equals(Images.RAW)) {
                 createRaw(file, roundUpToSector(imageSize), values);
@@ -109,7 +113,7 @@ final class CreateCommand implements Callable<Integer> {
                 createQcow2(file, roundUpToSector(imageSize), values);
             }
         } catch (CliException e) {
-            throw new CliException(file + ": " + e.getMessage(), e.exitCode(), e);
+            throw e.prefixed(file + ": ", e.exitCode());
         } catch (ImageLock.LockedException e) {
             throw new CliException(file + ": " + e.getMessage(), 1, e); // qemu-img's words: the file is in use
         }
@@ -135,7 +139,18 @@ final class CreateCommand implements Callable<Integer> {
         if (unsafe) {
             return;
         }
-        BlockDevice dev = Images.open(fullName, backingFmt, false, true);
+        BlockDevice dev;
+        try {
+            Formats.checkOpenable(backingFmt, "Could not open '" + fullName + "': ");
+            dev = Images.open(fullName, backingFmt, false, true);
+        } catch (CliException e) {
+            // qemu-img names the file once here, adds a line, and names a format it lacks alone
+            String words = e.getMessage();
+            if (!Formats.supported(backingFmt)) {
+                words = "Unknown driver '" + backingFmt + "'";
+            }
+            throw new CliException(e.getMessage(), e.exitCode(), e).withQemuWords(words + "\nCould not open backing image.");
+        }
         try {
             values.putIfAbsent("size", Long.toString(Images.virtualSize(dev)));
         } finally {

@@ -77,12 +77,22 @@ final class FormatOptions {
         for (Map.Entry<String, String> e : values.entrySet()) {
             Opt o = find(table, e.getKey());
             if (o == null) {
-                if (e.getKey().equals("encryption") || e.getKey().startsWith("encrypt.")) {
+                if (table == QCOW2 && (e.getKey().equals("encryption") || e.getKey().startsWith("encrypt."))) {
                     throw new CliException("Encryption is not supported by qcow4j");
                 }
                 throw new CliException("Invalid parameter '" + e.getKey() + "'");
             }
             typed(o, e.getValue());
+        }
+    }
+
+    /**
+     * Checks every option as given, in order, repeats included (qemu parses each value as it
+     * comes, so a bad value fails even when a later one overrides it).
+     */
+    static void checkItems(List<Opt> table, OptionList opts) {
+        for (Map.Entry<String, String> e : opts.items()) {
+            checkTypes(table, Map.of(e.getKey(), e.getValue()));
         }
     }
 

@@ -22,21 +22,26 @@ final class Images {
     private Images() {
     }
 
-    /** "qcow2" when the file starts with the qcow2 magic, else "raw" (qemu's probe, for our two formats). */
+    /**
+     * "qcow2" when the file starts with the qcow2 magic, else "raw" (qemu's probe, for our two
+     * formats), or the name of another format qemu would find there ({@link Formats#foreign}).
+     */
     static String probe(Path path) throws IOException {
-        byte[] head = new byte[4];
+        byte[] head = new byte[512];
         int n;
         try (InputStream in = Files.newInputStream(path)) {
-            n = in.readNBytes(head, 0, 4);
+            n = in.readNBytes(head, 0, head.length);
         }
-        return n == 4 && java.util.Arrays.equals(head, QCOW2_MAGIC) ? QCOW2 : RAW;
+        String foreign = Formats.foreign(head, n);
+        if (foreign != null) {
+            return foreign;
+        }
+        return n >= 4 && java.util.Arrays.equals(java.util.Arrays.copyOf(head, 4), QCOW2_MAGIC) ? QCOW2 : RAW;
     }
 
     /** Refuses a format this tool has no driver for. */
     static void checkFormat(String format, String what) {
-        if (format != null && !format.equals(QCOW2) && !format.equals(RAW)) {
-            throw new CliException(what + "Unknown driver '" + format + "'");
-        }
+        Formats.checkOpenable(format, what);
     }
 
     /**
@@ -65,6 +70,9 @@ final class Images {
                 throw new CliException(prefix + "'file' driver requires '" + name + "' to be a regular file");
             }
             String fmt = format != null ? format : probe(path);
+            if (!Formats.supported(fmt)) {
+                throw new CliException(prefix + Formats.probedForeign(fmt));
+            }
             if (fmt.equals(RAW)) {
                 return RawImage.open(path, !writable, forceShare);
             }

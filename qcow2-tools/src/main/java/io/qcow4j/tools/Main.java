@@ -18,7 +18,7 @@ import picocli.CommandLine.Command;
  */
 @Command(name = "qcow4j",
         mixinStandardHelpOptions = true,
-        version = "qcow4j 0.1.0 (qemu-img 7.2 compatible)",
+        version = "qcow4j " + Main.VERSION + " (qemu-img 7.2 compatible)",
         description = "Create, inspect, convert and compare qcow2 images, as qemu-img does.",
         subcommands = {
             CreateCommand.class,
@@ -45,6 +45,7 @@ import picocli.CommandLine.Command;
             CommandLine.HelpCommand.class
         })
 public final class Main implements Callable<Integer> {
+    static final String VERSION = "0.1.0";
     static final String DEBUG_FLAG = "--debug";
 
     @CommandLine.Spec
@@ -52,7 +53,7 @@ public final class Main implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        throw new CommandLine.ParameterException(spec.commandLine(), "Not enough arguments");
+        throw new CommandLine.ParameterException(spec.commandLine(), Program.usage("Not enough arguments"));
     }
 
     public static void main(String[] args) {
@@ -69,11 +70,22 @@ public final class Main implements Callable<Integer> {
      * file names resolved against {@code workingDir} (null: the process's own).
      */
     public static int run(String[] args, java.io.OutputStream stdout, java.io.OutputStream stderr, java.nio.file.Path workingDir) {
+        return run(null, args, stdout, stderr, workingDir);
+    }
+
+    /**
+     * As {@link #run(String[], java.io.OutputStream, java.io.OutputStream, java.nio.file.Path)},
+     * run under the name {@code program} ("qemu-img": drop-in mode; null: as the launcher said).
+     */
+    public static int run(String program, String[] args, java.io.OutputStream stdout, java.io.OutputStream stderr,
+            java.nio.file.Path workingDir) {
         Cwd.set(workingDir);
+        Program.set(program);
         try {
             return runIn(args, stdout, stderr);
         } finally {
             Cwd.set(null);
+            Program.set(null);
         }
     }
 
@@ -93,12 +105,30 @@ public final class Main implements Callable<Integer> {
     }
 
     private static int runWith(List<String> rest, boolean debug, PrintWriter out, PrintWriter err) {
+        if (Program.dropIn() && rest.size() >= 1 && (rest.get(0).equals("-V") || rest.get(0).equals("--version"))) {
+            // qemu-img's form, which scripts parse; the version is the one whose behaviour we follow
+            out.println("qemu-img version 7.2.0 (qcow4j " + VERSION + ")");
+            out.flush();
+            return 0;
+        }
         InfoCommand info = InfoCommand.plain(rest);
         if (info != null) {
             // the most common call, and the one that must start fast: no picocli at all
             int code;
             try {
                 code = info.run(out);
+            } catch (Exception | Error e) {
+                code = failure(e, out, err, debug);
+            }
+            out.flush();
+            err.flush();
+            return code;
+        }
+        if (!rest.isEmpty() && RawCommands.has(rest.get(0))) {
+            // parsed as qemu-img parses them (getopt_long, options checked in order): no picocli
+            int code;
+            try {
+                code = RawCommands.run(rest.get(0), rest.subList(1, rest.size()), out, err);
             } catch (Exception | Error e) {
                 code = failure(e, out, err, debug);
             }
@@ -116,12 +146,15 @@ public final class Main implements Callable<Integer> {
             if (ex instanceof CommandLine.UnmatchedArgumentException u && !u.getUnmatched().isEmpty()) {
                 String first = u.getUnmatched().get(0);
                 if (first.startsWith("-") && first.length() > 1) {
-                    message = "unrecognized option '" + first + "'"; // qemu-img's words
+                    message = Program.usage("unrecognized option '" + first + "'"); // qemu-img's words
                 } else if (ex.getCommandLine() == cl) {
-                    message = "Command not found: " + first; // qemu-img's words
+                    message = Program.usage("Command not found: " + first); // qemu-img's words
                 }
+            } else if (ex instanceof CommandLine.MissingParameterException && ex.getCommandLine() == cl) {
+                message = Program.usage("Not enough arguments");
             }
-            err.println("qcow4j: " + oneLine(message));
+            message = qemuUsageWords(ex, message);
+            Program.printError(err, message);
             if (debug) {
                 ex.printStackTrace(err);
             }
@@ -134,7 +167,7 @@ public final class Main implements Callable<Integer> {
         } catch (RuntimeException | Error e) {
             // picocli handles command exceptions; this is the last line of defence
             out.flush();
-            err.println("qcow4j: " + oneLine(Images.reason(e)));
+            Program.printError(err, Images.reason(e));
             if (debug) {
                 e.printStackTrace(err);
             }
@@ -152,15 +185,48 @@ public final class Main implements Callable<Integer> {
         String message;
         if (ex instanceof CliException ce) {
             code = ce.exitCode();
-            message = ce.getMessage();
+            message = Program.dropIn() && ce.qemuWords() != null ? ce.qemuWords() : ce.getMessage();
         } else {
             message = Images.reason(ex);
         }
-        err.println("qcow4j: " + oneLine(Cwd.asTyped(message)));
+        Program.printError(err, Cwd.asTyped(message));
         if (debug) {
             ex.printStackTrace(err);
         }
         return code;
+    }
+
+    /**
+     * picocli's complaint about a command line in qemu-img's words, where qemu-img has them:
+     * a missing option value, a missing or extra file name.
+     */
+    private static String qemuUsageWords(CommandLine.ParameterException ex, String message) {
+        String command = ex.getCommandLine().getCommandName();
+        String files = switch (command) {
+            case "info", "check", "map", "commit", "snapshot", "rebase" -> "Expecting one image file name";
+            case "compare" -> "Expecting two image file names";
+            default -> null;
+        };
+        if (ex instanceof CommandLine.MissingParameterException missing) {
+            for (CommandLine.Model.ArgSpec a : missing.getMissing()) {
+                if (a instanceof CommandLine.Model.OptionSpec o) {
+                    String typed = ex.getMessage().replaceAll(".*option '([^']*)'.*", "$1");
+                    return Program.usage("missing argument for option '" + (typed.startsWith("-") ? typed : o.longestName()) + "'");
+                }
+            }
+            return files != null ? Program.usage(files) : message;
+        }
+        if (ex instanceof CommandLine.UnmatchedArgumentException u && files != null && !u.getUnmatched().isEmpty()
+                && !u.getUnmatched().get(0).startsWith("-")) {
+            return Program.usage(files);
+        }
+        return message;
+    }
+
+    /** The usage text of the whole command (qemu-img's commands print it for -h). */
+    static void printUsage(PrintWriter out) {
+        commandLine(List.of()).usage(out);
+        out.flush();
     }
 
     /**
@@ -172,10 +238,12 @@ public final class Main implements Callable<Integer> {
     static CommandLine commandLine(List<String> args) {
         Class<?> only = args.isEmpty() ? null : subcommand(args.get(0));
         if (only == null) {
-            return new CommandLine(new Main());
+            CommandLine all = new CommandLine(new Main());
+            all.setCommandName(Program.name());
+            return all;
         }
         CommandLine.Model.CommandSpec top = CommandLine.Model.CommandSpec.wrapWithoutInspection(new Main());
-        top.name(Main.class.getAnnotation(Command.class).name());
+        top.name(Program.name());
         CommandLine cl = new CommandLine(top);
         cl.addSubcommand(new CommandLine(only));
         return cl;
@@ -194,12 +262,5 @@ public final class Main implements Callable<Integer> {
             }
         }
         return null;
-    }
-
-    private static String oneLine(String message) {
-        if (message == null) {
-            return "unknown error";
-        }
-        return message.strip().replaceAll("\\s*[\\r\\n]+\\s*", " ");
     }
 }

@@ -12,6 +12,8 @@ import java.util.Map;
  */
 public final class OptionList {
     private final Map<String, String> values = new LinkedHashMap<>();
+    /** Every key=value as given, in order, repeats and "help" included: qemu checks each. */
+    private final List<Map.Entry<String, String>> items = new java.util.ArrayList<>();
     private final boolean help;
 
     private OptionList(boolean help) {
@@ -36,16 +38,22 @@ public final class OptionList {
         OptionList result = new OptionList(help);
         for (String list : lists) {
             for (String item : split(list)) {
-                if (item.equals("help") || item.equals("?")) {
-                    continue;
-                }
+                String key;
+                String value;
                 int eq = item.indexOf('=');
                 if (eq >= 0) {
-                    result.values.put(item.substring(0, eq), item.substring(eq + 1));
+                    key = item.substring(0, eq);
+                    value = item.substring(eq + 1);
                 } else if (item.startsWith("no")) {
-                    result.values.put(item.substring(2), "off");
+                    key = item.substring(2);
+                    value = "off";
                 } else {
-                    result.values.put(item, "on");
+                    key = item;
+                    value = "on";
+                }
+                result.items.add(Map.entry(key, value));
+                if (!item.equals("help") && !item.equals("?")) {
+                    result.values.put(key, value);
                 }
             }
         }
@@ -53,7 +61,7 @@ public final class OptionList {
     }
 
     /** qemu refuses an empty list and a single trailing or leading comma. */
-    private static boolean isValid(String list) {
+    static boolean isValid(String list) {
         if (list.isEmpty() || list.startsWith(",")) {
             return false;
         }
@@ -93,6 +101,11 @@ public final class OptionList {
         return values;
     }
 
+    /** Every option as given, in order (a key given twice is here twice; "help" is "help=on"). */
+    public List<Map.Entry<String, String>> items() {
+        return items;
+    }
+
     public String get(String key) {
         return values.get(key);
     }
@@ -120,8 +133,8 @@ public final class OptionList {
             return v.longValue();
         } catch (Sizes.SizeException e) {
             throw new CliException("Parameter '" + name + "' expects a non-negative number below 2^64"
-                    + " Optional suffix k, M, G, T, P or E means kilo-, mega-, giga-, tera-, peta-"
-                    + " and exabytes, respectively.");
+                    + "\nOptional suffix k, M, G, T, P or E means kilo-, mega-, giga-, tera-, peta-"
+                    + "\nand exabytes, respectively.");
         }
     }
 

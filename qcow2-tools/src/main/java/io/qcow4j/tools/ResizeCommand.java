@@ -112,8 +112,8 @@ final class ResizeCommand implements Callable<Integer> {
             }
             if (total < current && !shrink) {
                 PrintWriter err = spec.commandLine().getErr();
-                err.println("qcow4j: Use the --shrink option to perform a shrink operation.");
-                err.println("qcow4j: warning: Shrinking an image will delete all data beyond the shrunken image's end."
+                err.println(Program.name() + ": Use the --shrink option to perform a shrink operation.");
+                err.println(Program.name() + ": warning: Shrinking an image will delete all data beyond the shrunken image's end."
                         + " Before performing such an operation, make sure there is no important data there.");
                 err.flush();
                 return 1;

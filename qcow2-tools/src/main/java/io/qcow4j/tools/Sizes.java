@@ -60,8 +60,8 @@ public final class Sizes {
 
     static String imageSizeMessage(Problem problem) {
         return problem == Problem.INVALID
-                ? "Invalid image size specified. You may use k, M, G, T, P or E suffixes for"
-                        + " kilobytes, megabytes, gigabytes, terabytes, petabytes and exabytes."
+                ? Program.twoErrors("Invalid image size specified. You may use k, M, G, T, P or E suffixes for",
+                        "kilobytes, megabytes, gigabytes, terabytes, petabytes and exabytes.")
                 : "Invalid image size specified. Must be between 0 and " + Long.MAX_VALUE + ".";
     }
 

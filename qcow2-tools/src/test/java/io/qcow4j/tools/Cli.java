@@ -61,6 +61,26 @@ final class Cli {
         return new Qemu.Result(List.of(prepend("qcow4j", args)), code, out.toString(cs), err.toString(cs));
     }
 
+    /**
+     * Runs a command line in this JVM in drop-in mode, as bin/qemu-img runs it: named
+     * qemu-img, with qemu-img's messages line for line.
+     */
+    static Qemu.Result dropIn(Path dir, String... args) {
+        java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+        java.io.ByteArrayOutputStream err = new java.io.ByteArrayOutputStream();
+        int code = Main.run("qemu-img", args, out, err, dir);
+        java.nio.charset.Charset cs = java.nio.charset.Charset.forName(System.getProperty("sun.jnu.encoding", "UTF-8"));
+        return new Qemu.Result(List.of(prepend("qemu-img(qcow4j)", args)), code, out.toString(cs), err.toString(cs));
+    }
+
+    /** Asserts two runs printed the same on stdout and stderr and exited alike. */
+    static void assertSameOutput(Qemu.Result expected, Qemu.Result actual, String context) {
+        String where = context + "\n" + expected.describe() + "\n" + actual.describe();
+        assertEquals(expected.stdout(), actual.stdout(), "stdout: " + where);
+        assertEquals(expected.stderr(), actual.stderr(), "stderr: " + where);
+        assertEquals(expected.exitCode(), actual.exitCode(), "exit code: " + where);
+    }
+
     /** Runs the real bin/qcow4j (the shaded jar, in a new JVM), as users do. */
     static Qemu.Result qcow4jProcess(Path dir, String... args) {
         return Qemu.run(dir, TIMEOUT, prepend(root().resolve("bin/qcow4j").toString(), args));

@@ -88,7 +88,9 @@ class ErrorsIT {
         Qemu.Result r = qcow4j(tmp, "info", "junk.qcow2").assertOk();
         assertTrue(r.stdout().contains("file format: raw\n"), r.describe());
         Cli.assertOneLineError(qcow4j(tmp, "info", "-f", "vmdk", "junk.qcow2"), 1,
-                "Could not open 'junk.qcow2': Unknown driver 'vmdk'");
+                "Could not open 'junk.qcow2': Format 'vmdk' is not supported by qcow4j (only qcow2 and raw)");
+        Cli.assertOneLineError(qcow4j(tmp, "info", "-f", "foo", "junk.qcow2"), 1,
+                "Could not open 'junk.qcow2': Unknown driver 'foo'");
         Cli.assertOneLineError(qcow4j(tmp, "info", "."), 1,
                 "Could not open '.': 'file' driver requires '.' to be a regular file");
     }

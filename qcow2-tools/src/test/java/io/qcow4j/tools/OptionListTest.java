@@ -41,8 +41,9 @@ class OptionListTest {
         assertEquals("Parameter 'n' expects a number",
                 assertThrows(CliException.class, () -> OptionList.parseNumber("n", "16k")).getMessage());
         assertEquals(65536, OptionList.parseSize("s", "64k"));
-        assertEquals("Parameter 's' expects a non-negative number below 2^64 Optional suffix k, M, G, T, P or E"
-                + " means kilo-, mega-, giga-, tera-, peta- and exabytes, respectively.",
+        // qemu's three lines (printed so in drop-in mode, joined as qcow4j)
+        assertEquals("Parameter 's' expects a non-negative number below 2^64\nOptional suffix k, M, G, T, P or E"
+                + " means kilo-, mega-, giga-, tera-, peta-\nand exabytes, respectively.",
                 assertThrows(CliException.class, () -> OptionList.parseSize("s", "-1")).getMessage());
     }
 }
