@@ -27,7 +27,9 @@ import java.util.List;
  * <p>With someone else's bitmap (an NBD export's dirty-bitmap context, or {@code --bitmap} on
  * an image) no checkpoint is started or merged back: the source is only read, the checkpoint
  * name given is recorded, and the bitmap's owner must keep every change since
- * {@link BackupSet#since} until a backup completes (a failed one is never recorded).
+ * {@link BackupSet#since} until a backup completes (a failed one is never recorded). The
+ * bitmap is checked first ({@link BackupSource#bitmapProblem}): not there, in_use or left at
+ * another size, the backup is refused, or with auto taken as a full backup instead.
  *
  * <p>An inc or diff also stores the zeros of ranges the bitmap missed (see
  * {@link UnrecordedZeros}: a disk shrunk and grown again within the interval). Other changes
@@ -81,22 +83,26 @@ final class Backup {
                 throw new BackupException("no full backup in '" + dir + "' to build " + named(level) + " backup on");
             }
             List<BackupRecord> chain = chainFrom(full);
+            String problem;
             if (o.bitmap != null) {
                 // someone else's bitmap: it holds the changes since the base's checkpoint, as its owner promised
-                parent = base(chain, level);
-                since = parent.checkpoint;
-                changes = src.changedInBitmap(o.bitmap); // a missing bitmap is refused before anything is written
-            } else {
-                String problem = changesProblem(full, chain);
-                if (problem != null) {
-                    if (o.level != Level.AUTO) {
-                        throw new BackupException("cannot take " + named(level) + " backup: " + problem);
-                    }
-                    note = problem + "; falling back to a full backup";
-                    level = Level.FULL;
-                    parent = null;
-                    since = null;
+                problem = src.bitmapProblem(o.bitmap);
+                if (problem == null) {
+                    parent = base(chain, level);
+                    since = parent.checkpoint;
+                    changes = src.changedInBitmap(o.bitmap); // read before anything is written
                 }
+            } else {
+                problem = changesProblem(full, chain);
+            }
+            if (problem != null) {
+                if (o.level != Level.AUTO) {
+                    throw new BackupException("cannot take " + named(level) + " backup: " + problem);
+                }
+                note = problem + "; falling back to a full backup";
+                level = Level.FULL;
+                parent = null;
+                since = null;
             }
         }
         Format format = o.format;
@@ -261,7 +267,7 @@ final class Backup {
             rec.level = level.label();
             rec.checkpoint = checkpoint;
             rec.since = since;
-            rec.bitmap = o.bitmap;
+            rec.bitmap = incremental ? o.bitmap : null;
             rec.parent = parent == null ? null : parent.file;
             rec.time = time;
             m.backups.add(rec);

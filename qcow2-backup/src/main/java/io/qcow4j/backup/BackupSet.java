@@ -33,11 +33,13 @@ import io.qcow4j.nbd.client.NbdClient;
  * succeeds (libvirt: count the next incremental from {@link #since}, not from a checkpoint a
  * failed backup created).
  *
- * <p>Changes no bitmap records are not backed up, with one exception the backup detects:
- * a disk shrunk and grown again within one interval (QEMU cuts and regrows the bitmap with
- * the disk, clean, while the regrown area reads zeros): where the parent point holds data
- * that the source reads as zeros now, the zeros are stored, and the result's note says so.
- * Anything else that rewrites the disk behind its bitmaps (a reverted internal snapshot,
+ * <p>Limitation: changes no bitmap records are not backed up. A disk shrunk and grown again
+ * within one interval is one: QEMU cuts and regrows the bitmap with the disk, clean, while the
+ * regrown area reads zeros, so the bitmap misses that the data there is gone. <b>After a
+ * shrink, take a full backup.</b> As a safety net an inc or diff stores zeros where the parent
+ * point holds data that the source reports as zeros now (the result's note says so), but only
+ * a source that reports those zeros (qcow2 metadata; an NBD server's base:allocation) shows
+ * them. Anything else that rewrites the disk behind its bitmaps (a reverted internal snapshot,
  * {@code rebase -u} onto other data, a writer that keeps no bitmaps): take a full backup after it.
  */
 public final class BackupSet {

@@ -21,7 +21,9 @@ import io.qcow4j.core.BlockStatus;
  * (metadata of the set, no data read) and one allocation query per data run of it that the
  * bitmap does not cover. A change that leaves non-zero data behind without dirtying the
  * bitmap (a reverted internal snapshot, a rebase -u onto other data, a writer that keeps no
- * bitmaps) is not seen: after one, take a full backup.
+ * bitmaps) is not seen, nor is a shrink on a source that does not report the regrown area
+ * as zeros (an NBD server without base:allocation, or reporting it as data): callers take a
+ * full backup after a shrink or any such change; this is a safety net, not a guarantee.
  */
 final class UnrecordedZeros {
     private UnrecordedZeros() {

@@ -119,6 +119,45 @@ class NbdBackupFailureTest {
         Sets.assertRestores(dir, "c0", raw, tmp.resolve("r.raw"), true);
     }
 
+    /**
+     * The bitmap lost (a VM restarted without persistent bitmaps): the export offers no
+     * dirty-bitmap context (qemu-nbd -B cannot even start without the bitmap). An inc is
+     * refused with the reason, nothing written; auto takes a full backup and says why.
+     */
+    @Test
+    void bitmapGoneFromTheExport() throws IOException {
+        Path img = tmp.resolve("vda.qcow2");
+        Path dir = tmp.resolve("set");
+        Qemu.create(img, "16M");
+        NbdSets.Owner vm = new NbdSets.Owner(img);
+        Sets.io(img, "write -P 0x11 0 1M");
+        vm.checkpoint("c0");
+        NbdSets.backup("qemu-nbd", img, dir, BackupOptions.defaults().checkpoint("c0"));
+        Qemu.qemuImg("bitmap", "--remove", img.toString(), "c0").assertOk();
+        Sets.io(img, "write -P 0x12 2M 64k");
+        List<String> before = listing(dir);
+        String reason = "the NBD export offers no dirty bitmap 'backup' (qemu-nbd exports one with -B backup;"
+                + " libvirt's pull-mode incremental backup as backup-DISK)";
+        try (NbdSets.Export export = NbdSets.qemuNbd(img, null);
+             NbdSource src = NbdSource.open(export.uri(), NbdSets.EXPORTED)) {
+            BackupException e = assertThrows(BackupException.class, () -> BackupSet.backup(dir, src,
+                    BackupOptions.defaults().level(Level.INC).bitmap(NbdSets.EXPORTED).checkpoint("c1")));
+            assertEquals("cannot take an incremental backup: " + reason, e.getMessage());
+            assertEquals(before, listing(dir));
+            assertEquals(1, Manifest.load(dir).backups.size());
+
+            BackupResult r = BackupSet.backup(dir, src,
+                    BackupOptions.defaults().level(Level.AUTO).bitmap(NbdSets.EXPORTED).checkpoint("c1"));
+            assertEquals(Level.FULL, r.level());
+            assertEquals(reason + "; falling back to a full backup", r.note());
+            assertNull(r.since());
+            assertEquals("c1", r.checkpoint());
+            assertEquals(MIB + 65536, r.dataBytes());
+        }
+        Sets.assertRestores(dir, "c1", Sets.snapshot(img, tmp.resolve("now.raw")), tmp.resolve("r.raw"), true);
+        assertEquals("c1", BackupSet.since(dir, Level.INC), "the next inc counts from the new full");
+    }
+
     private static void assertOneLine(IOException e) {
         String m = e.getMessage();
         assertTrue(m != null && !m.isBlank() && !m.contains("\n"), "one error line: " + m);

@@ -139,7 +139,7 @@ class BackupIT {
                     + " bitmap that holds the changes since checkpoint 'c0' with --bitmap (qemu-nbd -B NAME; libvirt's"
                     + " pull-mode backup exports backup-DISK)");
             Cli.assertOneLineError(qcow4j(dir, "backup", "--level", "inc", "--bitmap", "c0", uri, "set"), 1, "Could not back up '"
-                    + uri + "': the NBD export offers no dirty bitmap 'c0' (qemu-nbd exports one with -B c0; libvirt's"
+                    + uri + "': cannot take an incremental backup: the NBD export offers no dirty bitmap 'c0' (qemu-nbd exports one with -B c0; libvirt's"
                     + " pull-mode incremental backup as backup-DISK)");
             Cli.assertOneLineError(qcow4j(dir, "backup", "--level", "diff", "--checkpoint", "x", uri, "set"), 1, "Could not back up '"
                     + uri + "': a differential backup takes no checkpoint (--checkpoint is for full and inc backups)");
