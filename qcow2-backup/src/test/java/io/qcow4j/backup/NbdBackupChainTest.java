@@ -91,6 +91,9 @@ class NbdBackupChainTest {
         assertEquals(Level.DIFF, diff.level());
         assertNull(diff.checkpoint());
         assertEquals("c0", diff.since());
+        // since c0: 2 clusters at 1M, 1 at 30M, 16M, 24M, 2 after the resize; the discarded 1 MiB as zeros
+        assertChanged(diff, format, 7 * CLUSTER);
+        assertEquals(1024 * 1024, diff.zeroBytes());
         assertEquals(BackupSet.manifest(dir).backups.get(0).file, BackupSet.manifest(dir).find(diff.file().getFileName().toString()).parent);
         points.add(diff.file().getFileName().toString());
         raws.add(Sets.snapshot(img, tmp.resolve("p4.raw")));

@@ -69,6 +69,7 @@ class NbdBackupFailureTest {
         assertEquals(before, listing(dir), "the failed backup left no file");
         assertEquals(1, Manifest.load(dir).backups.size(), "the failed backup is not in the manifest");
         assertNull(Manifest.load(dir).pending);
+        assertTrue(BackupSet.verify(dir, Progress.none()).good(), "the set is as consistent as before");
         vm.dropExported();
 
         // the VM writes on (into c1, which stays: its owner made it); the next backup counts from c0 still
