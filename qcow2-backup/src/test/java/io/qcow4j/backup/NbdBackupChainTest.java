@@ -32,7 +32,8 @@ class NbdBackupChainTest {
     Path tmp;
 
     @ParameterizedTest(name = "{0} from {1}")
-    @CsvSource({"qcow2,qemu-nbd", "stream,qemu-nbd", "qcow2,qcow4j", "stream,qcow4j"})
+    // both formats from qemu-nbd -B; our server once (the formats do not depend on the server)
+    @CsvSource({"qcow2,qemu-nbd", "stream,qemu-nbd", "stream,qcow4j"})
     void fullIncrementalsAndDifferentialFromAnExport(String fmt, String server) throws IOException {
         Format format = Format.parse(fmt);
         Path img = tmp.resolve("vda.qcow2");
