@@ -22,14 +22,14 @@ final class Restore {
     private Restore() {
     }
 
-    static void run(Path dir, String until, Path target, boolean raw, Progress progress) throws IOException {
+    static void run(SetStore store, String until, Path target, boolean raw, Progress progress) throws IOException {
         if (Files.exists(target)) {
             throw new BackupException("'" + target + "' exists: restore writes a new file");
         }
-        Manifest m = BackupSet.manifest(dir);
+        Manifest m = BackupSet.manifest(store);
         BackupRecord point = BackupSet.point(m, until);
         Path partial = target.resolveSibling(target.getFileName() + Files2.PARTIAL);
-        try (BlockDevice src = PointView.open(dir, m, point)) {
+        try (BlockDevice src = PointView.open(store, m, point)) {
             copy(src, partial, raw, progress);
             Files2.publish(partial, target);
         } catch (IOException | RuntimeException | Error e) {
