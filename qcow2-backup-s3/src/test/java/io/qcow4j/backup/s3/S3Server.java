@@ -1,0 +1,85 @@
+package io.qcow4j.backup.s3;
+
+import java.net.URI;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Properties;
+
+import org.gaul.s3proxy.AuthenticationType;
+import org.gaul.s3proxy.S3Proxy;
+import org.jclouds.ContextBuilder;
+import org.jclouds.blobstore.BlobStoreContext;
+import software.amazon.awssdk.auth.credentials.AwsBasicCredentials;
+import software.amazon.awssdk.auth.credentials.StaticCredentialsProvider;
+import software.amazon.awssdk.regions.Region;
+import software.amazon.awssdk.services.s3.S3Client;
+
+/**
+ * A real S3-compatible server for the tests: S3Proxy on 127.0.0.1 (a free port), in this JVM,
+ * storing objects through jclouds' filesystem backend under a directory, signatures checked
+ * against one key pair. {@link #configureSdk()} points the SDK's standard configuration (the
+ * aws.* system properties, read like the AWS_* environment) at it, so the code under test
+ * builds its client as in production; {@link #sdkProperties()} gives a child JVM the same.
+ */
+final class S3Server implements AutoCloseable {
+    static final String ACCESS = "qcow4j-test-access";
+    static final String SECRET = "qcow4j-test-secret-key";
+
+    private final S3Proxy proxy;
+    private final BlobStoreContext context;
+    final URI endpoint;
+
+    private S3Server(S3Proxy proxy, BlobStoreContext context, URI endpoint) {
+        this.proxy = proxy;
+        this.context = context;
+        this.endpoint = endpoint;
+    }
+
+    static S3Server start(Path baseDir) throws Exception {
+        Properties p = new Properties();
+        p.setProperty("jclouds.filesystem.basedir", baseDir.toString());
+        BlobStoreContext ctx = ContextBuilder.newBuilder("filesystem").credentials("identity", "credential").overrides(p)
+                .build(BlobStoreContext.class);
+        S3Proxy proxy = S3Proxy.builder().blobStore(ctx.getBlobStore()).endpoint(URI.create("http://127.0.0.1:0"))
+                .awsAuthentication(AuthenticationType.AWS_V2_OR_V4, ACCESS, SECRET).build();
+        proxy.start();
+        for (int i = 0; i < 200 && !proxy.getState().equals("STARTED"); i++) {
+            Thread.sleep(25);
+        }
+        if (!proxy.getState().equals("STARTED")) {
+            throw new IllegalStateException("S3Proxy did not start: " + proxy.getState());
+        }
+        return new S3Server(proxy, ctx, URI.create("http://127.0.0.1:" + proxy.getPort()));
+    }
+
+    /** The SDK's standard settings, as system properties of this JVM. */
+    void configureSdk() {
+        sdkSettings().forEach(System::setProperty);
+    }
+
+    private java.util.Map<String, String> sdkSettings() {
+        return java.util.Map.of("aws.accessKeyId", ACCESS, "aws.secretAccessKey", SECRET, "aws.region", "us-east-1",
+                "aws.endpointUrl", endpoint.toString());
+    }
+
+    /** The same settings as -D options of a child JVM. */
+    List<String> sdkProperties() {
+        return sdkSettings().entrySet().stream().map(e -> "-D" + e.getKey() + "=" + e.getValue()).toList();
+    }
+
+    /** A client of the test's own, to look at the bucket behind the library's back. */
+    S3Client client() {
+        return S3Client.builder().endpointOverride(endpoint).region(Region.US_EAST_1).forcePathStyle(true)
+                .httpClient(software.amazon.awssdk.http.urlconnection.UrlConnectionHttpClient.create())
+                .credentialsProvider(StaticCredentialsProvider.create(AwsBasicCredentials.create(ACCESS, SECRET))).build();
+    }
+
+    @Override
+    public void close() throws Exception {
+        try {
+            proxy.stop();
+        } finally {
+            context.close();
+        }
+    }
+}
