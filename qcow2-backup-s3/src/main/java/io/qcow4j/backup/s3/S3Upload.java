@@ -1,6 +1,5 @@
 package io.qcow4j.backup.s3;
 
-import java.io.ByteArrayInputStream;
 import java.io.IOException;
 import java.io.InterruptedIOException;
 import java.nio.ByteBuffer;
@@ -36,15 +35,13 @@ final class S3Upload implements SetStore.Output {
     private final String file;
     private final String key;
     private final int partSize;
-    private final byte[] head;
-    private int headLen;
-    private byte[] cur;
-    private int curLen;
+    private final Part head;
+    private Part cur;
     private String uploadId;
     private int nextPart = 2;
     private final Semaphore slots = new Semaphore(IN_FLIGHT);
     private final List<Future<CompletedPart>> sent = new ArrayList<>();
-    private final ArrayDeque<byte[]> spare = new ArrayDeque<>();
+    private final ArrayDeque<Part> spare = new ArrayDeque<>();
     private volatile IOException failed;
     private boolean published;
 
@@ -54,39 +51,36 @@ final class S3Upload implements SetStore.Output {
         this.key = store.at.key(file);
         long wanted = Math.max(MIN_PART, (sizeHint + sizeHint / 16) / (MAX_PARTS - 1000));
         this.partSize = (int) Math.min(1L << 30, (wanted + (1 << 20) - 1) & -(1L << 20));
-        this.head = new byte[partSize];
+        // the first part holds the head rewrites reach into
+        assert partSize >= HEAD;
+        this.head = new Part(partSize);
     }
 
     @Override
     public void write(ByteBuffer b) throws IOException {
         while (b.hasRemaining()) {
-            if (headLen < partSize) {
-                int n = Math.min(partSize - headLen, b.remaining());
-                b.get(head, headLen, n);
-                headLen += n;
+            if (!head.full()) {
+                head.append(b);
                 continue;
             }
             if (cur == null) {
                 start();
                 cur = buffer();
             }
-            int n = Math.min(partSize - curLen, b.remaining());
-            b.get(cur, curLen, n);
-            curLen += n;
-            if (curLen == partSize) {
-                send(cur, curLen);
+            cur.append(b);
+            if (cur.full()) {
+                send(cur);
                 cur = buffer();
-                curLen = 0;
             }
         }
     }
 
     @Override
     public void rewrite(long pos, ByteBuffer b) {
-        if (pos < 0 || pos + b.remaining() > Math.min(HEAD, headLen)) {
+        if (pos < 0 || pos + b.remaining() > Math.min(HEAD, head.length())) {
             throw new IllegalArgumentException("rewrite of " + b.remaining() + " bytes at " + pos);
         }
-        b.get(head, (int) pos, b.remaining());
+        head.overwrite(pos, b);
     }
 
     private void start() throws IOException {
@@ -97,19 +91,24 @@ final class S3Upload implements SetStore.Output {
         }
     }
 
-    private synchronized byte[] buffer() {
-        byte[] b = spare.poll();
-        return b != null ? b : new byte[partSize];
+    private synchronized Part buffer() {
+        Part p = spare.poll();
+        if (p == null) {
+            return new Part(partSize);
+        }
+        p.clear();
+        return p;
     }
 
-    private synchronized void giveBack(byte[] b) {
-        if (b != head) {
-            spare.push(b);
+    private synchronized void giveBack(Part p) {
+        if (p != head) {
+            spare.push(p);
         }
     }
 
     /** Queues a part for upload, waiting while {@link #IN_FLIGHT} are on their way. */
-    private void send(byte[] buf, int len) throws IOException {
+    private void send(Part buf) throws IOException {
+        long len = buf.length();
         check();
         if (nextPart > MAX_PARTS) {
             throw new IOException(store.where(file) + ": more than " + MAX_PARTS + " parts of " + partSize + " bytes");
@@ -124,9 +123,8 @@ final class S3Upload implements SetStore.Output {
         sent.add(S3Store.IO.submit(() -> {
             try {
                 String etag = store.s3.uploadPart(r -> r.bucket(store.at.bucket()).key(key).uploadId(uploadId)
-                                .partNumber(number).contentLength((long) len),
-                        RequestBody.fromContentProvider(() -> new ByteArrayInputStream(buf, 0, len), len,
-                                "application/octet-stream")).eTag();
+                                .partNumber(number).contentLength(len),
+                        RequestBody.fromContentProvider(buf::stream, len, "application/octet-stream")).eTag();
                 return CompletedPart.builder().partNumber(number).eTag(etag).build();
             } catch (SdkException e) {
                 IOException x = S3Errors.io(store.where(file) + " part " + number, e);
@@ -154,13 +152,12 @@ final class S3Upload implements SetStore.Output {
         try {
             if (uploadId == null) {
                 store.s3.putObject(r -> r.bucket(store.at.bucket()).key(key),
-                        RequestBody.fromContentProvider(() -> new ByteArrayInputStream(head, 0, headLen), headLen,
-                                "application/octet-stream"));
+                        RequestBody.fromContentProvider(head::stream, head.length(), "application/octet-stream"));
             } else {
-                if (curLen > 0) {
-                    send(cur, curLen);
+                if (cur.length() > 0) {
+                    send(cur);
                 }
-                send(head, headLen);
+                send(head);
                 List<CompletedPart> parts = new ArrayList<>();
                 for (Future<CompletedPart> f : sent) {
                     parts.add(result(f));
