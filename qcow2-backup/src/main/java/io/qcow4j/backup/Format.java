@@ -26,7 +26,7 @@ public enum Format {
     /** Why a qcow2 backup cannot be written to or read from {@code store}. */
     static String qcow2Refused(SetStore store) {
         return "qcow2 backups need random access to their backing files, which '" + store.name()
-                + "' does not give: use --format stream there (Format.STREAM)";
+                + "' does not give: use the stream format there (--format stream)";
     }
 
     public static Format parse(String s) {

@@ -8,9 +8,10 @@ import io.qcow4j.backup.Format;
 import io.qcow4j.backup.ImageSource;
 import io.qcow4j.backup.Level;
 import io.qcow4j.backup.Manifest;
+import io.qcow4j.backup.SetStore;
+import io.qcow4j.backup.SetStores;
 import java.io.IOException;
 import java.io.PrintWriter;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -27,7 +28,8 @@ import picocli.CommandLine.Model.CommandSpec;
  * {@code backup [--level full|inc|diff|copy|auto] [--checkpoint NAME] [--bitmap NAME]
  * [--format qcow2|stream] [-c] [-p] [--output=json] SOURCE DIR}, and {@code backup --list
  * [--output=json] DIR} (beyond qemu-img): a backup of an image file into the backup set in
- * DIR (see {@link BackupSet}). Checkpoints are persistent bitmaps of SOURCE, as
+ * DIR (see {@link BackupSet}), a directory or {@code s3://BUCKET/PREFIX} (stream format by
+ * default there). Checkpoints are persistent bitmaps of SOURCE, as
  * {@code checkpoint} keeps them. {@code --output=json} prints one object: level (after any
  * fallback), file, checkpoint, since, data-bytes, zero-bytes, bytes-written; a fallback of
  * {@code auto} to a full backup is said on stderr.
@@ -47,7 +49,7 @@ final class BackupCommand implements Callable<Integer> {
     @Option(names = "--bitmap", paramLabel = "NAME", description = "read the changes from this bitmap (not a checkpoint of the set)")
     String bitmap;
 
-    @Option(names = "--format", paramLabel = "FMT", description = "qcow2 (default) or stream (virtnbdbackup's sparse stream)")
+    @Option(names = "--format", paramLabel = "FMT", description = "qcow2 (default; stream in s3://) or stream (virtnbdbackup's sparse stream)")
     String format;
 
     @Option(names = "-c", description = "LZ4-compressed stream")
@@ -83,19 +85,20 @@ final class BackupCommand implements Callable<Integer> {
             throw new CliException("Could not back up '" + source + "': NBD sources are not supported yet");
         }
         BackupOptions o = options();
-        Path dirPath = Cwd.path(dir);
         PrintWriter err = spec.commandLine().getErr();
         String what = "Could not back up '" + source + "'";
         BackupResult r = BackupCli.run(what, json ? err : spec.commandLine().getOut(), progress, p -> {
             o.progress(p);
+            SetStore set = SetStores.open(dir, Cwd::path);
+            boolean writable = BackupSet.changesCheckpoints(set, o);
             ImageSource src;
             try {
-                src = ImageSource.open(Cwd.path(source), BackupSet.changesCheckpoints(dirPath, o), CliWarnings.to(err));
+                src = ImageSource.open(Cwd.path(source), writable, CliWarnings.to(err));
             } catch (IOException e) {
                 throw new CliException("Could not open '" + source + "': " + Images.reason(e), 1, e);
             }
             try (src) {
-                return BackupSet.backup(dirPath, src, o);
+                return BackupSet.backup(set, src, o);
             }
         });
         if (r.note() != null) {
@@ -143,7 +146,7 @@ final class BackupCommand implements Callable<Integer> {
     private int list(String dir, boolean json) {
         Manifest m;
         try {
-            m = BackupSet.manifest(Cwd.path(dir));
+            m = BackupSet.manifest(SetStores.open(dir, Cwd::path));
         } catch (IOException e) {
             throw new CliException("Could not list '" + dir + "': " + Images.reason(e), 1, e);
         }

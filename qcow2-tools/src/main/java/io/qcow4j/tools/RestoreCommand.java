@@ -1,6 +1,7 @@
 package io.qcow4j.tools;
 
 import io.qcow4j.backup.BackupSet;
+import io.qcow4j.backup.SetStores;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import picocli.CommandLine;
@@ -14,7 +15,8 @@ import picocli.CommandLine.Model.CommandSpec;
  * {@code restore [--until CHECKPOINT] [-O qcow2|raw] [-p] DIR TARGET} (beyond qemu-img): the
  * disk at a point of the backup set in DIR (the newest by default; a checkpoint or a backup
  * file names one) into a new file TARGET, thin, at that point's virtual size. The set may be
- * one qcow4j wrote or a directory of virtnbdbackup stream files.
+ * one qcow4j wrote (a directory, or {@code s3://BUCKET/PREFIX}) or a directory of virtnbdbackup
+ * stream files.
  */
 @Command(name = "restore", mixinStandardHelpOptions = true,
         description = "Restore a point of a backup set into a new qcow2 or raw image.")
@@ -44,7 +46,7 @@ final class RestoreCommand implements Callable<Integer> {
         }
         Path out = Cwd.path(target);
         BackupCli.run("Could not restore '" + dir + "' to '" + target + "'", spec.commandLine().getOut(), progress, p -> {
-            BackupSet.restore(Cwd.path(dir), until, out, format.equals("raw"), p);
+            BackupSet.restore(SetStores.open(dir, Cwd::path), until, out, format.equals("raw"), p);
             return null;
         });
         return 0;

@@ -21,13 +21,13 @@ import software.amazon.awssdk.services.s3.S3Client;
  * aws.* system properties, read like the AWS_* environment) at it, so the code under test
  * builds its client as in production; {@link #sdkProperties()} gives a child JVM the same.
  */
-final class S3Server implements AutoCloseable {
-    static final String ACCESS = "qcow4j-test-access";
-    static final String SECRET = "qcow4j-test-secret-key";
+public final class S3Server implements AutoCloseable {
+    public static final String ACCESS = "qcow4j-test-access";
+    public static final String SECRET = "qcow4j-test-secret-key";
 
     private final S3Proxy proxy;
     private final BlobStoreContext context;
-    final URI endpoint;
+    public final URI endpoint;
 
     private S3Server(S3Proxy proxy, BlobStoreContext context, URI endpoint) {
         this.proxy = proxy;
@@ -35,7 +35,7 @@ final class S3Server implements AutoCloseable {
         this.endpoint = endpoint;
     }
 
-    static S3Server start(Path baseDir) throws Exception {
+    public static S3Server start(Path baseDir) throws Exception {
         Properties p = new Properties();
         p.setProperty("jclouds.filesystem.basedir", baseDir.toString());
         BlobStoreContext ctx = ContextBuilder.newBuilder("filesystem").credentials("identity", "credential").overrides(p)
@@ -53,7 +53,7 @@ final class S3Server implements AutoCloseable {
     }
 
     /** The SDK's standard settings, as system properties of this JVM. */
-    void configureSdk() {
+    public void configureSdk() {
         sdkSettings().forEach(System::setProperty);
     }
 
@@ -63,12 +63,12 @@ final class S3Server implements AutoCloseable {
     }
 
     /** The same settings as -D options of a child JVM. */
-    List<String> sdkProperties() {
+    public List<String> sdkProperties() {
         return sdkSettings().entrySet().stream().map(e -> "-D" + e.getKey() + "=" + e.getValue()).toList();
     }
 
     /** A client of the test's own, to look at the bucket behind the library's back. */
-    S3Client client() {
+    public S3Client client() {
         return S3Client.builder().endpointOverride(endpoint).region(Region.US_EAST_1).forcePathStyle(true)
                 .httpClient(software.amazon.awssdk.http.urlconnection.UrlConnectionHttpClient.create())
                 .credentialsProvider(StaticCredentialsProvider.create(AwsBasicCredentials.create(ACCESS, SECRET))).build();
