@@ -3,14 +3,15 @@ package io.qcow4j.backup.s3;
 import java.net.InetAddress;
 import java.net.URI;
 
+import software.amazon.awssdk.awscore.retry.AwsRetryStrategy;
 import software.amazon.awssdk.core.exception.SdkException;
-import software.amazon.awssdk.core.retry.RetryMode;
 import software.amazon.awssdk.http.urlconnection.UrlConnectionHttpClient;
 import software.amazon.awssdk.profiles.ProfileFile;
 import software.amazon.awssdk.profiles.ProfileFileSystemSetting;
 import software.amazon.awssdk.regions.Region;
 import software.amazon.awssdk.regions.providers.DefaultAwsRegionProviderChain;
 import software.amazon.awssdk.services.s3.S3Client;
+import software.amazon.awssdk.services.s3.S3ClientBuilder;
 
 /**
  * The S3 client of the CLI: credentials, region and endpoint from the SDK's standard chain
@@ -29,17 +30,20 @@ public final class S3Clients {
     }
 
     public static S3Client fromEnvironment() {
-        var b = S3Client.builder()
+        return builder().build();
+    }
+
+    /** The same client's builder, for a caller that adds to it (an interceptor, a metrics publisher). */
+    public static S3ClientBuilder builder() {
+        S3ClientBuilder b = S3Client.builder()
                 .httpClient(UrlConnectionHttpClient.builder()
                         .connectionTimeout(java.time.Duration.ofSeconds(10))
                         .socketTimeout(java.time.Duration.ofSeconds(120))
                         .build())
                 .region(region())
-                .overrideConfiguration(o -> o.retryStrategy(RetryMode.STANDARD)
-                        .retryStrategy(r -> r.maxAttempts(ATTEMPTS)));
-        String endpoint = endpoint();
-        b.forcePathStyle(pathStyle(endpoint));
-        return b.build();
+                .overrideConfiguration(o -> o.retryStrategy(
+                        AwsRetryStrategy.standardRetryStrategy().toBuilder().maxAttempts(ATTEMPTS).build()));
+        return b.forcePathStyle(pathStyle(endpoint()));
     }
 
     private static Region region() {

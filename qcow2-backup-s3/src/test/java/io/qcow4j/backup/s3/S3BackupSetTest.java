@@ -30,8 +30,6 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.ValueSource;
 import software.amazon.awssdk.services.s3.S3Client;
 
 /**
@@ -64,10 +62,9 @@ class S3BackupSetTest {
         server.close();
     }
 
-    @ParameterizedTest(name = "compressed={0}")
-    @ValueSource(booleans = {false, true})
-    void fullIncrementalsDifferentialVerifyPrune(boolean compress) throws IOException {
-        String prefix = "vm/scenario-" + compress;
+    @Test
+    void fullIncrementalsDifferentialVerifyPrune() throws IOException {
+        String prefix = "vm/scenario";
         SetStore set = SetStores.open("s3://" + S3Sets.BUCKET + "/" + prefix + "/", Path::of);
         assertEquals("s3://qcow4j-test/" + prefix, set.name());
         Path img = tmp.resolve("disk.qcow2");
@@ -77,21 +74,22 @@ class S3BackupSetTest {
         List<Path> raws = new ArrayList<>();
 
         // the stream format is the default on S3; 20 MiB of data go up in several parts
-        BackupResult full = S3Sets.backup(img, set, BackupOptions.defaults().compress(compress));
+        BackupResult full = S3Sets.backup(img, set, BackupOptions.defaults());
         assertEquals(Level.FULL, full.level());
         assertEquals(20L * 1024 * 1024 + 65536, full.dataBytes());
         points.add(full.checkpoint());
         raws.add(S3Sets.snapshot(img, tmp.resolve("p0.raw")));
 
         S3Sets.io(img, "write -P 0x21 1M 128k", "write -P 0x22 40M 4k");
-        BackupResult inc1 = S3Sets.backup(img, set, BackupOptions.defaults().compress(compress));
+        // compressed (virtnbdbackup's LZ4 variant): a file of the set may be, another not
+        BackupResult inc1 = S3Sets.backup(img, set, BackupOptions.defaults().compress(true));
         assertEquals(Level.INC, inc1.level());
         assertEquals(3 * 65536, inc1.dataBytes());
         points.add(inc1.checkpoint());
         raws.add(S3Sets.snapshot(img, tmp.resolve("p1.raw")));
 
         S3Sets.io(img, "discard 0 1M", "write -P 0x31 16M 64k");
-        BackupResult inc2 = S3Sets.backup(img, set, BackupOptions.defaults().level(Level.INC).compress(compress));
+        BackupResult inc2 = S3Sets.backup(img, set, BackupOptions.defaults().level(Level.INC));
         assertEquals(65536, inc2.dataBytes());
         assertEquals(1024 * 1024, inc2.zeroBytes());
         points.add(inc2.checkpoint());
@@ -99,13 +97,13 @@ class S3BackupSetTest {
 
         Qemu.qemuImg("resize", "-q", img.toString(), "64M").assertOk();
         S3Sets.io(img, "write -P 0x41 60M 64k", "write -P 0x42 2M 64k");
-        BackupResult inc3 = S3Sets.backup(img, set, BackupOptions.defaults().level(Level.INC).compress(compress));
+        BackupResult inc3 = S3Sets.backup(img, set, BackupOptions.defaults().level(Level.INC));
         assertEquals(2 * 65536, inc3.dataBytes());
         points.add(inc3.checkpoint());
         raws.add(S3Sets.snapshot(img, tmp.resolve("p3.raw")));
 
         S3Sets.io(img, "write -P 0x51 44M 64k");
-        BackupResult diff = S3Sets.backup(img, set, BackupOptions.defaults().level(Level.DIFF).compress(compress));
+        BackupResult diff = S3Sets.backup(img, set, BackupOptions.defaults().level(Level.DIFF).compress(true));
         assertEquals(full.checkpoint(), diff.since());
         assertNull(diff.checkpoint());
         points.add(diff.file().toString());
@@ -124,7 +122,7 @@ class S3BackupSetTest {
 
         for (int i = 0; i < points.size(); i++) {
             S3Sets.assertRestores(set, points.get(i), raws.get(i), tmp.resolve("r" + i + ".qcow2"), false);
-            if (!compress) { // the target format is the local side's business: once is enough
+            if (i == 1 || i == 4) { // the target format is the local side's business: twice is enough
                 S3Sets.assertRestores(set, points.get(i), raws.get(i), tmp.resolve("r" + i + ".raw"), true);
             }
         }
@@ -142,7 +140,7 @@ class S3BackupSetTest {
         assertTrue(BackupSet.verify(set, Progress.none()).good());
         // the chain goes on from the pruned set: changes since inc3's checkpoint (the diff's and this one)
         S3Sets.io(img, "write -P 0x61 50M 64k");
-        BackupResult inc4 = S3Sets.backup(img, set, BackupOptions.defaults().compress(compress));
+        BackupResult inc4 = S3Sets.backup(img, set, BackupOptions.defaults());
         assertEquals(Level.INC, inc4.level());
         assertEquals(inc3.checkpoint(), inc4.since());
         assertEquals(2 * 65536, inc4.dataBytes());

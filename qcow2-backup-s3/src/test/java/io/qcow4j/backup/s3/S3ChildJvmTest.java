@@ -34,7 +34,10 @@ import software.amazon.awssdk.services.s3.S3Client;
 /**
  * Backups to S3 in a child JVM: one killed with SIGKILL mid-upload leaves no object that looks
  * complete and loses no dirty bit (the next backup captures everything since the last good
- * one, and aborts the dead upload); one of 192 MiB runs in 96 MiB of heap (G1).
+ * one, and aborts the dead upload); one of 128 MiB runs in 96 MiB of heap (G1). The children
+ * find the server as a user's process would: through AWS_* variables (the endpoint named
+ * localhost, so path-style by the rule), and through a profile in AWS config and credentials
+ * files.
  */
 class S3ChildJvmTest {
     @TempDir
@@ -59,11 +62,12 @@ class S3ChildJvmTest {
         server.close();
     }
 
-    private Process child(String heap, Path img, String location, String mode) throws IOException {
-        List<String> jvm = new ArrayList<>(server.sdkProperties());
-        jvm.add(heap);
-        return new ProcessBuilder(ChildJvm.command(jvm, S3BackupChild.class, img.toString(), location, mode))
-                .redirectErrorStream(true).start();
+    /** A backup in a child JVM, its client configured by AWS_* variables or (with {@code profileDir}) a profile. */
+    private Process child(String heap, Path img, String location, String mode, Path profileDir) throws IOException {
+        ProcessBuilder pb = new ProcessBuilder(ChildJvm.command(List.of(heap), S3BackupChild.class, img.toString(),
+                location, mode)).redirectErrorStream(true);
+        server.configureChild(pb.environment(), profileDir);
+        return pb.start();
     }
 
     private static List<String> checkpoints(Path img) throws IOException {
@@ -85,7 +89,7 @@ class S3ChildJvmTest {
         // 40 MiB changed: five parts of 8 MiB; the child is killed with some of them sent
         S3Sets.io(img, "write -P 0x21 4M 20M", "write -P 0x22 30M 20M", "discard 0 64k");
 
-        Process child = child("-Xmx256m", img, location, "half");
+        Process child = child("-Xmx256m", img, location, "half", null);
         try (BufferedReader out = new BufferedReader(new InputStreamReader(child.getInputStream(), StandardCharsets.UTF_8))) {
             String line;
             StringBuilder seen = new StringBuilder();
@@ -128,18 +132,18 @@ class S3ChildJvmTest {
     void backupOfMoreDataThanHeapStreams() throws Exception {
         String location = "s3://" + S3Sets.BUCKET + "/memory";
         Path img = tmp.resolve("big.qcow2");
-        Qemu.create(img, "200M");
-        S3Sets.io(img, "write -P 0x5a 0 192M");
-        Process child = child("-Xmx96m", img, location, "full");
+        Qemu.create(img, "136M");
+        S3Sets.io(img, "write -P 0x5a 0 128M");
+        Process child = child("-Xmx96m", img, location, "full", tmp);
         String out = new String(child.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
         assertTrue(child.waitFor(120, TimeUnit.SECONDS));
         assertEquals(0, child.exitValue(), out);
         assertTrue(out.contains("DONE full "), out);
         long live = Long.parseLong(out.substring(out.indexOf("LIVE-HEAP ") + 10).trim());
-        System.out.println("192 MiB backup to S3 under -Xmx96m: at most " + (live >> 20) + " MiB of heap live after a GC");
+        System.out.println("128 MiB backup to S3 under -Xmx96m: at most " + (live >> 20) + " MiB of heap live after a GC");
         assertTrue(live > 0 && live < 96L << 20, "live heap " + live);
         SetStore set = SetStores.open(location, Path::of);
-        assertEquals(192L << 20, Manifest.load(set).backups.get(0).dataBytes);
+        assertEquals(128L << 20, Manifest.load(set).backups.get(0).dataBytes);
         assertTrue(BackupSet.verify(set, Progress.none()).good());
     }
 }

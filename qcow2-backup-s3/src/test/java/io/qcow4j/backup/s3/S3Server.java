@@ -2,7 +2,6 @@ package io.qcow4j.backup.s3;
 
 import java.net.URI;
 import java.nio.file.Path;
-import java.util.List;
 import java.util.Properties;
 
 import org.gaul.s3proxy.AuthenticationType;
@@ -19,7 +18,8 @@ import software.amazon.awssdk.services.s3.S3Client;
  * storing objects through jclouds' filesystem backend under a directory, signatures checked
  * against one key pair. {@link #configureSdk()} points the SDK's standard configuration (the
  * aws.* system properties, read like the AWS_* environment) at it, so the code under test
- * builds its client as in production; {@link #sdkProperties()} gives a child JVM the same.
+ * builds its client as in production; {@link #configureChild} gives a child process the same
+ * through its environment.
  */
 public final class S3Server implements AutoCloseable {
     public static final String ACCESS = "qcow4j-test-access";
@@ -62,9 +62,32 @@ public final class S3Server implements AutoCloseable {
                 "aws.endpointUrl", endpoint.toString());
     }
 
-    /** The same settings as -D options of a child JVM. */
-    public List<String> sdkProperties() {
-        return sdkSettings().entrySet().stream().map(e -> "-D" + e.getKey() + "=" + e.getValue()).toList();
+    /**
+     * The same settings as the environment of a child process: AWS_* variables, or with
+     * {@code profileDir} a profile ({@code AWS_PROFILE}) in config and credentials files
+     * written there. The endpoint is named {@code localhost}; the user's own AWS_* variables
+     * and ~/.aws files are kept out.
+     */
+    public void configureChild(java.util.Map<String, String> env, Path profileDir) throws java.io.IOException {
+        env.keySet().removeIf(k -> k.startsWith("AWS_") || k.startsWith("QCOW4J_S3"));
+        String local = "http://localhost:" + endpoint.getPort();
+        if (profileDir == null) {
+            env.put("AWS_ACCESS_KEY_ID", ACCESS);
+            env.put("AWS_SECRET_ACCESS_KEY", SECRET);
+            env.put("AWS_REGION", "eu-central-1");
+            env.put("AWS_ENDPOINT_URL", local);
+            env.put("AWS_CONFIG_FILE", "/nonexistent/aws-config");
+            env.put("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/aws-credentials");
+            return;
+        }
+        Path config = profileDir.resolve("aws-config");
+        Path credentials = profileDir.resolve("aws-credentials");
+        java.nio.file.Files.writeString(config, "[profile qcow4j-test]\nregion = eu-west-3\nendpoint_url = " + local + "\n");
+        java.nio.file.Files.writeString(credentials, "[qcow4j-test]\naws_access_key_id = " + ACCESS
+                + "\naws_secret_access_key = " + SECRET + "\n");
+        env.put("AWS_CONFIG_FILE", config.toString());
+        env.put("AWS_SHARED_CREDENTIALS_FILE", credentials.toString());
+        env.put("AWS_PROFILE", "qcow4j-test");
     }
 
     /** A client of the test's own, to look at the bucket behind the library's back. */
