@@ -82,7 +82,7 @@ class S3BackupIT {
         assertEquals(2, r.exitCode(), r.describe());
         assertTrue(r.stdout().contains("disk.002.inc.data: missing: the file is missing\n"), r.stdout());
         Cli.assertOneLineError(qcow4j(dir, "restore", "s3://backups/vm1", "gone.qcow2"), 1,
-                "Could not restore 's3://backups/vm1' to 'gone.qcow2': No such file or directory");
+                "Could not restore 's3://backups/vm1' to 'gone.qcow2': s3://backups/vm1/disk.002.inc.data: the object is missing");
 
         r = qcow4j(dir, "prune", "--keep", "1", "s3://backups/vm1");
         assertEquals(1, r.exitCode(), "the missing object is needed to fold the newest point: " + r.describe());

@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -19,6 +20,7 @@ import io.qcow4j.backup.BackupResult;
 import io.qcow4j.backup.BackupSet;
 import io.qcow4j.backup.ExtentRecord;
 import io.qcow4j.backup.Format;
+import io.qcow4j.backup.ImageSource;
 import io.qcow4j.backup.Level;
 import io.qcow4j.backup.Manifest;
 import io.qcow4j.backup.Progress;
@@ -40,9 +42,6 @@ import software.amazon.awssdk.services.s3.S3Client;
  * prune keeps the kept points restorable. Only finished uploads ever show as objects.
  */
 class S3BackupSetTest {
-    @TempDir
-    static Path serverDir;
-    static S3Server server;
     static S3Client s3;
 
     @TempDir
@@ -50,16 +49,12 @@ class S3BackupSetTest {
 
     @BeforeAll
     static void startServer() throws Exception {
-        server = S3Server.start(serverDir);
-        server.configureSdk();
-        s3 = server.client();
-        s3.createBucket(r -> r.bucket(S3Sets.BUCKET));
+        s3 = S3Server.shared().client();
     }
 
     @AfterAll
-    static void stopServer() throws Exception {
+    static void closeClient() {
         s3.close();
-        server.close();
     }
 
     @Test
@@ -201,5 +196,19 @@ class S3BackupSetTest {
         assertTrue(e.getMessage().contains("qcow2 backups need random access to their backing files"), e.getMessage());
         assertTrue(e.getMessage().contains("--format stream"), e.getMessage());
         assertEquals(List.of(), S3Sets.objects(s3, "refused"));
+
+        // a local qcow2 set copied into the bucket (aws s3 sync): read back, it is refused the same way
+        Path local = tmp.resolve("local-set");
+        BackupResult full;
+        try (ImageSource src = ImageSource.open(img, true, w -> { })) {
+            full = BackupSet.backup(local, src, BackupOptions.defaults());
+        }
+        for (String f : List.of(full.file().getFileName().toString(), "manifest.json")) {
+            S3Sets.put(s3, "refused/" + f, Files.readAllBytes(local.resolve(f)));
+        }
+        e = assertThrows(BackupException.class,
+                () -> BackupSet.restore(set, full.checkpoint(), tmp.resolve("r.qcow2"), false, Progress.none()));
+        assertTrue(e.getMessage().contains("qcow2 backups need random access to their backing files"), e.getMessage());
+        assertFalse(Files.exists(tmp.resolve("r.qcow2")));
     }
 }

@@ -52,6 +52,38 @@ public final class S3Server implements AutoCloseable {
         return new S3Server(proxy, ctx, URI.create("http://127.0.0.1:" + proxy.getPort()));
     }
 
+    private static S3Server shared;
+
+    /**
+     * One server for every test class of this JVM (S3Proxy takes seconds to start), with the
+     * bucket {@link S3Sets#BUCKET} and the SDK configured ({@link #configureSdk()}); stopped and
+     * its directory removed when the JVM exits. Each class works under a prefix of its own.
+     */
+    public static synchronized S3Server shared() throws Exception {
+        if (shared == null) {
+            Path dir = java.nio.file.Files.createTempDirectory("qcow4j-s3proxy");
+            S3Server s = start(dir);
+            Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+                try {
+                    s.close();
+                } catch (Exception e) {
+                    // exiting anyway
+                }
+                try (var files = java.nio.file.Files.walk(dir)) {
+                    files.sorted(java.util.Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
+                } catch (java.io.IOException e) {
+                    // a temporary directory left behind
+                }
+            }));
+            s.configureSdk();
+            try (S3Client c = s.client()) {
+                c.createBucket(r -> r.bucket(S3Sets.BUCKET));
+            }
+            shared = s;
+        }
+        return shared;
+    }
+
     /** The SDK's standard settings, as system properties of this JVM. */
     public void configureSdk() {
         sdkSettings().forEach(System::setProperty);

@@ -39,8 +39,6 @@ import software.amazon.awssdk.services.s3.model.GetObjectRequest;
  * at once (an SDK interceptor watches the requests).
  */
 class S3TransferTest {
-    @TempDir
-    static Path serverDir;
     static S3Server server;
     static S3Client s3;
 
@@ -49,16 +47,13 @@ class S3TransferTest {
 
     @BeforeAll
     static void startServer() throws Exception {
-        server = S3Server.start(serverDir);
-        server.configureSdk();
+        server = S3Server.shared();
         s3 = server.client();
-        s3.createBucket(r -> r.bucket(S3Sets.BUCKET));
     }
 
     @AfterAll
-    static void stopServer() throws Exception {
+    static void closeClient() {
         s3.close();
-        server.close();
     }
 
     private static SetStore store(S3Client client, String prefix) {
