@@ -10,7 +10,8 @@ import io.qcow4j.backup.SetStores;
 
 /**
  * A child JVM that backs IMAGE up into the S3 set LOCATION (auto level, the SDK configured by
- * -Daws.* properties). With {@code half} it prints "HALF" once {@code 28 MiB} are read and
+ * AWS_* variables or a profile). It first prints the region and addressing its client got
+ * ("CLIENT ..."). With {@code half} it prints "HALF" once {@code 28 MiB} are read and
  * sleeps, for its parent to SIGKILL it mid-upload; with {@code full} it finishes and prints
  * "DONE" and "LIVE-HEAP <bytes>", the most heap in use after any garbage collection (what the
  * backup holds, without the garbage a collector has not yet reclaimed).
@@ -42,6 +43,11 @@ public final class S3BackupChild {
                     LIVE.accumulateAndGet(used, Math::max);
                 }
             }, null, null);
+        }
+        try (var client = S3Clients.fromEnvironment()) {
+            // what the standard chain gave: the parent checks it against what it configured
+            System.out.println("CLIENT " + client.serviceClientConfiguration().region() + " path-style="
+                    + S3Clients.pathStyle(S3Clients.endpoint()));
         }
         Path img = Path.of(args[0]);
         boolean half = args[2].equals("half");

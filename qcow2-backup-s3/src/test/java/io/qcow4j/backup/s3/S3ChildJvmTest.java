@@ -92,6 +92,7 @@ class S3ChildJvmTest {
                 seen.append(line).append('\n');
             }
             assertEquals("HALF", line, "the child stopped before half-way: " + seen);
+            assertTrue(seen.toString().contains("CLIENT eu-central-1 path-style=true"), seen.toString());
             // parts are on their way: wait (bounded) until the server holds the upload
             for (int i = 0; i < 100 && S3Sets.unfinishedUploads(s3, prefix).isEmpty(); i++) {
                 Thread.sleep(50);
@@ -134,6 +135,7 @@ class S3ChildJvmTest {
         assertTrue(child.waitFor(120, TimeUnit.SECONDS));
         assertEquals(0, child.exitValue(), out);
         assertTrue(out.contains("DONE full "), out);
+        assertTrue(out.contains("CLIENT eu-west-3 path-style=true"), out);
         long live = Long.parseLong(out.substring(out.indexOf("LIVE-HEAP ") + 10).trim());
         System.out.println("128 MiB backup to S3 under -Xmx96m: at most " + (live >> 20) + " MiB of heap live after a GC");
         assertTrue(live > 0 && live < 96L << 20, "live heap " + live);
