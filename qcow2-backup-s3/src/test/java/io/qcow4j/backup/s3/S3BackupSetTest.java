@@ -36,7 +36,7 @@ import software.amazon.awssdk.services.s3.S3Client;
 
 /**
  * The backup issue's scenario with the set in a bucket of a real S3 server (S3Proxy, its
- * filesystem backend): a full (several multipart parts), an incremental, one after a discard,
+ * filesystem backend): a full (a multipart upload), an incremental, one after a discard,
  * one after a resize, a differential; every point restores to the disk as it was (qemu-img
  * compare); verify names a damaged and a missing object, and restore refuses them by name;
  * prune keeps the kept points restorable. Only finished uploads ever show as objects.
@@ -64,14 +64,14 @@ class S3BackupSetTest {
         assertEquals("s3://qcow4j-test/" + prefix, set.name());
         Path img = tmp.resolve("disk.qcow2");
         Qemu.create(img, "48M");
-        S3Sets.io(img, "write -P 0x11 0 20M", "write -z 24M 1M", "write -P 0x13 30M 64k");
+        S3Sets.io(img, "write -P 0x11 0 10M", "write -z 24M 1M", "write -P 0x13 30M 64k");
         List<String> points = new ArrayList<>();
         List<Path> raws = new ArrayList<>();
 
-        // the stream format is the default on S3; 20 MiB of data go up in several parts
+        // the stream format is the default on S3; 10 MiB of data go up in two parts
         BackupResult full = S3Sets.backup(img, set, BackupOptions.defaults());
         assertEquals(Level.FULL, full.level());
-        assertEquals(20L * 1024 * 1024 + 65536, full.dataBytes());
+        assertEquals(10L * 1024 * 1024 + 65536, full.dataBytes());
         points.add(full.checkpoint());
         raws.add(S3Sets.snapshot(img, tmp.resolve("p0.raw")));
 
@@ -110,6 +110,8 @@ class S3BackupSetTest {
         withManifest.add("manifest.json");
         assertEquals(withManifest, S3Sets.objects(s3, prefix));
         assertEquals(List.of(), S3Sets.unfinishedUploads(s3, prefix));
+        String etag = s3.headObject(r -> r.bucket(S3Sets.BUCKET).key(prefix + "/" + files.get(0))).eTag();
+        assertTrue(etag.endsWith("-2\""), "the full went up in two parts: " + etag);
         assertEquals(files, BackupSet.manifest(set).backups.stream().map(b -> b.file).toList());
         for (BackupRecord b : BackupSet.manifest(set).backups) {
             assertEquals("stream", b.format);
