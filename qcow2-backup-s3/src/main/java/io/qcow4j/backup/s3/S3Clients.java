@@ -2,8 +2,10 @@ package io.qcow4j.backup.s3;
 
 import java.net.InetAddress;
 import java.net.URI;
+import java.util.function.Consumer;
 
 import software.amazon.awssdk.awscore.retry.AwsRetryStrategy;
+import software.amazon.awssdk.core.client.config.ClientOverrideConfiguration;
 import software.amazon.awssdk.core.exception.SdkException;
 import software.amazon.awssdk.http.urlconnection.UrlConnectionHttpClient;
 import software.amazon.awssdk.profiles.ProfileFile;
@@ -30,19 +32,24 @@ public final class S3Clients {
     }
 
     public static S3Client fromEnvironment() {
-        return builder().build();
+        return builder(o -> { }).build();
     }
 
-    /** The same client's builder, for a caller that adds to it (an interceptor, a metrics publisher). */
-    public static S3ClientBuilder builder() {
+    /**
+     * The same client's builder, for a caller that adds to it. Its override configuration
+     * (retries) is set here and {@code override} adds to it (an interceptor, a metrics
+     * publisher): a later {@code overrideConfiguration(...)} on the builder would replace it,
+     * retries included.
+     */
+    public static S3ClientBuilder builder(Consumer<ClientOverrideConfiguration.Builder> override) {
         S3ClientBuilder b = S3Client.builder()
                 .httpClient(UrlConnectionHttpClient.builder()
                         .connectionTimeout(java.time.Duration.ofSeconds(10))
                         .socketTimeout(java.time.Duration.ofSeconds(120))
                         .build())
                 .region(region())
-                .overrideConfiguration(o -> o.retryStrategy(
-                        AwsRetryStrategy.standardRetryStrategy().toBuilder().maxAttempts(ATTEMPTS).build()));
+                .overrideConfiguration(o -> override.accept(o.retryStrategy(
+                        AwsRetryStrategy.standardRetryStrategy().toBuilder().maxAttempts(ATTEMPTS).build())));
         return b.forcePathStyle(pathStyle(endpoint()));
     }
 

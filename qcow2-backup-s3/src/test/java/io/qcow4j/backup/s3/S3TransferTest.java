@@ -32,7 +32,7 @@ import software.amazon.awssdk.services.s3.model.GetObjectRequest;
 
 /**
  * How files travel, against S3Proxy on 127.0.0.1 with the production client
- * ({@link S3Clients#builder()}): through a relay that drops connections mid-part
+ * ({@link S3Clients#builder}): through a relay that drops connections mid-part
  * ({@link DroppingProxy}), a dropped part is sent again and the backup completes; a part that keeps
  * failing fails the backup, whose upload is aborted (no object, no unfinished upload) and
  * whose changes the next backup takes; restore and verify read objects with ranged GETs, several
@@ -64,7 +64,7 @@ class S3TransferTest {
     void droppedPartsAreSentAgainAndAFailingOneAbortsTheUpload() throws IOException {
         Path img = tmp.resolve("disk.qcow2");
         try (DroppingProxy net = new DroppingProxy(server.endpoint);
-                S3Client client = S3Clients.builder().endpointOverride(net.endpoint()).build()) {
+                S3Client client = S3Clients.builder(o -> { }).endpointOverride(net.endpoint()).build()) {
             SetStore set = store(client, "flaky");
             Qemu.create(img, "32M");
             // 20 MiB: parts 1 (held to the end), 2 and 3 of 8, 8 and 4 MiB; each dropped once
@@ -113,9 +113,13 @@ class S3TransferTest {
         final AtomicInteger most = new AtomicInteger();
         final AtomicInteger ranged = new AtomicInteger();
         final AtomicInteger whole = new AtomicInteger();
+        volatile int maxAttempts;
 
         @Override
         public void beforeTransmission(Context.BeforeTransmission ctx, ExecutionAttributes attrs) {
+            // the SDK names the attempt and the most it makes: "attempt=1; max=5"
+            String req = ctx.httpRequest().firstMatchingHeader("amz-sdk-request").orElse("");
+            maxAttempts = Integer.parseInt(req.replaceAll(".*max=(\\d+).*", "$1"));
             if (!(ctx.request() instanceof GetObjectRequest g) || !g.key().endsWith(".data")) {
                 return;
             }
@@ -154,7 +158,7 @@ class S3TransferTest {
         Path raw = S3Sets.snapshot(img, tmp.resolve("p0.raw"));
         for (boolean verify : new boolean[] {false, true}) {
             RangedGets gets = new RangedGets();
-            try (S3Client watched = S3Clients.builder().overrideConfiguration(o -> o.addExecutionInterceptor(gets)).build()) {
+            try (S3Client watched = S3Clients.builder(o -> o.addExecutionInterceptor(gets)).build()) {
                 SetStore set = store(watched, "ranged");
                 if (verify) {
                     assertTrue(BackupSet.verify(set, Progress.none()).good());
@@ -164,6 +168,7 @@ class S3TransferTest {
             }
             String what = verify ? "verify" : "restore";
             assertEquals(0, gets.whole.get(), what + ": no backup file is fetched whole");
+            assertEquals(S3Clients.ATTEMPTS, gets.maxAttempts, what + ": the client added to keeps its retries");
             // 17 MiB and a bit: five ranges of 4 MiB at least
             assertTrue(gets.ranged.get() >= 5, what + ": " + gets.ranged + " ranged GETs");
             assertTrue(gets.most.get() >= 2, what + ": at most " + gets.most + " ranged GET in flight at once");
