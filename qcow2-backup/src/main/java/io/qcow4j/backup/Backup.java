@@ -1,7 +1,6 @@
 package io.qcow4j.backup;
 
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.OffsetDateTime;
 import java.time.temporal.ChronoUnit;
@@ -37,7 +36,7 @@ import java.util.List;
  * seen: after one, the caller takes a full backup.
  */
 final class Backup {
-    private final Path dir;
+    private final SetStore dir;
     private final BackupSource src;
     private final BackupOptions o;
     private final Checkpointing cps;
@@ -50,7 +49,7 @@ final class Backup {
     private String note;
     private List<BackupSource.Range> changes;
 
-    Backup(Path dir, BackupSource src, BackupOptions o) {
+    Backup(SetStore dir, BackupSource src, BackupOptions o) {
         this.dir = dir;
         this.src = src;
         this.o = o;
@@ -58,8 +57,7 @@ final class Backup {
     }
 
     BackupResult run() throws IOException {
-        Files.createDirectories(dir);
-        try (SetLock lock = SetLock.acquire(dir)) {
+        try (java.io.Closeable lock = dir.lock()) {
             m = Manifest.load(dir);
             if (m == null) {
                 m = new Manifest();
@@ -80,7 +78,7 @@ final class Backup {
         }
         if (level == Level.INC || level == Level.DIFF) {
             if (full == null) {
-                throw new BackupException("no full backup in '" + dir + "' to build " + named(level) + " backup on");
+                throw new BackupException("no full backup in '" + dir.name() + "' to build " + named(level) + " backup on");
             }
             List<BackupRecord> chain = chainFrom(full);
             String problem;
@@ -113,12 +111,23 @@ final class Backup {
                         + pf.label() + " backups ('" + parent.file + "')");
             }
         }
-        if (o.compress && (format == null ? parent == null || parent.format.equals("qcow2") : format == Format.QCOW2)) {
+        if (format == null) {
+            format = parent != null ? Format.parse(parent.format) : defaultFormat();
+        }
+        if (o.compress && format == Format.QCOW2) {
             throw new BackupException("only stream backups are compressed (--format stream)");
+        }
+        if (format == Format.QCOW2 && dir.directory() == null) {
+            throw new BackupException(Format.qcow2Refused(dir));
         }
         if (level == Level.FULL || level == Level.INC) {
             chooseCheckpoint();
         }
+    }
+
+    /** A new chain's format: qcow2 in a local directory, stream in a store without random access. */
+    private Format defaultFormat() {
+        return dir.directory() != null ? Format.QCOW2 : Format.STREAM;
     }
 
     private static String named(Level l) {
@@ -217,14 +226,13 @@ final class Backup {
     }
 
     private BackupResult write() throws IOException {
-        Format format = o.format != null ? o.format : parent != null ? Format.parse(parent.format) : Format.QCOW2;
+        Format format = o.format != null ? o.format : parent != null ? Format.parse(parent.format) : defaultFormat();
         int seq = m.nextSeq();
         String file = String.format("%s.%03d.%s%s", m.disk, seq, level.label(), format.extension());
         String partialName = file + Files2.PARTIAL;
-        Path target = dir.resolve(file);
-        Path partial = dir.resolve(partialName);
-        if (Files.exists(target)) {
-            throw new BackupException("'" + target + "' exists but the manifest does not list it: move it away");
+        Path target = dir.directory() != null ? dir.directory().resolve(file) : Path.of(file);
+        if (dir.exists(file)) {
+            throw new BackupException("'" + dir.name() + "/" + file + "' exists but the manifest does not list it: move it away");
         }
         String time = OffsetDateTime.now().truncatedTo(ChronoUnit.SECONDS).toString();
 
@@ -277,18 +285,18 @@ final class Backup {
             if (rec != null) {
                 m.backups.remove(rec);
             }
-            undo(e, partial, rec != null ? target : null, started);
+            undo(e, file, rec != null, started);
             throw e;
         }
         return new BackupResult(level, target, checkpoint, since, rec.dataBytes, rec.zeroBytes, rec.bytesWritten, note);
     }
 
     /** Undoes a backup that did not complete: files first (freeing space), then the checkpoint. */
-    private void undo(Throwable failure, Path partial, Path published, boolean started) {
+    private void undo(Throwable failure, String file, boolean published, boolean started) {
         try {
-            Files.deleteIfExists(partial);
-            if (published != null) {
-                Files.deleteIfExists(published);
+            dir.discard(file);
+            if (published) {
+                dir.delete(file);
             }
             if (started) {
                 cps.mergeBack(checkpoint, m.pending.frozen);

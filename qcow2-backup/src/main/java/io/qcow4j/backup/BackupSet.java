@@ -41,6 +41,10 @@ import io.qcow4j.nbd.client.NbdClient;
  * a source that reports those zeros (qcow2 metadata; an NBD server's base:allocation) shows
  * them. Anything else that rewrites the disk behind its bitmaps (a reverted internal snapshot,
  * {@code rebase -u} onto other data, a writer that keeps no bitmaps): take a full backup after it.
+ *
+ * <p>Each method also takes a {@link SetStore} in place of the directory: an object store
+ * ({@code SetStores.open("s3://bucket/vm", Path::of)} with qcow2-backup-s3 on the class path)
+ * or a vendor's own.
  */
 public final class BackupSet {
     private BackupSet() {
@@ -48,7 +52,15 @@ public final class BackupSet {
 
     /** Backs {@code source} up into the set in {@code dir} (created if missing). */
     public static BackupResult backup(Path dir, BackupSource source, BackupOptions options) throws IOException {
-        return new Backup(dir, source, options).run();
+        return backup(SetStore.directory(dir), source, options);
+    }
+
+    /**
+     * Backs {@code source} up into the set in {@code store}. The result's file is a path in a
+     * local directory, the file's bare name in another store.
+     */
+    public static BackupResult backup(SetStore store, BackupSource source, BackupOptions options) throws IOException {
+        return new Backup(store, source, options).run();
     }
 
     /**
@@ -56,7 +68,12 @@ public final class BackupSet {
      * of the source (so an image must be opened read-write).
      */
     public static boolean changesCheckpoints(Path dir, BackupOptions options) throws IOException {
-        Manifest m = Manifest.load(dir);
+        return changesCheckpoints(SetStore.directory(dir), options);
+    }
+
+    /** {@link #changesCheckpoints(Path, BackupOptions)} for a set in {@code store}. */
+    public static boolean changesCheckpoints(SetStore store, BackupOptions options) throws IOException {
+        Manifest m = Manifest.load(store);
         if (m != null && m.pending != null && m.pending.checkpoint != null) {
             return true;
         }
@@ -69,9 +86,14 @@ public final class BackupSet {
      * made from the files' meta data, without checksums.
      */
     public static Manifest manifest(Path dir) throws IOException {
-        Manifest m = Manifest.load(dir);
+        return manifest(SetStore.directory(dir));
+    }
+
+    /** {@link #manifest(Path)} of the set in {@code store}. */
+    public static Manifest manifest(SetStore store) throws IOException {
+        Manifest m = Manifest.load(store);
         if (m == null) {
-            m = ForeignSet.scan(dir);
+            m = ForeignSet.scan(store);
         }
         return m;
     }
@@ -93,7 +115,12 @@ public final class BackupSet {
 
     /** Restores the point {@code until} (null: the newest) into a new file, qcow2 or raw. */
     public static void restore(Path dir, String until, Path target, boolean raw, Progress progress) throws IOException {
-        Restore.run(dir, until, target, raw, progress);
+        restore(SetStore.directory(dir), until, target, raw, progress);
+    }
+
+    /** Restores a point of the set in {@code store} into a new file, qcow2 or raw. */
+    public static void restore(SetStore store, String until, Path target, boolean raw, Progress progress) throws IOException {
+        Restore.run(store, until, target, raw, progress);
     }
 
     /**
@@ -103,7 +130,12 @@ public final class BackupSet {
      * does not read zeros already. A failure leaves the export partly written.
      */
     public static void restore(Path dir, String until, NbdClient target, Progress progress) throws IOException {
-        Restore.toNbd(dir, until, target, progress);
+        restore(SetStore.directory(dir), until, target, progress);
+    }
+
+    /** Restores a point of the set in {@code store} into the NBD export {@code target} (as above). */
+    public static void restore(SetStore store, String until, NbdClient target, Progress progress) throws IOException {
+        Restore.toNbd(store, until, target, progress);
     }
 
     /**
@@ -113,10 +145,15 @@ public final class BackupSet {
      * must hold every change since this checkpoint.
      */
     public static String since(Path dir, Level level) throws IOException {
+        return since(SetStore.directory(dir), level);
+    }
+
+    /** The checkpoint the next inc or diff backup into the set in {@code store} counts from (as above). */
+    public static String since(SetStore store, Level level) throws IOException {
         if (level != Level.INC && level != Level.DIFF) {
             throw new IllegalArgumentException("only inc and diff backups count from a checkpoint: " + level.label());
         }
-        Manifest m = Manifest.load(dir);
+        Manifest m = Manifest.load(store);
         BackupRecord full = m == null ? null : m.latestFull();
         if (full == null) {
             return null;
@@ -132,11 +169,21 @@ public final class BackupSet {
 
     /** Checks every file, checksum and link of the set, without the source. */
     public static VerifyReport verify(Path dir, Progress progress) throws IOException {
-        return Verify.run(dir, progress);
+        return verify(SetStore.directory(dir), progress);
+    }
+
+    /** Checks every file, checksum and link of the set in {@code store}. */
+    public static VerifyReport verify(SetStore store, Progress progress) throws IOException {
+        return Verify.run(store, progress);
     }
 
     /** Keeps the newest {@code keep} points, folding older backups into a full at the oldest kept one. */
     public static List<String> prune(Path dir, int keep, Progress progress) throws IOException {
-        return Prune.run(dir, keep, progress);
+        return prune(SetStore.directory(dir), keep, progress);
+    }
+
+    /** Prunes the set in {@code store}. */
+    public static List<String> prune(SetStore store, int keep, Progress progress) throws IOException {
+        return Prune.run(store, keep, progress);
     }
 }

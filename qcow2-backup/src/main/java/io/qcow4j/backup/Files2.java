@@ -82,6 +82,28 @@ final class Files2 {
         return out;
     }
 
+    /** CRC-32C of every {@link #CHUNK} bytes of a file of a store, read front to back. */
+    static List<Long> chunkSums(SetStore.ReadFile file) throws IOException {
+        List<Long> out = new ArrayList<>();
+        ByteBuffer buf = ByteBuffer.allocate(CHUNK);
+        for (long pos = 0; ; ) {
+            buf.clear();
+            int n = file.read(pos, buf);
+            if (n == 0) {
+                break;
+            }
+            buf.flip();
+            CRC32C crc = new CRC32C();
+            crc.update(buf);
+            out.add(crc.getValue());
+            pos += n;
+            if (n < CHUNK) {
+                break;
+            }
+        }
+        return out;
+    }
+
     /** Reads until {@code buf} is full or the file ends; returns the bytes read. */
     static int readFully(FileChannel ch, ByteBuffer buf, long pos) throws IOException {
         int total = 0;

@@ -1,10 +1,6 @@
 package io.qcow4j.backup;
 
 import java.io.IOException;
-import java.nio.file.DirectoryStream;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.nio.file.attribute.FileTime;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
@@ -19,24 +15,24 @@ final class ForeignSet {
     private ForeignSet() {
     }
 
-    static Manifest scan(Path dir) throws IOException {
-        List<Path> files = new ArrayList<>();
-        try (DirectoryStream<Path> ds = Files.newDirectoryStream(dir, "*.data")) {
-            ds.forEach(files::add);
-        }
+    static Manifest scan(SetStore store) throws IOException {
+        List<SetStore.Entry> files = new ArrayList<>(store.list(".data"));
         if (files.isEmpty()) {
-            throw new BackupException("no backup set in '" + dir + "' (no " + Manifest.FILE + ", no .data stream files)");
+            throw new BackupException("no backup set in '" + store.name() + "' (no " + Manifest.FILE + ", no .data stream files)");
         }
-        files.sort(Comparator.comparing((Path p) -> mtime(p)).thenComparing(Path::toString));
+        files.sort(Comparator.comparingLong(SetStore.Entry::modified).thenComparing(SetStore.Entry::name));
         Manifest m = new Manifest();
         BackupRecord prev = null;
         int seq = 1;
-        for (Path f : files) {
-            StreamIndex ix = StreamIndex.scan(f);
+        for (SetStore.Entry f : files) {
+            StreamIndex ix;
+            try (SetStore.ReadFile in = store.open(f.name())) {
+                ix = StreamIndex.scan(in);
+            }
             Map<String, Object> meta = ix.meta;
             BackupRecord b = new BackupRecord();
             b.seq = seq++;
-            b.file = f.getFileName().toString();
+            b.file = f.name();
             boolean incremental = Boolean.TRUE.equals(meta.get("incremental"));
             b.level = levelOf(b.file, incremental);
             b.format = Format.STREAM.label();
@@ -59,7 +55,7 @@ final class ForeignSet {
                     b.dataBytes += e.length;
                 }
             }
-            b.bytesWritten = Files.size(f);
+            b.bytesWritten = f.size();
             m.disk = String.valueOf(meta.get("diskName"));
             m.backups.add(b);
             prev = b;
@@ -74,13 +70,5 @@ final class ForeignSet {
             }
         }
         return incremental ? "inc" : "full";
-    }
-
-    private static FileTime mtime(Path p) {
-        try {
-            return Files.getLastModifiedTime(p);
-        } catch (IOException e) {
-            return FileTime.fromMillis(0);
-        }
     }
 }

@@ -23,6 +23,12 @@ public enum Format {
         return name().toLowerCase(Locale.ROOT);
     }
 
+    /** Why a qcow2 backup cannot be written to or read from {@code store}. */
+    static String qcow2Refused(SetStore store) {
+        return "qcow2 backups need random access to their backing files, which '" + store.name()
+                + "' does not give: use the stream format there (--format stream)";
+    }
+
     public static Format parse(String s) {
         for (Format f : values()) {
             if (f.label().equals(s)) {

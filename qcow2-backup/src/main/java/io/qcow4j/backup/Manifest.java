@@ -2,8 +2,6 @@ package io.qcow4j.backup;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -56,27 +54,35 @@ public final class Manifest {
 
     /** The manifest of {@code dir}, or null when there is none. */
     public static Manifest load(Path dir) throws IOException {
-        byte[] bytes;
-        try {
-            bytes = Files.readAllBytes(path(dir));
-        } catch (NoSuchFileException e) {
+        return load(SetStore.directory(dir));
+    }
+
+    /** The manifest of the set in {@code store}, or null when there is none. */
+    public static Manifest load(SetStore store) throws IOException {
+        byte[] bytes = store.readAll(FILE);
+        if (bytes == null) {
             return null;
         }
+        String where = store.name() + "/" + FILE;
         try {
             Manifest m = JSON.readValue(bytes, Manifest.class);
             if (m.version != 1 || m.backups == null) {
-                throw new BackupException(path(dir) + ": not a manifest of version 1");
+                throw new BackupException(where + ": not a manifest of version 1");
             }
             return m;
         } catch (com.fasterxml.jackson.core.JacksonException e) {
-            throw new BackupException(path(dir) + ": not a valid manifest: " + e.getOriginalMessage(), e);
+            throw new BackupException(where + ": not a valid manifest: " + e.getOriginalMessage(), e);
         }
     }
 
     /** Writes the manifest atomically and durably. */
     public void save(Path dir) throws IOException {
-        byte[] bytes = JSON.writeValueAsString(this).concat("\n").getBytes(StandardCharsets.UTF_8);
-        Files2.writeAtomically(path(dir), bytes);
+        save(SetStore.directory(dir));
+    }
+
+    /** Writes the manifest atomically and durably. */
+    public void save(SetStore store) throws IOException {
+        store.writeAtomically(FILE, JSON.writeValueAsString(this).concat("\n").getBytes(StandardCharsets.UTF_8));
     }
 
     public BackupRecord find(String fileOrCheckpoint) {

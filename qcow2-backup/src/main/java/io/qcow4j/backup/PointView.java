@@ -17,7 +17,7 @@ final class PointView {
     private PointView() {
     }
 
-    static BlockDevice open(Path dir, Manifest m, BackupRecord point) throws IOException {
+    static BlockDevice open(SetStore store, Manifest m, BackupRecord point) throws IOException {
         List<BackupRecord> chain = m.chainOf(point);
         for (BackupRecord b : chain) {
             if (!b.format.equals(point.format)) {
@@ -25,17 +25,31 @@ final class PointView {
             }
         }
         if (point.format.equals(Format.QCOW2.label())) {
-            return qcow2(dir, chain);
+            if (store.directory() == null) {
+                throw new BackupException(Format.qcow2Refused(store));
+            }
+            return qcow2(store.directory(), chain);
         }
-        List<Path> files = new ArrayList<>();
+        List<SetStore.ReadFile> files = new ArrayList<>();
         List<List<ExtentRecord>> extents = new ArrayList<>();
         List<Boolean> lz4 = new ArrayList<>();
         List<Long> sizes = new ArrayList<>();
-        for (BackupRecord b : chain) {
-            files.add(dir.resolve(b.file));
-            extents.add(b.extents);
-            lz4.add(b.compressed);
-            sizes.add(b.virtualSize);
+        try {
+            for (BackupRecord b : chain) {
+                files.add(store.open(b.file));
+                extents.add(b.extents);
+                lz4.add(b.compressed);
+                sizes.add(b.virtualSize);
+            }
+        } catch (IOException | RuntimeException e) {
+            for (SetStore.ReadFile f : files) {
+                try {
+                    f.close();
+                } catch (IOException x) {
+                    e.addSuppressed(x);
+                }
+            }
+            throw e;
         }
         return new StreamView(files, extents, lz4, sizes);
     }

@@ -1,7 +1,6 @@
 package io.qcow4j.backup;
 
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashSet;
@@ -25,14 +24,14 @@ final class Prune {
     private Prune() {
     }
 
-    static List<String> run(Path dir, int keep, Progress progress) throws IOException {
+    static List<String> run(SetStore dir, int keep, Progress progress) throws IOException {
         if (keep < 1) {
             throw new BackupException("--keep must be at least 1");
         }
-        try (SetLock lock = SetLock.acquire(dir)) {
+        try (java.io.Closeable lock = dir.lock()) {
             Manifest m = Manifest.load(dir);
             if (m == null) {
-                throw new BackupException("no manifest in '" + dir + "': prune works on sets qcow4j wrote");
+                throw new BackupException("no manifest in '" + dir.name() + "': prune works on sets qcow4j wrote");
             }
             if (m.pending != null && m.pending.checkpoint == null) {
                 Recovery.finish(m, dir, null);
@@ -105,10 +104,10 @@ final class Prune {
     }
 
     /** Writes the disk at point {@code k} as a new full file and returns its record. */
-    private static BackupRecord fold(Path dir, Manifest m, BackupRecord k, Progress progress) throws IOException {
+    private static BackupRecord fold(SetStore dir, Manifest m, BackupRecord k, Progress progress) throws IOException {
         Format format = Format.parse(k.format);
         String file = String.format("%s.%03d.full%s", m.disk, k.seq, format.extension());
-        Files.deleteIfExists(dir.resolve(file)); // a leftover of an interrupted prune: never in the manifest
+        dir.delete(file); // a leftover of an interrupted prune: never in the manifest
         List<String> folded = new ArrayList<>();
         for (BackupRecord b : m.chainOf(k)) {
             folded.add(b.file);

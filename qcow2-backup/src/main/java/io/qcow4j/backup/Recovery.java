@@ -14,7 +14,7 @@ final class Recovery {
     private Recovery() {
     }
 
-    static void finish(Manifest m, Path dir, Checkpointing cps) throws IOException {
+    static void finish(Manifest m, SetStore store, Checkpointing cps) throws IOException {
         Manifest.Pending p = m.pending;
         if (p == null) {
             return;
@@ -27,9 +27,16 @@ final class Recovery {
             cps.mergeBack(p.checkpoint, p.frozen);
         }
         if (p.file != null) {
-            Files.deleteIfExists(dir.resolve(p.file));
+            String file = p.file.endsWith(Files2.PARTIAL) ? p.file.substring(0, p.file.length() - Files2.PARTIAL.length()) : p.file;
+            if (m.byFile(file) == null) {
+                store.discard(file); // never completed: its partial file, its unfinished upload
+            }
         }
-        if (p.rebase != null) {
+        if (p.rebase != null && !p.rebase.isEmpty()) {
+            Path dir = store.directory(); // only qcow2 backups are rebased, and they are local
+            if (dir == null) {
+                throw new BackupException(Format.qcow2Refused(store));
+            }
             for (List<String> r : p.rebase) {
                 Path f = dir.resolve(r.get(0));
                 BackupRecord b = m.byFile(r.get(0));
@@ -43,10 +50,10 @@ final class Recovery {
         }
         if (p.delete != null) {
             for (String f : p.delete) {
-                Files.deleteIfExists(dir.resolve(f));
+                store.delete(f);
             }
         }
         m.pending = null;
-        m.save(dir);
+        m.save(store);
     }
 }

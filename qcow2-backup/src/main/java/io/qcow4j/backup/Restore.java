@@ -32,14 +32,14 @@ final class Restore {
     private Restore() {
     }
 
-    static void run(Path dir, String until, Path target, boolean raw, Progress progress) throws IOException {
+    static void run(SetStore store, String until, Path target, boolean raw, Progress progress) throws IOException {
         if (Files.exists(target)) {
             throw new BackupException("'" + target + "' exists: restore writes a new file");
         }
-        Manifest m = BackupSet.manifest(dir);
+        Manifest m = BackupSet.manifest(store);
         BackupRecord point = BackupSet.point(m, until);
         Path partial = target.resolveSibling(target.getFileName() + Files2.PARTIAL);
-        try (BlockDevice src = PointView.open(dir, m, point)) {
+        try (BlockDevice src = PointView.open(store, m, point)) {
             copy(src, partial, raw, progress);
             Files2.publish(partial, target);
         } catch (IOException | RuntimeException | Error e) {
@@ -48,13 +48,13 @@ final class Restore {
         }
     }
 
-    static void toNbd(Path dir, String until, NbdClient target, Progress progress) throws IOException {
+    static void toNbd(SetStore store, String until, NbdClient target, Progress progress) throws IOException {
         if (target.isReadOnly()) {
             throw new BackupException("the NBD export '" + target.uri() + "' is read-only");
         }
-        Manifest m = BackupSet.manifest(dir);
+        Manifest m = BackupSet.manifest(store);
         BackupRecord point = BackupSet.point(m, until);
-        try (BlockDevice src = PointView.open(dir, m, point)) {
+        try (BlockDevice src = PointView.open(store, m, point)) {
             long size = src.size();
             long exportSize = target.size();
             if (exportSize < size) {

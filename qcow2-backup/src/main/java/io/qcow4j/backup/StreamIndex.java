@@ -2,9 +2,6 @@ package io.qcow4j.backup;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
-import java.nio.channels.FileChannel;
-import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -29,13 +26,8 @@ final class StreamIndex {
         this.compressed = compressed;
     }
 
-    static StreamIndex scan(Path file) throws IOException {
-        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
-            return scan(file, ch);
-        }
-    }
-
-    private static StreamIndex scan(Path file, FileChannel ch) throws IOException {
+    static StreamIndex scan(SetStore.ReadFile ch) throws IOException {
+        String file = ch.name();
         long size = ch.size();
         SparseStream.Frame meta = frameAt(file, ch, 0);
         if (!meta.kind().equals(SparseStream.META)) {
@@ -105,7 +97,7 @@ final class StreamIndex {
     }
 
     /** The stored size of each data frame's payload, from the trailer at the end of the file. */
-    private static long[] trailer(Path file, FileChannel ch, long size) throws IOException {
+    private static long[] trailer(String file, SetStore.ReadFile ch, long size) throws IOException {
         long at = size - SparseStream.FRAME_LEN;
         if (at < 0) {
             throw bad(file, 0, "too short for a compression trailer");
@@ -143,7 +135,7 @@ final class StreamIndex {
         return out;
     }
 
-    private static SparseStream.Frame frameAt(Path file, FileChannel ch, long pos) throws IOException {
+    private static SparseStream.Frame frameAt(String file, SetStore.ReadFile ch, long pos) throws IOException {
         SparseStream.Frame f = SparseStream.parse(bytes(file, ch, pos, SparseStream.FRAME_LEN));
         if (f == null) {
             throw bad(file, pos, "not a frame header");
@@ -151,21 +143,21 @@ final class StreamIndex {
         return f;
     }
 
-    private static void term(Path file, FileChannel ch, long pos) throws IOException {
+    private static void term(String file, SetStore.ReadFile ch, long pos) throws IOException {
         if (!Arrays.equals(bytes(file, ch, pos, 2), SparseStream.TERM)) {
             throw bad(file, pos, "frame terminator missing");
         }
     }
 
-    static byte[] bytes(Path file, FileChannel ch, long pos, int n) throws IOException {
+    static byte[] bytes(String file, SetStore.ReadFile ch, long pos, int n) throws IOException {
         ByteBuffer b = ByteBuffer.allocate(n);
-        if (pos < 0 || Files2.readFully(ch, b, pos) != n) {
+        if (pos < 0 || ch.read(pos, b) != n) {
             throw bad(file, pos, "unexpected end of file");
         }
         return b.array();
     }
 
-    static BackupException bad(Path file, long offset, String why) {
-        return new BackupException("'" + file.getFileName() + "' damaged at offset " + offset + ": " + why);
+    static BackupException bad(String file, long offset, String why) {
+        return new BackupException("'" + file + "' damaged at offset " + offset + ": " + why);
     }
 }

@@ -2,9 +2,7 @@ package io.qcow4j.backup;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
-import java.nio.channels.FileChannel;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -17,7 +15,8 @@ import io.qcow4j.core.BlockStatus;
  * The disk at one point of a chain of stream backups, as a read-only {@link BlockDevice}:
  * each backup, oldest first, is laid over the ones before it (after cutting them to its
  * virtual size, since a shrunk disk reads zeros past its end once grown again). Ranges no
- * backup holds are unallocated; zero frames read as allocated zeros.
+ * backup holds are unallocated; zero frames read as allocated zeros. A data extent with a
+ * checksum in the manifest is read whole and checked before any of it is used.
  */
 final class StreamView implements BlockDevice {
     /** A run of the disk served by one extent of one file ({@code skip} bytes into the extent). */
@@ -28,26 +27,27 @@ final class StreamView implements BlockDevice {
     }
 
     private final TreeMap<Long, Piece> pieces = new TreeMap<>();
-    private final List<FileChannel> files = new ArrayList<>();
-    private final List<Path> paths = new ArrayList<>();
+    /** Extents larger than this are read piecewise, unchecked (virtnbdbackup's, which carry no checksum, may be). */
+    private static final long WHOLE = 4 << 20;
+    private final List<SetStore.ReadFile> files;
     private final List<Boolean> compressed = new ArrayList<>();
     private final long size;
     private ExtentRecord cachedExtent;
     private byte[] cached;
 
-    /** The chain's files (oldest first) with their extents, compression and virtual sizes. */
-    StreamView(List<Path> chain, List<List<ExtentRecord>> extents, List<Boolean> lz4, List<Long> sizes) throws IOException {
+    /** The chain's files (oldest first, open: closed with the view) with their extents, compression and virtual sizes. */
+    StreamView(List<SetStore.ReadFile> chain, List<List<ExtentRecord>> extents, List<Boolean> lz4, List<Long> sizes)
+            throws IOException {
+        this.files = chain;
         try {
             for (int i = 0; i < chain.size(); i++) {
-                paths.add(chain.get(i));
-                files.add(FileChannel.open(chain.get(i), StandardOpenOption.READ));
                 compressed.add(lz4.get(i));
                 cutAt(sizes.get(i));
                 for (ExtentRecord e : extents.get(i)) {
                     lay(new Piece(e.start, Math.min(e.end(), sizes.get(i)), i, e, 0));
                 }
             }
-        } catch (IOException | RuntimeException e) {
+        } catch (RuntimeException e) {
             close();
             throw e;
         }
@@ -120,14 +120,14 @@ final class StreamView implements BlockDevice {
             }
             int len = (int) Math.min(n, p.end() - offset);
             long into = p.skip() + (offset - p.start());
-            if (compressed.get(p.file())) {
+            if (compressed.get(p.file()) || (p.extent().crc32c != null && p.extent().length <= WHOLE)) {
                 byte[] plain = decoded(p);
                 dst.put(plain, (int) into, len);
             } else {
                 ByteBuffer part = dst.duplicate();
                 part.limit(part.position() + len);
-                if (Files2.readFully(files.get(p.file()), part, p.extent().pos + into) != len) {
-                    throw StreamIndex.bad(paths.get(p.file()), p.extent().pos + into, "data frame cut short");
+                if (files.get(p.file()).read(p.extent().pos + into, part) != len) {
+                    throw StreamIndex.bad(files.get(p.file()).name(), p.extent().pos + into, "data frame cut short");
                 }
                 dst.position(dst.position() + len);
             }
@@ -135,12 +135,19 @@ final class StreamView implements BlockDevice {
         }
     }
 
+    /** The whole payload of the piece's extent, decompressed and checked against its checksum. */
     private byte[] decoded(Piece p) throws IOException {
         if (cachedExtent != p.extent()) {
             ExtentRecord x = p.extent();
-            byte[] stored = StreamIndex.bytes(paths.get(p.file()), files.get(p.file()), x.pos, Math.toIntExact(x.stored));
-            cached = Lz4Frames.decompress(stored, Math.toIntExact(x.length),
-                    "'" + paths.get(p.file()).getFileName() + "' data frame at offset " + (x.pos - SparseStream.FRAME_LEN));
+            String name = files.get(p.file()).name();
+            byte[] stored = StreamIndex.bytes(name, files.get(p.file()), x.pos, Math.toIntExact(x.stored));
+            byte[] plain = !compressed.get(p.file()) ? stored : Lz4Frames.decompress(stored, Math.toIntExact(x.length),
+                    "'" + name + "' data frame at offset " + (x.pos - SparseStream.FRAME_LEN));
+            if (x.crc32c != null && Files2.crc(ByteBuffer.wrap(plain)) != x.crc32c) {
+                throw StreamIndex.bad(name, x.pos, "the data of guest bytes " + x.start + " to " + x.end()
+                        + " does not match its checksum");
+            }
+            cached = plain;
             cachedExtent = x;
         }
         return cached;
@@ -163,7 +170,7 @@ final class StreamView implements BlockDevice {
     @Override
     public void close() throws IOException {
         IOException first = null;
-        for (FileChannel f : files) {
+        for (SetStore.ReadFile f : files) {
             try {
                 f.close();
             } catch (IOException e) {

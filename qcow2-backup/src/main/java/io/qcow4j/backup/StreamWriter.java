@@ -2,10 +2,7 @@ package io.qcow4j.backup;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
-import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -14,20 +11,20 @@ import java.util.Map;
 /**
  * Writes a sparse stream (see {@link SparseStream}) as virtnbdbackup does: its meta frame
  * (the data size is patched in at the end, into room left for it), data and zero frames in
- * guest order, stop, and with compression the trailer of stored sizes.
+ * guest order, stop, and with compression the trailer of stored sizes. The file is written
+ * front to back, the meta frame rewritten at the end ({@link SetStore.Output#rewrite}).
  */
 final class StreamWriter implements TargetWriter {
     private static final int LZ4_LEVEL = 2; // virtnbdbackup's default; lz4 below 3 is its fast mode
-    private final FileChannel ch;
+    private final SetStore.Output out;
     private final Map<String, Object> meta;
     private final boolean compressed;
     private final List<Long> storedSizes = new ArrayList<>();
     private final int metaRoom;
     private long pos;
 
-    StreamWriter(Path file, Map<String, Object> meta, boolean compressed) throws IOException {
-        this.ch = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
-                StandardOpenOption.TRUNCATE_EXISTING);
+    StreamWriter(SetStore.Output out, Map<String, Object> meta, boolean compressed) throws IOException {
+        this.out = out;
         this.meta = new LinkedHashMap<>(meta);
         this.compressed = compressed;
         this.meta.put("dataSize", 0L);
@@ -111,12 +108,7 @@ final class StreamWriter implements TargetWriter {
             write(SparseStream.frame(SparseStream.COMP, 0, trailer.length));
         }
         meta.put("dataSize", dataBytes);
-        ByteBuffer m = ByteBuffer.wrap(padded(metaJson()));
-        long at = SparseStream.FRAME_LEN;
-        while (m.hasRemaining()) {
-            at += ch.write(m, at);
-        }
-        ch.force(true);
+        out.rewrite(SparseStream.FRAME_LEN, ByteBuffer.wrap(padded(metaJson())));
     }
 
     private void write(byte[] b) throws IOException {
@@ -124,14 +116,13 @@ final class StreamWriter implements TargetWriter {
     }
 
     private void writeBuffer(ByteBuffer b) throws IOException {
-        while (b.hasRemaining()) {
-            pos += ch.write(b, pos);
-        }
+        pos += b.remaining();
+        out.write(b);
     }
 
     @Override
-    public void close() throws IOException {
-        ch.close();
+    public void close() {
+        // the output is its owner's to publish or drop
     }
 
     static String json(Object o) throws IOException {

@@ -30,7 +30,7 @@ final class UnrecordedZeros {
     }
 
     /** Ranges of the parent point's data, outside {@code changed} (sorted), that the source reads as zeros. */
-    static List<BackupSource.Range> find(Path dir, Manifest m, BackupRecord parent, BackupSource src,
+    static List<BackupSource.Range> find(SetStore dir, Manifest m, BackupRecord parent, BackupSource src,
                                          List<BackupSource.Range> changed) throws IOException {
         List<BackupSource.Range> out = new ArrayList<>();
         try (BlockDevice point = PointView.open(dir, m, parent)) {

@@ -2,10 +2,7 @@ package io.qcow4j.backup;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
-import java.nio.channels.FileChannel;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
@@ -20,13 +17,13 @@ import io.qcow4j.core.Qcow2Image;
  * checkpoints and size). The first problem of a file is reported with its offset.
  */
 final class Verify {
-    private final Path dir;
+    private final SetStore store;
     private final Progress progress;
     private long done;
     private long total;
 
-    private Verify(Path dir, Progress progress) {
-        this.dir = dir;
+    private Verify(SetStore store, Progress progress) {
+        this.store = store;
         this.progress = progress;
     }
 
@@ -41,15 +38,15 @@ final class Verify {
         }
     }
 
-    static VerifyReport run(Path dir, Progress progress) throws IOException {
-        return new Verify(dir, progress).run();
+    static VerifyReport run(SetStore store, Progress progress) throws IOException {
+        return new Verify(store, progress).run();
     }
 
     private VerifyReport run() throws IOException {
-        Manifest m = Manifest.load(dir);
+        Manifest m = Manifest.load(store);
         boolean foreign = m == null;
         if (foreign) {
-            m = ForeignSet.scan(dir);
+            m = ForeignSet.scan(store);
         }
         for (BackupRecord b : m.backups) {
             total += b.bytesWritten;
@@ -76,29 +73,34 @@ final class Verify {
     }
 
     private void check(Manifest m, BackupRecord b, boolean foreign) throws IOException, Damage {
-        Path file = dir.resolve(b.file);
-        long size = Files.size(file);
-        if (!foreign) {
-            if (size != b.bytesWritten) {
-                throw new Damage(Math.min(size, b.bytesWritten), "the file has " + size + " bytes, the manifest says " + b.bytesWritten);
+        long size;
+        try (SetStore.ReadFile file = store.open(b.file)) {
+            size = file.size();
+            if (!foreign) {
+                if (size != b.bytesWritten) {
+                    throw new Damage(Math.min(size, b.bytesWritten), "the file has " + size + " bytes, the manifest says " + b.bytesWritten);
+                }
+                chunks(file, b);
             }
-            chunks(file, b);
-        }
-        try {
-            m.chainOf(b);
-        } catch (BackupException e) {
-            throw new Damage(-1, e.getMessage());
-        }
-        if (b.format.equals(Format.QCOW2.label())) {
-            qcow2(file, b);
-        } else {
-            stream(file, b, foreign);
+            try {
+                m.chainOf(b);
+            } catch (BackupException e) {
+                throw new Damage(-1, e.getMessage());
+            }
+            if (b.format.equals(Format.QCOW2.label())) {
+                if (store.directory() == null) {
+                    throw new BackupException(Format.qcow2Refused(store));
+                }
+                qcow2(store.directory().resolve(b.file), b);
+            } else {
+                stream(file, b, foreign);
+            }
         }
         done += size;
         progress.report(done, total);
     }
 
-    private void chunks(Path file, BackupRecord b) throws IOException, Damage {
+    private void chunks(SetStore.ReadFile file, BackupRecord b) throws IOException, Damage {
         if (b.chunkSize != Files2.CHUNK) {
             throw new Damage(-1, "the manifest's chunk size " + b.chunkSize + " is not " + Files2.CHUNK);
         }
@@ -144,7 +146,7 @@ final class Verify {
         }
     }
 
-    private void stream(Path file, BackupRecord b, boolean foreign) throws IOException, Damage {
+    private void stream(SetStore.ReadFile file, BackupRecord b, boolean foreign) throws IOException, Damage {
         StreamIndex ix;
         try {
             ix = StreamIndex.scan(file);
@@ -165,29 +167,27 @@ final class Verify {
         if (ix.extents.size() != b.extents.size()) {
             throw new Damage(-1, "it holds " + ix.extents.size() + " extents, the manifest lists " + b.extents.size());
         }
-        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
-            for (int i = 0; i < ix.extents.size(); i++) {
-                ExtentRecord got = ix.extents.get(i);
-                ExtentRecord want = b.extents.get(i);
-                if (got.start != want.start || got.length != want.length || got.isZero() != want.isZero()
-                        || !Objects.equals(got.pos, want.pos)) {
-                    throw new Damage(got.pos == null ? -1 : got.pos - SparseStream.FRAME_LEN,
-                            "frame " + i + " is not the manifest's extent " + want.start + "+" + want.length);
-                }
-                if (want.isZero()) {
-                    continue;
-                }
-                byte[] stored = StreamIndex.bytes(file, ch, got.pos, Math.toIntExact(got.stored));
-                byte[] plain;
-                try {
-                    plain = b.compressed ? Lz4Frames.decompress(stored, Math.toIntExact(got.length), b.file) : stored;
-                } catch (IOException e) {
-                    throw new Damage(got.pos, e.getMessage());
-                }
-                if (Files2.crc(ByteBuffer.wrap(plain)) != want.crc32c) {
-                    throw new Damage(got.pos, "the data of guest bytes " + want.start + " to " + want.end()
-                            + " does not match its checksum");
-                }
+        for (int i = 0; i < ix.extents.size(); i++) {
+            ExtentRecord got = ix.extents.get(i);
+            ExtentRecord want = b.extents.get(i);
+            if (got.start != want.start || got.length != want.length || got.isZero() != want.isZero()
+                    || !Objects.equals(got.pos, want.pos)) {
+                throw new Damage(got.pos == null ? -1 : got.pos - SparseStream.FRAME_LEN,
+                        "frame " + i + " is not the manifest's extent " + want.start + "+" + want.length);
+            }
+            if (want.isZero()) {
+                continue;
+            }
+            byte[] stored = StreamIndex.bytes(b.file, file, got.pos, Math.toIntExact(got.stored));
+            byte[] plain;
+            try {
+                plain = b.compressed ? Lz4Frames.decompress(stored, Math.toIntExact(got.length), b.file) : stored;
+            } catch (IOException e) {
+                throw new Damage(got.pos, e.getMessage());
+            }
+            if (Files2.crc(ByteBuffer.wrap(plain)) != want.crc32c) {
+                throw new Damage(got.pos, "the data of guest bytes " + want.start + " to " + want.end()
+                        + " does not match its checksum");
             }
         }
     }

@@ -43,7 +43,7 @@ final class BackupCli {
             if (e instanceof CliException ce) {
                 throw ce;
             }
-            throw new CliException(what + ": " + Images.reason(e), 1, e);
+            throw new CliException(what + ": " + reason(e), 1, e);
         } finally {
             finished.countDown();
             if (hooked) {
@@ -68,5 +68,14 @@ final class BackupCli {
     /** Human sizes as qemu-img prints them ("1 MiB", "4.5 GiB"). */
     static String size(long bytes) {
         return Output.humanSize(bytes);
+    }
+
+    /** As {@link Images#reason}, but an object missing from a store is named ({@code s3://b/p/f: the object is missing}). */
+    static String reason(Throwable e) {
+        if (e instanceof java.nio.file.NoSuchFileException nsf && nsf.getFile() != null
+                && io.qcow4j.backup.SetStores.isUri(nsf.getFile())) {
+            return nsf.getFile() + ": " + (nsf.getReason() != null ? nsf.getReason() : "missing");
+        }
+        return Images.reason(e);
     }
 }

@@ -10,10 +10,11 @@ import io.qcow4j.backup.ImageSource;
 import io.qcow4j.backup.Level;
 import io.qcow4j.backup.Manifest;
 import io.qcow4j.backup.NbdSource;
+import io.qcow4j.backup.SetStore;
+import io.qcow4j.backup.SetStores;
 import io.qcow4j.nbd.protocol.Nbd;
 import java.io.IOException;
 import java.io.PrintWriter;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -30,7 +31,8 @@ import picocli.CommandLine.Model.CommandSpec;
  * {@code backup [--level full|inc|diff|copy|auto] [--checkpoint NAME] [--bitmap NAME]
  * [--format qcow2|stream] [-c] [-p] [--output=json] SOURCE DIR}, and {@code backup --list
  * [--output=json] DIR} (beyond qemu-img): a backup of an image file or an NBD export into the
- * backup set in DIR (see {@link BackupSet}). For an image, checkpoints are persistent bitmaps
+ * backup set in DIR (see {@link BackupSet}), a directory or {@code s3://BUCKET/PREFIX} (stream
+ * format by default there). For an image, checkpoints are persistent bitmaps
  * of SOURCE, as {@code checkpoint} keeps them; for an NBD export ({@code nbd+unix:///EXPORT?socket=PATH},
  * {@code nbd://HOST:PORT/EXPORT}) they belong to whoever runs the VM: inc and diff read the
  * changes from {@code --bitmap NAME} (the export's qemu:dirty-bitmap:NAME), {@code --checkpoint}
@@ -53,7 +55,7 @@ final class BackupCommand implements Callable<Integer> {
     @Option(names = "--bitmap", paramLabel = "NAME", description = "read the changes from this bitmap (an NBD export's qemu:dirty-bitmap:NAME, or an image bitmap the set does not manage)")
     String bitmap;
 
-    @Option(names = "--format", paramLabel = "FMT", description = "qcow2 (default) or stream (virtnbdbackup's sparse stream)")
+    @Option(names = "--format", paramLabel = "FMT", description = "qcow2 (default; stream in s3://) or stream (virtnbdbackup's sparse stream)")
     String format;
 
     @Option(names = "-c", description = "LZ4-compressed stream")
@@ -86,25 +88,26 @@ final class BackupCommand implements Callable<Integer> {
         String source = args.get(0);
         String dir = args.get(1);
         BackupOptions o = options();
-        Path dirPath = Cwd.path(dir);
         PrintWriter err = spec.commandLine().getErr();
         String what = "Could not back up '" + source + "'";
         BackupResult r = BackupCli.run(what, json ? err : spec.commandLine().getOut(), progress, p -> {
             o.progress(p);
+            SetStore set = SetStores.open(dir, Cwd::path);
             BackupSource src;
             if (NbdImages.isNbd(source)) {
                 src = NbdSource.of(bitmap == null ? NbdImages.open(source, null, false, Nbd.CONTEXT_BASE_ALLOCATION)
                         : NbdImages.open(source, null, false, Nbd.CONTEXT_BASE_ALLOCATION, NbdImages.bitmapContext(bitmap)),
                         bitmap);
             } else {
+                boolean writable = BackupSet.changesCheckpoints(set, o);
                 try {
-                    src = ImageSource.open(Cwd.path(source), BackupSet.changesCheckpoints(dirPath, o), CliWarnings.to(err));
+                    src = ImageSource.open(Cwd.path(source), writable, CliWarnings.to(err));
                 } catch (IOException e) {
                     throw new CliException("Could not open '" + source + "': " + Images.reason(e), 1, e);
                 }
             }
             try (src) {
-                return BackupSet.backup(dirPath, src, o);
+                return BackupSet.backup(set, src, o);
             }
         });
         if (r.note() != null) {
@@ -152,7 +155,7 @@ final class BackupCommand implements Callable<Integer> {
     private int list(String dir, boolean json) {
         Manifest m;
         try {
-            m = BackupSet.manifest(Cwd.path(dir));
+            m = BackupSet.manifest(SetStores.open(dir, Cwd::path));
         } catch (IOException e) {
             throw new CliException("Could not list '" + dir + "': " + Images.reason(e), 1, e);
         }

@@ -1,6 +1,7 @@
 package io.qcow4j.tools;
 
 import io.qcow4j.backup.BackupSet;
+import io.qcow4j.backup.SetStores;
 import java.io.PrintWriter;
 import java.util.List;
 import java.util.concurrent.Callable;
@@ -33,7 +34,7 @@ final class PruneCommand implements Callable<Integer> {
     public Integer call() {
         PrintWriter out = spec.commandLine().getOut();
         List<String> removed = BackupCli.run("Could not prune '" + dir + "'", out, progress,
-                p -> BackupSet.prune(Cwd.path(dir), keep, p));
+                p -> BackupSet.prune(SetStores.open(dir, Cwd::path), keep, p));
         for (String f : removed) {
             out.println("removed " + f);
         }

@@ -3,6 +3,7 @@ package io.qcow4j.tools;
 import io.qcow4j.backup.BackupSet;
 import io.qcow4j.nbd.client.NbdClient;
 import io.qcow4j.nbd.protocol.Nbd;
+import io.qcow4j.backup.SetStores;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import picocli.CommandLine;
@@ -17,8 +18,8 @@ import picocli.CommandLine.Model.CommandSpec;
  * disk at a point of the backup set in DIR (the newest by default; a checkpoint or a backup
  * file names one) into a new file TARGET, thin, at that point's virtual size, or into an NBD
  * export (TARGET an NBD URI, at least the point's size: data written, the rest zeroed where
- * it does not read zeros already). The set may be one qcow4j wrote or a directory of
- * virtnbdbackup stream files.
+ * it does not read zeros already). The set may be one qcow4j wrote (a directory, or
+ * {@code s3://BUCKET/PREFIX}) or a directory of virtnbdbackup stream files.
  */
 @Command(name = "restore", mixinStandardHelpOptions = true,
         description = "Restore a point of a backup set into a new qcow2 or raw image, or into an NBD export.")
@@ -51,7 +52,7 @@ final class RestoreCommand implements Callable<Integer> {
             }
             BackupCli.run(what, spec.commandLine().getOut(), progress, p -> {
                 try (NbdClient nbd = NbdImages.open(target, null, true, Nbd.CONTEXT_BASE_ALLOCATION)) {
-                    BackupSet.restore(Cwd.path(dir), until, nbd, p);
+                    BackupSet.restore(SetStores.open(dir, Cwd::path), until, nbd, p);
                 }
                 return null;
             });
@@ -63,7 +64,7 @@ final class RestoreCommand implements Callable<Integer> {
         }
         Path out = Cwd.path(target);
         BackupCli.run(what, spec.commandLine().getOut(), progress, p -> {
-            BackupSet.restore(Cwd.path(dir), until, out, fmt.equals("raw"), p);
+            BackupSet.restore(SetStores.open(dir, Cwd::path), until, out, fmt.equals("raw"), p);
             return null;
         });
         return 0;

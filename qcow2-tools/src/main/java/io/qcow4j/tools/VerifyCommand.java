@@ -1,6 +1,7 @@
 package io.qcow4j.tools;
 
 import io.qcow4j.backup.BackupSet;
+import io.qcow4j.backup.SetStores;
 import io.qcow4j.backup.VerifyReport;
 import java.io.PrintWriter;
 import java.util.ArrayList;
@@ -34,7 +35,7 @@ final class VerifyCommand implements Callable<Integer> {
     public Integer call() {
         boolean json = InfoCommand.checkOutputFormat(output);
         VerifyReport r = BackupCli.run("Could not verify '" + dir + "'", spec.commandLine().getErr(), false,
-                p -> BackupSet.verify(Cwd.path(dir), p));
+                p -> BackupSet.verify(SetStores.open(dir, Cwd::path), p));
         PrintWriter out = spec.commandLine().getOut();
         if (json) {
             Map<String, Object> doc = new LinkedHashMap<>();
