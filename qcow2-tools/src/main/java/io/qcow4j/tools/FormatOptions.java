@@ -47,6 +47,9 @@ final class FormatOptions {
             NOCOW,
             EXTENT_SIZE_HINT);
 
+    /** qcow2's own create options, without the file protocol's (nocow, extent_size_hint). */
+    static final List<Opt> QCOW2_DRIVER = QCOW2.stream().filter(o -> o != NOCOW && o != EXTENT_SIZE_HINT).toList();
+
     static final List<Opt> RAW = List.of(
             SIZE,
             NOCOW,
@@ -148,7 +151,7 @@ final class FormatOptions {
         out.println("Specify the target filename to include those options.");
     }
 
-    private static void printSorted(PrintWriter out, List<Opt> options) {
+    static void printSorted(PrintWriter out, List<Opt> options) {
         options.stream().sorted(Comparator.comparing(Opt::name)).forEach(o ->
                 out.println(String.format("  %-22s - %s", o.name() + "=" + o.typeName(), o.help())));
     }

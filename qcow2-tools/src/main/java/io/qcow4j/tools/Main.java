@@ -97,10 +97,12 @@ public final class Main implements Callable<Integer> {
         PrintWriter out = new PrintWriter(new OutputStreamWriter(stdout, cs), false);
         PrintWriter err = new PrintWriter(new OutputStreamWriter(stderr, cs), true);
         CliWarnings.set(err);
+        ObjectOption.reset();
         try {
             return runWith(rest, debug, out, err);
         } finally {
             CliWarnings.set(null);
+            ObjectOption.reset();
         }
     }
 
@@ -183,6 +185,10 @@ public final class Main implements Callable<Integer> {
         out.flush();
         int code = 1;
         String message;
+        if (ex instanceof CliException ce && ce.silent()) {
+            err.flush();
+            return ce.exitCode();
+        }
         if (ex instanceof CliException ce) {
             code = ce.exitCode();
             message = Program.dropIn() && ce.qemuWords() != null ? ce.qemuWords() : ce.getMessage();
