@@ -248,11 +248,18 @@ final class ConvertCommand implements Callable<Integer> {
         Path path = Cwd.path(dst);
         try {
             if (targetFormat.equals(Images.RAW)) {
-                String prealloc = values.get("preallocation");
-                if (prealloc != null && !prealloc.equals("off")) {
-                    throw new CliException("preallocation=" + prealloc + " is not supported by qcow4j");
+                String prealloc = values.getOrDefault("preallocation", "off");
+                if (prealloc.equals("metadata")) {
+                    throw new CliException("Unsupported preallocation mode: metadata");
                 }
-                return RawImage.create(path, size);
+                if (!prealloc.equals("off") && !prealloc.equals("falloc") && !prealloc.equals("full")) {
+                    throw new CliException("Parameter 'preallocation' does not accept value '" + prealloc + "'");
+                }
+                RawImage raw = RawImage.create(path, size);
+                if (!prealloc.equals("off")) {
+                    CreateCommand.writeZeros(raw, 0, size);
+                }
+                return raw;
             }
             CreateOptions co = CreateCommand.qcow2Options(values, size);
             // as qemu: an existing target is emptied, not replaced, and only if no one uses it

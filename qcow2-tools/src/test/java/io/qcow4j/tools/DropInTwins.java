@@ -1,0 +1,126 @@
+package io.qcow4j.tools;
+
+import static io.qcow4j.tools.Cli.qemuImg;
+import static io.qcow4j.tools.Cli.qemuIo;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.qcow4j.testing.Qemu;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.TreeMap;
+import java.util.stream.Stream;
+
+/**
+ * One command line run through qemu-img and through qcow4j in drop-in mode on twin
+ * directories set up alike by qemu-img and qemu-io: stdout, stderr and exit code must be
+ * the same, and so must the images the command leaves (data, allocation as qemu-img map
+ * shows it, qemu-img info, a clean check), and the files' allocated sizes.
+ */
+final class DropInTwins {
+    private final Path parent;
+    private int n;
+
+    DropInTwins(Path parent) {
+        this.parent = parent;
+    }
+
+    /**
+     * Runs {@code setup} (qemu-img argument lines; "io IMAGE CMD|CMD" for qemu-io -f qcow2)
+     * in both directories, then {@code args}; afterwards compares every image of the
+     * directories. Returns qemu-img's result.
+     */
+    Qemu.Result same(List<String> setup, String... args) {
+        Twins t = Twins.in(parent, "run" + n++);
+        for (Path d : List.of(t.ours, t.theirs)) {
+            for (String c : setup) {
+                run(d, c);
+            }
+        }
+        TreeMap<String, byte[]> before = files(t.ours);
+        Qemu.Result theirs = qemuImg(t.theirs, args);
+        Qemu.Result ours = Cli.dropIn(t.ours, args);
+        String what = String.join(" ", args);
+        Cli.assertSameOutput(theirs, ours, what);
+        if (theirs.exitCode() != 0) {
+            TreeMap<String, byte[]> after = files(t.ours);
+            assertEquals(before.keySet(), after.keySet(), what + ": files after a failure");
+            before.forEach((k, v) -> assertArrayEquals(v, after.get(k), what + ": " + k + " changed by a failure"));
+            return theirs;
+        }
+        assertEquals(files(t.theirs).keySet(), files(t.ours).keySet(), what + ": files");
+        for (String name : files(t.theirs).keySet()) {
+            assertSameFile(t, name, what);
+        }
+        return theirs;
+    }
+
+    private static void assertSameFile(Twins t, String name, String what) {
+        Path o = t.ours.resolve(name);
+        Path q = t.theirs.resolve(name);
+        String format = Qemu.run(t.theirs, Qemu.DEFAULT_TIMEOUT, "qemu-img", "info", "--output=json", "-U", name)
+                .stdout().contains("\"format\": \"qcow2\"") ? "qcow2" : "raw";
+        if (format.equals("raw")) {
+            assertArrayEquals(bytes(q), bytes(o), what + ": " + name);
+        } else {
+            assertTrue(Qemu.compare(q, o), what + ": " + name + " data");
+            assertEquals(CommitIT.mapWithoutOffsets(t.theirs, name), CommitIT.mapWithoutOffsets(t.ours, name),
+                    what + ": " + name + " map");
+            assertEquals(Cli.withoutAllocation(OverlayIT.info(t.theirs, name)),
+                    Cli.withoutAllocation(OverlayIT.info(t.ours, name)), what + ": " + name + " info");
+            Cli.checkJson(t.ours, name);
+        }
+        assertEquals(allocated(q), allocated(o), what + ": " + name + " allocated bytes");
+    }
+
+    /** Bytes the file system gave the file, to 64 KiB (the qcow2 header may be written apart). */
+    private static long allocated(Path p) {
+        try {
+            return ((Number) Files.getAttribute(p, "unix:size")).longValue() == 0 ? 0
+                    : Long.parseLong(Qemu.run(p.getParent(), Qemu.DEFAULT_TIMEOUT, "du", "-B", "65536", p.getFileName()
+                            .toString()).stdout().split("\\s")[0]);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    static void run(Path dir, String command) {
+        if (command.startsWith("io ")) {
+            String[] parts = command.substring(3).split(" ", 2);
+            List<String> args = new ArrayList<>(List.of("-f", "qcow2"));
+            for (String io : parts[1].split("\\|")) {
+                args.add("-c");
+                args.add(io);
+            }
+            args.add(parts[0]);
+            qemuIo(dir, args.toArray(String[]::new)).assertOk();
+        } else {
+            qemuImg(dir, command.split(" ")).assertOk();
+        }
+    }
+
+    private static TreeMap<String, byte[]> files(Path dir) {
+        TreeMap<String, byte[]> m = new TreeMap<>();
+        try (Stream<Path> s = Files.list(dir)) {
+            for (Path f : s.filter(Files::isRegularFile).toList()) {
+                m.put(f.getFileName().toString(), bytes(f));
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        return m;
+    }
+
+    private static byte[] bytes(Path p) {
+        try {
+            return Files.readAllBytes(p);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+}
