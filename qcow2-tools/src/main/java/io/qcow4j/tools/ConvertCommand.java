@@ -10,6 +10,7 @@ import io.qcow4j.core.Qcow2Image;
 import io.qcow4j.core.RawImage;
 import io.qcow4j.nbd.client.NbdClient;
 import java.io.IOException;
+import java.io.PrintWriter;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -89,6 +90,9 @@ final class ConvertCommand implements Callable<Integer> {
 
     @Option(names = "-l", paramLabel = "SNAPSHOT", description = "copy an internal snapshot (ID_OR_NAME, or snapshot.id=,snapshot.name=)")
     String snapshot;
+
+    @Option(names = "--salvage", description = "read errors become zeros (each 512-byte sector), with a warning")
+    boolean salvage;
 
     @Option(names = "-C", description = "copy offloading (accepted; qcow4j copies itself)")
     boolean copyRange;
@@ -277,7 +281,16 @@ final class ConvertCommand implements Callable<Integer> {
         // an NBD export is written over whatever it holds: it reads zeros only if -n says so
         boolean readsZero = skipCreate ? targetIsZero : !targetHasBacking && !(target instanceof NbdClient);
         ConvertCopy.Mode mode = new ConvertCopy.Mode(checked.sparseSize(), targetHasBacking, readsZero, compress);
-        new ConvertCopy(source, target, mode, new Progress(spec.commandLine().getOut(), progress && !quiet, size)).run(size);
+        ConvertCopy c = new ConvertCopy(source, target, mode, new Progress(spec.commandLine().getOut(), progress && !quiet, size));
+        if (salvage) {
+            PrintWriter err = spec.commandLine().getErr();
+            c.salvage(message -> {
+                // qemu-img's own warning: printed as qemu-img prints it, also in drop-in mode
+                err.println(Program.name() + ": warning: " + message);
+                err.flush();
+            });
+        }
+        c.run(size);
     }
 
     static boolean isZero(ByteBuffer buf) {

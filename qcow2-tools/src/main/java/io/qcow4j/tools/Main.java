@@ -113,6 +113,15 @@ public final class Main implements Callable<Integer> {
             out.flush();
             return 0;
         }
+        try {
+            // --object, which every command takes, read before the command parses the rest
+            rest = ObjectOption.extract(rest, out);
+        } catch (Exception | Error e) {
+            int code = failure(e, out, err, debug);
+            out.flush();
+            err.flush();
+            return code;
+        }
         InfoCommand info = InfoCommand.plain(rest);
         if (info != null) {
             // the most common call, and the one that must start fast: no picocli at all

@@ -95,6 +95,45 @@ final class ObjectOption {
         }
     }
 
+    /** The commands of qemu-img that take {@code --object} (all but those parsed getopt-style, which read it themselves). */
+    private static final Set<String> COMMANDS = Set.of("bitmap", "check", "commit", "compare", "convert", "create", "info",
+            "map", "rebase", "resize", "snapshot");
+
+    /**
+     * Reads and removes every {@code --object DEF} (or {@code --object=DEF}) of a command line
+     * (the command name first) before the command parses the rest, in their order; the
+     * command line without them. Stops at "--", as getopt does.
+     */
+    static List<String> extract(List<String> commandLine, PrintWriter out) {
+        if (commandLine.isEmpty() || !COMMANDS.contains(commandLine.get(0))) {
+            return commandLine;
+        }
+        List<String> rest = new java.util.ArrayList<>();
+        rest.add(commandLine.get(0));
+        for (int i = 1; i < commandLine.size(); i++) {
+            String a = commandLine.get(i);
+            if (a.equals("--")) {
+                rest.addAll(commandLine.subList(i, commandLine.size()));
+                break;
+            }
+            if (a.equals("--object")) {
+                if (i + 1 >= commandLine.size() && commandLine.get(0).equals("resize")) {
+                    rest.add(a); // resize counts its arguments first: "Not enough arguments"
+                    continue;
+                }
+                if (i + 1 >= commandLine.size()) {
+                    throw new CliException(Program.usage("missing argument for option '--object'"));
+                }
+                accept(commandLine.get(++i), out);
+            } else if (a.startsWith("--object=")) {
+                accept(a.substring("--object=".length()), out);
+            } else {
+                rest.add(a);
+            }
+        }
+        return rest;
+    }
+
     /** The secret {@code id}'s bytes, or QEMU's refusal. */
     static byte[] secret(String id) {
         byte[] s = SECRETS.get().get(id);

@@ -62,7 +62,6 @@ final class ResizeCommand implements Callable<Integer> {
                 case "--shrink" -> shrink = true;
                 case "--preallocation" -> prealloc = value(rest, ++i, a);
                 case "--image-opts" -> throw new CliException("--image-opts is not supported");
-                case "--object" -> throw new CliException("--object is not supported");
                 default -> {
                     if (a.startsWith("--preallocation=")) {
                         prealloc = a.substring("--preallocation=".length());

@@ -36,11 +36,17 @@ final class DropInTwins {
      * directories. Returns qemu-img's result.
      */
     Qemu.Result same(List<String> setup, String... args) {
+        return same(setup, d -> { }, args);
+    }
+
+    /** As {@link #same(List, String...)}, {@code then} run on each directory after the setup commands. */
+    Qemu.Result same(List<String> setup, java.util.function.Consumer<Path> then, String... args) {
         Twins t = Twins.in(parent, "run" + n++);
         for (Path d : List.of(t.ours, t.theirs)) {
             for (String c : setup) {
                 run(d, c);
             }
+            then.accept(d);
         }
         TreeMap<String, byte[]> before = files(t.ours);
         Qemu.Result theirs = qemuImg(t.theirs, args);
@@ -49,7 +55,8 @@ final class DropInTwins {
         Cli.assertSameOutput(theirs, ours, what);
         if (theirs.exitCode() != 0) {
             TreeMap<String, byte[]> after = files(t.ours);
-            assertEquals(before.keySet(), after.keySet(), what + ": files after a failure");
+            // what qemu-img leaves too (a convert target made before the copy failed) may be there
+            assertEquals(files(t.theirs).keySet(), after.keySet(), what + ": files after a failure");
             before.forEach((k, v) -> assertArrayEquals(v, after.get(k), what + ": " + k + " changed by a failure"));
             return theirs;
         }
@@ -67,15 +74,27 @@ final class DropInTwins {
                 .stdout().contains("\"format\": \"qcow2\"") ? "qcow2" : "raw";
         if (format.equals("raw")) {
             assertArrayEquals(bytes(q), bytes(o), what + ": " + name);
+        } else if (Qemu.run(t.theirs, Qemu.DEFAULT_TIMEOUT, "qemu-img", "compare", "-U", name, o.toString()).exitCode() == 4) {
+            // a damaged image qemu-img cannot read whole (the test made it so): byte for byte
+            assertArrayEquals(bytes(q), bytes(o), what + ": " + name);
         } else {
             assertTrue(Qemu.compare(q, o), what + ": " + name + " data");
             assertEquals(CommitIT.mapWithoutOffsets(t.theirs, name), CommitIT.mapWithoutOffsets(t.ours, name),
                     what + ": " + name + " map");
-            assertEquals(Cli.withoutAllocation(OverlayIT.info(t.theirs, name)),
-                    Cli.withoutAllocation(OverlayIT.info(t.ours, name)), what + ": " + name + " info");
+            assertEquals(undated(OverlayIT.info(t.theirs, name)), undated(OverlayIT.info(t.ours, name)),
+                    what + ": " + name + " info");
             Cli.checkJson(t.ours, name);
         }
         assertEquals(allocated(q), allocated(o), what + ": " + name + " allocated bytes");
+    }
+
+    /** info without allocation figures and without the snapshots' dates (taken apart on the two sides). */
+    private static com.fasterxml.jackson.databind.JsonNode undated(com.fasterxml.jackson.databind.JsonNode info) {
+        com.fasterxml.jackson.databind.JsonNode j = Cli.withoutAllocation(info);
+        for (com.fasterxml.jackson.databind.JsonNode snap : j.path("snapshots")) {
+            ((com.fasterxml.jackson.databind.node.ObjectNode) snap).remove(List.of("date-sec", "date-nsec"));
+        }
+        return j;
     }
 
     /** Bytes the file system gave the file, to 64 KiB (the qcow2 header may be written apart). */
