@@ -98,7 +98,7 @@ final class AmendCommand {
             case "p" -> progress = true;
             case "q" -> quiet = true;
             case "object" -> ObjectOption.accept(v, out);
-            case "image-opts" -> throw new CliException("--image-opts is not supported");
+            case "image-opts" -> ImageOpts.active(true);
             case "force" -> {
                 // only LUKS keyslot changes need it
             }

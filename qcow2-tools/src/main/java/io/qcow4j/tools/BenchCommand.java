@@ -110,7 +110,7 @@ final class BenchCommand {
             throw new CliException("Flush interval can't be smaller than depth");
         }
         if (imageOpts) {
-            throw new CliException("--image-opts is not supported");
+            ImageOpts.active(true); // the file names are option lists (see Images.open)
         }
         String prefix = "Could not open '" + file + "': ";
         if (write && forceShare) {

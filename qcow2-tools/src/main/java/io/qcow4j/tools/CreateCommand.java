@@ -165,6 +165,10 @@ final class CreateCommand implements Callable<Integer> {
     private static void createRaw(String file, long size, Map<String, String> values) throws Exception {
         String prealloc = values.getOrDefault("preallocation", "off");
         if (prealloc.equals("metadata")) {
+            // qemu-img has made the file when it finds out (and emptied one that was there: not we)
+            if (!java.nio.file.Files.exists(Cwd.path(file))) {
+                java.nio.file.Files.createFile(Cwd.path(file));
+            }
             throw new CliException("Unsupported preallocation mode: metadata");
         }
         if (!List.of("off", "falloc", "full").contains(prealloc)) {

@@ -103,7 +103,30 @@ public final class Main implements Callable<Integer> {
         } finally {
             CliWarnings.set(null);
             ObjectOption.reset();
+            ImageOpts.active(false);
         }
+    }
+
+    /** The commands whose file names --image-opts turns into option lists (the others read it themselves). */
+    private static final java.util.Set<String> IMAGE_OPTS = java.util.Set.of("bitmap", "check", "commit", "compare",
+            "convert", "rebase");
+
+    /** Takes --image-opts off the command line of those commands and makes their file names option lists. */
+    private static List<String> imageOpts(List<String> rest) {
+        if (rest.isEmpty() || !IMAGE_OPTS.contains(rest.get(0))) {
+            return rest;
+        }
+        List<String> out = new ArrayList<>();
+        boolean done = false;
+        for (String a : rest) {
+            if (!done && a.equals("--image-opts")) {
+                ImageOpts.active(true);
+                continue;
+            }
+            done |= a.equals("--");
+            out.add(a);
+        }
+        return out;
     }
 
     private static int runWith(List<String> rest, boolean debug, PrintWriter out, PrintWriter err) {
@@ -116,6 +139,7 @@ public final class Main implements Callable<Integer> {
         try {
             // --object, which every command takes, read before the command parses the rest
             rest = ObjectOption.extract(rest, out);
+            rest = imageOpts(rest);
         } catch (Exception | Error e) {
             int code = failure(e, out, err, debug);
             out.flush();

@@ -42,7 +42,7 @@ final class Program {
             "missing argument for option '");
     /** A file the file driver cannot open: qemu-img names it twice ("Could not open 'x': Could not open 'x': ..."). */
     private static final java.util.regex.Pattern FILE_OPEN_FAILED = java.util.regex.Pattern.compile(
-            "(Could not open '[^\\n]*': )(No such file or directory|Permission denied)");
+            "(Could not open '(?:(?!': )[^\\n])*': )(No such file or directory|Permission denied)");
 
     private Program() {
     }

@@ -61,7 +61,7 @@ final class ResizeCommand implements Callable<Integer> {
                 case "-q" -> quiet = true;
                 case "--shrink" -> shrink = true;
                 case "--preallocation" -> prealloc = value(rest, ++i, a);
-                case "--image-opts" -> throw new CliException("--image-opts is not supported");
+                case "--image-opts" -> ImageOpts.active(true);
                 default -> {
                     if (a.startsWith("--preallocation=")) {
                         prealloc = a.substring("--preallocation=".length());

@@ -20,11 +20,13 @@ import java.util.stream.Stream;
  * One command line run through qemu-img and through qcow4j in drop-in mode on twin
  * directories set up alike by qemu-img and qemu-io: stdout, stderr and exit code must be
  * the same, and so must the images the command leaves (data, allocation as qemu-img map
- * shows it, qemu-img info, a clean check), and the files' allocated sizes.
+ * shows it, qemu-img info, a clean check), and if asked the files' allocated sizes.
  */
 final class DropInTwins {
     private final Path parent;
     private int n;
+    /** Whether the files' allocated sizes must match too (preallocation); qcow2 layouts may differ otherwise. */
+    boolean compareAllocation;
 
     DropInTwins(Path parent) {
         this.parent = parent;
@@ -67,7 +69,7 @@ final class DropInTwins {
         return theirs;
     }
 
-    private static void assertSameFile(Twins t, String name, String what) {
+    private void assertSameFile(Twins t, String name, String what) {
         Path o = t.ours.resolve(name);
         Path q = t.theirs.resolve(name);
         String format = Qemu.run(t.theirs, Qemu.DEFAULT_TIMEOUT, "qemu-img", "info", "--output=json", "-U", name)
@@ -85,7 +87,9 @@ final class DropInTwins {
                     what + ": " + name + " info");
             Cli.checkJson(t.ours, name);
         }
-        assertEquals(allocated(q), allocated(o), what + ": " + name + " allocated bytes");
+        if (compareAllocation) {
+            assertEquals(allocated(q), allocated(o), what + ": " + name + " allocated bytes");
+        }
     }
 
     /** info without allocation figures and without the snapshots' dates (taken apart on the two sides). */

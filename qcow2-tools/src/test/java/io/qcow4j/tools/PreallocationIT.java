@@ -33,6 +33,7 @@ class PreallocationIT {
     @Test
     void createPreallocated() {
         DropInTwins twins = new DropInTwins(tmp);
+        twins.compareAllocation = true;
         for (String a : List.of("-f qcow2 -o preallocation=falloc x.qcow2 1M", "-f qcow2 -o preallocation=full x.qcow2 1M",
                 "-f qcow2 -o preallocation=full,cluster_size=4k,data_file=d.raw x.qcow2 1M",
                 "-f qcow2 -o preallocation=falloc,data_file=d.raw,data_file_raw=on x.qcow2 1M",
@@ -47,6 +48,7 @@ class PreallocationIT {
     @Test
     void resizePreallocated() {
         DropInTwins twins = new DropInTwins(tmp);
+        twins.compareAllocation = true;
         for (String mode : List.of("foo", "metadata", "falloc", "full", "off")) {
             for (String f : List.of("qcow2", "raw")) {
                 twins.same(List.of("create -q -f " + f + " r." + f + " 1M"),
