@@ -23,6 +23,18 @@ import java.util.List;
  * A failure or cancel before that last write merges the new checkpoint back at once; a killed
  * process leaves {@code pending} for the next run to do the same. Meanwhile "changed since the
  * last completed backup" still includes the new checkpoint's bits, so nothing is missed.
+ *
+ * <p>With someone else's bitmap (an NBD export's dirty-bitmap context, or {@code --bitmap} on
+ * an image) no checkpoint is started or merged back: the source is only read, the checkpoint
+ * name given is recorded, and the bitmap's owner must keep every change since
+ * {@link BackupSet#since} until a backup completes (a failed one is never recorded). The
+ * bitmap is checked first ({@link BackupSource#bitmapProblem}): not there, in_use or left at
+ * another size, the backup is refused, or with auto taken as a full backup instead.
+ *
+ * <p>An inc or diff also stores the zeros of ranges the bitmap missed (see
+ * {@link UnrecordedZeros}: a disk shrunk and grown again within the interval). Other changes
+ * no bitmap records (a reverted internal snapshot, {@code rebase -u} onto other data) are not
+ * seen: after one, the caller takes a full backup.
  */
 final class Backup {
     private final Path dir;
@@ -36,6 +48,7 @@ final class Backup {
     private String checkpoint;
     private boolean startCheckpoint;
     private String note;
+    private List<BackupSource.Range> changes;
 
     Backup(Path dir, BackupSource src, BackupOptions o) {
         this.dir = dir;
@@ -61,24 +74,35 @@ final class Backup {
     private void decide() throws IOException {
         BackupRecord full = m.latestFull();
         level = o.level == Level.AUTO ? (full == null ? Level.FULL : Level.INC) : o.level;
+        if (o.checkpoint != null && (level == Level.DIFF || level == Level.COPY)) {
+            throw new BackupException("a " + (level == Level.DIFF ? "differential" : "copy")
+                    + " backup takes no checkpoint (--checkpoint is for full and inc backups)");
+        }
         if (level == Level.INC || level == Level.DIFF) {
             if (full == null) {
                 throw new BackupException("no full backup in '" + dir + "' to build " + named(level) + " backup on");
             }
             List<BackupRecord> chain = chainFrom(full);
+            String problem;
             if (o.bitmap != null) {
-                parent = level == Level.DIFF ? full : chain.get(chain.size() - 1);
-            } else {
-                String problem = changesProblem(full, chain);
-                if (problem != null) {
-                    if (o.level != Level.AUTO) {
-                        throw new BackupException("cannot take " + named(level) + " backup: " + problem);
-                    }
-                    note = problem + "; falling back to a full backup";
-                    level = Level.FULL;
-                    parent = null;
-                    since = null;
+                // someone else's bitmap: it holds the changes since the base's checkpoint, as its owner promised
+                problem = src.bitmapProblem(o.bitmap);
+                if (problem == null) {
+                    parent = base(chain, level);
+                    since = parent.checkpoint;
+                    changes = src.changedInBitmap(o.bitmap); // read before anything is written
                 }
+            } else {
+                problem = changesProblem(full, chain);
+            }
+            if (problem != null) {
+                if (o.level != Level.AUTO) {
+                    throw new BackupException("cannot take " + named(level) + " backup: " + problem);
+                }
+                note = problem + "; falling back to a full backup";
+                level = Level.FULL;
+                parent = null;
+                since = null;
             }
         }
         Format format = o.format;
@@ -101,6 +125,22 @@ final class Backup {
         return l == Level.INC ? "an incremental" : "a differential";
     }
 
+    /**
+     * The backup an inc or diff with someone else's bitmap builds on: the full for diff, else
+     * the chain's latest full or inc (the bitmap counts from its checkpoint).
+     */
+    static BackupRecord base(List<BackupRecord> chain, Level level) {
+        BackupRecord base = chain.get(0);
+        if (level == Level.INC) {
+            for (BackupRecord b : chain) {
+                if (!b.level.equals(Level.DIFF.label())) {
+                    base = b;
+                }
+            }
+        }
+        return base;
+    }
+
     /** Why the changes since the chain's checkpoint cannot be read, or null (and since, parent set). */
     private String changesProblem(BackupRecord full, List<BackupRecord> chain) throws IOException {
         BackupRecord base = full;
@@ -111,11 +151,15 @@ final class Backup {
                 }
             }
         }
+        if (cps == null) {
+            String from = base.checkpoint != null ? "checkpoint '" + base.checkpoint + "'" : "backup '" + base.file + "'";
+            return src instanceof NbdSource
+                    ? "an NBD export keeps no checkpoints of its own: name the dirty bitmap that holds the changes since "
+                    + from + " with --bitmap (qemu-nbd -B NAME; libvirt's pull-mode backup exports backup-DISK)"
+                    : "the source keeps no checkpoints of its own (a raw image): name a dirty bitmap with --bitmap";
+        }
         if (base.checkpoint == null) {
             return "the chain's " + base.level + " backup '" + base.file + "' has no checkpoint to count changes from";
-        }
-        if (cps == null) {
-            return "the source keeps no checkpoints of its own: name its dirty bitmap with --bitmap";
         }
         List<String> later = new ArrayList<>();
         for (BackupRecord b : chain.subList(chain.indexOf(base) + 1, chain.size())) {
@@ -143,11 +187,7 @@ final class Backup {
     }
 
     private void chooseCheckpoint() throws IOException {
-        if (cps == null) {
-            checkpoint = o.checkpoint; // an NBD export's: its owner made it
-            return;
-        }
-        List<String> taken = new ArrayList<>(cps.names());
+        List<String> taken = new ArrayList<>(cps == null ? List.of() : cps.names());
         for (BackupRecord b : m.backups) {
             if (b.checkpoint != null) {
                 taken.add(b.checkpoint);
@@ -158,10 +198,15 @@ final class Backup {
                 throw new BackupException("the checkpoint name is empty");
             }
             if (taken.contains(o.checkpoint)) {
-                throw new BackupException("checkpoint '" + o.checkpoint + "' exists already (in the image or the set)");
+                throw new BackupException("checkpoint '" + o.checkpoint + "' exists already ("
+                        + (cps == null ? "a point of the set" : "in the image or the set") + ")");
             }
             checkpoint = o.checkpoint;
-        } else {
+        }
+        if (cps == null) {
+            return; // the bitmap's owner made the checkpoint (or none): its name is only recorded
+        }
+        if (o.checkpoint == null) {
             int n = 0;
             while (taken.contains("qcow4j." + n)) {
                 n++;
@@ -204,7 +249,15 @@ final class Backup {
             if (level == Level.FULL || level == Level.COPY) {
                 ranges = size == 0 ? List.of() : List.of(new BackupSource.Range(0, size));
             } else {
-                ranges = o.bitmap != null ? src.changedInBitmap(o.bitmap) : src.changedSince(since);
+                ranges = o.bitmap != null ? changes : src.changedSince(since);
+                List<BackupSource.Range> zeroed = UnrecordedZeros.find(dir, m, parent, src, ranges);
+                if (!zeroed.isEmpty()) {
+                    ranges = UnrecordedZeros.union(ranges, zeroed);
+                    long n = zeroed.stream().mapToLong(BackupSource.Range::length).sum();
+                    note = n + " bytes that " + (o.bitmap != null ? "bitmap '" + o.bitmap + "'" : "checkpoint '" + since + "'")
+                            + " does not show as changed read as zeros now, though '" + parent.file
+                            + "' holds data there (the disk was shrunk and grown again?): stored as zeros";
+                }
             }
             boolean incremental = level == Level.INC || level == Level.DIFF;
             rec = BackupFile.write(dir, file, format, o.compress, src, size, ranges, incremental,
@@ -214,7 +267,7 @@ final class Backup {
             rec.level = level.label();
             rec.checkpoint = checkpoint;
             rec.since = since;
-            rec.bitmap = o.bitmap;
+            rec.bitmap = incremental ? o.bitmap : null;
             rec.parent = parent == null ? null : parent.file;
             rec.time = time;
             m.backups.add(rec);

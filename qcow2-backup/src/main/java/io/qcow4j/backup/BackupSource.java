@@ -54,6 +54,12 @@ public interface BackupSource extends Closeable {
     /** The dirty blocks of bitmap {@code name} (someone else's: read, never changed), sorted. */
     List<Range> changedInBitmap(String name) throws IOException;
 
+    /**
+     * Why bitmap {@code name} cannot say what changed (not there, in_use, sized for another
+     * disk size), or null when {@link #changedInBitmap} can be trusted to read it.
+     */
+    String bitmapProblem(String name) throws IOException;
+
     /** The source's own checkpoints, or null when they belong to someone else (an NBD export). */
     Checkpointing checkpoints();
 }

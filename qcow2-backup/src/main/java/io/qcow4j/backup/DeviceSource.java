@@ -54,6 +54,11 @@ final class DeviceSource implements BackupSource {
     }
 
     @Override
+    public String bitmapProblem(String bitmap) {
+        return "the source keeps no bitmaps";
+    }
+
+    @Override
     public Checkpointing checkpoints() {
         return null;
     }

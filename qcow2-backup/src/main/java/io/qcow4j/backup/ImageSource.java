@@ -107,7 +107,10 @@ public final class ImageSource implements BackupSource {
 
     @Override
     public List<Range> changedInBitmap(String name) throws IOException {
-        requireChain();
+        String problem = bitmapProblem(name);
+        if (problem != null) {
+            throw new BackupException(problem);
+        }
         for (int depth = 0; depth < chain.depth(); depth++) {
             if (chain.layers().get(depth) instanceof io.qcow4j.core.Qcow2Image) {
                 Bitmaps b = chain.bitmaps(depth);
@@ -117,6 +120,29 @@ public final class ImageSource implements BackupSource {
             }
         }
         throw new BackupException("bitmap '" + name + "' not found in '" + path + "'");
+    }
+
+    @Override
+    public String bitmapProblem(String name) {
+        if (chain == null) {
+            return "'" + path + "' is a raw image: it keeps no bitmaps";
+        }
+        for (int depth = 0; depth < chain.depth(); depth++) {
+            if (chain.layers().get(depth) instanceof io.qcow4j.core.Qcow2Image) {
+                Bitmaps b = chain.bitmaps(depth);
+                if (b.contains(name)) {
+                    DirtyBitmap bm = b.get(name);
+                    if (bm.isSizeMismatch()) {
+                        return "bitmap '" + name + "' was left at another size than the disk's " + size() + " bytes";
+                    }
+                    if (bm.isInconsistent()) {
+                        return "bitmap '" + name + "' is in_use (the image was not closed cleanly), so what changed is unknown";
+                    }
+                    return null;
+                }
+            }
+        }
+        return "bitmap '" + name + "' is not in '" + path + "'";
     }
 
     private void requireChain() {

@@ -5,16 +5,26 @@ import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
 
+import java.util.List;
+
 import io.qcow4j.core.BlockDevice;
 import io.qcow4j.core.BlockStatus;
 import io.qcow4j.core.CreateOptions;
 import io.qcow4j.core.Qcow2Image;
 import io.qcow4j.core.RawImage;
+import io.qcow4j.nbd.client.NbdClient;
+import io.qcow4j.nbd.protocol.Nbd;
 
 /**
  * Restores a point of a set into a new qcow2 or raw file at the point's virtual size, thin:
  * data is written, zero ranges become zero clusters (qcow2) or stay holes (raw), unallocated
  * ranges stay unallocated. Written as TARGET.partial, flushed, then renamed.
+ *
+ * <p>Or into an NBD export at least as large as the point: its data is written, and every
+ * other byte of the export (zero and unallocated ranges, and the export's tail past the
+ * point's size) is zeroed unless the export's base:allocation already says it reads zeros,
+ * since an export is not known to be blank. Then flushed. A failure leaves the export
+ * partly written.
  */
 final class Restore {
     private static final int PIECE = 4 << 20;
@@ -38,18 +48,59 @@ final class Restore {
         }
     }
 
+    static void toNbd(Path dir, String until, NbdClient target, Progress progress) throws IOException {
+        if (target.isReadOnly()) {
+            throw new BackupException("the NBD export '" + target.uri() + "' is read-only");
+        }
+        Manifest m = BackupSet.manifest(dir);
+        BackupRecord point = BackupSet.point(m, until);
+        try (BlockDevice src = PointView.open(dir, m, point)) {
+            long size = src.size();
+            long exportSize = target.size();
+            if (exportSize < size) {
+                throw new BackupException("the NBD export '" + target.uri() + "' holds " + exportSize + " bytes, less than the "
+                        + size + " bytes of point '" + point.pointName() + "': make it at least that large");
+            }
+            ZeroSink zeros = (off, len) -> zeroUnlessZero(target, off, len);
+            walk(src, ByteBuffer.allocateDirect(PIECE), progress, target::write, zeros, true);
+            if (exportSize > size) {
+                zeros.zero(size, exportSize - size);
+            }
+            target.flush();
+        }
+    }
+
+    /** Zeros [off, off + len) of the export where its base:allocation does not say it reads zeros already. */
+    private static void zeroUnlessZero(NbdClient nbd, long off, long len) throws IOException {
+        if (!nbd.metaContexts().contains(Nbd.CONTEXT_BASE_ALLOCATION)) {
+            nbd.writeZeroes(off, len);
+            return;
+        }
+        long end = off + len;
+        long p = off;
+        while (p < end) {
+            List<NbdClient.Extent> list = nbd.extents(Nbd.CONTEXT_BASE_ALLOCATION, p, end - p);
+            for (NbdClient.Extent e : list) {
+                if (!e.has(Nbd.STATE_ZERO)) {
+                    nbd.writeZeroes(e.offset(), e.length());
+                }
+                p = e.end();
+            }
+        }
+    }
+
     /** Copies {@code src} into a new image file {@code out}, thin, and flushes it. */
     static void copy(BlockDevice src, Path out, boolean raw, Progress progress) throws IOException {
         long size = src.size();
         ByteBuffer buf = ByteBuffer.allocateDirect(PIECE);
         if (raw) {
             try (RawImage img = RawImage.create(out, size)) {
-                walk(src, buf, progress, (off, data) -> img.write(off, data), null);
+                walk(src, buf, progress, (off, data) -> img.write(off, data), null, false);
                 img.flush();
             }
         } else {
             try (Qcow2Image img = Qcow2Image.create(out, CreateOptions.size(size))) {
-                walk(src, buf, progress, img::writeUntracked, img::writeZeroes);
+                walk(src, buf, progress, img::writeUntracked, img::writeZeroes, false);
                 img.flush();
             }
         }
@@ -63,15 +114,16 @@ final class Restore {
         void zero(long offset, long length) throws IOException;
     }
 
-    private static void walk(BlockDevice src, ByteBuffer buf, Progress progress, DataSink data, ZeroSink zeros)
-            throws IOException {
+    /** Writes the data runs of {@code src}; its zero runs (and its holes, with {@code holesToo}) go to {@code zeros}. */
+    private static void walk(BlockDevice src, ByteBuffer buf, Progress progress, DataSink data, ZeroSink zeros,
+                             boolean holesToo) throws IOException {
         long size = src.size();
         long off = 0;
         progress.report(0, size);
         while (off < size) {
             BlockStatus st = src.blockStatus(off, size - off);
             long len = st.length();
-            if (st.allocated() && st.zero()) {
+            if (st.allocated() ? st.zero() : holesToo) {
                 if (zeros != null) {
                     zeros.zero(off, len);
                 }

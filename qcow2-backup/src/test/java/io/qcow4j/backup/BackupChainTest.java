@@ -49,6 +49,7 @@ class BackupChainTest {
         Sets.io(img, "write -P 0x21 1M 128k", "write -P 0x22 30M 4k");
         BackupResult inc1 = Sets.backup(img, dir, Level.AUTO, format, compress);
         assertEquals(Level.INC, inc1.level());
+        assertNull(inc1.note());
         assertEquals(full.checkpoint(), inc1.since());
         assertChanged(dir, inc1, format, 3 * CLUSTER);
         points.add(inc1.checkpoint());
@@ -129,6 +130,46 @@ class BackupChainTest {
             Qemu.convertToRaw(grown.file(), conv);
             assertTrue(Qemu.compare(conv, p2), "qemu-img convert of the grown point");
         }
+    }
+
+    /**
+     * A disk shrunk and grown again between two backups: QEMU cuts and regrows the checkpoint's
+     * bitmap with the disk, clean, while the regrown area reads zeros. The incremental finds
+     * the parent's data there reading zeros now and stores the zeros, and says so.
+     */
+    @ParameterizedTest(name = "{0}")
+    @CsvSource({"qcow2", "stream"})
+    void shrinkAndGrowWithinOneInterval(String fmt) throws IOException {
+        Format format = Format.parse(fmt);
+        Path img = tmp.resolve("disk.qcow2");
+        Path dir = tmp.resolve("set");
+        Qemu.create(img, "16M");
+        Sets.io(img, "write -P 0x11 0 16M");
+        Sets.backup(img, dir, Level.FULL, format, false);
+        Qemu.qemuImg("resize", "-q", "--shrink", img.toString(), "8M").assertOk();
+        Qemu.qemuImg("resize", "-q", img.toString(), "16M").assertOk();
+        Sets.io(img, "write -P 0x22 12M 64k", "write -P 0x23 1M 64k");
+        // the premise: QEMU's bitmap shows only the two writes, the regrown area is clean though it lost its data
+        String map = Qemu.nbdMap(img, "qcow4j.0");
+        assertTrue(map.matches("(?s)\\s*0\\s+1048576\\s+0\\s+clean\n.*\\s12582912\\s+65536\\s+1\\s+dirty\n"
+                + "\\s*12648448\\s+4128768\\s+0\\s+clean\n"), map);
+        BackupResult inc = Sets.backup(img, dir, Level.INC, format, false);
+        assertEquals(2 * CLUSTER, inc.dataBytes());
+        assertEquals(8L * 1024 * 1024 - CLUSTER, inc.zeroBytes(), "the regrown area less the cluster written");
+        assertTrue(inc.note() != null && inc.note().contains((8L * 1024 * 1024 - CLUSTER) + " bytes that checkpoint"), inc.note());
+        Path now = Sets.snapshot(img, tmp.resolve("now.raw"));
+        Sets.assertRestores(dir, inc.checkpoint(), now, tmp.resolve("r.qcow2"), false);
+        if (format == Format.QCOW2) {
+            Path conv = tmp.resolve("conv.raw");
+            Qemu.convertToRaw(inc.file(), conv);
+            assertTrue(Qemu.compare(conv, now), "qemu-img convert of the incremental");
+        }
+        // the next incremental finds nothing more to add
+        Sets.io(img, "write -P 0x24 2M 64k");
+        BackupResult next = Sets.backup(img, dir, Level.INC, format, false);
+        assertNull(next.note());
+        assertEquals(CLUSTER, next.dataBytes());
+        assertEquals(0, next.zeroBytes());
     }
 
     /** The backup holds no more data than the clusters the test changed. */

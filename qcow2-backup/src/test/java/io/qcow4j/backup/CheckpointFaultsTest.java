@@ -84,6 +84,46 @@ class CheckpointFaultsTest {
         refusedThenFull(Level.INC, "gap in the chain: no checkpoint from 'qcow4j.0' on records writes (all are disabled)");
     }
 
+    /**
+     * Someone else's bitmap (--bitmap) is checked as a checkpoint is: in_use, refused with the
+     * reason; with auto a full backup instead, which starts no checkpoint (the bitmap's owner
+     * keeps them) and restores to the disk.
+     */
+    @Test
+    void foreignBitmapInUse() throws IOException {
+        // the vendor's bitmap: every change since the full's checkpoint, recording on
+        Qemu.qemuImg("bitmap", "--add", img.toString(), "vendor").assertOk();
+        Qemu.qemuImg("bitmap", "--merge", "qcow4j.0", img.toString(), "vendor").assertOk();
+        Sets.io(img, "write -P 0x14 4M 64k");
+        now = Sets.snapshot(img, tmp.resolve("now2.raw"));
+        // sound, it is read: the inc holds what it recorded, and starts no checkpoint of the image
+        List<String> before = checkpoints();
+        BackupResult ok = Sets.backup(img, dir, BackupOptions.defaults().level(Level.INC).bitmap("vendor").checkpoint("v1"));
+        assertEquals(2 * 65536, ok.dataBytes());
+        assertEquals("v1", ok.checkpoint());
+        assertEquals(before, checkpoints());
+        assertEquals("vendor", Manifest.load(dir).find("v1").bitmap);
+        Sets.assertRestores(dir, "v1", now, tmp.resolve("r1.qcow2"), false);
+
+        patchEntry("vendor", 12, 1 | 2); // in_use | auto
+        String reason = "bitmap 'vendor' is in_use (the image was not closed cleanly), so what changed is unknown";
+        BackupException e = assertThrows(BackupException.class, () -> Sets.backup(img, dir,
+                BackupOptions.defaults().level(Level.INC).bitmap("vendor")));
+        assertEquals("cannot take an incremental backup: " + reason, e.getMessage());
+        e = assertThrows(BackupException.class, () -> Sets.backup(img, dir,
+                BackupOptions.defaults().level(Level.INC).bitmap("nope")));
+        assertEquals("cannot take an incremental backup: bitmap 'nope' is not in '" + img + "'", e.getMessage());
+        assertEquals(2, Manifest.load(dir).backups.size());
+
+        BackupResult r = Sets.backup(img, dir, BackupOptions.defaults().level(Level.AUTO).bitmap("vendor").checkpoint("v2"));
+        assertEquals(Level.FULL, r.level());
+        assertEquals(reason + "; falling back to a full backup", r.note());
+        assertEquals("v2", r.checkpoint());
+        assertNull(Manifest.load(dir).find("v2").bitmap, "a full reads no bitmap");
+        assertEquals(before, checkpoints());
+        Sets.assertRestores(dir, "v2", now, tmp.resolve("r.qcow2"), false);
+    }
+
     private interface Step {
         void run() throws IOException;
     }

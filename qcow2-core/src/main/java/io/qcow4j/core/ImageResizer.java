@@ -14,7 +14,7 @@ import io.qcow4j.core.format.L2Entry;
  * <ol>
  * <li>bitmaps in_use (their stored size may go stale from here on);</li>
  * <li>the cluster the new end cuts through: zero data over its allocated bytes past the
- *     end, and with extended L2 the bits of the subclusters wholly past it cleared, so a
+ *     end, and with extended L2 the subclusters wholly past it set to read as zeros, so a
  *     later grow, by us or by QEMU, reads zeros there even without a backing file;</li>
  * <li>the new size in the header (flushed): from here the rest is invisible;</li>
  * <li>every L2 entry past the new end cleared, then its cluster's refcount dropped;</li>
@@ -206,7 +206,7 @@ final class ImageResizer {
      * The cluster {@code newSize} cuts through (if any): nothing past the new end in it may
      * read back after a later grow.
      */
-    private static void clearCutCluster(Qcow2Image img, long newSize, long old) throws IOException {
+    static void clearCutCluster(Qcow2Image img, long newSize, long old) throws IOException {
         Geometry geo = img.geo;
         if (geo.aligned(newSize)) {
             return;
@@ -227,7 +227,9 @@ final class ImageResizer {
             return;
         }
         long range = L2Entry.allocRange(firstWhole, L2Entry.SUBCLUSTERS - 1);
-        long cleared = bitmap & ~range & ~(range << 32);
+        // zero flags, not unallocated: the old size is still in the header, and an
+        // unallocated subcluster would show the backing file if the process died here
+        long cleared = (bitmap & ~range) | (range << 32);
         if (cleared != bitmap) {
             long l2 = img.mapper.writableL2Table(cstart);
             int idx = img.mapper.l2Index(cstart);

@@ -4,10 +4,13 @@ import io.qcow4j.backup.BackupOptions;
 import io.qcow4j.backup.BackupRecord;
 import io.qcow4j.backup.BackupResult;
 import io.qcow4j.backup.BackupSet;
+import io.qcow4j.backup.BackupSource;
 import io.qcow4j.backup.Format;
 import io.qcow4j.backup.ImageSource;
 import io.qcow4j.backup.Level;
 import io.qcow4j.backup.Manifest;
+import io.qcow4j.backup.NbdSource;
+import io.qcow4j.nbd.protocol.Nbd;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Path;
@@ -26,14 +29,17 @@ import picocli.CommandLine.Model.CommandSpec;
 /**
  * {@code backup [--level full|inc|diff|copy|auto] [--checkpoint NAME] [--bitmap NAME]
  * [--format qcow2|stream] [-c] [-p] [--output=json] SOURCE DIR}, and {@code backup --list
- * [--output=json] DIR} (beyond qemu-img): a backup of an image file into the backup set in
- * DIR (see {@link BackupSet}). Checkpoints are persistent bitmaps of SOURCE, as
- * {@code checkpoint} keeps them. {@code --output=json} prints one object: level (after any
+ * [--output=json] DIR} (beyond qemu-img): a backup of an image file or an NBD export into the
+ * backup set in DIR (see {@link BackupSet}). For an image, checkpoints are persistent bitmaps
+ * of SOURCE, as {@code checkpoint} keeps them; for an NBD export ({@code nbd+unix:///EXPORT?socket=PATH},
+ * {@code nbd://HOST:PORT/EXPORT}) they belong to whoever runs the VM: inc and diff read the
+ * changes from {@code --bitmap NAME} (the export's qemu:dirty-bitmap:NAME), {@code --checkpoint}
+ * only records a name. {@code --output=json} prints one object: level (after any
  * fallback), file, checkpoint, since, data-bytes, zero-bytes, bytes-written; a fallback of
  * {@code auto} to a full backup is said on stderr.
  */
 @Command(name = "backup", mixinStandardHelpOptions = true,
-        description = "Back an image up into a backup set (full, incremental, differential), or list the set.")
+        description = "Back an image or an NBD export up into a backup set (full, incremental, differential), or list the set.")
 final class BackupCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
@@ -41,10 +47,10 @@ final class BackupCommand implements Callable<Integer> {
     @Option(names = "--level", paramLabel = "LEVEL", description = "full, inc, diff, copy or auto (default)")
     String level = "auto";
 
-    @Option(names = "--checkpoint", paramLabel = "NAME", description = "name of the new checkpoint (default qcow4j.N)")
+    @Option(names = "--checkpoint", paramLabel = "NAME", description = "name of the new checkpoint (default qcow4j.N; for an NBD source, the VM owner's, recorded)")
     String checkpoint;
 
-    @Option(names = "--bitmap", paramLabel = "NAME", description = "read the changes from this bitmap (not a checkpoint of the set)")
+    @Option(names = "--bitmap", paramLabel = "NAME", description = "read the changes from this bitmap (an NBD export's qemu:dirty-bitmap:NAME, or an image bitmap the set does not manage)")
     String bitmap;
 
     @Option(names = "--format", paramLabel = "FMT", description = "qcow2 (default) or stream (virtnbdbackup's sparse stream)")
@@ -79,20 +85,23 @@ final class BackupCommand implements Callable<Integer> {
         }
         String source = args.get(0);
         String dir = args.get(1);
-        if (source.startsWith("nbd:") || source.startsWith("nbd+unix:")) {
-            throw new CliException("Could not back up '" + source + "': NBD sources are not supported yet");
-        }
         BackupOptions o = options();
         Path dirPath = Cwd.path(dir);
         PrintWriter err = spec.commandLine().getErr();
         String what = "Could not back up '" + source + "'";
         BackupResult r = BackupCli.run(what, json ? err : spec.commandLine().getOut(), progress, p -> {
             o.progress(p);
-            ImageSource src;
-            try {
-                src = ImageSource.open(Cwd.path(source), BackupSet.changesCheckpoints(dirPath, o), CliWarnings.to(err));
-            } catch (IOException e) {
-                throw new CliException("Could not open '" + source + "': " + Images.reason(e), 1, e);
+            BackupSource src;
+            if (NbdImages.isNbd(source)) {
+                src = NbdSource.of(bitmap == null ? NbdImages.open(source, null, false, Nbd.CONTEXT_BASE_ALLOCATION)
+                        : NbdImages.open(source, null, false, Nbd.CONTEXT_BASE_ALLOCATION, NbdImages.bitmapContext(bitmap)),
+                        bitmap);
+            } else {
+                try {
+                    src = ImageSource.open(Cwd.path(source), BackupSet.changesCheckpoints(dirPath, o), CliWarnings.to(err));
+                } catch (IOException e) {
+                    throw new CliException("Could not open '" + source + "': " + Images.reason(e), 1, e);
+                }
             }
             try (src) {
                 return BackupSet.backup(dirPath, src, o);
