@@ -74,7 +74,9 @@ final class BenchCommand {
             case "i" -> {
                 switch (v) {
                     case "native" -> nativeAio = true;
-                    case "threads", "io_uring" -> nativeAio = false;
+                    case "threads", "io_uring" -> {
+                        // qemu-img only adds flags: an earlier -n or -i native stays
+                    }
                     default -> throw new CliException("Invalid aio option: " + v);
                 }
             }
