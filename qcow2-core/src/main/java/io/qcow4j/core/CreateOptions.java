@@ -7,8 +7,11 @@ import java.util.Objects;
  * qemu-img 7.2's: compat 1.1, 64 KiB clusters, 16-bit refcounts, zlib.
  */
 public final class CreateOptions {
-    /** How much is allocated up front ({@code preallocation=}). */
-    public enum Preallocation { OFF, METADATA }
+    /**
+     * How much is allocated up front ({@code preallocation=}): METADATA maps every cluster
+     * over holes; FALLOC and FULL also give the clusters real (zero) bytes in the file.
+     */
+    public enum Preallocation { OFF, METADATA, FALLOC, FULL }
 
     private long size = -1;
     private String compat = "1.1";

@@ -99,9 +99,12 @@ final class ImageCreator {
             // QEMU keeps disk sizes in 512-byte sectors and rounds a new image's size up
             // (a raw data file is mapped whole by the grow: it must stay a complete raw image)
             img.setInitialSize((o.size() + 511) & ~511L);
-            if (o.preallocation() == CreateOptions.Preallocation.METADATA && !img.dataFileRaw()) {
-                // every L2 table and data cluster allocated, data left as holes
-                ImageResizer.preallocate(img, 0, img.size());
+            if (o.preallocation() != CreateOptions.Preallocation.OFF && !img.dataFileRaw()) {
+                // every L2 table and data cluster allocated: holes (metadata) or zero bytes
+                ImageResizer.preallocate(img, 0, img.size(), o.preallocation());
+            } else if (o.preallocation() != CreateOptions.Preallocation.OFF && o.preallocation()
+                    != CreateOptions.Preallocation.METADATA) {
+                ImageResizer.fillDataFile(img, 0, img.size());
             }
         } catch (IOException | RuntimeException e) {
             Files.deleteIfExists(path);

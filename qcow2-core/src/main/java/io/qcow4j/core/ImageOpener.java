@@ -58,7 +58,9 @@ final class ImageOpener {
         BlockDevice backing = null;
         try {
             // QEMU's locks first: nothing of an image in use is read, mapped or written
-            if (!options.forceShare()) {
+            if (options.inheritedLocks != null) {
+                locks.addAll(options.inheritedLocks);
+            } else if (!options.forceShare()) {
                 locks.add(ImageLock.qcow2(name, readOnly));
             }
             storage = readOnly ? new FileStorage(path, true) : new MappedStorage(path, false);
@@ -80,7 +82,7 @@ final class ImageOpener {
                     throw new CorruptImageException("data file name (header extension)", header.headerLength,
                             "the data file '" + dataName + "' is the image itself");
                 }
-                if (!options.forceShare()) {
+                if (!options.forceShare() && options.inheritedLocks == null) {
                     locks.add(ImageLock.dataFile(qemuName(name, dataName), readOnly));
                 }
                 dataFile = new FileStorage(data, readOnly);

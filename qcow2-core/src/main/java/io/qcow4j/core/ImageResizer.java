@@ -111,7 +111,7 @@ final class ImageResizer {
         }
         if (img.dataFileRaw()) {
             // the raw file is the disk: its bytes past the old end are the new range's data
-            preallocate(img, img.geo.clusterStart(old), newSize);
+            preallocate(img, img.geo.clusterStart(old), newSize, CreateOptions.Preallocation.METADATA);
         } else if (!fresh && backingShowsThrough(img, old)) {
             zeroNewRange(img, old, newSize);
         } else if (!fresh) {
@@ -121,31 +121,83 @@ final class ImageResizer {
     }
 
     /**
-     * Maps {@code [from, to)} (cluster-aligned start) to new clusters without writing data:
-     * preallocation=metadata, or the clusters of a raw data file (host offset = guest offset).
-     * With subclusters every subcluster is left unallocated, as qemu-img leaves them.
+     * Maps {@code [from, to)} (cluster-aligned start) to new clusters: preallocation=metadata
+     * leaves their data as holes (on a fresh file; clusters reused inside an older file are
+     * zeroed), falloc and full write zeros into them; for a raw data file the clusters are
+     * the data file's own (host offset = guest offset). With subclusters every subcluster is
+     * left unallocated, as qemu-img leaves them.
      */
-    static void preallocate(Qcow2Image img, long from, long to) throws IOException {
+    static void preallocate(Qcow2Image img, long from, long to, CreateOptions.Preallocation mode) throws IOException {
+        preallocate(img, from, to, mode, false);
+    }
+
+    /** {@code zeroFlag}: the new clusters read as zeros by their flag, over holes (QEMU's way over a backing file). */
+    private static void preallocate(Qcow2Image img, long from, long to, CreateOptions.Preallocation mode,
+            boolean zeroFlag) throws IOException {
         Geometry geo = img.geo;
         int cs = geo.clusterSize();
+        boolean fill = mode == CreateOptions.Preallocation.FALLOC || mode == CreateOptions.Preallocation.FULL;
         for (long start = from; start < to; ) {
             long tableEnd = Math.min(to, nextTable(geo, start));
             long l2 = img.mapper.writableL2Table(start);
             int clusters = (int) ((tableEnd - start + cs - 1) / cs);
+            long fileEnd = img.storage.length();
             long host = img.dataFile != null ? start : img.refcounts.allocate(clusters, false);
             int first = img.mapper.l2Index(start);
+            if (img.dataFile == null && (fill || host < fileEnd && !zeroFlag)) {
+                // real zero bytes: asked for, or over clusters an older file may have used
+                writeZeros(img.storage, host, (long) clusters * cs);
+            }
             for (int i = 0; i < clusters; i++) {
                 if (img.dataFile != null && img.io.isAllocated(img.mapper.entry(l2, first + i))) {
                     continue;
                 }
-                img.mapper.setEntry(l2, first + i, L2Entry.standard(host + (long) i * cs, true), 0);
+                long entry = L2Entry.standard(host + (long) i * cs, true);
+                if (zeroFlag && !geo.extendedL2()) {
+                    entry |= L2Entry.ZERO;
+                }
+                img.mapper.setEntry(l2, first + i, entry, zeroFlag && geo.extendedL2() ? L2Entry.ALL_ZERO : 0);
             }
             if (img.dataFile == null) {
                 img.storage.extend(host + (long) clusters * cs);
             }
             start = tableEnd;
         }
+        if (fill && img.dataFile != null) {
+            fillDataFile(img, from, to);
+        }
         img.storage.flush();
+    }
+
+    /** preallocation=falloc|full of an external data file: its bytes in {@code [from, to)} made real zeros. */
+    static void fillDataFile(Qcow2Image img, long from, long to) throws IOException {
+        writeZeros(img.dataFile, from, to - from);
+        img.dataFile.flush();
+    }
+
+    private static void writeZeros(io.qcow4j.core.storage.Storage s, long offset, long len) throws IOException {
+        ByteBuffer zeros = ByteBuffer.allocate((int) Math.min(len, 1 << 20));
+        for (long done = 0; done < len; ) {
+            int n = (int) Math.min(zeros.capacity(), len - done);
+            zeros.clear().limit(n);
+            s.write(offset + done, zeros);
+            done += n;
+        }
+    }
+
+    /**
+     * resize --preallocation: grows as {@link #grow}, then maps the new whole clusters as
+     * {@code mode} asks (a kill between the two leaves a grown image without them).
+     */
+    static void growPreallocated(Qcow2Image img, long newSize, CreateOptions.Preallocation mode) throws IOException {
+        long old = img.header.size;
+        boolean zeroFlag = mode == CreateOptions.Preallocation.METADATA && img.header.version >= 3
+                && backingShowsThrough(img, old);
+        grow(img, newSize, false);
+        long from = alignUp(old, img.geo.clusterSize());
+        if (from < newSize) {
+            preallocate(img, from, newSize, mode, zeroFlag);
+        }
     }
 
     // ------------------------------------------------------------ shrink steps

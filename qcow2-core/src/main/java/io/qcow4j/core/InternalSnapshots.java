@@ -297,6 +297,18 @@ final class InternalSnapshots {
 
     // ------------------------------------------------------------ the snapshot table
 
+    /**
+     * Writes the table anew in version 3's form (every entry with its disk size), for an
+     * upgrade: the header the switch writes carries whatever the caller changed in it.
+     */
+    void rewriteTable() throws IOException {
+        List<SnapshotEntry> copy = new ArrayList<>();
+        for (SnapshotEntry e : img.snapshotEntries) {
+            copy.add(e);
+        }
+        switchTable(copy);
+    }
+
     /** QEMU's limit: the table without the last entry's padding is at most 64 MiB. */
     private static long checkTableSize(List<SnapshotEntry> table) throws SnapshotException {
         long bytes = tableBytes(table, true);

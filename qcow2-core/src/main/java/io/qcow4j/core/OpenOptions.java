@@ -8,6 +8,8 @@ public final class OpenOptions {
     private boolean forceShare;
     private boolean sizeMismatchBitmapsInconsistent;
     private java.util.function.Consumer<String> warnings = OpenOptions::logWarning;
+    /** QEMU's locks an earlier open of the same image holds, handed over (an amend reopens it); null: take them. */
+    java.util.List<io.qcow4j.core.storage.ImageLock> inheritedLocks;
 
     public static OpenOptions readOnly() {
         return new OpenOptions();

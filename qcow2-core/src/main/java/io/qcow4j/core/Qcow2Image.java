@@ -393,6 +393,23 @@ public final class Qcow2Image implements BlockDevice {
         }
     }
 
+    /**
+     * Grows the disk as {@code qemu-img resize --preallocation=MODE}: the new whole clusters
+     * mapped (metadata), and given real zero bytes (falloc, full).
+     */
+    public synchronized void growPreallocated(long newSize, CreateOptions.Preallocation mode) throws IOException {
+        ensureWritable();
+        if (newSize < header.size) {
+            throw new IOException("Preallocation can only be used for growing images");
+        }
+        ImageResizer.checkResizable(this, newSize);
+        if (mode == CreateOptions.Preallocation.OFF) {
+            resize(newSize);
+        } else if (newSize > header.size) {
+            ImageResizer.growPreallocated(this, newSize, mode);
+        }
+    }
+
     /** Gives a new, empty image its size: nothing is zeroed, the backing file shows through. */
     synchronized void setInitialSize(long size) throws IOException {
         ensureWritable();

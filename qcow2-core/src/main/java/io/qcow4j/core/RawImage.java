@@ -128,8 +128,9 @@ public final class RawImage implements BlockDevice {
     public void resize(long newSize) throws IOException {
         if (newSize < channel.size()) {
             channel.truncate(newSize);
-        } else if (newSize > channel.size()) {
-            // a one-byte write at the end makes a sparse file of the right length
+        } else if (newSize > channel.size()
+                && !io.qcow4j.core.storage.HostFile.truncate(path, newSize)) {
+            // a one-byte write at the end makes a sparse file of the right length (with one block at the end)
             channel.write(ByteBuffer.allocate(1), newSize - 1);
         }
         size = newSize;

@@ -74,7 +74,9 @@ final class BenchCommand {
             case "i" -> {
                 switch (v) {
                     case "native" -> nativeAio = true;
-                    case "threads", "io_uring" -> nativeAio = false;
+                    case "threads", "io_uring" -> {
+                        // qemu-img only adds flags: an earlier -n or -i native stays
+                    }
                     default -> throw new CliException("Invalid aio option: " + v);
                 }
             }
@@ -110,7 +112,7 @@ final class BenchCommand {
             throw new CliException("Flush interval can't be smaller than depth");
         }
         if (imageOpts) {
-            throw new CliException("--image-opts is not supported");
+            ImageOpts.active(true); // the file names are option lists (see Images.open)
         }
         String prefix = "Could not open '" + file + "': ";
         if (write && forceShare) {

@@ -54,6 +54,9 @@ final class CheckCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws IOException {
+        String[] fmt = {format};
+        file = ImageOpts.resolve(file, fmt); // json:{...}, or an option list under --image-opts
+        format = fmt[0];
         boolean json = InfoCommand.checkOutputFormat(output);
         Repair mode = null;
         if (repair != null) {

@@ -8,6 +8,7 @@ public final class CliException extends RuntimeException {
     private static final long serialVersionUID = 1L;
     private final int exitCode;
     private String qemuWords;
+    private boolean silent;
 
     public CliException(String message) {
         this(message, 1, null);
@@ -36,6 +37,17 @@ public final class CliException extends RuntimeException {
         CliException e = new CliException(prefix + getMessage(), exitCode, this);
         e.qemuWords = qemuWords == null ? null : prefix + qemuWords;
         return e;
+    }
+
+    /** Ends the command with {@code exitCode} and nothing more printed (it printed what it had to: a help text). */
+    public static CliException exit(int exitCode) {
+        CliException e = new CliException("exit " + exitCode, exitCode);
+        e.silent = true;
+        return e;
+    }
+
+    public boolean silent() {
+        return silent;
     }
 
     /** Sets the text qemu-img prints for this failure, word for word (see {@link Program}). */

@@ -46,6 +46,27 @@ final class CliWarnings {
         };
     }
 
+    /**
+     * qemu's warning when a raw image opened for writing had its format probed: three lines
+     * as qemu-img prints them in drop-in mode, one of qcow4j's otherwise.
+     */
+    static void probedRaw(String file) {
+        PrintWriter err = ERR.get();
+        if (err == null) {
+            err = new PrintWriter(System.err, true);
+        }
+        if (Program.dropIn()) {
+            err.println("WARNING: Image format was not specified for '" + file + "' and probing guessed raw.");
+            err.println("         Automatically detecting the format is dangerous for raw images, write operations on"
+                    + " block 0 will be restricted.");
+            err.println("         Specify the 'raw' format explicitly to remove the restrictions.");
+        } else {
+            err.println(Program.name() + ": warning: Image format was not specified for '" + file
+                    + "' and probing guessed raw.");
+        }
+        err.flush();
+    }
+
     /** The library's warnings that QEMU prints too (bitmaps a program without bitmap support touched). */
     private static final java.util.List<String> QEMU_WARNINGS = java.util.List.of(
             "a program lacking bitmap support");

@@ -54,6 +54,9 @@ final class CommitCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws IOException {
+        String[] fmt = {format};
+        file = ImageOpts.resolve(file, fmt); // json:{...}, or an option list under --image-opts
+        format = fmt[0];
         Chain chain = Chains.open(file, format, true, spec.commandLine().getErr(), "Image does not have a backing file");
         Committed done = ChainOps.apply(chain, this::commit);
         if (done.baseDepth() > 1) {

@@ -10,6 +10,7 @@ import io.qcow4j.core.Qcow2Image;
 import io.qcow4j.core.RawImage;
 import io.qcow4j.nbd.client.NbdClient;
 import java.io.IOException;
+import java.io.PrintWriter;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -89,6 +90,9 @@ final class ConvertCommand implements Callable<Integer> {
 
     @Option(names = "-l", paramLabel = "SNAPSHOT", description = "copy an internal snapshot (ID_OR_NAME, or snapshot.id=,snapshot.name=)")
     String snapshot;
+
+    @Option(names = "--salvage", description = "read errors become zeros (each 512-byte sector), with a warning")
+    boolean salvage;
 
     @Option(names = "-C", description = "copy offloading (accepted; qcow4j copies itself)")
     boolean copyRange;
@@ -248,11 +252,18 @@ final class ConvertCommand implements Callable<Integer> {
         Path path = Cwd.path(dst);
         try {
             if (targetFormat.equals(Images.RAW)) {
-                String prealloc = values.get("preallocation");
-                if (prealloc != null && !prealloc.equals("off")) {
-                    throw new CliException("preallocation=" + prealloc + " is not supported by qcow4j");
+                String prealloc = values.getOrDefault("preallocation", "off");
+                if (prealloc.equals("metadata")) {
+                    throw new CliException("Unsupported preallocation mode: metadata");
                 }
-                return RawImage.create(path, size);
+                if (!prealloc.equals("off") && !prealloc.equals("falloc") && !prealloc.equals("full")) {
+                    throw new CliException("Parameter 'preallocation' does not accept value '" + prealloc + "'");
+                }
+                RawImage raw = RawImage.create(path, size);
+                if (!prealloc.equals("off")) {
+                    CreateCommand.writeZeros(raw, 0, size);
+                }
+                return raw;
             }
             CreateOptions co = CreateCommand.qcow2Options(values, size);
             // as qemu: an existing target is emptied, not replaced, and only if no one uses it
@@ -270,7 +281,16 @@ final class ConvertCommand implements Callable<Integer> {
         // an NBD export is written over whatever it holds: it reads zeros only if -n says so
         boolean readsZero = skipCreate ? targetIsZero : !targetHasBacking && !(target instanceof NbdClient);
         ConvertCopy.Mode mode = new ConvertCopy.Mode(checked.sparseSize(), targetHasBacking, readsZero, compress);
-        new ConvertCopy(source, target, mode, new Progress(spec.commandLine().getOut(), progress && !quiet, size)).run(size);
+        ConvertCopy c = new ConvertCopy(source, target, mode, new Progress(spec.commandLine().getOut(), progress && !quiet, size));
+        if (salvage) {
+            PrintWriter err = spec.commandLine().getErr();
+            c.salvage(message -> {
+                // qemu-img's own warning: printed as qemu-img prints it, also in drop-in mode
+                err.println(Program.name() + ": warning: " + message);
+                err.flush();
+            });
+        }
+        c.run(size);
     }
 
     static boolean isZero(ByteBuffer buf) {

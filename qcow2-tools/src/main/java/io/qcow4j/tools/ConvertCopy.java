@@ -48,6 +48,10 @@ final class ConvertCopy {
     private final ByteBuffer batch;
     /** Zero chunks of a data run not yet written (only with -S above the chunk size). */
     private long pendingZeroStart = -1;
+    private java.util.function.Consumer<String> salvage;
+    private static final int SECTOR = 512;
+    /** What qemu-img says of any read its qcow2 driver fails (corrupt compressed data, a bad offset): EIO. */
+    private static final String QEMU_READ_ERROR = "Input/output error";
     private long pendingZeroEnd;
 
     ConvertCopy(BlockDevice source, BlockDevice target, Mode mode, Progress bar) {
@@ -96,13 +100,40 @@ final class ConvertCopy {
         bar.finish();
     }
 
+    /** --salvage: read errors become zeros, sector by sector, each reported here. */
+    void salvage(java.util.function.Consumer<String> warnings) {
+        this.salvage = warnings;
+    }
+
     private void readBatch(long offset, int length) {
         batch.clear().limit(length);
         try {
             source.read(offset, batch);
         } catch (IOException | RuntimeException e) {
-            throw new CliException("error while reading at byte " + offset + ": " + Images.reason(e), 1, e);
+            if (salvage == null) {
+                throw new CliException("error while reading at byte " + offset + ": " + Images.reason(e), 1, e)
+                        .withQemuWords("error while reading at byte " + offset + ": " + QEMU_READ_ERROR);
+            }
+            salvageBatch(offset, length);
         }
+    }
+
+    /** As qemu-img --salvage: each 512-byte sector read alone, those that fail zeroed and reported. */
+    private void salvageBatch(long offset, int length) {
+        for (int at = 0; at < length; at += SECTOR) {
+            int n = Math.min(SECTOR, length - at);
+            ByteBuffer sector = batch.duplicate().clear().position(at).limit(at + n).slice();
+            try {
+                source.read(offset + at, sector);
+            } catch (IOException | RuntimeException e) {
+                salvage.accept("error while reading offset " + (offset + at) + ": "
+                        + (Program.dropIn() ? QEMU_READ_ERROR : Images.reason(e)));
+                for (int i = 0; i < n; i++) {
+                    batch.put(at + i, (byte) 0);
+                }
+            }
+        }
+        batch.clear().limit(length);
     }
 
     private void copyChunk(ByteBuffer buf, long offset, boolean lastOfRun) {

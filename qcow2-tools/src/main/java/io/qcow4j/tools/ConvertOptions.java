@@ -70,6 +70,9 @@ final class ConvertOptions {
         if (c.sparse != null && c.copyRange) {
             throw new CliException("Cannot enable copy offloading when -S is used");
         }
+        if (c.copyRange && c.salvage) {
+            throw new CliException("Cannot use copy offloading in salvaging mode");
+        }
         if (c.skipCreate && !c.optionLists.isEmpty()) {
             throw new CliException("-o has no effect when skipping image creation");
         }

@@ -32,8 +32,8 @@ final class CreateCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
 
-    @Option(names = "-f", paramLabel = "FMT", description = "image format: qcow2 (default) or raw")
-    String format = Images.QCOW2;
+    @Option(names = "-f", paramLabel = "FMT", description = "image format: qcow2 (default; raw as qemu-img) or raw")
+    String format;
 
     @Option(names = "-o", paramLabel = "OPTIONS", description = "comma-separated options; -o help lists them")
     List<String> optionLists = new ArrayList<>();
@@ -56,6 +56,10 @@ final class CreateCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         PrintWriter out = spec.commandLine().getOut();
+        if (format == null) {
+            // qemu-img's default is raw: a script that omits -f must get what it got from qemu-img
+            format = Program.dropIn() ? Images.RAW : Images.QCOW2;
+        }
         OptionList opts = OptionList.parse(optionLists);
         if (args.isEmpty() && !opts.wantsHelp()) {
             throw new CliException(Program.usage("Expecting image file name"));
@@ -159,11 +163,21 @@ final class CreateCommand implements Callable<Integer> {
     }
 
     private static void createRaw(String file, long size, Map<String, String> values) throws Exception {
-        String prealloc = values.get("preallocation");
-        if (prealloc != null && !prealloc.equals("off")) {
-            throw unsupportedPreallocation(prealloc);
+        String prealloc = values.getOrDefault("preallocation", "off");
+        if (prealloc.equals("metadata")) {
+            // qemu-img has made the file when it finds out (and emptied one that was there: not we)
+            if (!java.nio.file.Files.exists(Cwd.path(file))) {
+                java.nio.file.Files.createFile(Cwd.path(file));
+            }
+            throw new CliException("Unsupported preallocation mode: metadata");
+        }
+        if (!List.of("off", "falloc", "full").contains(prealloc)) {
+            throw new CliException("Parameter 'preallocation' does not accept value '" + prealloc + "'");
         }
         try (RawImage img = RawImage.create(Cwd.path(file), size)) {
+            if (!prealloc.equals("off")) {
+                writeZeros(img, 0, size);
+            }
             img.flush();
         }
     }
@@ -217,7 +231,8 @@ final class CreateCommand implements Callable<Integer> {
         CreateOptions.Preallocation prealloc = switch (pa) {
             case "off" -> CreateOptions.Preallocation.OFF;
             case "metadata" -> CreateOptions.Preallocation.METADATA;
-            case "falloc", "full" -> throw unsupportedPreallocation(pa);
+            case "falloc" -> CreateOptions.Preallocation.FALLOC;
+            case "full" -> CreateOptions.Preallocation.FULL;
             default -> throw new CliException("Parameter 'preallocation' does not accept value '" + pa + "'");
         };
         long clusterSize = (Long) value(v, "cluster_size");
@@ -294,7 +309,14 @@ final class CreateCommand implements Callable<Integer> {
         return FormatOptions.typed(o, v.getOrDefault(name, o.defaultValue() != null ? o.defaultValue() : "off"));
     }
 
-    private static CliException unsupportedPreallocation(String mode) {
-        return new CliException("preallocation=" + mode + " is not supported by qcow4j (use off or metadata)");
+    /** preallocation=falloc|full of a raw image: its bytes made real zeros (qemu's fallocate reads the same). */
+    static void writeZeros(RawImage img, long from, long to) throws IOException {
+        java.nio.ByteBuffer zeros = java.nio.ByteBuffer.allocate((int) Math.min(Math.max(to - from, 0), 1 << 20));
+        for (long at = from; at < to; ) {
+            int n = (int) Math.min(zeros.capacity(), to - at);
+            zeros.clear().limit(n);
+            img.write(at, zeros);
+            at += n;
+        }
     }
 }

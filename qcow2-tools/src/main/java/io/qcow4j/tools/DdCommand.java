@@ -113,7 +113,7 @@ final class DdCommand {
             throw new CliException("Must specify both input and output files");
         }
         if (imageOpts) {
-            throw new CliException("--image-opts is not supported");
+            ImageOpts.active(true); // the file names are option lists (see Images.open)
         }
         BlockDevice source = Images.open(in, inputFormat, false, true, forceShare);
         try {

@@ -4,6 +4,7 @@ import java.io.PrintWriter;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
+import java.util.stream.Stream;
 
 /**
  * The {@code -o} options qemu-img create knows for each format we write, in the order
@@ -30,10 +31,23 @@ final class FormatOptions {
     private static final Opt EXTENT_SIZE_HINT = new Opt("extent_size_hint", Type.SIZE, null,
             "Extent size hint for the image file, 0 to disable");
 
-    static final List<Opt> QCOW2 = List.of(
+    /** qcow2's encryption options: listed, echoed first; qcow4j refuses them (see checkTypes). */
+    static final List<Opt> ENCRYPT = List.of(
+            new Opt("encryption", Type.BOOL, null,
+                    "Encrypt the image with format 'aes'. (Deprecated in favor of encrypt.format=aes)"),
+            new Opt("encrypt.format", Type.STRING, null, "Encrypt the image, format choices: 'aes', 'luks'"),
+            new Opt("encrypt.key-secret", Type.STRING, null, "ID of secret providing qcow AES key or LUKS passphrase"),
+            new Opt("encrypt.cipher-alg", Type.STRING, null, "Name of encryption cipher algorithm"),
+            new Opt("encrypt.cipher-mode", Type.STRING, null, "Name of encryption cipher mode"),
+            new Opt("encrypt.ivgen-alg", Type.STRING, null, "Name of IV generator algorithm"),
+            new Opt("encrypt.ivgen-hash-alg", Type.STRING, null, "Name of IV generator hash algorithm"),
+            new Opt("encrypt.hash-alg", Type.STRING, null, "Name of encryption hash algorithm"),
+            new Opt("encrypt.iter-time", Type.NUMBER, null, "Time to spend in PBKDF in milliseconds"));
+
+    static final List<Opt> QCOW2 = java.util.stream.Stream.concat(ENCRYPT.stream(), Stream.of(
             new Opt("cluster_size", Type.SIZE, "65536", "qcow2 cluster size"),
             new Opt("extended_l2", Type.BOOL, "off", "Extended L2 tables"),
-            new Opt("preallocation", Type.STRING, null, "Preallocation mode (allowed values: off, metadata)"),
+            new Opt("preallocation", Type.STRING, null, "Preallocation mode (allowed values: off, metadata, falloc, full)"),
             new Opt("compression_type", Type.STRING, "zlib",
                     "Compression method used for image cluster compression"),
             SIZE,
@@ -45,12 +59,15 @@ final class FormatOptions {
             new Opt("lazy_refcounts", Type.BOOL, "off", "Postpone refcount updates"),
             new Opt("refcount_bits", Type.NUMBER, "16", "Width of a reference count entry in bits"),
             NOCOW,
-            EXTENT_SIZE_HINT);
+            EXTENT_SIZE_HINT)).toList();
+
+    /** qcow2's own create options, without the file protocol's (nocow, extent_size_hint). */
+    static final List<Opt> QCOW2_DRIVER = QCOW2.stream().filter(o -> o != NOCOW && o != EXTENT_SIZE_HINT).toList();
 
     static final List<Opt> RAW = List.of(
             SIZE,
             NOCOW,
-            new Opt("preallocation", Type.STRING, null, "Preallocation mode (allowed values: off)"),
+            new Opt("preallocation", Type.STRING, null, "Preallocation mode (allowed values: off, falloc, full)"),
             EXTENT_SIZE_HINT);
 
     private FormatOptions() {
@@ -76,10 +93,10 @@ final class FormatOptions {
     static void checkTypes(List<Opt> table, Map<String, String> values) {
         for (Map.Entry<String, String> e : values.entrySet()) {
             Opt o = find(table, e.getKey());
+            if (table == QCOW2 && o != null && ENCRYPT.contains(o)) {
+                throw new CliException("Encryption is not supported by qcow4j");
+            }
             if (o == null) {
-                if (table == QCOW2 && (e.getKey().equals("encryption") || e.getKey().startsWith("encrypt."))) {
-                    throw new CliException("Encryption is not supported by qcow4j");
-                }
                 throw new CliException("Invalid parameter '" + e.getKey() + "'");
             }
             typed(o, e.getValue());
@@ -148,7 +165,7 @@ final class FormatOptions {
         out.println("Specify the target filename to include those options.");
     }
 
-    private static void printSorted(PrintWriter out, List<Opt> options) {
+    static void printSorted(PrintWriter out, List<Opt> options) {
         options.stream().sorted(Comparator.comparing(Opt::name)).forEach(o ->
                 out.println(String.format("  %-22s - %s", o.name() + "=" + o.typeName(), o.help())));
     }

@@ -62,6 +62,9 @@ final class Images {
         if (NbdImages.isNbd(name)) {
             return NbdImages.open(name, format, writable);
         }
+        if (ImageOpts.applies(name)) {
+            return openByOptions(name, format, writable, backing, forceShare);
+        }
         String prefix = "Could not open '" + name + "': ";
         checkFormat(format, prefix);
         Path path = Cwd.path(name);
@@ -85,6 +88,39 @@ final class Images {
             throw e;
         } catch (Exception e) {
             throw new CliException(prefix + reason(e), 1, e);
+        }
+    }
+
+    /** An image named by json:{...} or, under --image-opts, by an option list (see {@link ImageOpts}). */
+    private static BlockDevice openByOptions(String name, String format, boolean writable, boolean backing,
+            boolean forceShare) {
+        String prefix = "Could not open '" + name + "': ";
+        ImageOpts.Spec spec;
+        try {
+            spec = ImageOpts.parse(name);
+        } catch (CliException e) {
+            throw new CliException(prefix + e.getMessage(), e.exitCode(), e);
+        }
+        if (spec.forceShare() && writable) {
+            throw new CliException(prefix + "force-share=on can only be used with read-only images");
+        }
+        boolean wasActive = ImageOpts.active();
+        ImageOpts.active(false);
+        try {
+            return open(spec.filename(), format != null ? format : spec.format(), writable, backing,
+                    forceShare || spec.forceShare());
+        } catch (CliException e) {
+            // qemu-img names the option list first, then what its file driver said
+            String inner = "Could not open '" + spec.filename() + "': ";
+            String m = e.getMessage();
+            if (m.startsWith(inner)) {
+                String why = m.substring(inner.length());
+                // the file driver's own failure keeps its line ("Could not open 'FILE': No such file ...")
+                m = prefix + (why.equals("No such file or directory") || why.equals("Permission denied") ? m : why);
+            }
+            throw new CliException(m, e.exitCode(), e);
+        } finally {
+            ImageOpts.active(wasActive);
         }
     }
 

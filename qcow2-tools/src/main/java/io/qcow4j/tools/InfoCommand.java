@@ -102,7 +102,7 @@ final class InfoCommand implements Callable<Integer> {
     int run(PrintWriter out) throws IOException {
         boolean json = checkOutputFormat(output);
         if (imageOpts) {
-            throw new CliException("--image-opts is not supported");
+            ImageOpts.active(true); // the file names are option lists (see Images.open)
         }
         List<ImageInfo> chain = collect();
         if (json) {
@@ -139,7 +139,7 @@ final class InfoCommand implements Callable<Integer> {
             }
             BlockDevice dev = Images.open(name, fmt, false, false, forceShare);
             try {
-                ImageInfo info = ImageInfo.of(name, dev);
+                ImageInfo info = ImageInfo.of(ImageOpts.displayName(name), dev);
                 chain.add(info);
                 if (!backingChain || !(dev instanceof Qcow2Image) || info.backingFilename == null) {
                     break;

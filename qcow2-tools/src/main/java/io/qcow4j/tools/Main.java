@@ -97,11 +97,36 @@ public final class Main implements Callable<Integer> {
         PrintWriter out = new PrintWriter(new OutputStreamWriter(stdout, cs), false);
         PrintWriter err = new PrintWriter(new OutputStreamWriter(stderr, cs), true);
         CliWarnings.set(err);
+        ObjectOption.reset();
         try {
             return runWith(rest, debug, out, err);
         } finally {
             CliWarnings.set(null);
+            ObjectOption.reset();
+            ImageOpts.active(false);
         }
+    }
+
+    /** The commands whose file names --image-opts turns into option lists (the others read it themselves). */
+    private static final java.util.Set<String> IMAGE_OPTS = java.util.Set.of("bitmap", "check", "commit", "compare",
+            "convert", "rebase");
+
+    /** Takes --image-opts off the command line of those commands and makes their file names option lists. */
+    private static List<String> imageOpts(List<String> rest) {
+        if (rest.isEmpty() || !IMAGE_OPTS.contains(rest.get(0))) {
+            return rest;
+        }
+        List<String> out = new ArrayList<>();
+        boolean done = false;
+        for (String a : rest) {
+            if (!done && a.equals("--image-opts")) {
+                ImageOpts.active(true);
+                continue;
+            }
+            done |= a.equals("--");
+            out.add(a);
+        }
+        return out;
     }
 
     private static int runWith(List<String> rest, boolean debug, PrintWriter out, PrintWriter err) {
@@ -110,6 +135,16 @@ public final class Main implements Callable<Integer> {
             out.println("qemu-img version 7.2.0 (qcow4j " + VERSION + ")");
             out.flush();
             return 0;
+        }
+        try {
+            // --object, which every command takes, read before the command parses the rest
+            rest = ObjectOption.extract(rest, out);
+            rest = imageOpts(rest);
+        } catch (Exception | Error e) {
+            int code = failure(e, out, err, debug);
+            out.flush();
+            err.flush();
+            return code;
         }
         InfoCommand info = InfoCommand.plain(rest);
         if (info != null) {
@@ -183,6 +218,10 @@ public final class Main implements Callable<Integer> {
         out.flush();
         int code = 1;
         String message;
+        if (ex instanceof CliException ce && ce.silent()) {
+            err.flush();
+            return ce.exitCode();
+        }
         if (ex instanceof CliException ce) {
             code = ce.exitCode();
             message = Program.dropIn() && ce.qemuWords() != null ? ce.qemuWords() : ce.getMessage();

@@ -113,7 +113,7 @@ final class MapCommand implements Callable<Integer> {
     public Integer call() throws IOException {
         boolean json = InfoCommand.checkOutputFormat(output);
         if (imageOpts) {
-            throw new CliException("--image-opts is not supported");
+            ImageOpts.active(true); // the file names are option lists (see Images.open)
         }
         long start = startOffset == null ? 0 : number("start offset", startOffset);
         long max = maxLength == null ? -1 : number("max length", maxLength);
@@ -155,7 +155,7 @@ final class MapCommand implements Callable<Integer> {
     }
 
     private void map(PrintWriter out, boolean json, BlockDevice dev, long start, long max) throws IOException {
-        List<String> files = fileNames(file, dev);
+        List<String> files = fileNames(ImageOpts.displayName(file), dev);
         long length = Images.virtualSize(dev);
         if (max >= 0) {
             length = Math.min(length, start + Math.min(max, Long.MAX_VALUE - start));

@@ -103,7 +103,7 @@ final class MeasureCommand {
             throw new CliException("Either --size N or one filename must be specified.");
         }
         if (imageOpts) {
-            throw new CliException("--image-opts is not supported");
+            ImageOpts.active(true); // the file names are option lists (see Images.open)
         }
         BlockDevice input = file == null ? null : Images.open(file, inputFormat, false, true, forceShare);
         try {

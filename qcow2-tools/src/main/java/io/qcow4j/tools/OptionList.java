@@ -72,6 +72,11 @@ public final class OptionList {
         return trailing % 2 == 0;
     }
 
+    /** The items of a list, ",," read as a comma. */
+    static List<String> splitItems(String list) {
+        return split(list);
+    }
+
     private static List<String> split(String list) {
         java.util.ArrayList<String> items = new java.util.ArrayList<>();
         StringBuilder cur = new StringBuilder();

@@ -25,6 +25,9 @@ final class Program {
     /** At the end of a usage error: qemu-img adds "Try 'qemu-img --help' for more information". */
     static final String USAGE_HINT = "\u001f";
 
+    /** At the end of an error qemu-img reports without the "Try" line, though its words are a usage error's elsewhere. */
+    static final String NO_HINT = "\u001d";
+
     private static final ThreadLocal<String> NAME = new ThreadLocal<>();
 
     /**
@@ -39,7 +42,7 @@ final class Program {
             "missing argument for option '");
     /** A file the file driver cannot open: qemu-img names it twice ("Could not open 'x': Could not open 'x': ..."). */
     private static final java.util.regex.Pattern FILE_OPEN_FAILED = java.util.regex.Pattern.compile(
-            "(Could not open '[^\\n]*': )(No such file or directory|Permission denied)");
+            "(Could not open '(?:(?!': )[^\\n])*': )(No such file or directory|Permission denied)");
 
     private Program() {
     }
@@ -81,6 +84,11 @@ final class Program {
         return message + USAGE_HINT;
     }
 
+    /** An error that qemu-img prints without its "Try" line (amend's "Expecting one image file name"). */
+    static String withoutHint(String message) {
+        return message + NO_HINT;
+    }
+
     /** Prints an error message as the program it runs as words it. */
     static void printError(PrintWriter err, String message) {
         for (String line : errorLines(message)) {
@@ -96,20 +104,24 @@ final class Program {
         if (hint) {
             m = m.substring(0, m.length() - USAGE_HINT.length());
         }
+        boolean noHint = m.endsWith(NO_HINT);
+        if (noHint) {
+            m = m.substring(0, m.length() - NO_HINT.length());
+        }
         List<String> lines = new ArrayList<>();
         if (!dropIn()) {
             lines.add(QCOW4J + ": " + oneLine(m.replace(NEXT_ERROR, " ")));
             return lines;
         }
         String plain = m;
-        hint |= USAGE_ERRORS.stream().anyMatch(u -> plain.equals(u)
+        hint |= !noHint && USAGE_ERRORS.stream().anyMatch(u -> plain.equals(u)
                 || (u.endsWith(" ") || u.endsWith("'")) && plain.startsWith(u));
         java.util.regex.Matcher fileFailed = FILE_OPEN_FAILED.matcher(m);
         if (fileFailed.matches()) {
             m = fileFailed.group(1) + m;
         }
         for (String part : m.split(NEXT_ERROR, -1)) {
-            lines.add(QEMU_IMG + ": " + part.stripTrailing());
+            lines.add(QEMU_IMG + ": " + part.replaceAll("[\\r\\n]+$", ""));
         }
         if (hint) {
             lines.add("Try 'qemu-img --help' for more information");

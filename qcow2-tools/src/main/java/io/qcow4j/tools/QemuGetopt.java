@@ -50,6 +50,30 @@ final class QemuGetopt {
      * a letter followed by ':' takes a value), {@code longs} the long options.
      */
     QemuGetopt(String command, List<String> args, String shortSpec, List<Long> longs) throws BadOption {
+        parse(command, args, shortSpec, longs);
+    }
+
+    private QemuGetopt() {
+    }
+
+    /** The first bad option, when parsed by {@link #upToError}; null when there was none. */
+    BadOption error;
+
+    /**
+     * Parses as getopt_long hands options over: those before a bad option come back (a
+     * command acts on each as it comes, as qemu-img does), the bad one in {@link #error}.
+     */
+    static QemuGetopt upToError(String command, List<String> args, String shortSpec, List<Long> longs) {
+        QemuGetopt g = new QemuGetopt();
+        try {
+            g.parse(command, args, shortSpec, longs);
+        } catch (BadOption e) {
+            g.error = e;
+        }
+        return g;
+    }
+
+    private void parse(String command, List<String> args, String shortSpec, List<Long> longs) throws BadOption {
         boolean done = false;
         for (int i = 0; i < args.size(); i++) {
             String a = args.get(i);

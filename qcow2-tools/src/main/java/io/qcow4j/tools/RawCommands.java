@@ -14,7 +14,7 @@ final class RawCommands {
 
     static boolean has(String name) {
         return switch (name) {
-            case MeasureCommand.NAME, DdCommand.NAME, BenchCommand.NAME -> true;
+            case MeasureCommand.NAME, DdCommand.NAME, BenchCommand.NAME, AmendCommand.NAME -> true;
             default -> false;
         };
     }
@@ -24,6 +24,7 @@ final class RawCommands {
             case MeasureCommand.NAME -> MeasureCommand.run(args, out, err);
             case DdCommand.NAME -> DdCommand.run(args, out, err);
             case BenchCommand.NAME -> BenchCommand.run(args, out, err);
+            case AmendCommand.NAME -> AmendCommand.run(args, out, err);
             default -> throw new IllegalArgumentException(name);
         };
     }

@@ -64,6 +64,9 @@ final class RebaseCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws IOException {
+        String[] fmt = {format};
+        file = ImageOpts.resolve(file, fmt); // json:{...}, or an option list under --image-opts
+        format = fmt[0];
         if (backing == null && !unsafe) {
             throw new CliException("Must specify backing file (-b) or use unsafe mode (-u)");
         }

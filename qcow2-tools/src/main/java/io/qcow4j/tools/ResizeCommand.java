@@ -1,6 +1,7 @@
 package io.qcow4j.tools;
 
 import io.qcow4j.core.BlockDevice;
+import io.qcow4j.core.CreateOptions;
 import io.qcow4j.core.Qcow2Image;
 import io.qcow4j.core.RawImage;
 import java.io.IOException;
@@ -60,8 +61,7 @@ final class ResizeCommand implements Callable<Integer> {
                 case "-q" -> quiet = true;
                 case "--shrink" -> shrink = true;
                 case "--preallocation" -> prealloc = value(rest, ++i, a);
-                case "--image-opts" -> throw new CliException("--image-opts is not supported");
-                case "--object" -> throw new CliException("--object is not supported");
+                case "--image-opts" -> ImageOpts.active(true);
                 default -> {
                     if (a.startsWith("--preallocation=")) {
                         prealloc = a.substring("--preallocation=".length());
@@ -96,11 +96,15 @@ final class ResizeCommand implements Callable<Integer> {
                             + "Optional suffix k, M, G, T, P or E means kilo-, mega-, giga-, tera-, peta-\n"
                             + "and exabytes, respectively.");
         }
-        if (prealloc != null && !prealloc.equals("off")) {
-            if (!List.of("metadata", "falloc", "full").contains(prealloc)) {
-                throw new CliException("Invalid parameter '" + prealloc + "'");
-            }
-            throw new CliException("preallocation=" + prealloc + " is not supported by qcow4j");
+        CreateOptions.Preallocation mode = CreateOptions.Preallocation.OFF;
+        if (prealloc != null) {
+            mode = switch (prealloc) {
+                case "off" -> CreateOptions.Preallocation.OFF;
+                case "metadata" -> CreateOptions.Preallocation.METADATA;
+                case "falloc" -> CreateOptions.Preallocation.FALLOC;
+                case "full" -> CreateOptions.Preallocation.FULL;
+                default -> throw new CliException("Invalid preallocation mode '" + prealloc + "'");
+            };
         }
         BlockDevice dev = Images.open(file, format, true, true);
         try {
@@ -109,6 +113,9 @@ final class ResizeCommand implements Callable<Integer> {
             long total = relative == 0 ? n.longValue() : current + n.longValue() * relative;
             if (total <= 0) {
                 throw new CliException("New image size must be positive");
+            }
+            if (prealloc != null && total < current) {
+                throw new CliException("Preallocation can only be used for growing images");
             }
             if (total < current && !shrink) {
                 PrintWriter err = spec.commandLine().getErr();
@@ -123,9 +130,19 @@ final class ResizeCommand implements Callable<Integer> {
                     if (total % SECTOR != 0) {
                         throw new CliException("The new size must be a multiple of 512");
                     }
-                    q.resizeDiscarding(total);
+                    if (prealloc != null) {
+                        q.growPreallocated(total, mode);
+                    } else {
+                        q.resizeDiscarding(total);
+                    }
                 } else {
+                    if (mode == CreateOptions.Preallocation.METADATA) {
+                        throw new CliException("Unsupported preallocation mode: metadata");
+                    }
                     ((RawImage) dev).resize(total);
+                    if (mode != CreateOptions.Preallocation.OFF) {
+                        CreateCommand.writeZeros((RawImage) dev, current, total);
+                    }
                 }
             } catch (CliException e) {
                 throw e;

@@ -74,7 +74,7 @@ final class SnapshotCommand implements Callable<Integer> {
             if (a.startsWith("--")) {
                 switch (a) {
                     case "--force-share" -> forceShare = true;
-                    case "--image-opts", "--object" -> throw new CliException(a + " is not supported");
+                    case "--image-opts" -> ImageOpts.active(true);
                     default -> throw new CliException("unrecognized option '" + a + "'");
                 }
                 continue;

@@ -67,6 +67,22 @@ public final class HostFile implements Closeable {
         }
     }
 
+    /**
+     * Sets the file's length with truncate(2) by name, as QEMU grows a raw file: no byte
+     * written, so a grown file has no data block at its end. False when that is not
+     * available here (the caller writes instead).
+     */
+    public static boolean truncate(Path file, long length) {
+        if (!linux()) {
+            return false;
+        }
+        try {
+            return Libc.function("truncate").invokeInt(new Object[] {cName(file), length}) == 0;
+        } catch (Throwable e) {
+            return false;
+        }
+    }
+
     /** The file opened for hole queries, or null when they are not available here. */
     public static HostFile open(Path file) {
         if (!linux()) {
