@@ -79,7 +79,7 @@ public final class Qcow2Image implements BlockDevice {
         this.readOnly = readOnly;
         this.snapshotEntries = snapshots;
         this.backing = backing;
-        this.ranges = new GuestRanges(io, mapper, geo);
+        this.ranges = new GuestRanges(io, mapper, geo, refcounts);
     }
 
     /** Creates a new image (replacing any file at {@code path}) and opens it read-write. */

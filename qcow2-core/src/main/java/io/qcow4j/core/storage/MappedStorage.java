@@ -137,6 +137,24 @@ public final class MappedStorage extends FileStorage {
     }
 
     @Override
+    public void writeLongs(long offset, long[] src, int srcOff, int count) throws IOException {
+        checkWritable();
+        long end = offset + 8L * count;
+        if (offset < 0 || end > length || offset / CHUNK != (end - 1) / CHUNK) {
+            super.writeLongs(offset, src, srcOff, count);
+            return;
+        }
+        try {
+            MappedBytesStore store = chunk(offset);
+            for (int i = 0; i < count; i++) {
+                store.writeLong(offset + 8L * i, Long.reverseBytes(src[srcOff + i]));
+            }
+        } catch (RuntimeException e) {
+            throw mappingFailure(offset, e);
+        }
+    }
+
+    @Override
     public void writeInt(long offset, int value) throws IOException {
         checkWritable();
         if (offset < 0 || offset + 4 > length) {
