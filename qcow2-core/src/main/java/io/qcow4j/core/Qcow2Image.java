@@ -316,18 +316,20 @@ public final class Qcow2Image implements BlockDevice {
         bitmaps.track(offset, length);
     }
 
-    /** Writes one cluster compressed; {@code offset} cluster-aligned, {@code src} a whole cluster or the disk's tail. */
+    /**
+     * Writes whole clusters compressed: {@code offset} cluster-aligned, {@code src} whole
+     * clusters or ending at the disk's end. The clusters are compressed on every core; one
+     * that does not shrink is written plain, as QEMU writes it.
+     */
     public synchronized void writeCompressed(long offset, ByteBuffer src) throws IOException {
         ensureWritable();
         int n = src.remaining();
         checkRange(offset, n);
-        if (!geo.aligned(offset) || n > geo.clusterSize() || (n < geo.clusterSize() && offset + n != header.size)) {
-            throw new IllegalArgumentException("Compressed writes must cover one whole cluster");
+        if (!geo.aligned(offset) || n == 0 || (n % geo.clusterSize() != 0 && offset + n != header.size)) {
+            throw new IllegalArgumentException("Compressed writes must cover whole clusters");
         }
-        byte[] buf = new byte[geo.clusterSize()];
-        src.get(buf, 0, n);
         beforeGuestWrite(offset, n);
-        io.writeCompressed(offset, buf, n);
+        io.writeCompressed(offset, src);
         bitmaps.track(offset, n);
     }
 

@@ -22,8 +22,9 @@ import org.junit.jupiter.params.provider.CsvSource;
  * qemu-io prepared with every kind of cluster: data, compressed, zero, partly written
  * (subclusters with extended L2), discarded, never written (backing data showing through
  * on an overlay, zeros past a shorter backing file). qcow4j's large reads return what
- * qemu-img reads; the same large writes by qcow4j and by qemu-io on twin images leave
- * disks that qemu-img compare finds identical and qemu-img check finds clean.
+ * qemu-img reads; the same large writes (plain, and compressed over many clusters) by
+ * qcow4j and by qemu-io on twin images leave disks that qemu-img compare finds identical
+ * and qemu-img check finds clean.
  */
 class BulkTwinTest {
 
@@ -73,7 +74,8 @@ class BulkTwinTest {
             Qemu.create(p, String.valueOf(size), opts.toArray(new String[0]));
         }
         // the same mixture of clusters in both, written by qemu-io
-        List<String> setup = setup(r, size, cs, !dataFile, compat.equals("1.1"));
+        boolean compressed = !dataFile;
+        List<String> setup = setup(r, size, cs, compressed, compat.equals("1.1"));
         qemuIo(ours, setup, tmp);
         qemuIo(theirs, setup, tmp);
         Path raw = tmp.resolve("theirs.raw");
@@ -82,6 +84,7 @@ class BulkTwinTest {
 
         // large writes, aligned or not, by qcow4j on ours and by qemu-io on theirs
         List<String> commands = new ArrayList<>();
+        int compressedOps = 0;
         try (Qcow2Image img = Qcow2Image.open(ours, OpenOptions.readWrite())) {
             for (int op = 0; op < 24; op++) {
                 long off = switch (r.nextInt(3)) {
@@ -95,8 +98,25 @@ class BulkTwinTest {
                     // whole runs of zeros inside the data (a copy's zero chunks)
                     java.util.Arrays.fill(data, len / 4, len / 2, (byte) 0);
                 }
-                img.write(off, ByteBuffer.wrap(data));
                 Path src = tmp.resolve("op" + op + ".bin");
+                if (compressed && r.nextInt(4) == 0) {
+                    // compressed clusters, some of which do not shrink (random data: written plain)
+                    off = off / cs * cs;
+                    len = (int) Math.min(size - off, (1 + r.nextInt(48)) * (long) cs);
+                    data = Patterns.random(r.nextLong(), len);
+                    for (int c = 0; c < len; c += cs) {
+                        if (r.nextInt(3) != 0) {
+                            java.util.Arrays.fill(data, c, Math.min(len, c + cs - 64), (byte) (c / cs));
+                        }
+                    }
+                    img.writeCompressed(off, ByteBuffer.wrap(data));
+                    compressedOps++;
+                    Files.write(src, data);
+                    // qemu-io compresses only over unallocated clusters: its twin gets the data plain
+                    commands.add("write -s " + src + " " + off + " " + len);
+                    continue;
+                }
+                img.write(off, ByteBuffer.wrap(data));
                 Files.write(src, data);
                 commands.add("write -s " + src + " " + off + " " + len);
             }
@@ -107,6 +127,12 @@ class BulkTwinTest {
             assertEquals(0, check.exitCode(), what + ": qemu-img check " + p.getFileName() + "\n" + check.stdout() + check.stderr());
         }
         assertTrue(Qemu.compare(ours, theirs), what + ": qemu-img compare");
+        if (compressedOps > 0) {
+            // theirs got those writes plain: ours must hold more compressed clusters
+            long oursZ = Qemu.checkJson(ours).path("compressed-clusters").asLong();
+            long theirsZ = Qemu.checkJson(theirs).path("compressed-clusters").asLong();
+            assertTrue(oursZ > theirsZ, what + ": compressed clusters " + oursZ + " against " + theirsZ);
+        }
         Qemu.convertToRaw(theirs, raw);
         assertReadsAs(ours, Files.readAllBytes(raw), r, what + " (after the writes)");
     }

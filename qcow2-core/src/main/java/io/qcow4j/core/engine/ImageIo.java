@@ -28,6 +28,7 @@ public final class ImageIo {
     private final Geometry geo;
     /** One codec per thread: {@link Parallel} workers decompress and compress beside the caller. */
     private final ThreadLocal<ClusterCodec> codecs;
+    private final CompressedWrite compressedWrite;
     private final boolean dataFileRaw;
     private BlockDevice backing;
     private long cachedCompressedEntry = -1;
@@ -42,6 +43,7 @@ public final class ImageIo {
         this.mapper = mapper;
         this.geo = geo;
         this.codecs = ThreadLocal.withInitial(codec);
+        this.compressedWrite = new CompressedWrite(this, mapper, geo, refcounts);
         this.backing = backing;
     }
 
@@ -373,27 +375,20 @@ public final class ImageIo {
         }
     }
 
-    /** Writes one compressed cluster at cluster-aligned {@code offset}. */
-    public void writeCompressed(long offset, byte[] clusterData, int length) throws IOException {
+    /**
+     * Writes whole clusters compressed at cluster-aligned {@code offset} (the last one may
+     * be the disk's short tail); a cluster that does not shrink is written plain.
+     */
+    public void writeCompressed(long offset, ByteBuffer src) throws IOException {
         if (dataFile != null) {
             throw new IOException("Compression is not supported with an external data file");
         }
-        int cs = geo.clusterSize();
-        byte[] in = length == cs ? clusterData : Arrays.copyOf(clusterData, cs);
-        byte[] out = new byte[cs - 1];
-        int clen = codecs.get().compress(in, cs, out);
-        if (clen < 0) {
-            writeInCluster(offset, ByteBuffer.wrap(in));
-            return;
-        }
-        long l2 = mapper.writableL2Table(offset);
-        int idx = mapper.l2Index(offset);
-        long old = mapper.entry(l2, idx);
-        requireReleasable(old, l2, idx);
-        long host = refcounts.allocateBytes(clen);
-        storage.write(host, ByteBuffer.wrap(out, 0, clen));
-        mapper.setEntry(l2, idx, CompressedDescriptor.of(host, clen, geo.clusterBits()), 0);
-        release(old, l2, idx);
+        compressedWrite.write(offset, src);
+    }
+
+    /** Compresses one whole cluster with this thread's codec: the length, or -1 when it does not shrink. */
+    int compress(byte[] cluster, byte[] out) {
+        return codecs.get().compress(cluster, cluster.length, out);
     }
 
     // ---------------------------------------------------------------- zeroes and discard
