@@ -13,6 +13,7 @@ import java.util.function.Consumer;
 import io.qcow4j.core.alloc.RefcountManager;
 import io.qcow4j.core.bitmap.BitmapManager;
 import io.qcow4j.core.engine.ClusterMapper;
+import io.qcow4j.core.engine.DataRead;
 import io.qcow4j.core.engine.Geometry;
 import io.qcow4j.core.engine.GuestRanges;
 import io.qcow4j.core.engine.ImageIo;
@@ -251,6 +252,30 @@ public final class Qcow2Image implements BlockDevice {
             throw new IllegalArgumentException("negative offset " + offset);
         }
         ranges.read(offset, dst, header.size);
+    }
+
+    /**
+     * A read for a server with several connections: on a read-only image the clusters are
+     * looked up under the image's lock and the data clusters read after it is released, so
+     * that connections read in parallel (clusters of a read-only image never move; QEMU
+     * likewise drops its lock around the data read). A writable image reads as {@link #read}.
+     */
+    public void readShared(long offset, ByteBuffer dst) throws IOException {
+        if (!readOnly) {
+            read(offset, dst);
+            return;
+        }
+        List<DataRead> data;
+        synchronized (this) {
+            ensureOpen();
+            if (offset < 0) {
+                throw new IllegalArgumentException("negative offset " + offset);
+            }
+            data = ranges.readPlanned(offset, dst, header.size);
+        }
+        for (DataRead d : data) {
+            d.run();
+        }
     }
 
     public synchronized void write(long offset, ByteBuffer src) throws IOException {

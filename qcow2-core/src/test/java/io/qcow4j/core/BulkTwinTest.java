@@ -190,7 +190,7 @@ class BulkTwinTest {
         return cmds;
     }
 
-    /** Reads the whole disk with qcow4j in random pieces of up to 5 MiB and compares with {@code expected}. */
+    /** Reads the whole disk with qcow4j in random pieces of up to 5 MiB (read and readShared) and compares with {@code expected}. */
     private static void assertReadsAs(Path img, byte[] expected, Random r, String what) throws IOException {
         try (Qcow2Image image = Qcow2Image.open(img, OpenOptions.readOnly())) {
             assertEquals(expected.length, image.size(), what);
@@ -198,7 +198,12 @@ class BulkTwinTest {
             while (pos < expected.length) {
                 int len = (int) Math.min(expected.length - pos, 1 + r.nextInt(r.nextBoolean() ? 5 << 20 : 70_000));
                 ByteBuffer buf = r.nextBoolean() ? ByteBuffer.allocate(len) : ByteBuffer.allocateDirect(len);
-                image.read(pos, buf);
+                if (r.nextBoolean()) {
+                    image.read(pos, buf);
+                } else {
+                    // the NBD server's read: data clusters read after the image's lock is let go
+                    image.readShared(pos, buf);
+                }
                 assertEquals(len, buf.position(), what);
                 int at = buf.flip().mismatch(ByteBuffer.wrap(expected, (int) pos, len));
                 if (at >= 0) {

@@ -2,7 +2,9 @@ package io.qcow4j.core.engine;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 
 import io.qcow4j.core.format.CompressedDescriptor;
 import io.qcow4j.core.format.L2Entry;
@@ -40,11 +42,28 @@ final class BulkRead {
     private int[] zPos = new int[16];
     private int zCount;
     private int zBytes;
+    /** Data runs left for the caller to read after the lock (readPlanned), or null: read at once. */
+    private List<DataRead> deferred;
 
     BulkRead(ImageIo io, ClusterMapper mapper, Geometry geo) {
         this.io = io;
         this.mapper = mapper;
         this.geo = geo;
+    }
+
+    /**
+     * As {@link #read}, but the runs of data clusters are not read: they are returned, for
+     * the caller to read once the image's lock is released (a read-only image only, whose
+     * clusters never move). Zero, backing and compressed clusters are filled in here.
+     */
+    List<DataRead> readPlanned(long offset, ByteBuffer dst) throws IOException {
+        deferred = new ArrayList<>();
+        try {
+            read(offset, dst);
+            return deferred;
+        } finally {
+            deferred = null;
+        }
     }
 
     /** Fills {@code dst.remaining()} bytes from guest {@code offset}, which all lie inside the disk. */
@@ -154,7 +173,13 @@ final class BulkRead {
         }
         ByteBuffer part = slice(dst, runPos, (int) runLen);
         switch (kind) {
-            case DATA -> io.data().read(runHost, part);
+            case DATA -> {
+                if (deferred != null) {
+                    deferred.add(new DataRead(io.data(), runHost, part));
+                } else {
+                    io.data().read(runHost, part);
+                }
+            }
             case ZERO -> ImageIo.zeroFill(part);
             default -> io.readBacking(runGuest, part);
         }

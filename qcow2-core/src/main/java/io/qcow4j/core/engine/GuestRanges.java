@@ -2,6 +2,7 @@ package io.qcow4j.core.engine;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.util.List;
 
 import io.qcow4j.core.alloc.RefcountManager;
 import io.qcow4j.core.format.L2Entry;
@@ -36,6 +37,23 @@ public final class GuestRanges {
             dst.position(dst.position() + n);
         }
         ImageIo.zeroFill(dst);
+    }
+
+    /**
+     * As {@link #read}, with the runs of data clusters returned unread (see
+     * {@link BulkRead#readPlanned}); everything else of {@code dst} is filled in.
+     */
+    public List<DataRead> readPlanned(long offset, ByteBuffer dst, long diskSize) throws IOException {
+        List<DataRead> data = List.of();
+        if (offset < diskSize && dst.hasRemaining()) {
+            int n = (int) Math.min(dst.remaining(), diskSize - offset);
+            ByteBuffer part = dst.duplicate();
+            part.limit(part.position() + n);
+            data = bulkRead.readPlanned(offset, part);
+            dst.position(dst.position() + n);
+        }
+        ImageIo.zeroFill(dst);
+        return data;
     }
 
     /**
