@@ -29,6 +29,10 @@ public final class MappedStorage extends FileStorage {
         if (System.getProperty("background.releaser") == null) {
             System.setProperty("background.releaser", "false");
         }
+        // Chronicle's POSIX binding (jnr-ffi, which generates its native stubs at every start:
+        // about 0.2 s of CPU) serves it here only for msync, and no flush needs that: flush()
+        // is fdatasync, which writes the pages dirtied through the mapping as well
+        net.openhft.posix.PosixAPI.useNoOpPosixApi();
     }
 
     private static final long CHUNK = 64L << 20;
