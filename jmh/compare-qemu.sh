@@ -94,8 +94,10 @@ for r in $rows; do
   read -r _ _ qc < <(median 3 <"$work/.q")
   read -r _ _ oc < <(median 3 <"$work/.o")
   awk -v l="$(label "$r")" -v os="$os" -v qs="$qs" -v om="$om" -v qm="$qm" -v oc="$oc" -v qc="$qc" 'BEGIN {
-    printf "| %s | %.2f s | %.2f s | %.2f | %.2f s | %.2f s | %.2f | %d MiB | %d MiB |\n", l, os, qs,
-      (qs > 0 ? os / qs : 0), oc, qc, (qc > 0 ? oc / qc : 0), om / 1024, qm / 1024 }'
+    # (a qemu-img time below the 10 ms resolution of time(1) gives no ratio)
+    r = qs > 0 ? sprintf("%.2f", os / qs) : "-"; rc = qc > 0 ? sprintf("%.2f", oc / qc) : "-"
+    printf "| %s | %.2f s | %.2f s | %s | %.2f s | %.2f s | %s | %d MiB | %d MiB |\n", l, os, qs, r,
+      oc, qc, rc, om / 1024, qm / 1024 }'
 done
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
 echo
