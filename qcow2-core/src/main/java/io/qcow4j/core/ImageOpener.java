@@ -102,8 +102,9 @@ final class ImageOpener {
             if (options.openBacking() && header.backingFile != null) {
                 backing = openBacking(path, name, header, chain, options);
             }
+            CompressionType compression = compressionOf(header);
             ImageIo io = new ImageIo(storage, dataFile, (header.autoclearFeatures & Header.AUTOCLEAR_DATA_FILE_RAW) != 0,
-                    refcounts, mapper, geo, ClusterCodec.of(compressionOf(header)), backing);
+                    refcounts, mapper, geo, () -> ClusterCodec.of(compression), backing);
             Qcow2Image image = new Qcow2Image(path, storage, dataFile, header, geo, refcounts, mapper, io, readOnly,
                     new ArrayList<>(snapshots), backing);
             self[0] = image;

@@ -13,6 +13,7 @@ import java.util.function.Consumer;
 import io.qcow4j.core.alloc.RefcountManager;
 import io.qcow4j.core.bitmap.BitmapManager;
 import io.qcow4j.core.engine.ClusterMapper;
+import io.qcow4j.core.engine.DataRead;
 import io.qcow4j.core.engine.Geometry;
 import io.qcow4j.core.engine.GuestRanges;
 import io.qcow4j.core.engine.ImageIo;
@@ -79,7 +80,7 @@ public final class Qcow2Image implements BlockDevice {
         this.readOnly = readOnly;
         this.snapshotEntries = snapshots;
         this.backing = backing;
-        this.ranges = new GuestRanges(io, mapper, geo);
+        this.ranges = new GuestRanges(io, mapper, geo, refcounts);
     }
 
     /** Creates a new image (replacing any file at {@code path}) and opens it read-write. */
@@ -253,6 +254,30 @@ public final class Qcow2Image implements BlockDevice {
         ranges.read(offset, dst, header.size);
     }
 
+    /**
+     * A read for a server with several connections: on a read-only image the clusters are
+     * looked up under the image's lock and the data clusters read after it is released, so
+     * that connections read in parallel (clusters of a read-only image never move; QEMU
+     * likewise drops its lock around the data read). A writable image reads as {@link #read}.
+     */
+    public void readShared(long offset, ByteBuffer dst) throws IOException {
+        if (!readOnly) {
+            read(offset, dst);
+            return;
+        }
+        List<DataRead> data;
+        synchronized (this) {
+            ensureOpen();
+            if (offset < 0) {
+                throw new IllegalArgumentException("negative offset " + offset);
+            }
+            data = ranges.readPlanned(offset, dst, header.size);
+        }
+        for (DataRead d : data) {
+            d.run();
+        }
+    }
+
     public synchronized void write(long offset, ByteBuffer src) throws IOException {
         ensureWritable();
         long length = src.remaining();
@@ -316,18 +341,20 @@ public final class Qcow2Image implements BlockDevice {
         bitmaps.track(offset, length);
     }
 
-    /** Writes one cluster compressed; {@code offset} cluster-aligned, {@code src} a whole cluster or the disk's tail. */
+    /**
+     * Writes whole clusters compressed: {@code offset} cluster-aligned, {@code src} whole
+     * clusters or ending at the disk's end. The clusters are compressed on every core; one
+     * that does not shrink is written plain, as QEMU writes it.
+     */
     public synchronized void writeCompressed(long offset, ByteBuffer src) throws IOException {
         ensureWritable();
         int n = src.remaining();
         checkRange(offset, n);
-        if (!geo.aligned(offset) || n > geo.clusterSize() || (n < geo.clusterSize() && offset + n != header.size)) {
-            throw new IllegalArgumentException("Compressed writes must cover one whole cluster");
+        if (!geo.aligned(offset) || n == 0 || (n % geo.clusterSize() != 0 && offset + n != header.size)) {
+            throw new IllegalArgumentException("Compressed writes must cover whole clusters");
         }
-        byte[] buf = new byte[geo.clusterSize()];
-        src.get(buf, 0, n);
         beforeGuestWrite(offset, n);
-        io.writeCompressed(offset, buf, n);
+        io.writeCompressed(offset, src);
         bitmaps.track(offset, n);
     }
 

@@ -55,6 +55,13 @@ public final class L2Cache {
         t[wordIndex] = value;
     }
 
+    /** Writes {@code count} words from {@code wordIndex} on, storage first, then the cached table. */
+    public void setWords(long l2Offset, int wordIndex, long[] values, int count) throws IOException {
+        long[] t = table(l2Offset);
+        storage.writeLongs(l2Offset + 8L * wordIndex, values, 0, count);
+        System.arraycopy(values, 0, t, wordIndex, count);
+    }
+
     /** Installs a table the engine just wrote in full (a new or copied L2 table). */
     public void put(long l2Offset, long[] table) {
         tables.put(l2Offset, table);

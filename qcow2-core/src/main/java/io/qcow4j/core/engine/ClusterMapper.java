@@ -130,6 +130,15 @@ public final class ClusterMapper {
     }
 
     /**
+     * Writes {@code count} entries from index {@code index} on (with extended L2, entry and
+     * bitmap word pairs) in one update. Each entry's word goes before its bitmap word, which
+     * is the safe order when the new bitmaps only gain allocated subclusters.
+     */
+    public void setEntries(long l2, int index, long[] words, int count) throws IOException {
+        cache.setWords(l2, index * geo.l2EntryWords(), words, count * geo.l2EntryWords());
+    }
+
+    /**
      * Checks a standard entry's host offset before data is read from it. A cluster past the
      * end of the file (an image cut short) reads as zeros, as in qemu; one in the header or
      * unaligned is corrupt.
