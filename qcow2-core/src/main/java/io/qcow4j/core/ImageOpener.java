@@ -28,6 +28,7 @@ import io.qcow4j.core.storage.FileStorage;
 import io.qcow4j.core.storage.ImageLock;
 import io.qcow4j.core.storage.MappedStorage;
 import io.qcow4j.core.storage.Storage;
+import io.qcow4j.core.storage.StorageHook;
 
 /** Opens an image: header checks, feature bits, data file, backing chain. */
 final class ImageOpener {
@@ -61,7 +62,7 @@ final class ImageOpener {
             if (!options.forceShare()) {
                 locks.add(ImageLock.qcow2(name, readOnly));
             }
-            storage = readOnly ? new FileStorage(path, true) : new MappedStorage(path, false);
+            storage = readOnly ? new FileStorage(path, true) : StorageHook.apply(path, new MappedStorage(path, false));
             Header header = readHeader(storage);
             checkFeatures(header, options);
             Geometry geo = new Geometry(header.clusterBits, header.hasIncompatible(Header.INCOMPAT_EXTENDED_L2), header.version);
@@ -83,7 +84,7 @@ final class ImageOpener {
                 if (!options.forceShare()) {
                     locks.add(ImageLock.dataFile(qemuName(name, dataName), readOnly));
                 }
-                dataFile = new FileStorage(data, readOnly);
+                dataFile = StorageHook.apply(data, new FileStorage(data, readOnly));
             }
             Qcow2Image[] self = new Qcow2Image[1];
             RefcountManager refcounts = new RefcountManager(storage, header.clusterBits, header.refcountOrder,
