@@ -382,7 +382,10 @@ public final class RefcountManager {
         if (off != 0) {
             long cluster = off >>> clusterBits;
             long endCluster = (off + len - 1) >>> clusterBits;
-            if (endCluster == cluster) {
+            if (get(cluster) >= maxRefcount) {
+                // as QEMU: a cluster whose refcount is at the width's maximum takes no more
+                off = 0;
+            } else if (endCluster == cluster) {
                 add(cluster, 1);
             } else if (get(endCluster) == 0 && !isPending(endCluster) && !excluded.test(endCluster)
                     && guard.apply(endCluster) == null) {
