@@ -120,6 +120,12 @@ final class ImageOpener {
                 image.bitmaps = new BitmapManager(storage, header, refcounts, image::writeHeader, readOnly, options.warnings());
             }
             image.checkMode = options.checkMode();
+            if (!readOnly && !options.checkMode()) {
+                // references reach the disk only after what they need (see Qcow2Image.syncMetadata)
+                cache.setWriteBack(true);
+                refcounts.deferFrees(true);
+                mapper.setMetadataSync(image::syncMetadata);
+            }
             return image;
         } catch (IOException | RuntimeException | Error e) {
             // Errors too (a library failing to initialise): an image left locked would stay

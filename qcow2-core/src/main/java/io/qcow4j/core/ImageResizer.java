@@ -80,7 +80,11 @@ final class ImageResizer {
         for (int i = (int) img.geo.l1EntriesFor(newSize); i < img.mapper.l1Size(); i++) {
             img.mapper.dropL2Table(i);
         }
+        // the freed clusters' refcounts lowered (their references gone on disk) before
+        // the blocks are judged empty and the file is cut after the last one in use
+        img.syncMetadata();
         img.refcounts.dropEmptyBlocks();
+        img.syncMetadata();
         truncateFile(img);
         if (img.dataFile != null) {
             // the bytes past the end go with it, so a later grow reads zeros there (as QEMU)
@@ -333,6 +337,8 @@ final class ImageResizer {
     }
 
     private static void setSize(Qcow2Image img, long newSize) throws IOException {
+        // the new range's zeros, the cut cluster's cleared tail durable before the size changes
+        img.syncMetadata();
         img.bitmaps.resize(newSize);
         img.header.size = newSize;
         img.writeHeader();

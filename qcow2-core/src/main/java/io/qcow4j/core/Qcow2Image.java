@@ -12,6 +12,7 @@ import java.util.function.Consumer;
 
 import io.qcow4j.core.alloc.RefcountManager;
 import io.qcow4j.core.bitmap.BitmapManager;
+import io.qcow4j.core.cache.L2Cache;
 import io.qcow4j.core.engine.ClusterMapper;
 import io.qcow4j.core.engine.Geometry;
 import io.qcow4j.core.engine.GuestRanges;
@@ -350,12 +351,32 @@ public final class Qcow2Image implements BlockDevice {
     public synchronized void flush() throws IOException {
         ensureOpen();
         if (!readOnly) {
-            storage.flush();
-            if (dataFile != null) {
-                dataFile.flush();
-            }
+            syncMetadata();
             bitmaps.releaseDeferredFrees();
         }
+    }
+
+    /**
+     * Makes everything written so far durable, in the order a power failure needs: a flush
+     * (guest data, new refcounts and new metadata clusters reach the disk), then the L2
+     * entries that waited in the cache are written and flushed (so no entry on disk ever
+     * names a cluster whose refcount or data is not there yet), then the refcounts of what
+     * those entries stopped referencing are lowered (so no refcount on disk drops while a
+     * reference on disk still needs it; they reach the disk with the next flush). Two
+     * flushes at most, however much was written; one when no L2 entry waited. Returns
+     * whether refcounts were lowered (not flushed yet).
+     */
+    synchronized boolean syncMetadata() throws IOException {
+        storage.flush();
+        if (dataFile != null) {
+            dataFile.flush();
+        }
+        L2Cache cache = mapper.cache();
+        if (cache.hasDirty()) {
+            cache.writeBack();
+            storage.flush();
+        }
+        return refcounts.applyPendingFrees();
     }
 
     /**
@@ -409,7 +430,7 @@ public final class Qcow2Image implements BlockDevice {
     public synchronized void makeEmpty() throws IOException {
         ensureWritable();
         ranges.unmapAll(header.size);
-        storage.flush();
+        syncMetadata();
     }
 
     /**
@@ -422,6 +443,8 @@ public final class Qcow2Image implements BlockDevice {
         if (name != null && dataFileRaw()) {
             throw new IllegalArgumentException("Backing file and data-file-raw cannot be used at the same time");
         }
+        // what the top now holds itself (stream, rebase) is durable before the header relies on it
+        syncMetadata();
         header.backingFile = name;
         header.setExtension(HeaderExtension.BACKING_FORMAT,
                 name == null || format == null ? null : HeaderExtension.ofString(HeaderExtension.BACKING_FORMAT, format).data());

@@ -84,6 +84,10 @@ public final class ImageChecker {
     private static CheckResult execute(Qcow2Image img, Repair mode, Consumer<CheckResult.Line> stderr,
                                        DoubleConsumer progress) throws IOException {
         synchronized (img) {
+            if (!img.isReadOnly()) {
+                // the check reads the tables below the L2 cache: nothing may wait in it
+                img.flush();
+            }
             EngineParts p = img.engineParts();
             CheckRun run = new CheckRun(p, mode != null, stderr, progress);
             String openError;
