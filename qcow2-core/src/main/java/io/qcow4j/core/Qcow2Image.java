@@ -259,8 +259,12 @@ public final class Qcow2Image implements BlockDevice {
         long length = src.remaining();
         checkRange(offset, length);
         beforeGuestWrite(offset, length);
-        writeUntracked(offset, src);
-        bitmaps.track(offset, length);
+        try {
+            writeUntracked(offset, src);
+        } finally {
+            // a failed write may have changed part of the range: the bitmaps record it all
+            bitmaps.track(offset, length);
+        }
     }
 
     /** A write that no bitmap records (stream copies data that does not change the guest's view). */
@@ -279,8 +283,11 @@ public final class Qcow2Image implements BlockDevice {
         ensureWritable();
         checkRange(offset, length);
         beforeGuestWrite(offset, length);
-        ranges.writeZeroes(offset, length, header.size, zeroesWithoutData(), (o, n) -> BlockStatusWalker.readsZero(this, o, n));
-        bitmaps.track(offset, length);
+        try {
+            ranges.writeZeroes(offset, length, header.size, zeroesWithoutData(), (o, n) -> BlockStatusWalker.readsZero(this, o, n));
+        } finally {
+            bitmaps.track(offset, length);
+        }
     }
 
     /**
@@ -312,9 +319,12 @@ public final class Qcow2Image implements BlockDevice {
             return;
         }
         beforeGuestWrite(offset, length);
-        ranges.discard(offset, length, header.size);
-        // QEMU dirties the whole requested range, discarded or not
-        bitmaps.track(offset, length);
+        try {
+            ranges.discard(offset, length, header.size);
+        } finally {
+            // QEMU dirties the whole requested range, discarded or not (failed or not)
+            bitmaps.track(offset, length);
+        }
     }
 
     /** Writes one cluster compressed; {@code offset} cluster-aligned, {@code src} a whole cluster or the disk's tail. */
@@ -328,8 +338,11 @@ public final class Qcow2Image implements BlockDevice {
         byte[] buf = new byte[geo.clusterSize()];
         src.get(buf, 0, n);
         beforeGuestWrite(offset, n);
-        io.writeCompressed(offset, buf, n);
-        bitmaps.track(offset, n);
+        try {
+            io.writeCompressed(offset, buf, n);
+        } finally {
+            bitmaps.track(offset, n);
+        }
     }
 
     @Override
