@@ -130,6 +130,11 @@ public final class ImageChecker {
             if (mode == Repair.ALL) {
                 replaceLostBitmapClusters(run);
             }
+            if (mode != null) {
+                // what the repair wrote survives a power failure once it returned (a failed
+                // flush is the caller's IOException)
+                run.storage.flush();
+            }
             return new CheckResult(shown, null, fixedAny, run);
         }
     }
