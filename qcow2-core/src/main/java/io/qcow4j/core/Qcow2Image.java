@@ -27,8 +27,19 @@ import io.qcow4j.core.storage.ImageLock;
 import io.qcow4j.core.storage.Storage;
 
 /**
- * A qcow2 image: the public face of the engine. Every public method holds the image's
- * lock, so one image may be shared between threads, one request at a time.
+ * A qcow2 image: the public face of the engine.
+ *
+ * <p>Threads: every public method holds the image's lock, so one image may be shared
+ * between threads, one request at a time: calls from several threads, to disjoint or
+ * overlapping ranges, with flushes and bitmap stores between, behave as if made in the
+ * order they took the lock. Objects handed out ({@link #bitmaps()}, snapshot views,
+ * {@link #engineParts()}) take the same lock or must be used under it. Two images open
+ * on one file are refused by the file lock (one writer, or several readers).
+ *
+ * <p>Durability: what {@link #flush()} or {@link #close()} returned for survives a killed
+ * process or a power failure. A write acknowledged since (its L2 update may still wait in
+ * the cache) may be lost by a crash; the image is then still consistent, at worst with
+ * leaked clusters. A failed write or flush is an {@link IOException}.
  *
  * <pre>{@code
  * try (Qcow2Image img = Qcow2Image.create(path, CreateOptions.size(1L << 30))) {
@@ -361,11 +372,18 @@ public final class Qcow2Image implements BlockDevice {
         return BlockStatusWalker.own(this, offset, length);
     }
 
+    /**
+     * Makes every write acknowledged so far durable (the data, then the L2 updates waiting
+     * in the cache, each step flushed): they survive a crash from now on.
+     */
     public synchronized void flush() throws IOException {
         ensureOpen();
         if (!readOnly) {
             syncMetadata();
+            // the flush made the stores' header switches durable: the old bitmap clusters
+            // go now (their lowered refcounts reach the disk with the next flush)
             bitmaps.releaseDeferredFrees();
+            refcounts.applyPendingFrees();
         }
     }
 
