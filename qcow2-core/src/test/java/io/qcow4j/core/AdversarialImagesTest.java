@@ -919,8 +919,9 @@ class AdversarialImagesTest {
             "snapshot.qcow2", "v2.qcow2", "cluster-512.qcow2", "refcount-bits-1.qcow2", "extended-l2.qcow2",
             "data-file.qcow2", "zstd-compressed.qcow2", "lazy-dirty.qcow2", "raw-backed.qcow2",
             "extended-l2-backed.qcow2", "bitmaps.qcow2", "bitmaps-inuse.qcow2");
-    /** 14 by default (210 variants); {@code -Dqcow4j.fuzz.variants=N} for a deeper run. */
-    static final int VARIANTS_PER_IMAGE = Integer.getInteger("qcow4j.fuzz.variants", 14);
+    /** 14 by default (210 variants), 667 in the long mode (10,005); {@code -Dqcow4j.fuzz.variants=N} to choose. */
+    static final int VARIANTS_PER_IMAGE = Integer.getInteger("qcow4j.fuzz.variants",
+            Boolean.getBoolean("qcow4j.long") ? 667 : 14);
     /** Bytes are changed in the first 4 clusters ({@code -Dqcow4j.fuzz.clusters=N} to reach further). */
     static final int FUZZ_CLUSTERS = Integer.getInteger("qcow4j.fuzz.clusters", 4);
 

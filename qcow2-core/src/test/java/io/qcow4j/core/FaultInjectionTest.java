@@ -26,10 +26,12 @@ import org.junit.jupiter.params.provider.MethodSource;
  * hit an operation before the close, since the close then writes everything; those before
  * the last flush when it hit the close), and no persistent bitmap is lost or wrong (in_use
  * allowed). The default suite tries a seeded sample of N in every scenario;
- * {@code -Dqcow4j.long=true} tries every N.
+ * {@code -Dqcow4j.long=true} tries every N (at most {@value #LONG_FAULTS}, evenly spread).
  */
 class FaultInjectionTest {
     static final long SEED = Seeds.of(20261207L);
+    /** Faults per scenario at most in the long mode. */
+    static final int LONG_FAULTS = 300;
 
     static Stream<Scenario> scenarios() {
         return CoreScenarios.all(SEED).stream();
@@ -67,7 +69,9 @@ class FaultInjectionTest {
         Random r = new Random(s.seed() ^ 0xfa17L);
         List<Integer> targets = new ArrayList<>();
         if (Seeds.longMode()) {
-            for (int n = 0; n < events; n++) {
+            // every N, or (a long run, snapshots) 300 spread evenly with a seeded phase
+            int step = Math.max(1, events / LONG_FAULTS);
+            for (int n = step > 1 ? r.nextInt(step) : 0; n < events; n += step) {
                 targets.add(n);
             }
         } else {
