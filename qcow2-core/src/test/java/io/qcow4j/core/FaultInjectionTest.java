@@ -26,12 +26,12 @@ import org.junit.jupiter.params.provider.MethodSource;
  * hit an operation before the close, since the close then writes everything; those before
  * the last flush when it hit the close), and no persistent bitmap is lost or wrong (in_use
  * allowed). The default suite tries a seeded sample of N in every scenario;
- * {@code -Dqcow4j.long=true} tries every N (at most {@value #LONG_FAULTS}, evenly spread).
+ * {@code -Dqcow4j.long=true} tries every N (at most 300, evenly spread).
  */
 class FaultInjectionTest {
     static final long SEED = Seeds.of(20261207L);
-    /** Faults per scenario at most in the long mode. */
-    static final int LONG_FAULTS = 300;
+    /** Faults per scenario at most in the long mode ({@code -Dqcow4j.faults=N} to choose). */
+    static final int LONG_FAULTS = Integer.getInteger("qcow4j.faults", 300);
 
     static Stream<Scenario> scenarios() {
         return CoreScenarios.all(SEED).stream();
