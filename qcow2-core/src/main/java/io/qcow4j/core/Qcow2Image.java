@@ -32,9 +32,10 @@ import io.qcow4j.core.storage.Storage;
  * <p>Threads: every public method holds the image's lock, so one image may be shared
  * between threads, one request at a time: calls from several threads, to disjoint or
  * overlapping ranges, with flushes and bitmap stores between, behave as if made in the
- * order they took the lock. Objects handed out ({@link #bitmaps()}, snapshot views,
- * {@link #engineParts()}) take the same lock or must be used under it. Two images open
- * on one file are refused by the file lock (one writer, or several readers).
+ * order they took the lock. Objects handed out ({@link #bitmaps()} and its bitmaps,
+ * {@link #engineParts()}) do not lock: while other threads use the image, call them inside
+ * {@code synchronized (image)}. Two images open on one file are refused by the file lock
+ * (one writer, or several readers).
  *
  * <p>Durability: what {@link #flush()} or {@link #close()} returned for survives a killed
  * process or a power failure. A write acknowledged since (its L2 update may still wait in
