@@ -48,12 +48,15 @@ class KillTrialsTest {
         List<java.util.concurrent.Future<?>> running = new ArrayList<>();
         for (int t = 0; t < trials; t++) {
             long seed = r.nextLong();
-            List<Scenario> all = CoreScenarios.all(seed);
-            Scenario s = all.get(t % all.size());
-            int killAt = r.nextInt(s.operations());
-            String what = "trial " + t + " of seed " + SEED + ": " + s + ", killed at 'begin " + killAt + "'";
+            int pick = r.nextInt(Integer.MAX_VALUE);
+            int trial = t;
             Path dir = tmp.resolve("kill-" + t);
             running.add(pool.submit(() -> {
+                // planned in the task: a thousand plans at once would not fit in the heap
+                List<Scenario> all = CoreScenarios.all(seed);
+                Scenario s = all.get(trial % all.size());
+                int killAt = pick % s.operations();
+                String what = "trial " + trial + " of seed " + SEED + ": " + s + ", killed at 'begin " + killAt + "'";
                 try {
                     if (trial(s, seed, dir, killAt, what)) {
                         killed.incrementAndGet();
