@@ -987,6 +987,33 @@ class AdversarialImagesTest {
         assertTrue(outcomes.keySet().stream().anyMatch(k -> k.startsWith("ro ok")), "no variant opened: " + outcomes);
     }
 
+    /**
+     * Every input that ever made the fuzzer fail, kept under {@code testdata/regressions/},
+     * goes through the same attempts on a copy.
+     */
+    @Test
+    void regressions() throws IOException {
+        Path dir = TestData.dir().resolve("regressions");
+        List<Path> inputs;
+        try (java.util.stream.Stream<Path> s = Files.list(dir)) {
+            inputs = s.filter(p -> p.getFileName().toString().endsWith(".qcow2")).sorted().toList();
+        }
+        assertTrue(!inputs.isEmpty(), "no regression inputs in " + dir);
+        List<String> failures = new ArrayList<>();
+        for (Path input : inputs) {
+            Path img = tmp.resolve(input.getFileName());
+            Files.copy(input, img, StandardCopyOption.REPLACE_EXISTING);
+            try {
+                fuzzOne(img, input.getFileName().toString(), 0x100000);
+            } catch (AssertionError e) {
+                failures.add(input.getFileName() + ": " + e.getMessage());
+            }
+        }
+        if (!failures.isEmpty()) {
+            fail(String.join("\n", failures));
+        }
+    }
+
     /** One fuzzed image, read-only then read-write; returns a short outcome for the statistics. */
     private String fuzzOne(Path img, String id, long writeOffset) {
         String sha = ImageEditor.sha256(img);
