@@ -99,7 +99,7 @@ class KillTrialsTest {
         Process p;
         TURN.lock();
         try {
-            p = new ProcessBuilder(cmd).redirectError(ProcessBuilder.Redirect.DISCARD).start();
+            p = new ProcessBuilder(cmd).redirectError(dir.resolve("child.err").toFile()).start();
         } finally {
             TURN.unlock();
         }
@@ -135,7 +135,8 @@ class KillTrialsTest {
             }
         }
         if (!done && begun < killAt) {
-            throw new AssertionError("the child failed before operation " + killAt + " (last begun " + begun + ")");
+            throw new AssertionError("the child failed before operation " + killAt + " (last begun " + begun + "): "
+                    + Files.readString(dir.resolve("child.err")).lines().limit(3).toList());
         }
         int inflight = done ? s.operations() : begun;
         TURN.lock();

@@ -158,7 +158,7 @@ public final class CoreScenarios {
                 long c = random.nextLong(SIZE / clusterSize);
                 int sectorsPerCluster = clusterSize / 512;
                 switch (kind) {
-                    case 0, 1 -> discard(c * clusterSize, (1 + random.nextInt(4)) * (long) clusterSize, SIZE);
+                    case 0, 1 -> discard(c * clusterSize, Math.min(SIZE - c * clusterSize, (1 + random.nextInt(4)) * (long) clusterSize), SIZE);
                     case 2 -> {
                         long from = c * clusterSize + random.nextInt(sectorsPerCluster) * 512L;
                         long len = Math.min(SIZE - from, (1 + random.nextInt(3 * sectorsPerCluster)) * 512L);
