@@ -72,10 +72,13 @@ final class ImageResizer {
         long old = img.header.size;
         img.mapper.checkWritable(newSize, old - newSize);
         img.bitmaps.beforeGuestWrite();
+        // the smaller size durable first: clearing the cut cluster's tail unmaps subclusters,
+        // and under the old size the backing file would show through them after a crash
+        // (a crash between leaves the tail as it was, which the next grow clears)
+        setSize(img, newSize);
         if (img.dataFile == null) {
             clearCutCluster(img, newSize, old);
         }
-        setSize(img, newSize);
         unmapPast(img, newSize);
         for (int i = (int) img.geo.l1EntriesFor(newSize); i < img.mapper.l1Size(); i++) {
             img.mapper.dropL2Table(i);
