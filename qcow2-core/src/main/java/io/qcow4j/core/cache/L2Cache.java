@@ -1,6 +1,7 @@
 package io.qcow4j.core.cache;
 
 import java.io.IOException;
+import java.nio.ByteBuffer;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -102,12 +103,29 @@ public final class L2Cache {
             long l2 = e.getKey();
             long[] t = tables.get(l2);
             long[] bits = e.getValue();
-            for (int i = 0; i < bits.length; i++) {
-                while (bits[i] != 0) {
-                    int w = i * 64 + Long.numberOfTrailingZeros(bits[i]);
-                    storage.writeLong(l2 + 8L * w, t[w]);
-                    bits[i] &= bits[i] - 1;
+            // runs of adjacent dirty words in one write each: the two words of an extended
+            // entry (16 bytes, inside one sector) then reach the disk together or not at all
+            int w = 0;
+            while (w < tableWords) {
+                if (!isDirty(bits, w)) {
+                    w++;
+                    continue;
                 }
+                int end = w + 1;
+                while (end < tableWords && isDirty(bits, end)) {
+                    end++;
+                }
+                if (end - w == 1) {
+                    storage.writeLong(l2 + 8L * w, t[w]);
+                } else {
+                    ByteBuffer run = ByteBuffer.allocate(8 * (end - w));
+                    run.asLongBuffer().put(t, w, end - w);
+                    storage.write(l2 + 8L * w, run);
+                }
+                for (int k = w; k < end; k++) {
+                    bits[k >>> 6] &= ~(1L << k);
+                }
+                w = end;
             }
             it.remove();
         }
@@ -117,6 +135,10 @@ public final class L2Cache {
             lru.next();
             lru.remove();
         }
+    }
+
+    private static boolean isDirty(long[] bits, int word) {
+        return (bits[word >>> 6] & (1L << word)) != 0;
     }
 
     /** Installs a table the engine just wrote in full (a new or copied L2 table). */
