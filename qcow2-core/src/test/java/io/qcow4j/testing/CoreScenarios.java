@@ -37,6 +37,7 @@ public final class CoreScenarios {
         all.add(new Snapshots(seed + 6));
         all.add(new Resizes(seed + 7));
         all.add(new CheckRepair(seed + 8));
+        all.add(new OverlayResizes(seed + 9));
         return all;
     }
 
@@ -339,6 +340,68 @@ public final class CoreScenarios {
         public void prepare(Path dir) throws IOException {
             try (Qcow2Image i = Qcow2Image.create(dir.resolve(IMAGE), CreateOptions.size(oracle.size()).clusterSize(4096))) {
                 i.bitmaps().add("on", 65536, true, true);
+            }
+        }
+    }
+
+    /**
+     * Shrinks, grows and writes of an overlay with subclusters (extended L2, 32 KiB clusters)
+     * over a longer backing file of 0x11: nothing may ever read 0x11, the backing file
+     * showing through a range a shrink cut or a grow exposed (as ResizeCrashTest, at every
+     * crash point).
+     */
+    public static final class OverlayResizes extends DiskScenario {
+        private static final long BASE = 4L << 20;
+
+        public OverlayResizes(long seed) {
+            super(seed, 32768);
+            long size = 2L << 20;
+            byte[] initial = new byte[(int) size];
+            java.util.Arrays.fill(initial, (byte) 0x22);
+            oracle = new GuestOracle(initial);
+            for (int i = 0; i < 24; i++) {
+                if (random.nextInt(3) == 0) {
+                    long off = 512L * random.nextInt((int) (size / 512));
+                    int len = (int) Math.min(size - off, 512 * (1 + random.nextInt(200)));
+                    byte[] data = new byte[len];
+                    java.util.Arrays.fill(data, (byte) 0x22);
+                    write(off, data);
+                    continue;
+                }
+                long next = 512L * (128 + random.nextInt((int) ((BASE + (1 << 20)) / 512) - 128));
+                int op = next();
+                if (next < size) {
+                    oracle.expectZeros(op, next, size - next);
+                }
+                oracle.expectSize(op, next);
+                long to = next;
+                boolean shrink = next < size;
+                plan("resize to " + next, h -> {
+                    if (shrink) {
+                        h.image.resizeDiscarding(to);
+                    } else {
+                        h.image.resize(to);
+                    }
+                });
+                size = next;
+            }
+        }
+
+        @Override
+        public String name() {
+            return "overlay-resize-extended-l2";
+        }
+
+        @Override
+        public void prepare(Path dir) throws IOException {
+            try (Qcow2Image base = Qcow2Image.create(dir.resolve("base.qcow2"), CreateOptions.size(BASE))) {
+                byte[] b = new byte[(int) BASE];
+                java.util.Arrays.fill(b, (byte) 0x11);
+                base.write(0, ByteBuffer.wrap(b));
+            }
+            try (Qcow2Image top = Qcow2Image.create(dir.resolve(IMAGE), CreateOptions.size(oracle.size()).clusterSize(32768)
+                    .extendedL2(true).backingFile("base.qcow2").backingFormat("qcow2"))) {
+                top.write(0, ByteBuffer.wrap(oracle.after(0)));
             }
         }
     }
