@@ -64,6 +64,8 @@ public final class Qcow2Image implements BlockDevice {
     private Boolean metadataPreallocated;
     /** The data's host file for hole queries (metadata preallocation only), or null. */
     HostFile holes;
+    /** LUKS encryption (crypt_method 2), null for a plain image. */
+    Encryption encryption;
 
     Qcow2Image(Path path, Storage storage, Storage dataFile, Header header, Geometry geo,
                RefcountManager refcounts, ClusterMapper mapper, ImageIo io, boolean readOnly,
@@ -148,6 +150,16 @@ public final class Qcow2Image implements BlockDevice {
 
     public boolean extendedL2() {
         return geo.extendedL2();
+    }
+
+    /** Whether guest data is encrypted (LUKS, crypt_method 2). */
+    public boolean isEncrypted() {
+        return encryption != null;
+    }
+
+    /** The LUKS header of an encrypted image (as read at open), or null. */
+    public io.qcow4j.core.crypto.LuksHeader luksHeader() {
+        return encryption == null ? null : encryption.luks;
     }
 
     /** Data file name as recorded in the image, or null. */
@@ -529,6 +541,10 @@ public final class Qcow2Image implements BlockDevice {
     boolean metadataPreallocated() throws IOException {
         if (metadataPreallocated == null) {
             metadataPreallocated = false;
+            if (encryption != null) {
+                // a hole under an encrypted cluster is not zeros once decrypted: never report it as zero
+                return false;
+            }
             long blocks = storage instanceof FileStorage f ? HostFile.blocks(f.path()) : -1;
             if (blocks >= 0) {
                 long realClusters = blocks * 512 / geo.clusterSize();

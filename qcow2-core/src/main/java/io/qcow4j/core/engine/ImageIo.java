@@ -28,6 +28,8 @@ public final class ImageIo {
     private final ClusterCodec codec;
     private final boolean dataFileRaw;
     private BlockDevice backing;
+    /** Guest data seen through a cipher (LUKS), null for plain images. */
+    private Storage dataView;
     private long cachedCompressedEntry = -1;
     private byte[] cachedCompressed;
 
@@ -47,7 +49,19 @@ public final class ImageIo {
         this.backing = backing;
     }
 
+    /** Encrypted images: guest data goes through {@code view} (which wraps the data file or the image). */
+    public void useDataView(Storage view) {
+        this.dataView = view;
+    }
+
+    public boolean encrypted() {
+        return dataView != null;
+    }
+
     private Storage data() {
+        if (dataView != null) {
+            return dataView;
+        }
         return dataFile != null ? dataFile : storage;
     }
 
@@ -351,6 +365,9 @@ public final class ImageIo {
     public void writeCompressed(long offset, byte[] clusterData, int length) throws IOException {
         if (dataFile != null) {
             throw new IOException("Compression is not supported with an external data file");
+        }
+        if (dataView != null) {
+            throw new IOException("Compression is not supported for encrypted images");
         }
         int cs = geo.clusterSize();
         byte[] in = length == cs ? clusterData : Arrays.copyOf(clusterData, cs);
