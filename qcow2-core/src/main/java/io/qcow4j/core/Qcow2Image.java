@@ -18,6 +18,8 @@ import io.qcow4j.core.engine.GuestRanges;
 import io.qcow4j.core.engine.ImageIo;
 import io.qcow4j.core.format.CompressedDescriptor;
 import io.qcow4j.core.format.Header;
+import io.qcow4j.core.crypto.Luks;
+import io.qcow4j.core.crypto.LuksHeader;
 import io.qcow4j.core.format.HeaderExtension;
 import io.qcow4j.core.format.SnapshotEntry;
 import io.qcow4j.core.storage.FileStorage;
@@ -92,6 +94,9 @@ public final class Qcow2Image implements BlockDevice {
     /** Creates a new image and opens it with {@code openOptions} (e.g. without its backing chain). */
     public static Qcow2Image create(Path path, CreateOptions options, OpenOptions openOptions) throws IOException {
         ImageCreator.create(path, options);
+        if (options.luksSecret() != null && openOptions.encryptionSecret() == null) {
+            openOptions.encryptionSecret(options.luksSecret());
+        }
         return open(path, openOptions);
     }
 
@@ -158,7 +163,7 @@ public final class Qcow2Image implements BlockDevice {
     }
 
     /** The LUKS header of an encrypted image (as read at open), or null. */
-    public io.qcow4j.core.crypto.LuksHeader luksHeader() {
+    public LuksHeader luksHeader() {
         return encryption == null ? null : encryption.luks;
     }
 
@@ -513,6 +518,24 @@ public final class Qcow2Image implements BlockDevice {
     }
 
     // ------------------------------------------------------------ internals
+
+    /**
+     * Makes a new, empty image LUKS-encrypted: the header area in new clusters, then the
+     * header names it (crypt_method 2 and the header pointer extension) in one write.
+     */
+    synchronized void initEncryption(Luks.Created luks) throws IOException {
+        ensureWritable();
+        byte[] area = luks.area();
+        int clusters = (int) ((area.length + (long) geo.clusterSize() - 1) / geo.clusterSize());
+        long offset = refcounts.allocate(clusters, false);
+        storage.write(offset, ByteBuffer.wrap(area));
+        storage.flush();
+        ByteBuffer ext = ByteBuffer.allocate(16).putLong(0, offset).putLong(8, area.length);
+        header.cryptMethod = Encryption.CRYPT_LUKS;
+        header.setExtension(HeaderExtension.FULL_DISK_ENCRYPTION, ext.array());
+        writeHeader();
+        storage.flush();
+    }
 
     synchronized void writeHeader() throws IOException {
         byte[] bytes = header.serialize();

@@ -30,6 +30,8 @@ public final class LuksHeader {
      * header cannot keep the open busy for hours.
      */
     public static final int MAX_ITERATIONS = 1 << 26;
+    /** The active keyslots' iterations together (an open may try them all): at most 2^27. */
+    public static final long MAX_TOTAL_ITERATIONS = 1L << 27;
     private static final Set<String> HASHES = Set.of("sha1", "sha224", "sha256", "sha384", "sha512");
 
     public String cipherName;
@@ -112,6 +114,14 @@ public final class LuksHeader {
         if (mkDigestIterations <= 0 || mkDigestIterations > MAX_ITERATIONS) {
             throw corrupt(areaOffset + 164, "LUKS master key iterations " + Integer.toUnsignedString(mkDigestIterations)
                     + " outside 1.." + MAX_ITERATIONS);
+        }
+        long total = 0;
+        for (Slot s : slots) {
+            total += s.active == ACTIVE ? Integer.toUnsignedLong(s.iterations) : 0;
+        }
+        if (total > MAX_TOTAL_ITERATIONS) {
+            throw corrupt(areaOffset + 212, "LUKS keyslots ask " + total + " PBKDF2 iterations together, more than "
+                    + MAX_TOTAL_ITERATIONS);
         }
         long material = (long) keyBytes * STRIPES;
         long materialSectors = (material + Xts.SECTOR - 1) / Xts.SECTOR;
