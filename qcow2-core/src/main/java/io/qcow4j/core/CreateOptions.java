@@ -213,8 +213,9 @@ public final class CreateOptions {
         if (backingFile == null && backingFormat != null) {
             throw new IllegalArgumentException("Backing format cannot be used without backing file");
         }
-        if (luksSecret != null && (preallocation == Preallocation.FALLOC || preallocation == Preallocation.FULL)) {
-            throw new IllegalArgumentException("qcow4j does not preallocate encrypted images with falloc or full");
+        if (luksSecret != null && preallocation != Preallocation.OFF) {
+            // preallocated clusters would hold plain zeros or holes, which decrypt to noise
+            throw new IllegalArgumentException("qcow4j does not preallocate encrypted images");
         }
     }
 }
