@@ -44,7 +44,7 @@ final class Encryption {
                     + "convert them with qemu-img");
         }
         if (h.cryptMethod != CRYPT_LUKS) {
-            throw new CorruptImageException("header", Header.CRYPT_METHOD, "Unsupported encryption method: " + h.cryptMethod);
+            throw new UnsupportedImageException("Unsupported encryption method: " + h.cryptMethod + " (crypt_method)");
         }
         HeaderExtension ext = h.extension(HeaderExtension.FULL_DISK_ENCRYPTION);
         if (ext == null) {
