@@ -58,12 +58,43 @@ class LuksIT {
         twins.same(SETUP, "convert", "-O", "raw", SECRET.split(" ")[0], SECRET.split(" ")[1], json, "out.raw");
     }
 
+    /** The SETUP images, made once (qemu-img create times PBKDF2 for 2 s): copied for each test. */
+    private static Path setupTemplate;
+
+    @org.junit.jupiter.api.AfterAll
+    static void dropTemplate() throws java.io.IOException {
+        if (setupTemplate != null) {
+            try (var files = java.nio.file.Files.list(setupTemplate)) {
+                for (Path f : files.toList()) {
+                    java.nio.file.Files.delete(f);
+                }
+            }
+            java.nio.file.Files.delete(setupTemplate);
+            setupTemplate = null;
+        }
+    }
+
+    private Path setupCopy(String name) throws java.io.IOException {
+        synchronized (LuksIT.class) {
+            if (setupTemplate == null || !java.nio.file.Files.isDirectory(setupTemplate)) {
+                setupTemplate = java.nio.file.Files.createTempDirectory("luks-it");
+                for (String c : SETUP) {
+                    DropInTwins.run(setupTemplate, c);
+                }
+            }
+        }
+        Path dir = Cli.mkdir(tmp, name);
+        try (var files = java.nio.file.Files.list(setupTemplate)) {
+            for (Path f : files.toList()) {
+                java.nio.file.Files.copy(f, dir.resolve(f.getFileName()));
+            }
+        }
+        return dir;
+    }
+
     @Test
     void secretFromFileAndDecryptedCopyMatchesQemu() throws Exception {
-        Path dir = Cli.mkdir(tmp, "file");
-        for (String c : SETUP) {
-            DropInTwins.run(dir, c);
-        }
+        Path dir = setupCopy("file");
         java.nio.file.Files.writeString(dir.resolve("pass"), "abc");
         String obj = "secret,id=sec0,file=pass";
         Cli.qemuImg(dir, "convert", "-O", "raw", "--object", obj, "--image-opts", OPTS, "theirs.raw").assertOk();
@@ -123,11 +154,8 @@ class LuksIT {
     }
 
     @Test
-    void ioWritesQemuReadsBack() {
-        Path dir = Cli.mkdir(tmp, "io");
-        for (String c : SETUP) {
-            DropInTwins.run(dir, c);
-        }
+    void ioWritesQemuReadsBack() throws Exception {
+        Path dir = setupCopy("io");
         Cli.qcow4j(dir, "io", "--object", "secret,id=sec0,data=abc", "--image-opts", OPTS, "-c", "write -P 0x77 1000 100000",
                 "-c", "write -z 200k 64k", "-c", "discard 3M 64k", "-c", "read -P 0xab 0 1000").assertOk();
         Cli.qemuIo(dir, "--object", "secret,id=sec0,data=abc", "--image-opts", OPTS, "-c", "read -P 0xab 0 1000",

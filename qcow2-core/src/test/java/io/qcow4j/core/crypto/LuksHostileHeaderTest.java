@@ -65,7 +65,7 @@ class LuksHostileHeaderTest {
 
     private static synchronized Path pristine() {
         if (pristine == null) {
-            pristine = LuksImageTest.qemuLuks(shared, "pristine.qcow2", "1M");
+            pristine = LuksImageTest.qemuLuks(shared, "pristine.qcow2", "4M");
         }
         return pristine;
     }
