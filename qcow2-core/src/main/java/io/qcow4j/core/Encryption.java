@@ -26,12 +26,15 @@ final class Encryption {
     final LuksHeader luks;
     /** The cipher of guest data; null when opened without the secret. */
     final Xts cipher;
+    /** The unlocked master key (keyslot changes need it); null without the secret. */
+    final byte[] masterKey;
 
-    private Encryption(long areaOffset, long areaLength, LuksHeader luks, Xts cipher) {
+    private Encryption(long areaOffset, long areaLength, LuksHeader luks, Xts cipher, byte[] masterKey) {
         this.areaOffset = areaOffset;
         this.areaLength = areaLength;
         this.luks = luks;
         this.cipher = cipher;
+        this.masterKey = masterKey;
     }
 
     /** The image's encryption, null for none; refuses what this engine cannot decrypt. */
@@ -70,7 +73,7 @@ final class Encryption {
         byte[] secret = options.encryptionSecret();
         if (secret == null) {
             if (options.withoutDecryption()) {
-                return new Encryption(offset, length, luks, null);
+                return new Encryption(offset, length, luks, null, null);
             }
             throw new UnsupportedImageException(SECRET_REQUIRED);
         }
@@ -79,7 +82,16 @@ final class Encryption {
             storage.read(offset + off, m);
             return m.array();
         }, secret);
-        return new Encryption(offset, length, luks, Luks.dataCipher(luks, master));
+        return new Encryption(offset, length, luks, Luks.dataCipher(luks, master), master);
+    }
+
+    /** Reads of the header area (key material), bounded by its validated length. */
+    Luks.AreaReader area(Storage storage) {
+        return (off, len) -> {
+            ByteBuffer m = ByteBuffer.allocate(len);
+            storage.read(areaOffset + off, m);
+            return m.array();
+        };
     }
 
     /** Guest data through the cipher. */

@@ -162,6 +162,26 @@ public final class Qcow2Image implements BlockDevice {
         return encryption != null;
     }
 
+    /**
+     * qemu-img amend -o encrypt.state=active,encrypt.new-secret=...: puts the master key in
+     * keyslot {@code slot} (-1: the first free one) under {@code passphrase}, its PBKDF2
+     * iterations what qcow4j runs in {@code iterTimeMillis}. Refusals are AmendExceptions
+     * in QEMU's words, before anything is written.
+     */
+    public synchronized void addLuksKeyslot(byte[] passphrase, int slot, int iterTimeMillis) throws IOException {
+        ensureOpen();
+        Keyslots.add(this, passphrase, slot, iterTimeMillis);
+    }
+
+    /**
+     * qemu-img amend -o encrypt.state=inactive: erases keyslot {@code slot}, or (slot -1)
+     * every active one {@code oldPassphrase} opens; the last active one only with {@code force}.
+     */
+    public synchronized void eraseLuksKeyslots(int slot, byte[] oldPassphrase, boolean force) throws IOException {
+        ensureOpen();
+        Keyslots.erase(this, slot, oldPassphrase, force);
+    }
+
     /** The LUKS header of an encrypted image (as read at open), or null. */
     public LuksHeader luksHeader() {
         return encryption == null ? null : encryption.luks;

@@ -164,6 +164,56 @@ class LuksIT {
         Cli.qemuImg(dir, "check", "--object", "secret,id=sec0,data=abc", "--image-opts", OPTS).assertOk();
     }
 
+    /**
+     * amend of keyslots, one step after the other on two copies: qemu-img's and ours print
+     * the same, exit the same and leave the same slots active; the passphrases that remain
+     * open the image in qemu-io, the erased one does not.
+     */
+    @Test
+    void amendKeyslotsAsQemuImg() throws Exception {
+        Path dir = setupCopy("amend");
+        java.nio.file.Files.copy(dir.resolve("e.qcow2"), dir.resolve("o.qcow2"));
+        String[] objects = {"--object", "secret,id=sec0,data=abc", "--object", "secret,id=sec1,data=def"};
+        for (String o : List.of("encrypt.state=active,encrypt.new-secret=sec1,encrypt.iter-time=50",
+                "encrypt.state=active,encrypt.new-secret=sec1,encrypt.keyslot=1,encrypt.iter-time=50",
+                "encrypt.state=inactive,encrypt.old-secret=sec0", "encrypt.state=inactive,encrypt.keyslot=3",
+                "encrypt.state=inactive,encrypt.keyslot=8", "encrypt.new-secret=sec1", "encrypt.state=active",
+                "encrypt.state=inactive", "encrypt.state=active,encrypt.new-secret=sec1,encrypt.old-secret=sec1",
+                "encrypt.state=active,encrypt.new-secret=sec2",
+                "encrypt.state=active,encrypt.new-secret=sec1,encrypt.keyslot=5,encrypt.iter-time=50",
+                "encrypt.state=inactive,encrypt.keyslot=5", "encrypt.state=inactive,encrypt.old-secret=sec1",
+                "encrypt.state=inactive,encrypt.old-secret=sec0")) {
+            List<String> args = new java.util.ArrayList<>(List.of("amend"));
+            args.addAll(List.of(objects));
+            args.addAll(List.of("--image-opts", "", "-o", o));
+            args.set(args.indexOf(""), OPTS);
+            Qemu.Result theirs = Cli.qemuImg(dir, args.toArray(String[]::new));
+            args.set(args.indexOf(OPTS), OPTS.replace("e.qcow2", "o.qcow2"));
+            Qemu.Result ours = Cli.dropIn(dir, args.toArray(String[]::new));
+            assertEquals(theirs.exitCode(), ours.exitCode(), o + "\n" + theirs.describe() + "\n" + ours.describe());
+            assertEquals(theirs.stdout(), ours.stdout(), o);
+            assertEquals(theirs.stderr().replace("e.qcow2", "o.qcow2"), ours.stderr(), o);
+            assertEquals(activeSlots(dir, "e.qcow2"), activeSlots(dir, "o.qcow2"), o);
+        }
+        // slot 1 holds "def" now, "abc" was erased
+        assertEquals("[false, true, false, false, false, false, false, false]", activeSlots(dir, "o.qcow2"));
+        String opts1 = "driver=qcow2,file.filename=o.qcow2,encrypt.key-secret=sec1";
+        Cli.qemuIo(dir, "--object", "secret,id=sec1,data=def", "--image-opts", opts1, "-c", "read -P 0xab 0 64k").assertOk();
+        Qemu.Result old = Cli.qemuIo(dir, "--object", "secret,id=sec0,data=abc", "--image-opts",
+                OPTS.replace("e.qcow2", "o.qcow2"), "-c", "read 0 1");
+        assertTrue(old.stderr().contains("Invalid password, cannot unlock any keyslot"), old.describe());
+        Cli.qemuImg(dir, "check", "--object", "secret,id=sec1,data=def", "--image-opts", opts1).assertOk();
+    }
+
+    private static String activeSlots(Path dir, String image) {
+        List<Boolean> active = new java.util.ArrayList<>();
+        for (var slot : Cli.json(Cli.qemuImg(dir, "info", "--output=json", image).stdout())
+                .path("format-specific").path("data").path("encrypt").path("slots")) {
+            active.add(slot.path("active").asBoolean());
+        }
+        return active.toString();
+    }
+
     /** qemu-img info's lines without the ones that differ by chance or by speed. */
     private static String fields(String info) {
         StringBuilder b = new StringBuilder();

@@ -33,21 +33,45 @@ public final class Luks {
 
     /** The master key, or QEMU's refusal when no active slot opens with {@code passphrase}. */
     public static byte[] unlock(LuksHeader h, AreaReader area, byte[] passphrase) throws IOException {
-        for (LuksHeader.Slot s : h.slots) {
-            if (!s.isActive()) {
-                continue;
-            }
-            byte[] slotKey = pbkdf2(h.hashSpec, passphrase, s.salt, s.iterations, h.keyBytes);
-            byte[] material = area.read((long) s.keyMaterialOffset * Xts.SECTOR, h.materialBytes());
-            byte[] padded = java.util.Arrays.copyOf(material, roundUp(material.length));
-            new Xts(slotKey, h.cipherMode.endsWith("-plain")).decrypt(padded, 0, padded.length, 0);
-            byte[] candidate = AfSplitter.merge(padded, h.keyBytes, s.stripes, h.hashSpec);
-            byte[] digest = pbkdf2(h.hashSpec, candidate, h.mkDigestSalt, h.mkDigestIterations, LuksHeader.DIGEST_BYTES);
-            if (MessageDigest.isEqual(digest, h.mkDigest)) {
-                return candidate;
+        for (int i = 0; i < LuksHeader.SLOTS; i++) {
+            byte[] key = unlockSlot(h, area, passphrase, i);
+            if (key != null) {
+                return key;
             }
         }
         throw new UnsupportedImageException("Invalid password, cannot unlock any keyslot");
+    }
+
+    /** The master key if active slot {@code index} opens with {@code passphrase}, else null. */
+    public static byte[] unlockSlot(LuksHeader h, AreaReader area, byte[] passphrase, int index) throws IOException {
+        LuksHeader.Slot s = h.slots[index];
+        if (!s.isActive()) {
+            return null;
+        }
+        byte[] slotKey = pbkdf2(h.hashSpec, passphrase, s.salt, s.iterations, h.keyBytes);
+        byte[] material = area.read((long) s.keyMaterialOffset * Xts.SECTOR, h.materialBytes());
+        byte[] padded = java.util.Arrays.copyOf(material, roundUp(material.length));
+        new Xts(slotKey, h.cipherMode.endsWith("-plain")).decrypt(padded, 0, padded.length, 0);
+        byte[] candidate = AfSplitter.merge(padded, h.keyBytes, s.stripes, h.hashSpec);
+        byte[] digest = pbkdf2(h.hashSpec, candidate, h.mkDigestSalt, h.mkDigestIterations, LuksHeader.DIGEST_BYTES);
+        return MessageDigest.isEqual(digest, h.mkDigest) ? candidate : null;
+    }
+
+    /**
+     * Makes slot {@code index} of {@code h} hold {@code masterKey} under {@code passphrase}:
+     * sets its salt and iterations (not its state) and returns the encrypted split material
+     * to write at its key material offset (whole sectors).
+     */
+    public static byte[] sealSlot(LuksHeader h, int index, byte[] masterKey, byte[] passphrase, int iterations) {
+        SecureRandom random = new SecureRandom();
+        LuksHeader.Slot s = h.slots[index];
+        s.iterations = iterations;
+        random.nextBytes(s.salt);
+        byte[] material = java.util.Arrays.copyOf(AfSplitter.split(masterKey, s.stripes, h.hashSpec, random),
+                roundUp(h.materialBytes()));
+        byte[] slotKey = pbkdf2(h.hashSpec, passphrase, s.salt, iterations, h.keyBytes);
+        new Xts(slotKey, h.cipherMode.endsWith("-plain")).encrypt(material, 0, material.length, 0);
+        return material;
     }
 
     /** The cipher for guest data with {@code masterKey}. */

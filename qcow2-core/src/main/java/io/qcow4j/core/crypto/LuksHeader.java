@@ -178,6 +178,16 @@ public final class LuksHeader {
         return b.array();
     }
 
+    /** The 48 bytes of keyslot {@code i}'s record, at {@link #slotRecordOffset}. */
+    public byte[] slotRecord(int i) {
+        byte[] all = serialize();
+        return java.util.Arrays.copyOfRange(all, slotRecordOffset(i), slotRecordOffset(i) + 48);
+    }
+
+    public static int slotRecordOffset(int i) {
+        return 208 + 48 * i;
+    }
+
     /** Bytes of split key material per slot. */
     public int materialBytes() {
         return keyBytes * STRIPES;
