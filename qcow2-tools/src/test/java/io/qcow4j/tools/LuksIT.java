@@ -158,9 +158,18 @@ class LuksIT {
         Path dir = setupCopy("io");
         Cli.qcow4j(dir, "io", "--object", "secret,id=sec0,data=abc", "--image-opts", OPTS, "-c", "write -P 0x77 1000 100000",
                 "-c", "write -z 200k 64k", "-c", "discard 3M 64k", "-c", "read -P 0xab 0 1000").assertOk();
+        // resize, snapshot and bitmap take the secret the same way (they change metadata only)
+        for (String c : List.of("resize --image-opts " + OPTS + " 5M", "snapshot -c s1 --image-opts " + OPTS,
+                "bitmap --add --image-opts " + OPTS + " b1")) {
+            List<String> args = new java.util.ArrayList<>(List.of(c.split(" ")));
+            args.addAll(1, List.of("--object", "secret,id=sec0,data=abc"));
+            Cli.dropIn(dir, args.toArray(String[]::new)).assertOk();
+        }
         Cli.qemuIo(dir, "--object", "secret,id=sec0,data=abc", "--image-opts", OPTS, "-c", "read -P 0xab 0 1000",
                 "-c", "read -P 0x77 1000 100000", "-c", "read -P 0 101000 30072", "-c", "read -P 0 200k 64k",
-                "-c", "read -P 0 3M 64k").assertOk();
+                "-c", "read -P 0 3M 64k", "-c", "read -P 0 4M 1M").assertOk();
+        Qemu.Result list = Cli.qemuImg(dir, "snapshot", "-l", "--object", "secret,id=sec0,data=abc", "--image-opts", OPTS);
+        assertTrue(list.stdout().contains("s1"), list.describe());
         Cli.qemuImg(dir, "check", "--object", "secret,id=sec0,data=abc", "--image-opts", OPTS).assertOk();
     }
 
