@@ -177,10 +177,12 @@ final class ImageInfo {
         }
         if (backingFilename != null) {
             m.put("full-backing-filename", fullBackingFilename);
-            m.put("backing-filename", backingFilename);
         }
         if (encrypted) {
-            m.put("encrypted", true);
+            m.put("encrypted", true); // qemu's order: between the two backing names
+        }
+        if (backingFilename != null) {
+            m.put("backing-filename", backingFilename);
         }
         if (!protocolOnly) {
             m.put("dirty-flag", dirty);

@@ -173,6 +173,27 @@ class LuksIT {
         Cli.qemuImg(dir, "check", "--object", "secret,id=sec0,data=abc", "--image-opts", OPTS).assertOk();
     }
 
+    /** An encrypted overlay of a plain base: copy-on-write encrypts the base's data, info names both as qemu-img. */
+    @Test
+    void encryptedOverlayOfAPlainBase() {
+        Path dir = Cli.mkdir(tmp, "overlay");
+        Cli.qemuImg(dir, "create", "-q", "-f", "qcow2", "base.qcow2", "1M").assertOk();
+        Cli.qemuIo(dir, "-f", "qcow2", "-c", "write -P 0x21 0 1M", "base.qcow2").assertOk();
+        Cli.dropIn(dir, "create", "-q", "-f", "qcow2", "--object", "secret,id=sec0,data=abc", "-b", "base.qcow2", "-F", "qcow2",
+                "-o", "encrypt.format=luks,encrypt.key-secret=sec0,encrypt.iter-time=50", "ov.qcow2").assertOk();
+        String ov = "driver=qcow2,file.filename=ov.qcow2,encrypt.key-secret=sec0";
+        Cli.qcow4j(dir, "io", "--object", "secret,id=sec0,data=abc", "--image-opts", ov, "-c", "write -P 0x22 1000 3000")
+                .assertOk();
+        Cli.qemuIo(dir, "--object", "secret,id=sec0,data=abc", "--image-opts", ov, "-c", "read -P 0x21 0 1000",
+                "-c", "read -P 0x22 1000 3000", "-c", "read -P 0x21 4000 1044576").assertOk();
+        Cli.qemuImg(dir, "check", "--object", "secret,id=sec0,data=abc", "--image-opts", ov).assertOk();
+        Qemu.Result theirs = Cli.qemuImg(dir, "info", "--output=json", "ov.qcow2");
+        Qemu.Result ours = Cli.dropIn(dir, "info", "--output=json", "ov.qcow2");
+        assertEquals(Cli.withoutAllocation(Cli.json(theirs.stdout())), Cli.withoutAllocation(Cli.json(ours.stdout())));
+        assertEquals(theirs.stdout().replaceAll("\"actual-size\": \\d+", ""), ours.stdout().replaceAll("\"actual-size\": \\d+", ""),
+                "key order");
+    }
+
     /**
      * amend of keyslots, one step after the other on two copies: qemu-img's and ours print
      * the same, exit the same and leave the same slots active; the passphrases that remain
