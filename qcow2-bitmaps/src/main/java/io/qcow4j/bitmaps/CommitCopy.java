@@ -2,7 +2,6 @@ package io.qcow4j.bitmaps;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
-import java.util.Arrays;
 
 import io.qcow4j.core.BlockDevice;
 import io.qcow4j.core.BlockStatus;
@@ -34,7 +33,8 @@ final class CommitCopy {
     private final int granule;
     /** The base's cluster size; 1 for a raw base, whose zero writes need no alignment. */
     private final int baseCluster;
-    private final ByteBuffer buf = ByteBuffer.allocate(CHUNK);
+    /** Direct: positional reads and writes use it in place (a heap buffer is copied each way). */
+    private final ByteBuffer buf = ByteBuffer.allocateDirect(CHUNK);
 
     /** {@code base}: the layer at {@code baseDepth}, open read-write, a qcow2 or a raw image. */
     CommitCopy(Qcow2Image top, BlockDevice base, int baseDepth) {
@@ -195,7 +195,7 @@ final class CommitCopy {
             int len = (int) Math.min(CHUNK, pos + n - off);
             buf.clear().limit(len);
             raw.read(off, buf);
-            if (Arrays.mismatch(buf.array(), 0, len, zeros, 0, len) >= 0) {
+            if (buf.flip().mismatch(ByteBuffer.wrap(zeros, 0, len)) >= 0) {
                 raw.write(off, ByteBuffer.wrap(zeros, 0, len));
             }
         }

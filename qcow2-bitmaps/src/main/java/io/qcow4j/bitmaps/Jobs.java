@@ -173,7 +173,7 @@ public final class Jobs {
         }
         long size = top.size();
         long off = 0;
-        ByteBuffer buf = ByteBuffer.allocate(CHUNK);
+        ByteBuffer buf = ByteBuffer.allocateDirect(CHUNK); // read and written in place
         progress(0, size);
         while (off < size) {
             BlockStatus st = top.blockStatus(off, Math.min(size - off, CHUNK));

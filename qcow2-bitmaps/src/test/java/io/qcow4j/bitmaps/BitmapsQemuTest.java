@@ -131,6 +131,8 @@ class BitmapsQemuTest {
         public static void main(String[] args) throws Exception {
             Qcow2Image img = Qcow2Image.open(Path.of(args[0]), OpenOptions.readWrite());
             img.write(0, ByteBuffer.allocate(4096));
+            // durable before the kill: an unflushed write's L2 update would be lost, its cluster leaked
+            img.flush();
             System.out.print("written");
             System.out.flush();
             Thread.sleep(60_000);

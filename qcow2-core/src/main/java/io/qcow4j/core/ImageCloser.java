@@ -32,11 +32,10 @@ final class ImageCloser {
                     img.prepareForWrite();
                     img.bitmaps.store();
                 }
-                img.storage.flush();
-                if (img.dataFile != null) {
-                    img.dataFile.flush();
-                }
-                if (img.bitmaps.releaseDeferredFrees()) {
+                boolean lowered = img.syncMetadata();
+                // the flush above made the stores' header switches durable: their frees may go now
+                img.bitmaps.releaseDeferredFrees();
+                if (img.refcounts.applyPendingFrees() | lowered) {
                     img.storage.flush();
                 }
             }

@@ -28,6 +28,7 @@ import io.qcow4j.core.storage.FileStorage;
 import io.qcow4j.core.storage.ImageLock;
 import io.qcow4j.core.storage.MappedStorage;
 import io.qcow4j.core.storage.Storage;
+import io.qcow4j.core.storage.StorageHook;
 
 /** Opens an image: header checks, feature bits, data file, backing chain. */
 final class ImageOpener {
@@ -63,7 +64,7 @@ final class ImageOpener {
             } else if (!options.forceShare()) {
                 locks.add(ImageLock.qcow2(name, readOnly));
             }
-            storage = readOnly ? new FileStorage(path, true) : new MappedStorage(path, false);
+            storage = readOnly ? new FileStorage(path, true) : StorageHook.apply(path, new MappedStorage(path, false));
             Header header = readHeader(storage);
             checkFeatures(header, options);
             Geometry geo = new Geometry(header.clusterBits, header.hasIncompatible(Header.INCOMPAT_EXTENDED_L2), header.version);
@@ -85,7 +86,7 @@ final class ImageOpener {
                 if (!options.forceShare() && options.inheritedLocks == null) {
                     locks.add(ImageLock.dataFile(qemuName(name, dataName), readOnly));
                 }
-                dataFile = new FileStorage(data, readOnly);
+                dataFile = StorageHook.apply(data, new FileStorage(data, readOnly));
             }
             Encryption encryption = Encryption.open(storage, header, geo, options);
             Qcow2Image[] self = new Qcow2Image[1];
@@ -103,8 +104,9 @@ final class ImageOpener {
             if (options.openBacking() && header.backingFile != null) {
                 backing = openBacking(path, name, header, chain, options);
             }
+            CompressionType compression = compressionOf(header);
             ImageIo io = new ImageIo(storage, dataFile, (header.autoclearFeatures & Header.AUTOCLEAR_DATA_FILE_RAW) != 0,
-                    refcounts, mapper, geo, ClusterCodec.of(compressionOf(header)), backing);
+                    refcounts, mapper, geo, () -> ClusterCodec.of(compression), backing);
             if (encryption != null) {
                 io.useDataView(encryption.dataStorage(dataFile != null ? dataFile : storage));
             }
@@ -126,6 +128,12 @@ final class ImageOpener {
                 image.bitmaps = new BitmapManager(storage, header, refcounts, image::writeHeader, readOnly, options.warnings());
             }
             image.checkMode = options.checkMode();
+            if (!readOnly && !options.checkMode()) {
+                // references reach the disk only after what they need (see Qcow2Image.syncMetadata)
+                cache.setWriteBack(true);
+                refcounts.deferFrees(true);
+                mapper.setMetadataSync(image::syncMetadata);
+            }
             return image;
         } catch (IOException | RuntimeException | Error e) {
             // Errors too (a library failing to initialise): an image left locked would stay

@@ -13,10 +13,11 @@ import io.qcow4j.core.format.L2Entry;
  * and never an old size over unmapped clusters, which would show the backing file):
  * <ol>
  * <li>bitmaps in_use (their stored size may go stale from here on);</li>
- * <li>the cluster the new end cuts through: zero data over its allocated bytes past the
- *     end, and with extended L2 the subclusters wholly past it set to read as zeros, so a
- *     later grow, by us or by QEMU, reads zeros there even without a backing file;</li>
  * <li>the new size in the header (flushed): from here the rest is invisible;</li>
+ * <li>the cluster the new end cuts through: zero data over its allocated bytes past the
+ *     end, and with extended L2 the subclusters wholly past it given zero flags (never
+ *     unallocated, which would show the backing file), so a later grow, by us or by QEMU,
+ *     reads zeros there even without a backing file;</li>
  * <li>every L2 entry past the new end cleared, then its cluster's refcount dropped;</li>
  * <li>each L2 table wholly past the end: its L1 entry cleared, then the table freed;</li>
  * <li>refcount blocks that count nothing but themselves dropped, then the file cut after
@@ -72,15 +73,22 @@ final class ImageResizer {
         long old = img.header.size;
         img.mapper.checkWritable(newSize, old - newSize);
         img.bitmaps.beforeGuestWrite();
+        // the smaller size durable first: clearing the cut cluster's tail unmaps subclusters,
+        // and under the old size the backing file would show through them after a crash
+        // (a crash between leaves the tail as it was, which the next grow clears)
+        setSize(img, newSize);
         if (img.dataFile == null) {
             clearCutCluster(img, newSize, old);
         }
-        setSize(img, newSize);
         unmapPast(img, newSize);
         for (int i = (int) img.geo.l1EntriesFor(newSize); i < img.mapper.l1Size(); i++) {
             img.mapper.dropL2Table(i);
         }
+        // the freed clusters' refcounts lowered (their references gone on disk) before
+        // the blocks are judged empty and the file is cut after the last one in use
+        img.syncMetadata();
         img.refcounts.dropEmptyBlocks();
+        img.syncMetadata();
         truncateFile(img);
         if (img.dataFile != null) {
             // the bytes past the end go with it, so a later grow reads zeros there (as QEMU)
@@ -391,6 +399,8 @@ final class ImageResizer {
     }
 
     private static void setSize(Qcow2Image img, long newSize) throws IOException {
+        // the new range's zeros, the cut cluster's cleared tail durable before the size changes
+        img.syncMetadata();
         img.bitmaps.resize(newSize);
         img.header.size = newSize;
         img.writeHeader();

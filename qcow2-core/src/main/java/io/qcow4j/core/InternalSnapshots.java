@@ -111,6 +111,8 @@ final class InternalSnapshots {
         List<SnapshotEntry> table = new ArrayList<>(current);
         table.add(e);
         checkTableSize(table);
+        // the trees are read and written below the L2 cache: nothing may wait in it
+        img.syncMetadata();
 
         long[] l1 = mapper.l1().clone();
         long l1Offset = mapper.l1Offset();
@@ -206,6 +208,7 @@ final class InternalSnapshots {
             throw new CorruptImageException("snapshot table", img.header.snapshotsOffset,
                     "snapshot '" + s.name + "' has an invalid disk size " + newSize);
         }
+        img.syncMetadata();
         long[] snapL1 = ClusterMapper.readL1(storage, geo, s.l1TableOffset, s.l1Size, "snapshot L1 table");
         long[] oldL1 = mapper.l1().clone();
         long oldOffset = mapper.l1Offset();
@@ -272,6 +275,7 @@ final class InternalSnapshots {
             throw new IllegalArgumentException("Can't find snapshot '" + idOrName + "'");
         }
         SnapshotEntry s = img.snapshotEntries.get(index);
+        img.syncMetadata();
         long[] snapL1 = ClusterMapper.readL1(storage, geo, s.l1TableOffset, s.l1Size, "snapshot L1 table");
         tree.checkRefs(snapL1, s.l1TableOffset, -1);
         if (snapL1.length > 0 && refcounts.get(s.l1TableOffset >>> bits) < 1) {
@@ -287,6 +291,8 @@ final class InternalSnapshots {
             if (snapL1.length > 0) {
                 refcounts.free(s.l1TableOffset, 8L * snapL1.length);
             }
+            // the lowered refcounts in place before the COPIED flags are set from them
+            img.syncMetadata();
             tree.recomputeActiveCopied();
             storage.flush();
         } finally {

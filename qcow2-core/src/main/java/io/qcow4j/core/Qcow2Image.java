@@ -12,7 +12,9 @@ import java.util.function.Consumer;
 
 import io.qcow4j.core.alloc.RefcountManager;
 import io.qcow4j.core.bitmap.BitmapManager;
+import io.qcow4j.core.cache.L2Cache;
 import io.qcow4j.core.engine.ClusterMapper;
+import io.qcow4j.core.engine.DataRead;
 import io.qcow4j.core.engine.Geometry;
 import io.qcow4j.core.engine.GuestRanges;
 import io.qcow4j.core.engine.ImageIo;
@@ -28,8 +30,20 @@ import io.qcow4j.core.storage.ImageLock;
 import io.qcow4j.core.storage.Storage;
 
 /**
- * A qcow2 image: the public face of the engine. Every public method holds the image's
- * lock, so one image may be shared between threads, one request at a time.
+ * A qcow2 image: the public face of the engine.
+ *
+ * <p>Threads: every public method holds the image's lock, so one image may be shared
+ * between threads, one request at a time: calls from several threads, to disjoint or
+ * overlapping ranges, with flushes and bitmap stores between, behave as if made in the
+ * order they took the lock. Objects handed out ({@link #bitmaps()} and its bitmaps,
+ * {@link #engineParts()}) do not lock: while other threads use the image, call them inside
+ * {@code synchronized (image)}. Two images open on one file are refused by the file lock
+ * (one writer, or several readers).
+ *
+ * <p>Durability: what {@link #flush()} or {@link #close()} returned for survives a killed
+ * process or a power failure. A write acknowledged since (its L2 update may still wait in
+ * the cache) may be lost by a crash; the image is then still consistent, at worst with
+ * leaked clusters. A failed write or flush is an {@link IOException}.
  *
  * <pre>{@code
  * try (Qcow2Image img = Qcow2Image.create(path, CreateOptions.size(1L << 30))) {
@@ -83,7 +97,7 @@ public final class Qcow2Image implements BlockDevice {
         this.readOnly = readOnly;
         this.snapshotEntries = snapshots;
         this.backing = backing;
-        this.ranges = new GuestRanges(io, mapper, geo);
+        this.ranges = new GuestRanges(io, mapper, geo, refcounts);
     }
 
     /** Creates a new image (replacing any file at {@code path}) and opens it read-write. */
@@ -290,13 +304,41 @@ public final class Qcow2Image implements BlockDevice {
         ranges.read(offset, dst, header.size);
     }
 
+    /**
+     * A read for a server with several connections: on a read-only image the clusters are
+     * looked up under the image's lock and the data clusters read after it is released, so
+     * that connections read in parallel (clusters of a read-only image never move; QEMU
+     * likewise drops its lock around the data read). A writable image reads as {@link #read}.
+     */
+    public void readShared(long offset, ByteBuffer dst) throws IOException {
+        if (!readOnly) {
+            read(offset, dst);
+            return;
+        }
+        List<DataRead> data;
+        synchronized (this) {
+            ensureOpen();
+            if (offset < 0) {
+                throw new IllegalArgumentException("negative offset " + offset);
+            }
+            data = ranges.readPlanned(offset, dst, header.size);
+        }
+        for (DataRead d : data) {
+            d.run();
+        }
+    }
+
     public synchronized void write(long offset, ByteBuffer src) throws IOException {
         ensureWritable();
         long length = src.remaining();
         checkRange(offset, length);
         beforeGuestWrite(offset, length);
-        writeUntracked(offset, src);
-        bitmaps.track(offset, length);
+        try {
+            writeUntracked(offset, src);
+        } finally {
+            // a failed write may have changed part of the range: the bitmaps record it all
+            bitmaps.track(offset, length);
+        }
     }
 
     /** A write that no bitmap records (stream copies data that does not change the guest's view). */
@@ -315,8 +357,11 @@ public final class Qcow2Image implements BlockDevice {
         ensureWritable();
         checkRange(offset, length);
         beforeGuestWrite(offset, length);
-        ranges.writeZeroes(offset, length, header.size, zeroesWithoutData(), (o, n) -> BlockStatusWalker.readsZero(this, o, n));
-        bitmaps.track(offset, length);
+        try {
+            ranges.writeZeroes(offset, length, header.size, zeroesWithoutData(), (o, n) -> BlockStatusWalker.readsZero(this, o, n));
+        } finally {
+            bitmaps.track(offset, length);
+        }
     }
 
     /**
@@ -348,24 +393,32 @@ public final class Qcow2Image implements BlockDevice {
             return;
         }
         beforeGuestWrite(offset, length);
-        ranges.discard(offset, length, header.size);
-        // QEMU dirties the whole requested range, discarded or not
-        bitmaps.track(offset, length);
+        try {
+            ranges.discard(offset, length, header.size);
+        } finally {
+            // QEMU dirties the whole requested range, discarded or not (failed or not)
+            bitmaps.track(offset, length);
+        }
     }
 
-    /** Writes one cluster compressed; {@code offset} cluster-aligned, {@code src} a whole cluster or the disk's tail. */
+    /**
+     * Writes whole clusters compressed: {@code offset} cluster-aligned, {@code src} whole
+     * clusters or ending at the disk's end. The clusters are compressed on every core; one
+     * that does not shrink is written plain, as QEMU writes it.
+     */
     public synchronized void writeCompressed(long offset, ByteBuffer src) throws IOException {
         ensureWritable();
         int n = src.remaining();
         checkRange(offset, n);
-        if (!geo.aligned(offset) || n > geo.clusterSize() || (n < geo.clusterSize() && offset + n != header.size)) {
-            throw new IllegalArgumentException("Compressed writes must cover one whole cluster");
+        if (!geo.aligned(offset) || n == 0 || (n % geo.clusterSize() != 0 && offset + n != header.size)) {
+            throw new IllegalArgumentException("Compressed writes must cover whole clusters");
         }
-        byte[] buf = new byte[geo.clusterSize()];
-        src.get(buf, 0, n);
         beforeGuestWrite(offset, n);
-        io.writeCompressed(offset, buf, n);
-        bitmaps.track(offset, n);
+        try {
+            io.writeCompressed(offset, src);
+        } finally {
+            bitmaps.track(offset, n);
+        }
     }
 
     @Override
@@ -384,15 +437,42 @@ public final class Qcow2Image implements BlockDevice {
         return BlockStatusWalker.own(this, offset, length);
     }
 
+    /**
+     * Makes every write acknowledged so far durable (the data, then the L2 updates waiting
+     * in the cache, each step flushed): they survive a crash from now on.
+     */
     public synchronized void flush() throws IOException {
         ensureOpen();
         if (!readOnly) {
-            storage.flush();
-            if (dataFile != null) {
-                dataFile.flush();
-            }
+            syncMetadata();
+            // the flush made the stores' header switches durable: the old bitmap clusters
+            // go now (their lowered refcounts reach the disk with the next flush)
             bitmaps.releaseDeferredFrees();
+            refcounts.applyPendingFrees();
         }
+    }
+
+    /**
+     * Makes everything written so far durable, in the order a power failure needs: a flush
+     * (guest data, new refcounts and new metadata clusters reach the disk), then the L2
+     * entries that waited in the cache are written and flushed (so no entry on disk ever
+     * names a cluster whose refcount or data is not there yet), then the refcounts of what
+     * those entries stopped referencing are lowered (so no refcount on disk drops while a
+     * reference on disk still needs it; they reach the disk with the next flush). Two
+     * flushes at most, however much was written; one when no L2 entry waited. Returns
+     * whether refcounts were lowered (not flushed yet).
+     */
+    synchronized boolean syncMetadata() throws IOException {
+        storage.flush();
+        if (dataFile != null) {
+            dataFile.flush();
+        }
+        L2Cache cache = mapper.cache();
+        if (cache.hasDirty()) {
+            cache.writeBack();
+            storage.flush();
+        }
+        return refcounts.applyPendingFrees();
     }
 
     /**
@@ -463,7 +543,7 @@ public final class Qcow2Image implements BlockDevice {
     public synchronized void makeEmpty() throws IOException {
         ensureWritable();
         ranges.unmapAll(header.size);
-        storage.flush();
+        syncMetadata();
     }
 
     /**
@@ -476,6 +556,8 @@ public final class Qcow2Image implements BlockDevice {
         if (name != null && dataFileRaw()) {
             throw new IllegalArgumentException("Backing file and data-file-raw cannot be used at the same time");
         }
+        // what the top now holds itself (stream, rebase) is durable before the header relies on it
+        syncMetadata();
         header.backingFile = name;
         header.setExtension(HeaderExtension.BACKING_FORMAT,
                 name == null || format == null ? null : HeaderExtension.ofString(HeaderExtension.BACKING_FORMAT, format).data());

@@ -920,8 +920,9 @@ class AdversarialImagesTest {
             "snapshot.qcow2", "v2.qcow2", "cluster-512.qcow2", "refcount-bits-1.qcow2", "extended-l2.qcow2",
             "data-file.qcow2", "zstd-compressed.qcow2", "lazy-dirty.qcow2", "raw-backed.qcow2",
             "extended-l2-backed.qcow2", "bitmaps.qcow2", "bitmaps-inuse.qcow2");
-    /** 14 by default (210 variants); {@code -Dqcow4j.fuzz.variants=N} for a deeper run. */
-    static final int VARIANTS_PER_IMAGE = Integer.getInteger("qcow4j.fuzz.variants", 14);
+    /** 14 by default (210 variants), 667 in the long mode (10,005); {@code -Dqcow4j.fuzz.variants=N} to choose. */
+    static final int VARIANTS_PER_IMAGE = Integer.getInteger("qcow4j.fuzz.variants",
+            Boolean.getBoolean("qcow4j.long") ? 667 : 14);
     /** Bytes are changed in the first 4 clusters ({@code -Dqcow4j.fuzz.clusters=N} to reach further). */
     static final int FUZZ_CLUSTERS = Integer.getInteger("qcow4j.fuzz.clusters", 4);
 
@@ -985,6 +986,33 @@ class AdversarialImagesTest {
         // the corpus must exercise both sides: some variants rejected, some opened
         assertTrue(outcomes.keySet().stream().anyMatch(k -> k.startsWith("ro open: ")), "no variant was rejected: " + outcomes);
         assertTrue(outcomes.keySet().stream().anyMatch(k -> k.startsWith("ro ok")), "no variant opened: " + outcomes);
+    }
+
+    /**
+     * Every input that ever made the fuzzer fail, kept under {@code testdata/regressions/},
+     * goes through the same attempts on a copy.
+     */
+    @Test
+    void regressions() throws IOException {
+        Path dir = TestData.dir().resolve("regressions");
+        List<Path> inputs;
+        try (java.util.stream.Stream<Path> s = Files.list(dir)) {
+            inputs = s.filter(p -> p.getFileName().toString().endsWith(".qcow2")).sorted().toList();
+        }
+        assertTrue(!inputs.isEmpty(), "no regression inputs in " + dir);
+        List<String> failures = new ArrayList<>();
+        for (Path input : inputs) {
+            Path img = tmp.resolve(input.getFileName());
+            Files.copy(input, img, StandardCopyOption.REPLACE_EXISTING);
+            try {
+                fuzzOne(img, input.getFileName().toString(), 0x100000);
+            } catch (AssertionError e) {
+                failures.add(input.getFileName() + ": " + e.getMessage());
+            }
+        }
+        if (!failures.isEmpty()) {
+            fail(String.join("\n", failures));
+        }
     }
 
     /** One fuzzed image, read-only then read-write; returns a short outcome for the statistics. */

@@ -12,9 +12,9 @@ import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * A shrink stopped after its first step, before the header has the new size (what a kill
- * at that moment leaves; ResizeCrashTest found it by chance): the cluster the new end cuts
- * through must not show the backing file in the range that is still visible.
+ * The cut cluster's clearing of a shrink, run alone under the old size (ResizeCrashTest
+ * once found the backing file showing through there after a kill): what it leaves must
+ * never show the backing file, whatever size the header holds.
  */
 class ResizeInterruptedTest {
 

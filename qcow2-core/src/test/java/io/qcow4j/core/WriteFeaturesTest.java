@@ -70,6 +70,30 @@ class WriteFeaturesTest {
         assertTrue(map.contains("\"data\": true"), map);
     }
 
+    /**
+     * Compressed clusters share host clusters; a host cluster whose refcount is at the
+     * width's maximum (1 with refcount_bits=1) takes no more, as in QEMU: the next one
+     * starts a new cluster (was: "Refcount overflow" on the second compressed write).
+     */
+    @ParameterizedTest
+    @ValueSource(ints = {1, 2})
+    void compressedClustersNeverOverflowANarrowRefcount(int refcountBits, @TempDir Path tmp) throws IOException {
+        Path img = tmp.resolve("narrow.qcow2");
+        try (Qcow2Image image = Qcow2Image.create(img, CreateOptions.size(1 << 20).clusterSize(4096).refcountBits(refcountBits))) {
+            for (int i = 0; i < 8; i++) {
+                byte[] d = new byte[4096];
+                java.util.Arrays.fill(d, (byte) (i + 1));
+                image.writeCompressed(i * 4096L, ByteBuffer.wrap(d));
+            }
+        }
+        assertEquals(0, Qemu.check(img).exitCode(), Qemu.check(img).stdout());
+        for (int i = 0; i < 8; i++) {
+            Qemu.io(img, "read -P " + (i + 1) + " " + i * 4096 + " 4k").assertOk();
+        }
+        String map = Qemu.qemuImg("map", "--output=json", img.toString()).stdout();
+        assertTrue(map.contains("\"data\": true"), map);
+    }
+
     @Test
     void externalDataFile(@TempDir Path tmp) throws IOException {
         Path img = tmp.resolve("d.qcow2");

@@ -7,6 +7,9 @@ import io.qcow4j.core.RawImage;
 import io.qcow4j.nbd.client.NbdClient;
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.util.concurrent.ArrayBlockingQueue;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.TimeUnit;
 
 /**
  * The copy of convert: the source disk into the target, run by run, as qemu-img convert
@@ -14,19 +17,28 @@ import java.nio.ByteBuffer;
  * <ul>
  * <li>a target with a backing file (-B) gets only what the source's top image holds itself;
  *     the rest is left to the backing file;</li>
- * <li>data is copied in chunks (the target's clusters); a chunk that is all zeros is not
+ * <li>data is judged in chunks (the target's clusters); a chunk that is all zeros is not
  *     written where the target reads zeros already (a new image), and written as zeros
  *     elsewhere (an existing target, -n; an image with a backing file);</li>
  * <li>zero and unallocated runs likewise: nothing, or zeros;</li>
  * <li>{@code -S 0} writes every chunk as data, zeros included (a fully allocated target);
  *     {@code -S N} above the chunk size counts zeros only in runs of N bytes or more.</li>
  * </ul>
+ * A reader thread walks the source's block status, reads it in batches of several MiB
+ * (decompressing on every core) and finds the zero chunks, while this thread writes the
+ * batch before in order, neighbouring data chunks with one request (compressed, with -c,
+ * on every core by the engine).
  */
 final class ConvertCopy {
     /** Chunk size for a raw target: what qemu-img uses as its buffer granularity. */
     private static final int RAW_CHUNK = 64 * 1024;
-    /** Bytes read from the source at once: an NBD source keeps several requests in flight within one read. */
-    private static final int BATCH = 8 << 20;
+    /** Bytes read from the source at once; an NBD source keeps several requests in flight within one read. */
+    private static final int BATCH = 4 << 20;
+    private static final int NBD_BATCH = 8 << 20;
+    /** Batches in flight: one being read, one being written, one ready. */
+    private static final int BUFFERS = 3;
+    private static final byte ZERO_CHUNK = 1;
+    private static final byte ZERO_PIECE = 2;
 
     /**
      * How to copy.
@@ -40,12 +52,23 @@ final class ConvertCopy {
     record Mode(long sparseSize, boolean targetHasBacking, boolean targetReadsZero, boolean compress) {
     }
 
+    /** What the reader hands over, in disk order: a batch of data, a zero run, or the end (or a failure). */
+    private record Step(long offset, int length, ByteBuffer buf, byte[] chunks, long runEnd, long zeroTo,
+                        long progress, RuntimeException failure) {
+        boolean isEnd() {
+            return progress < 0;
+        }
+    }
+
     private final BlockDevice source;
     private final BlockDevice target;
     private final Mode mode;
     private final Progress bar;
     private final int chunk;
-    private final ByteBuffer batch;
+    private final int batchSize;
+    private final BlockingQueue<ByteBuffer> free = new ArrayBlockingQueue<>(BUFFERS);
+    private final BlockingQueue<Step> steps = new ArrayBlockingQueue<>(BUFFERS + 1);
+    private volatile boolean cancelled;
     /** Zero chunks of a data run not yet written (only with -S above the chunk size). */
     private long pendingZeroStart = -1;
     private java.util.function.Consumer<String> salvage;
@@ -53,6 +76,11 @@ final class ConvertCopy {
     /** What qemu-img says of any read its qcow2 driver fails (corrupt compressed data, a bad offset): EIO. */
     private static final String QEMU_READ_ERROR = "Input/output error";
     private long pendingZeroEnd;
+    /** Data chunks of the current batch not yet written: written together. */
+    private ByteBuffer dataBuf;
+    private int dataFrom;
+    private int dataTo;
+    private long dataOffset;
 
     ConvertCopy(BlockDevice source, BlockDevice target, Mode mode, Progress bar) {
         this.source = source;
@@ -60,85 +88,216 @@ final class ConvertCopy {
         this.mode = mode;
         this.bar = bar;
         this.chunk = target instanceof Qcow2Image q ? q.clusterSize() : RAW_CHUNK;
-        this.batch = ByteBuffer.allocateDirect(Math.max(chunk, BATCH - BATCH % chunk));
+        int batch = source instanceof NbdClient ? NBD_BATCH : BATCH;
+        this.batchSize = Math.max(chunk, batch - batch % chunk);
     }
 
     /** Copies the first {@code size} bytes of the source. */
     void run(long size) {
-        long done = 0; // everything below was written (whole chunks)
-        long pos = 0;
-        while (pos < size) {
-            BlockStatus st;
-            try {
-                st = source.blockStatus(pos, size - pos);
-            } catch (IOException | RuntimeException e) {
-                throw new CliException("error while reading block status at offset " + pos + ": "
-                        + Images.reason(e), 1, e);
-            }
-            long runEnd = Math.min(size, pos + Math.max(1, st.length()));
-            boolean inTop = !mode.targetHasBacking() || st.depth() == 0;
-            if (inTop && (mode.sparseSize() == 0 || st.allocated() && !st.zero())) {
-                long first = Math.max(pos - pos % chunk, done);
-                long end = Math.min(alignUp(runEnd, chunk), size);
-                for (long b = first; b < end; b += batch.capacity()) {
-                    int len = (int) Math.min(batch.capacity(), end - b);
-                    readBatch(b, len);
-                    for (int k = 0; k < len; k += chunk) {
-                        int n = Math.min(chunk, len - k);
-                        copyChunk(batch.slice(k, n), b + k, b + k + n >= runEnd);
-                        bar.update(b + k + n);
-                    }
+        for (int i = 0; i < BUFFERS; i++) {
+            free.add(ByteBuffer.allocateDirect(batchSize));
+        }
+        String program = Program.name(); // the reader's messages speak as this command does
+        Thread reader = new Thread(() -> {
+            Program.set(program);
+            read(size);
+        }, "qcow4j-convert-reader");
+        reader.setDaemon(true);
+        reader.start();
+        try {
+            while (true) {
+                Step s = take(steps);
+                if (s.failure() != null) {
+                    throw s.failure();
                 }
-                done = Math.max(done, alignUp(runEnd, chunk));
-            } else if (inTop && !mode.targetReadsZero() && runEnd > done) {
-                zeros(Math.max(pos, done), runEnd);
+                if (s.isEnd()) {
+                    break;
+                }
+                if (s.buf() != null) {
+                    copyBatch(s);
+                    free.add(s.buf());
+                } else if (s.zeroTo() > s.offset()) {
+                    zeros(s.offset(), s.zeroTo());
+                }
+                bar.update(s.progress());
             }
-            pos = runEnd;
-            bar.update(pos);
+        } finally {
+            stop(reader);
         }
         flushPendingZeros();
         bar.finish();
     }
 
-    /** --salvage: read errors become zeros, sector by sector, each reported here. */
+    /** --salvage: read errors become zeros, sector by sector, each reported here (from the reader thread). */
     void salvage(java.util.function.Consumer<String> warnings) {
         this.salvage = warnings;
     }
 
-    private void readBatch(long offset, int length) {
-        batch.clear().limit(length);
+    // ---------------------------------------------------------------- the reader thread
+
+    /** Walks the source's block status and reads what must be copied, ahead of the writes. */
+    private void read(long size) {
         try {
-            source.read(offset, batch);
+            long done = 0; // everything below was handed over (whole chunks)
+            long pos = 0;
+            while (pos < size && !cancelled) {
+                BlockStatus st;
+                try {
+                    st = source.blockStatus(pos, size - pos);
+                } catch (IOException | RuntimeException e) {
+                    throw new CliException("error while reading block status at offset " + pos + ": "
+                            + Images.reason(e), 1, e);
+                }
+                long runEnd = Math.min(size, pos + Math.max(1, st.length()));
+                boolean inTop = !mode.targetHasBacking() || st.depth() == 0;
+                if (inTop && (mode.sparseSize() == 0 || st.allocated() && !st.zero())) {
+                    long first = Math.max(pos - pos % chunk, done);
+                    long end = Math.min(alignUp(runEnd, chunk), size);
+                    for (long b = first; b < end && !cancelled; b += batchSize) {
+                        int len = (int) Math.min(batchSize, end - b);
+                        ByteBuffer buf = takeFree();
+                        if (buf == null) {
+                            return;
+                        }
+                        readBatch(buf, b, len);
+                        put(new Step(b, len, buf, classify(buf, len), runEnd, 0, b + len, null));
+                    }
+                    done = Math.max(done, alignUp(runEnd, chunk));
+                    put(new Step(pos, 0, null, null, 0, 0, runEnd, null));
+                } else if (inTop && !mode.targetReadsZero() && runEnd > done) {
+                    put(new Step(Math.max(pos, done), 0, null, null, 0, runEnd, runEnd, null));
+                } else {
+                    put(new Step(pos, 0, null, null, 0, 0, runEnd, null));
+                }
+                pos = runEnd;
+            }
+            put(new Step(0, 0, null, null, 0, 0, -1, null));
+        } catch (RuntimeException e) {
+            put(new Step(0, 0, null, null, 0, 0, 0, e));
+        }
+    }
+
+    private void readBatch(ByteBuffer buf, long offset, int length) {
+        buf.clear().limit(length);
+        try {
+            source.read(offset, buf);
         } catch (IOException | RuntimeException e) {
             if (salvage == null) {
                 throw new CliException("error while reading at byte " + offset + ": " + Images.reason(e), 1, e)
                         .withQemuWords("error while reading at byte " + offset + ": " + QEMU_READ_ERROR);
             }
-            salvageBatch(offset, length);
+            salvageBatch(buf, offset, length);
         }
     }
 
     /** As qemu-img --salvage: each 512-byte sector read alone, those that fail zeroed and reported. */
-    private void salvageBatch(long offset, int length) {
+    private void salvageBatch(ByteBuffer buf, long offset, int length) {
         for (int at = 0; at < length; at += SECTOR) {
             int n = Math.min(SECTOR, length - at);
-            ByteBuffer sector = batch.duplicate().clear().position(at).limit(at + n).slice();
+            ByteBuffer sector = buf.duplicate().clear().position(at).limit(at + n).slice();
             try {
                 source.read(offset + at, sector);
             } catch (IOException | RuntimeException e) {
                 salvage.accept("error while reading offset " + (offset + at) + ": "
                         + (Program.dropIn() ? QEMU_READ_ERROR : Images.reason(e)));
                 for (int i = 0; i < n; i++) {
-                    batch.put(at + i, (byte) 0);
+                    buf.put(at + i, (byte) 0);
                 }
             }
         }
-        batch.clear().limit(length);
+        buf.clear().limit(length);
     }
 
-    private void copyChunk(ByteBuffer buf, long offset, boolean lastOfRun) {
-        int length = buf.remaining();
-        if (mode.sparseSize() > 0 && isZero(buf)) {
+    /** Per chunk: all zeros, or holding a zero piece of -S bytes (when -S is below the chunk size). */
+    private byte[] classify(ByteBuffer buf, int len) {
+        byte[] flags = new byte[(len + chunk - 1) / chunk];
+        if (mode.sparseSize() == 0) {
+            return flags;
+        }
+        boolean pieces = !mode.compress() && mode.targetReadsZero() && mode.sparseSize() < chunk;
+        for (int k = 0; k < flags.length; k++) {
+            ByteBuffer c = buf.slice(k * chunk, Math.min(chunk, len - k * chunk));
+            if (isZero(c)) {
+                flags[k] = ZERO_CHUNK;
+            } else if (pieces && hasZeroPiece(c, (int) mode.sparseSize())) {
+                flags[k] = ZERO_PIECE;
+            }
+        }
+        return flags;
+    }
+
+    /** A free batch buffer, or null once the copy was given up. */
+    private ByteBuffer takeFree() {
+        while (!cancelled) {
+            try {
+                ByteBuffer b = free.poll(50, TimeUnit.MILLISECONDS);
+                if (b != null) {
+                    return b;
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return null;
+            }
+        }
+        return null;
+    }
+
+    private void put(Step s) {
+        while (!cancelled) {
+            try {
+                if (steps.offer(s, 50, TimeUnit.MILLISECONDS)) {
+                    return;
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return;
+            }
+        }
+    }
+
+    private static <T> T take(BlockingQueue<T> q) {
+        try {
+            return q.take();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new CliException("interrupted", 1, e);
+        }
+    }
+
+    /** Ends the reader (after a failure here it may still be reading) and waits for it. */
+    private void stop(Thread reader) {
+        cancelled = true;
+        while (reader.isAlive()) {
+            Step s = steps.poll();
+            if (s != null && s.buf() != null) {
+                free.offer(s.buf());
+            }
+            try {
+                reader.join(10);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return;
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- the writes, on this thread
+
+    private void copyBatch(Step s) {
+        ByteBuffer buf = s.buf();
+        byte[] flags = s.chunks();
+        for (int k = 0; k < flags.length; k++) {
+            int at = k * chunk;
+            int n = Math.min(chunk, s.length() - at);
+            long offset = s.offset() + at;
+            copyChunk(buf, at, n, offset, offset + n >= s.runEnd(), flags[k]);
+        }
+        flushData();
+    }
+
+    private void copyChunk(ByteBuffer buf, int at, int length, long offset, boolean lastOfRun, byte flags) {
+        if (mode.sparseSize() > 0 && (flags & ZERO_CHUNK) != 0) {
+            flushData();
             if (mode.sparseSize() <= chunk) {
                 if (!mode.targetReadsZero()) {
                     zeros(offset, offset + length);
@@ -155,7 +314,30 @@ final class ConvertCopy {
             return;
         }
         flushPendingZeros();
-        write(offset, buf);
+        if ((flags & ZERO_PIECE) != 0) {
+            flushData();
+            writePieces(offset, buf.slice(at, length));
+            return;
+        }
+        if (dataBuf == buf && dataTo == at) {
+            dataTo += length;
+            return;
+        }
+        flushData();
+        dataBuf = buf;
+        dataFrom = at;
+        dataTo = at + length;
+        dataOffset = offset;
+    }
+
+    /** Writes the data chunks gathered so far with one request. */
+    private void flushData() {
+        if (dataBuf == null) {
+            return;
+        }
+        ByteBuffer part = dataBuf.slice(dataFrom, dataTo - dataFrom);
+        dataBuf = null;
+        writeAt(dataOffset, part);
     }
 
     /** The zero chunks held back: as zeros when they make a run of -S bytes, else as data. */
@@ -175,27 +357,22 @@ final class ConvertCopy {
         ByteBuffer z = ByteBuffer.allocate(chunk);
         for (long c = start; c < end; c += chunk) {
             z.clear().limit((int) Math.min(chunk, end - c));
-            write(c, z);
+            writeAt(c, z);
         }
     }
 
-    private void write(long offset, ByteBuffer data) {
-        if (!mode.compress() && mode.targetReadsZero() && mode.sparseSize() > 0 && mode.sparseSize() < chunk
-                && hasZeroPiece(data, (int) mode.sparseSize())) {
-            // the -S pieces of zeros are not written, as qemu-img skips them: a raw target keeps its
-            // holes there, an existing target (--target-is-zero) its bytes
-            int piece = (int) mode.sparseSize();
-            int start = data.position();
-            for (int p = start; p < data.limit(); p += piece) {
-                ByteBuffer part = data.duplicate();
-                part.position(p).limit(Math.min(data.limit(), p + piece));
-                if (!isZero(part)) {
-                    writeAt(offset + (p - start), part);
-                }
+    /**
+     * A chunk with pieces of -S zeros: the pieces are not written, as qemu-img skips them: a
+     * raw target keeps its holes there, an existing target (--target-is-zero) its bytes.
+     */
+    private void writePieces(long offset, ByteBuffer data) {
+        int piece = (int) mode.sparseSize();
+        for (int p = 0; p < data.limit(); p += piece) {
+            ByteBuffer part = data.slice(p, Math.min(piece, data.limit() - p));
+            if (!isZero(part)) {
+                writeAt(offset + p, part);
             }
-            return;
         }
-        writeAt(offset, data);
     }
 
     private void writeAt(long offset, ByteBuffer data) {
@@ -238,28 +415,26 @@ final class ConvertCopy {
     }
 
     private static boolean hasZeroPiece(ByteBuffer data, int piece) {
-        for (int p = data.position(); p < data.limit(); p += piece) {
-            ByteBuffer part = data.duplicate();
-            part.position(p).limit(Math.min(data.limit(), p + piece));
-            if (isZero(part)) {
+        for (int p = 0; p < data.limit(); p += piece) {
+            if (isZero(data.slice(p, Math.min(piece, data.limit() - p)))) {
                 return true;
             }
         }
         return false;
     }
 
+    private static final ByteBuffer ZEROS = ByteBuffer.allocateDirect(RAW_CHUNK);
+
+    /** All bytes between position and limit are zero (a vectorised compare with a zero buffer). */
     static boolean isZero(ByteBuffer buf) {
-        int i = buf.position();
+        int at = buf.position();
         int end = buf.limit();
-        for (; i + 8 <= end; i += 8) {
-            if (buf.getLong(i) != 0) {
+        while (at < end) {
+            int n = Math.min(end - at, ZEROS.capacity());
+            if (buf.slice(at, n).mismatch(ZEROS.slice(0, n)) >= 0) {
                 return false;
             }
-        }
-        for (; i < end; i++) {
-            if (buf.get(i) != 0) {
-                return false;
-            }
+            at += n;
         }
         return true;
     }

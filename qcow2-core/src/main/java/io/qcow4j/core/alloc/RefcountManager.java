@@ -12,10 +12,17 @@ import io.qcow4j.core.storage.Storage;
  * Refcount table and blocks ({@code == Host cluster management ==}), and the cluster
  * allocator on top of them.
  *
- * <p>Ordering, so that a crash leaves at worst leaked clusters: a new refcount block is
- * written before the table entry that points at it; a cluster's refcount is raised before
- * the caller references it and lowered only after the caller dropped the reference; a
- * grown refcount table is complete and flushed before the header switches to it.
+ * <p>Ordering, so that a crash (a power failure included) leaves at worst leaked clusters:
+ * a new refcount block is written and flushed before the table entry that points at it; a
+ * cluster's refcount is raised before the caller references it (the caller's reference
+ * reaches the disk only after a flush, see {@code L2Cache}) and lowered only after the
+ * caller dropped the reference; a grown refcount table is complete and flushed before the
+ * header switches to it.
+ *
+ * <p>With {@link #deferFrees} on (a writable image), a free only notes the clusters: their
+ * refcounts drop in {@link #applyPendingFrees}, which the image calls once the dropped
+ * references are durable. Until then {@link #get} already answers the lowered count, but
+ * the clusters are not handed out again.
  */
 public final class RefcountManager {
     /** QEMU refuses refcount tables above 8 MiB; so do we, before allocating one. */
@@ -49,6 +56,9 @@ public final class RefcountManager {
     private java.util.function.LongFunction<String> guard = c -> null;
     /** Sorted refcount block offsets for {@link #metadataAt}; null when the table changed since. */
     private long[] blockOffsets;
+    /** Frees waiting for their dropped references to be durable: cluster index, count. */
+    private final java.util.HashMap<Long, Long> pendingFrees = new java.util.HashMap<>();
+    private boolean deferFrees;
 
     public RefcountManager(Storage storage, int clusterBits, int refcountOrder, long tableOffset,
                            int tableClusters, TableMoveListener listener) throws IOException {
@@ -160,8 +170,45 @@ public final class RefcountManager {
         }
     }
 
-    /** Refcount of the cluster at index {@code cluster} (host offset / cluster size). */
+    /**
+     * Frees wait for {@link #applyPendingFrees} (see the class comment), for an image whose
+     * references reach the disk only after a flush.
+     */
+    public void deferFrees(boolean on) {
+        this.deferFrees = on;
+    }
+
+    /** The number of clusters whose frees wait. */
+    public int pendingFrees() {
+        return pendingFrees.size();
+    }
+
+    /**
+     * Lowers the refcounts of the waiting frees. Call only right after a flush that made
+     * the dropped references durable; the lowered counts reach the disk with the next one
+     * (lost, they are leaks). Returns whether anything was lowered.
+     */
+    public boolean applyPendingFrees() throws IOException {
+        if (pendingFrees.isEmpty()) {
+            return false;
+        }
+        java.util.Iterator<java.util.Map.Entry<Long, Long>> it = pendingFrees.entrySet().iterator();
+        while (it.hasNext()) {
+            java.util.Map.Entry<Long, Long> e = it.next();
+            addNow(e.getKey(), -e.getValue());
+            it.remove();
+        }
+        return true;
+    }
+
+    /** Refcount of the cluster at index {@code cluster} (host offset / cluster size), waiting frees deducted. */
     public long get(long cluster) throws IOException {
+        Long pending = pendingFrees.isEmpty() ? null : pendingFrees.get(cluster);
+        return pending == null ? stored(cluster) : stored(cluster) - pending;
+    }
+
+    /** The refcount as the refcount block holds it. */
+    private long stored(long cluster) throws IOException {
         long block = blockFor(cluster);
         if (block == 0) {
             return 0;
@@ -244,12 +291,28 @@ public final class RefcountManager {
         }
     }
 
-    /** Sets the refcount of {@code cluster} to {@code value} (repair). */
+    /** Sets the refcount of {@code cluster} to {@code value} (repair), at once. */
     public void set(long cluster, long value) throws IOException {
-        add(cluster, value - get(cluster));
+        addNow(cluster, value - get(cluster));
     }
 
     private void add(long cluster, long delta) throws IOException {
+        if (delta < 0 && deferFrees) {
+            long now = get(cluster) + delta;
+            if (now < 0) {
+                long block = blockFor(cluster);
+                throw new CorruptImageException(block == 0 ? "refcount table" : "refcount block",
+                        block == 0 ? tableOffset + cluster / entriesPerBlock * 8
+                                : block + RefcountBlock.wordOffset(cluster % entriesPerBlock, refcountOrder),
+                        "refcount of cluster 0x" + Long.toHexString(cluster << clusterBits) + " would drop below zero");
+            }
+            pendingFrees.merge(cluster, -delta, Long::sum);
+            return;
+        }
+        addNow(cluster, delta);
+    }
+
+    private void addNow(long cluster, long delta) throws IOException {
         long rt = cluster / entriesPerBlock;
         if (rt >= table.length) {
             if (delta < 0) {
@@ -382,9 +445,12 @@ public final class RefcountManager {
         if (off != 0) {
             long cluster = off >>> clusterBits;
             long endCluster = (off + len - 1) >>> clusterBits;
-            if (endCluster == cluster) {
+            if (stored(cluster) >= maxRefcount) {
+                // as QEMU: a cluster whose refcount is at the width's maximum takes no more
+                off = 0;
+            } else if (endCluster == cluster) {
                 add(cluster, 1);
-            } else if (get(endCluster) == 0 && !isPending(endCluster) && !excluded.test(endCluster)
+            } else if (stored(endCluster) == 0 && !isPending(endCluster) && !excluded.test(endCluster)
                     && guard.apply(endCluster) == null) {
                 add(cluster, 1);
                 add(endCluster, 1);
@@ -452,7 +518,7 @@ public final class RefcountManager {
                 c = blockEnd;
                 continue;
             }
-            if (!isPending(c) && !excluded.test(c) && get(c) == 0) {
+            if (!isPending(c) && !excluded.test(c) && stored(c) == 0) {
                 if (firstFreeSeen < 0) {
                     firstFreeSeen = c;
                 }
@@ -496,6 +562,8 @@ public final class RefcountManager {
                 pending.remove(range);
             }
         }
+        // the block (zeros and its counts) durable before the table names it
+        storage.flush();
         setTableEntry(rt, off);
         return off;
     }

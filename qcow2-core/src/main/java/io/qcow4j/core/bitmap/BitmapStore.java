@@ -170,6 +170,8 @@ final class BitmapStore {
      */
     private void writeInPlace(PersistentBitmap b, BitmapBits bits) throws IOException {
         long[] table = b.table;
+        // entries naming new data clusters: written once those clusters and their refcounts are durable
+        List<long[]> fresh = new ArrayList<>();
         for (int i = 0; i < table.length; i++) {
             long at = (long) i * cs;
             if (!bits.changed(at, cs)) {
@@ -190,7 +192,15 @@ final class BitmapStore {
             } else {
                 long off = refcounts.allocate(1, false);
                 writeCluster(bits, at, off);
-                setEntry(b, i, off);
+                fresh.add(new long[] {i, off});
+            }
+        }
+        if (!fresh.isEmpty()) {
+            // a power failure must not leave a table entry on disk naming a cluster whose
+            // refcount did not get there (qemu-img check: refcount=0 reference=1)
+            storage.flush();
+            for (long[] f : fresh) {
+                setEntry(b, (int) f[0], f[1]);
             }
         }
     }

@@ -25,6 +25,9 @@ final class CopiedFlagCheck {
         long[] l1 = run.p.mapper().l1();
         int words = run.p.geometry().l2EntryWords();
         int entries = run.p.geometry().l2Entries();
+        // one table read at a time, into the same arrays (a big disk has thousands)
+        long[] table = new long[run.cs / 8];
+        ByteBuffer scratch = ByteBuffer.allocate(run.cs);
         run.progress(CheckRun.COPIED_START, CheckRun.COPIED_SPAN, 0, l1.length);
         for (int i = 0; i < l1.length; i++) {
             long e = l1[i];
@@ -49,9 +52,8 @@ final class CopiedFlagCheck {
                     res.corruptionsFixed++;
                 }
             }
-            long[] table;
             try {
-                table = run.readLongs(l2, run.cs / 8);
+                run.readLongs(l2, table, scratch);
             } catch (CheckFailure f) {
                 run.err("ERROR: Could not read L2 table: " + f.strerror());
                 res.checkErrors++;
@@ -61,7 +63,8 @@ final class CopiedFlagCheck {
             int dirty = 0;
             for (int j = 0; j < entries; j++) {
                 long e2 = table[j * words];
-                if (!scan.hasHostCluster(e2)) {
+                // the first test is the quick one: no host offset, no cluster (outside a data file)
+                if ((e2 & L2Entry.OFFSET_MASK) == 0 && !run.dataFile || !scan.hasHostCluster(e2)) {
                     continue;
                 }
                 long rc;

@@ -74,12 +74,13 @@ final class DiskRefcounts {
         }
     }
 
-    /** Makes the raises durable before anything is lowered. */
-    void flushQuietly() {
+    /** Makes the raises durable before anything is lowered; false if the flush failed. */
+    boolean flushQuietly() {
         try {
             run.storage.flush();
-        } catch (IOException ignored) {
-            // the lowering that follows fails the same way and is counted
+            return true;
+        } catch (IOException e) {
+            return false;
         }
     }
 

@@ -84,6 +84,10 @@ public final class ImageChecker {
     private static CheckResult execute(Qcow2Image img, Repair mode, Consumer<CheckResult.Line> stderr,
                                        DoubleConsumer progress) throws IOException {
         synchronized (img) {
+            if (!img.isReadOnly()) {
+                // the check reads the tables below the L2 cache: nothing may wait in it
+                img.flush();
+            }
             EngineParts p = img.engineParts();
             CheckRun run = new CheckRun(p, mode != null, stderr, progress);
             String openError;
@@ -125,6 +129,11 @@ public final class ImageChecker {
             }
             if (mode == Repair.ALL) {
                 replaceLostBitmapClusters(run);
+            }
+            if (mode != null) {
+                // what the repair wrote survives a power failure once it returned (a failed
+                // flush is the caller's IOException)
+                run.storage.flush();
             }
             return new CheckResult(shown, null, fixedAny, run);
         }

@@ -143,6 +143,7 @@ final class RefcountCheck {
         }
 
         void apply(DiskRefcounts disk, CheckTally res) {
+            boolean raisesDurable = true;
             for (int pass = 0; pass < 2; pass++) {
                 boolean raising = pass == 0;
                 for (int k = 0; k < n; k++) {
@@ -150,7 +151,9 @@ final class RefcountCheck {
                     if (raise != raising) {
                         continue;
                     }
-                    if (disk.set(cluster[k], to[k])) {
+                    // a lowering must not reach the disk before the raises (a power failure
+                    // between would free what is in use): after a failed flush, leaks stay
+                    if ((raise || raisesDurable) && disk.set(cluster[k], to[k])) {
                         if (raise) {
                             res.corruptionsFixed++;
                         } else {
@@ -163,7 +166,7 @@ final class RefcountCheck {
                     }
                 }
                 if (raising && n > 0) {
-                    disk.flushQuietly();
+                    raisesDurable = disk.flushQuietly();
                 }
             }
         }

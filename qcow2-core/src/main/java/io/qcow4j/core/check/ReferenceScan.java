@@ -200,6 +200,9 @@ final class ReferenceScan {
         long nextContiguous = 0;
         for (int i = 0; i < entries; i++) {
             long e = table[i * words];
+            if (words == 1 && (e & ~L2Entry.ZERO) == 0) {
+                continue; // unallocated or a plain zero cluster (most of a big disk): owns nothing, nothing to check
+            }
             long bitmap = words == 2 ? table[i * words + 1] : 0;
             Kind kind = kind(e);
             if (kind != Kind.COMPRESSED && (e & L2Entry.STANDARD_RESERVED_MASK) != 0) {

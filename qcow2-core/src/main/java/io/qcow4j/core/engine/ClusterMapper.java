@@ -19,6 +19,14 @@ public final class ClusterMapper {
         void l1TableMoved(long offset, int entries) throws IOException;
     }
 
+    /** Makes the image's updates durable in order (flush, L2 write-back, flush, frees). */
+    public interface MetadataSync {
+        void sync() throws IOException;
+    }
+
+    /** Waiting frees past which a writer syncs before it goes on (bounds their memory). */
+    static final int PENDING_FREES_LIMIT = 1 << 16;
+
     private final Storage storage;
     private final RefcountManager refcounts;
     private final L2Cache cache;
@@ -26,6 +34,7 @@ public final class ClusterMapper {
     private final boolean validateData;
     private long l1Offset;
     private long[] l1;
+    private MetadataSync sync;
 
     public ClusterMapper(Storage storage, RefcountManager refcounts, L2Cache cache, Geometry geo,
                          long l1Offset, long[] l1, boolean hasDataFile) {
@@ -37,6 +46,14 @@ public final class ClusterMapper {
         this.l1 = l1;
         this.validateData = !hasDataFile;
         refcounts.setAllocationGuard(c -> inUse(c << geo.clusterBits()));
+    }
+
+    /**
+     * Called before an L2 table is changed when the L2 cache's dirty tables fill its budget
+     * or too many frees wait: the image syncs, so both stay bounded.
+     */
+    public void setMetadataSync(MetadataSync sync) {
+        this.sync = sync;
     }
 
     /** Reads and validates an L1 table of {@code entries} entries at {@code offset}. */
@@ -127,6 +144,15 @@ public final class ClusterMapper {
             cache.setWord(l2, index * 2, entry);
             cache.setWord(l2, index * 2 + 1, bitmap);
         }
+    }
+
+    /**
+     * Writes {@code count} entries from index {@code index} on (with extended L2, entry and
+     * bitmap word pairs) in one update. Each entry's word goes before its bitmap word, which
+     * is the safe order when the new bitmaps only gain allocated subclusters.
+     */
+    public void setEntries(long l2, int index, long[] words, int count) throws IOException {
+        cache.setWords(l2, index * geo.l2EntryWords(), words, count * geo.l2EntryWords());
     }
 
     /**
@@ -230,6 +256,10 @@ public final class ClusterMapper {
         if (index >= l1.length) {
             throw new IllegalStateException("offset beyond the L1 table");
         }
+        if (sync != null && (cache.dirtyTables() >= cache.capacity() - 1
+                || refcounts.pendingFrees() >= PENDING_FREES_LIMIT)) {
+            sync.sync();
+        }
         int i = (int) index;
         long entry = l1[i];
         long old = checkedL2ForWrite(i);
@@ -254,6 +284,8 @@ public final class ClusterMapper {
             }
         }
         cache.put(fresh, content);
+        // the table's refcount and content durable before the L1 entry names it
+        storage.flush();
         setL1(i, L1Entry.of(fresh, true));
         if (old != 0) {
             refcounts.free(old, geo.clusterSize());

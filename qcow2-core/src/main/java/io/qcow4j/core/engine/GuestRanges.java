@@ -2,7 +2,9 @@ package io.qcow4j.core.engine;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.util.List;
 
+import io.qcow4j.core.alloc.RefcountManager;
 import io.qcow4j.core.format.L2Entry;
 
 /**
@@ -14,38 +16,68 @@ public final class GuestRanges {
     private final ImageIo io;
     private final ClusterMapper mapper;
     private final Geometry geo;
+    private final BulkRead bulkRead;
+    private final BulkWrite bulkWrite;
 
-    public GuestRanges(ImageIo io, ClusterMapper mapper, Geometry geo) {
+    public GuestRanges(ImageIo io, ClusterMapper mapper, Geometry geo, RefcountManager refcounts) {
         this.io = io;
         this.mapper = mapper;
         this.geo = geo;
+        this.bulkRead = new BulkRead(io, mapper, geo);
+        this.bulkWrite = new BulkWrite(io, mapper, geo, refcounts);
     }
 
     /** Reads {@code dst.remaining()} bytes at {@code offset}; past {@code diskSize} reads zeros. */
     public void read(long offset, ByteBuffer dst, long diskSize) throws IOException {
-        int cs = geo.clusterSize();
-        while (dst.hasRemaining()) {
-            if (offset >= diskSize) {
-                ImageIo.zeroFill(dst);
-                return;
-            }
-            int n = (int) Math.min(Math.min(dst.remaining(), cs - geo.offsetInCluster(offset)), diskSize - offset);
+        if (offset < diskSize && dst.hasRemaining()) {
+            int n = (int) Math.min(dst.remaining(), diskSize - offset);
             ByteBuffer part = dst.duplicate();
             part.limit(part.position() + n);
-            io.readInCluster(offset, part);
+            bulkRead.read(offset, part);
             dst.position(dst.position() + n);
-            offset += n;
         }
+        ImageIo.zeroFill(dst);
     }
 
-    /** Writes {@code src} at {@code offset}, one cluster at a time. */
+    /**
+     * As {@link #read}, with the runs of data clusters returned unread (see
+     * {@link BulkRead#readPlanned}); everything else of {@code dst} is filled in.
+     */
+    public List<DataRead> readPlanned(long offset, ByteBuffer dst, long diskSize) throws IOException {
+        List<DataRead> data = List.of();
+        if (offset < diskSize && dst.hasRemaining()) {
+            int n = (int) Math.min(dst.remaining(), diskSize - offset);
+            ByteBuffer part = dst.duplicate();
+            part.limit(part.position() + n);
+            data = bulkRead.readPlanned(offset, part);
+            dst.position(dst.position() + n);
+        }
+        ImageIo.zeroFill(dst);
+        return data;
+    }
+
+    /**
+     * Writes {@code src} at {@code offset}: the whole clusters under each L2 table in one
+     * batch ({@link BulkWrite}), a cluster written in part through the copy-on-write of
+     * {@link ImageIo#writeInCluster}.
+     */
     public void write(long offset, ByteBuffer src) throws IOException {
         int cs = geo.clusterSize();
+        long coverage = geo.l2Coverage();
         while (src.hasRemaining()) {
-            int n = Math.min(src.remaining(), cs - geo.offsetInCluster(offset));
+            int in = geo.offsetInCluster(offset);
+            int n;
             ByteBuffer part = src.duplicate();
-            part.limit(part.position() + n);
-            io.writeInCluster(offset, part);
+            if (in == 0 && src.remaining() >= cs) {
+                long tableEnd = (offset / coverage + 1) * coverage;
+                n = (int) Math.min((long) (src.remaining() / cs) * cs, tableEnd - offset);
+                part.limit(part.position() + n);
+                bulkWrite.write(offset, part);
+            } else {
+                n = Math.min(src.remaining(), cs - in);
+                part.limit(part.position() + n);
+                io.writeInCluster(offset, part);
+            }
             src.position(src.position() + n);
             offset += n;
         }

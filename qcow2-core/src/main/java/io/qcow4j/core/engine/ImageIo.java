@@ -3,6 +3,7 @@ package io.qcow4j.core.engine;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.Arrays;
+import java.util.function.Supplier;
 
 import io.qcow4j.core.BlockDevice;
 import io.qcow4j.core.CorruptImageException;
@@ -25,7 +26,9 @@ public final class ImageIo {
     private final RefcountManager refcounts;
     private final ClusterMapper mapper;
     private final Geometry geo;
-    private final ClusterCodec codec;
+    /** One codec per thread: {@link Parallel} workers decompress and compress beside the caller. */
+    private final ThreadLocal<ClusterCodec> codecs;
+    private final CompressedWrite compressedWrite;
     private final boolean dataFileRaw;
     private BlockDevice backing;
     /** Guest data seen through a cipher (LUKS), null for plain images. */
@@ -34,14 +37,15 @@ public final class ImageIo {
     private byte[] cachedCompressed;
 
     public ImageIo(Storage storage, Storage dataFile, boolean dataFileRaw, RefcountManager refcounts,
-                   ClusterMapper mapper, Geometry geo, ClusterCodec codec, BlockDevice backing) {
+                   ClusterMapper mapper, Geometry geo, Supplier<ClusterCodec> codec, BlockDevice backing) {
         this.storage = storage;
         this.dataFile = dataFile;
         this.dataFileRaw = dataFileRaw;
         this.refcounts = refcounts;
         this.mapper = mapper;
         this.geo = geo;
-        this.codec = codec;
+        this.codecs = ThreadLocal.withInitial(codec);
+        this.compressedWrite = new CompressedWrite(this, mapper, geo, refcounts);
         this.backing = backing;
     }
 
@@ -58,11 +62,20 @@ public final class ImageIo {
         return dataView != null;
     }
 
-    private Storage data() {
+    /** Where guest data lives: the external data file, else the image; through the cipher when encrypted. */
+    Storage data() {
         if (dataView != null) {
             return dataView;
         }
         return dataFile != null ? dataFile : storage;
+    }
+
+    Storage storage() {
+        return storage;
+    }
+
+    boolean hasDataFile() {
+        return dataFile != null;
     }
 
     /** A standard entry maps data: a host offset, or offset 0 with COPIED in a data file. */
@@ -155,25 +168,40 @@ public final class ImageIo {
         if (plain == cachedCompressedEntry) {
             return cachedCompressed;
         }
-        long off = CompressedDescriptor.hostOffset(entry, geo.clusterBits());
-        long span = CompressedDescriptor.spanBytes(entry, geo.clusterBits());
-        long where = l2 + 8L * idx * geo.l2EntryWords();
-        if (off < geo.clusterSize() || off >= storage.length()) {
-            throw new CorruptImageException("L2 table", where, "compressed cluster offset 0x" + Long.toHexString(off) + " outside the image");
-        }
-        // a compressed cluster never needs more than a cluster plus a sector
-        span = Math.min(span, geo.clusterSize() + CompressedDescriptor.SECTOR);
-        ByteBuffer in = ByteBuffer.allocate((int) span);
+        long off = compressedOffset(entry, l2, idx);
+        int span = compressedSpan(entry);
+        ByteBuffer in = ByteBuffer.allocate(span);
         storage.read(off, in);
         byte[] out = new byte[geo.clusterSize()];
-        try {
-            codec.decompress(in.array(), 0, in.capacity(), out, out.length);
-        } catch (IOException e) {
-            throw new CorruptImageException("compressed cluster", off, e.getMessage());
-        }
+        decompress(in.array(), 0, span, off, out);
         cachedCompressedEntry = plain;
         cachedCompressed = out;
         return out;
+    }
+
+    /** Host offset of a compressed cluster's data, checked to lie inside the image. */
+    long compressedOffset(long entry, long l2, int idx) throws IOException {
+        long off = CompressedDescriptor.hostOffset(entry, geo.clusterBits());
+        if (off < geo.clusterSize() || off >= storage.length()) {
+            throw new CorruptImageException("L2 table", l2 + 8L * idx * geo.l2EntryWords(),
+                    "compressed cluster offset 0x" + Long.toHexString(off) + " outside the image");
+        }
+        return off;
+    }
+
+    /** Bytes to read for a compressed cluster: never more than a cluster plus a sector. */
+    int compressedSpan(long entry) {
+        long span = CompressedDescriptor.spanBytes(entry, geo.clusterBits());
+        return (int) Math.min(span, geo.clusterSize() + CompressedDescriptor.SECTOR);
+    }
+
+    /** Decompresses one cluster read from host offset {@code off} into {@code out}, with this thread's codec. */
+    void decompress(byte[] in, int inOff, int inLen, long off, byte[] out) throws IOException {
+        try {
+            codecs.get().decompress(in, inOff, inLen, out, out.length);
+        } catch (IOException e) {
+            throw new CorruptImageException("compressed cluster", off, e.getMessage());
+        }
     }
 
     /** Forgets the last decompressed cluster (its host bytes were freed behind our back). */
@@ -330,7 +358,7 @@ public final class ImageIo {
      * Refuses, before the entry changes, an old cluster whose reference {@link #release}
      * could not drop (outside the file: a cut image reads it as zeros but cannot free it).
      */
-    private void requireReleasable(long entry, long l2, int idx) throws IOException {
+    void requireReleasable(long entry, long l2, int idx) throws IOException {
         if (dataFile == null && !L2Entry.isCompressed(entry) && isAllocated(entry)) {
             mapper.checkedHostInFile(entry, l2, idx);
         }
@@ -361,30 +389,23 @@ public final class ImageIo {
         }
     }
 
-    /** Writes one compressed cluster at cluster-aligned {@code offset}. */
-    public void writeCompressed(long offset, byte[] clusterData, int length) throws IOException {
+    /**
+     * Writes whole clusters compressed at cluster-aligned {@code offset} (the last one may
+     * be the disk's short tail); a cluster that does not shrink is written plain.
+     */
+    public void writeCompressed(long offset, ByteBuffer src) throws IOException {
         if (dataFile != null) {
             throw new IOException("Compression is not supported with an external data file");
         }
         if (dataView != null) {
             throw new IOException("Compression is not supported for encrypted images");
         }
-        int cs = geo.clusterSize();
-        byte[] in = length == cs ? clusterData : Arrays.copyOf(clusterData, cs);
-        byte[] out = new byte[cs - 1];
-        int clen = codec.compress(in, cs, out);
-        if (clen < 0) {
-            writeInCluster(offset, ByteBuffer.wrap(in));
-            return;
-        }
-        long l2 = mapper.writableL2Table(offset);
-        int idx = mapper.l2Index(offset);
-        long old = mapper.entry(l2, idx);
-        requireReleasable(old, l2, idx);
-        long host = refcounts.allocateBytes(clen);
-        storage.write(host, ByteBuffer.wrap(out, 0, clen));
-        mapper.setEntry(l2, idx, CompressedDescriptor.of(host, clen, geo.clusterBits()), 0);
-        release(old, l2, idx);
+        compressedWrite.write(offset, src);
+    }
+
+    /** Compresses one whole cluster with this thread's codec: the length, or -1 when it does not shrink. */
+    int compress(byte[] cluster, byte[] out) {
+        return codecs.get().compress(cluster, cluster.length, out);
     }
 
     // ---------------------------------------------------------------- zeroes and discard
@@ -530,8 +551,10 @@ public final class ImageIo {
             b.position(b.limit());
         } else {
             while (b.hasRemaining()) {
-                b.put((byte) 0);
+                b.put(ZEROS, 0, Math.min(ZEROS.length, b.remaining()));
             }
         }
     }
+
+    private static final byte[] ZEROS = new byte[64 << 10];
 }

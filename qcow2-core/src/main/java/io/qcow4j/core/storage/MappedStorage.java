@@ -29,6 +29,10 @@ public final class MappedStorage extends FileStorage {
         if (System.getProperty("background.releaser") == null) {
             System.setProperty("background.releaser", "false");
         }
+        // Chronicle's POSIX binding (jnr-ffi, which generates its native stubs at every start:
+        // about 0.2 s of CPU) serves it here only for msync, and no flush needs that: flush()
+        // is fdatasync, which writes the pages dirtied through the mapping as well
+        net.openhft.posix.PosixAPI.useNoOpPosixApi();
     }
 
     private static final long CHUNK = 64L << 20;
@@ -131,6 +135,24 @@ public final class MappedStorage extends FileStorage {
         }
         try {
             chunk(offset).writeLong(offset, Long.reverseBytes(value));
+        } catch (RuntimeException e) {
+            throw mappingFailure(offset, e);
+        }
+    }
+
+    @Override
+    public void writeLongs(long offset, long[] src, int srcOff, int count) throws IOException {
+        checkWritable();
+        long end = offset + 8L * count;
+        if (offset < 0 || end > length || offset / CHUNK != (end - 1) / CHUNK) {
+            super.writeLongs(offset, src, srcOff, count);
+            return;
+        }
+        try {
+            MappedBytesStore store = chunk(offset);
+            for (int i = 0; i < count; i++) {
+                store.writeLong(offset + 8L * i, Long.reverseBytes(src[srcOff + i]));
+            }
         } catch (RuntimeException e) {
             throw mappingFailure(offset, e);
         }

@@ -45,6 +45,13 @@ public interface Storage extends Closeable {
         buf.asLongBuffer().get(dst, dstOff, count);
     }
 
+    /** Writes {@code count} big-endian longs from {@code src[srcOff..]}, in order, in one request. */
+    default void writeLongs(long offset, long[] src, int srcOff, int count) throws IOException {
+        ByteBuffer buf = ByteBuffer.allocate(count * 8);
+        buf.asLongBuffer().put(src, srcOff, count);
+        write(offset, buf);
+    }
+
     /** Grows the image to {@code newLength} as a hole (no data written, no space used). */
     void extend(long newLength) throws IOException;
 

@@ -64,7 +64,12 @@ final class Export implements AutoCloseable {
     // ------------------------------------------------------------ I/O
 
     void read(long offset, ByteBuffer dst) throws IOException {
-        device.read(offset, dst);
+        if (qcow2 != null) {
+            // connections read a read-only image in parallel: only the lookup holds its lock
+            qcow2.readShared(offset, dst);
+        } else {
+            device.read(offset, dst);
+        }
     }
 
     void write(long offset, ByteBuffer src) throws IOException {
