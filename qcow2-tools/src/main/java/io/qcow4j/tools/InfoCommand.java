@@ -140,7 +140,9 @@ final class InfoCommand implements Callable<Integer> {
             BlockDevice dev = Images.openMetadata(name, fmt, forceShare);
             try {
                 ImageInfo info = ImageInfo.of(ImageOpts.displayName(name), dev);
-                info.filename = ImageOpts.infoName(name);
+                if (ImageOpts.applies(name)) {
+                    info.filename = ImageOpts.infoName(name); // with encrypt.key-secret: qemu's json: name
+                }
                 chain.add(info);
                 if (!backingChain || !(dev instanceof Qcow2Image) || info.backingFilename == null) {
                     break;
