@@ -25,17 +25,25 @@ final class BlockStatusWalker {
             throw new IllegalArgumentException("Block status out of range: offset " + offset + " (image size " + size + ")");
         }
         long end = Math.min(size, offset + length);
-        BlockStatus first = piece(img, tables, offset, end);
+        BlockStatus first = shown(img, piece(img, tables, offset, end));
         long covered = first.length();
         // merge following pieces of the same kind, with contiguous host offsets
         while (offset + covered < end) {
-            BlockStatus next = piece(img, tables, offset + covered, end);
+            BlockStatus next = shown(img, piece(img, tables, offset + covered, end));
             if (!continues(first, covered, next)) {
                 break;
             }
             covered += next.length();
         }
         return first.withRange(offset, covered);
+    }
+
+    /** QEMU gives no host offset for this layer's clusters of an encrypted image (the bytes there are not the guest's). */
+    private static BlockStatus shown(Qcow2Image img, BlockStatus s) {
+        if (img.encryption == null || s.depth() != 0 || s.hostOffset() < 0) {
+            return s;
+        }
+        return new BlockStatus(s.offset(), s.length(), s.allocated(), s.zero(), s.data(), s.depth(), -1, s.compressed());
     }
 
     /** The range reads as zeros by block status through the chain (QEMU's test before zeroing a whole cluster). */

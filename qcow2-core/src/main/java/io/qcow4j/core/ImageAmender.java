@@ -57,6 +57,10 @@ public final class ImageAmender {
                 if (img.readOnly) {
                     throw new IOException("Image is read-only");
                 }
+                if (img.encryption != null) {
+                    // zero-cluster expansion and the reopen would need the cipher and the secret
+                    throw new UnsupportedImageException("qcow4j does not amend encrypted images");
+                }
                 try {
                     check(img, options);
                 } catch (AmendException e) {

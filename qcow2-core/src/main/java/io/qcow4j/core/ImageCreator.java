@@ -99,6 +99,12 @@ final class ImageCreator {
             // QEMU keeps disk sizes in 512-byte sectors and rounds a new image's size up
             // (a raw data file is mapped whole by the grow: it must stay a complete raw image)
             img.setInitialSize((o.size() + 511) & ~511L);
+            if (o.luksSecret() != null) {
+                // after the L1 table, as qemu-img places it
+                int slotIterations = io.qcow4j.core.crypto.Luks.iterationsFor(o.luksIterTimeMillis());
+                img.initEncryption(io.qcow4j.core.crypto.Luks.create(o.luksSecret(), slotIterations,
+                        Math.max(1000, slotIterations / 4)));
+            }
             if (o.preallocation() != CreateOptions.Preallocation.OFF && !img.dataFileRaw()) {
                 // every L2 table and data cluster allocated: holes (metadata) or zero bytes
                 ImageResizer.preallocate(img, 0, img.size(), o.preallocation());

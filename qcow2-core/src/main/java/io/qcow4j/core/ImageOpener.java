@@ -88,6 +88,7 @@ final class ImageOpener {
                 }
                 dataFile = StorageHook.apply(data, new FileStorage(data, readOnly));
             }
+            Encryption encryption = Encryption.open(storage, header, geo, options);
             Qcow2Image[] self = new Qcow2Image[1];
             RefcountManager refcounts = new RefcountManager(storage, header.clusterBits, header.refcountOrder,
                     header.refcountTableOffset, header.refcountTableClusters,
@@ -106,10 +107,14 @@ final class ImageOpener {
             CompressionType compression = compressionOf(header);
             ImageIo io = new ImageIo(storage, dataFile, (header.autoclearFeatures & Header.AUTOCLEAR_DATA_FILE_RAW) != 0,
                     refcounts, mapper, geo, () -> ClusterCodec.of(compression), backing);
+            if (encryption != null) {
+                io.useDataView(encryption.dataStorage(dataFile != null ? dataFile : storage));
+            }
             Qcow2Image image = new Qcow2Image(path, storage, dataFile, header, geo, refcounts, mapper, io, readOnly,
                     new ArrayList<>(snapshots), backing);
             self[0] = image;
             image.locks.addAll(locks);
+            image.encryption = encryption;
             image.warnings = options.warnings();
             image.bitmaps = new BitmapManager(storage, header, refcounts, image::writeHeader, readOnly, options.warnings());
             image.bitmaps.loadSizeMismatchAsInconsistent(options.sizeMismatchBitmapsInconsistent());
@@ -173,9 +178,6 @@ final class ImageOpener {
             HeaderExtension ext = h.extension(HeaderExtension.FEATURE_NAME_TABLE);
             throw new UnsupportedImageException("Unsupported qcow2 feature(s): "
                     + FeatureNameTable.describeIncompatible(ext == null ? null : ext.data(), unknown));
-        }
-        if (h.cryptMethod != 0) {
-            throw new UnsupportedImageException("Encrypted images are not supported (crypt_method " + h.cryptMethod + ")");
         }
         if (h.hasIncompatible(Header.INCOMPAT_CORRUPT) && !options.isReadOnly() && !options.checkMode()) {
             throw new CorruptImageException("header", Header.INCOMPATIBLE_FEATURES, "Image is corrupt; cannot be opened read/write");

@@ -142,6 +142,10 @@ final class ImageResizer {
     /** {@code zeroFlag}: the new clusters read as zeros by their flag, over holes (QEMU's way over a backing file). */
     private static void preallocate(Qcow2Image img, long from, long to, CreateOptions.Preallocation mode,
             boolean zeroFlag) throws IOException {
+        if (img.encryption != null) {
+            // preallocated clusters hold plain zeros or holes, which decrypt to noise, not zeros
+            throw new UnsupportedOperationException("qcow4j does not preallocate encrypted images");
+        }
         Geometry geo = img.geo;
         int cs = geo.clusterSize();
         boolean fill = mode == CreateOptions.Preallocation.FALLOC || mode == CreateOptions.Preallocation.FULL;

@@ -8,6 +8,8 @@ public final class OpenOptions {
     private boolean forceShare;
     private boolean sizeMismatchBitmapsInconsistent;
     private java.util.function.Consumer<String> warnings = OpenOptions::logWarning;
+    private byte[] encryptionSecret;
+    private boolean withoutDecryption;
     /** QEMU's locks an earlier open of the same image holds, handed over (an amend reopens it); null: take them. */
     java.util.List<io.qcow4j.core.storage.ImageLock> inheritedLocks;
 
@@ -75,6 +77,32 @@ public final class OpenOptions {
 
     private static void logWarning(String message) {
         System.getLogger("io.qcow4j").log(System.Logger.Level.WARNING, message);
+    }
+
+    /**
+     * The passphrase of a LUKS-encrypted image ({@code encrypt.key-secret}'s data): the open
+     * unlocks a keyslot with it, or fails with QEMU's "Invalid password, cannot unlock any keyslot".
+     */
+    public OpenOptions encryptionSecret(byte[] passphrase) {
+        this.encryptionSecret = passphrase == null ? null : passphrase.clone();
+        return this;
+    }
+
+    public byte[] encryptionSecret() {
+        return encryptionSecret;
+    }
+
+    /**
+     * Open an encrypted image without its secret, for its metadata only (as qemu-img info
+     * does): guest data reads and writes fail.
+     */
+    public OpenOptions withoutDecryption(boolean on) {
+        this.withoutDecryption = on;
+        return this;
+    }
+
+    public boolean withoutDecryption() {
+        return withoutDecryption;
     }
 
     public boolean isReadOnly() {

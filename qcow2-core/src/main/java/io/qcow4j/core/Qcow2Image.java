@@ -20,6 +20,8 @@ import io.qcow4j.core.engine.GuestRanges;
 import io.qcow4j.core.engine.ImageIo;
 import io.qcow4j.core.format.CompressedDescriptor;
 import io.qcow4j.core.format.Header;
+import io.qcow4j.core.crypto.Luks;
+import io.qcow4j.core.crypto.LuksHeader;
 import io.qcow4j.core.format.HeaderExtension;
 import io.qcow4j.core.format.SnapshotEntry;
 import io.qcow4j.core.storage.FileStorage;
@@ -78,6 +80,8 @@ public final class Qcow2Image implements BlockDevice {
     private Boolean metadataPreallocated;
     /** The data's host file for hole queries (metadata preallocation only), or null. */
     HostFile holes;
+    /** LUKS encryption (crypt_method 2), null for a plain image. */
+    Encryption encryption;
 
     Qcow2Image(Path path, Storage storage, Storage dataFile, Header header, Geometry geo,
                RefcountManager refcounts, ClusterMapper mapper, ImageIo io, boolean readOnly,
@@ -104,6 +108,9 @@ public final class Qcow2Image implements BlockDevice {
     /** Creates a new image and opens it with {@code openOptions} (e.g. without its backing chain). */
     public static Qcow2Image create(Path path, CreateOptions options, OpenOptions openOptions) throws IOException {
         ImageCreator.create(path, options);
+        if (options.luksSecret() != null && openOptions.encryptionSecret() == null) {
+            openOptions.encryptionSecret(options.luksSecret());
+        }
         return open(path, openOptions);
     }
 
@@ -162,6 +169,36 @@ public final class Qcow2Image implements BlockDevice {
 
     public boolean extendedL2() {
         return geo.extendedL2();
+    }
+
+    /** Whether guest data is encrypted (LUKS, crypt_method 2). */
+    public boolean isEncrypted() {
+        return encryption != null;
+    }
+
+    /**
+     * qemu-img amend -o encrypt.state=active,encrypt.new-secret=...: puts the master key in
+     * keyslot {@code slot} (-1: the first free one) under {@code passphrase}, its PBKDF2
+     * iterations what qcow4j runs in {@code iterTimeMillis}. Refusals are AmendExceptions
+     * in QEMU's words, before anything is written.
+     */
+    public synchronized void addLuksKeyslot(byte[] passphrase, int slot, int iterTimeMillis) throws IOException {
+        ensureOpen();
+        Keyslots.add(this, passphrase, slot, iterTimeMillis);
+    }
+
+    /**
+     * qemu-img amend -o encrypt.state=inactive: erases keyslot {@code slot}, or (slot -1)
+     * every active one {@code oldPassphrase} opens; the last active one only with {@code force}.
+     */
+    public synchronized void eraseLuksKeyslots(int slot, byte[] oldPassphrase, boolean force) throws IOException {
+        ensureOpen();
+        Keyslots.erase(this, slot, oldPassphrase, force);
+    }
+
+    /** The LUKS header of an encrypted image (as read at open), or null. */
+    public LuksHeader luksHeader() {
+        return encryption == null ? null : encryption.luks;
     }
 
     /** Data file name as recorded in the image, or null. */
@@ -584,6 +621,24 @@ public final class Qcow2Image implements BlockDevice {
 
     // ------------------------------------------------------------ internals
 
+    /**
+     * Makes a new, empty image LUKS-encrypted: the header area in new clusters, then the
+     * header names it (crypt_method 2 and the header pointer extension) in one write.
+     */
+    synchronized void initEncryption(Luks.Created luks) throws IOException {
+        ensureWritable();
+        byte[] area = luks.area();
+        int clusters = (int) ((area.length + (long) geo.clusterSize() - 1) / geo.clusterSize());
+        long offset = refcounts.allocate(clusters, false);
+        storage.write(offset, ByteBuffer.wrap(area));
+        storage.flush();
+        ByteBuffer ext = ByteBuffer.allocate(16).putLong(0, offset).putLong(8, area.length);
+        header.cryptMethod = Encryption.CRYPT_LUKS;
+        header.setExtension(HeaderExtension.FULL_DISK_ENCRYPTION, ext.array());
+        writeHeader();
+        storage.flush();
+    }
+
     synchronized void writeHeader() throws IOException {
         byte[] bytes = header.serialize();
         storage.write(0, ByteBuffer.wrap(bytes));
@@ -611,6 +666,10 @@ public final class Qcow2Image implements BlockDevice {
     boolean metadataPreallocated() throws IOException {
         if (metadataPreallocated == null) {
             metadataPreallocated = false;
+            if (encryption != null) {
+                // a hole under an encrypted cluster is not zeros once decrypted: never report it as zero
+                return false;
+            }
             long blocks = storage instanceof FileStorage f ? HostFile.blocks(f.path()) : -1;
             if (blocks >= 0) {
                 long realClusters = blocks * 512 / geo.clusterSize();

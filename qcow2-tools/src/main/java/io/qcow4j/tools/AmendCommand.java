@@ -59,6 +59,7 @@ final class AmendCommand {
     private String cache = "writeback";
     private boolean progress;
     private boolean quiet;
+    private boolean force;
 
     static int run(List<String> args, PrintWriter out, PrintWriter err) throws IOException {
         QemuGetopt opts = QemuGetopt.upToError(NAME, args, "ho:f:t:pq", LONG);
@@ -99,9 +100,7 @@ final class AmendCommand {
             case "q" -> quiet = true;
             case "object" -> ObjectOption.accept(v, out);
             case "image-opts" -> ImageOpts.active(true);
-            case "force" -> {
-                // only LUKS keyslot changes need it
-            }
+            case "force" -> force = true; // only LUKS keyslot changes use it
             default -> throw new IllegalStateException(o.key());
         }
     }
@@ -132,6 +131,16 @@ final class AmendCommand {
             }
             Map<String, String> values = parse(opts);
             bar.print(0f, 0);
+            if (img.isEncrypted() && values.keySet().stream().anyMatch(k -> k.startsWith("encrypt."))) {
+                try {
+                    keyslots(img, values, force);
+                } catch (AmendException e) {
+                    throw new CliException(e.getMessage(), 1, e);
+                } finally {
+                    bar.print(100f, 0);
+                }
+                return 0;
+            }
             try {
                 AmendOptions amend = amendOptions(img, values);
                 dev = null; // amend closes it
@@ -144,6 +153,45 @@ final class AmendCommand {
             return 0;
         } finally {
             Images.closeQuietly(dev);
+        }
+    }
+
+    /** LUKS keyslots: encrypt.state, encrypt.keyslot, encrypt.new-secret / old-secret, encrypt.iter-time. */
+    private static void keyslots(Qcow2Image img, Map<String, String> v, boolean force) throws IOException {
+        String state = v.get("encrypt.state");
+        if (state == null) {
+            throw new AmendException("Parameter 'state' is missing");
+        }
+        if (!state.equals("active") && !state.equals("inactive")) {
+            throw new AmendException("Parameter 'state' does not accept value '" + state + "'");
+        }
+        for (String k : v.keySet()) {
+            if (!k.startsWith("encrypt.")) {
+                // QEMU would apply both; qcow4j changes keyslots alone
+                throw new AmendException("qcow4j amends the keyslots of an encrypted image alone (without '" + k + "')");
+            }
+        }
+        int slot = -1;
+        if (v.containsKey("encrypt.keyslot")) {
+            long n = OptionList.parseNumber("encrypt.keyslot", v.get("encrypt.keyslot"));
+            if (n < 0 || n > 7) {
+                throw new AmendException("Invalid keyslot " + n + " specified, must be between 0 and 7");
+            }
+            slot = (int) n;
+        }
+        if (state.equals("active")) {
+            if (v.containsKey("encrypt.old-secret")) {
+                throw new AmendException("'old-secret' must not be given when activating keyslots");
+            }
+            if (!v.containsKey("encrypt.new-secret")) {
+                throw new AmendException("'new-secret' is required to activate a keyslot");
+            }
+            byte[] secret = ObjectOption.secret(v.get("encrypt.new-secret"));
+            long iterTime = v.containsKey("encrypt.iter-time") ? OptionList.parseNumber("encrypt.iter-time", v.get("encrypt.iter-time")) : 2000;
+            img.addLuksKeyslot(secret, slot, (int) Math.max(1, Math.min(Integer.MAX_VALUE, iterTime)));
+        } else {
+            byte[] old = v.containsKey("encrypt.old-secret") ? ObjectOption.secret(v.get("encrypt.old-secret")) : null;
+            img.eraseLuksKeyslots(slot, old, force);
         }
     }
 

@@ -55,6 +55,13 @@ final class CheckCommand implements Callable<Integer> {
     @Override
     public Integer call() throws IOException {
         String[] fmt = {format};
+        String given = file; // qemu-img's JSON report names the image as given (an option list too)
+        byte[] secret;
+        try {
+            secret = ImageOpts.secret(file);
+        } catch (CliException e) {
+            throw new CliException("Could not open '" + file + "': " + e.getMessage(), e.exitCode(), e);
+        }
         file = ImageOpts.resolve(file, fmt); // json:{...}, or an option list under --image-opts
         format = fmt[0];
         boolean json = InfoCommand.checkOutputFormat(output);
@@ -84,7 +91,7 @@ final class CheckCommand implements Callable<Integer> {
             }
             // with its backing chain, as qemu-img check: a missing or locked backing file fails it
             OpenOptions o = (mode == null ? OpenOptions.readOnly() : OpenOptions.readWrite()).checkMode(true)
-                    .forceShare(forceShare).warnings(CliWarnings.sink());
+                    .forceShare(forceShare).warnings(CliWarnings.sink()).encryptionSecret(secret);
             image = Qcow2Image.open(path, o);
         } catch (CliException e) {
             throw e;
@@ -105,7 +112,7 @@ final class CheckCommand implements Callable<Integer> {
         bar.finish();
         if (result.completed() && !quiet) {
             if (json) {
-                String doc = result.json(file);
+                String doc = result.json(given);
                 out.print(doc.endsWith("\n") ? doc : doc + "\n");
             } else {
                 for (String line : result.humanLines()) {

@@ -143,7 +143,8 @@ final class ConvertCommand implements Callable<Integer> {
         BlockDevice source = ConvertOptions.openSources(this, sources, checked);
         try {
             if (!NbdImages.isNbd(src) && !nbdTarget && Files.exists(Cwd.path(dst))
-                    && Files.isSameFile(Cwd.path(src), Cwd.path(dst)) && !skipCreate) {
+                    && Files.exists(Cwd.path(ImageOpts.displayName(src)))
+                    && Files.isSameFile(Cwd.path(ImageOpts.displayName(src)), Cwd.path(dst)) && !skipCreate) {
                 throw new CliException(dst + ": source and target are the same file");
             }
             ConvertOptions.checkTarget(this, sources, values);

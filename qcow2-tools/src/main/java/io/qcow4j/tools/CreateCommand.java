@@ -301,7 +301,43 @@ final class CreateCommand implements Callable<Integer> {
         if (backingFile != null) {
             co.backingFile(backingFile).backingFormat(backingFmt);
         }
+        luks(v, co);
         return co;
+    }
+
+    /**
+     * encrypt.format=luks: the passphrase from encrypt.key-secret's --object secret, QEMU's
+     * default algorithms (the only ones qcow4j writes), encrypt.iter-time in ms.
+     */
+    private static void luks(Map<String, String> v, CreateOptions co) {
+        String format = v.get("encrypt.format");
+        if ("on".equals(v.get("encryption")) || "aes".equals(format)) {
+            throw new CliException("qcow4j does not create images with the legacy AES encryption (use encrypt.format=luks)");
+        }
+        if (format == null) {
+            return;
+        }
+        if (!format.equals("luks")) {
+            throw new CliException("Parameter 'encrypt.format' does not accept value '" + format + "'");
+        }
+        for (String[] d : new String[][] {{"encrypt.cipher-alg", "aes-256"}, {"encrypt.cipher-mode", "xts"},
+                {"encrypt.ivgen-alg", "plain64"}, {"encrypt.hash-alg", "sha256"}}) {
+            String given = v.get(d[0]);
+            if (given != null && !given.equals(d[1])) {
+                throw new CliException("qcow4j creates LUKS images with aes-256, xts, plain64 and sha256 only ("
+                        + d[0] + "=" + given + ")");
+            }
+        }
+        String id = v.get("encrypt.key-secret");
+        if (id == null) {
+            throw new CliException("Parameter 'encrypt.key-secret' is required for cipher");
+        }
+        byte[] secret = ObjectOption.secret(id);
+        long iterTime = v.containsKey("encrypt.iter-time") ? (Long) value(v, "encrypt.iter-time") : 2000;
+        if (iterTime <= 0 || iterTime > Integer.MAX_VALUE) {
+            throw new CliException("Parameter 'encrypt.iter-time' expects a positive number of milliseconds");
+        }
+        co.luks(secret, (int) iterTime);
     }
 
     private static Object value(Map<String, String> v, String name) {

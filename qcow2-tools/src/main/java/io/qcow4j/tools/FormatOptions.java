@@ -31,7 +31,7 @@ final class FormatOptions {
     private static final Opt EXTENT_SIZE_HINT = new Opt("extent_size_hint", Type.SIZE, null,
             "Extent size hint for the image file, 0 to disable");
 
-    /** qcow2's encryption options: listed, echoed first; qcow4j refuses them (see checkTypes). */
+    /** qcow2's encryption options: listed, echoed first; LUKS with QEMU's defaults is made (see CreateCommand.luks). */
     static final List<Opt> ENCRYPT = List.of(
             new Opt("encryption", Type.BOOL, null,
                     "Encrypt the image with format 'aes'. (Deprecated in favor of encrypt.format=aes)"),
@@ -93,9 +93,6 @@ final class FormatOptions {
     static void checkTypes(List<Opt> table, Map<String, String> values) {
         for (Map.Entry<String, String> e : values.entrySet()) {
             Opt o = find(table, e.getKey());
-            if (table == QCOW2 && o != null && ENCRYPT.contains(o)) {
-                throw new CliException("Encryption is not supported by qcow4j");
-            }
             if (o == null) {
                 throw new CliException("Invalid parameter '" + e.getKey() + "'");
             }

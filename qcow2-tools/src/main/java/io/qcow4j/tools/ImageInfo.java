@@ -3,6 +3,7 @@ package io.qcow4j.tools;
 import io.qcow4j.core.BlockDevice;
 import io.qcow4j.core.Qcow2Image;
 import io.qcow4j.core.Snapshot;
+import io.qcow4j.core.crypto.LuksHeader;
 import io.qcow4j.core.format.BitmapDirectoryEntry;
 import java.io.IOException;
 import java.io.PrintWriter;
@@ -38,6 +39,7 @@ final class ImageInfo {
     List<Snapshot> snapshots = List.of();
     /** format-specific "data", in qemu's order; null for raw. */
     Map<String, Object> qcow2Data;
+    boolean encrypted;
 
     /** Gathers the info of an open device named {@code name} on the command line. */
     static ImageInfo of(String name, BlockDevice dev) throws IOException {
@@ -54,6 +56,7 @@ final class ImageInfo {
         info.actualSize = DiskUsage.allocatedBytes(Cwd.path(name));
         if (dev instanceof Qcow2Image img) {
             info.clusterSize = img.clusterSize();
+            info.encrypted = img.isEncrypted();
             info.dirty = img.isDirty();
             info.backingFilename = img.backingFile();
             if (info.backingFilename != null) {
@@ -79,6 +82,9 @@ final class ImageInfo {
             d.put("bitmaps", bitmaps);
         }
         d.put("refcount-bits", img.refcountBits());
+        if (img.luksHeader() != null) {
+            d.put("encrypt", luks(img.luksHeader()));
+        }
         if (v3 && img.dataFile() != null) {
             d.put("data-file", img.dataFile());
             d.put("data-file-raw", img.dataFileRaw());
@@ -88,6 +94,34 @@ final class ImageInfo {
             d.put("extended-l2", img.extendedL2());
         }
         return d;
+    }
+
+    /** The LUKS header as qemu's "encrypt" block shows it. */
+    private static Map<String, Object> luks(LuksHeader h) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("ivgen-alg", h.ivgenName());
+        m.put("hash-alg", h.hashSpec);
+        m.put("cipher-alg", h.cipherAlg());
+        m.put("uuid", h.uuid);
+        m.put("format", "luks");
+        m.put("cipher-mode", h.modeName());
+        List<Object> slots = new ArrayList<>();
+        for (LuksHeader.Slot s : h.slots) {
+            Map<String, Object> slot = new LinkedHashMap<>();
+            slot.put("active", s.isActive());
+            if (s.isActive()) {
+                slot.put("iters", Integer.toUnsignedLong(s.iterations));
+            }
+            slot.put("key-offset", Integer.toUnsignedLong(s.keyMaterialOffset) * 512);
+            if (s.isActive()) {
+                slot.put("stripes", s.stripes);
+            }
+            slots.add(slot);
+        }
+        m.put("slots", slots);
+        m.put("payload-offset", Integer.toUnsignedLong(h.payloadOffset) * 512);
+        m.put("master-key-iters", Integer.toUnsignedLong(h.mkDigestIterations));
+        return m;
     }
 
     /** The bitmap directory as stored on disk: flags ("in-use", "auto"), name, granularity. */
@@ -143,6 +177,11 @@ final class ImageInfo {
         }
         if (backingFilename != null) {
             m.put("full-backing-filename", fullBackingFilename);
+        }
+        if (encrypted) {
+            m.put("encrypted", true); // qemu's order: between the two backing names
+        }
+        if (backingFilename != null) {
             m.put("backing-filename", backingFilename);
         }
         if (!protocolOnly) {
@@ -175,6 +214,9 @@ final class ImageInfo {
             out.println("disk size: " + Output.humanSize(actualSize));
         } else if (protocolOnly) {
             out.println("disk size: unavailable");
+        }
+        if (encrypted) {
+            out.println("encrypted: yes");
         }
         if (clusterSize > 0) {
             out.println("cluster_size: " + clusterSize);

@@ -19,7 +19,10 @@ import java.util.Set;
  */
 final class ImageOpts {
     /** What to open: the file, its format (null: probe), whether the top driver was "file" and -U was asked for. */
-    record Spec(String filename, String format, boolean forceShare) {
+    record Spec(String filename, String format, boolean forceShare, String keySecret) {
+        Spec(String filename, String format, boolean forceShare) {
+            this(filename, format, forceShare, null);
+        }
     }
 
     private static final ThreadLocal<Boolean> ACTIVE = new ThreadLocal<>();
@@ -28,7 +31,8 @@ final class ImageOpts {
             "discard", "detect-zeroes", "cache.direct", "cache.no-flush");
     private static final Set<String> QCOW2 = Set.of("lazy-refcounts", "pass-discard-request", "pass-discard-snapshot",
             "pass-discard-other", "discard-no-unref", "overlap-check", "overlap-check.template", "cache-size",
-            "l2-cache-size", "l2-cache-entry-size", "refcount-cache-size", "cache-clean-interval", "backing", "data-file");
+            "l2-cache-size", "l2-cache-entry-size", "refcount-cache-size", "cache-clean-interval", "backing", "data-file",
+            "encrypt.key-secret", "encrypt.format");
     private static final Set<String> FILE = Set.of("filename", "locking", "aio", "aio-max-batch", "pr-manager",
             "drop-cache", "x-check-cache-dropped");
     private static final List<String> FORMATS = List.of("qcow2", "raw");
@@ -66,6 +70,24 @@ final class ImageOpts {
         }
     }
 
+    /** The name qemu-img info shows: the file, or with a qcow2 option (encrypt.key-secret) the options as JSON. */
+    static String infoName(String name) {
+        if (!applies(name)) {
+            return name;
+        }
+        try {
+            Spec spec = parse(name);
+            if (spec.keySecret() != null) {
+                return "json:{\"encrypt.key-secret\": " + QemuJson.quote(spec.keySecret())
+                        + ", \"driver\": \"qcow2\", \"file\": {\"driver\": \"file\", \"filename\": "
+                        + QemuJson.quote(spec.filename()) + "}}";
+            }
+            return spec.filename();
+        } catch (CliException e) {
+            return name;
+        }
+    }
+
     /**
      * For the commands that open their image by path: the file an option list names, its
      * format put into {@code format[0]} when none was given; a plain name comes back as it is.
@@ -84,6 +106,18 @@ final class ImageOpts {
             format[0] = spec.format();
         }
         return spec.filename();
+    }
+
+    /**
+     * The passphrase {@code encrypt.key-secret} names in an option list (null: none, or a
+     * plain file name), or qemu-img's "No secret with id" refusal.
+     */
+    static byte[] secret(String name) {
+        if (!applies(name)) {
+            return null;
+        }
+        String id = parse(name).keySecret();
+        return id == null ? null : ObjectOption.secret(id);
     }
 
     /** Reads the options; a refusal is a CliException with qemu-img's words (without the "Could not open" prefix). */
@@ -138,7 +172,12 @@ final class ImageOpts {
             throw new CliException(o.containsKey("file.driver") ? "The 'file' block driver requires a file name"
                     : "A block device must be specified for \"file\"");
         }
-        return new Spec(filename, driver, share);
+        String format = o.get("encrypt.format");
+        if (format != null && !format.equals("luks")) {
+            throw new CliException(format.equals("aes") ? "qcow4j does not support the legacy AES encryption"
+                    : "Parameter 'encrypt.format' does not accept value '" + format + "'");
+        }
+        return new Spec(filename, driver, share, o.get("encrypt.key-secret"));
     }
 
     private static Map<String, String> keyValues(String list) {

@@ -18,6 +18,10 @@ final class Images {
     static final String RAW = "raw";
     private static final byte[] QCOW2_MAGIC = {'Q', 'F', 'I', (byte) 0xfb};
     private static final int SECTOR = 512;
+    /** The LUKS passphrase of the image an option list names, while it is opened (see openByOptions). */
+    private static final ThreadLocal<byte[]> SECRET = new ThreadLocal<>();
+    /** Set while an image is opened for its metadata only (info): an encrypted one opens without its secret. */
+    private static final ThreadLocal<Boolean> METADATA_ONLY = new ThreadLocal<>();
 
     private Images() {
     }
@@ -83,6 +87,7 @@ final class Images {
                 throw new CliException(prefix + "Image is not in qcow2 format");
             }
             OpenOptions options = writable ? OpenOptions.readWrite() : OpenOptions.readOnly();
+            options.encryptionSecret(SECRET.get()).withoutDecryption(Boolean.TRUE.equals(METADATA_ONLY.get()));
             return Qcow2Image.open(path, options.openBacking(backing).forceShare(forceShare).warnings(CliWarnings.sink()));
         } catch (CliException e) {
             throw e;
@@ -104,8 +109,15 @@ final class Images {
         if (spec.forceShare() && writable) {
             throw new CliException(prefix + "force-share=on can only be used with read-only images");
         }
+        byte[] secret;
+        try {
+            secret = spec.keySecret() == null ? null : ObjectOption.secret(spec.keySecret());
+        } catch (CliException e) {
+            throw new CliException(prefix + e.getMessage(), e.exitCode(), e);
+        }
         boolean wasActive = ImageOpts.active();
         ImageOpts.active(false);
+        SECRET.set(secret);
         try {
             return open(spec.filename(), format != null ? format : spec.format(), writable, backing,
                     forceShare || spec.forceShare());
@@ -121,6 +133,17 @@ final class Images {
             throw new CliException(m, e.exitCode(), e);
         } finally {
             ImageOpts.active(wasActive);
+            SECRET.remove();
+        }
+    }
+
+    /** Opens as {@link #open(String, String, boolean, boolean, boolean)}, for metadata only (qemu-img info's no-I/O open). */
+    static BlockDevice openMetadata(String name, String format, boolean forceShare) {
+        METADATA_ONLY.set(true);
+        try {
+            return open(name, format, false, false, forceShare);
+        } finally {
+            METADATA_ONLY.remove();
         }
     }
 

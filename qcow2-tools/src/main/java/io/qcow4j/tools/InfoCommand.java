@@ -137,9 +137,12 @@ final class InfoCommand implements Callable<Integer> {
             if (!seen.add(identity(name))) {
                 throw new CliException("Backing file '" + name + "' creates an infinite loop.");
             }
-            BlockDevice dev = Images.open(name, fmt, false, false, forceShare);
+            BlockDevice dev = Images.openMetadata(name, fmt, forceShare);
             try {
                 ImageInfo info = ImageInfo.of(ImageOpts.displayName(name), dev);
+                if (ImageOpts.applies(name)) {
+                    info.filename = ImageOpts.infoName(name); // with encrypt.key-secret: qemu's json: name
+                }
                 chain.add(info);
                 if (!backingChain || !(dev instanceof Qcow2Image) || info.backingFilename == null) {
                     break;

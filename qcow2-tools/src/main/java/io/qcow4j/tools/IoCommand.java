@@ -45,6 +45,9 @@ final class IoCommand implements Callable<Integer> {
     @Option(names = {"-d", "--discard"}, paramLabel = "MODE", description = "accepted for compatibility")
     String discardMode;
 
+    @Option(names = "--image-opts", description = "FILE is an option list, as qemu-io's (e.g. driver=qcow2,file.filename=F,encrypt.key-secret=ID)")
+    boolean imageOpts;
+
     @Parameters(paramLabel = "FILE", arity = "1")
     String file;
 
@@ -52,6 +55,9 @@ final class IoCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
+        if (imageOpts) {
+            ImageOpts.active(true); // the file name is an option list (see Images.open)
+        }
         BlockDevice dev = Images.open(file, format, !readOnly, true, forceShare);
         IoShell shell = new IoShell(new IoTarget(dev, readOnly), out, err);
         try {

@@ -250,8 +250,14 @@ final class MeasureCommand {
                 throw new CliException("invalid parameter value: " + prealloc);
             }
             boolean hasBacking = v.containsKey("backing_file");
+            // LUKS: the header and 8 keyslots of aes-256-xts (2068480 bytes) in whole clusters
+            long luksBytes = 0;
             if ("luks".equals(v.get("encrypt.format"))) {
-                throw encryptionRefused(v.get("encrypt.key-secret"), "encrypt.key-secret");
+                if (v.get("encrypt.key-secret") == null) {
+                    throw encryptionRefused(null, "encrypt.key-secret");
+                }
+                ObjectOption.secret(v.get("encrypt.key-secret"));
+                luksBytes = Qcow2Measure.roundUp(2068480, clusterSize);
             }
             if (Qcow2Measure.tooLarge(optSize, clusterSize, extendedL2)) {
                 throw new CliException("The image size is too large (try using a larger cluster size)");
@@ -281,8 +287,8 @@ final class MeasureCommand {
                 }
                 r.put("bitmaps", Qcow2Measure.bitmaps(bitmaps, clusterSize));
             }
-            r.put("required", full - virtualSize + required);
-            r.put("fully-allocated", full);
+            r.put("required", full - virtualSize + required + luksBytes);
+            r.put("fully-allocated", full + luksBytes);
             return r;
         }
     }

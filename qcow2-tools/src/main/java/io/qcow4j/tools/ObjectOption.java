@@ -96,7 +96,7 @@ final class ObjectOption {
     }
 
     /** The commands of qemu-img that take {@code --object} (all but those parsed getopt-style, which read it themselves). */
-    private static final Set<String> COMMANDS = Set.of("bitmap", "check", "commit", "compare", "convert", "create", "info",
+    private static final Set<String> COMMANDS = Set.of("bitmap", "check", "commit", "compare", "convert", "create", "dd", "info", "io", "measure",
             "map", "rebase", "resize", "snapshot");
 
     /**

@@ -61,6 +61,13 @@ public final class QemuJson {
         b.append("    ".repeat(level));
     }
 
+    /** {@code s} as a JSON string, escaped as qemu escapes it. */
+    static String quote(String s) {
+        StringBuilder b = new StringBuilder();
+        string(b, s);
+        return b.toString();
+    }
+
     private static void string(StringBuilder b, String s) {
         b.append('"');
         for (int i = 0; i < s.length(); ) {

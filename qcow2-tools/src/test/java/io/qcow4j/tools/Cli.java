@@ -87,7 +87,14 @@ final class Cli {
     }
 
     static Qemu.Result qemuImg(Path dir, String... args) {
-        return Qemu.run(dir, TIMEOUT, prepend("qemu-img", args));
+        for (int attempt = 1; ; attempt++) {
+            Qemu.Result r = Qemu.run(dir, TIMEOUT, prepend("qemu-img", args));
+            // qemu times PBKDF2 by CPU time before it makes a LUKS header, and gives up on a busy
+            // machine: try again (the command changed nothing)
+            if (attempt == 5 || !r.stderr().contains("Unable to get accurate CPU usage")) {
+                return r;
+            }
+        }
     }
 
     static Qemu.Result qemuIo(Path dir, String... args) {

@@ -35,7 +35,8 @@ final class DropInTwins {
     }
 
     /**
-     * Runs {@code setup} (qemu-img argument lines; "io IMAGE CMD|CMD" for qemu-io -f qcow2)
+     * Runs {@code setup} (qemu-img argument lines; "io IMAGE CMD|CMD" for qemu-io -f qcow2;
+     * "qemu-io|ARG|ARG..." for qemu-io with any arguments)
      * in both directories, then {@code args}; afterwards compares every image of the
      * directories. Returns qemu-img's result.
      */
@@ -152,7 +153,10 @@ final class DropInTwins {
     }
 
     static void run(Path dir, String command) {
-        if (command.startsWith("io ")) {
+        if (command.startsWith("qemu-io|")) {
+            // qemu-io with its arguments as given, '|' between them (encrypted images: --object, --image-opts)
+            qemuIo(dir, command.substring(8).split("\\|")).assertOk();
+        } else if (command.startsWith("io ")) {
             String[] parts = command.substring(3).split(" ", 2);
             List<String> args = new ArrayList<>(List.of("-f", "qcow2"));
             for (String io : parts[1].split("\\|")) {

@@ -107,6 +107,16 @@ public final class RefcountRebuilder {
             }
         }
         countBitmaps(p, counts);
+        // the LUKS header area (validated at open): its keyslots must never be freed
+        io.qcow4j.core.format.HeaderExtension crypt = h.extension(io.qcow4j.core.format.HeaderExtension.FULL_DISK_ENCRYPTION);
+        if (h.cryptMethod == 2 && crypt != null && crypt.data().length == 16) {
+            java.nio.ByteBuffer b = java.nio.ByteBuffer.wrap(crypt.data());
+            long offset = b.getLong(0);
+            long length = b.getLong(8);
+            if (offset > 0 && length > 0 && length <= p.storage().length() && offset <= p.storage().length() - length) {
+                addRange(counts, offset, length, bits);
+            }
+        }
         return counts;
     }
 

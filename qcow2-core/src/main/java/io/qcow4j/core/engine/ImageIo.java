@@ -31,6 +31,8 @@ public final class ImageIo {
     private final CompressedWrite compressedWrite;
     private final boolean dataFileRaw;
     private BlockDevice backing;
+    /** Guest data seen through a cipher (LUKS), null for plain images. */
+    private Storage dataView;
     private long cachedCompressedEntry = -1;
     private byte[] cachedCompressed;
 
@@ -51,8 +53,20 @@ public final class ImageIo {
         this.backing = backing;
     }
 
-    /** Where guest data lives: the external data file, else the image. */
+    /** Encrypted images: guest data goes through {@code view} (which wraps the data file or the image). */
+    public void useDataView(Storage view) {
+        this.dataView = view;
+    }
+
+    public boolean encrypted() {
+        return dataView != null;
+    }
+
+    /** Where guest data lives: the external data file, else the image; through the cipher when encrypted. */
     Storage data() {
+        if (dataView != null) {
+            return dataView;
+        }
         return dataFile != null ? dataFile : storage;
     }
 
@@ -382,6 +396,9 @@ public final class ImageIo {
     public void writeCompressed(long offset, ByteBuffer src) throws IOException {
         if (dataFile != null) {
             throw new IOException("Compression is not supported with an external data file");
+        }
+        if (dataView != null) {
+            throw new IOException("Compression is not supported for encrypted images");
         }
         compressedWrite.write(offset, src);
     }
