@@ -146,16 +146,12 @@ public final class Luks {
         return (int) Math.max(1000, Math.min(LuksHeader.MAX_ITERATIONS, wanted));
     }
 
-    /** PBKDF2 (RFC 8018) with HMAC-{@code hash}; the password is bytes (a master key is not text). */
+    /**
+     * PBKDF2 (RFC 8018) with HMAC-{@code hash}; the password is bytes (a master key is not
+     * text). Through the JDK's Mac, whose SHA code the full JIT replaces with the CPU's SHA
+     * instructions: the CLI runs LUKS commands with the full JIT for this (bin/qcow4j).
+     */
     static byte[] pbkdf2(String hash, byte[] password, byte[] salt, int iterations, int length) {
-        if (hash.equals("sha256")) {
-            return Pbkdf2Sha256.derive(password, salt, iterations, length);
-        }
-        return pbkdf2Mac(hash, password, salt, iterations, length);
-    }
-
-    /** PBKDF2 through the JDK's Mac: any hash LUKS names. */
-    static byte[] pbkdf2Mac(String hash, byte[] password, byte[] salt, int iterations, int length) {
         try {
             Mac mac = Mac.getInstance("Hmac" + LuksHeader.jdkName(hash).replace("-", ""));
             mac.init(password.length == 0 ? new EmptyKey() : new SecretKeySpec(password, "HMAC"));
