@@ -58,6 +58,15 @@ final class ImageOpts {
         return name != null && (name.startsWith("json:") || active());
     }
 
+    /** Whether {@code name} names options whose top driver is the file protocol (info calls the format "file"). */
+    static boolean fileProtocol(String name) {
+        if (!applies(name)) {
+            return false;
+        }
+        Map<String, String> o = name.startsWith("json:") ? json(name.substring(5)) : keyValues(name);
+        return "file".equals(o.get("driver"));
+    }
+
     /** The name to show for an image named by options: its file. */
     static String displayName(String name) {
         if (!applies(name)) {

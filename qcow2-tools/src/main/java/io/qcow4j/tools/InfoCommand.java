@@ -142,6 +142,9 @@ final class InfoCommand implements Callable<Integer> {
                 ImageInfo info = ImageInfo.of(ImageOpts.displayName(name), dev);
                 if (ImageOpts.applies(name)) {
                     info.filename = ImageOpts.infoName(name); // with encrypt.key-secret: qemu's json: name
+                    if (ImageOpts.fileProtocol(name)) {
+                        info.format = "file"; // the protocol driver alone: qemu-img names it, not raw
+                    }
                 }
                 chain.add(info);
                 if (!backingChain || !(dev instanceof Qcow2Image) || info.backingFilename == null) {

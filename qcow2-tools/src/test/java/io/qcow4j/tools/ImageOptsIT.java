@@ -29,6 +29,7 @@ class ImageOptsIT {
                 "info --image-opts " + a + ",lazy-refcounts=on,l2-cache-size=1M,file.locking=off",
                 "info --image-opts " + a + ",file.foo=1", "info --image-opts driver=file,filename=a.qcow2,foo=1",
                 "info --image-opts driver=qcow2", "info --image-opts driver=qcow2,file.driver=file",
+                "info --image-opts driver=file,filename=a.qcow2", "info --output=json --image-opts driver=file,filename=a.qcow2",
                 "check --image-opts " + o, "map --image-opts " + o, "compare --image-opts " + a + " " + o,
                 "convert --image-opts -O raw " + o + " out.raw", "snapshot -l --image-opts " + a,
                 "measure --image-opts -O qcow2 " + o, "resize --image-opts " + a + " 2M",
@@ -44,7 +45,7 @@ class ImageOptsIT {
         DropInTwins twins = new DropInTwins(tmp);
         for (String j : List.of("json:{\"driver\":\"qcow2\",\"file\":{\"driver\":\"file\",\"filename\":\"o.qcow2\"}}",
                 "json:{\"driver\":\"raw\",\"file.filename\":\"a.qcow2\"}", "json:{\"filename\":\"a.qcow2\"}", "json:[]",
-                "json:{\"driver\":\"qcow2\",\"file\":\"a.qcow2\"}",
+                "json:{\"driver\":\"qcow2\",\"file\":\"a.qcow2\"}", "json:{\"driver\":\"file\",\"filename\":\"a.qcow2\"}",
                 "json:{\"driver\":\"qcow2\",\"file\":{\"filename\":\"a.qcow2\"},\"lazy-refcounts\":true}")) {
             twins.same(SETUP, "info", j);
             twins.same(SETUP, "map", j);
