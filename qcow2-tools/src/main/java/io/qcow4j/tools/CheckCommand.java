@@ -94,9 +94,9 @@ final class CheckCommand implements Callable<Integer> {
                     .forceShare(forceShare).warnings(CliWarnings.sink()).encryptionSecret(secret);
             image = Qcow2Image.open(path, o);
         } catch (CliException e) {
-            throw e;
+            throw Images.namedByOptions(e, given, file);
         } catch (IOException | RuntimeException e) {
-            throw new CliException("Could not open '" + file + "': " + Images.reason(e), 1, e);
+            throw Images.namedByOptions(new CliException("Could not open '" + file + "': " + Images.reason(e), 1, e), given, file);
         }
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();

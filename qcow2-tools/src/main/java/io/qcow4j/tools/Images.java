@@ -96,6 +96,23 @@ final class Images {
         }
     }
 
+    /**
+     * A failure to open {@code file}, which {@code name} (json:{...} or an option list) named:
+     * qemu-img names the option list first, then what its file driver said.
+     */
+    static CliException namedByOptions(CliException e, String name, String file) {
+        String prefix = "Could not open '" + name + "': ";
+        String inner = "Could not open '" + file + "': ";
+        String m = e.getMessage();
+        if (name.equals(file) || !m.startsWith(inner)) {
+            return e;
+        }
+        String why = m.substring(inner.length());
+        // the file driver's own failure keeps its line ("Could not open 'FILE': No such file ...")
+        m = prefix + (why.equals("No such file or directory") || why.equals("Permission denied") ? m : why);
+        return new CliException(m, e.exitCode(), e);
+    }
+
     /** An image named by json:{...} or, under --image-opts, by an option list (see {@link ImageOpts}). */
     private static BlockDevice openByOptions(String name, String format, boolean writable, boolean backing,
             boolean forceShare) {
@@ -122,15 +139,7 @@ final class Images {
             return open(spec.filename(), format != null ? format : spec.format(), writable, backing,
                     forceShare || spec.forceShare());
         } catch (CliException e) {
-            // qemu-img names the option list first, then what its file driver said
-            String inner = "Could not open '" + spec.filename() + "': ";
-            String m = e.getMessage();
-            if (m.startsWith(inner)) {
-                String why = m.substring(inner.length());
-                // the file driver's own failure keeps its line ("Could not open 'FILE': No such file ...")
-                m = prefix + (why.equals("No such file or directory") || why.equals("Permission denied") ? m : why);
-            }
-            throw new CliException(m, e.exitCode(), e);
+            throw namedByOptions(e, name, spec.filename());
         } finally {
             ImageOpts.active(wasActive);
             SECRET.remove();

@@ -52,6 +52,8 @@ class ImageOptsIT {
             twins.same(SETUP, "convert", "-O", "qcow2", j, "out.qcow2");
         }
         twins.same(SETUP, "check", "json:{\"driver\":\"qcow2\",\"file\":{\"filename\":\"o.qcow2\"}}");
+        twins.same(SETUP, "check", "json:{\"driver\":\"qcow2\",\"file\":{\"filename\":\"nope.qcow2\"}}");
+        twins.same(SETUP, "check", "--image-opts", "driver=qcow2,file.filename=nope.qcow2");
         twins.same(SETUP, "compare", "json:{\"driver\":\"qcow2\",\"file\":{\"filename\":\"o.qcow2\"}}", "o.qcow2");
     }
 }
