@@ -49,8 +49,17 @@ final class ConvertCommand implements Callable<Integer> {
     @Option(names = "-f", paramLabel = "FMT", description = "source format (default: probe)")
     String sourceFormat;
 
-    @Option(names = "-O", paramLabel = "FMT", description = "target format: raw (default, as qemu-img) or qcow2")
     String targetFormat = Images.RAW;
+    private boolean targetFormatGiven;
+
+    @Option(names = "-O", paramLabel = "FMT", description = "target format: raw (default, as qemu-img) or qcow2")
+    void targetFormat(String format) {
+        targetFormat = format;
+        targetFormatGiven = true;
+    }
+
+    @Option(names = "--target-image-opts", description = "with -n: DST is an option list (driver=qcow2,file.filename=F,...)")
+    boolean targetImageOpts;
 
     @Option(names = "-c", description = "compress the target's clusters (qcow2)")
     boolean compress;
@@ -114,6 +123,7 @@ final class ConvertCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        String dstOptions = targetImageOpts ? targetOptions() : null;
         ConvertOptions.Checked checked = ConvertOptions.check(this);
         if (compress && !targetFormat.equals(Images.QCOW2)) {
             throw new CliException("Compression not supported for this file format");
@@ -153,8 +163,13 @@ final class ConvertCommand implements Callable<Integer> {
             }
             List<DirtyBitmap> toCopy = bitmapsToCopy(src, source);
             long size = Images.virtualSize(source);
-            BlockDevice target = skipCreate ? ConvertOptions.openExisting(this, dst, size)
-                    : nbdTarget ? openNbdTarget(dst, size) : createTarget(dst, size, values);
+            BlockDevice target;
+            try {
+                target = skipCreate ? ConvertOptions.openExisting(this, dst, size)
+                        : nbdTarget ? openNbdTarget(dst, size) : createTarget(dst, size, values);
+            } catch (CliException e) {
+                throw dstOptions == null ? e : Images.namedByOptions(e, dstOptions, dst);
+            }
             try {
                 ConvertOptions.checkTargetCache(this);
                 copy(source, target, size, values.containsKey("backing_file"), checked);
@@ -174,6 +189,37 @@ final class ConvertCommand implements Callable<Integer> {
             Images.closeQuietly(source);
         }
         return 0;
+    }
+
+    /**
+     * --target-image-opts: the last name is an option list for the target (qcow2 or raw over
+     * a file), replaced here by its file name and format. Returns the option list.
+     */
+    private String targetOptions() throws IOException {
+        if (!skipCreate) {
+            throw new CliException("--target-image-opts requires use of -n flag");
+        }
+        if (targetFormatGiven) {
+            throw new CliException("--image-opts and --format are mutually exclusive");
+        }
+        if (args.size() < 2) {
+            return null;
+        }
+        String list = args.get(args.size() - 1);
+        ImageOpts.Spec spec;
+        try {
+            spec = ImageOpts.parse(list);
+        } catch (CliException e) {
+            throw new CliException("Could not open '" + list + "': " + e.getMessage(), e.exitCode(), e);
+        }
+        if (spec.keySecret() != null) {
+            throw new CliException("Could not open '" + list + "': qcow4j writes no encrypted target through --target-image-opts");
+        }
+        Path path = Cwd.path(spec.filename());
+        targetFormat = spec.format() != null ? spec.format()
+                : Files.isRegularFile(path) ? Images.probe(path) : Images.RAW;
+        args.set(args.size() - 1, spec.filename());
+        return list;
     }
 
     /**

@@ -35,7 +35,11 @@ class ImageOptsIT {
                 "measure --image-opts -O qcow2 " + o, "resize --image-opts " + a + " 2M",
                 "commit --image-opts " + o, "rebase -u -b a.qcow2 -F qcow2 --image-opts " + o,
                 "amend --image-opts -o compat=0.10 " + a, "bitmap --image-opts --add " + a + " b1",
-                "snapshot -c s --image-opts " + a + ",force-share=on")) {
+                "snapshot -c s --image-opts " + a + ",force-share=on",
+                "convert --target-image-opts a.qcow2 " + o, "convert -n --target-image-opts -O qcow2 a.qcow2 " + o,
+                "convert -n --target-image-opts a.qcow2 " + o,
+                "convert -n --target-image-opts a.qcow2 driver=qcow2,file.filename=nope.qcow2",
+                "convert -n --target-image-opts a.qcow2 driver=qcow2,file.filename=o.qcow2,foo=1")) {
             twins.same(SETUP, c.split(" "));
         }
     }
