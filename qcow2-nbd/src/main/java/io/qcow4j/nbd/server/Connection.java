@@ -4,6 +4,7 @@ import static io.qcow4j.nbd.protocol.Nbd.*;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
 import java.nio.channels.SocketChannel;
 import java.util.ArrayList;
 import java.util.List;
@@ -247,6 +248,9 @@ final class Connection {
             send(Replies.none(handle));
             return;
         }
+        if (structured && !r.has(CMD_FLAG_DF) && transport instanceof PlainTransport plain && sendDirect(r, plain)) {
+            return;
+        }
         ByteBuffer data = BUFFERS.take(len);
         try {
             if (!structured || r.has(CMD_FLAG_DF) || !export.sparse()) {
@@ -288,6 +292,57 @@ final class Connection {
         } finally {
             BUFFERS.give(data);
         }
+    }
+
+    /**
+     * A structured read whose every non-zero run is a plain data cluster of the top image's
+     * own file: holes as OFFSET_HOLE, data sent from the file by sendfile. False, with nothing
+     * sent, when some run is not (compressed, from a backing file) or the export cannot.
+     */
+    private boolean sendDirect(Request r, PlainTransport plain) throws IOException {
+        FileChannel file = export.directFile();
+        if (file == null) {
+            return false;
+        }
+        long end = r.offset() + r.length();
+        List<BlockStatus> runs = new ArrayList<>();
+        for (long at = r.offset(); at < end; ) {
+            BlockStatus st = export.readStatus(at, end - at);
+            long n = Math.min(st.length(), end - at);
+            if (n <= 0 || !st.zero() && (!st.data() || st.depth() != 0 || st.compressed() || st.hostOffset() < 0)) {
+                return false;
+            }
+            runs.add(st.withRange(at, n));
+            at += n;
+        }
+        replyLock.lock();
+        try {
+            for (int i = 0; i < runs.size(); ) {
+                boolean zero = runs.get(i).zero();
+                int j = i;
+                long n = 0;
+                while (j < runs.size() && runs.get(j).zero() == zero) {
+                    n += runs.get(j++).length();
+                }
+                long at = runs.get(i).offset();
+                boolean last = j == runs.size();
+                if (zero) {
+                    transport.write(Replies.hole(r.handle(), last, at, (int) n));
+                } else {
+                    transport.write(Replies.dataHeader(r.handle(), last, at, (int) n));
+                    for (int k = i; k < j; k++) {
+                        plain.transferFrom(file, runs.get(k).hostOffset(), runs.get(k).length());
+                    }
+                }
+                i = j;
+            }
+        } catch (IOException | RuntimeException e) {
+            closeChannel(); // a chunk may be cut short: the stream cannot go on
+            throw e;
+        } finally {
+            replyLock.unlock();
+        }
+        return true;
     }
 
     private void blockStatus(Request r) throws IOException {

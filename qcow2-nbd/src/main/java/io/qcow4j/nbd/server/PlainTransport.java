@@ -3,6 +3,7 @@ package io.qcow4j.nbd.server;
 import java.io.EOFException;
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
 import java.nio.channels.SocketChannel;
 
 /**
@@ -75,6 +76,18 @@ final class PlainTransport implements Transport {
         }
         while (left > 0) {
             left -= channel.write(srcs);
+        }
+    }
+
+    /** Sends {@code count} bytes of {@code file} from {@code position} straight to the socket (sendfile). */
+    void transferFrom(FileChannel file, long position, long count) throws IOException {
+        while (count > 0) {
+            long n = file.transferTo(position, count, channel);
+            if (n <= 0) {
+                throw new EOFException("image file ends at " + position + " inside a data cluster");
+            }
+            position += n;
+            count -= n;
         }
     }
 
