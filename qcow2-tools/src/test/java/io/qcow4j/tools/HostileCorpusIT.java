@@ -34,7 +34,7 @@ import org.junit.jupiter.api.io.TempDir;
  * of the reference images (as AdversarialImagesTest makes them for the engine), each variant
  * through info, check, check -r all (on a copy), map, dump, bitmap --add (on a copy) and
  * convert -O raw, in this JVM. Every command must succeed or end with one {@code qcow4j: }
- * error line (check may report on stderr), never print a stack trace or "Exception", end
+ * error line (check may report on stderr first, as qemu-img does), never print a stack trace or "Exception", end
  * within {@link #LIMIT} (a watchdog; a hang is a failure naming the seed and the command),
  * allocate at most {@link #ALLOCATION_BUDGET} bytes on its thread, and leave the input's bytes
  * as they were. Default: a small fixed sample; {@code -Dqcow4j.long=true}: 10,005 images;
@@ -95,6 +95,7 @@ class HostileCorpusIT {
                 String id = "seed " + seed + " variant " + variant + " (" + name + ":" + what + ")";
                 List<String> problems = runAll(dir, img, id, outcomes);
                 if (!problems.isEmpty()) {
+                    problems.forEach(System.out::println);
                     failures.addAll(problems);
                     Path keep = Path.of("target", "fuzz-cli-failures");
                     Files.createDirectories(keep);
@@ -177,7 +178,7 @@ class HostileCorpusIT {
             outcomes.merge(args[0] + (args[1].startsWith("-") ? " " + args[1] : "") + " " + Math.min(r.exitCode(), 1), 1, Integer::sum);
             String problem = judge(args, r);
             if (problem != null) {
-                problems.add(what + ": " + problem + "\n" + r.describe());
+                problems.add(what + ": " + problem + "\n" + shorten(r.describe()));
             }
             long budget = ALLOCATION_BUDGET + ALLOCATION_PER_64K * (Math.max(Files.size(img), Files.size(copy)) >> 16);
             if (run.allocated > budget) {
@@ -204,10 +205,20 @@ class HostileCorpusIT {
         if (check && r.exitCode() != 1) {
             return null; // 2: corruptions, 3: leaks, reported as qemu-img does
         }
+        if (check) {
+            // the report's lines, then why the check stopped, as qemu-img prints them
+            return !errors.isEmpty() && errors.get(errors.size() - 1).startsWith("qcow4j: ") ? null
+                    : "check failed without a closing error line";
+        }
         if (errors.size() != 1 || !errors.get(0).startsWith("qcow4j: ") || errors.get(0).isBlank()) {
             return "not exactly one error line";
         }
         return null;
+    }
+
+    /** A run's output cut to a few KiB: a check report of a damaged table has tens of thousands of lines. */
+    private static String shorten(String text) {
+        return text.length() <= 4096 ? text : text.substring(0, 2048) + "\n[...]\n" + text.substring(text.length() - 2048);
     }
 
     record Run(Qemu.Result result, long allocated) {
