@@ -317,6 +317,9 @@ final class ReferenceScan {
         return true;
     }
 
+    /** The most clusters a repair adds to the file to include a refcount block (64 GiB of 64 KiB clusters). */
+    private static final long MAX_GROWTH_CLUSTERS = 1L << 20;
+
     /** The refcount blocks, counted last: each must be referenced exactly once. */
     private void checkRefblocks(CheckTally res, boolean fixErrors) {
         var m = run.p.refcounts();
@@ -364,10 +367,19 @@ final class ReferenceScan {
         }
     }
 
-    /** qemu's repair of a refcount block past the end: grow the file to hold it. Null on success, else why not. */
+    /**
+     * qemu's repair of a refcount block past the end: grow the file to hold it. Null on success, else why not.
+     * Unlike qemu, by at most {@link #MAX_GROWTH_CLUSTERS} clusters: a block hundreds of GB out is a damaged
+     * entry, and growing to it made the repair run for up to a minute over refcounts of empty space (and fail
+     * to reload a refcount table that large); it is dropped and the refcounts rebuilt instead.
+     */
     private String growFileTo(long offset) {
         if (offset < 0 || offset > Long.MAX_VALUE - run.cs || offset + run.cs > CheckRun.MAX_LENGTH) {
             return CheckFailure.EINVAL;
+        }
+        if ((offset >>> run.bits) + 1 - run.fileClusters() > MAX_GROWTH_CLUSTERS) {
+            run.report("Could not resize file: " + CheckFailure.EFBIG); // as when the file system refuses
+            return CheckFailure.EFBIG;
         }
         try {
             run.storage.extend(offset + run.cs);
