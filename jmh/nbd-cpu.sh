@@ -9,25 +9,8 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 copies="${1:-5}"
 rounds="${2:-3}"
 size="${3:-2G}"
-dir="$(mktemp -d /tmp/nbd-cpu.XXXXXX)"
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$dir"
-}
-trap cleanup EXIT
-img="$dir/disk.qcow2"
-qemu-img create -q -f qcow2 -o cluster_size=64k "$img" "$size"
-bytes=$(qemu-img info --output=json "$img" | sed -n 's/.*"virtual-size": \([0-9]*\).*/\1/p')
-step=$((256 << 20))
-cmds=()
-for ((off = 0; off < bytes; off += step)); do
-  cmds+=(-c "write -P $(( (off / step) % 250 + 1 )) $off $(( bytes - off < step ? bytes - off : step ))")
-done
-qemu-io "${cmds[@]}" "$img" >/dev/null
-"$root/bin/qcow4j" info "$img" >/dev/null # builds the jar if needed
-cat "$img" >/dev/null
+# shellcheck source=nbd-image.sh
+source "$root/jmh/nbd-image.sh"
 hz=$(getconf CLK_TCK)
 names=()
 declare -A pid sock
