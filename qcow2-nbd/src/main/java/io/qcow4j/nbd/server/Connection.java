@@ -305,12 +305,19 @@ final class Connection {
             return false;
         }
         long end = r.offset() + r.length();
+        long fileSize = -1;
         List<BlockStatus> runs = new ArrayList<>();
         for (long at = r.offset(); at < end; ) {
             BlockStatus st = export.readStatus(at, end - at);
             long n = Math.min(st.length(), end - at);
             if (n <= 0 || !st.zero() && (!st.data() || st.depth() != 0 || st.compressed() || st.hostOffset() < 0)) {
                 return false;
+            }
+            if (!st.zero()) {
+                fileSize = fileSize < 0 ? file.size() : fileSize;
+                if (st.hostOffset() + n > fileSize) {
+                    return false; // a cluster cut off the file's end reads zeros, as qemu reads it: the buffered path
+                }
             }
             runs.add(st.withRange(at, n));
             at += n;

@@ -66,6 +66,24 @@ class NbdDirectReadTest {
         }
     }
 
+    /** The last data cluster cut off the file's end (issue 16): the export reads zeros there, as qemu does, and goes on. */
+    @Test
+    void clusterCutOffTheFileEndReadsAsQemuReadsIt() throws Exception {
+        run("qemu-img", "create", "-q", "-f", "qcow2", "cut.qcow2", "4M");
+        run("qemu-io", "-c", "write -P 7 0 4M", "cut.qcow2");
+        Path cut = dir.resolve("cut.qcow2");
+        try (java.nio.channels.FileChannel f = java.nio.channels.FileChannel.open(cut, java.nio.file.StandardOpenOption.WRITE)) {
+            f.truncate(f.size() - (40 << 10));
+        }
+        run("qemu-img", "convert", "-f", "qcow2", "-O", "raw", "cut.qcow2", "cut.raw");
+        byte[] ref = Files.readAllBytes(dir.resolve("cut.raw"));
+        try (Servers.Ours o = new Servers.Ours(cut, "qcow2", false, dir.resolve("c.sock"), b -> b.shared(0));
+             NbdClient c = NbdClient.connect(o.uri())) {
+            check(c, ref, 0, ref.length, "whole disk");
+            check(c, ref, ref.length - (256 << 10), 256 << 10, "the tail, again on the same connection");
+        }
+    }
+
     private static void check(NbdClient c, byte[] ref, long off, int len, String what) throws Exception {
         ByteBuffer b = ByteBuffer.allocate(len);
         c.read(off, b);
