@@ -1,5 +1,6 @@
 package io.qcow4j.backup;
 
+import io.qcow4j.core.storage.ZeroBytes;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.List;
@@ -113,18 +114,7 @@ final class ExtentCopier {
     }
 
     static boolean isZero(ByteBuffer b, int from, int to) {
-        int i = from;
-        for (; i + 8 <= to; i += 8) {
-            if (b.getLong(i) != 0) {
-                return false;
-            }
-        }
-        for (; i < to; i++) {
-            if (b.get(i) != 0) {
-                return false;
-            }
-        }
-        return true;
+        return ZeroBytes.isZero(b, from, to);
     }
 
     private void zero(long off, long len) throws IOException {

@@ -339,8 +339,4 @@ final class ConvertCommand implements Callable<Integer> {
         }
         c.run(size);
     }
-
-    static boolean isZero(ByteBuffer buf) {
-        return ConvertCopy.isZero(buf);
-    }
 }

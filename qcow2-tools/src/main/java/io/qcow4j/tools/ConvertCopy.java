@@ -4,6 +4,7 @@ import io.qcow4j.core.BlockDevice;
 import io.qcow4j.core.BlockStatus;
 import io.qcow4j.core.Qcow2Image;
 import io.qcow4j.core.RawImage;
+import io.qcow4j.core.storage.ZeroBytes;
 import io.qcow4j.nbd.client.NbdClient;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -423,20 +424,8 @@ final class ConvertCopy {
         return false;
     }
 
-    private static final ByteBuffer ZEROS = ByteBuffer.allocateDirect(RAW_CHUNK);
-
-    /** All bytes between position and limit are zero (a vectorised compare with a zero buffer). */
     static boolean isZero(ByteBuffer buf) {
-        int at = buf.position();
-        int end = buf.limit();
-        while (at < end) {
-            int n = Math.min(end - at, ZEROS.capacity());
-            if (buf.slice(at, n).mismatch(ZEROS.slice(0, n)) >= 0) {
-                return false;
-            }
-            at += n;
-        }
-        return true;
+        return ZeroBytes.isZero(buf);
     }
 
     private static long alignUp(long v, long a) {
