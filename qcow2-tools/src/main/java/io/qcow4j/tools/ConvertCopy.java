@@ -151,7 +151,8 @@ final class ConvertCopy {
                 }
                 long runEnd = Math.min(size, pos + Math.max(1, st.length()));
                 boolean inTop = !mode.targetHasBacking() || st.depth() == 0;
-                if (inTop && (mode.sparseSize() == 0 || st.allocated() && !st.zero())) {
+                if (copied(st)) {
+                    runEnd = extendRun(pos, runEnd, size);
                     long first = Math.max(pos - pos % chunk, done);
                     long end = Math.min(alignUp(runEnd, chunk), size);
                     for (long b = first; b < end && !cancelled; b += batchSize) {
@@ -176,6 +177,39 @@ final class ConvertCopy {
         } catch (RuntimeException e) {
             put(new Step(0, 0, null, null, 0, 0, 0, e));
         }
+    }
+
+    /** A run whose bytes are read and copied (else it is zeros to the target, or left to its backing file). */
+    private boolean copied(BlockStatus st) {
+        boolean inTop = !mode.targetHasBacking() || st.depth() == 0;
+        return inTop && (mode.sparseSize() == 0 || st.allocated() && !st.zero());
+    }
+
+    /**
+     * The end of the run to copy from {@code pos}, with the neighbouring runs that are
+     * copied too, up to a batch: a compressed image's block status is one cluster at a
+     * time (as QEMU's), and a fragmented image's one host run at a time, and a batch of
+     * one cluster would leave the decompression on one core and hand over every 64 KiB.
+     * Not with -S above the chunk size: its zero runs are counted within one run, as
+     * qemu-img counts them.
+     */
+    private long extendRun(long pos, long runEnd, long size) {
+        if (mode.sparseSize() > chunk) {
+            return runEnd;
+        }
+        while (runEnd < size && runEnd - pos < batchSize && !cancelled) {
+            BlockStatus next;
+            try {
+                next = source.blockStatus(runEnd, size - runEnd);
+            } catch (IOException | RuntimeException e) {
+                break; // reported when the walk gets there
+            }
+            if (!copied(next)) {
+                break;
+            }
+            runEnd = Math.min(size, runEnd + Math.max(1, next.length()));
+        }
+        return runEnd;
     }
 
     private void readBatch(ByteBuffer buf, long offset, int length) {
