@@ -675,12 +675,7 @@ public final class Qcow2Image implements BlockDevice {
                 long realClusters = blocks * 512 / geo.clusterSize();
                 long threshold = Math.max(realClusters * 10 / 9, realClusters + 2);
                 long end = (storage.length() + geo.clusterSize() - 1) / geo.clusterSize();
-                long count = 0;
-                for (long c = 0; c < end && count <= threshold; c++) {
-                    if (refcounts.get(c) != 0) {
-                        count++;
-                    }
-                }
+                long count = refcounts.countInUse(end, threshold);
                 Storage data = dataFile != null ? dataFile : storage;
                 if (count > threshold && data instanceof FileStorage f) {
                     holes = HostFile.open(f.path());
