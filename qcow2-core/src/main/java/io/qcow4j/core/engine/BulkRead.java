@@ -24,6 +24,8 @@ final class BulkRead {
     private static final int BACKING = 3;
     /** Compressed bytes held for one batch: they are read into one buffer. */
     private static final int MAX_COMPRESSED_BYTES = 32 << 20;
+    /** The compressed buffer kept between requests at most (convert's 4 MiB batches need about 3 MiB). */
+    private static final int KEPT_COMPRESSED_BYTES = 8 << 20;
 
     private final ImageIo io;
     private final ClusterMapper mapper;
@@ -262,12 +264,19 @@ final class BulkRead {
         });
     }
 
-    /** The compressed bytes of a batch: one direct buffer, reused (a read lands there without a copy). */
+    /**
+     * The compressed bytes of a batch: one direct buffer, reused (a read lands there without
+     * a copy); one for a request larger than {@link #KEPT_COMPRESSED_BYTES} is not kept.
+     */
     private ByteBuffer compressedBuffer(int bytes) {
-        if (compressed == null || compressed.capacity() < bytes) {
-            compressed = ByteBuffer.allocateDirect(Math.max(bytes, Math.min(MAX_COMPRESSED_BYTES, 1 << 20)));
+        if (compressed != null && compressed.capacity() >= bytes) {
+            return compressed;
         }
-        return compressed;
+        ByteBuffer b = ByteBuffer.allocateDirect(Math.max(bytes, 1 << 20));
+        if (bytes <= KEPT_COMPRESSED_BYTES) {
+            compressed = b;
+        }
+        return b;
     }
 
     private static final ThreadLocal<ByteBuffer> SCRATCH = new ThreadLocal<>();
