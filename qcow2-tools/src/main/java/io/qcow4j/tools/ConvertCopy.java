@@ -70,6 +70,8 @@ final class ConvertCopy {
     private final BlockingQueue<ByteBuffer> free = new ArrayBlockingQueue<>(BUFFERS);
     private final BlockingQueue<Step> steps = new ArrayBlockingQueue<>(BUFFERS + 1);
     private volatile boolean cancelled;
+    /** The status of the run after a batch, found while extending it (reader thread). */
+    private BlockStatus lookahead;
     /** Zero chunks of a data run not yet written (only with -S above the chunk size). */
     private long pendingZeroStart = -1;
     private java.util.function.Consumer<String> salvage;
@@ -142,9 +144,12 @@ final class ConvertCopy {
             long done = 0; // everything below was handed over (whole chunks)
             long pos = 0;
             while (pos < size && !cancelled) {
-                BlockStatus st;
+                BlockStatus st = lookahead != null && lookahead.offset() == pos ? lookahead : null;
+                lookahead = null;
                 try {
-                    st = source.blockStatus(pos, size - pos);
+                    if (st == null) {
+                        st = source.blockStatus(pos, size - pos);
+                    }
                 } catch (IOException | RuntimeException e) {
                     throw new CliException("error while reading block status at offset " + pos + ": "
                             + Images.reason(e), 1, e);
@@ -205,6 +210,7 @@ final class ConvertCopy {
                 break; // reported when the walk gets there
             }
             if (!copied(next)) {
+                lookahead = next; // the walk's next step (an NBD source: one round trip less)
                 break;
             }
             runEnd = Math.min(size, runEnd + Math.max(1, next.length()));
