@@ -188,7 +188,7 @@ final class CreateCommand implements Callable<Integer> {
         // as qemu: an existing file is emptied and reused (keeps its owner and mode); create()
         // empties it only after QEMU's locks show no one (a running VM) is using it
         try {
-            Qcow2Image.create(path, co).close();
+            Qcow2Image.create(path, co, OpenOptions.readWrite().warnings(CliWarnings.sink())).close();
         } catch (IllegalArgumentException e) {
             throw new CliException(e.getMessage(), 1, e);
         } catch (IOException e) {
