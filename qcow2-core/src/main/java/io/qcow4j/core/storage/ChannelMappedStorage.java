@@ -31,6 +31,7 @@ public final class ChannelMappedStorage extends FileStorage {
     private static final MethodHandle UNMAP = unmapper();
 
     private MappedByteBuffer[] chunks = new MappedByteBuffer[4];
+    private RandomAccessFile grower;
     private boolean closed;
 
     public ChannelMappedStorage(Path path) throws IOException {
@@ -50,11 +51,16 @@ public final class ChannelMappedStorage extends FileStorage {
         if (buf == null) {
             long start = index * CHUNK;
             // a mapping past the file's end faults on access: grow the file over the whole
-            // chunk first (a hole, no space used); close() cuts it back to the image's end
-            if (channel.size() < start + CHUNK + OVERLAP) {
-                try (RandomAccessFile raf = new RandomAccessFile(path.toFile(), "rw")) {
-                    raf.setLength(start + CHUNK + OVERLAP);
+            // chunk first (a hole: no space used, so it works on a full disk too); close()
+            // cuts it back to the image's end. One descriptor for that, kept until close, as
+            // Chronicle keeps its own: closing a descriptor of the file drops the process's
+            // POSIX record locks (ImageLock's fallback where OFD locks are missing).
+            long need = start + CHUNK + OVERLAP;
+            if (channel.size() < need) {
+                if (grower == null) {
+                    grower = new RandomAccessFile(path.toFile(), "rw");
                 }
+                grower.setLength(need);
             }
             buf = channel.map(FileChannel.MapMode.READ_WRITE, start, CHUNK + OVERLAP);
             chunks[index] = buf;
@@ -148,7 +154,13 @@ public final class ChannelMappedStorage extends FileStorage {
                 chunks[i] = null;
             }
         } finally {
-            super.close();
+            try {
+                if (grower != null) {
+                    grower.close();
+                }
+            } finally {
+                super.close();
+            }
         }
     }
 

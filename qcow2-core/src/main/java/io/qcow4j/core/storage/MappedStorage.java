@@ -22,7 +22,8 @@ import net.openhft.chronicle.core.io.ReferenceOwner;
  * go through positional I/O, which fails cleanly on a full disk.
  *
  * <p>Chronicle needs JVM flags (the parent pom's {@code <chronicle.jvm.flags>});
- * {@link MappingSupport} opens this class only where they are granted.
+ * {@link MappingSupport} uses this class only where they are granted, else
+ * {@link ChannelMappedStorage}.
  */
 public final class MappedStorage extends FileStorage {
     static {
