@@ -54,7 +54,7 @@ final class BenchCommand {
         BenchCommand c = new BenchCommand();
         for (QemuGetopt.Opt o : opts.options()) {
             if (o.key().equals("h")) {
-                Main.printUsage(out);
+                PicocliCommands.printUsage(out);
                 return 0;
             }
             c.option(o.key(), o.value());
