@@ -21,11 +21,8 @@ import picocli.CommandLine.Command;
             InfoCommand.class,
             IoCommand.class,
             BitmapCommand.class,
-            MapCommand.class,
             DumpCommand.class,
             OverlayCommand.class,
-            CommitCommand.class,
-            RebaseCommand.class,
             StreamCommand.class,
             ResizeCommand.class,
             CheckpointCommand.class,
@@ -96,7 +93,7 @@ final class PicocliCommands implements Callable<Integer> {
     private static String qemuUsageWords(CommandLine.ParameterException ex, String message) {
         String command = ex.getCommandLine().getCommandName();
         String files = switch (command) {
-            case "info", "map", "commit", "snapshot", "rebase" -> "Expecting one image file name";
+            case "info", "snapshot" -> "Expecting one image file name";
             default -> null;
         };
         if (ex instanceof CommandLine.MissingParameterException missing) {

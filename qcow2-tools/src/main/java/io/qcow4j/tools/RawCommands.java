@@ -7,7 +7,7 @@ import java.util.List;
  * The commands that read their command line as qemu-img does, with getopt_long
  * ({@link QemuGetopt}) rather than picocli: their errors depend on the order of the
  * options (each is checked as it comes), dd's operands are {@code key=value} words, and
- * the bulk commands (convert, compare, check) start without building picocli's model
+ * the bulk commands (convert, compare, check, commit, rebase, map) start without building picocli's model
  * (reflection over classes that class-data sharing cannot archive).
  */
 final class RawCommands {
@@ -24,6 +24,12 @@ final class RawCommands {
                     "Check that two images read the same."),
             new Usage(CheckCommand.NAME, "[-f FMT] [--output=human|json] [-r leaks|all] [-p] [-q] [-U] FILE",
                     "Check an image for errors; -r repairs them."),
+            new Usage(CommitCommand.NAME, "[-f FMT] [-b BASE] [-d] [-p] [-q] [--merge-bitmaps] FILE",
+                    "Write an overlay's data into its backing file (or the layer -b names)."),
+            new Usage(RebaseCommand.NAME, "[-u] [-f FMT] -b BACKING [-F FMT] [-p] [-q] [-U] FILE",
+                    "Change an image's backing file, keeping (or with -u, ignoring) what the guest reads."),
+            new Usage(MapCommand.NAME, "[-f FMT] [--output=human|json] [--start-offset=OFF] [--max-length=LEN] [-U]"
+                    + " [--bitmap NAME | --since CHECKPOINT] FILE", "Show how the disk maps to its files."),
             new Usage(MeasureCommand.NAME, "[--output=human|json] [-O FMT] [-o OPTS] (--size N | [-f FMT]"
                     + " [-l SNAPSHOT] [-U] FILE)", "Show how large a new image would have to be."),
             new Usage(AmendCommand.NAME, "[-f FMT] [-p] [-q] [--force] -o OPTS FILE",
@@ -45,6 +51,9 @@ final class RawCommands {
             case ConvertCommand.NAME -> ConvertCommand.run(args, out, err);
             case CompareCommand.NAME -> CompareCommand.run(args, out);
             case CheckCommand.NAME -> CheckCommand.run(args, out, err);
+            case CommitCommand.NAME -> CommitCommand.run(args, out, err);
+            case RebaseCommand.NAME -> RebaseCommand.run(args, out, err);
+            case MapCommand.NAME -> MapCommand.run(args, out, err);
             case MeasureCommand.NAME -> MeasureCommand.run(args, out, err);
             case DdCommand.NAME -> DdCommand.run(args, out, err);
             case BenchCommand.NAME -> BenchCommand.run(args, out, err);

@@ -18,7 +18,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
 /**
- * check, compare and convert read their command line as qemu-img 7.2 does (getopt_long,
+ * check, compare, convert, commit, rebase and map read their command line as qemu-img 7.2 does (getopt_long,
  * each option checked as it comes), twinned with qemu-img on the same files: as qemu-img
  * (drop-in) the same stdout, stderr and exit code; as qcow4j the same words on one line
  * and the same exit code. And they start without picocli.
@@ -32,6 +32,7 @@ class BulkGetoptIT {
         Cli.qemuImg(dir, "create", "-q", "-f", "qcow2", "small.qcow2", "1M").assertOk();
         Cli.qemuIo(dir, "-f", "qcow2", "-c", "write -P 0x11 0 64k", "small.qcow2").assertOk();
         Cli.qemuImg(dir, "convert", "-O", "raw", "small.qcow2", "small.raw").assertOk();
+        Cli.qemuImg(dir, "create", "-q", "-f", "qcow2", "-b", "small.qcow2", "-F", "qcow2", "top.qcow2").assertOk();
     }
 
     @ParameterizedTest
@@ -62,10 +63,21 @@ class BulkGetoptIT {
         "convert -c nosuch o.raw", "convert -c -o foo=1 small.qcow2 o.raw", "convert -c --bitmaps small.qcow2 o.raw",
         "convert small.qcow2 o.raw -Ox qcow2", "convert -B small.qcow2 -F qcow2 -O raw small.raw o.raw",
         "convert -O qcow2 --target-image-opts -n nosuch o.raw",
+        // commit, rebase: the cache modes after the file names; map: -s/-l (--start-offset, --max-length) as they come
+        "commit -t foo top.qcow2", "commit -r x top.qcow2", "commit -t foo a b", "commit -x -t foo top.qcow2",
+        "commit -qx top.qcow2", "commit -U top.qcow2", "commit -b nosuch top.qcow2", "commit --image-opts=1 top.qcow2",
+        "rebase top.qcow2", "rebase -t foo -u top.qcow2", "rebase -T foo -u top.qcow2", "rebase -u -t foo top.qcow2 x",
+        "rebase -F foo -u top.qcow2", "rebase -F foo -t foo -u top.qcow2", "rebase -b x -F raw -T foo -t foo top.qcow2",
+        "rebase -t foo -u nosuch", "rebase -Uqx top.qcow2",
+        "map --start-offset=x small.qcow2", "map --max-length=99999E --start-offset=x small.qcow2",
+        "map --output=foo --start-offset=x small.qcow2", "map --output=foo a b", "map --output=foo small.qcow2",
+        "map --start=1 --max=2 --out=json small.qcow2", "map -s 1 -l 2 --output=json top.qcow2", "map -Us 64k top.qcow2",
+        "map -x small.qcow2", "map", "map --max-length 1 small.qcow2 --output json",
     })
     void asQemuImgReadsIt(String line) throws IOException {
         String[] args = line.split(" ");
         byte[] image = Files.readAllBytes(dir.resolve("small.qcow2"));
+        byte[] top = Files.readAllBytes(dir.resolve("top.qcow2"));
         Qemu.Result theirs = Cli.qemuImg(dir, args);
         Files.deleteIfExists(dir.resolve("o.raw"));
         Qemu.Result dropIn = Cli.dropIn(dir, args);
@@ -83,6 +95,7 @@ class BulkGetoptIT {
             assertEquals("qcow4j: " + words + "\n", own.stderr(), own.describe());
         }
         assertArrayEquals(image, Files.readAllBytes(dir.resolve("small.qcow2")), line + ": small.qcow2 changed");
+        assertArrayEquals(top, Files.readAllBytes(dir.resolve("top.qcow2")), line + ": top.qcow2 changed");
     }
 
     /** -h and --help (abbreviated too) print the usage and exit 0, as qemu-img's help does. */
