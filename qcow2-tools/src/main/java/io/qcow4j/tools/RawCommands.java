@@ -7,7 +7,7 @@ import java.util.List;
  * The commands that read their command line as qemu-img does, with getopt_long
  * ({@link QemuGetopt}) rather than picocli: their errors depend on the order of the
  * options (each is checked as it comes), dd's operands are {@code key=value} words, and
- * the bulk commands (convert, compare, check, commit, rebase, map) start without building picocli's model
+ * the commands scripts run in bulk (create, convert, compare, check, commit, rebase, map, resize) start without building picocli's model
  * (reflection over classes that class-data sharing cannot archive).
  */
 final class RawCommands {
@@ -17,6 +17,8 @@ final class RawCommands {
 
     /** In the order the usage text lists them (after picocli's commands). */
     static final List<Usage> USAGES = List.of(
+            new Usage(CreateCommand.NAME, "[-f qcow2|raw] [-o OPTS] [-b BACKING [-F FMT]] [-u] [-q] FILE [SIZE]",
+                    "Create a new image (qcow2 unless -f raw)."),
             new Usage(ConvertCommand.NAME, "[-f FMT] [-O qcow2|raw] [-c] [-o OPTS] [-B BACKING [-F FMT]] [-n]"
                     + " [-S SIZE] [-l SNAPSHOT] [--bitmaps [--skip-broken-bitmaps]] [-p] [-q] [-U] SRC... DST",
                     "Copy an image into a new image of the given format (raw unless -O qcow2)."),
@@ -30,6 +32,8 @@ final class RawCommands {
                     "Change an image's backing file, keeping (or with -u, ignoring) what the guest reads."),
             new Usage(MapCommand.NAME, "[-f FMT] [--output=human|json] [--start-offset=OFF] [--max-length=LEN] [-U]"
                     + " [--bitmap NAME | --since CHECKPOINT] FILE", "Show how the disk maps to its files."),
+            new Usage(ResizeCommand.NAME, "[-f FMT] [--shrink] [--preallocation=MODE] [-q] FILE [+|-]SIZE",
+                    "Grow or (with --shrink) shrink an image's virtual disk."),
             new Usage(MeasureCommand.NAME, "[--output=human|json] [-O FMT] [-o OPTS] (--size N | [-f FMT]"
                     + " [-l SNAPSHOT] [-U] FILE)", "Show how large a new image would have to be."),
             new Usage(AmendCommand.NAME, "[-f FMT] [-p] [-q] [--force] -o OPTS FILE",
@@ -48,12 +52,14 @@ final class RawCommands {
 
     static int run(String name, List<String> args, PrintWriter out, PrintWriter err) throws Exception {
         return switch (name) {
+            case CreateCommand.NAME -> CreateCommand.run(args, out);
             case ConvertCommand.NAME -> ConvertCommand.run(args, out, err);
             case CompareCommand.NAME -> CompareCommand.run(args, out);
             case CheckCommand.NAME -> CheckCommand.run(args, out, err);
             case CommitCommand.NAME -> CommitCommand.run(args, out, err);
             case RebaseCommand.NAME -> RebaseCommand.run(args, out, err);
             case MapCommand.NAME -> MapCommand.run(args, out, err);
+            case ResizeCommand.NAME -> ResizeCommand.run(args, out, err);
             case MeasureCommand.NAME -> MeasureCommand.run(args, out, err);
             case DdCommand.NAME -> DdCommand.run(args, out, err);
             case BenchCommand.NAME -> BenchCommand.run(args, out, err);

@@ -18,8 +18,9 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
 /**
- * check, compare, convert, commit, rebase and map read their command line as qemu-img 7.2 does (getopt_long,
- * each option checked as it comes), twinned with qemu-img on the same files: as qemu-img
+ * create, check, compare, convert, commit, rebase, map and resize read their command line as
+ * qemu-img 7.2 does (getopt_long, each option checked as it comes), twinned with qemu-img on
+ * the same files: as qemu-img
  * (drop-in) the same stdout, stderr and exit code; as qcow4j the same words on one line
  * and the same exit code. And they start without picocli.
  */
@@ -73,6 +74,13 @@ class BulkGetoptIT {
         "map --output=foo --start-offset=x small.qcow2", "map --output=foo a b", "map --output=foo small.qcow2",
         "map --start=1 --max=2 --out=json small.qcow2", "map -s 1 -l 2 --output=json top.qcow2", "map -Us 64k top.qcow2",
         "map -x small.qcow2", "map", "map --max-length 1 small.qcow2 --output json",
+        // create: -o's syntax as it comes, a negative size read as an option, as getopt reads it
+        "create -o a, -x", "create -x -o a,", "create -f qcow2 n.qcow2 -1M", "create -f qcow2 -qx n.qcow2 1M",
+        "create -f qcow2 n.qcow2 1M x", "create -f foo n.qcow2 1M", "create -F",
+        // resize: the size off the end first (so "-64k" is no option), then getopt over the rest
+        "resize --help", "resize a b c", "resize --preallocation=foo small.qcow2 +1M", "resize -f raw -x small.qcow2 1M",
+        "resize small.qcow2", "resize -q small.qcow2 --", "resize -U small.qcow2 1M",
+        "resize --prealloc=full --shr small.qcow2 -64k", "resize --image-opts=x small.qcow2 +1M",
     })
     void asQemuImgReadsIt(String line) throws IOException {
         String[] args = line.split(" ");
