@@ -24,7 +24,6 @@ import picocli.CommandLine.Command;
             OverlayCommand.class,
             StreamCommand.class,
             CheckpointCommand.class,
-            SnapshotCommand.class,
             NbdCommand.class,
             BackupCommand.class,
             RestoreCommand.class,
@@ -90,10 +89,7 @@ final class PicocliCommands implements Callable<Integer> {
      */
     private static String qemuUsageWords(CommandLine.ParameterException ex, String message) {
         String command = ex.getCommandLine().getCommandName();
-        String files = switch (command) {
-            case "info", "snapshot" -> "Expecting one image file name";
-            default -> null;
-        };
+        String files = command.equals("info") ? "Expecting one image file name" : null;
         if (ex instanceof CommandLine.MissingParameterException missing) {
             for (CommandLine.Model.ArgSpec a : missing.getMissing()) {
                 if (a instanceof CommandLine.Model.OptionSpec o) {

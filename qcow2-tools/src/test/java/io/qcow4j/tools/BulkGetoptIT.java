@@ -18,11 +18,10 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
 /**
- * create, check, compare, convert, commit, rebase, map and resize read their command line as
- * qemu-img 7.2 does (getopt_long, each option checked as it comes), twinned with qemu-img on
- * the same files: as qemu-img
- * (drop-in) the same stdout, stderr and exit code; as qcow4j the same words on one line
- * and the same exit code. And they start without picocli.
+ * create, check, compare, convert, commit, rebase, map, resize and snapshot read their command
+ * line as qemu-img 7.2 does (getopt_long, each option checked as it comes), twinned with
+ * qemu-img on the same files: as qemu-img (drop-in) the same stdout, stderr and exit code;
+ * as qcow4j the same words on one line and the same exit code. And they start without picocli.
  */
 class BulkGetoptIT {
     @TempDir
@@ -81,6 +80,9 @@ class BulkGetoptIT {
         "resize --help", "resize a b c", "resize --preallocation=foo small.qcow2 +1M", "resize -f raw -x small.qcow2 1M",
         "resize small.qcow2", "resize -q small.qcow2 --", "resize -U small.qcow2 1M",
         "resize --prealloc=full --shr small.qcow2 -64k", "resize --image-opts=x small.qcow2 +1M",
+        "snapshot -lx small.qcow2", "snapshot -xl small.qcow2", "snapshot -l -c x small.qcow2", "snapshot -lc x small.qcow2",
+        "snapshot -U -c s1 small.qcow2", "snapshot -l a b", "snapshot -f qcow2 -l small.qcow2", "snapshot --forc -l top.qcow2",
+        "snapshot -a nosuch small.qcow2",
     })
     void asQemuImgReadsIt(String line) throws IOException {
         String[] args = line.split(" ");
