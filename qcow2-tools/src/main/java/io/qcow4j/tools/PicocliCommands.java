@@ -19,7 +19,6 @@ import picocli.CommandLine.Command;
         subcommands = {
             InfoCommand.class,
             IoCommand.class,
-            BitmapCommand.class,
             DumpCommand.class,
             OverlayCommand.class,
             StreamCommand.class,

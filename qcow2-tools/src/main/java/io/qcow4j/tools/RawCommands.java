@@ -7,7 +7,7 @@ import java.util.List;
  * The commands that read their command line as qemu-img does, with getopt_long
  * ({@link QemuGetopt}) rather than picocli: their errors depend on the order of the
  * options (each is checked as it comes), dd's operands are {@code key=value} words, and
- * the commands scripts run in bulk (create, convert, compare, check, commit, rebase, map, resize, snapshot) start without building picocli's model
+ * the commands scripts run in bulk (create, convert, compare, check, commit, rebase, map, resize, snapshot, bitmap) start without building picocli's model
  * (reflection over classes that class-data sharing cannot archive).
  */
 final class RawCommands {
@@ -36,6 +36,9 @@ final class RawCommands {
                     "Grow or (with --shrink) shrink an image's virtual disk."),
             new Usage(SnapshotCommand.NAME, "(-l | -c NAME | -a NAME | -d NAME) [-q] [-U] FILE",
                     "List, create, apply or delete internal snapshots."),
+            new Usage(BitmapCommand.NAME, "(--add [-g SIZE] | --remove | --clear | --enable | --disable | --merge SRC"
+                    + " [-b FILE [-F FMT]] | --populate)... [-f FMT] FILE BITMAP",
+                    "Add, remove, clear, enable, disable or merge persistent bitmaps, all or nothing."),
             new Usage(MeasureCommand.NAME, "[--output=human|json] [-O FMT] [-o OPTS] (--size N | [-f FMT]"
                     + " [-l SNAPSHOT] [-U] FILE)", "Show how large a new image would have to be."),
             new Usage(AmendCommand.NAME, "[-f FMT] [-p] [-q] [--force] -o OPTS FILE",
@@ -63,6 +66,7 @@ final class RawCommands {
             case MapCommand.NAME -> MapCommand.run(args, out, err);
             case ResizeCommand.NAME -> ResizeCommand.run(args, out, err);
             case SnapshotCommand.NAME -> SnapshotCommand.run(args, out);
+            case BitmapCommand.NAME -> BitmapCommand.run(args, out);
             case MeasureCommand.NAME -> MeasureCommand.run(args, out, err);
             case DdCommand.NAME -> DdCommand.run(args, out, err);
             case BenchCommand.NAME -> BenchCommand.run(args, out, err);

@@ -18,8 +18,8 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
 /**
- * create, check, compare, convert, commit, rebase, map, resize and snapshot read their command
- * line as qemu-img 7.2 does (getopt_long, each option checked as it comes), twinned with
+ * create, check, compare, convert, commit, rebase, map, resize, snapshot and bitmap read their
+ * command line as qemu-img 7.2 does (getopt_long, each option checked as it comes), twinned with
  * qemu-img on the same files: as qemu-img (drop-in) the same stdout, stderr and exit code;
  * as qcow4j the same words on one line and the same exit code. And they start without picocli.
  */
@@ -83,6 +83,10 @@ class BulkGetoptIT {
         "snapshot -lx small.qcow2", "snapshot -xl small.qcow2", "snapshot -l -c x small.qcow2", "snapshot -lc x small.qcow2",
         "snapshot -U -c s1 small.qcow2", "snapshot -l a b", "snapshot -f qcow2 -l small.qcow2", "snapshot --forc -l top.qcow2",
         "snapshot -a nosuch small.qcow2",
+        "bitmap -g x --add small.qcow2 b0", "bitmap -g x -x --add small.qcow2 b0", "bitmap --add -g 99999E small.qcow2 b0",
+        "bitmap --add small.qcow2", "bitmap -g 64k small.qcow2 b0", "bitmap --merge", "bitmap --rem -q small.qcow2 b0",
+        "bitmap -F qcow2 --add small.qcow2 b0", "bitmap -b top.qcow2 --add small.qcow2 b0", "bitmap --remove small.qcow2 b0",
+        "bitmap --add small.qcow2 b0 extra",
     })
     void asQemuImgReadsIt(String line) throws IOException {
         String[] args = line.split(" ");
