@@ -23,7 +23,7 @@ final class ImageCreator {
     }
 
     @SuppressWarnings("try") // the locks are held for the block, not used in it
-    static void create(Path path, CreateOptions o) throws IOException {
+    static void create(Path path, CreateOptions o, java.util.function.Consumer<String> warnings) throws IOException {
         o.validate();
         if (o.size() < 0) {
             throw new IllegalArgumentException("Image size must be specified");
@@ -95,7 +95,8 @@ final class ImageCreator {
             }
             ch.force(false);
         }
-        try (Qcow2Image img = Qcow2Image.open(path, OpenOptions.readWrite().openBacking(false))) {
+        // the caller's listener: the first read-write open in a JVM may warn (MappingSupport)
+        try (Qcow2Image img = Qcow2Image.open(path, OpenOptions.readWrite().openBacking(false).warnings(warnings))) {
             // QEMU keeps disk sizes in 512-byte sectors and rounds a new image's size up
             // (a raw data file is mapped whole by the grow: it must stay a complete raw image)
             img.setInitialSize((o.size() + 511) & ~511L);

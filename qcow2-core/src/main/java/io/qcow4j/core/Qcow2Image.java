@@ -107,7 +107,7 @@ public final class Qcow2Image implements BlockDevice {
 
     /** Creates a new image and opens it with {@code openOptions} (e.g. without its backing chain). */
     public static Qcow2Image create(Path path, CreateOptions options, OpenOptions openOptions) throws IOException {
-        ImageCreator.create(path, options);
+        ImageCreator.create(path, options, openOptions.warnings());
         if (options.luksSecret() != null && openOptions.encryptionSecret() == null) {
             openOptions.encryptionSecret(options.luksSecret());
         }

@@ -5,57 +5,41 @@ import io.qcow4j.core.BlockStatus;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.ByteBuffer;
-import java.util.concurrent.Callable;
+import java.util.List;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
-import picocli.CommandLine.Command;
-import picocli.CommandLine.Option;
-import picocli.CommandLine.Parameters;
-import picocli.CommandLine.Spec;
-import picocli.CommandLine.Model.CommandSpec;
 
 /**
- * {@code compare [-f FMT] [-F FMT] [-s] [-q] [-p] A B}, as qemu-img compare: exit 0 when
+ * {@code compare [-f FMT] [-F FMT] [-T CACHE] [-s] [-q] [-p] [-U] A B}, as qemu-img compare: exit 0 when
  * the disks read the same, 1 when they differ (naming the first differing 512-byte
  * sector), 2 when an image cannot be opened, 3 when block status fails, 4 when a read
  * fails. Of two sizes, the common part is compared, then the rest of the larger disk
  * must read as zeros ("Warning: Image size mismatch!"). -s (strict) also requires the
- * same size and the same allocation.
+ * same size and the same allocation. The command line is read as qemu-img reads it
+ * ({@link QemuGetopt}); its usage errors exit 1, as qemu-img's do.
  */
-@Command(name = "compare", mixinStandardHelpOptions = true, description = "Check that two images read the same.")
-final class CompareCommand implements Callable<Integer> {
+final class CompareCommand {
+    static final String NAME = "compare";
     private static final int SECTOR = 512;
     private static final int BUF = 2 << 20;
     private static final int SLICE = 64 << 10;
+    private static final List<QemuGetopt.Long> LONG = List.of(
+            new QemuGetopt.Long("help", false, "h"),
+            new QemuGetopt.Long("object", true, "object"),
+            new QemuGetopt.Long("image-opts", false, "image-opts"),
+            new QemuGetopt.Long("force-share", false, "U"));
 
-    @Spec
-    CommandSpec spec;
-
-    @Option(names = "-f", paramLabel = "FMT", description = "format of the first image (default: probe)")
-    String format1;
-
-    @Option(names = "-F", paramLabel = "FMT", description = "format of the second image (default: probe)")
-    String format2;
-
-    @Option(names = "-s", description = "strict: sizes and allocation must match too")
-    boolean strict;
-
-    @Option(names = "-q", description = "quiet: only the exit code")
-    boolean quiet;
-
-    @Option(names = "-p", description = "show progress")
-    boolean progress;
-
-    @Option(names = {"-U", "--force-share"}, description = "open even an image in use (take no locks)")
-    boolean forceShare;
-
-    @Parameters(index = "0", paramLabel = "A")
-    String file1;
-
-    @Parameters(index = "1", paramLabel = "B")
-    String file2;
+    private String format1;
+    private String format2;
+    private String cache = "writeback";
+    private boolean strict;
+    private boolean quiet;
+    private boolean progress;
+    private boolean forceShare;
+    private String file1;
+    private String file2;
 
     private PrintWriter out;
     // direct: the reads land in them without a copy, and the compares are vectorised
@@ -69,9 +53,39 @@ final class CompareCommand implements Callable<Integer> {
     private MappedWindow map2;
     private BlockDevice first;
 
-    @Override
-    public Integer call() {
-        out = spec.commandLine().getOut();
+    /** Runs {@code compare ARGS}; the exit code. */
+    static int run(List<String> args, PrintWriter out) throws Exception {
+        CompareCommand c = new CompareCommand();
+        c.out = out;
+        List<String> files = QemuGetopt.handle(NAME, args, ":hf:F:T:pqsU", LONG, out, c::option);
+        if (files.size() != 2) {
+            throw new CliException(Program.usage("Expecting two image file names"));
+        }
+        c.file1 = files.get(0);
+        c.file2 = files.get(1);
+        if (!Images.CACHE_MODES.contains(c.cache)) {
+            throw new CliException("Invalid source cache option: " + c.cache, 2);
+        }
+        return c.openAndCompare();
+    }
+
+    private void option(QemuGetopt.Opt o) {
+        String v = o.value();
+        switch (o.key()) {
+            case "f" -> format1 = v;
+            case "F" -> format2 = v;
+            case "T" -> cache = v;
+            case "p" -> progress = true;
+            case "q" -> quiet = true;
+            case "s" -> strict = true;
+            case "U" -> forceShare = true;
+            case "object" -> ObjectOption.accept(v, out);
+            case "image-opts" -> ImageOpts.active(true);
+            default -> throw new IllegalStateException(o.key());
+        }
+    }
+
+    private int openAndCompare() {
         BlockDevice a = null;
         BlockDevice b = null;
         try {
