@@ -24,7 +24,9 @@ final class DiskRefcounts {
     private final CheckRun run;
     private final long entriesPerBlock;
     private long cachedBlock = -1;
+    /** The block last read, and its bytes: reused, a compare may switch blocks hundreds of times. */
     private long[] cached;
+    private java.nio.ByteBuffer scratch;
 
     DiskRefcounts(CheckRun run) {
         this.run = run;
@@ -51,8 +53,13 @@ final class DiskRefcounts {
             throw new Unreadable(CheckFailure.EIO);
         }
         if (block != cachedBlock) {
+            if (cached == null) {
+                cached = new long[run.cs / 8];
+                scratch = java.nio.ByteBuffer.allocate(run.cs);
+            }
             try {
-                cached = run.readLongs(block, run.cs / 8);
+                cachedBlock = -1;
+                run.readLongs(block, cached, scratch);
             } catch (CheckFailure e) {
                 throw new Unreadable(e.strerror());
             }
@@ -86,6 +93,5 @@ final class DiskRefcounts {
 
     void invalidate() {
         cachedBlock = -1;
-        cached = null;
     }
 }
