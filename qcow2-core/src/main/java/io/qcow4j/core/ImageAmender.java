@@ -276,6 +276,7 @@ public final class ImageAmender {
         Operations ops = new Operations((newVersion != oldVersion ? 1 : 0) + (refcountChange ? 1 : 0), progress);
         synchronized (img) {
             img.prepareForWrite();
+            settle(img);
             if (newVersion > oldVersion) {
                 upgrade(img, ops.step(UPGRADE));
             }
@@ -309,6 +310,25 @@ public final class ImageAmender {
             }
         }
         return img;
+    }
+
+    /**
+     * Writes what the open image still holds in memory (bitmaps in use since a guest write,
+     * frees waiting for a flush) before the first step: the steps replace the refcount
+     * structures under the image, and the close of the reopen that follows stored the bitmaps
+     * through the refcounts loaded before (new clusters at refcount 0 in the new structures,
+     * the replaced directory leaked), as the amend power-loss scenario found.
+     */
+    private static void settle(Qcow2Image img) throws IOException {
+        if (img.bitmaps.needsStore()) {
+            img.bitmaps.store();
+        }
+        img.syncMetadata();
+        img.storage.flush();
+        // the flush made the store's header switch durable: what it replaced may go now
+        if (img.bitmaps.releaseDeferredFrees() | img.refcounts.applyPendingFrees()) {
+            img.storage.flush();
+        }
     }
 
     /** Version 3: the snapshot table in v3's form when an entry lacks fields, and the header. */
