@@ -52,6 +52,8 @@ public final class ImageAmender {
      */
     public static void amend(Qcow2Image image, AmendOptions options, Progress progress) throws IOException {
         Qcow2Image img = image;
+        // the image open now: a step may reopen it, and a later one fail
+        Qcow2Image[] open = {image};
         try {
             synchronized (img) {
                 if (img.readOnly) {
@@ -68,9 +70,9 @@ public final class ImageAmender {
                     throw e;
                 }
             }
-            img = apply(img, options, progress);
+            apply(open, options, progress);
         } finally {
-            img.close();
+            open[0].close();
         }
     }
 
@@ -267,8 +269,9 @@ public final class ImageAmender {
 
     // ------------------------------------------------------------ the steps
 
-    private static Qcow2Image apply(Qcow2Image image, AmendOptions o, Progress progress) throws IOException {
-        Qcow2Image img = image;
+    /** The steps, on {@code open[0]}, which holds the image open now (a failed step after a reopen left it open). */
+    private static void apply(Qcow2Image[] open, AmendOptions o, Progress progress) throws IOException {
+        Qcow2Image img = open[0];
         int oldVersion = img.header.version;
         int newVersion = o.version != null ? o.version : oldVersion;
         int newBits = o.refcountBits != null ? o.refcountBits : img.header.refcountBits();
@@ -282,14 +285,14 @@ public final class ImageAmender {
             }
         }
         if (newVersion > oldVersion) {
-            img = reopen(img);
+            img = open[0] = reopen(img);
         }
         if (refcountChange) {
             long[][] old;
             synchronized (img) {
                 old = RefcountWidthChange.run(img, newBits, ops.step(REFCOUNT));
             }
-            img = reopen(img);
+            img = open[0] = reopen(img);
             synchronized (img) {
                 img.prepareForWrite();
                 for (long[] r : old) {
@@ -309,7 +312,6 @@ public final class ImageAmender {
                 downgrade(img, ops.step(DOWNGRADE));
             }
         }
-        return img;
     }
 
     /**
