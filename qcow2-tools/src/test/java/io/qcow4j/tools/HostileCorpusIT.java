@@ -128,6 +128,7 @@ class HostileCorpusIT {
             Path img = dir.resolve(input.getFileName());
             Files.copy(input, img);
             Files.copy(TestData.image("raw-backing.raw"), dir.resolve("raw-backing.raw")); // the raw-backed inputs' backing
+            Files.copy(TestData.image("chain-base.qcow2"), dir.resolve("chain-base.qcow2")); // the chain-mid inputs' backing
             failures.addAll(runAll(dir, img, input.getFileName().toString(), new TreeMap<>()));
             String verdict = checkVerdict(dir, img);
             if (verdict != null) {
