@@ -249,8 +249,11 @@ final class Backup {
         boolean started = false;
         try {
             if (startCheckpoint) {
-                cps.start(checkpoint);
+                // a start that failed part-way (its store or flush) may have taken effect in the
+                // open image, whose close then stores it: merge back either way (a no-op when the
+                // checkpoint is not there)
                 started = true;
+                cps.start(checkpoint);
             }
             long size = src.size();
             List<BackupSource.Range> ranges;

@@ -52,6 +52,8 @@ public final class ImageAmender {
      */
     public static void amend(Qcow2Image image, AmendOptions options, Progress progress) throws IOException {
         Qcow2Image img = image;
+        // the image open now: a step may reopen it, and a later one fail
+        Qcow2Image[] open = {image};
         try {
             synchronized (img) {
                 if (img.readOnly) {
@@ -68,9 +70,9 @@ public final class ImageAmender {
                     throw e;
                 }
             }
-            img = apply(img, options, progress);
+            apply(open, options, progress);
         } finally {
-            img.close();
+            open[0].close();
         }
     }
 
@@ -267,8 +269,9 @@ public final class ImageAmender {
 
     // ------------------------------------------------------------ the steps
 
-    private static Qcow2Image apply(Qcow2Image image, AmendOptions o, Progress progress) throws IOException {
-        Qcow2Image img = image;
+    /** The steps, on {@code open[0]}, which holds the image open now (a failed step after a reopen left it open). */
+    private static void apply(Qcow2Image[] open, AmendOptions o, Progress progress) throws IOException {
+        Qcow2Image img = open[0];
         int oldVersion = img.header.version;
         int newVersion = o.version != null ? o.version : oldVersion;
         int newBits = o.refcountBits != null ? o.refcountBits : img.header.refcountBits();
@@ -276,19 +279,20 @@ public final class ImageAmender {
         Operations ops = new Operations((newVersion != oldVersion ? 1 : 0) + (refcountChange ? 1 : 0), progress);
         synchronized (img) {
             img.prepareForWrite();
+            settle(img);
             if (newVersion > oldVersion) {
                 upgrade(img, ops.step(UPGRADE));
             }
         }
         if (newVersion > oldVersion) {
-            img = reopen(img);
+            img = open[0] = reopen(img);
         }
         if (refcountChange) {
             long[][] old;
             synchronized (img) {
                 old = RefcountWidthChange.run(img, newBits, ops.step(REFCOUNT));
             }
-            img = reopen(img);
+            img = open[0] = reopen(img);
             synchronized (img) {
                 img.prepareForWrite();
                 for (long[] r : old) {
@@ -308,7 +312,25 @@ public final class ImageAmender {
                 downgrade(img, ops.step(DOWNGRADE));
             }
         }
-        return img;
+    }
+
+    /**
+     * Writes what the open image still holds in memory (bitmaps in use since a guest write,
+     * frees waiting for a flush) before the first step: the steps replace the refcount
+     * structures under the image, and the close of the reopen that follows stored the bitmaps
+     * through the refcounts loaded before (new clusters at refcount 0 in the new structures,
+     * the replaced directory leaked), as the amend power-loss scenario found.
+     */
+    private static void settle(Qcow2Image img) throws IOException {
+        if (img.bitmaps.needsStore()) {
+            img.bitmaps.store();
+        }
+        img.syncMetadata();
+        img.storage.flush();
+        // the flush made the store's header switch durable: what it replaced may go now
+        if (img.bitmaps.releaseDeferredFrees() | img.refcounts.applyPendingFrees()) {
+            img.storage.flush();
+        }
     }
 
     /** Version 3: the snapshot table in v3's form when an entry lacks fields, and the header. */

@@ -19,7 +19,8 @@ import io.qcow4j.core.check.Repair;
  * The scenarios of the engine's own operations: allocating writes (small clusters so that
  * L2 tables and the refcount table grow; refcount widths 1, 16 and 64; an external data
  * file), discards and zero writes (on an overlay too), bitmap stores in place and as
- * copies, internal snapshots created and deleted, resizes, and {@code check -r all}.
+ * copies, internal snapshots created and deleted, resizes, {@code check -r all}, and amends
+ * ({@link AmendScenario}).
  */
 public final class CoreScenarios {
     private CoreScenarios() {
@@ -38,6 +39,7 @@ public final class CoreScenarios {
         all.add(new Resizes(seed + 7));
         all.add(new CheckRepair(seed + 8));
         all.add(new OverlayResizes(seed + 9));
+        all.add(new AmendScenario(seed + 10));
         return all;
     }
 

@@ -121,10 +121,14 @@ final class CheckCommand {
         Progress bar = new Progress(out, progress && !quiet, PROGRESS_STEPS);
         try (Qcow2Image img = image) {
             java.util.function.DoubleConsumer shown = f -> bar.update((long) (f * PROGRESS_STEPS));
-            java.util.function.Consumer<CheckResult.Line> lines = line -> err.println(Cwd.asTyped(line.render("qcow4j")));
-            result = mode == null
-                    ? ImageChecker.check(img, lines, shown)
-                    : ImageChecker.repair(img, mode, lines, shown);
+            ReportLines lines = new ReportLines(err);
+            try {
+                result = mode == null
+                        ? ImageChecker.check(img, lines, shown)
+                        : ImageChecker.repair(img, mode, lines, shown);
+            } finally {
+                err.flush();
+            }
         }
         bar.finish();
         if (result.completed() && !quiet) {
@@ -139,5 +143,31 @@ final class CheckCommand {
         }
         out.flush();
         return result.exitCode();
+    }
+
+    /**
+     * The report's stderr lines through one reused char array: println copies each line into a
+     * new one, and a damaged table's report has hundreds of thousands (qemu-img prints them all).
+     */
+    private static final class ReportLines implements java.util.function.Consumer<CheckResult.Line> {
+        private static final String NL = System.lineSeparator();
+        private final PrintWriter err;
+        private char[] buf = new char[256];
+
+        ReportLines(PrintWriter err) {
+            this.err = err;
+        }
+
+        @Override
+        public void accept(CheckResult.Line line) {
+            String s = Cwd.asTyped(line.render("qcow4j"));
+            int n = s.length() + NL.length();
+            if (n > buf.length) {
+                buf = new char[Math.max(n, 2 * buf.length)];
+            }
+            s.getChars(0, s.length(), buf, 0);
+            NL.getChars(0, NL.length(), buf, s.length());
+            err.write(buf, 0, n);
+        }
     }
 }

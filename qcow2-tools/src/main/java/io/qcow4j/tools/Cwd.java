@@ -10,6 +10,8 @@ import java.nio.file.Path;
  */
 final class Cwd {
     private static final ThreadLocal<Path> DIR = new ThreadLocal<>();
+    /** DIR as a name prefix ("/dir/"), made once: a check report may print 10^5 lines through {@link #asTyped}. */
+    private static final ThreadLocal<String> PREFIX = new ThreadLocal<>();
 
     private Cwd() {
     }
@@ -24,15 +26,17 @@ final class Cwd {
      * engine names files by the paths it was given, which {@link #path} made absolute.
      */
     static String asTyped(String message) {
-        Path dir = DIR.get();
-        return dir == null || message == null ? message : message.replace(dir + "/", "");
+        String prefix = PREFIX.get();
+        return prefix == null || message == null ? message : message.replace(prefix, "");
     }
 
     static void set(Path dir) {
         if (dir == null) {
             DIR.remove();
+            PREFIX.remove();
         } else {
             DIR.set(dir.toAbsolutePath());
+            PREFIX.set(dir.toAbsolutePath() + "/");
         }
     }
 }

@@ -208,6 +208,14 @@ final class CheckRun {
         return refblockBuffer;
     }
 
+    /**
+     * True when {@code [offset, offset+size)} lies wholly past the end of the file (and within
+     * the largest request): {@link #read} gives zeros there, so a table there names nothing.
+     */
+    boolean readsAsZeros(long offset, long size) {
+        return offset >= fileLength() && size <= MAX_LENGTH - offset;
+    }
+
     /** {@code count} big-endian longs at {@code offset} (which need not be aligned). */
     long[] readLongs(long offset, int count) throws CheckFailure {
         long[] out = new long[count];

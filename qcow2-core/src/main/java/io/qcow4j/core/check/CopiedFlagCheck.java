@@ -52,6 +52,9 @@ final class CopiedFlagCheck {
                     res.corruptionsFixed++;
                 }
             }
+            if (run.readsAsZeros(l2, run.cs)) {
+                continue; // reads as zeros: no entry has a COPIED flag to check, no work to charge
+            }
             if (scan.ownsNothing.get(i)) {
                 run.charge(entries); // (the work budget counts as before)
                 continue; // no entry with a host cluster: no flag to check (the count saw them all)

@@ -158,15 +158,22 @@ class ImageCheckerTest {
 
     @Test
     void anL1TableRepeatingOneL2TableEndsTheCheck(@TempDir Path tmp) throws IOException {
-        // 256 Ki L1 entries (128 TiB virtual), all naming one L2 table past the end of the file:
-        // qemu would read it 262144 times; we stop once the work exceeds what a sound image needs
+        // 256 Ki L1 entries (128 TiB virtual), all naming one full L2 table in the file (its
+        // 8 Ki entries naming one data cluster): qemu would walk it 262144 times; we stop once
+        // the work exceeds what a sound image needs. (A table past the end reads as zeros and
+        // costs nothing: LongL1CheckTest.)
         Path img = TestData.copyToTemp("empty.qcow2", tmp);
         long end = (java.nio.file.Files.size(img) + 0xffff) & ~0xffffL;
         int entries = 256 * 1024;
-        java.nio.ByteBuffer l1 = java.nio.ByteBuffer.allocate(8 * entries);
+        long l2 = end + 8L * entries;
+        java.nio.ByteBuffer l1 = java.nio.ByteBuffer.allocate(8 * entries + (1 << 17));
         for (int i = 0; i < entries; i++) {
-            l1.putLong(COPIED | (end + (4L << 20)));
+            l1.putLong(COPIED | l2);
         }
+        for (int i = 0; i < 8192; i++) {
+            l1.putLong(COPIED | (l2 + 0x10000));
+        }
+        l1.position(l1.limit());
         try (var ch = java.nio.channels.FileChannel.open(img, java.nio.file.StandardOpenOption.WRITE)) {
             ch.write(l1.flip(), end);
         }

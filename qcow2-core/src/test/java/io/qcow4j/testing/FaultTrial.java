@@ -1,0 +1,74 @@
+package io.qcow4j.testing;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+/**
+ * One fault-injection trial of a {@link Scenario} (as core's FaultInjectionTest runs them,
+ * for scenarios of other modules): event {@code n} of the run fails as {@code fault}; the
+ * run must end in an {@link IOException}, and the files then verify with what was
+ * acknowledged (up to the last barrier when the failure hit a barrier).
+ */
+public final class FaultTrial {
+    private FaultTrial() {
+    }
+
+    /** Events (writes, reservations, length changes, flushes) of one clean run. */
+    public static int countEvents(Scenario s, Path dir) throws Exception {
+        Files.createDirectories(dir);
+        s.prepare(dir);
+        try (FaultyStorage.Plan p = FaultyStorage.Plan.install(-1, FaultyStorage.Fault.EIO, 0)) {
+            s.run(dir, Scenario.QUIET);
+            return p.events();
+        }
+    }
+
+    /** One trial in {@code dir}; an AssertionError says what is wrong. */
+    public static void run(Scenario s, Path dir, int n, FaultyStorage.Fault fault, long seed) throws Exception {
+        Files.createDirectories(dir);
+        s.prepare(dir);
+        int[] begun = {-1};
+        int[] acked = {0, 0};
+        Scenario.Steps steps = new Scenario.Steps() {
+            @Override
+            public void begin(int op) {
+                begun[0] = op;
+            }
+
+            @Override
+            public void ack(int op) {
+                acked[0] = op + 1;
+                if (s.isBarrier(op)) {
+                    acked[1] = op + 1;
+                }
+            }
+        };
+        Throwable thrown = null;
+        String fired;
+        try (FaultyStorage.Plan p = FaultyStorage.Plan.install(n, fault, seed)) {
+            try {
+                s.run(dir, steps);
+            } catch (Exception | Error e) {
+                thrown = e;
+            }
+            fired = p.fired();
+        }
+        if (fired == null) {
+            throw new AssertionError("the run had fewer events than counted; " + thrown);
+        }
+        if (thrown == null) {
+            throw new AssertionError(fired + " was reported as success (operation " + begun[0] + ")");
+        }
+        if (!(thrown instanceof IOException)) {
+            throw new AssertionError(fired + " came back as " + thrown + ", not an IOException", thrown);
+        }
+        int durable = s.isBarrier(begun[0]) ? acked[1] : acked[0];
+        try {
+            s.verify(dir, durable, begun[0]);
+        } catch (AssertionError e) {
+            throw new AssertionError(fired + " in operation " + begun[0] + ", thrown: " + thrown.getMessage() + ": "
+                    + e.getMessage(), e);
+        }
+    }
+}
