@@ -3,10 +3,10 @@ package io.qcow4j.bitmaps;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 
-import io.qcow4j.core.BlockDevice;
-import io.qcow4j.core.BlockStatus;
 import io.qcow4j.core.Qcow2Image;
 import io.qcow4j.core.RawImage;
+import io.qcow4j.core.api.BlockDevice;
+import io.qcow4j.core.api.BlockStatus;
 
 /**
  * The copy of a commit, made as QEMU's commit job (a mirror of the top into the base)

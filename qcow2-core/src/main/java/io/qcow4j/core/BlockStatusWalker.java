@@ -2,6 +2,8 @@ package io.qcow4j.core;
 
 import java.io.IOException;
 
+import io.qcow4j.core.api.BlockDevice;
+import io.qcow4j.core.api.BlockStatus;
 import io.qcow4j.core.format.L2Entry;
 
 /** Block status of a run: per cluster (or subcluster run), merged while nothing changes. */

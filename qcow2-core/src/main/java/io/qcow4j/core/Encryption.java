@@ -3,6 +3,9 @@ package io.qcow4j.core;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 
+import io.qcow4j.core.api.CorruptImageException;
+import io.qcow4j.core.api.OpenOptions;
+import io.qcow4j.core.api.UnsupportedImageException;
 import io.qcow4j.core.crypto.CryptStorage;
 import io.qcow4j.core.crypto.Luks;
 import io.qcow4j.core.crypto.LuksHeader;

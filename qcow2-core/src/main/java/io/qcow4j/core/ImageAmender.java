@@ -6,6 +6,11 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Objects;
 
+import io.qcow4j.core.api.AmendException;
+import io.qcow4j.core.api.AmendOptions;
+import io.qcow4j.core.api.CorruptImageException;
+import io.qcow4j.core.api.OpenOptions;
+import io.qcow4j.core.api.UnsupportedImageException;
 import io.qcow4j.core.bitmap.PersistentBitmap;
 import io.qcow4j.core.engine.ClusterMapper;
 import io.qcow4j.core.format.FeatureNameTable;
@@ -80,14 +85,14 @@ public final class ImageAmender {
     static void check(Qcow2Image img, AmendOptions o) throws IOException {
         Header h = img.header;
         int oldVersion = h.version;
-        int newVersion = o.version != null ? o.version : oldVersion;
-        if (o.dataFile != null && img.dataFile == null) {
+        int newVersion = o.version() != null ? o.version() : oldVersion;
+        if (o.dataFile() != null && img.dataFile == null) {
             throw new AmendException("data-file can only be set for images that use an external data file");
         }
-        if (Boolean.TRUE.equals(o.dataFileRaw) && !img.dataFileRaw()) {
+        if (Boolean.TRUE.equals(o.dataFileRaw()) && !img.dataFileRaw()) {
             throw new AmendException("data-file-raw cannot be set on existing images");
         }
-        int newBits = o.refcountBits != null ? o.refcountBits : h.refcountBits();
+        int newBits = o.refcountBits() != null ? o.refcountBits() : h.refcountBits();
         if (newBits != h.refcountBits()) {
             if (newVersion < 3 && newBits != 16) {
                 throw new AmendException("Refcount widths other than 16 bits require compatibility level 1.1 or above"
@@ -96,15 +101,15 @@ public final class ImageAmender {
             try {
                 RefcountWidthChange.check(img, newBits);
             } catch (AmendException e) {
-                e.stage = STAGE_REFCOUNT_WALK;
+                e.stage(STAGE_REFCOUNT_WALK);
                 throw e;
             }
         }
         try {
             checkLater(img, o, newVersion, newBits);
         } catch (AmendException e) {
-            if (e.stage == STAGE_OPTIONS) {
-                e.stage = STAGE_AFTER_REFCOUNT;
+            if (e.stage() == STAGE_OPTIONS) {
+                e.stage(STAGE_AFTER_REFCOUNT);
             }
             throw e;
         }
@@ -114,17 +119,17 @@ public final class ImageAmender {
     private static void checkLater(Qcow2Image img, AmendOptions o, int newVersion, int newBits) throws IOException {
         Header h = img.header;
         int oldVersion = h.version;
-        if ((o.backingFileGiven || o.backingFormatGiven)
-                && (!Objects.equals(o.backingFile, h.backingFile) || !Objects.equals(o.backingFormat, img.backingFormat()))) {
+        if ((o.backingFileGiven() || o.backingFormatGiven())
+                && (!Objects.equals(o.backingFile(), h.backingFile) || !Objects.equals(o.backingFormat(), img.backingFormat()))) {
             throw new AmendException("Cannot amend the backing file\nYou can use 'qemu-img rebase' instead.");
         }
-        if (Boolean.TRUE.equals(o.lazyRefcounts) && !img.lazyRefcounts() && newVersion < 3) {
+        if (Boolean.TRUE.equals(o.lazyRefcounts()) && !img.lazyRefcounts() && newVersion < 3) {
             throw new AmendException("Lazy refcounts only supported with compatibility level 1.1 and above"
                     + " (use compat=1.1 or greater)");
         }
-        if (o.size != 0) {
+        if (o.size() != 0) {
             try {
-                checkResize(img, o.size, Math.max(oldVersion, newVersion));
+                checkResize(img, o.size(), Math.max(oldVersion, newVersion));
             } catch (AmendException e) {
                 throw e;
             } catch (IOException e) {
@@ -132,7 +137,7 @@ public final class ImageAmender {
             }
         }
         if (newVersion < oldVersion) {
-            checkDowngrade(img, newBits, o.size != 0 ? o.size : h.size);
+            checkDowngrade(img, newBits, o.size() != 0 ? o.size() : h.size);
         }
     }
 
@@ -178,8 +183,8 @@ public final class ImageAmender {
             // QEMU finds these only after it expanded the zero clusters
             AmendException e = new AmendException("Cannot downgrade an image with zstd compression type and existing"
                     + " compressed clusters");
-            e.stage = STAGE_AFTER_EXPANSION;
-            e.tableIndex = l1s.stream().mapToLong(t -> t.length).sum();
+            e.stage(STAGE_AFTER_EXPANSION);
+            e.tableIndex(l1s.stream().mapToLong(t -> t.length).sum());
             throw e;
         }
     }
@@ -228,12 +233,12 @@ public final class ImageAmender {
      * the work (an upgrade done, a refcount walk begun, zero clusters expanded), we before it.
      */
     private static void replay(Qcow2Image img, AmendOptions o, AmendException e, Progress progress) {
-        if (progress == null || e.stage == STAGE_OPTIONS) {
+        if (progress == null || e.stage() == STAGE_OPTIONS) {
             return;
         }
         int oldVersion = img.header.version;
-        int newVersion = o.version != null ? o.version : oldVersion;
-        boolean refcountChange = o.refcountBits != null && o.refcountBits != img.header.refcountBits();
+        int newVersion = o.version() != null ? o.version() : oldVersion;
+        boolean refcountChange = o.refcountBits() != null && o.refcountBits() != img.header.refcountBits();
         Operations ops = new Operations((newVersion != oldVersion ? 1 : 0) + (refcountChange ? 1 : 0), progress);
         if (newVersion > oldVersion) {
             RefcountWidthChange.Status s = ops.step(UPGRADE);
@@ -244,8 +249,8 @@ public final class ImageAmender {
         if (refcountChange) {
             RefcountWidthChange.Status s = ops.step(REFCOUNT);
             long t = img.refcounts.tableEntries();
-            if (e.stage == STAGE_REFCOUNT_WALK) {
-                for (long i = 0; i <= e.tableIndex; i++) {
+            if (e.stage() == STAGE_REFCOUNT_WALK) {
+                for (long i = 0; i <= e.tableIndex(); i++) {
                     s.status(i, 3 * t);
                 }
                 return;
@@ -257,10 +262,10 @@ public final class ImageAmender {
                 s.status((walk + 1) * t, 3 * t);
             }
         }
-        if (e.stage == STAGE_AFTER_EXPANSION) {
+        if (e.stage() == STAGE_AFTER_EXPANSION) {
             RefcountWidthChange.Status s = ops.step(DOWNGRADE);
-            for (long i = 1; i <= e.tableIndex; i++) {
-                s.status(i, e.tableIndex);
+            for (long i = 1; i <= e.tableIndex(); i++) {
+                s.status(i, e.tableIndex());
             }
         }
     }
@@ -270,8 +275,8 @@ public final class ImageAmender {
     private static Qcow2Image apply(Qcow2Image image, AmendOptions o, Progress progress) throws IOException {
         Qcow2Image img = image;
         int oldVersion = img.header.version;
-        int newVersion = o.version != null ? o.version : oldVersion;
-        int newBits = o.refcountBits != null ? o.refcountBits : img.header.refcountBits();
+        int newVersion = o.version() != null ? o.version() : oldVersion;
+        int newBits = o.refcountBits() != null ? o.refcountBits() : img.header.refcountBits();
         boolean refcountChange = newBits != img.header.refcountBits();
         Operations ops = new Operations((newVersion != oldVersion ? 1 : 0) + (refcountChange ? 1 : 0), progress);
         synchronized (img) {
@@ -301,8 +306,8 @@ public final class ImageAmender {
             img.prepareForWrite();
             headerOptions(img, o);
             lazyRefcounts(img, o);
-            if (o.size != 0 && o.size != img.header.size) {
-                img.resizeDiscarding(o.size);
+            if (o.size() != 0 && o.size() != img.header.size) {
+                img.resizeDiscarding(o.size());
             }
             if (newVersion < oldVersion) {
                 downgrade(img, ops.step(DOWNGRADE));
@@ -345,16 +350,16 @@ public final class ImageAmender {
     private static void headerOptions(Qcow2Image img, AmendOptions o) throws IOException {
         Header h = img.header;
         long autoclear = h.autoclearFeatures;
-        if (Boolean.FALSE.equals(o.dataFileRaw)) {
+        if (Boolean.FALSE.equals(o.dataFileRaw())) {
             h.autoclearFeatures &= ~Header.AUTOCLEAR_DATA_FILE_RAW;
         }
-        boolean renamed = o.dataFile != null && !o.dataFile.equals(img.dataFile());
+        boolean renamed = o.dataFile() != null && !o.dataFile().equals(img.dataFile());
         if (autoclear == h.autoclearFeatures && !renamed) {
             return;
         }
         if (renamed) {
-            h.setExtension(HeaderExtension.EXTERNAL_DATA_FILE, o.dataFile.isEmpty() ? null
-                    : HeaderExtension.ofString(HeaderExtension.EXTERNAL_DATA_FILE, o.dataFile).data());
+            h.setExtension(HeaderExtension.EXTERNAL_DATA_FILE, o.dataFile().isEmpty() ? null
+                    : HeaderExtension.ofString(HeaderExtension.EXTERNAL_DATA_FILE, o.dataFile()).data());
         }
         // the open engine keeps writing real zeros into the data file until the image is
         // reopened: harmless for the rest of this amend
@@ -363,11 +368,11 @@ public final class ImageAmender {
     }
 
     private static void lazyRefcounts(Qcow2Image img, AmendOptions o) throws IOException {
-        if (o.lazyRefcounts == null || o.lazyRefcounts == img.lazyRefcounts()) {
+        if (o.lazyRefcounts() == null || o.lazyRefcounts() == img.lazyRefcounts()) {
             return;
         }
         Header h = img.header;
-        if (o.lazyRefcounts) {
+        if (o.lazyRefcounts()) {
             h.compatibleFeatures |= Header.COMPAT_LAZY_REFCOUNTS;
         } else {
             h.compatibleFeatures &= ~Header.COMPAT_LAZY_REFCOUNTS;
@@ -431,8 +436,7 @@ public final class ImageAmender {
             }
             throw e;
         }
-        options.inheritedLocks = held;
-        return ImageOpener.open(img.path, options, new HashSet<>());
+        return ImageOpener.open(img.path, options, new HashSet<>(), held);
     }
 
     /** QEMU's amend helper: one progress over several steps, the steps not begun projected from those done. */

@@ -12,6 +12,11 @@ import java.util.List;
 import java.util.Set;
 
 import io.qcow4j.core.alloc.RefcountManager;
+import io.qcow4j.core.api.BlockDevice;
+import io.qcow4j.core.api.CompressionType;
+import io.qcow4j.core.api.CorruptImageException;
+import io.qcow4j.core.api.OpenOptions;
+import io.qcow4j.core.api.UnsupportedImageException;
 import io.qcow4j.core.bitmap.BitmapManager;
 import io.qcow4j.core.cache.L2Cache;
 import io.qcow4j.core.compress.ClusterCodec;
@@ -38,11 +43,20 @@ final class ImageOpener {
     }
 
     static Qcow2Image open(Path path, OpenOptions options, Set<Path> chain) throws IOException {
-        return open(path, path, options, chain);
+        return open(path, path, options, chain, null);
     }
 
-    /** {@code name}: the file as QEMU would name it in a lock failure (a backing file: relative to its image). */
-    private static Qcow2Image open(Path path, Path name, OpenOptions options, Set<Path> chain) throws IOException {
+    /** As above, with QEMU's locks an earlier open of the same image holds, handed over (an amend reopens it). */
+    static Qcow2Image open(Path path, OpenOptions options, Set<Path> chain, List<ImageLock> inheritedLocks) throws IOException {
+        return open(path, path, options, chain, inheritedLocks);
+    }
+
+    /**
+     * {@code name}: the file as QEMU would name it in a lock failure (a backing file: relative to its image);
+     * {@code inheritedLocks}: null, take them.
+     */
+    private static Qcow2Image open(Path path, Path name, OpenOptions options, Set<Path> chain,
+                                   List<ImageLock> inheritedLocks) throws IOException {
         Path real = realPath(path);
         if (!chain.add(real)) {
             throw new CorruptImageException("backing file name", Header.BACKING_FILE_OFFSET,
@@ -59,8 +73,8 @@ final class ImageOpener {
         BlockDevice backing = null;
         try {
             // QEMU's locks first: nothing of an image in use is read, mapped or written
-            if (options.inheritedLocks != null) {
-                locks.addAll(options.inheritedLocks);
+            if (inheritedLocks != null) {
+                locks.addAll(inheritedLocks);
             } else if (!options.forceShare()) {
                 locks.add(ImageLock.qcow2(name, readOnly));
             }
@@ -83,7 +97,7 @@ final class ImageOpener {
                     throw new CorruptImageException("data file name (header extension)", header.headerLength,
                             "the data file '" + dataName + "' is the image itself");
                 }
-                if (!options.forceShare() && options.inheritedLocks == null) {
+                if (!options.forceShare() && inheritedLocks == null) {
                     locks.add(ImageLock.dataFile(qemuName(name, dataName), readOnly));
                 }
                 dataFile = StorageHook.apply(data, new FileStorage(data, readOnly));
@@ -187,27 +201,27 @@ final class ImageOpener {
             throw new UnsupportedImageException("Unknown compression type " + h.compressionType);
         }
         if (h.hasIncompatible(Header.INCOMPAT_COMPRESSION) != (ct != CompressionType.ZLIB)) {
-            throw new io.qcow4j.core.CorruptImageException("header", Header.INCOMPATIBLE_FEATURES,
+            throw new io.qcow4j.core.api.CorruptImageException("header", Header.INCOMPATIBLE_FEATURES,
                     "compression type incompatible bit does not match compression_type " + h.compressionType);
         }
         if (h.hasIncompatible(Header.INCOMPAT_EXTENDED_L2) && h.clusterBits < 14) {
-            throw new io.qcow4j.core.CorruptImageException("header", Header.CLUSTER_BITS, "Extended L2 entries need clusters of at least 16 KiB");
+            throw new io.qcow4j.core.api.CorruptImageException("header", Header.CLUSTER_BITS, "Extended L2 entries need clusters of at least 16 KiB");
         }
         if (h.backingFile != null && (h.autoclearFeatures & Header.AUTOCLEAR_DATA_FILE_RAW) != 0) {
-            throw new io.qcow4j.core.CorruptImageException("header", Header.AUTOCLEAR_FEATURES, "data-file-raw and a backing file cannot be combined");
+            throw new io.qcow4j.core.api.CorruptImageException("header", Header.AUTOCLEAR_FEATURES, "data-file-raw and a backing file cannot be combined");
         }
     }
 
     private static void checkGeometry(Header h, Geometry geo, Storage storage) throws IOException {
         if (h.size < 0) {
-            throw new io.qcow4j.core.CorruptImageException("header", Header.SIZE, "negative virtual size");
+            throw new io.qcow4j.core.api.CorruptImageException("header", Header.SIZE, "negative virtual size");
         }
         long needed = geo.l1EntriesFor(h.size);
         if (needed > Limits.MAX_L1_ENTRIES) {
-            throw new io.qcow4j.core.CorruptImageException("header", Header.SIZE, "Image is too big");
+            throw new io.qcow4j.core.api.CorruptImageException("header", Header.SIZE, "Image is too big");
         }
         if (Integer.toUnsignedLong(h.l1Size) < needed) {
-            throw new io.qcow4j.core.CorruptImageException("header", Header.L1_SIZE, "L1 table is too small");
+            throw new io.qcow4j.core.api.CorruptImageException("header", Header.L1_SIZE, "L1 table is too small");
         }
     }
 
@@ -282,7 +296,7 @@ final class ImageOpener {
         try {
             switch (fmt) {
                 case "qcow2":
-                    return open(file, shown, OpenOptions.readOnly().forceShare(forceShare).warnings(options.warnings()), chain);
+                    return open(file, shown, OpenOptions.readOnly().forceShare(forceShare).warnings(options.warnings()), chain, null);
                 case "raw":
                     return RawImage.open(file, true, forceShare, shown);
                 default:

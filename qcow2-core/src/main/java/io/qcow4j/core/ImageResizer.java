@@ -3,6 +3,7 @@ package io.qcow4j.core;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 
+import io.qcow4j.core.api.CreateOptions;
 import io.qcow4j.core.engine.Geometry;
 import io.qcow4j.core.format.L2Entry;
 

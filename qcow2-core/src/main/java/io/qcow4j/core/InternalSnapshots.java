@@ -9,6 +9,8 @@ import java.util.Arrays;
 import java.util.List;
 
 import io.qcow4j.core.alloc.RefcountManager;
+import io.qcow4j.core.api.CorruptImageException;
+import io.qcow4j.core.api.SnapshotException;
 import io.qcow4j.core.engine.ClusterMapper;
 import io.qcow4j.core.engine.Geometry;
 import io.qcow4j.core.engine.Limits;

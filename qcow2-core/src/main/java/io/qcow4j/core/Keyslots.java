@@ -6,6 +6,8 @@ import java.security.SecureRandom;
 import java.util.ArrayList;
 import java.util.List;
 
+import io.qcow4j.core.api.AmendException;
+import io.qcow4j.core.api.UnsupportedImageException;
 import io.qcow4j.core.crypto.Luks;
 import io.qcow4j.core.crypto.LuksHeader;
 import io.qcow4j.core.crypto.Xts;

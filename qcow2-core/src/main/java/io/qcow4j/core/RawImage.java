@@ -7,6 +7,8 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 
+import io.qcow4j.core.api.BlockDevice;
+import io.qcow4j.core.api.BlockStatus;
 import io.qcow4j.core.storage.ImageLock;
 
 /** A raw disk image: a backing file, or the target of {@code convert -O raw}. */

@@ -5,6 +5,7 @@ import java.nio.ByteBuffer;
 import java.util.Arrays;
 
 import io.qcow4j.core.alloc.RefcountManager;
+import io.qcow4j.core.api.AmendException;
 import io.qcow4j.core.format.RefcountBlock;
 import io.qcow4j.core.storage.Storage;
 
@@ -86,7 +87,7 @@ final class RefcountWidthChange {
                     AmendException e = new AmendException("Cannot decrease refcount entry width to " + newBits
                             + " bits: Cluster at offset " + (offset == 0 ? "0" : "0x" + Long.toHexString(offset))
                             + " has a refcount of " + Long.toUnsignedString(v));
-                    e.tableIndex = i;
+                    e.tableIndex(i);
                     throw e;
                 }
             }
@@ -99,7 +100,7 @@ final class RefcountWidthChange {
         if (highest >= RefcountManager.MAX_TABLE_BYTES / 8) {
             AmendException e = new AmendException("This operation would make the refcount table grow beyond the maximum size supported"
                     + " by QEMU, aborting");
-            e.tableIndex = rc.tableEntries() - 1;
+            e.tableIndex(rc.tableEntries() - 1);
             throw e;
         }
     }

@@ -3,6 +3,8 @@ package io.qcow4j.core;
 import java.io.IOException;
 
 import io.qcow4j.core.alloc.RefcountManager;
+import io.qcow4j.core.api.CorruptImageException;
+import io.qcow4j.core.api.SnapshotException;
 import io.qcow4j.core.engine.ClusterMapper;
 import io.qcow4j.core.engine.Geometry;
 import io.qcow4j.core.format.CompressedDescriptor;

@@ -4,6 +4,8 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Path;
 
+import io.qcow4j.core.api.BlockDevice;
+import io.qcow4j.core.api.BlockStatus;
 import io.qcow4j.core.engine.ClusterMapper;
 
 /** The disk as an internal snapshot saw it: reads through the snapshot's own L1 table. */

@@ -5,6 +5,7 @@ import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.List;
 
+import io.qcow4j.core.api.CorruptImageException;
 import io.qcow4j.core.engine.ClusterMapper;
 import io.qcow4j.core.format.L1Entry;
 import io.qcow4j.core.format.L2Entry;

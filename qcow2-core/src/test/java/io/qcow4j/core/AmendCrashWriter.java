@@ -3,6 +3,9 @@ package io.qcow4j.core;
 import java.nio.file.Path;
 import java.util.Random;
 
+import io.qcow4j.core.api.AmendOptions;
+import io.qcow4j.core.api.OpenOptions;
+
 /**
  * Child process of {@link AmendCrashTest}: amends an image over and over (version both
  * ways, every refcount width, lazy refcounts), turning ranges that read zeros into zero

@@ -1,10 +1,10 @@
 package io.qcow4j.tools;
 
-import io.qcow4j.core.AmendException;
-import io.qcow4j.core.AmendOptions;
-import io.qcow4j.core.BlockDevice;
 import io.qcow4j.core.ImageAmender;
 import io.qcow4j.core.Qcow2Image;
+import io.qcow4j.core.api.AmendException;
+import io.qcow4j.core.api.AmendOptions;
+import io.qcow4j.core.api.BlockDevice;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.util.ArrayList;

@@ -1,7 +1,7 @@
 package io.qcow4j.tools;
 
-import io.qcow4j.core.OpenOptions;
 import io.qcow4j.core.Qcow2Image;
+import io.qcow4j.core.api.OpenOptions;
 import io.qcow4j.core.check.CheckResult;
 import io.qcow4j.core.check.ImageChecker;
 import io.qcow4j.core.check.Repair;

@@ -2,9 +2,9 @@ package io.qcow4j.core.check;
 
 import java.io.IOException;
 
-import io.qcow4j.core.CorruptImageException;
 import io.qcow4j.core.EngineParts;
 import io.qcow4j.core.Qcow2Image;
+import io.qcow4j.core.api.CorruptImageException;
 import io.qcow4j.core.engine.ClusterMapper;
 import io.qcow4j.core.engine.Geometry;
 import io.qcow4j.core.format.CompressedDescriptor;

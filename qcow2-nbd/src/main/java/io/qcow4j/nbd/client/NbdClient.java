@@ -2,8 +2,8 @@ package io.qcow4j.nbd.client;
 
 import static io.qcow4j.nbd.protocol.Nbd.*;
 
-import io.qcow4j.core.BlockDevice;
-import io.qcow4j.core.BlockStatus;
+import io.qcow4j.core.api.BlockDevice;
+import io.qcow4j.core.api.BlockStatus;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Path;

@@ -1,4 +1,4 @@
-package io.qcow4j.core;
+package io.qcow4j.core.api;
 
 import java.io.Closeable;
 import java.io.IOException;

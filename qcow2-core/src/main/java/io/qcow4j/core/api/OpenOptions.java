@@ -1,4 +1,4 @@
-package io.qcow4j.core;
+package io.qcow4j.core.api;
 
 /** How to open an image. */
 public final class OpenOptions {
@@ -10,8 +10,6 @@ public final class OpenOptions {
     private java.util.function.Consumer<String> warnings = OpenOptions::logWarning;
     private byte[] encryptionSecret;
     private boolean withoutDecryption;
-    /** QEMU's locks an earlier open of the same image holds, handed over (an amend reopens it); null: take them. */
-    java.util.List<io.qcow4j.core.storage.ImageLock> inheritedLocks;
 
     public static OpenOptions readOnly() {
         return new OpenOptions();

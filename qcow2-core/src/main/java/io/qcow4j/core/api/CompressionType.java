@@ -1,4 +1,4 @@
-package io.qcow4j.core;
+package io.qcow4j.core.api;
 
 /** Header field {@code compression_type} (byte 104). */
 public enum CompressionType {

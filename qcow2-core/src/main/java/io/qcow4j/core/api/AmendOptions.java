@@ -1,20 +1,20 @@
-package io.qcow4j.core;
+package io.qcow4j.core.api;
 
 /**
- * What {@link ImageAmender} changes in an existing image, as {@code qemu-img amend -o}:
+ * What an amend ({@code Qcow2Image.amend}) changes in an existing image, as {@code qemu-img amend -o}:
  * every field left unset keeps the image's value.
  */
 public final class AmendOptions {
-    Integer version;
-    Integer refcountBits;
-    Boolean lazyRefcounts;
-    String dataFile;
-    Boolean dataFileRaw;
-    boolean backingFileGiven;
-    String backingFile;
-    boolean backingFormatGiven;
-    String backingFormat;
-    long size;
+    private Integer version;
+    private Integer refcountBits;
+    private Boolean lazyRefcounts;
+    private String dataFile;
+    private Boolean dataFileRaw;
+    private boolean backingFileGiven;
+    private String backingFile;
+    private boolean backingFormatGiven;
+    private String backingFormat;
+    private long size;
 
     public static AmendOptions none() {
         return new AmendOptions();
@@ -75,5 +75,47 @@ public final class AmendOptions {
         }
         this.size = bytes;
         return this;
+    }
+
+    // what the amend reads: null (or false, 0) for a field left unset
+
+    public Integer version() {
+        return version;
+    }
+
+    public Integer refcountBits() {
+        return refcountBits;
+    }
+
+    public Boolean lazyRefcounts() {
+        return lazyRefcounts;
+    }
+
+    public String dataFile() {
+        return dataFile;
+    }
+
+    public Boolean dataFileRaw() {
+        return dataFileRaw;
+    }
+
+    public boolean backingFileGiven() {
+        return backingFileGiven;
+    }
+
+    public String backingFile() {
+        return backingFile;
+    }
+
+    public boolean backingFormatGiven() {
+        return backingFormatGiven;
+    }
+
+    public String backingFormat() {
+        return backingFormat;
+    }
+
+    public long size() {
+        return size;
     }
 }

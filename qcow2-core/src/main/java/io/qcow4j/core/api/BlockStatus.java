@@ -1,4 +1,4 @@
-package io.qcow4j.core;
+package io.qcow4j.core.api;
 
 /**
  * What backs a run of the virtual disk, as qemu-img map reports it.

@@ -1,4 +1,4 @@
-package io.qcow4j.core;
+package io.qcow4j.core.api;
 
 import java.util.Objects;
 
@@ -183,7 +183,8 @@ public final class CreateOptions {
         return luksIterTimeMillis;
     }
 
-    void validate() {
+    /** Refuses a combination qemu-img refuses (IllegalArgumentException, qemu-img's words). */
+    public void validate() {
         if (version() == 2) {
             if (lazyRefcounts) {
                 throw new IllegalArgumentException("Lazy refcounts only supported with compatibility level 1.1 and above (use version=v3 or greater)");
