@@ -6,6 +6,7 @@ import java.nio.file.Path;
 import io.qcow4j.core.api.BlockDevice;
 import io.qcow4j.core.api.OpenOptions;
 import io.qcow4j.core.api.UnsupportedImageException;
+import io.qcow4j.core.engine.ImageOpener;
 
 /** Finding and opening the files an image names (backing files), as the engine does itself. */
 public final class ImageFiles {

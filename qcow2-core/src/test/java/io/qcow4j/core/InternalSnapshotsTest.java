@@ -427,22 +427,6 @@ class InternalSnapshotsTest {
         return cmds;
     }
 
-    @Test
-    void idsFollowQemuRule() {
-        assertEquals(0, InternalSnapshots.strtoul("abc"));
-        assertEquals(12, InternalSnapshots.strtoul("  12abc"));
-        assertEquals(-1L, InternalSnapshots.strtoul("99999999999999999999999"));
-        assertEquals(-5L, InternalSnapshots.strtoul("-5"));
-        List<io.qcow4j.core.format.SnapshotEntry> list = new ArrayList<>();
-        for (String id : new String[] {"3", "x", "10"}) {
-            io.qcow4j.core.format.SnapshotEntry e = new io.qcow4j.core.format.SnapshotEntry();
-            e.id = id;
-            list.add(e);
-        }
-        assertEquals("11", InternalSnapshots.newId(list));
-        assertEquals("1", InternalSnapshots.newId(List.of()));
-    }
-
     // ------------------------------------------------------------ images and operations
 
     /** An image written by qemu-io: patterns, zeros, compressed clusters; returns its content. */

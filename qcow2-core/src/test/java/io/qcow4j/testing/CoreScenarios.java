@@ -423,7 +423,7 @@ public final class CoreScenarios {
             random.nextBytes(initial);
             oracle = new GuestOracle(initial);
             plan("check -r all", h -> {
-                CheckResult r = ImageChecker.repair(h.image, Repair.ALL);
+                CheckResult r = ImageChecker.repair(h.image.engine(), Repair.ALL);
                 if (r.exitCode() != 0) {
                     // as qemu-img check -r: what the repair could not do (or finish) is reported
                     throw new IOException("check -r all exits " + r.exitCode() + ": "

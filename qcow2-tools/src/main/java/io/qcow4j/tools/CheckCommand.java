@@ -106,8 +106,8 @@ final class CheckCommand implements Callable<Integer> {
             java.util.function.DoubleConsumer shown = f -> bar.update((long) (f * PROGRESS_STEPS));
             java.util.function.Consumer<CheckResult.Line> lines = line -> err.println(Cwd.asTyped(line.render("qcow4j")));
             result = mode == null
-                    ? ImageChecker.check(img, lines, shown)
-                    : ImageChecker.repair(img, mode, lines, shown);
+                    ? ImageChecker.check(img.engine(), lines, shown)
+                    : ImageChecker.repair(img.engine(), mode, lines, shown);
         }
         bar.finish();
         if (result.completed() && !quiet) {

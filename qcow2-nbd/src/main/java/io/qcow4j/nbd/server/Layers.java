@@ -6,7 +6,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 
-import io.qcow4j.core.EngineParts;
+import io.qcow4j.core.engine.EngineParts;
 import io.qcow4j.core.Qcow2Image;
 import io.qcow4j.core.RawImage;
 import io.qcow4j.core.api.BlockDevice;

@@ -1,4 +1,4 @@
-package io.qcow4j.core;
+package io.qcow4j.core.engine;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -6,16 +6,15 @@ import java.nio.file.Path;
 
 import io.qcow4j.core.api.BlockDevice;
 import io.qcow4j.core.api.BlockStatus;
-import io.qcow4j.core.engine.ClusterMapper;
 
 /** The disk as an internal snapshot saw it: reads through the snapshot's own L1 table. */
 final class SnapshotView implements BlockDevice {
-    private final Qcow2Image image;
+    private final Qcow2Engine image;
     private final long[] l1;
     private final long l1Offset;
     private final long size;
 
-    SnapshotView(Qcow2Image image, long[] l1, long l1Offset, long size) {
+    SnapshotView(Qcow2Engine image, long[] l1, long l1Offset, long size) {
         this.image = image;
         this.l1 = l1;
         this.l1Offset = l1Offset;
@@ -39,11 +38,11 @@ final class SnapshotView implements BlockDevice {
 
     @Override
     public void read(long offset, ByteBuffer dst) throws IOException {
-        synchronized (image) {
+        synchronized (image.lock()) {
             int cs = image.geo.clusterSize();
             while (dst.hasRemaining()) {
                 if (offset >= size) {
-                    Qcow2Image.zeroFill(dst);
+                    Qcow2Engine.zeroFill(dst);
                     return;
                 }
                 int n = (int) Math.min(Math.min(dst.remaining(), cs - image.geo.offsetInCluster(offset)), size - offset);
@@ -66,7 +65,7 @@ final class SnapshotView implements BlockDevice {
     /** As the image's own block status, through the snapshot's L1 table (and the image's backing file). */
     @Override
     public BlockStatus blockStatus(long offset, long length) throws IOException {
-        synchronized (image) {
+        synchronized (image.lock()) {
             return BlockStatusWalker.status(image, this::l2Table, size, offset, length);
         }
     }

@@ -1,4 +1,4 @@
-package io.qcow4j.core;
+package io.qcow4j.core.engine;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -8,6 +8,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 
+import io.qcow4j.core.Qcow2Image;
 import io.qcow4j.core.api.OpenOptions;
 import io.qcow4j.testing.Qemu;
 import org.junit.jupiter.api.Test;
@@ -54,7 +55,7 @@ class AmendInterruptedTest {
                     int[] calls = {0};
                     int at = stopAt;
                     try {
-                        RefcountWidthChange.run(image, bits, (done, total) -> {
+                        RefcountWidthChange.run(image.engine(), bits, (done, total) -> {
                             if (calls[0]++ == at) {
                                 throw new Stop();
                             }
@@ -105,8 +106,8 @@ class AmendInterruptedTest {
                 int[] calls = {0};
                 int at = stopAt;
                 try {
-                    image.prepareForWrite();
-                    ZeroExpansion.run(image, (done, total) -> {
+                    image.engine().prepareForWrite();
+                    ZeroExpansion.run(image.engine(), (done, total) -> {
                         if (calls[0]++ == at) {
                             throw new Stop();
                         }
@@ -138,7 +139,7 @@ class AmendInterruptedTest {
         Files.copy(img, copy);
         int[] calls = {0};
         try (Qcow2Image image = Qcow2Image.open(copy, OpenOptions.readWrite())) {
-            RefcountWidthChange.run(image, bits, (done, total) -> calls[0]++);
+            RefcountWidthChange.run(image.engine(), bits, (done, total) -> calls[0]++);
         }
         return calls[0];
     }

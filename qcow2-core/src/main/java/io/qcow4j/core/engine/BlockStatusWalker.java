@@ -1,10 +1,13 @@
-package io.qcow4j.core;
+package io.qcow4j.core.engine;
 
 import java.io.IOException;
 
 import io.qcow4j.core.api.BlockDevice;
 import io.qcow4j.core.api.BlockStatus;
 import io.qcow4j.core.format.L2Entry;
+import io.qcow4j.core.storage.FileStorage;
+import io.qcow4j.core.storage.HostFile;
+import io.qcow4j.core.storage.Storage;
 
 /** Block status of a run: per cluster (or subcluster run), merged while nothing changes. */
 final class BlockStatusWalker {
@@ -17,12 +20,12 @@ final class BlockStatusWalker {
     private BlockStatusWalker() {
     }
 
-    static BlockStatus status(Qcow2Image img, long offset, long length) throws IOException {
+    static BlockStatus status(Qcow2Engine img, long offset, long length) throws IOException {
         return status(img, img.mapper::l2Table, img.header.size, offset, length);
     }
 
     /** The status through the L2 tables {@code tables} finds, for a disk of {@code size} bytes. */
-    static BlockStatus status(Qcow2Image img, L2Lookup tables, long size, long offset, long length) throws IOException {
+    static BlockStatus status(Qcow2Engine img, L2Lookup tables, long size, long offset, long length) throws IOException {
         if (offset < 0 || offset >= size || length <= 0) {
             throw new IllegalArgumentException("Block status out of range: offset " + offset + " (image size " + size + ")");
         }
@@ -41,7 +44,7 @@ final class BlockStatusWalker {
     }
 
     /** QEMU gives no host offset for this layer's clusters of an encrypted image (the bytes there are not the guest's). */
-    private static BlockStatus shown(Qcow2Image img, BlockStatus s) {
+    private static BlockStatus shown(Qcow2Engine img, BlockStatus s) {
         if (img.encryption == null || s.depth() != 0 || s.hostOffset() < 0) {
             return s;
         }
@@ -49,7 +52,7 @@ final class BlockStatusWalker {
     }
 
     /** The range reads as zeros by block status through the chain (QEMU's test before zeroing a whole cluster). */
-    static boolean readsZero(Qcow2Image img, long offset, long length) throws IOException {
+    static boolean readsZero(Qcow2Engine img, long offset, long length) throws IOException {
         long end = Math.min(offset + length, img.header.size);
         while (offset < end) {
             BlockStatus st = status(img, offset, end - offset);
@@ -66,7 +69,7 @@ final class BlockStatusWalker {
      * clusters: QEMU's bdrv_is_allocated), and how far: clusters (with extended L2,
      * subclusters) of one kind, within one L2 table, as QEMU's qcow2 driver reports runs.
      */
-    static BlockStatus own(Qcow2Image img, long offset, long length) throws IOException {
+    static BlockStatus own(Qcow2Engine img, long offset, long length) throws IOException {
         long size = img.header.size;
         if (offset < 0 || offset >= size || length <= 0) {
             throw new IllegalArgumentException("Block status out of range: offset " + offset + " (image size " + size + ")");
@@ -96,7 +99,7 @@ final class BlockStatusWalker {
     private static final int COMPRESSED = 5;
 
     /** QEMU's kind of the cluster (subcluster) at {@code offset}, whose L2 table exists. */
-    private static int kind(Qcow2Image img, long offset) throws IOException {
+    private static int kind(Qcow2Engine img, long offset) throws IOException {
         long entry = img.io.entryAt(offset);
         if (L2Entry.isCompressed(entry)) {
             return COMPRESSED;
@@ -131,7 +134,7 @@ final class BlockStatusWalker {
     }
 
     /** Status of the run at {@code offset} within its cluster. */
-    private static BlockStatus piece(Qcow2Image img, L2Lookup tables, long offset, long end) throws IOException {
+    private static BlockStatus piece(Qcow2Engine img, L2Lookup tables, long offset, long end) throws IOException {
         var geo = img.geo;
         long l2 = tables.l2Table(offset);
         if (l2 == 0) {
@@ -186,8 +189,8 @@ final class BlockStatusWalker {
      * end; a hole (or the run past the file's end) reads as zeros, so it is reported as
      * zero and data both, as QEMU reports it.
      */
-    private static BlockStatus holes(Qcow2Image img, BlockStatus s) throws IOException {
-        if (!img.metadataPreallocated()) {
+    private static BlockStatus holes(Qcow2Engine img, BlockStatus s) throws IOException {
+        if (!metadataPreallocated(img)) {
             return s;
         }
         long run = img.holes.run(s.hostOffset(), s.length());
@@ -202,12 +205,45 @@ final class BlockStatusWalker {
      * end) an unallocated zero run of this layer, as qemu reports it: depth 0 here, and the
      * host offset of an allocated cluster whose subclusters are unallocated.
      */
-    private static BlockStatus below(Qcow2Image img, long offset, long n, long host) throws IOException {
+    private static BlockStatus below(Qcow2Engine img, long offset, long n, long host) throws IOException {
         BlockDevice backing = img.backing;
         if (backing != null && offset < backing.size()) {
             long len = Math.min(n, backing.size() - offset);
             return backing.blockStatus(offset, len).deeper();
         }
         return new BlockStatus(offset, n, false, true, false, 0, host, false);
+    }
+
+    /**
+     * As QEMU decides whether an image is metadata-preallocated: more clusters with a
+     * refcount than the file occupies on disk (by a ninth, and at least two). Only then
+     * does block status ask the file system about holes under data clusters.
+     */
+    static boolean metadataPreallocated(Qcow2Engine img) throws IOException {
+        if (img.metadataPreallocated == null) {
+            img.metadataPreallocated = false;
+            if (img.encryption != null) {
+                // a hole under an encrypted cluster is not zeros once decrypted: never report it as zero
+                return false;
+            }
+            long blocks = img.storage instanceof FileStorage f ? HostFile.blocks(f.path()) : -1;
+            if (blocks >= 0) {
+                long realClusters = blocks * 512 / img.geo.clusterSize();
+                long threshold = Math.max(realClusters * 10 / 9, realClusters + 2);
+                long end = (img.storage.length() + img.geo.clusterSize() - 1) / img.geo.clusterSize();
+                long count = 0;
+                for (long c = 0; c < end && count <= threshold; c++) {
+                    if (img.refcounts.get(c) != 0) {
+                        count++;
+                    }
+                }
+                Storage data = img.dataFile != null ? img.dataFile : img.storage;
+                if (count > threshold && data instanceof FileStorage f) {
+                    img.holes = HostFile.open(f.path());
+                    img.metadataPreallocated = img.holes != null;
+                }
+            }
+        }
+        return img.metadataPreallocated;
     }
 }

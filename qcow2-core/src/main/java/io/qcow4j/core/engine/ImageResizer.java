@@ -1,10 +1,9 @@
-package io.qcow4j.core;
+package io.qcow4j.core.engine;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
 
 import io.qcow4j.core.api.CreateOptions;
-import io.qcow4j.core.engine.Geometry;
 import io.qcow4j.core.format.L2Entry;
 
 /**
@@ -36,8 +35,47 @@ final class ImageResizer {
     private ImageResizer() {
     }
 
+    /** Grows or shrinks the disk (see Qcow2Image.resize and resizeDiscarding). */
+    static void resize(Qcow2Engine img, long newSize, boolean discard) throws IOException {
+        img.ensureWritable();
+        if (newSize < 0) {
+            throw new IllegalArgumentException("Image size must be non-negative");
+        }
+        checkResizable(img, newSize);
+        if (newSize < img.header.size) {
+            if (!discard) {
+                checkShrinkable(img, newSize);
+            }
+            shrink(img, newSize);
+        } else if (newSize > img.header.size) {
+            grow(img, newSize, false);
+        }
+    }
+
+    /** Grows the disk as qemu-img resize --preallocation=MODE (OFF: a plain resize). */
+    static void resizePreallocated(Qcow2Engine img, long newSize, CreateOptions.Preallocation mode) throws IOException {
+        img.ensureWritable();
+        if (newSize < img.header.size) {
+            throw new IOException("Preallocation can only be used for growing images");
+        }
+        checkResizable(img, newSize);
+        if (mode == CreateOptions.Preallocation.OFF) {
+            resize(img, newSize, false);
+        } else if (newSize > img.header.size) {
+            growPreallocated(img, newSize, mode);
+        }
+    }
+
+    /** Gives a new, empty image its size: nothing is zeroed, the backing file shows through. */
+    static void setInitialSize(Qcow2Engine img, long size) throws IOException {
+        img.ensureWritable();
+        if (size > img.header.size) {
+            grow(img, size, true);
+        }
+    }
+
     /** QEMU's refusals, before anything changes. */
-    static void checkResizable(Qcow2Image img, long newSize) throws IOException {
+    static void checkResizable(Qcow2Engine img, long newSize) throws IOException {
         if (newSize == img.header.size) {
             return;
         }
@@ -53,7 +91,7 @@ final class ImageResizer {
     }
 
     /** Refuses a shrink that would drop data: a whole cluster past the new end maps something. */
-    static void checkShrinkable(Qcow2Image img, long newSize) throws IOException {
+    static void checkShrinkable(Qcow2Engine img, long newSize) throws IOException {
         int cs = img.geo.clusterSize();
         long first = alignUp(newSize, cs);
         for (long off = first; off < img.header.size; ) {
@@ -70,7 +108,7 @@ final class ImageResizer {
         }
     }
 
-    static void shrink(Qcow2Image img, long newSize) throws IOException {
+    static void shrink(Qcow2Engine img, long newSize) throws IOException {
         long old = img.header.size;
         img.mapper.checkWritable(newSize, old - newSize);
         img.bitmaps.beforeGuestWrite();
@@ -102,7 +140,7 @@ final class ImageResizer {
      * Grows the disk. {@code fresh}: a new image being given its size, where nothing can
      * be stale and the backing file's data is meant to show through.
      */
-    static void grow(Qcow2Image img, long newSize, boolean fresh) throws IOException {
+    static void grow(Qcow2Engine img, long newSize, boolean fresh) throws IOException {
         long old = img.header.size;
         img.mapper.checkWritable(old, newSize - old);
         if (!fresh) {
@@ -136,12 +174,12 @@ final class ImageResizer {
      * the data file's own (host offset = guest offset). With subclusters every subcluster is
      * left unallocated, as qemu-img leaves them.
      */
-    static void preallocate(Qcow2Image img, long from, long to, CreateOptions.Preallocation mode) throws IOException {
+    static void preallocate(Qcow2Engine img, long from, long to, CreateOptions.Preallocation mode) throws IOException {
         preallocate(img, from, to, mode, false);
     }
 
     /** {@code zeroFlag}: the new clusters read as zeros by their flag, over holes (QEMU's way over a backing file). */
-    private static void preallocate(Qcow2Image img, long from, long to, CreateOptions.Preallocation mode,
+    private static void preallocate(Qcow2Engine img, long from, long to, CreateOptions.Preallocation mode,
             boolean zeroFlag) throws IOException {
         if (img.encryption != null) {
             // preallocated clusters hold plain zeros or holes, which decrypt to noise, not zeros
@@ -183,7 +221,7 @@ final class ImageResizer {
     }
 
     /** preallocation=falloc|full of an external data file: its bytes in {@code [from, to)} made real zeros. */
-    static void fillDataFile(Qcow2Image img, long from, long to) throws IOException {
+    static void fillDataFile(Qcow2Engine img, long from, long to) throws IOException {
         writeZeros(img.dataFile, from, to - from);
         img.dataFile.flush();
     }
@@ -202,7 +240,7 @@ final class ImageResizer {
      * resize --preallocation: grows as {@link #grow}, then maps the new whole clusters as
      * {@code mode} asks (a kill between the two leaves a grown image without them).
      */
-    static void growPreallocated(Qcow2Image img, long newSize, CreateOptions.Preallocation mode) throws IOException {
+    static void growPreallocated(Qcow2Engine img, long newSize, CreateOptions.Preallocation mode) throws IOException {
         long old = img.header.size;
         boolean zeroFlag = mode == CreateOptions.Preallocation.METADATA && img.header.version >= 3
                 && backingShowsThrough(img, old);
@@ -219,7 +257,7 @@ final class ImageResizer {
      * The cluster {@code newSize} cuts through (if any): nothing past the new end in it may
      * read back after a later grow.
      */
-    static void clearCutCluster(Qcow2Image img, long newSize, long old) throws IOException {
+    static void clearCutCluster(Qcow2Engine img, long newSize, long old) throws IOException {
         Geometry geo = img.geo;
         if (geo.aligned(newSize)) {
             return;
@@ -252,7 +290,7 @@ final class ImageResizer {
     }
 
     /** Clears every L2 entry from the first whole cluster past {@code newSize} to the end of the L1 table's reach. */
-    private static void unmapPast(Qcow2Image img, long newSize) throws IOException {
+    private static void unmapPast(Qcow2Engine img, long newSize) throws IOException {
         Geometry geo = img.geo;
         int cs = geo.clusterSize();
         long limit = img.mapper.l1Size() * geo.l2Coverage();
@@ -267,7 +305,7 @@ final class ImageResizer {
     }
 
     /** Cuts the image file after its last cluster with a non-zero refcount (qemu-img does the same). */
-    private static void truncateFile(Qcow2Image img) throws IOException {
+    private static void truncateFile(Qcow2Engine img) throws IOException {
         int cs = img.geo.clusterSize();
         long length = img.storage.length();
         long last = (length + cs - 1) / cs - 1;
@@ -284,7 +322,7 @@ final class ImageResizer {
     // ------------------------------------------------------------ grow steps
 
     /** Does the backing file (or, unopened, possibly) show data at {@code offset} and past it? */
-    private static boolean backingShowsThrough(Qcow2Image img, long offset) {
+    private static boolean backingShowsThrough(Qcow2Engine img, long offset) {
         if (img.header.backingFile == null) {
             return false;
         }
@@ -299,7 +337,7 @@ final class ImageResizer {
      * subcluster boundary, then zero flags (whole clusters, or the rest of the subclusters
      * of the cluster the old end cut through) up to the new end.
      */
-    private static void zeroNewRange(Qcow2Image img, long old, long newSize) throws IOException {
+    private static void zeroNewRange(Qcow2Engine img, long old, long newSize) throws IOException {
         Geometry geo = img.geo;
         int cs = geo.clusterSize();
         int sc = geo.subclusterSize();
@@ -326,7 +364,7 @@ final class ImageResizer {
     }
 
     /** No backing data can show: only what an earlier shrink left behind must go. */
-    private static void clearStale(Qcow2Image img, long old, long newSize) throws IOException {
+    private static void clearStale(Qcow2Engine img, long old, long newSize) throws IOException {
         Geometry geo = img.geo;
         int cs = geo.clusterSize();
         if (!geo.aligned(old)) {
@@ -351,7 +389,7 @@ final class ImageResizer {
      * Within one cluster: overwrites with zeros the bytes of {@code [from, to)} that this
      * layer holds data for (not zero flags, not unallocated subclusters), when not zero already.
      */
-    private static void zeroAllocated(Qcow2Image img, long from, long to) throws IOException {
+    private static void zeroAllocated(Qcow2Engine img, long from, long to) throws IOException {
         if (to <= from || img.mapper.l2Table(from) == 0) {
             return;
         }
@@ -378,7 +416,7 @@ final class ImageResizer {
         }
     }
 
-    private static void zeroIfNot(Qcow2Image img, long from, long to) throws IOException {
+    private static void zeroIfNot(Qcow2Engine img, long from, long to) throws IOException {
         ByteBuffer buf = ByteBuffer.allocate((int) (to - from));
         img.io.readInCluster(from, buf);
         byte[] a = buf.array();
@@ -390,7 +428,7 @@ final class ImageResizer {
         }
     }
 
-    private static void writeZeroData(Qcow2Image img, long offset, long length) throws IOException {
+    private static void writeZeroData(Qcow2Engine img, long offset, long length) throws IOException {
         int cs = img.geo.clusterSize();
         for (long off = offset; off < offset + length; ) {
             long n = Math.min(offset + length, img.geo.clusterStart(off) + cs) - off;
@@ -399,7 +437,7 @@ final class ImageResizer {
         }
     }
 
-    private static void setSize(Qcow2Image img, long newSize) throws IOException {
+    private static void setSize(Qcow2Engine img, long newSize) throws IOException {
         // the new range's zeros, the cut cluster's cleared tail durable before the size changes
         img.syncMetadata();
         img.bitmaps.resize(newSize);

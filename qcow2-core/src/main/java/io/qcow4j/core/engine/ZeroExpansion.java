@@ -1,4 +1,4 @@
-package io.qcow4j.core;
+package io.qcow4j.core.engine;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -6,7 +6,6 @@ import java.util.ArrayList;
 import java.util.List;
 
 import io.qcow4j.core.api.CorruptImageException;
-import io.qcow4j.core.engine.ClusterMapper;
 import io.qcow4j.core.format.L1Entry;
 import io.qcow4j.core.format.L2Entry;
 import io.qcow4j.core.format.SnapshotEntry;
@@ -25,19 +24,19 @@ import io.qcow4j.core.format.SnapshotEntry;
  * valid version 3 image whose remaining zero clusters are still zero clusters.
  */
 final class ZeroExpansion {
-    private final Qcow2Image img;
+    private final Qcow2Engine img;
     private final int bits;
     private final int cs;
     private final boolean backed;
 
-    private ZeroExpansion(Qcow2Image img) {
+    private ZeroExpansion(Qcow2Engine img) {
         this.img = img;
         this.bits = img.geo.clusterBits();
         this.cs = img.geo.clusterSize();
         this.backed = img.header.backingFile != null;
     }
 
-    static void run(Qcow2Image img, RefcountWidthChange.Status status) throws IOException {
+    static void run(Qcow2Engine img, RefcountWidthChange.Status status) throws IOException {
         new ZeroExpansion(img).run(status);
     }
 

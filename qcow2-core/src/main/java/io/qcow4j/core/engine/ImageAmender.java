@@ -1,4 +1,4 @@
-package io.qcow4j.core;
+package io.qcow4j.core.engine;
 
 import java.io.IOException;
 import java.util.ArrayList;
@@ -12,7 +12,6 @@ import io.qcow4j.core.api.CorruptImageException;
 import io.qcow4j.core.api.OpenOptions;
 import io.qcow4j.core.api.UnsupportedImageException;
 import io.qcow4j.core.bitmap.PersistentBitmap;
-import io.qcow4j.core.engine.ClusterMapper;
 import io.qcow4j.core.format.FeatureNameTable;
 import io.qcow4j.core.format.Header;
 import io.qcow4j.core.format.HeaderExtension;
@@ -55,10 +54,10 @@ public final class ImageAmender {
      * the amend succeeded or not. A refusal is an {@link AmendException} in QEMU's words;
      * nothing was written then.
      */
-    public static void amend(Qcow2Image image, AmendOptions options, Progress progress) throws IOException {
-        Qcow2Image img = image;
+    public static void amend(Qcow2Engine image, AmendOptions options, Progress progress) throws IOException {
+        Qcow2Engine img = image;
         try {
-            synchronized (img) {
+            synchronized (img.lock()) {
                 if (img.readOnly) {
                     throw new IOException("Image is read-only");
                 }
@@ -82,7 +81,7 @@ public final class ImageAmender {
     // ------------------------------------------------------------ refusals
 
     /** Every refusal QEMU makes, in its order, against the state each step would leave. */
-    static void check(Qcow2Image img, AmendOptions o) throws IOException {
+    static void check(Qcow2Engine img, AmendOptions o) throws IOException {
         Header h = img.header;
         int oldVersion = h.version;
         int newVersion = o.version() != null ? o.version() : oldVersion;
@@ -116,7 +115,7 @@ public final class ImageAmender {
     }
 
     /** The refusals of the steps after the refcount change. */
-    private static void checkLater(Qcow2Image img, AmendOptions o, int newVersion, int newBits) throws IOException {
+    private static void checkLater(Qcow2Engine img, AmendOptions o, int newVersion, int newBits) throws IOException {
         Header h = img.header;
         int oldVersion = h.version;
         if ((o.backingFileGiven() || o.backingFormatGiven())
@@ -142,7 +141,7 @@ public final class ImageAmender {
     }
 
     /** The resize happens after an upgrade and before a downgrade: at version {@code version}. */
-    private static void checkResize(Qcow2Image img, long size, int version) throws IOException {
+    private static void checkResize(Qcow2Engine img, long size, int version) throws IOException {
         if (size % 512 != 0) {
             throw new AmendException("The new size must be a multiple of 512");
         }
@@ -159,7 +158,7 @@ public final class ImageAmender {
         }
     }
 
-    private static void checkDowngrade(Qcow2Image img, int refcountBits, long sizeThen) throws IOException {
+    private static void checkDowngrade(Qcow2Engine img, int refcountBits, long sizeThen) throws IOException {
         Header h = img.header;
         if (refcountBits != 16) {
             throw new AmendException("compat=0.10 requires refcount_bits=16");
@@ -190,7 +189,7 @@ public final class ImageAmender {
     }
 
     /** The active L1 table and every snapshot's, each L2 offset checked (the expansion reads them all). */
-    private static List<long[]> l1Tables(Qcow2Image img) throws IOException {
+    private static List<long[]> l1Tables(Qcow2Engine img) throws IOException {
         List<long[]> tables = new ArrayList<>();
         tables.add(img.mapper.l1().clone());
         for (SnapshotEntry e : img.snapshotEntries) {
@@ -209,7 +208,7 @@ public final class ImageAmender {
     }
 
     /** QEMU looks at the active disk only; a snapshot's compressed clusters would be misread just the same. */
-    private static boolean hasCompressedClusters(Qcow2Image img, List<long[]> l1s) throws IOException {
+    private static boolean hasCompressedClusters(Qcow2Engine img, List<long[]> l1s) throws IOException {
         long[] table = new long[img.geo.clusterSize() / 8];
         for (long[] l1 : l1s) {
             for (long entry : l1) {
@@ -232,7 +231,7 @@ public final class ImageAmender {
      * The progress QEMU would have reported before this refusal: it refuses in the middle of
      * the work (an upgrade done, a refcount walk begun, zero clusters expanded), we before it.
      */
-    private static void replay(Qcow2Image img, AmendOptions o, AmendException e, Progress progress) {
+    private static void replay(Qcow2Engine img, AmendOptions o, AmendException e, Progress progress) {
         if (progress == null || e.stage() == STAGE_OPTIONS) {
             return;
         }
@@ -272,14 +271,14 @@ public final class ImageAmender {
 
     // ------------------------------------------------------------ the steps
 
-    private static Qcow2Image apply(Qcow2Image image, AmendOptions o, Progress progress) throws IOException {
-        Qcow2Image img = image;
+    private static Qcow2Engine apply(Qcow2Engine image, AmendOptions o, Progress progress) throws IOException {
+        Qcow2Engine img = image;
         int oldVersion = img.header.version;
         int newVersion = o.version() != null ? o.version() : oldVersion;
         int newBits = o.refcountBits() != null ? o.refcountBits() : img.header.refcountBits();
         boolean refcountChange = newBits != img.header.refcountBits();
         Operations ops = new Operations((newVersion != oldVersion ? 1 : 0) + (refcountChange ? 1 : 0), progress);
-        synchronized (img) {
+        synchronized (img.lock()) {
             img.prepareForWrite();
             if (newVersion > oldVersion) {
                 upgrade(img, ops.step(UPGRADE));
@@ -290,11 +289,11 @@ public final class ImageAmender {
         }
         if (refcountChange) {
             long[][] old;
-            synchronized (img) {
+            synchronized (img.lock()) {
                 old = RefcountWidthChange.run(img, newBits, ops.step(REFCOUNT));
             }
             img = reopen(img);
-            synchronized (img) {
+            synchronized (img.lock()) {
                 img.prepareForWrite();
                 for (long[] r : old) {
                     img.refcounts.free(r[0], r[1]);
@@ -302,7 +301,7 @@ public final class ImageAmender {
                 img.storage.flush();
             }
         }
-        synchronized (img) {
+        synchronized (img.lock()) {
             img.prepareForWrite();
             headerOptions(img, o);
             lazyRefcounts(img, o);
@@ -317,7 +316,7 @@ public final class ImageAmender {
     }
 
     /** Version 3: the snapshot table in v3's form when an entry lacks fields, and the header. */
-    private static void upgrade(Qcow2Image img, RefcountWidthChange.Status status) throws IOException {
+    private static void upgrade(Qcow2Engine img, RefcountWidthChange.Status status) throws IOException {
         status.status(0, 2);
         Header h = img.header;
         boolean rewrite = false;
@@ -347,7 +346,7 @@ public final class ImageAmender {
     }
 
     /** data-file-raw cleared, the data file renamed ("" drops the name): one header write. */
-    private static void headerOptions(Qcow2Image img, AmendOptions o) throws IOException {
+    private static void headerOptions(Qcow2Engine img, AmendOptions o) throws IOException {
         Header h = img.header;
         long autoclear = h.autoclearFeatures;
         if (Boolean.FALSE.equals(o.dataFileRaw())) {
@@ -367,7 +366,7 @@ public final class ImageAmender {
         img.storage.flush();
     }
 
-    private static void lazyRefcounts(Qcow2Image img, AmendOptions o) throws IOException {
+    private static void lazyRefcounts(Qcow2Engine img, AmendOptions o) throws IOException {
         if (o.lazyRefcounts() == null || o.lazyRefcounts() == img.lazyRefcounts()) {
             return;
         }
@@ -385,7 +384,7 @@ public final class ImageAmender {
      * Version 2: zero clusters expanded, bitmaps removed (freed, where QEMU leaks them), then
      * one header write without the v3 fields and features.
      */
-    private static void downgrade(Qcow2Image img, RefcountWidthChange.Status status) throws IOException {
+    private static void downgrade(Qcow2Engine img, RefcountWidthChange.Status status) throws IOException {
         ZeroExpansion.run(img, status);
         List<PersistentBitmap> bitmaps = new ArrayList<>(img.bitmaps.list());
         if (!bitmaps.isEmpty()) {
@@ -417,10 +416,10 @@ public final class ImageAmender {
      * Closes the image and opens it again (its engine follows the new header), handing
      * QEMU's locks over so no other process can take the image in between.
      */
-    private static Qcow2Image reopen(Qcow2Image img) throws IOException {
+    private static Qcow2Engine reopen(Qcow2Engine img) throws IOException {
         List<ImageLock> held;
         OpenOptions options = OpenOptions.readWrite().openBacking(img.backing != null).warnings(img.warnings);
-        synchronized (img) {
+        synchronized (img.lock()) {
             held = new ArrayList<>(img.locks);
             img.locks.clear();
         }
@@ -436,7 +435,7 @@ public final class ImageAmender {
             }
             throw e;
         }
-        return ImageOpener.open(img.path, options, new HashSet<>(), held);
+        return ImageOpener.open(img.path, options, new HashSet<>(), held, img.faces);
     }
 
     /** QEMU's amend helper: one progress over several steps, the steps not begun projected from those done. */

@@ -1,4 +1,4 @@
-package io.qcow4j.core;
+package io.qcow4j.core.engine;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -23,7 +23,7 @@ final class Keyslots {
     private Keyslots() {
     }
 
-    static void add(Qcow2Image img, byte[] passphrase, int slot, int iterTimeMillis) throws IOException {
+    static void add(Qcow2Engine img, byte[] passphrase, int slot, int iterTimeMillis) throws IOException {
         Encryption e = requireUnlocked(img);
         LuksHeader h = e.luks;
         if (slot < 0) {
@@ -49,7 +49,7 @@ final class Keyslots {
     }
 
     /** Erases slot {@code slot}, or (slot -1) every active slot {@code oldPassphrase} opens. */
-    static void erase(Qcow2Image img, int slot, byte[] oldPassphrase, boolean force) throws IOException {
+    static void erase(Qcow2Engine img, int slot, byte[] oldPassphrase, boolean force) throws IOException {
         Encryption e = requireUnlocked(img);
         LuksHeader h = e.luks;
         int active = 0;
@@ -99,7 +99,7 @@ final class Keyslots {
         }
     }
 
-    private static void writeRecord(Qcow2Image img, Encryption e, int slot) throws IOException {
+    private static void writeRecord(Qcow2Engine img, Encryption e, int slot) throws IOException {
         Storage st = img.storage;
         st.write(e.areaOffset + LuksHeader.slotRecordOffset(slot), ByteBuffer.wrap(e.luks.slotRecord(slot)));
         st.flush();
@@ -111,7 +111,7 @@ final class Keyslots {
         }
     }
 
-    private static Encryption requireUnlocked(Qcow2Image img) throws IOException {
+    private static Encryption requireUnlocked(Qcow2Engine img) throws IOException {
         if (img.encryption == null) {
             throw new AmendException("Can't amend encryption options - encryption not present");
         }

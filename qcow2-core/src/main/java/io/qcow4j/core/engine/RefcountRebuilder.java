@@ -1,12 +1,8 @@
-package io.qcow4j.core.check;
+package io.qcow4j.core.engine;
 
 import java.io.IOException;
 
-import io.qcow4j.core.EngineParts;
-import io.qcow4j.core.Qcow2Image;
 import io.qcow4j.core.api.CorruptImageException;
-import io.qcow4j.core.engine.ClusterMapper;
-import io.qcow4j.core.engine.Geometry;
 import io.qcow4j.core.format.CompressedDescriptor;
 import io.qcow4j.core.format.Header;
 import io.qcow4j.core.format.L1Entry;
@@ -25,19 +21,21 @@ public final class RefcountRebuilder {
     }
 
     /** Repairs the refcounts of an image whose dirty bit was left set, then clears the bit. */
-    public static void repairDirty(Qcow2Image image) throws IOException {
-        synchronized (image) {
+    public static void repairDirty(Qcow2Engine image) throws IOException {
+        synchronized (image.lock()) {
             rebuild(image);
             EngineParts p = image.engineParts();
             p.storage().flush();
             p.header().incompatibleFeatures &= ~Header.INCOMPAT_DIRTY;
-            image.rewriteHeader();
+            // not rewriteHeader(): that would prepare the first write, which is what calls this
+            image.writeHeader();
+            p.storage().flush();
         }
     }
 
     /** Writes the computed refcounts; returns the number of clusters whose count changed. */
-    public static long rebuild(Qcow2Image image) throws IOException {
-        synchronized (image) {
+    public static long rebuild(Qcow2Engine image) throws IOException {
+        synchronized (image.lock()) {
             EngineParts p = image.engineParts();
             ClusterCounts expected = count(p);
             long changed = 0;

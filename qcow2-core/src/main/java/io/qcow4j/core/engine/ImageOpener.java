@@ -1,4 +1,4 @@
-package io.qcow4j.core;
+package io.qcow4j.core.engine;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -20,11 +20,6 @@ import io.qcow4j.core.api.UnsupportedImageException;
 import io.qcow4j.core.bitmap.BitmapManager;
 import io.qcow4j.core.cache.L2Cache;
 import io.qcow4j.core.compress.ClusterCodec;
-import io.qcow4j.core.engine.ClusterMapper;
-import io.qcow4j.core.engine.Geometry;
-import io.qcow4j.core.engine.ImageIo;
-import io.qcow4j.core.engine.Limits;
-import io.qcow4j.core.engine.SnapshotTable;
 import io.qcow4j.core.format.FeatureNameTable;
 import io.qcow4j.core.format.Header;
 import io.qcow4j.core.format.HeaderExtension;
@@ -36,27 +31,28 @@ import io.qcow4j.core.storage.Storage;
 import io.qcow4j.core.storage.StorageHook;
 
 /** Opens an image: header checks, feature bits, data file, backing chain. */
-final class ImageOpener {
+public final class ImageOpener {
     static final long L2_CACHE_BYTES = 4L << 20;
 
     private ImageOpener() {
     }
 
-    static Qcow2Image open(Path path, OpenOptions options, Set<Path> chain) throws IOException {
-        return open(path, path, options, chain, null);
-    }
-
-    /** As above, with QEMU's locks an earlier open of the same image holds, handed over (an amend reopens it). */
-    static Qcow2Image open(Path path, OpenOptions options, Set<Path> chain, List<ImageLock> inheritedLocks) throws IOException {
-        return open(path, path, options, chain, inheritedLocks);
+    /**
+     * Opens an image; {@code inheritedLocks}: QEMU's locks an earlier open of the same image
+     * holds, handed over (an amend reopens it), or null; {@code faces}: what wraps the engine
+     * and its backing layers for callers (null: no face, the engine is its own lock).
+     */
+    static Qcow2Engine open(Path path, OpenOptions options, Set<Path> chain, List<ImageLock> inheritedLocks,
+                            Faces faces) throws IOException {
+        return open(path, path, options, chain, inheritedLocks, faces);
     }
 
     /**
      * {@code name}: the file as QEMU would name it in a lock failure (a backing file: relative to its image);
      * {@code inheritedLocks}: null, take them.
      */
-    private static Qcow2Image open(Path path, Path name, OpenOptions options, Set<Path> chain,
-                                   List<ImageLock> inheritedLocks) throws IOException {
+    private static Qcow2Engine open(Path path, Path name, OpenOptions options, Set<Path> chain,
+                                   List<ImageLock> inheritedLocks, Faces faces) throws IOException {
         Path real = realPath(path);
         if (!chain.add(real)) {
             throw new CorruptImageException("backing file name", Header.BACKING_FILE_OFFSET,
@@ -103,7 +99,7 @@ final class ImageOpener {
                 dataFile = StorageHook.apply(data, new FileStorage(data, readOnly));
             }
             Encryption encryption = Encryption.open(storage, header, geo, options);
-            Qcow2Image[] self = new Qcow2Image[1];
+            Qcow2Engine[] self = new Qcow2Engine[1];
             RefcountManager refcounts = new RefcountManager(storage, header.clusterBits, header.refcountOrder,
                     header.refcountTableOffset, header.refcountTableClusters,
                     (off, clusters) -> self[0].refcountTableMoved(off, clusters), options.checkMode());
@@ -116,7 +112,7 @@ final class ImageOpener {
             List<SnapshotEntry> snapshots = SnapshotTable.read(storage, geo.clusterSize(), header.snapshotsOffset, header.nbSnapshots,
                     options.checkMode());
             if (options.openBacking() && header.backingFile != null) {
-                backing = openBacking(path, name, header, chain, options);
+                backing = openBacking(path, name, header, chain, options, faces);
             }
             CompressionType compression = compressionOf(header);
             ImageIo io = new ImageIo(storage, dataFile, (header.autoclearFeatures & Header.AUTOCLEAR_DATA_FILE_RAW) != 0,
@@ -124,9 +120,10 @@ final class ImageOpener {
             if (encryption != null) {
                 io.useDataView(encryption.dataStorage(dataFile != null ? dataFile : storage));
             }
-            Qcow2Image image = new Qcow2Image(path, storage, dataFile, header, geo, refcounts, mapper, io, readOnly,
+            Qcow2Engine image = new Qcow2Engine(path, storage, dataFile, header, geo, refcounts, mapper, io, readOnly,
                     new ArrayList<>(snapshots), backing);
             self[0] = image;
+            image.faces = faces;
             image.locks.addAll(locks);
             image.encryption = encryption;
             image.warnings = options.warnings();
@@ -143,10 +140,13 @@ final class ImageOpener {
             }
             image.checkMode = options.checkMode();
             if (!readOnly && !options.checkMode()) {
-                // references reach the disk only after what they need (see Qcow2Image.syncMetadata)
+                // references reach the disk only after what they need (see Qcow2Engine.syncMetadata)
                 cache.setWriteBack(true);
                 refcounts.deferFrees(true);
                 mapper.setMetadataSync(image::syncMetadata);
+            }
+            if (faces != null) {
+                faces.qcow2(image); // binds itself as the engine's lock
             }
             return image;
         } catch (IOException | RuntimeException | Error e) {
@@ -250,7 +250,7 @@ final class ImageOpener {
     }
 
     /** {@code name} as recorded in {@code image}: absolute, or relative to the image's directory. */
-    static Path resolve(Path image, String name) {
+    public static Path resolve(Path image, String name) {
         Path p = Path.of(name);
         if (p.isAbsolute()) {
             return p;
@@ -276,7 +276,7 @@ final class ImageOpener {
         return p.isAbsolute() || dir == null ? p : dir.resolve(p);
     }
 
-    private static BlockDevice openBacking(Path path, Path name, Header h, Set<Path> chain, OpenOptions options)
+    private static BlockDevice openBacking(Path path, Path name, Header h, Set<Path> chain, OpenOptions options, Faces faces)
             throws IOException {
         boolean forceShare = options.forceShare();
         Path file = resolveFromImage(path, h.backingFile, "backing file name", Header.BACKING_FILE_OFFSET);
@@ -296,9 +296,10 @@ final class ImageOpener {
         try {
             switch (fmt) {
                 case "qcow2":
-                    return open(file, shown, OpenOptions.readOnly().forceShare(forceShare).warnings(options.warnings()), chain, null);
+                    return open(file, shown, OpenOptions.readOnly().forceShare(forceShare).warnings(options.warnings()), chain, null,
+                            faces).face();
                 case "raw":
-                    return RawImage.open(file, true, forceShare, shown);
+                    return faces.raw(file, true, forceShare, shown);
                 default:
                     throw new UnsupportedImageException("Unsupported backing file format '" + fmt + "'");
             }
@@ -316,7 +317,7 @@ final class ImageOpener {
     static final String BACKING_FAILED = "Could not open backing file: ";
 
     /** qcow2 when the magic says so, raw otherwise (as qemu's probe decides for these two). */
-    static String probe(Path file) throws IOException {
+    public static String probe(Path file) throws IOException {
         try (var ch = java.nio.channels.FileChannel.open(file)) {
             ByteBuffer b = ByteBuffer.allocate(4);
             ch.read(b, 0);

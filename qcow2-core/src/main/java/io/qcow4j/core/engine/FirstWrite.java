@@ -1,8 +1,7 @@
-package io.qcow4j.core;
+package io.qcow4j.core.engine;
 
 import java.io.IOException;
 
-import io.qcow4j.core.check.RefcountRebuilder;
 import io.qcow4j.core.format.Header;
 
 /**
@@ -14,7 +13,7 @@ import io.qcow4j.core.format.Header;
 final class FirstWrite {
     private boolean prepared;
 
-    void prepare(Qcow2Image img) throws IOException {
+    void prepare(Qcow2Engine img) throws IOException {
         if (prepared) {
             return;
         }

@@ -1,4 +1,4 @@
-package io.qcow4j.core;
+package io.qcow4j.core.engine;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -10,7 +10,6 @@ import io.qcow4j.core.crypto.CryptStorage;
 import io.qcow4j.core.crypto.Luks;
 import io.qcow4j.core.crypto.LuksHeader;
 import io.qcow4j.core.crypto.Xts;
-import io.qcow4j.core.engine.Geometry;
 import io.qcow4j.core.format.Header;
 import io.qcow4j.core.format.HeaderExtension;
 import io.qcow4j.core.storage.Storage;
@@ -100,5 +99,23 @@ final class Encryption {
     /** Guest data through the cipher. */
     Storage dataStorage(Storage data) {
         return new CryptStorage(data, cipher);
+    }
+
+    /**
+     * Makes a new, empty image LUKS-encrypted: the header area in new clusters, then the
+     * header names it (crypt_method 2 and the header pointer extension) in one write.
+     */
+    static void init(Qcow2Engine img, Luks.Created luks) throws IOException {
+        img.ensureWritable();
+        byte[] area = luks.area();
+        int clusters = (int) ((area.length + (long) img.geo.clusterSize() - 1) / img.geo.clusterSize());
+        long offset = img.refcounts.allocate(clusters, false);
+        img.storage.write(offset, ByteBuffer.wrap(area));
+        img.storage.flush();
+        ByteBuffer ext = ByteBuffer.allocate(16).putLong(0, offset).putLong(8, area.length);
+        img.header.cryptMethod = CRYPT_LUKS;
+        img.header.setExtension(HeaderExtension.FULL_DISK_ENCRYPTION, ext.array());
+        img.writeHeader();
+        img.storage.flush();
     }
 }

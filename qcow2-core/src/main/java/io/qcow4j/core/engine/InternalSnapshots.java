@@ -1,4 +1,4 @@
-package io.qcow4j.core;
+package io.qcow4j.core.engine;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -11,9 +11,6 @@ import java.util.List;
 import io.qcow4j.core.alloc.RefcountManager;
 import io.qcow4j.core.api.CorruptImageException;
 import io.qcow4j.core.api.SnapshotException;
-import io.qcow4j.core.engine.ClusterMapper;
-import io.qcow4j.core.engine.Geometry;
-import io.qcow4j.core.engine.Limits;
 import io.qcow4j.core.format.L1Entry;
 import io.qcow4j.core.format.SnapshotEntry;
 import io.qcow4j.core.storage.Storage;
@@ -39,7 +36,7 @@ final class InternalSnapshots {
     /** What qemu-img writes: vm_state_size, disk_size, icount. */
     private static final int EXTRA_DATA_SIZE = 24;
 
-    private final Qcow2Image img;
+    private final Qcow2Engine img;
     private final Storage storage;
     private final Geometry geo;
     private final RefcountManager refcounts;
@@ -48,7 +45,7 @@ final class InternalSnapshots {
     private final int cs;
     private final SnapshotTree tree;
 
-    InternalSnapshots(Qcow2Image img) {
+    InternalSnapshots(Qcow2Engine img) {
         this.img = img;
         this.storage = img.storage;
         this.geo = img.geo;
@@ -57,10 +54,6 @@ final class InternalSnapshots {
         this.bits = geo.clusterBits();
         this.cs = geo.clusterSize();
         this.tree = new SnapshotTree(img);
-    }
-
-    static Snapshot toSnapshot(SnapshotEntry e) {
-        return new Snapshot(e.id, e.name, e.vmStateSize, e.dateSec, e.dateNsec, e.vmClockNsec, e.diskSize, e.icount);
     }
 
     /** Index of the snapshot with id {@code idOrName}, else of the first named so (QEMU's goto lookup); -1 if none. */
@@ -80,7 +73,7 @@ final class InternalSnapshots {
 
     // ------------------------------------------------------------ create
 
-    Snapshot create(String name, Instant now) throws IOException {
+    SnapshotEntry create(String name, Instant now) throws IOException {
         if (name == null) {
             throw new IllegalArgumentException("Snapshot name must not be null");
         }
@@ -144,7 +137,7 @@ final class InternalSnapshots {
         } finally {
             forgetCaches();
         }
-        return toSnapshot(e);
+        return e;
     }
 
     /** QEMU's rule: one more than the largest id read as a C unsigned long (strtoul). */
@@ -188,7 +181,7 @@ final class InternalSnapshots {
 
     // ------------------------------------------------------------ apply
 
-    Snapshot apply(String idOrName) throws IOException {
+    SnapshotEntry apply(String idOrName) throws IOException {
         int index = find(img.snapshotEntries, idOrName);
         if (index < 0) {
             throw new IllegalArgumentException("Can't find snapshot '" + idOrName + "'");
@@ -266,12 +259,12 @@ final class InternalSnapshots {
         } finally {
             forgetCaches();
         }
-        return toSnapshot(s);
+        return s;
     }
 
     // ------------------------------------------------------------ delete
 
-    Snapshot delete(String idOrName) throws IOException {
+    SnapshotEntry delete(String idOrName) throws IOException {
         int index = find(img.snapshotEntries, idOrName);
         if (index < 0) {
             throw new IllegalArgumentException("Can't find snapshot '" + idOrName + "'");
@@ -300,7 +293,7 @@ final class InternalSnapshots {
         } finally {
             forgetCaches();
         }
-        return toSnapshot(s);
+        return s;
     }
 
     // ------------------------------------------------------------ the snapshot table

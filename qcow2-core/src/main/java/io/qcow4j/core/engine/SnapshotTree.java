@@ -1,12 +1,10 @@
-package io.qcow4j.core;
+package io.qcow4j.core.engine;
 
 import java.io.IOException;
 
 import io.qcow4j.core.alloc.RefcountManager;
 import io.qcow4j.core.api.CorruptImageException;
 import io.qcow4j.core.api.SnapshotException;
-import io.qcow4j.core.engine.ClusterMapper;
-import io.qcow4j.core.engine.Geometry;
 import io.qcow4j.core.format.CompressedDescriptor;
 import io.qcow4j.core.format.L1Entry;
 import io.qcow4j.core.format.L2Entry;
@@ -26,7 +24,7 @@ final class SnapshotTree {
         void at(long cluster, boolean flagged, long where) throws IOException;
     }
 
-    private final Qcow2Image img;
+    private final Qcow2Engine img;
     private final Storage storage;
     private final Geometry geo;
     private final RefcountManager refcounts;
@@ -36,7 +34,7 @@ final class SnapshotTree {
     /** Standard data clusters are refcounted (not in an external data file). */
     private final boolean dataRefcounted;
 
-    SnapshotTree(Qcow2Image img) {
+    SnapshotTree(Qcow2Engine img) {
         this.img = img;
         this.storage = img.storage;
         this.geo = img.geo;

@@ -1,4 +1,4 @@
-package io.qcow4j.core;
+package io.qcow4j.core.engine;
 
 import java.io.IOException;
 import java.util.ArrayList;
@@ -8,7 +8,7 @@ import io.qcow4j.core.bitmap.PersistentBitmap;
 import io.qcow4j.core.storage.ImageLock;
 
 /**
- * The close sequence of a {@link Qcow2Image}: store the bitmaps, flush, then release the
+ * The close sequence of a {@link Qcow2Engine}: store the bitmaps, flush, then release the
  * files, the backing chain and the locks, each even when an earlier step failed.
  * The caller holds the image's lock and has marked it closed.
  */
@@ -16,7 +16,7 @@ final class ImageCloser {
     private ImageCloser() {
     }
 
-    static void close(Qcow2Image img) throws IOException {
+    static void close(Qcow2Engine img) throws IOException {
         List<String> dropped = new ArrayList<>();
         if (img.bitmaps != null) {
             for (PersistentBitmap b : img.bitmaps.list()) {

@@ -1,4 +1,4 @@
-package io.qcow4j.core;
+package io.qcow4j.core.engine;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -29,7 +29,7 @@ final class RefcountWidthChange {
         void status(long done, long total);
     }
 
-    private final Qcow2Image img;
+    private final Qcow2Engine img;
     private final Storage storage;
     private final RefcountManager old;
     private final int bits;
@@ -43,7 +43,7 @@ final class RefcountWidthChange {
     private long newTableOffset;
     private long allocatedTableEntries;
 
-    private RefcountWidthChange(Qcow2Image img, int newBits, Status status) {
+    private RefcountWidthChange(Qcow2Engine img, int newBits, Status status) {
         this.img = img;
         this.storage = img.storage;
         this.old = img.refcounts;
@@ -57,7 +57,7 @@ final class RefcountWidthChange {
     }
 
     /** QEMU's refusals, before anything is written: a count too large for the new width, a table too large. */
-    static void check(Qcow2Image img, int newBits) throws IOException {
+    static void check(Qcow2Engine img, int newBits) throws IOException {
         RefcountManager rc = img.refcounts;
         int order = img.header.refcountOrder;
         int cb = img.geo.clusterBits();
@@ -109,7 +109,7 @@ final class RefcountWidthChange {
      * Steps 1 to 3. Returns the old structure, to be freed once the image is reopened with
      * the new width: {@code [offset, bytes]} pairs, blocks first, the table last.
      */
-    static long[][] run(Qcow2Image img, int newBits, Status status) throws IOException {
+    static long[][] run(Qcow2Engine img, int newBits, Status status) throws IOException {
         return new RefcountWidthChange(img, newBits, status).run();
     }
 

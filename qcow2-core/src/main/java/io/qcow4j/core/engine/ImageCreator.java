@@ -1,4 +1,4 @@
-package io.qcow4j.core;
+package io.qcow4j.core.engine;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -98,14 +98,14 @@ final class ImageCreator {
             }
             ch.force(false);
         }
-        try (Qcow2Image img = Qcow2Image.open(path, OpenOptions.readWrite().openBacking(false))) {
+        try (Qcow2Engine img = ImageOpener.open(path, OpenOptions.readWrite().openBacking(false), new java.util.HashSet<>(), null, null)) {
             // QEMU keeps disk sizes in 512-byte sectors and rounds a new image's size up
             // (a raw data file is mapped whole by the grow: it must stay a complete raw image)
-            img.setInitialSize((o.size() + 511) & ~511L);
+            ImageResizer.setInitialSize(img, (o.size() + 511) & ~511L);
             if (o.luksSecret() != null) {
                 // after the L1 table, as qemu-img places it
                 int slotIterations = io.qcow4j.core.crypto.Luks.iterationsFor(o.luksIterTimeMillis());
-                img.initEncryption(io.qcow4j.core.crypto.Luks.create(o.luksSecret(), slotIterations,
+                Encryption.init(img, io.qcow4j.core.crypto.Luks.create(o.luksSecret(), slotIterations,
                         Math.max(1000, slotIterations / 4)));
             }
             if (o.preallocation() != CreateOptions.Preallocation.OFF && !img.dataFileRaw()) {

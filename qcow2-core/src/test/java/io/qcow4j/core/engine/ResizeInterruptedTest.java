@@ -1,4 +1,4 @@
-package io.qcow4j.core;
+package io.qcow4j.core.engine;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
@@ -6,6 +6,7 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Path;
 
+import io.qcow4j.core.Qcow2Image;
 import io.qcow4j.core.api.OpenOptions;
 import io.qcow4j.testing.Qemu;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -36,7 +37,7 @@ class ResizeInterruptedTest {
                 "-b", "base.qcow2", "-F", "qcow2", "top.qcow2", "2M").assertOk();
         Qemu.io(top, "write -P 0x22 0 2M").assertOk();
         try (Qcow2Image img = Qcow2Image.open(top, OpenOptions.readWrite())) {
-            ImageResizer.clearCutCluster(img, newSize, img.size());
+            ImageResizer.clearCutCluster(img.engine(), newSize, img.size());
         }
         assertEquals(0, Qemu.check(top).exitCode(), Qemu.check(top).describe());
         try (Qcow2Image img = Qcow2Image.open(top, OpenOptions.readOnly())) {

@@ -1,4 +1,4 @@
-package io.qcow4j.core.check;
+package io.qcow4j.core.engine;
 
 import java.util.BitSet;
 import java.util.HashMap;
