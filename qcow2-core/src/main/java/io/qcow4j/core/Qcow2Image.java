@@ -264,7 +264,8 @@ public final class Qcow2Image implements BlockDevice {
     /**
      * A read for a server with several connections: on a read-only image the clusters are
      * looked up under the image's lock and the data clusters read after it is released, so
-     * that connections read in parallel. A writable image reads as {@link #read}.
+     * that connections read in parallel (clusters of a read-only image never move; QEMU
+     * likewise drops its lock around the data read). A writable image reads as {@link #read}.
      */
     public void readShared(long offset, ByteBuffer dst) throws IOException {
         engine.readShared(offset, dst);
@@ -282,13 +283,17 @@ public final class Qcow2Image implements BlockDevice {
 
     /**
      * Makes a range read as zeros: zero flags for whole clusters (v3; a v2 image without a
-     * backing file unmaps them, as QEMU does), zero data elsewhere.
+     * backing file unmaps them, as QEMU does), zero data elsewhere; as in QEMU, a partly
+     * covered cluster that maps no data and otherwise reads as zeros becomes a zero cluster too.
      */
     public synchronized void writeZeroes(long offset, long length) throws IOException {
         engine.writeZeroes(offset, length);
     }
 
-    /** {@link #writeZeroes} that no bitmap records: the new range of a grown disk. */
+    /**
+     * {@link #writeZeroes} that no bitmap records: for the new range of a grown disk, which
+     * must read as zeros rather than as the longer backing file's data.
+     */
     public synchronized void writeZeroesUntracked(long offset, long length) throws IOException {
         engine.writeZeroesUntracked(offset, length);
     }
@@ -304,7 +309,8 @@ public final class Qcow2Image implements BlockDevice {
 
     /**
      * Writes whole clusters compressed: {@code offset} cluster-aligned, {@code src} whole
-     * clusters or ending at the disk's end; a cluster that does not shrink is written plain.
+     * clusters or ending at the disk's end. The clusters are compressed on every core; one
+     * that does not shrink is written plain, as QEMU writes it.
      */
     public synchronized void writeCompressed(long offset, ByteBuffer src) throws IOException {
         engine.writeCompressed(offset, src);
@@ -315,35 +321,55 @@ public final class Qcow2Image implements BlockDevice {
         return engine.blockStatus(offset, length);
     }
 
-    /** What this layer alone maps at {@code offset} (QEMU's bdrv_is_allocated); depth 0, no host offset. */
+    /**
+     * What this layer alone maps at {@code offset} (QEMU's bdrv_is_allocated): allocated
+     * for data, zero or compressed clusters, for a run of clusters of one kind within one
+     * L2 table; depth 0, no host offset. The backing file is not consulted.
+     */
     public synchronized BlockStatus ownStatus(long offset, long length) throws IOException {
         return engine.ownStatus(offset, length);
     }
 
-    /** Makes every write acknowledged so far durable: they survive a crash from now on. */
+    /**
+     * Makes every write acknowledged so far durable (the data, then the L2 updates waiting
+     * in the cache, each step flushed): they survive a crash from now on.
+     */
     public synchronized void flush() throws IOException {
         engine.flush();
     }
 
     /**
      * Grows the disk, or shrinks it when no whole cluster past the new end maps data.
-     * Whatever the new range held before reads as zeros after a grow.
+     * Whatever the new range held before (the tail of the cluster an earlier shrink cut
+     * through, a longer backing file's data) reads as zeros after a grow; see
+     * the engine's ImageResizer for the order of the writes.
      */
     public synchronized void resize(long newSize) throws IOException {
         engine.resize(newSize);
     }
 
-    /** Resizes as {@code qemu-img resize --shrink}: the clusters past the new end are freed. */
+    /**
+     * Resizes as {@code qemu-img resize --shrink} does: when shrinking, the clusters past
+     * the new end are freed (their data is lost) and the file is cut after the last
+     * cluster still in use.
+     */
     public synchronized void resizeDiscarding(long newSize) throws IOException {
         engine.resizeDiscarding(newSize);
     }
 
-    /** Grows the disk as {@code qemu-img resize --preallocation=MODE}. */
+    /**
+     * Grows the disk as {@code qemu-img resize --preallocation=MODE}: the new whole clusters
+     * mapped (metadata), and given real zero bytes (falloc, full).
+     */
     public synchronized void growPreallocated(long newSize, CreateOptions.Preallocation mode) throws IOException {
         engine.growPreallocated(newSize, mode);
     }
 
-    /** Empties the image's own layer, as qemu-img commit does: the backing file shows through. */
+    /**
+     * Empties the image's own layer, as qemu-img commit does after committing: every
+     * cluster becomes unallocated, so the backing file shows through. The guest's view
+     * through the chain is unchanged by that, so no bitmap records it.
+     */
     public synchronized void makeEmpty() throws IOException {
         engine.makeEmpty();
     }
@@ -374,7 +400,10 @@ public final class Qcow2Image implements BlockDevice {
 
     /**
      * Stores every changed persistent bitmap now and clears their in_use flags (set again
-     * before the next guest write); the header switch is durable at the next flush or close.
+     * before the next guest write): a checkpoint, or a hand-over to another process.
+     * The bitmap data reaches the disk before the header switch that clears in_use; the
+     * switch itself is durable at the next {@link #flush()} or {@link #close()} (lost to a
+     * power failure before that, the bitmaps read as in_use again: inconsistent, never wrong).
      */
     public synchronized void storeBitmaps() throws IOException {
         engine.storeBitmaps();
@@ -385,7 +414,10 @@ public final class Qcow2Image implements BlockDevice {
         return engine.warnings();
     }
 
-    /** Stores the persistent bitmaps and closes the image and its backing chain. */
+    /**
+     * Stores the persistent bitmaps (see {@link #storeBitmaps}) and closes the image and its
+     * backing chain. Transient bitmaps are dropped, each with a warning.
+     */
     @Override
     public synchronized void close() throws IOException {
         engine.close();
