@@ -172,11 +172,7 @@ final class CommitCopy {
             buf.clear().limit(len);
             top.read(off, buf);
             buf.flip();
-            if (base instanceof Qcow2Image q) {
-                q.write(off, buf);
-            } else {
-                ((RawImage) base).write(off, buf);
-            }
+            base.write(off, buf);
         }
     }
 
@@ -185,11 +181,11 @@ final class CommitCopy {
      * zeros already, so its holes stay holes (QEMU punches new ones, which Java cannot).
      */
     private void writeZeroes(long pos, long n) throws IOException {
-        if (base instanceof Qcow2Image q) {
-            q.writeZeroes(pos, n);
+        if (base.hasNativeZeroes()) {
+            base.writeZeroes(pos, n);
             return;
         }
-        RawImage raw = (RawImage) base;
+        BlockDevice raw = base;
         byte[] zeros = new byte[CHUNK];
         for (long off = pos; off < pos + n; off += CHUNK) {
             int len = (int) Math.min(CHUNK, pos + n - off);

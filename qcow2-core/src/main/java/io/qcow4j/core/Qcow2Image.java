@@ -102,6 +102,7 @@ public final class Qcow2Image implements BlockDevice {
         return engine.path();
     }
 
+    @Override
     public boolean isReadOnly() {
         return engine.isReadOnly();
     }
@@ -272,6 +273,7 @@ public final class Qcow2Image implements BlockDevice {
     }
 
     /** Writes {@code src} at {@code offset}; every enabled bitmap records the range. */
+    @Override
     public synchronized void write(long offset, ByteBuffer src) throws IOException {
         engine.write(offset, src);
     }
@@ -286,8 +288,20 @@ public final class Qcow2Image implements BlockDevice {
      * backing file unmaps them, as QEMU does), zero data elsewhere; as in QEMU, a partly
      * covered cluster that maps no data and otherwise reads as zeros becomes a zero cluster too.
      */
+    @Override
     public synchronized void writeZeroes(long offset, long length) throws IOException {
         engine.writeZeroes(offset, length);
+    }
+
+    /** Zero clusters (v3; unmapped on a v2 image without a backing file), not zero bytes. */
+    @Override
+    public boolean hasNativeZeroes() {
+        return true;
+    }
+
+    @Override
+    public boolean canDiscard() {
+        return true;
     }
 
     /**
@@ -303,6 +317,7 @@ public final class Qcow2Image implements BlockDevice {
      * On an overlay the freed clusters read as zeros rather than backing data; on a v2
      * overlay, which cannot say so, discard does nothing (as in QEMU).
      */
+    @Override
     public synchronized void discard(long offset, long length) throws IOException {
         engine.discard(offset, length);
     }
@@ -334,6 +349,7 @@ public final class Qcow2Image implements BlockDevice {
      * Makes every write acknowledged so far durable (the data, then the L2 updates waiting
      * in the cache, each step flushed): they survive a crash from now on.
      */
+    @Override
     public synchronized void flush() throws IOException {
         engine.flush();
     }

@@ -86,6 +86,7 @@ public final class RawImage implements BlockDevice {
         return size;
     }
 
+    @Override
     public boolean isReadOnly() {
         return readOnly;
     }
@@ -115,6 +116,7 @@ public final class RawImage implements BlockDevice {
         }
     }
 
+    @Override
     public void write(long offset, ByteBuffer src) throws IOException {
         if (readOnly) {
             throw new IOException("Image is read-only");
@@ -144,6 +146,7 @@ public final class RawImage implements BlockDevice {
         return new BlockStatus(offset, len, true, false, true, 0, offset, false);
     }
 
+    @Override
     public void flush() throws IOException {
         channel.force(false);
     }

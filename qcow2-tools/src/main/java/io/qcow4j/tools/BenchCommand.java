@@ -1,7 +1,6 @@
 package io.qcow4j.tools;
 
 import io.qcow4j.core.Qcow2Image;
-import io.qcow4j.core.RawImage;
 import io.qcow4j.core.api.BlockDevice;
 import java.io.IOException;
 import java.io.PrintWriter;
@@ -165,11 +164,7 @@ final class BenchCommand {
                 buf.clear();
                 if (write) {
                     buf.put(fill).flip();
-                    if (dev instanceof Qcow2Image q) {
-                        q.write(pos, buf);
-                    } else {
-                        ((RawImage) dev).write(pos, buf);
-                    }
+                    dev.write(pos, buf);
                     sinceFlush++;
                     if (writeThrough || flushInterval != 0 && sinceFlush >= flushInterval) {
                         flush(dev);
@@ -188,11 +183,7 @@ final class BenchCommand {
     }
 
     private static void flush(BlockDevice dev) throws IOException {
-        if (dev instanceof Qcow2Image q) {
-            q.flush();
-        } else {
-            ((RawImage) dev).flush();
-        }
+        dev.flush();
     }
 
     /** qemu_strtoul with base 0, then a range check: a number or {@code message}. */

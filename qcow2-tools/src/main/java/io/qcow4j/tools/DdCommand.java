@@ -189,11 +189,7 @@ final class DdCommand {
             }
             buf.flip();
             try {
-                if (target instanceof Qcow2Image q) {
-                    q.write(outPos, buf);
-                } else {
-                    ((RawImage) target).write(outPos, buf);
-                }
+                target.write(outPos, buf);
             } catch (IOException | RuntimeException e) {
                 throw new CliException("error while writing to output image file: " + Images.reason(e), 1, e);
             }

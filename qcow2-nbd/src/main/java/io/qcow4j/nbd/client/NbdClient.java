@@ -346,6 +346,24 @@ public final class NbdClient implements BlockDevice {
         data.trim(offset, offset + length);
     }
 
+    /** NBD_CMD_WRITE_ZEROES: the server records the zeros (without it, zeros are written). */
+    @Override
+    public boolean hasNativeZeroes() {
+        return (session.flags() & FLAG_SEND_WRITE_ZEROES) != 0;
+    }
+
+    /** NBD_CMD_TRIM, when the server has it. */
+    @Override
+    public boolean canDiscard() {
+        return (session.flags() & FLAG_SEND_TRIM) != 0;
+    }
+
+    /** {@link #trim}: advisory, the range may read as before or as zeros afterwards. */
+    @Override
+    public void discard(long offset, long length) throws IOException {
+        trim(offset, length);
+    }
+
     /** Asks the server to make what it acknowledged durable (nothing when it has no flush). */
     public synchronized void flush() throws IOException {
         checkOpen();
