@@ -446,12 +446,15 @@ public final class Qcow2Engine implements Closeable {
         return warnings;
     }
 
+    /** Closes under the lock: an amend closes the engine it reopened, with no face call around it. */
     public void close() throws IOException {
-        if (closed) {
-            return;
+        synchronized (lock) {
+            if (closed) {
+                return;
+            }
+            closed = true;
+            ImageCloser.close(this);
         }
-        closed = true;
-        ImageCloser.close(this);
     }
 
     // ------------------------------------------------------------ internals
