@@ -27,8 +27,6 @@ final class AmendCommand {
             new QemuGetopt.Long("object", true, "object"),
             new QemuGetopt.Long("image-opts", false, "image-opts"),
             new QemuGetopt.Long("force", false, "force"));
-    private static final List<String> CACHE_MODES = List.of("none", "off", "writeback", "writethrough", "directsync",
-            "unsafe");
     private static final FormatOptions.Type STR = FormatOptions.Type.STRING;
 
     /** qcow2's amend options, in the order QEMU's amend walks them. */
@@ -61,25 +59,15 @@ final class AmendCommand {
     private boolean quiet;
     private boolean force;
 
-    static int run(List<String> args, PrintWriter out, PrintWriter err) throws IOException {
-        QemuGetopt opts = QemuGetopt.upToError(NAME, args, "ho:f:t:pq", LONG);
+    static int run(List<String> args, PrintWriter out, PrintWriter err) throws Exception {
         AmendCommand c = new AmendCommand();
-        for (QemuGetopt.Opt o : opts.options()) {
-            if (o.key().equals("h")) {
-                Main.printUsage(out);
-                return 0;
-            }
-            c.option(o, out);
-        }
-        if (opts.error != null) {
-            throw opts.error.qemuImgError();
-        }
+        List<String> operands = QemuGetopt.handle(NAME, args, ":ho:f:t:pq", LONG, out, o -> c.option(o, out));
         if (c.optionLists.isEmpty()) {
             throw new CliException(Program.usage("Must specify options (-o)"));
         }
         QemuProgress bar = new QemuProgress(out, c.progress && !c.quiet, 1.0f);
         try {
-            return c.amend(opts.operands(), out, bar);
+            return c.amend(operands, out, bar);
         } finally {
             bar.end();
         }
@@ -113,7 +101,7 @@ final class AmendCommand {
         if (operands.size() != 1) {
             throw new CliException(Program.withoutHint("Expecting one image file name"));
         }
-        if (!CACHE_MODES.contains(cache)) {
+        if (!Images.CACHE_MODES.contains(cache)) {
             throw new CliException("Invalid cache option: " + cache);
         }
         String file = operands.get(0);

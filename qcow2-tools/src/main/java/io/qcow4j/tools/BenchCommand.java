@@ -26,8 +26,6 @@ final class BenchCommand {
             new QemuGetopt.Long("pattern", true, "pattern"),
             new QemuGetopt.Long("no-drain", false, "no-drain"),
             new QemuGetopt.Long("force-share", false, "U"));
-    private static final List<String> CACHE_MODES = List.of("none", "off", "writeback", "writethrough", "directsync",
-            "unsafe");
 
     private int count = 75000;
     private int depth = 64;
@@ -53,7 +51,7 @@ final class BenchCommand {
         BenchCommand c = new BenchCommand();
         for (QemuGetopt.Opt o : opts.options()) {
             if (o.key().equals("h")) {
-                Main.printUsage(out);
+                PicocliCommands.printUsage(out);
                 return 0;
             }
             c.option(o.key(), o.value());
@@ -86,7 +84,7 @@ final class BenchCommand {
             case "s" -> bufferSize = (int) size("buffer size", v, Integer.MAX_VALUE);
             case "S" -> step = (int) size("step_size", v, Integer.MAX_VALUE);
             case "t" -> {
-                if (!CACHE_MODES.contains(v)) {
+                if (!Images.CACHE_MODES.contains(v)) {
                     throw new CliException("Invalid cache mode");
                 }
                 cache = v;

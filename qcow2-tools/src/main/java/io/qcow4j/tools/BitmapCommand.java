@@ -6,11 +6,9 @@ import io.qcow4j.core.Qcow2Image;
 import io.qcow4j.core.api.BlockDevice;
 import io.qcow4j.core.bitmap.BitmapManager;
 import java.io.IOException;
+import java.io.PrintWriter;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.Callable;
-import picocli.CommandLine.Command;
-import picocli.CommandLine.Unmatched;
 
 /**
  * {@code bitmap (--merge SRC | --add | --remove | --clear | --enable | --disable | --populate)...
@@ -18,54 +16,67 @@ import picocli.CommandLine.Unmatched;
  * differences: --populate (not in qemu-img) sets the bits of every range allocated in
  * FILE's own layer (not its backing files'); and the call is all or nothing. Every action runs in memory in the order
  * given; only when all succeeded are the bitmaps stored. When one fails, the error names
- * it and the file is left byte-identical (qemu-img may have changed it by then).
+ * it and the file is left byte-identical (qemu-img may have changed it by then). The command
+ * line is read as qemu-img reads it ({@link QemuGetopt}: -g checked as it comes).
  */
-@Command(name = "bitmap", mixinStandardHelpOptions = true,
-        description = "Add, remove, clear, enable, disable or merge persistent bitmaps, all or nothing.")
-final class BitmapCommand implements Callable<Integer> {
+final class BitmapCommand {
+    static final String NAME = "bitmap";
+    private static final List<QemuGetopt.Long> LONG = List.of(
+            new QemuGetopt.Long("help", false, "h"),
+            new QemuGetopt.Long("object", true, "object"),
+            new QemuGetopt.Long("image-opts", false, "image-opts"),
+            new QemuGetopt.Long("add", false, "add"),
+            new QemuGetopt.Long("remove", false, "remove"),
+            new QemuGetopt.Long("clear", false, "clear"),
+            new QemuGetopt.Long("enable", false, "enable"),
+            new QemuGetopt.Long("disable", false, "disable"),
+            new QemuGetopt.Long("merge", true, "merge"),
+            new QemuGetopt.Long("populate", false, "populate"));
+
     /** One action, in command-line order. */
     private record Action(String name, String source) {
     }
 
-    @Unmatched
-    List<String> args = new ArrayList<>();
+    private final List<Action> actions = new ArrayList<>();
+    /** -g, checked as it comes; -1 when not given. */
+    private long granularity = -1;
+    /** -b, -F: the file (and its format) --merge takes its source bitmaps from. */
+    private String sourceFile;
+    private String sourceFormat;
+    private String format;
 
-    @Override
-    public Integer call() throws IOException {
-        List<Action> actions = new ArrayList<>();
-        List<String> operands = new ArrayList<>();
-        String granularity = null;
-        String sourceFile = null;
-        String sourceFormat = null;
-        String format = null;
-        for (int i = 0; i < args.size(); i++) {
-            String a = args.get(i);
-            switch (a) {
-                case "--add", "--remove", "--clear", "--enable", "--disable", "--populate" -> actions.add(new Action(a.substring(2), null));
-                case "--merge" -> actions.add(new Action("merge", value(args, ++i, a)));
-                case "-g" -> granularity = value(args, ++i, a);
-                case "-b" -> sourceFile = value(args, ++i, a);
-                case "-F" -> sourceFormat = value(args, ++i, a);
-                case "-f" -> format = value(args, ++i, a);
-                case "-q" -> { }
-                default -> {
-                    if (a.startsWith("-") && a.length() > 1) {
-                        throw new CliException("unrecognized option '" + a + "'"); // qemu-img's words
-                    }
-                    operands.add(a);
-                }
-            }
+    /** Runs {@code bitmap ARGS}; the exit code. */
+    static int run(List<String> args, PrintWriter out) throws Exception {
+        BitmapCommand c = new BitmapCommand();
+        List<String> operands = QemuGetopt.handle(NAME, args, ":b:f:F:g:h", LONG, out, o -> c.option(o, out));
+        return c.bitmap(operands);
+    }
+
+    private void option(QemuGetopt.Opt o, PrintWriter out) {
+        String v = o.value();
+        switch (o.key()) {
+            case "add", "remove", "clear", "enable", "disable", "populate", "merge" -> actions.add(new Action(o.key(), v));
+            case "g" -> granularity = Sizes.cvtnum("granularity", v);
+            case "b" -> sourceFile = v;
+            case "F" -> sourceFormat = v;
+            case "f" -> format = v;
+            case "object" -> ObjectOption.accept(v, out);
+            case "image-opts" -> ImageOpts.active(true);
+            default -> throw new IllegalStateException(o.key());
         }
+    }
+
+    private int bitmap(List<String> operands) throws IOException {
         if (actions.isEmpty()) {
             throw new CliException("Need at least one of --add, --remove, --clear, --enable, --disable, or --merge");
         }
         boolean add = actions.stream().anyMatch(x -> x.name().equals("add"));
         boolean merge = actions.stream().anyMatch(x -> x.name().equals("merge"));
-        if (granularity != null && !add) {
+        if (granularity >= 0 && !add) {
             throw new CliException("granularity only supported with --add");
         }
         if (sourceFormat != null && sourceFile == null) {
-            throw new CliException("-F only allowed with -b");
+            throw new CliException("-F only supported with -b");
         }
         if (sourceFile != null && !merge) {
             throw new CliException("Merge bitmap source file only supported with --merge");
@@ -73,14 +84,7 @@ final class BitmapCommand implements Callable<Integer> {
         if (operands.size() != 2) {
             throw new CliException("Expecting filename and bitmap name");
         }
-        long g = 0;
-        if (granularity != null) {
-            try {
-                g = Sizes.parse(granularity);
-            } catch (Sizes.SizeException e) {
-                throw new CliException("Invalid granularity specified");
-            }
-        }
+        long g = Math.max(granularity, 0);
         String file = operands.get(0);
         if (format != null && !format.equals(Images.QCOW2)) {
             Images.checkFormat(format, "Could not open '" + file + "': ");
@@ -136,12 +140,5 @@ final class BitmapCommand implements Callable<Integer> {
                 throw new CliException("Operation " + a.name() + " on bitmap " + bitmap + " failed: " + Images.reason(e), 1, e);
             }
         }
-    }
-
-    private static String value(List<String> args, int i, String option) {
-        if (i >= args.size()) {
-            throw new CliException("option '" + option + "' requires an argument");
-        }
-        return args.get(i);
     }
 }

@@ -9,51 +9,79 @@ import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.concurrent.Callable;
-import picocli.CommandLine.Command;
-import picocli.CommandLine.Option;
-import picocli.CommandLine.Parameters;
-import picocli.CommandLine.Spec;
-import picocli.CommandLine.Model.CommandSpec;
+import java.util.List;
 
 /**
- * {@code check [-f FMT] [--output=human|json] [-r leaks|all] [-q] [-U] [-p] FILE}, as qemu-img
- * check: the same report, the same repairs, the same exit codes (0 clean, 1 check not
+ * {@code check [-f FMT] [--output=human|json] [-r leaks|all] [-T CACHE] [-q] [-U] [-p] FILE}, as
+ * qemu-img check: the same report, the same repairs, the same exit codes (0 clean, 1 check not
  * completed, 2 corruptions, 3 leaks only, 63 a format without checks). The image opens
  * with its backing chain, as in qemu-img. {@code -p} (qcow4j's own: qemu-img check has
- * none) draws qemu-img's progress line on stdout before the report.
+ * none) draws qemu-img's progress line on stdout before the report. The command line is
+ * read as qemu-img reads it ({@link QemuGetopt}: -r checked as it comes).
  */
-@Command(name = "check", mixinStandardHelpOptions = true, description = "Check an image for errors; -r repairs them.")
-final class CheckCommand implements Callable<Integer> {
+final class CheckCommand {
+    static final String NAME = "check";
     /** -p: the checker reports fractions; the bar counts in these steps. */
     private static final long PROGRESS_STEPS = 1_000_000;
+    private static final List<QemuGetopt.Long> LONG = List.of(
+            new QemuGetopt.Long("help", false, "h"),
+            new QemuGetopt.Long("format", true, "f"),
+            new QemuGetopt.Long("repair", true, "r"),
+            new QemuGetopt.Long("output", true, "output"),
+            new QemuGetopt.Long("object", true, "object"),
+            new QemuGetopt.Long("image-opts", false, "image-opts"),
+            new QemuGetopt.Long("force-share", false, "U"));
 
-    @Spec
-    CommandSpec spec;
+    private String format;
+    private String output = "human";
+    private Repair mode;
+    private String cache = "writeback";
+    private boolean quiet;
+    private boolean forceShare;
+    private boolean progress;
+    private String file;
+    private PrintWriter out;
+    private PrintWriter err;
 
-    @Option(names = "-f", paramLabel = "FMT")
-    String format;
+    /** Runs {@code check ARGS}; the exit code. */
+    static int run(List<String> args, PrintWriter out, PrintWriter err) throws Exception {
+        CheckCommand c = new CheckCommand();
+        c.out = out;
+        c.err = err;
+        List<String> files = QemuGetopt.handle(NAME, args, ":hf:r:T:qUp", LONG, out, o -> c.option(o, out));
+        if (files.size() != 1) {
+            throw new CliException(Program.usage("Expecting one image file name"));
+        }
+        c.file = files.get(0);
+        return c.check();
+    }
 
-    @Option(names = "--output", paramLabel = "FMT")
-    String output = "human";
+    private void option(QemuGetopt.Opt o, PrintWriter out) {
+        String v = o.value();
+        switch (o.key()) {
+            case "f" -> format = v;
+            case "r" -> mode = switch (v) {
+                case "leaks" -> Repair.LEAKS;
+                case "all" -> Repair.ALL;
+                default -> throw new CliException(Program.usage(
+                        "Unknown option value for -r (expecting 'leaks' or 'all'): " + v));
+            };
+            case "output" -> output = v;
+            case "T" -> cache = v;
+            case "q" -> quiet = true;
+            case "U" -> forceShare = true;
+            case "p" -> progress = true;
+            case "object" -> ObjectOption.accept(v, out);
+            case "image-opts" -> ImageOpts.active(true);
+            default -> throw new IllegalStateException(o.key());
+        }
+    }
 
-    @Option(names = "-r", paramLabel = "leaks|all")
-    String repair;
-
-    @Option(names = "-q")
-    boolean quiet;
-
-    @Option(names = {"-U", "--force-share"}, description = "open even an image in use (take no locks; not with -r)")
-    boolean forceShare;
-
-    @Option(names = "-p", description = "show progress (qcow4j; qemu-img check has no -p)")
-    boolean progress;
-
-    @Parameters(paramLabel = "FILE", arity = "1")
-    String file;
-
-    @Override
-    public Integer call() throws IOException {
+    private int check() throws IOException {
+        boolean json = InfoCommand.checkOutputFormat(output);
+        if (!Images.CACHE_MODES.contains(cache)) {
+            throw new CliException("Invalid source cache option: " + cache);
+        }
         String[] fmt = {format};
         String given = file; // qemu-img's JSON report names the image as given (an option list too)
         byte[] secret;
@@ -64,15 +92,6 @@ final class CheckCommand implements Callable<Integer> {
         }
         file = ImageOpts.resolve(file, fmt); // json:{...}, or an option list under --image-opts
         format = fmt[0];
-        boolean json = InfoCommand.checkOutputFormat(output);
-        Repair mode = null;
-        if (repair != null) {
-            mode = switch (repair) {
-                case "leaks" -> Repair.LEAKS;
-                case "all" -> Repair.ALL;
-                default -> throw new CliException("Unknown option value for -r (expecting 'leaks' or 'all'): " + repair);
-            };
-        }
         Images.checkFormat(format, "Could not open '" + file + "': ");
         Path path = Cwd.path(file);
         if (format == null && Files.isRegularFile(path) && Images.probe(path).equals(Images.RAW)) {
@@ -98,8 +117,6 @@ final class CheckCommand implements Callable<Integer> {
         } catch (IOException | RuntimeException e) {
             throw Images.namedByOptions(new CliException("Could not open '" + file + "': " + Images.reason(e), 1, e), given, file);
         }
-        PrintWriter out = spec.commandLine().getOut();
-        PrintWriter err = spec.commandLine().getErr();
         CheckResult result;
         Progress bar = new Progress(out, progress && !quiet, PROGRESS_STEPS);
         try (Qcow2Image img = image) {

@@ -6,15 +6,11 @@ import io.qcow4j.core.Qcow2Image;
 import io.qcow4j.core.RawImage;
 import io.qcow4j.core.api.OpenOptions;
 import java.io.IOException;
-import java.util.concurrent.Callable;
-import picocli.CommandLine.Command;
-import picocli.CommandLine.Option;
-import picocli.CommandLine.Parameters;
-import picocli.CommandLine.Spec;
-import picocli.CommandLine.Model.CommandSpec;
+import java.io.PrintWriter;
+import java.util.List;
 
 /**
- * {@code commit [-f FMT] [-t CACHE] [-b BASE] [-d] [-p] [-q] [--merge-bitmaps] FILE}, as
+ * {@code commit [-f FMT] [-t CACHE] [-b BASE] [-d] [-p] [-q] [-r RATE] [--merge-bitmaps] FILE}, as
  * qemu-img commit: the data of FILE (and of the layers between it and BASE) is written
  * into BASE, by default FILE's backing file; FILE is emptied afterwards unless -d is given
  * (-b implies -d, as in qemu-img). BASE's enabled bitmaps record every range written; its
@@ -22,42 +18,64 @@ import picocli.CommandLine.Model.CommandSpec;
  * are also merged into same-named bitmaps of BASE (created when missing). BASE may be a
  * raw image too. A BASE smaller than FILE grows to FILE's size first, as in qemu-img.
  */
-@Command(name = "commit", mixinStandardHelpOptions = true,
-        description = "Write an overlay's data into its backing file (or the layer -b names).")
-final class CommitCommand implements Callable<Integer> {
-    @Spec
-    CommandSpec spec;
+final class CommitCommand {
+    static final String NAME = "commit";
+    private static final List<QemuGetopt.Long> LONG = List.of(
+            new QemuGetopt.Long("help", false, "h"),
+            new QemuGetopt.Long("object", true, "object"),
+            new QemuGetopt.Long("image-opts", false, "image-opts"),
+            new QemuGetopt.Long("merge-bitmaps", false, "merge-bitmaps"));
 
-    @Option(names = "-f", paramLabel = "FMT", description = "image format (qcow2)")
-    String format;
+    private String format;
+    private String cache = "writeback";
+    /** -b: the layer to commit into (implies -d). */
+    private String base;
+    /** -d: keep FILE's data (do not empty it). */
+    private boolean drop;
+    private boolean progress;
+    private boolean quiet;
+    /** --merge-bitmaps (qcow4j's): FILE's bitmaps merged into same-named bitmaps of BASE. */
+    private boolean mergeBitmaps;
+    private String file;
+    private PrintWriter out;
 
-    @Option(names = "-t", paramLabel = "CACHE", description = "accepted for compatibility")
-    String cache;
+    /** Runs {@code commit ARGS} (read as qemu-img reads them: -r checked as it comes); the exit code. */
+    static int run(List<String> args, PrintWriter out, PrintWriter err) throws Exception {
+        CommitCommand c = new CommitCommand();
+        c.out = out;
+        List<String> files = QemuGetopt.handle(NAME, args, ":f:ht:b:dpqr:", LONG, out, c::option);
+        if (files.size() != 1) {
+            throw new CliException(Program.usage("Expecting one image file name"));
+        }
+        if (!Images.CACHE_MODES.contains(c.cache)) {
+            throw new CliException("Invalid cache option: " + c.cache);
+        }
+        c.file = files.get(0);
+        return c.commitFile(err);
+    }
 
-    @Option(names = "-b", paramLabel = "BASE", description = "the layer to commit into (implies -d)")
-    String base;
+    private void option(QemuGetopt.Opt o) {
+        String v = o.value();
+        switch (o.key()) {
+            case "f" -> format = v;
+            case "t" -> cache = v;
+            case "b" -> base = v;
+            case "d" -> drop = true;
+            case "p" -> progress = true;
+            case "q" -> quiet = true;
+            case "r" -> Sizes.cvtnum("rate limit", v); // accepted; qcow4j does not throttle
+            case "object" -> ObjectOption.accept(v, out);
+            case "image-opts" -> ImageOpts.active(true);
+            case "merge-bitmaps" -> mergeBitmaps = true;
+            default -> throw new IllegalStateException(o.key());
+        }
+    }
 
-    @Option(names = "-d", description = "keep FILE's data (do not empty it)")
-    boolean drop;
-
-    @Option(names = "-p", description = "show progress")
-    boolean progress;
-
-    @Option(names = "-q", description = "quiet")
-    boolean quiet;
-
-    @Option(names = "--merge-bitmaps", description = "merge FILE's bitmaps into same-named bitmaps of BASE")
-    boolean mergeBitmaps;
-
-    @Parameters(paramLabel = "FILE", arity = "1")
-    String file;
-
-    @Override
-    public Integer call() throws IOException {
+    private int commitFile(PrintWriter err) throws IOException {
         String[] fmt = {format};
         file = ImageOpts.resolve(file, fmt); // json:{...}, or an option list under --image-opts
         format = fmt[0];
-        Chain chain = Chains.open(file, format, true, spec.commandLine().getErr(), "Image does not have a backing file");
+        Chain chain = Chains.open(file, format, true, err, "Image does not have a backing file");
         Committed done = ChainOps.apply(chain, this::commit);
         if (done.baseDepth() > 1) {
             // the library points the top at the base; qemu-img leaves the top's header alone
@@ -67,7 +85,7 @@ final class CommitCommand implements Callable<Integer> {
             }
         }
         if (!quiet) {
-            spec.commandLine().getOut().println("Image committed.");
+            out.println("Image committed.");
         }
         return 0;
     }
@@ -103,7 +121,7 @@ final class CommitCommand implements Callable<Integer> {
         ChainOps.guard("Could not open '" + Chains.names(file, chain).get(depth) + "': ",
                 () -> java.util.Objects.requireNonNull(raw ? chain.reopenRaw(depth) : chain.reopen(depth, true)));
         try {
-            ChainOps.job(chain, new Progress(spec.commandLine().getOut(), progress && !quiet, 0), "Block job failed: ",
+            ChainOps.job(chain, new Progress(out, progress && !quiet, 0), "Block job failed: ",
                     jobs -> jobs.commit(new Jobs.CommitOptions(depth, !keep, mergeBitmaps)));
         } catch (CliException e) {
             if (e.getCause() instanceof Jobs.BaseCannotGrowException) {

@@ -17,12 +17,6 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.Callable;
-import picocli.CommandLine.Command;
-import picocli.CommandLine.Option;
-import picocli.CommandLine.Parameters;
-import picocli.CommandLine.Spec;
-import picocli.CommandLine.Model.CommandSpec;
 
 /**
  * {@code convert [-f FMT] [-O qcow2|raw] [-c] [-o OPTS] [-p] [--bitmaps [--skip-broken-bitmaps]] SRC DST},
@@ -40,118 +34,141 @@ import picocli.CommandLine.Model.CommandSpec;
  * read as a raw disk; so may DST with -O raw: as qemu-img, the existing export is
  * written (with or without -n), zeros included.
  */
-@Command(name = "convert", mixinStandardHelpOptions = true,
-        description = "Copy an image into a new image of the given format (raw unless -O qcow2).")
-final class ConvertCommand implements Callable<Integer> {
-    @Spec
-    CommandSpec spec;
+final class ConvertCommand {
+    static final String NAME = "convert";
+    private static final List<QemuGetopt.Long> LONG = List.of(
+            new QemuGetopt.Long("help", false, "h"),
+            new QemuGetopt.Long("object", true, "object"),
+            new QemuGetopt.Long("image-opts", false, "image-opts"),
+            new QemuGetopt.Long("force-share", false, "U"),
+            new QemuGetopt.Long("target-image-opts", false, "target-image-opts"),
+            new QemuGetopt.Long("salvage", false, "salvage"),
+            new QemuGetopt.Long("target-is-zero", false, "target-is-zero"),
+            new QemuGetopt.Long("bitmaps", false, "bitmaps"),
+            new QemuGetopt.Long("skip-broken-bitmaps", false, "skip-broken-bitmaps"));
 
-    @Option(names = "-f", paramLabel = "FMT", description = "source format (default: probe)")
     String sourceFormat;
-
     String targetFormat = Images.RAW;
     private boolean targetFormatGiven;
+    boolean targetImageOpts;
+    boolean compress;
+    final List<String> optionLists = new ArrayList<>();
+    boolean progress;
+    boolean quiet;
+    boolean forceShare;
+    boolean bitmaps;
+    boolean skipBrokenBitmaps;
+    /** -S: the shortest run of zeros left sparse (0: fully allocate); whether it was given. */
+    long sparseSize = ConvertOptions.DEFAULT_SPARSE;
+    boolean sparseGiven;
+    boolean skipCreate;
+    boolean targetIsZero;
+    /** -B: the target's backing file (it gets only the source's top image); -F its format. */
+    String backing;
+    String backingFormat;
+    /** -l: an internal snapshot of the source. */
+    SnapshotParam snapshot;
+    boolean salvage;
+    /** -C (copy offloading), -W (out-of-order writes), -m, -r, -t/-T: accepted, checked as qemu-img checks them. */
+    boolean copyRange;
+    String cache;
+    String sourceCache;
+    /** The sources, then the target. */
+    List<String> args = new ArrayList<>();
+    private PrintWriter out;
+    private PrintWriter err;
 
-    @Option(names = "-O", paramLabel = "FMT", description = "target format: raw (default, as qemu-img) or qcow2")
-    void targetFormat(String format) {
-        targetFormat = format;
-        targetFormatGiven = true;
+    /** Runs {@code convert ARGS}; the exit code. */
+    static int run(List<String> args, PrintWriter out, PrintWriter err) throws Exception {
+        ConvertCommand c = new ConvertCommand();
+        c.out = out;
+        c.err = err;
+        c.args = new ArrayList<>(QemuGetopt.handle(NAME, args, ":hf:O:B:CcF:o:l:S:pt:T:qnm:WUr:", LONG, out, c::option));
+        return c.convert();
     }
 
-    @Option(names = "--target-image-opts", description = "with -n: DST is an option list (driver=qcow2,file.filename=F,...)")
-    boolean targetImageOpts;
-
-    @Option(names = "-c", description = "compress the target's clusters (qcow2)")
-    boolean compress;
-
-    @Option(names = "-o", paramLabel = "OPTIONS", description = "target options, as for create")
-    List<String> optionLists = new ArrayList<>();
-
-    @Option(names = "-p", description = "show progress")
-    boolean progress;
-
-    @Option(names = "-q", description = "quiet")
-    boolean quiet;
-
-    @Option(names = {"-U", "--force-share"}, description = "open even an image in use (take no locks)")
-    boolean forceShare;
-
-    @Option(names = "--bitmaps", description = "copy the source's persistent bitmaps (qcow2 target)")
-    boolean bitmaps;
-
-    @Option(names = "--skip-broken-bitmaps", description = "with --bitmaps: skip inconsistent bitmaps, with a warning")
-    boolean skipBrokenBitmaps;
-
-    @Option(names = "-S", paramLabel = "SIZE", description = "shortest run of zeros left sparse (default 4k; 0: fully allocate)")
-    String sparse;
-
-    @Option(names = "-n", description = "write into an existing target (no creation)")
-    boolean skipCreate;
-
-    @Option(names = "--target-is-zero", description = "with -n: the target reads zeros already")
-    boolean targetIsZero;
-
-    @Option(names = "-B", paramLabel = "BACKING", description = "backing file of the target: copy only the source's top image")
-    String backing;
-
-    @Option(names = "-F", paramLabel = "FMT", description = "format of the -B backing file")
-    String backingFormat;
-
-    @Option(names = "-l", paramLabel = "SNAPSHOT", description = "copy an internal snapshot (ID_OR_NAME, or snapshot.id=,snapshot.name=)")
-    String snapshot;
-
-    @Option(names = "--salvage", description = "read errors become zeros (each 512-byte sector), with a warning")
-    boolean salvage;
-
-    @Option(names = "-C", description = "copy offloading (accepted; qcow4j copies itself)")
-    boolean copyRange;
-
-    @Option(names = "-m", paramLabel = "N", description = "parallel requests (accepted, 1 to 16)")
-    String coroutines;
-
-    @Option(names = "-W", description = "out-of-order writes (accepted)")
-    boolean outOfOrder;
-
-    @Option(names = "-t", paramLabel = "CACHE", description = "target cache mode (accepted)")
-    String cache;
-
-    @Option(names = "-T", paramLabel = "CACHE", description = "source cache mode (accepted)")
-    String sourceCache;
-
-    @Parameters(paramLabel = "SRC... DST", arity = "0..*")
-    List<String> args = new ArrayList<>();
-
-    @Override
-    public Integer call() throws Exception {
-        String dstOptions = targetImageOpts ? targetOptions() : null;
-        ConvertOptions.Checked checked = ConvertOptions.check(this);
-        if (compress && !targetFormat.equals(Images.QCOW2)) {
-            throw new CliException("Compression not supported for this file format");
+    /** One option, checked as it comes where qemu-img checks it in its option loop. */
+    private void option(QemuGetopt.Opt o) {
+        String v = o.value();
+        switch (o.key()) {
+            case "f" -> sourceFormat = v;
+            case "O" -> {
+                targetFormat = v;
+                targetFormatGiven = true;
+            }
+            case "B" -> backing = v;
+            case "F" -> backingFormat = v;
+            case "C" -> copyRange = true;
+            case "c" -> compress = true;
+            case "o" -> {
+                if (!OptionList.isValid(v)) {
+                    throw new CliException("Invalid option list: " + v);
+                }
+                optionLists.add(v);
+            }
+            case "l" -> snapshot = SnapshotParam.parse(v);
+            case "S" -> {
+                sparseSize = ConvertOptions.sparseSize(v);
+                sparseGiven = true;
+            }
+            case "p" -> progress = true;
+            case "t" -> cache = v;
+            case "T" -> sourceCache = v;
+            case "q" -> quiet = true;
+            case "n" -> skipCreate = true;
+            case "m" -> ConvertOptions.checkCoroutines(v);
+            case "W" -> {
+                // out-of-order writes: accepted, as qemu-img takes them
+            }
+            case "U" -> forceShare = true;
+            case "r" -> Sizes.cvtnum("rate limit", v); // accepted; qcow4j does not throttle
+            case "object" -> ObjectOption.accept(v, out);
+            case "image-opts" -> ImageOpts.active(true);
+            case "target-image-opts" -> targetImageOpts = true;
+            case "salvage" -> salvage = true;
+            case "target-is-zero" -> targetIsZero = true;
+            case "bitmaps" -> bitmaps = true;
+            case "skip-broken-bitmaps" -> skipBrokenBitmaps = true;
+            default -> throw new IllegalStateException(o.key());
         }
-        List<FormatOptions.Opt> table = FormatOptions.forFormat(targetFormat);
+    }
+
+    /**
+     * The checks after the option loop, in qemu-img's order (the sources open before the
+     * target's format and options are looked at), then the copy.
+     */
+    private int convert() throws Exception {
+        ConvertOptions.Checked checked = ConvertOptions.check(this);
         OptionList opts = OptionList.parse(optionLists);
         if (opts.wantsHelp()) {
-            FormatOptions.printHelp(spec.commandLine().getOut(), targetFormat, args.size() >= 2);
+            Formats.checkCreatable(targetFormat, "");
+            FormatOptions.printHelp(out, targetFormat, args.size() >= 2);
             return 0;
         }
         if (args.size() < 2) {
             throw new CliException("Must specify image file name");
         }
+        ConvertOptions.checkSourceCache(this);
         String src = args.get(0);
-        String dst = args.get(args.size() - 1);
-        List<String> sources = args.subList(0, args.size() - 1);
-        if (bitmaps && !targetFormat.equals(Images.QCOW2)) {
-            throw new CliException("Format driver '" + targetFormat + "' does not support bitmaps");
-        }
-        Map<String, String> values = opts.values();
-        FormatOptions.checkItems(table, opts);
-        values.remove("size"); // the size is the source's, as qemu-img sets it
-        boolean nbdTarget = NbdImages.isNbd(dst);
-        if (nbdTarget && targetFormat.equals(Images.QCOW2)) {
-            throw new CliException(dst + ": writing a qcow2 image into an NBD export is not supported (use -O raw)");
-        }
+        List<String> sources = List.copyOf(args.subList(0, args.size() - 1));
         BlockDevice source = ConvertOptions.openSources(this, sources, checked);
         try {
+            String dstOptions = targetImageOpts ? targetOptions() : null;
+            String dst = args.get(args.size() - 1);
+            Formats.checkCreatable(targetFormat, "");
+            Map<String, String> values = opts.values();
+            FormatOptions.checkItems(FormatOptions.forFormat(targetFormat), opts);
+            values.remove("size"); // the size is the source's, as qemu-img sets it
+            if (compress && !targetFormat.equals(Images.QCOW2)) {
+                throw new CliException("Compression not supported for this file format");
+            }
+            if (bitmaps && !targetFormat.equals(Images.QCOW2)) {
+                throw new CliException("Format driver '" + targetFormat + "' does not support bitmaps");
+            }
+            boolean nbdTarget = NbdImages.isNbd(dst);
+            if (nbdTarget && targetFormat.equals(Images.QCOW2)) {
+                throw new CliException(dst + ": writing a qcow2 image into an NBD export is not supported (use -O raw)");
+            }
             if (!NbdImages.isNbd(src) && !nbdTarget && Files.exists(Cwd.path(dst))
                     && Files.exists(Cwd.path(ImageOpts.displayName(src)))
                     && Files.isSameFile(Cwd.path(ImageOpts.displayName(src)), Cwd.path(dst)) && !skipCreate) {
@@ -196,9 +213,6 @@ final class ConvertCommand implements Callable<Integer> {
      * a file), replaced here by its file name and format. Returns the option list.
      */
     private String targetOptions() throws IOException {
-        if (!skipCreate) {
-            throw new CliException("--target-image-opts requires use of -n flag");
-        }
         if (targetFormatGiven) {
             throw new CliException("--image-opts and --format are mutually exclusive");
         }
@@ -292,7 +306,7 @@ final class ConvertCommand implements Callable<Integer> {
     }
 
     private void warn(String message) {
-        CliWarnings.to(spec.commandLine().getErr()).accept(message);
+        CliWarnings.to(err).accept(message);
     }
 
     private BlockDevice createTarget(String dst, long size, Map<String, String> values) throws IOException {
@@ -328,9 +342,8 @@ final class ConvertCommand implements Callable<Integer> {
         // an NBD export is written over whatever it holds: it reads zeros only if -n says so
         boolean readsZero = skipCreate ? targetIsZero : !targetHasBacking && !(target instanceof NbdClient);
         ConvertCopy.Mode mode = new ConvertCopy.Mode(checked.sparseSize(), targetHasBacking, readsZero, compress);
-        ConvertCopy c = new ConvertCopy(source, target, mode, new Progress(spec.commandLine().getOut(), progress && !quiet, size));
+        ConvertCopy c = new ConvertCopy(source, target, mode, new Progress(out, progress && !quiet, size));
         if (salvage) {
-            PrintWriter err = spec.commandLine().getErr();
             c.salvage(message -> {
                 // qemu-img's own warning: printed as qemu-img prints it, also in drop-in mode
                 err.println(Program.name() + ": warning: " + message);

@@ -70,6 +70,8 @@ final class ConvertCopy {
     private final BlockingQueue<ByteBuffer> free = new ArrayBlockingQueue<>(BUFFERS);
     private final BlockingQueue<Step> steps = new ArrayBlockingQueue<>(BUFFERS + 1);
     private volatile boolean cancelled;
+    /** The status of the run after a batch, found while extending it (reader thread). */
+    private BlockStatus lookahead;
     /** Zero chunks of a data run not yet written (only with -S above the chunk size). */
     private long pendingZeroStart = -1;
     private java.util.function.Consumer<String> salvage;
@@ -142,16 +144,20 @@ final class ConvertCopy {
             long done = 0; // everything below was handed over (whole chunks)
             long pos = 0;
             while (pos < size && !cancelled) {
-                BlockStatus st;
+                BlockStatus st = lookahead != null && lookahead.offset() == pos ? lookahead : null;
+                lookahead = null;
                 try {
-                    st = source.blockStatus(pos, size - pos);
+                    if (st == null) {
+                        st = source.blockStatus(pos, size - pos);
+                    }
                 } catch (IOException | RuntimeException e) {
                     throw new CliException("error while reading block status at offset " + pos + ": "
                             + Images.reason(e), 1, e);
                 }
                 long runEnd = Math.min(size, pos + Math.max(1, st.length()));
                 boolean inTop = !mode.targetHasBacking() || st.depth() == 0;
-                if (inTop && (mode.sparseSize() == 0 || st.allocated() && !st.zero())) {
+                if (copied(st)) {
+                    runEnd = extendRun(pos, runEnd, size);
                     long first = Math.max(pos - pos % chunk, done);
                     long end = Math.min(alignUp(runEnd, chunk), size);
                     for (long b = first; b < end && !cancelled; b += batchSize) {
@@ -176,6 +182,40 @@ final class ConvertCopy {
         } catch (RuntimeException e) {
             put(new Step(0, 0, null, null, 0, 0, 0, e));
         }
+    }
+
+    /** A run whose bytes are read and copied (else it is zeros to the target, or left to its backing file). */
+    private boolean copied(BlockStatus st) {
+        boolean inTop = !mode.targetHasBacking() || st.depth() == 0;
+        return inTop && (mode.sparseSize() == 0 || st.allocated() && !st.zero());
+    }
+
+    /**
+     * The end of the run to copy from {@code pos}, with the neighbouring runs that are
+     * copied too, up to a batch: a compressed image's block status is one cluster at a
+     * time (as QEMU's), and a fragmented image's one host run at a time, and a batch of
+     * one cluster would leave the decompression on one core and hand over every 64 KiB.
+     * Not with -S above the chunk size: its zero runs are counted within one run, as
+     * qemu-img counts them.
+     */
+    private long extendRun(long pos, long runEnd, long size) {
+        if (mode.sparseSize() > chunk) {
+            return runEnd;
+        }
+        while (runEnd < size && runEnd - pos < batchSize && !cancelled) {
+            BlockStatus next;
+            try {
+                next = source.blockStatus(runEnd, size - runEnd);
+            } catch (IOException | RuntimeException e) {
+                break; // reported when the walk gets there
+            }
+            if (!copied(next)) {
+                lookahead = next; // the walk's next step (an NBD source: one round trip less)
+                break;
+            }
+            runEnd = Math.min(size, runEnd + Math.max(1, next.length()));
+        }
+        return runEnd;
     }
 
     private void readBatch(ByteBuffer buf, long offset, int length) {

@@ -19,8 +19,6 @@ final class ConvertOptions {
     /** qemu-img's default -S: 8 sectors. */
     static final long DEFAULT_SPARSE = 4096;
     private static final long MAX_SPARSE = 16L << 20;
-    private static final List<String> CACHE_MODES = List.of("none", "off", "writeback", "writethrough", "directsync",
-            "unsafe");
 
     /** What the checks worked out. */
     record Checked(long sparseSize, SnapshotParam snapshot) {
@@ -29,49 +27,45 @@ final class ConvertOptions {
     private ConvertOptions() {
     }
 
-    /** The option checks qemu-img makes before it opens anything, in its order. */
+    /** -S, checked as qemu-img's option loop checks it: the shortest run of zeros left sparse. */
+    static long sparseSize(String value) {
+        long sparse = Sizes.cvtnum("buffer size for sparse output", value);
+        if (sparse % 512 != 0 || sparse > MAX_SPARSE) {
+            throw new CliException("Invalid buffer size for sparse output specified. Valid sizes are multiples of 512"
+                    + " up to " + MAX_SPARSE + ". Select 0 to disable sparse detection (fully allocates output).");
+        }
+        return sparse;
+    }
+
+    /** -m, checked as qemu-img's option loop checks it (a C integer: decimal, 0x hex or 0 octal). */
+    static void checkCoroutines(String value) {
+        long m;
+        try {
+            m = Long.decode(value.stripLeading());
+        } catch (NumberFormatException e) {
+            m = 0;
+        }
+        if (m < 1 || m > 16) {
+            throw new CliException("Invalid number of coroutines. Allowed number of coroutines is between 1 and 16");
+        }
+    }
+
+    /** The option checks qemu-img makes after its option loop, before it opens anything, in its order. */
     static Checked check(ConvertCommand c) {
-        long sparse = DEFAULT_SPARSE;
-        if (c.sparse != null) {
-            try {
-                sparse = Sizes.parse(c.sparse);
-            } catch (Sizes.SizeException e) {
-                if (e.problem() == Sizes.Problem.INVALID) {
-                    throw new CliException(Program.twoErrors(
-                            "Invalid buffer size for sparse output specified. You may use k, M, G, T, P or E suffixes for",
-                            "kilobytes, megabytes, gigabytes, terabytes, petabytes and exabytes."));
-                }
-                sparse = -1;
-            }
-            if (sparse < 0 || sparse % 512 != 0 || sparse > MAX_SPARSE) {
-                throw new CliException("Invalid buffer size for sparse output specified. Valid sizes are multiples of 512"
-                        + " up to " + MAX_SPARSE + ". Select 0 to disable sparse detection (fully allocates output).");
-            }
-        }
-        if (c.coroutines != null) {
-            int m;
-            try {
-                m = Integer.parseInt(c.coroutines.strip());
-            } catch (NumberFormatException e) {
-                m = 0;
-            }
-            if (m < 1 || m > 16) {
-                throw new CliException("Invalid number of coroutines. Allowed number of coroutines is between 1 and 16");
-            }
-        }
-        SnapshotParam snapshot = c.snapshot == null ? null : SnapshotParam.parse(c.snapshot);
-        Formats.checkCreatable(c.targetFormat, "");
         if (c.skipBrokenBitmaps && !c.bitmaps) {
             throw new CliException("Use of --skip-broken-bitmaps requires --bitmaps");
         }
         if (c.compress && c.copyRange) {
             throw new CliException("Cannot enable copy offloading when -c is used");
         }
-        if (c.sparse != null && c.copyRange) {
+        if (c.sparseGiven && c.copyRange) {
             throw new CliException("Cannot enable copy offloading when -S is used");
         }
         if (c.copyRange && c.salvage) {
             throw new CliException("Cannot use copy offloading in salvaging mode");
+        }
+        if (c.targetImageOpts && !c.skipCreate) {
+            throw new CliException("--target-image-opts requires use of -n flag");
         }
         if (c.skipCreate && !c.optionLists.isEmpty()) {
             throw new CliException("-o has no effect when skipping image creation");
@@ -79,15 +73,19 @@ final class ConvertOptions {
         if (c.targetIsZero && !c.skipCreate) {
             throw new CliException("--target-is-zero requires use of -n flag");
         }
-        if (c.sourceCache != null && !CACHE_MODES.contains(c.sourceCache)) {
+        return new Checked(c.sparseSize, c.snapshot);
+    }
+
+    /** -T: after the file names are counted. */
+    static void checkSourceCache(ConvertCommand c) {
+        if (c.sourceCache != null && !Images.CACHE_MODES.contains(c.sourceCache)) {
             throw new CliException("Invalid source cache option: " + c.sourceCache);
         }
-        return new Checked(sparse, snapshot);
     }
 
     /** -t: qemu-img checks it only when it opens the target it has just created (which stays). */
     static void checkTargetCache(ConvertCommand c) {
-        if (c.cache != null && !CACHE_MODES.contains(c.cache)) {
+        if (c.cache != null && !Images.CACHE_MODES.contains(c.cache)) {
             throw new CliException("Invalid cache option: " + c.cache);
         }
     }

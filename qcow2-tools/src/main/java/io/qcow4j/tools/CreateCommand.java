@@ -13,49 +13,60 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.Callable;
-import picocli.CommandLine.Command;
-import picocli.CommandLine.Option;
-import picocli.CommandLine.Parameters;
-import picocli.CommandLine.Spec;
-import picocli.CommandLine.Model.CommandSpec;
 
 /**
  * {@code create [-f qcow2|raw] [-o OPTS] [-b BACKING [-F FMT]] [-u] [-q] FILE [SIZE]}, as
  * qemu-img create: the same checks in the same order, the same "Formatting" line
  * (printed after the option syntax and the backing file were checked, before the
- * option combinations are), the same messages.
+ * option combinations are), the same messages; the command line read as qemu-img reads it
+ * (-o's syntax checked as it comes).
  */
-@Command(name = "create", mixinStandardHelpOptions = true,
-        description = "Create a new image (qcow2 unless -f raw).")
-final class CreateCommand implements Callable<Integer> {
-    @Spec
-    CommandSpec spec;
+final class CreateCommand {
+    static final String NAME = "create";
+    private static final List<QemuGetopt.Long> LONG = List.of(
+            new QemuGetopt.Long("help", false, "h"),
+            new QemuGetopt.Long("object", true, "object"));
 
-    @Option(names = "-f", paramLabel = "FMT", description = "image format: qcow2 (default; raw as qemu-img) or raw")
-    String format;
+    /** -f: qcow2 unless given (raw as qemu-img, which defaults to it). */
+    private String format;
+    private final List<String> optionLists = new ArrayList<>();
+    /** -b, -F: the backing file and its format. */
+    private String backing;
+    private String backingFormat;
+    /** -u: the backing file is not opened (its size cannot be used then). */
+    private boolean unsafe;
+    /** -q: no "Formatting" line. */
+    private boolean quiet;
+    /** FILE [SIZE]. */
+    private List<String> args;
 
-    @Option(names = "-o", paramLabel = "OPTIONS", description = "comma-separated options; -o help lists them")
-    List<String> optionLists = new ArrayList<>();
+    /** Runs {@code create ARGS}; the exit code. */
+    static int run(List<String> args, PrintWriter out) throws Exception {
+        CreateCommand c = new CreateCommand();
+        c.args = QemuGetopt.handle(NAME, args, ":F:b:f:ho:qu", LONG, out, o -> c.option(o, out));
+        return c.create(out);
+    }
 
-    @Option(names = "-b", paramLabel = "BACKING", description = "backing file")
-    String backing;
+    private void option(QemuGetopt.Opt o, PrintWriter out) {
+        String v = o.value();
+        switch (o.key()) {
+            case "F" -> backingFormat = v;
+            case "b" -> backing = v;
+            case "f" -> format = v;
+            case "o" -> {
+                if (!OptionList.isValid(v)) {
+                    throw new CliException("Invalid option list: " + v);
+                }
+                optionLists.add(v);
+            }
+            case "q" -> quiet = true;
+            case "u" -> unsafe = true;
+            case "object" -> ObjectOption.accept(v, out);
+            default -> throw new IllegalStateException(o.key());
+        }
+    }
 
-    @Option(names = "-F", paramLabel = "FMT", description = "backing file format")
-    String backingFormat;
-
-    @Option(names = "-u", description = "do not open the backing file (its size cannot be used then)")
-    boolean unsafe;
-
-    @Option(names = "-q", description = "quiet: no \"Formatting\" line")
-    boolean quiet;
-
-    @Parameters(paramLabel = "FILE [SIZE]", arity = "0..*")
-    List<String> args = new ArrayList<>();
-
-    @Override
-    public Integer call() throws Exception {
-        PrintWriter out = spec.commandLine().getOut();
+    private int create(PrintWriter out) throws Exception {
         if (format == null) {
             // qemu-img's default is raw: a script that omits -f must get what it got from qemu-img
             format = Program.dropIn() ? Images.RAW : Images.QCOW2;
@@ -188,7 +199,7 @@ final class CreateCommand implements Callable<Integer> {
         // as qemu: an existing file is emptied and reused (keeps its owner and mode); create()
         // empties it only after QEMU's locks show no one (a running VM) is using it
         try {
-            Qcow2Image.create(path, co).close();
+            Qcow2Image.create(path, co, OpenOptions.readWrite().warnings(CliWarnings.sink())).close();
         } catch (IllegalArgumentException e) {
             throw new CliException(e.getMessage(), 1, e);
         } catch (IOException e) {

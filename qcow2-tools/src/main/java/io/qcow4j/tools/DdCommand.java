@@ -54,7 +54,7 @@ final class DdCommand {
         for (QemuGetopt.Opt o : opts.options()) {
             switch (o.key()) {
                 case "h" -> {
-                    Main.printUsage(out);
+                    PicocliCommands.printUsage(out);
                     return 0;
                 }
                 case "f" -> c.inputFormat = o.value();

@@ -11,11 +11,15 @@ import java.nio.file.FileSystemException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.util.List;
 
 /** Opening images by name and format the way qemu-img does, with its error texts. */
 final class Images {
     static final String QCOW2 = "qcow2";
     static final String RAW = "raw";
+    /** The cache modes qemu-img's -t and -T take (accepted; qcow4j goes through the page cache). */
+    static final List<String> CACHE_MODES = List.of("none", "off", "writeback", "writethrough", "directsync",
+            "unsafe");
     private static final byte[] QCOW2_MAGIC = {'Q', 'F', 'I', (byte) 0xfb};
     private static final int SECTOR = 512;
     /** The LUKS passphrase of the image an option list names, while it is opened (see openByOptions). */

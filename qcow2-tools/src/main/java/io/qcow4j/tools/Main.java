@@ -7,54 +7,15 @@ import java.io.PrintWriter;
 import java.nio.charset.Charset;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.Callable;
-import picocli.CommandLine;
-import picocli.CommandLine.Command;
 
 /**
  * The {@code qcow4j} command: qemu-img's commands for qcow2 and raw images, plus
  * qemu-io as {@code qcow4j io}. Every failure is one line {@code qcow4j: <what>: <why>}
  * on stderr and a non-zero exit; a hidden {@code --debug} adds the stack trace.
  */
-@Command(name = "qcow4j",
-        mixinStandardHelpOptions = true,
-        version = "qcow4j " + Main.VERSION + " (qemu-img 7.2 compatible)",
-        description = "Create, inspect, convert and compare qcow2 images, as qemu-img does.",
-        subcommands = {
-            CreateCommand.class,
-            InfoCommand.class,
-            ConvertCommand.class,
-            CompareCommand.class,
-            IoCommand.class,
-            BitmapCommand.class,
-            CheckCommand.class,
-            MapCommand.class,
-            DumpCommand.class,
-            OverlayCommand.class,
-            CommitCommand.class,
-            RebaseCommand.class,
-            StreamCommand.class,
-            ResizeCommand.class,
-            CheckpointCommand.class,
-            SnapshotCommand.class,
-            NbdCommand.class,
-            BackupCommand.class,
-            RestoreCommand.class,
-            VerifyCommand.class,
-            PruneCommand.class,
-            CommandLine.HelpCommand.class
-        })
-public final class Main implements Callable<Integer> {
+public final class Main {
     static final String VERSION = "0.1.0";
     static final String DEBUG_FLAG = "--debug";
-
-    @CommandLine.Spec
-    CommandLine.Model.CommandSpec spec;
-
-    @Override
-    public Integer call() {
-        throw new CommandLine.ParameterException(spec.commandLine(), Program.usage("Not enough arguments"));
-    }
 
     public static void main(String[] args) {
         System.exit(run(args));
@@ -171,50 +132,11 @@ public final class Main implements Callable<Integer> {
             err.flush();
             return code;
         }
-        CommandLine cl = commandLine(rest);
-        cl.setOut(out);
-        cl.setErr(err);
-        cl.setExpandAtFiles(false); // "@name" is a file name here, not an argument file
-        cl.setParameterExceptionHandler((ex, argv) -> {
-            out.flush();
-            String message = ex.getMessage();
-            if (ex instanceof CommandLine.UnmatchedArgumentException u && !u.getUnmatched().isEmpty()) {
-                String first = u.getUnmatched().get(0);
-                if (first.startsWith("-") && first.length() > 1) {
-                    message = Program.usage("unrecognized option '" + first + "'"); // qemu-img's words
-                } else if (ex.getCommandLine() == cl) {
-                    message = Program.usage("Command not found: " + first); // qemu-img's words
-                }
-            } else if (ex instanceof CommandLine.MissingParameterException && ex.getCommandLine() == cl) {
-                message = Program.usage("Not enough arguments");
-            }
-            message = qemuUsageWords(ex, message);
-            Program.printError(err, message);
-            if (debug) {
-                ex.printStackTrace(err);
-            }
-            return 1;
-        });
-        cl.setExecutionExceptionHandler((ex, cmd, parsed) -> failure(ex, out, err, debug));
-        int code;
-        try {
-            code = cl.execute(rest.toArray(new String[0]));
-        } catch (RuntimeException | Error e) {
-            // picocli handles command exceptions; this is the last line of defence
-            out.flush();
-            Program.printError(err, Images.reason(e));
-            if (debug) {
-                e.printStackTrace(err);
-            }
-            code = 1;
-        }
-        out.flush();
-        err.flush();
-        return code;
+        return PicocliCommands.run(rest, debug, out, err);
     }
 
     /** A command failed: its one line on stderr (and the stack trace with --debug); the exit code. */
-    private static int failure(Throwable ex, PrintWriter out, PrintWriter err, boolean debug) {
+    static int failure(Throwable ex, PrintWriter out, PrintWriter err, boolean debug) {
         out.flush();
         int code = 1;
         String message;
@@ -235,71 +157,4 @@ public final class Main implements Callable<Integer> {
         return code;
     }
 
-    /**
-     * picocli's complaint about a command line in qemu-img's words, where qemu-img has them:
-     * a missing option value, a missing or extra file name.
-     */
-    private static String qemuUsageWords(CommandLine.ParameterException ex, String message) {
-        String command = ex.getCommandLine().getCommandName();
-        String files = switch (command) {
-            case "info", "check", "map", "commit", "snapshot", "rebase" -> "Expecting one image file name";
-            case "compare" -> "Expecting two image file names";
-            default -> null;
-        };
-        if (ex instanceof CommandLine.MissingParameterException missing) {
-            for (CommandLine.Model.ArgSpec a : missing.getMissing()) {
-                if (a instanceof CommandLine.Model.OptionSpec o) {
-                    String typed = ex.getMessage().replaceAll(".*option '([^']*)'.*", "$1");
-                    return Program.usage("missing argument for option '" + (typed.startsWith("-") ? typed : o.longestName()) + "'");
-                }
-            }
-            return files != null ? Program.usage(files) : message;
-        }
-        if (ex instanceof CommandLine.UnmatchedArgumentException u && files != null && !u.getUnmatched().isEmpty()
-                && !u.getUnmatched().get(0).startsWith("-")) {
-            return Program.usage(files);
-        }
-        return message;
-    }
-
-    /** The usage text of the whole command (qemu-img's commands print it for -h). */
-    static void printUsage(PrintWriter out) {
-        commandLine(List.of()).usage(out);
-        out.flush();
-    }
-
-    /**
-     * The command line for {@code args}. When the first argument names a command, only that
-     * command's model is built: picocli inspects every option of every subcommand it is given,
-     * which would be most of the start-up time of a quick {@code qcow4j info}. Anything else
-     * (no command, an option first, {@code help}) gets the whole tree, for its usage texts.
-     */
-    static CommandLine commandLine(List<String> args) {
-        Class<?> only = args.isEmpty() ? null : subcommand(args.get(0));
-        if (only == null) {
-            CommandLine all = new CommandLine(new Main());
-            all.setCommandName(Program.name());
-            return all;
-        }
-        CommandLine.Model.CommandSpec top = CommandLine.Model.CommandSpec.wrapWithoutInspection(new Main());
-        top.name(Program.name());
-        CommandLine cl = new CommandLine(top);
-        cl.addSubcommand(new CommandLine(only));
-        return cl;
-    }
-
-    /** The subcommand class named {@code name} in Main's {@code subcommands}, or null (and for help). */
-    private static Class<?> subcommand(String name) {
-        if (name.startsWith("-")) {
-            return null;
-        }
-        for (Class<?> c : Main.class.getAnnotation(Command.class).subcommands()) {
-            Command a = c.getAnnotation(Command.class);
-            if (c != CommandLine.HelpCommand.class && a != null
-                    && (a.name().equals(name) || List.of(a.aliases()).contains(name))) {
-                return c;
-            }
-        }
-        return null;
-    }
 }

@@ -11,16 +11,10 @@ import java.io.IOException;
 import java.io.PrintWriter;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.Callable;
-import picocli.CommandLine.Command;
-import picocli.CommandLine.Option;
-import picocli.CommandLine.Parameters;
-import picocli.CommandLine.Spec;
-import picocli.CommandLine.Model.CommandSpec;
 
 /**
- * {@code map [-f FMT] [--output=human|json] [--start-offset=OFF] [--max-length=LEN] [-U] FILE},
- * as qemu-img map: the image is opened with its backing chain and walked run by run;
+ * {@code map [-f FMT] [--output=human|json] [-s|--start-offset=OFF] [-l|--max-length=LEN] [-U] FILE},
+ * as qemu-img map (its command line read as qemu-img reads it): the image is opened with its backing chain and walked run by run;
  * runs are merged as qemu merges them (same depth, present, zero, data, file, and
  * contiguous host offsets). JSON lists every run; the human table lists the runs whose
  * data lives in a file (and fails, as qemu does, on compressed clusters, which have no
@@ -44,39 +38,60 @@ import picocli.CommandLine.Model.CommandSpec;
  * changed since that checkpoint (see {@code qcow4j checkpoint}): the union of its bitmap
  * and every later checkpoint's, across FILE's backing chain.
  */
-@Command(name = "map", mixinStandardHelpOptions = true, description = "Show how the disk maps to its files.")
-final class MapCommand implements Callable<Integer> {
+final class MapCommand {
+    static final String NAME = "map";
     private static final String HUMAN_HEADER = String.format("%-16s%-16s%-16s%s", "Offset", "Length", "Mapped to", "File");
+    private static final List<QemuGetopt.Long> LONG = List.of(
+            new QemuGetopt.Long("help", false, "h"),
+            new QemuGetopt.Long("format", true, "f"),
+            new QemuGetopt.Long("output", true, "output"),
+            new QemuGetopt.Long("object", true, "object"),
+            new QemuGetopt.Long("image-opts", false, "image-opts"),
+            new QemuGetopt.Long("force-share", false, "U"),
+            new QemuGetopt.Long("start-offset", true, "s"),
+            new QemuGetopt.Long("max-length", true, "l"),
+            new QemuGetopt.Long("bitmap", true, "bitmap"),
+            new QemuGetopt.Long("since", true, "since"));
 
-    @Spec
-    CommandSpec spec;
+    private String format;
+    private String output = "human";
+    /** --start-offset, --max-length: checked as they come; -1 when not given. */
+    private long start = -1;
+    private long max = -1;
+    /** --bitmap NAME, --since CHECKPOINT: qcow4j's own. */
+    private String bitmap;
+    private String since;
+    private boolean forceShare;
+    private String file;
+    private PrintWriter err;
 
-    @Option(names = "-f", paramLabel = "FMT", description = "image format (default: probe)")
-    String format;
+    /** Runs {@code map ARGS}; the exit code. */
+    static int run(List<String> args, PrintWriter out, PrintWriter err) throws Exception {
+        MapCommand c = new MapCommand();
+        c.err = err;
+        List<String> files = QemuGetopt.handle(NAME, args, ":f:s:l:hU", LONG, out, o -> c.option(o, out));
+        if (files.size() != 1) {
+            throw new CliException(Program.usage("Expecting one image file name"));
+        }
+        c.file = files.get(0);
+        return c.map(out);
+    }
 
-    @Option(names = "--output", paramLabel = "FMT", description = "human (default) or json")
-    String output = "human";
-
-    @Option(names = "--start-offset", paramLabel = "OFFSET", description = "first byte to map")
-    String startOffset;
-
-    @Option(names = "--max-length", paramLabel = "LENGTH", description = "bytes to map at most")
-    String maxLength;
-
-    @Option(names = "--bitmap", paramLabel = "NAME", description = "map a dirty bitmap instead (qcow4j)")
-    String bitmap;
-
-    @Option(names = "--since", paramLabel = "CHECKPOINT", description = "map what changed since a checkpoint (qcow4j)")
-    String since;
-
-    @Option(names = {"-U", "--force-share"}, description = "open even an image in use (take no locks)")
-    boolean forceShare;
-
-    @Option(names = "--image-opts", hidden = true)
-    boolean imageOpts;
-
-    @Parameters(paramLabel = "FILE", arity = "1")
-    String file;
+    private void option(QemuGetopt.Opt o, PrintWriter out) {
+        String v = o.value();
+        switch (o.key()) {
+            case "f" -> format = v;
+            case "output" -> output = v;
+            case "U" -> forceShare = true;
+            case "s" -> start = Sizes.cvtnum("start offset", v);
+            case "l" -> max = Sizes.cvtnum("max length", v);
+            case "bitmap" -> bitmap = v;
+            case "since" -> since = v;
+            case "object" -> ObjectOption.accept(v, out);
+            case "image-opts" -> ImageOpts.active(true);
+            default -> throw new IllegalStateException(o.key());
+        }
+    }
 
     /** One run as qemu-img map describes it; offset -1 and filename null when it has none. */
     record Entry(long start, long length, int depth, boolean present, boolean zero, boolean data,
@@ -109,24 +124,17 @@ final class MapCommand implements Callable<Integer> {
         }
     }
 
-    @Override
-    public Integer call() throws IOException {
+    private int map(PrintWriter out) throws IOException {
         boolean json = InfoCommand.checkOutputFormat(output);
-        if (imageOpts) {
-            ImageOpts.active(true); // the file names are option lists (see Images.open)
-        }
-        long start = startOffset == null ? 0 : number("start offset", startOffset);
-        long max = maxLength == null ? -1 : number("max length", maxLength);
-        PrintWriter out = spec.commandLine().getOut();
         if (since != null) {
-            if (bitmap != null || startOffset != null || maxLength != null) {
+            if (bitmap != null || start >= 0 || max >= 0) {
                 throw new CliException("--since maps the whole disk: --bitmap, --start-offset and --max-length do not apply");
             }
             mapSince(out, json);
             return 0;
         }
         if (bitmap != null) {
-            if (startOffset != null || maxLength != null) {
+            if (start >= 0 || max >= 0) {
                 throw new CliException("--bitmap maps the whole disk: --start-offset and --max-length do not apply");
             }
             mapBitmap(out, json);
@@ -134,24 +142,11 @@ final class MapCommand implements Callable<Integer> {
         }
         BlockDevice dev = Images.open(file, format, false, true, forceShare);
         try {
-            map(out, json, dev, start, max);
+            map(out, json, dev, Math.max(start, 0), max);
         } finally {
             Images.closeQuietly(dev);
         }
         return 0;
-    }
-
-    /** qemu's cvtnum, with its message. */
-    private static long number(String what, String text) {
-        try {
-            return Sizes.parse(text);
-        } catch (Sizes.SizeException e) {
-            String capital = "Invalid " + what + " specified.";
-            throw new CliException(e.problem() == Sizes.Problem.INVALID
-                    ? capital + " You may use k, M, G, T, P or E suffixes for kilobytes, megabytes,"
-                            + " gigabytes, terabytes, petabytes and exabytes."
-                    : capital + " Must be between 0 and " + Long.MAX_VALUE + ".");
-        }
     }
 
     private void map(PrintWriter out, boolean json, BlockDevice dev, long start, long max) throws IOException {
@@ -325,7 +320,7 @@ final class MapCommand implements Callable<Integer> {
         if (NbdImages.isNbd(file)) {
             throw new CliException("--since needs the image file, not an NBD export (use --bitmap NAME with qemu-nbd -B NAME)");
         }
-        io.qcow4j.bitmaps.Chain chain = Chains.open(file, format, false, forceShare, spec.commandLine().getErr(), null);
+        io.qcow4j.bitmaps.Chain chain = Chains.open(file, format, false, forceShare, err, null);
         List<DirtyBitmap.Extent> extents;
         try {
             if (chain.checkpoints().list().stream().noneMatch(c -> c.name().equals(since))) {

@@ -51,13 +51,13 @@ final class MeasureCommand {
             // measure lets getopt print the complaint, then shows the help and exits 0
             err.println(e.getoptMessage);
             err.flush();
-            Main.printUsage(out);
+            PicocliCommands.printUsage(out);
             return 0;
         }
         MeasureCommand c = new MeasureCommand();
         for (QemuGetopt.Opt o : opts.options()) {
             if (o.key().equals("h")) {
-                Main.printUsage(out);
+                PicocliCommands.printUsage(out);
                 return 0;
             }
             c.option(o);

@@ -19,7 +19,12 @@ final class QemuGetopt {
     record Opt(String key, String value) {
     }
 
-    /** A bad option: which kind, and the argument as written (qemu-img quotes it). */
+    /**
+     * A bad option: which kind, and the argument qemu-img names in its message: getopt's
+     * {@code argv[optind - 1]}, the bad argument itself, except for an unknown letter inside
+     * a cluster ("-xq"), where it is the argument before it once getopt has permuted them
+     * (the last operand so far, else the last option or its value, else the command).
+     */
     static final class BadOption extends Exception {
         private static final long serialVersionUID = 1L;
         final boolean missingValue;
@@ -40,6 +45,11 @@ final class QemuGetopt {
                     ? "missing argument for option '" + argument + "'"
                     : "unrecognized option '" + argument + "'"));
         }
+    }
+
+    /** What a command does with one option, as getopt_long hands it over. */
+    interface Handler {
+        void option(Opt o) throws Exception;
     }
 
     private final List<Opt> options = new ArrayList<>();
@@ -63,7 +73,7 @@ final class QemuGetopt {
      * Parses as getopt_long hands options over: those before a bad option come back (a
      * command acts on each as it comes, as qemu-img does), the bad one in {@link #error}.
      */
-    static QemuGetopt upToError(String command, List<String> args, String shortSpec, List<Long> longs) {
+    private static QemuGetopt upToError(String command, List<String> args, String shortSpec, List<Long> longs) {
         QemuGetopt g = new QemuGetopt();
         try {
             g.parse(command, args, shortSpec, longs);
@@ -73,12 +83,38 @@ final class QemuGetopt {
         return g;
     }
 
+    /**
+     * qemu-img's option loop (its getopt_long spec starts with ':', so qemu-img words the
+     * errors): each option goes to {@code handler} in command-line order, so the first check
+     * that fails is the one qemu-img reports; -h/--help (key "h") prints the usage and ends
+     * the command with exit 0; a bad option fails after the options before it were handled.
+     * Returns the operands.
+     */
+    static List<String> handle(String command, List<String> args, String shortSpec, List<Long> longs,
+            java.io.PrintWriter out, Handler handler) throws Exception {
+        QemuGetopt g = upToError(command, args, shortSpec, longs);
+        for (Opt o : g.options) {
+            if (o.key().equals("h")) {
+                PicocliCommands.printUsage(out);
+                throw CliException.exit(0);
+            }
+            handler.option(o);
+        }
+        if (g.error != null) {
+            throw g.error.qemuImgError();
+        }
+        return g.operands;
+    }
+
     private void parse(String command, List<String> args, String shortSpec, List<Long> longs) throws BadOption {
         boolean done = false;
+        String lastOperand = null;
+        String lastOption = command; // the last argument an option took (itself or its value)
         for (int i = 0; i < args.size(); i++) {
             String a = args.get(i);
             if (done || a.length() < 2 || a.charAt(0) != '-') {
                 operands.add(a);
+                lastOperand = a;
                 continue;
             }
             if (a.equals("--")) {
@@ -87,13 +123,16 @@ final class QemuGetopt {
             }
             if (a.startsWith("--")) {
                 i = longOption(command, args, i, longs);
+                lastOption = args.get(i);
                 continue;
             }
             for (int j = 1; j < a.length(); j++) {
                 char c = a.charAt(j);
                 int at = shortSpec.indexOf(c);
                 if (at < 0 || c == ':') {
-                    throw new BadOption(false, a, command + ": invalid option -- '" + c + "'");
+                    // getopt has moved the operands so far just before this argument
+                    String named = j + 1 < a.length() ? (lastOperand != null ? lastOperand : lastOption) : a;
+                    throw new BadOption(false, named, command + ": invalid option -- '" + c + "'");
                 }
                 if (at + 1 >= shortSpec.length() || shortSpec.charAt(at + 1) != ':') {
                     options.add(new Opt(String.valueOf(c), null));
@@ -108,6 +147,7 @@ final class QemuGetopt {
                 }
                 break;
             }
+            lastOption = args.get(i);
         }
     }
 

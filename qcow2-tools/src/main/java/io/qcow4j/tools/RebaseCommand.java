@@ -5,16 +5,13 @@ import io.qcow4j.core.Qcow2Image;
 import io.qcow4j.core.api.BlockDevice;
 import io.qcow4j.core.api.OpenOptions;
 import java.io.IOException;
+import java.io.PrintWriter;
 import java.nio.file.Path;
-import java.util.concurrent.Callable;
-import picocli.CommandLine.Command;
-import picocli.CommandLine.Option;
-import picocli.CommandLine.Parameters;
-import picocli.CommandLine.Spec;
-import picocli.CommandLine.Model.CommandSpec;
+import java.util.List;
 
 /**
- * {@code rebase [-u] [-f FMT] [-b BACKING] [-F FMT] [-p] [-q] FILE}, as qemu-img rebase.
+ * {@code rebase [-u] [-f FMT] [-b BACKING] [-F FMT] [-t CACHE] [-T CACHE] [-p] [-q] [-U] FILE}, as
+ * qemu-img rebase (its command line read as qemu-img reads it).
  * BACKING is named relative to FILE's directory (or absolute) and recorded as given;
  * {@code -b ""} removes the backing file. Safe mode first copies into FILE every range
  * FILE does not hold itself where the old and the new backing read differently, so the
@@ -23,53 +20,73 @@ import picocli.CommandLine.Model.CommandSpec;
  * that is checked before anything is written. As qemu-img's, the copy is made of
  * ordinary writes of the differing sectors, which FILE's enabled bitmaps record.
  */
-@Command(name = "rebase", mixinStandardHelpOptions = true,
-        description = "Change an image's backing file, keeping (or with -u, ignoring) what the guest reads.")
-final class RebaseCommand implements Callable<Integer> {
+final class RebaseCommand {
+    static final String NAME = "rebase";
     /** Failures of the file itself, which qemu's file driver words "Could not open 'name': why". */
     private static final java.util.Set<String> FILE_ERRORS = java.util.Set.of("No such file or directory", "Permission denied");
+    private static final List<QemuGetopt.Long> LONG = List.of(
+            new QemuGetopt.Long("help", false, "h"),
+            new QemuGetopt.Long("object", true, "object"),
+            new QemuGetopt.Long("image-opts", false, "image-opts"),
+            new QemuGetopt.Long("force-share", false, "U"));
 
-    @Spec
-    CommandSpec spec;
+    /** -u: unsafe, change the header only. */
+    private boolean unsafe;
+    private String format;
+    /** -b: the new backing file ("": none); -F its format. */
+    private String backing;
+    private String backingFormat;
+    private boolean progress;
+    private boolean quiet;
+    private String cache = "writeback";
+    private String srcCache = "writeback";
+    private boolean forceShare;
+    private String file;
+    private PrintWriter out;
 
-    @Option(names = "-u", description = "unsafe: change the header only")
-    boolean unsafe;
+    /** Runs {@code rebase ARGS}; the exit code. */
+    static int run(List<String> args, PrintWriter out, PrintWriter err) throws Exception {
+        RebaseCommand c = new RebaseCommand();
+        c.out = out;
+        List<String> files = QemuGetopt.handle(NAME, args, ":hf:F:b:upt:T:qU", LONG, out, c::option);
+        if (files.size() != 1) {
+            throw new CliException(Program.usage("Expecting one image file name"));
+        }
+        c.file = files.get(0);
+        return c.rebase(err);
+    }
 
-    @Option(names = "-f", paramLabel = "FMT", description = "image format (qcow2)")
-    String format;
+    private void option(QemuGetopt.Opt o) {
+        String v = o.value();
+        switch (o.key()) {
+            case "f" -> format = v;
+            case "F" -> backingFormat = v;
+            case "b" -> backing = v;
+            case "u" -> unsafe = true;
+            case "p" -> progress = true;
+            case "t" -> cache = v;
+            case "T" -> srcCache = v;
+            case "q" -> quiet = true;
+            case "U" -> forceShare = true;
+            case "object" -> ObjectOption.accept(v, out);
+            case "image-opts" -> ImageOpts.active(true);
+            default -> throw new IllegalStateException(o.key());
+        }
+    }
 
-    @Option(names = "-b", paramLabel = "BACKING", description = "the new backing file (\"\": none)")
-    String backing;
-
-    @Option(names = "-F", paramLabel = "FMT", description = "the new backing file's format")
-    String backingFormat;
-
-    @Option(names = "-p", description = "show progress")
-    boolean progress;
-
-    @Option(names = "-q", description = "quiet")
-    boolean quiet;
-
-    @Option(names = "-t", paramLabel = "CACHE", description = "accepted for compatibility")
-    String cache;
-
-    @Option(names = "-T", paramLabel = "SRC_CACHE", description = "accepted for compatibility")
-    String srcCache;
-
-    @Option(names = {"-U", "--force-share"}, description = "open even an image in use (take no locks)")
-    boolean forceShare;
-
-    @Parameters(paramLabel = "FILE", arity = "1")
-    String file;
-
-    @Override
-    public Integer call() throws IOException {
-        String[] fmt = {format};
-        file = ImageOpts.resolve(file, fmt); // json:{...}, or an option list under --image-opts
-        format = fmt[0];
+    private int rebase(PrintWriter err) throws IOException {
         if (backing == null && !unsafe) {
             throw new CliException("Must specify backing file (-b) or use unsafe mode (-u)");
         }
+        if (!Images.CACHE_MODES.contains(cache)) {
+            throw new CliException("Invalid cache option: " + cache);
+        }
+        if (!Images.CACHE_MODES.contains(srcCache)) {
+            throw new CliException("Invalid source cache option: " + srcCache);
+        }
+        String[] fmt = {format};
+        file = ImageOpts.resolve(file, fmt); // json:{...}, or an option list under --image-opts
+        format = fmt[0];
         if (backingFormat != null && !backingFormat.equals(Images.QCOW2) && !backingFormat.equals(Images.RAW)) {
             throw new CliException("Invalid format name: '" + backingFormat + "'");
         }
@@ -96,13 +113,13 @@ final class RebaseCommand implements Callable<Integer> {
             }
             return 0;
         }
-        Chain chain = Chains.open(file, format, true, spec.commandLine().getErr(), change + "Operation not supported");
+        Chain chain = Chains.open(file, format, true, err, change + "Operation not supported");
         ChainOps.run(chain, c -> {
             if (name != null) {
                 checkNewBacking(name);
             }
             // qemu-img rebase redraws in steps of 2%
-            ChainOps.job(c, new Progress(spec.commandLine().getOut(), progress && !quiet, c.top().size(), 2.0), change,
+            ChainOps.job(c, new Progress(out, progress && !quiet, c.top().size(), 2.0), change,
                     jobs -> jobs.rebase(name, name == null ? null : backingFormat, false, forceShare));
         });
         return 0;

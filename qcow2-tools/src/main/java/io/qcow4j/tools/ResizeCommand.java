@@ -7,76 +7,59 @@ import io.qcow4j.core.api.CreateOptions;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.math.BigInteger;
-import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.Callable;
-import picocli.CommandLine.Command;
-import picocli.CommandLine.Spec;
-import picocli.CommandLine.Unmatched;
-import picocli.CommandLine.Model.CommandSpec;
 
 /**
- * {@code resize [-f FMT] [--shrink] [-q] FILE [+|-]SIZE}, as qemu-img resize: the size is
- * the last argument (so "-1G" is no option), relative with + or -; a smaller size needs
+ * {@code resize [-f FMT] [--shrink] [--preallocation=MODE] [-q] FILE [+|-]SIZE}, as qemu-img
+ * resize (its command line read as qemu-img reads it): the size is the last argument (so "-1G" is no option), relative with + or -; a smaller size needs
  * --shrink and drops the data past the new end; a qcow2 size is a multiple of 512.
  * Persistent bitmaps follow the new size.
  */
-@Command(name = "resize", description = "Grow or (with --shrink) shrink an image's virtual disk.")
-final class ResizeCommand implements Callable<Integer> {
+final class ResizeCommand {
+    static final String NAME = "resize";
     private static final int SECTOR = 512;
+    private static final List<QemuGetopt.Long> LONG = List.of(
+            new QemuGetopt.Long("help", false, "h"),
+            new QemuGetopt.Long("object", true, "object"),
+            new QemuGetopt.Long("image-opts", false, "image-opts"),
+            new QemuGetopt.Long("preallocation", true, "preallocation"),
+            new QemuGetopt.Long("shrink", false, "shrink"));
 
-    @Spec
-    CommandSpec spec;
+    private String format;
+    /** --preallocation: for the grown part (null: none). */
+    private String prealloc;
+    private boolean quiet;
+    private boolean shrink;
 
-    @Unmatched
-    List<String> args = new ArrayList<>();
-
-    @Override
-    public Integer call() throws IOException {
-        if (args.contains("-h") || args.contains("--help")) {
-            spec.commandLine().getOut().println("Usage: qcow4j resize [-f FMT] [--shrink] [-q] FILE [+|-]SIZE");
-            return 0;
-        }
+    /** Runs {@code resize ARGS}; the exit code. */
+    static int run(List<String> args, PrintWriter out, PrintWriter err) throws Exception {
         if (args.size() < 2) {
-            throw new CliException("Not enough arguments");
+            throw new CliException(Program.usage("Not enough arguments"));
         }
-        // as qemu-img: the size comes off the end before the options are parsed
+        // as qemu-img: the size comes off the end before the options are read (so "-1G" is no option)
         String size = args.get(args.size() - 1);
-        List<String> operands = new ArrayList<>();
-        String format = null;
-        boolean quiet = false;
-        boolean shrink = false;
-        String prealloc = null;
-        boolean optionsDone = false;
-        List<String> rest = args.subList(0, args.size() - 1);
-        for (int i = 0; i < rest.size(); i++) {
-            String a = rest.get(i);
-            if (optionsDone || !a.startsWith("-") || a.equals("-")) {
-                operands.add(a);
-                continue;
-            }
-            switch (a) {
-                case "--" -> optionsDone = true;
-                case "-f" -> format = value(rest, ++i, a);
-                case "-q" -> quiet = true;
-                case "--shrink" -> shrink = true;
-                case "--preallocation" -> prealloc = value(rest, ++i, a);
-                case "--image-opts" -> ImageOpts.active(true);
-                default -> {
-                    if (a.startsWith("--preallocation=")) {
-                        prealloc = a.substring("--preallocation=".length());
-                    } else if (a.startsWith("-f") && a.length() > 2) {
-                        format = a.substring(2);
-                    } else {
-                        throw new CliException("unrecognized option '" + a + "'"); // qemu-img's words
-                    }
-                }
-            }
-        }
+        ResizeCommand c = new ResizeCommand();
+        List<String> operands = QemuGetopt.handle(NAME, args.subList(0, args.size() - 1), ":f:hq", LONG, out,
+                o -> c.option(o, out));
         if (operands.size() != 1) {
-            throw new CliException("Expecting image file name and size");
+            throw new CliException(Program.usage("Expecting image file name and size"));
         }
-        String file = operands.get(0);
+        return c.resize(operands.get(0), size, out, err);
+    }
+
+    private void option(QemuGetopt.Opt o, PrintWriter out) {
+        switch (o.key()) {
+            case "f" -> format = o.value();
+            case "q" -> quiet = true;
+            case "shrink" -> shrink = true;
+            case "preallocation" -> prealloc = o.value();
+            case "object" -> ObjectOption.accept(o.value(), out);
+            case "image-opts" -> ImageOpts.active(true);
+            default -> throw new IllegalStateException(o.key());
+        }
+    }
+
+    private int resize(String file, String size, PrintWriter out, PrintWriter err) throws IOException {
         int relative = 0;
         String number = size;
         if (size.startsWith("+")) {
@@ -118,7 +101,6 @@ final class ResizeCommand implements Callable<Integer> {
                 throw new CliException("Preallocation can only be used for growing images");
             }
             if (total < current && !shrink) {
-                PrintWriter err = spec.commandLine().getErr();
                 err.println(Program.name() + ": Use the --shrink option to perform a shrink operation.");
                 err.println(Program.name() + ": warning: Shrinking an image will delete all data beyond the shrunken image's end."
                         + " Before performing such an operation, make sure there is no important data there.");
@@ -154,15 +136,8 @@ final class ResizeCommand implements Callable<Integer> {
             Images.closeQuietly(dev);
         }
         if (!quiet) {
-            spec.commandLine().getOut().println("Image resized.");
+            out.println("Image resized.");
         }
         return 0;
-    }
-
-    private static String value(List<String> args, int i, String option) {
-        if (i >= args.size()) {
-            throw new CliException("option '" + option + "' requires an argument");
-        }
-        return args.get(i);
     }
 }

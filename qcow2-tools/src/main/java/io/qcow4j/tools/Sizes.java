@@ -46,6 +46,18 @@ public final class Sizes {
         return v.longValueExact();
     }
 
+    /** qemu's cvtnum: a size with suffixes up to 2^63-1, or qemu-img's words naming {@code what} ("rate limit"). */
+    static long cvtnum(String what, String text) {
+        try {
+            return parse(text);
+        } catch (SizeException e) {
+            throw new CliException(e.problem() == Problem.INVALID
+                    ? Program.twoErrors("Invalid " + what + " specified. You may use k, M, G, T, P or E suffixes for",
+                            "kilobytes, megabytes, gigabytes, terabytes, petabytes and exabytes.")
+                    : "Invalid " + what + " specified. Must be between 0 and " + Long.MAX_VALUE + ".");
+        }
+    }
+
     /**
      * The image size argument of qemu-img create, with qemu-img's message (joined to
      * one line) on failure.

@@ -7,38 +7,51 @@ import io.qcow4j.core.api.SnapshotException;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.charset.StandardCharsets;
-import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.Callable;
-import picocli.CommandLine.Command;
-import picocli.CommandLine.Spec;
-import picocli.CommandLine.Unmatched;
-import picocli.CommandLine.Model.CommandSpec;
 
 /**
  * {@code snapshot (-l | -c NAME | -a NAME | -d NAME) [-q] [-U] FILE}, as qemu-img snapshot:
- * its option parsing (getopt, options clustered or after the file), its lookups (-a by id,
+ * its option parsing ({@link QemuGetopt}: options clustered or after the file), its lookups (-a by id,
  * else by name; -d by name only), its output and its error texts.
  */
-@Command(name = "snapshot", mixinStandardHelpOptions = true,
-        description = "List, create, apply or delete internal snapshots.")
-final class SnapshotCommand implements Callable<Integer> {
+final class SnapshotCommand {
+    static final String NAME = "snapshot";
     /** qemu-img keeps names in a 256-byte C string. */
     private static final int MAX_NAME_BYTES = 255;
-
-    @Spec
-    CommandSpec spec;
-
-    @Unmatched
-    List<String> args = new ArrayList<>();
+    private static final List<QemuGetopt.Long> LONG = List.of(
+            new QemuGetopt.Long("help", false, "h"),
+            new QemuGetopt.Long("object", true, "object"),
+            new QemuGetopt.Long("image-opts", false, "image-opts"),
+            new QemuGetopt.Long("force-share", false, "U"));
 
     private char action;
     private String name;
     private boolean forceShare;
 
-    @Override
-    public Integer call() throws IOException {
-        String file = parse();
+    /** Runs {@code snapshot ARGS}; the exit code. */
+    static int run(List<String> args, PrintWriter out) throws Exception {
+        SnapshotCommand c = new SnapshotCommand();
+        List<String> files = QemuGetopt.handle(NAME, args, ":la:c:d:hqU", LONG, out, o -> c.option(o, out));
+        if (files.size() != 1) {
+            throw new CliException(Program.usage("Expecting one image file name"));
+        }
+        return c.snapshot(files.get(0), out);
+    }
+
+    private void option(QemuGetopt.Opt o, PrintWriter out) {
+        switch (o.key()) {
+            case "l", "a", "c", "d" -> setAction(o.key().charAt(0), o.value());
+            case "q" -> {
+                // quiet: snapshot prints nothing but a list anyway
+            }
+            case "U" -> forceShare = true;
+            case "object" -> ObjectOption.accept(o.value(), out);
+            case "image-opts" -> ImageOpts.active(true);
+            default -> throw new IllegalStateException(o.key());
+        }
+    }
+
+    private int snapshot(String file, PrintWriter out) throws IOException {
         BlockDevice dev;
         if (forceShare && action != 'l') {
             throw new CliException("Could not open '" + file + "': force-share=on can only be used with read-only images");
@@ -47,7 +60,7 @@ final class SnapshotCommand implements Callable<Integer> {
         try {
             Qcow2Image image = dev instanceof Qcow2Image q ? q : null;
             switch (action) {
-                case 'l' -> list(image, spec.commandLine().getOut());
+                case 'l' -> list(image, out);
                 case 'c' -> create(image);
                 case 'a' -> apply(image);
                 case 'd' -> delete(image);
@@ -62,58 +75,9 @@ final class SnapshotCommand implements Callable<Integer> {
         return 0;
     }
 
-    /** getopt(":la:c:d:hqU") with GNU permutation; returns the one file name. */
-    private String parse() {
-        List<String> operands = new ArrayList<>();
-        for (int i = 0; i < args.size(); i++) {
-            String a = args.get(i);
-            if (a.equals("--")) {
-                operands.addAll(args.subList(i + 1, args.size()));
-                break;
-            }
-            if (a.startsWith("--")) {
-                switch (a) {
-                    case "--force-share" -> forceShare = true;
-                    case "--image-opts" -> ImageOpts.active(true);
-                    default -> throw new CliException("unrecognized option '" + a + "'");
-                }
-                continue;
-            }
-            if (!a.startsWith("-") || a.length() == 1) {
-                operands.add(a);
-                continue;
-            }
-            for (int j = 1; j < a.length(); j++) {
-                char c = a.charAt(j);
-                switch (c) {
-                    case 'q' -> { }
-                    case 'U' -> forceShare = true;
-                    case 'l' -> setAction(c, null);
-                    case 'a', 'c', 'd' -> {
-                        String value;
-                        if (j + 1 < a.length()) {
-                            value = a.substring(j + 1);
-                        } else if (i + 1 < args.size()) {
-                            value = args.get(++i);
-                        } else {
-                            throw new CliException("missing argument for option '" + a + "'");
-                        }
-                        setAction(c, value);
-                        j = a.length();
-                    }
-                    default -> throw new CliException("unrecognized option '" + a + "'");
-                }
-            }
-        }
-        if (operands.size() != 1) {
-            throw new CliException("Expecting one image file name");
-        }
-        return operands.get(0);
-    }
-
     private void setAction(char c, String value) {
         if (action != 0) {
-            throw new CliException("Cannot mix '-l', '-a', '-c', '-d'");
+            throw new CliException(Program.usage("Cannot mix '-l', '-a', '-c', '-d'"));
         }
         action = c;
         name = value;

@@ -97,6 +97,33 @@ class CompareIT {
         }
     }
 
+    /**
+     * A raw side is compared in place through mapped windows of a few MiB: differences in
+     * the second window and later, in the last byte, against qcow2 in both orders and raw
+     * against raw, as qemu-img reports them.
+     */
+    @Test
+    void rawComparedThroughWindows() {
+        mk("w.qcow2", "13M", "write -P 5 0 13M");
+        qemuImg(tmp, "convert", "-O", "raw", "w.qcow2", "w.raw").assertOk();
+        qemuImg(tmp, "convert", "-O", "raw", "w.qcow2", "same.raw").assertOk();
+        for (String write : List.of("write -P 6 9437697 1", "write -P 6 4194304 1", "write -P 6 13631487 1")) {
+            qemuImg(tmp, "convert", "-O", "raw", "w.qcow2", "w.raw").assertOk();
+            qemuIo(tmp, "-f", "raw", "-c", write, "w.raw").assertOk();
+            for (String pair : List.of("w.qcow2 w.raw", "w.raw w.qcow2", "same.raw w.raw", "w.raw same.raw")) {
+                String[] args = ("compare " + pair).split(" ");
+                Qemu.Result expected = qemuImg(tmp, args);
+                Qemu.Result actual = qcow4j(tmp, args);
+                assertEquals(1, expected.exitCode(), write + ": " + expected.describe());
+                assertEquals(expected.stdout(), actual.stdout(), write + ": " + actual.describe());
+                assertEquals(expected.exitCode(), actual.exitCode(), write + ": " + actual.describe());
+            }
+        }
+        Qemu.Result same = qcow4j(tmp, "compare", "w.qcow2", "same.raw");
+        assertEquals("Images are identical.\n", same.stdout(), same.describe());
+        assertEquals(0, same.exitCode());
+    }
+
     @Test
     void missingFileIsExit2() {
         Qemu.Result r = qcow4j(tmp, "compare", "a.qcow2", "nosuch.qcow2");

@@ -25,6 +25,39 @@ class LauncherIT {
     }
 
     @Test
+    void javaDashJarWritesWithoutFlags(@TempDir Path dir) {
+        // the jar's manifest (Add-Opens, Add-Exports) gives Chronicle its access: no flags here,
+        // no warning, nothing on stderr
+        Cli.qemuImg(dir, "create", "-q", "-f", "qcow2", "x.qcow2", "16M").assertOk();
+        Qemu.Result r = Qemu.run(dir, Qemu.DEFAULT_TIMEOUT, java(), "-jar", jar(), "io", "-c", "write -P 0x5a 0 64k", "x.qcow2");
+        r.assertOk();
+        assertEquals("", r.stderr(), "no warning, no noise");
+        Cli.qemuImg(dir, "check", "x.qcow2").assertOk();
+        Cli.qemuIo(dir, "-c", "read -P 0x5a 0 64k", "x.qcow2").assertOk();
+    }
+
+    @Test
+    void classPathWithoutFlagsFallsBackWithOneWarning(@TempDir Path dir) {
+        // as an application embedding the jar runs it: no manifest flags, no command-line flags
+        Cli.qemuImg(dir, "create", "-q", "-f", "qcow2", "x.qcow2", "16M").assertOk();
+        Qemu.Result r = Qemu.run(dir, Qemu.DEFAULT_TIMEOUT, java(), "-cp", jar(), "io.qcow4j.tools.Main",
+                "io", "-c", "write -P 0xa5 1M 64k", "x.qcow2");
+        r.assertOk();
+        assertTrue(r.stderr().startsWith("qcow4j: warning: JVM flags missing for Chronicle Bytes: "), r.stderr());
+        assertEquals(1, r.stderr().lines().count(), r.stderr());
+        Cli.qemuImg(dir, "check", "x.qcow2").assertOk();
+        Cli.qemuIo(dir, "-c", "read -P 0xa5 1M 64k", "-c", "read -P 0 0 1M", "x.qcow2").assertOk();
+    }
+
+    private static String java() {
+        return Path.of(System.getProperty("java.home"), "bin", "java").toString();
+    }
+
+    private static String jar() {
+        return Cli.root().resolve("qcow2-tools/target/qcow4j.jar").toString();
+    }
+
+    @Test
     void errorsAreOneLineWithoutStackTrace(@TempDir Path dir) {
         Qemu.Result r = Cli.qcow4jProcess(dir, "info", "missing.qcow2");
         assertEquals(1, r.exitCode());

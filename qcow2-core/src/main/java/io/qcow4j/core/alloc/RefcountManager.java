@@ -207,6 +207,41 @@ public final class RefcountManager {
         return pending == null ? stored(cluster) : stored(cluster) - pending;
     }
 
+    /**
+     * How many of clusters {@code [0, end)} have a refcount other than 0, counting no further
+     * than just past {@code limit}: whole refcount blocks read at once (one read per block,
+     * not one per cluster).
+     */
+    public long countInUse(long end, long limit) throws IOException {
+        if (!pendingFrees.isEmpty()) {
+            long count = 0;
+            for (long c = 0; c < end && count <= limit; c++) {
+                if (get(c) != 0) {
+                    count++;
+                }
+            }
+            return count;
+        }
+        java.nio.ByteBuffer buf = java.nio.ByteBuffer.allocate(clusterSize);
+        long count = 0;
+        for (long first = 0; first < end && count <= limit; first += entriesPerBlock) {
+            long block = blockFor(first);
+            if (block == 0) {
+                continue;
+            }
+            buf.clear();
+            storage.read(block, buf);
+            long n = Math.min(entriesPerBlock, end - first);
+            for (long i = 0; i < n; i++) {
+                long word = buf.getLong(RefcountBlock.wordOffset(i, refcountOrder));
+                if (RefcountBlock.get(word, i, refcountOrder) != 0) {
+                    count++;
+                }
+            }
+        }
+        return count;
+    }
+
     /** The refcount as the refcount block holds it. */
     private long stored(long cluster) throws IOException {
         long block = blockFor(cluster);

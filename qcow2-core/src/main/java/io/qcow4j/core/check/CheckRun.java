@@ -198,6 +198,16 @@ final class CheckRun {
         }
     }
 
+    private ByteBuffer refblockBuffer;
+
+    /** One cluster-sized direct buffer for the refcount block being read ({@link DiskRefcounts}). */
+    ByteBuffer refblockBuffer() {
+        if (refblockBuffer == null) {
+            refblockBuffer = ByteBuffer.allocateDirect(cs);
+        }
+        return refblockBuffer;
+    }
+
     /** {@code count} big-endian longs at {@code offset} (which need not be aligned). */
     long[] readLongs(long offset, int count) throws CheckFailure {
         long[] out = new long[count];

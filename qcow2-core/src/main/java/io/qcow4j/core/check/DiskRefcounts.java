@@ -24,11 +24,14 @@ final class DiskRefcounts {
     private final CheckRun run;
     private final long entriesPerBlock;
     private long cachedBlock = -1;
-    private long[] cached;
+    /** The block last read: the session's one direct buffer (a block is a cluster, up to 2 MiB). */
+    private final java.nio.ByteBuffer cached;
 
+    /** Takes over the session's block buffer: an instance made earlier must not be used again. */
     DiskRefcounts(CheckRun run) {
         this.run = run;
         this.entriesPerBlock = RefcountBlock.entriesPerBlock(run.bits, run.refcountOrder);
+        this.cached = run.refblockBuffer();
     }
 
     private RefcountManager manager() {
@@ -51,16 +54,18 @@ final class DiskRefcounts {
             throw new Unreadable(CheckFailure.EIO);
         }
         if (block != cachedBlock) {
+            cachedBlock = -1;
             try {
-                cached = run.readLongs(block, run.cs / 8);
+                cached.clear();
+                run.read(block, cached);
             } catch (CheckFailure e) {
                 throw new Unreadable(e.strerror());
             }
             cachedBlock = block;
         }
         long index = cluster % entriesPerBlock;
-        int word = RefcountBlock.wordOffset(index, run.refcountOrder) / 8;
-        return RefcountBlock.get(cached[word], index, run.refcountOrder);
+        return RefcountBlock.get(cached.getLong(RefcountBlock.wordOffset(index, run.refcountOrder)), index,
+                run.refcountOrder);
     }
 
     /** Sets a refcount whose block exists (qemu's in-place fix); false if the engine refused. */
@@ -86,6 +91,5 @@ final class DiskRefcounts {
 
     void invalidate() {
         cachedBlock = -1;
-        cached = null;
     }
 }

@@ -30,15 +30,24 @@ final class ReferenceScan {
     /** The refcount structure itself is broken: only a rebuild can repair it. */
     boolean rebuild;
 
-    /** One L2 table and its bytes, reused: a long L1 table reads thousands. */
-    private final long[] l2Table;
-    private final ByteBuffer l2Bytes;
+    /**
+     * One L2 table and its bytes, reused: a long L1 table reads thousands (the COPIED check
+     * reads into them too). Direct: a read lands there without a copy through a JDK buffer.
+     */
+    final long[] l2Table;
+    final ByteBuffer l2Bytes;
+    /**
+     * Active L1 indexes whose L2 table owns no host cluster (all entries unallocated or
+     * plain zero, as most of a big disk): the COPIED check has nothing to check in them and
+     * does not read them again. A repair while counting only ever takes clusters away.
+     */
+    final java.util.BitSet ownsNothing = new java.util.BitSet();
 
     ReferenceScan(CheckRun run, long nb) {
         this.run = run;
         this.nb = nb;
         this.l2Table = new long[run.cs / 8];
-        this.l2Bytes = ByteBuffer.allocate(run.cs);
+        this.l2Bytes = ByteBuffer.allocateDirect(run.cs);
     }
 
     /** L1 entries of all the tables this pass walks, and how many it has walked: its progress. */
@@ -48,6 +57,7 @@ final class ReferenceScan {
     /** One full pass; {@code fixErrors} repairs what qemu repairs while counting. */
     void calculate(CheckTally res, boolean fixErrors) throws CheckFailure {
         l1Walked = 0;
+        ownsNothing.clear();
         l1Total = run.p.mapper().l1Size();
         for (SnapshotEntry sn : run.p.snapshots()) {
             long l1Size = Integer.toUnsignedLong(sn.l1Size);
@@ -143,7 +153,8 @@ final class ReferenceScan {
                 res.checkErrors++;
                 throw e;
             }
-            for (long e : l1) {
+            for (int j = 0; j < n; j++) {
+                long e = l1[j];
                 l1Walked++;
                 if (e == 0) {
                     continue;
@@ -158,7 +169,9 @@ final class ReferenceScan {
                     run.err("ERROR l2_offset=" + CheckRun.hex(l2) + ": Table is not cluster aligned; L1 entry corrupted");
                     res.corruptions++;
                 }
-                checkL2(res, l2, active, fixErrors);
+                if (!checkL2(res, l2, active, fixErrors) && active) {
+                    ownsNothing.set(base + j);
+                }
                 run.progress(CheckRun.SCAN_START, CheckRun.SCAN_SPAN, l1Walked, l1Total);
             }
             run.progress(CheckRun.SCAN_START, CheckRun.SCAN_SPAN, l1Walked, l1Total);
@@ -185,7 +198,8 @@ final class ReferenceScan {
         return k == Kind.NORMAL || k == Kind.ZERO_ALLOC;
     }
 
-    private void checkL2(CheckTally res, long l2Offset, boolean active, boolean fixErrors) throws CheckFailure {
+    /** Counts the references of one L2 table; true when it owns a host cluster (or may: after a repair of it). */
+    private boolean checkL2(CheckTally res, long l2Offset, boolean active, boolean fixErrors) throws CheckFailure {
         int words = run.p.geometry().l2EntryWords();
         int entries = run.p.geometry().l2Entries();
         boolean frag = active;
@@ -198,6 +212,7 @@ final class ReferenceScan {
             throw e;
         }
         run.charge(entries);
+        boolean owns = false;
         long nextContiguous = 0;
         for (int i = 0; i < entries; i++) {
             long e = table[i * words];
@@ -238,6 +253,7 @@ final class ReferenceScan {
                     }
                 }
                 case ZERO_ALLOC, NORMAL -> {
+                    owns = true;
                     long offset = e & L2Entry.OFFSET_MASK;
                     if (((bitmap >>> 32) & bitmap) != 0) {
                         res.corruptions++;
@@ -278,6 +294,7 @@ final class ReferenceScan {
                 }
             }
         }
+        return owns;
     }
 
     /**

@@ -2,6 +2,7 @@ package io.qcow4j.core.compress;
 
 import io.qcow4j.core.api.CompressionType;
 import java.io.IOException;
+import java.nio.ByteBuffer;
 import java.util.Objects;
 
 /**
@@ -38,6 +39,20 @@ public interface ClusterCodec {
      * @throws IOException when the stream is malformed or ends before {@code dstLen} bytes
      */
     void decompress(byte[] src, int srcOff, int srcLen, byte[] dst, int dstLen) throws IOException;
+
+    /**
+     * {@link #decompress(byte[], int, int, byte[], int)} between buffers, by absolute index:
+     * {@code src[srcOff, srcOff + srcLen)} into {@code dst[dstOff, dstOff + dstLen)}; positions
+     * and limits are left alone. Direct buffers are read and filled in place (no copies).
+     */
+    default void decompress(ByteBuffer src, int srcOff, int srcLen, ByteBuffer dst, int dstOff, int dstLen)
+            throws IOException {
+        byte[] in = new byte[srcLen];
+        src.get(srcOff, in);
+        byte[] out = new byte[dstLen];
+        decompress(in, 0, srcLen, out, dstLen);
+        dst.put(dstOff, out);
+    }
 
     /** A new codec for {@code type}; each call returns a fresh instance (see the thread note above). */
     static ClusterCodec of(CompressionType type) {

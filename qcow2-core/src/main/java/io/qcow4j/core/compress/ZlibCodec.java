@@ -1,6 +1,7 @@
 package io.qcow4j.core.compress;
 
 import java.io.IOException;
+import java.nio.ByteBuffer;
 import java.util.zip.DataFormatException;
 import java.util.zip.Deflater;
 import java.util.zip.Inflater;
@@ -13,6 +14,10 @@ import java.util.zip.Inflater;
  * so {@link #compress} issues a {@link Deflater#FULL_FLUSH} after every 4 KiB of input: a full
  * flush empties the match dictionary, so no match can reach past it.
  *
+ * <p>Decompression between direct buffers goes through libdeflate where the system has it
+ * ({@link Libdeflate}), falling back to the Inflater for any stream libdeflate does not
+ * decode to exactly the cluster.
+ *
  * <p>Not thread-safe: the Deflater and Inflater are reused across calls.
  */
 public final class ZlibCodec implements ClusterCodec {
@@ -23,6 +28,9 @@ public final class ZlibCodec implements ClusterCodec {
     private final Deflater deflater = new Deflater(Deflater.DEFAULT_COMPRESSION, true);
     private final Inflater inflater = new Inflater(true);
     private final byte[] probe = new byte[1];
+    /** Made on the first buffer decompression (an image only inspected never loads it); null: not there. */
+    private Libdeflate libdeflate;
+    private boolean libdeflateLooked;
 
     @Override
     public int compress(byte[] src, int srcLen, byte[] dst) {
@@ -62,14 +70,49 @@ public final class ZlibCodec implements ClusterCodec {
                 int n = inflater.inflate(dst, pos, dstLen - pos);
                 pos += n;
                 if (n == 0 && inflater.getRemaining() == remaining) {
-                    throw new IOException("zlib: " + (inflater.finished() ? "deflate stream ended"
-                            : inflater.needsInput() ? "compressed data truncated" : "no progress")
-                            + " after " + pos + " of " + dstLen + " bytes");
+                    throw stalled(pos, dstLen);
                 }
             }
         } catch (DataFormatException e) {
-            throw new IOException("zlib: corrupt deflate stream after " + pos + " of " + dstLen
-                    + " bytes: " + e.getMessage(), e);
+            throw corrupt(pos, dstLen, e);
         }
+    }
+
+    /** libdeflate when it is there and the stream is an ordinary one; else Inflater on the buffers themselves. */
+    @Override
+    public void decompress(ByteBuffer src, int srcOff, int srcLen, ByteBuffer dst, int dstOff, int dstLen)
+            throws IOException {
+        if (!libdeflateLooked) {
+            libdeflate = Libdeflate.create();
+            libdeflateLooked = true;
+        }
+        if (libdeflate != null && libdeflate.inflate(src, srcOff, srcLen, dst, dstOff, dstLen)) {
+            return;
+        }
+        inflater.reset();
+        inflater.setInput(src.slice(srcOff, srcLen));
+        ByteBuffer out = dst.slice(dstOff, dstLen);
+        try {
+            while (out.hasRemaining()) {
+                int remaining = inflater.getRemaining();
+                int n = inflater.inflate(out);
+                if (n == 0 && inflater.getRemaining() == remaining) {
+                    throw stalled(out.position(), dstLen);
+                }
+            }
+        } catch (DataFormatException e) {
+            throw corrupt(out.position(), dstLen, e);
+        }
+    }
+
+    private IOException stalled(int pos, int dstLen) {
+        return new IOException("zlib: " + (inflater.finished() ? "deflate stream ended"
+                : inflater.needsInput() ? "compressed data truncated" : "no progress")
+                + " after " + pos + " of " + dstLen + " bytes");
+    }
+
+    private static IOException corrupt(int pos, int dstLen, DataFormatException e) {
+        return new IOException("zlib: corrupt deflate stream after " + pos + " of " + dstLen
+                + " bytes: " + e.getMessage(), e);
     }
 }

@@ -60,18 +60,33 @@ public final class ZstdCodec implements ClusterCodec {
 
     @Override
     public void decompress(byte[] src, int srcOff, int srcLen, byte[] dst, int dstLen) throws IOException {
+        stream(ByteBuffer.wrap(src, srcOff, srcLen), ByteBuffer.wrap(dst, 0, dstLen), false);
+    }
+
+    /** Between direct buffers, in place; else through arrays. */
+    @Override
+    public void decompress(ByteBuffer src, int srcOff, int srcLen, ByteBuffer dst, int dstOff, int dstLen)
+            throws IOException {
+        if (!src.isDirect() || !dst.isDirect()) {
+            ClusterCodec.super.decompress(src, srcOff, srcLen, dst, dstOff, dstLen);
+            return;
+        }
+        stream(src.slice(srcOff, srcLen), dst.slice(dstOff, dstLen), true);
+    }
+
+    private void stream(ByteBuffer in, ByteBuffer out, boolean direct) throws IOException {
         // A failed call leaves the context mid-frame; reset also drops parameters, so set them again.
         ZstdDecompressCtx dctx = dctx();
         dctx.reset();
         dctx.setLongMax(MAX_WINDOW_LOG);
-        ByteBuffer in = ByteBuffer.wrap(src, srcOff, srcLen);
-        ByteBuffer out = ByteBuffer.wrap(dst, 0, dstLen);
+        int dstLen = out.remaining();
         boolean frameDone = dstLen == 0;
         while (out.hasRemaining()) {
             int inPos = in.position();
             int outPos = out.position();
             try {
-                frameDone = dctx.decompressByteBufferStream(out, in);
+                frameDone = direct ? dctx.decompressDirectByteBufferStream(out, in)
+                        : dctx.decompressByteBufferStream(out, in);
             } catch (ZstdException e) {
                 throw new IOException("zstd: corrupt compressed cluster after " + out.position() + " of "
                         + dstLen + " bytes: " + e.getMessage(), e);

@@ -231,12 +231,7 @@ final class BlockStatusWalker {
                 long realClusters = blocks * 512 / img.geo.clusterSize();
                 long threshold = Math.max(realClusters * 10 / 9, realClusters + 2);
                 long end = (img.storage.length() + img.geo.clusterSize() - 1) / img.geo.clusterSize();
-                long count = 0;
-                for (long c = 0; c < end && count <= threshold; c++) {
-                    if (img.refcounts.get(c) != 0) {
-                        count++;
-                    }
-                }
+                long count = img.refcounts.countInUse(end, threshold);
                 Storage data = img.dataFile != null ? img.dataFile : img.storage;
                 if (count > threshold && data instanceof FileStorage f) {
                     img.holes = HostFile.open(f.path());

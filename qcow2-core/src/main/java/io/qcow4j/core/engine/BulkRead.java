@@ -24,6 +24,8 @@ final class BulkRead {
     private static final int BACKING = 3;
     /** Compressed bytes held for one batch: they are read into one buffer. */
     private static final int MAX_COMPRESSED_BYTES = 32 << 20;
+    /** The compressed buffer kept between requests at most (convert's 4 MiB batches need about 3 MiB). */
+    private static final int KEPT_COMPRESSED_BYTES = 8 << 20;
 
     private final ImageIo io;
     private final ClusterMapper mapper;
@@ -42,6 +44,8 @@ final class BulkRead {
     private int[] zPos = new int[16];
     private int zCount;
     private int zBytes;
+    /** Compressed bytes of the batch being decompressed, reused; see {@link #compressedBuffer}. */
+    private ByteBuffer compressed;
     /** Data runs left for the caller to read after the lock (readPlanned), or null: read at once. */
     private List<DataRead> deferred;
 
@@ -227,7 +231,7 @@ final class BulkRead {
         }
         Arrays.sort(order, (a, b) -> Long.compare(where[a], where[b]));
         // a group is a union of spans each starting inside the ones before: never longer than their sum
-        byte[] in = new byte[total];
+        ByteBuffer in = compressedBuffer(total);
         int[] srcOff = new int[count];
         int fill = 0;
         for (int g = 0; g < count; ) {
@@ -239,7 +243,7 @@ final class BulkRead {
                 h++;
             }
             int len = (int) (groupEnd - start);
-            io.storage().read(start, ByteBuffer.wrap(in, fill, len));
+            io.storage().read(start, in.duplicate().limit(fill + len).position(fill));
             for (int k = g; k < h; k++) {
                 srcOff[order[k]] = fill + (int) (where[order[k]] - start);
             }
@@ -247,20 +251,41 @@ final class BulkRead {
             g = h;
         }
         int cs = geo.clusterSize();
+        // straight into place in a direct buffer (convert's, compare's): no copy
+        boolean direct = dst.isDirect();
         Parallel.forEach(count, i -> {
-            byte[] out = scratch(cs);
-            io.decompress(in, srcOff[i], srcLen[i], where[i], out);
-            dst.put(at[i], out, 0, cs);
+            if (direct) {
+                io.decompress(in, srcOff[i], srcLen[i], where[i], dst, at[i]);
+            } else {
+                ByteBuffer out = scratch(cs);
+                io.decompress(in, srcOff[i], srcLen[i], where[i], out, 0);
+                dst.put(at[i], out, 0, cs);
+            }
         });
     }
 
-    private static final ThreadLocal<byte[]> SCRATCH = new ThreadLocal<>();
+    /**
+     * The compressed bytes of a batch: one direct buffer, reused (a read lands there without
+     * a copy); one for a request larger than {@link #KEPT_COMPRESSED_BYTES} is not kept.
+     */
+    private ByteBuffer compressedBuffer(int bytes) {
+        if (compressed != null && compressed.capacity() >= bytes) {
+            return compressed;
+        }
+        ByteBuffer b = ByteBuffer.allocateDirect(Math.max(bytes, 1 << 20));
+        if (bytes <= KEPT_COMPRESSED_BYTES) {
+            compressed = b;
+        }
+        return b;
+    }
 
-    /** A cluster-sized buffer of this thread, reused across requests. */
-    private static byte[] scratch(int size) {
-        byte[] b = SCRATCH.get();
-        if (b == null || b.length != size) {
-            b = new byte[size];
+    private static final ThreadLocal<ByteBuffer> SCRATCH = new ThreadLocal<>();
+
+    /** A cluster-sized direct buffer of this thread, reused across requests. */
+    private static ByteBuffer scratch(int size) {
+        ByteBuffer b = SCRATCH.get();
+        if (b == null || b.capacity() != size) {
+            b = ByteBuffer.allocateDirect(size);
             SCRATCH.set(b);
         }
         return b;

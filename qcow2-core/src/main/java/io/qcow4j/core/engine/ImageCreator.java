@@ -26,7 +26,7 @@ final class ImageCreator {
     }
 
     @SuppressWarnings("try") // the locks are held for the block, not used in it
-    static void create(Path path, CreateOptions o) throws IOException {
+    static void create(Path path, CreateOptions o, java.util.function.Consumer<String> warnings) throws IOException {
         o.validate();
         if (o.size() < 0) {
             throw new IllegalArgumentException("Image size must be specified");
@@ -98,7 +98,9 @@ final class ImageCreator {
             }
             ch.force(false);
         }
-        try (Qcow2Engine img = ImageOpener.open(path, OpenOptions.readWrite().openBacking(false), new java.util.HashSet<>(), null, null)) {
+        // the caller's listener: the first read-write open in a JVM may warn (MappingSupport)
+        try (Qcow2Engine img = ImageOpener.open(path, OpenOptions.readWrite().openBacking(false).warnings(warnings),
+                new java.util.HashSet<>(), null, null)) {
             // QEMU keeps disk sizes in 512-byte sectors and rounds a new image's size up
             // (a raw data file is mapped whole by the grow: it must stay a complete raw image)
             ImageResizer.setInitialSize(img, (o.size() + 511) & ~511L);

@@ -204,6 +204,15 @@ public final class ImageIo {
         }
     }
 
+    /** {@link #decompress(byte[], int, int, long, byte[])} between buffers, by absolute index: one cluster into {@code out} at {@code outOff}. */
+    void decompress(ByteBuffer in, int inOff, int inLen, long off, ByteBuffer out, int outOff) throws IOException {
+        try {
+            codecs.get().decompress(in, inOff, inLen, out, outOff, geo.clusterSize());
+        } catch (IOException e) {
+            throw new CorruptImageException("compressed cluster", off, e.getMessage());
+        }
+    }
+
     /** Forgets the last decompressed cluster (its host bytes were freed behind our back). */
     public void forgetDecompressed() {
         cachedCompressedEntry = -1;

@@ -26,7 +26,7 @@ import io.qcow4j.core.format.HeaderExtension;
 import io.qcow4j.core.format.SnapshotEntry;
 import io.qcow4j.core.storage.FileStorage;
 import io.qcow4j.core.storage.ImageLock;
-import io.qcow4j.core.storage.MappedStorage;
+import io.qcow4j.core.storage.MappingSupport;
 import io.qcow4j.core.storage.Storage;
 import io.qcow4j.core.storage.StorageHook;
 
@@ -74,7 +74,8 @@ public final class ImageOpener {
             } else if (!options.forceShare()) {
                 locks.add(ImageLock.qcow2(name, readOnly));
             }
-            storage = readOnly ? new FileStorage(path, true) : StorageHook.apply(path, new MappedStorage(path, false));
+            // read-write: mapped metadata where the JVM allows it (MappingSupport), else positional I/O
+            storage = readOnly ? new FileStorage(path, true) : StorageHook.apply(path, MappingSupport.openReadWrite(path, options.warnings()));
             Header header = readHeader(storage);
             checkFeatures(header, options);
             Geometry geo = new Geometry(header.clusterBits, header.hasIncompatible(Header.INCOMPAT_EXTENDED_L2), header.version);

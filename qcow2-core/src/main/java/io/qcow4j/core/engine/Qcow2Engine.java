@@ -87,7 +87,7 @@ public final class Qcow2Engine implements Closeable {
 
     /** Creates a new image (replacing any file at {@code path}) and opens it with {@code openOptions}. */
     public static Qcow2Engine create(Path path, CreateOptions options, OpenOptions openOptions, Faces faces) throws IOException {
-        ImageCreator.create(path, options);
+        ImageCreator.create(path, options, openOptions.warnings());
         if (options.luksSecret() != null && openOptions.encryptionSecret() == null) {
             openOptions.encryptionSecret(options.luksSecret());
         }

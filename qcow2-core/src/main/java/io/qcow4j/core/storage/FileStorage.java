@@ -8,7 +8,9 @@ import java.nio.file.StandardOpenOption;
 
 /**
  * Storage through positional I/O only. Used for read-only inspection, where mapping
- * costs start-up time and buys nothing, and as the data path of {@link MappedStorage}.
+ * costs start-up time and buys nothing, as the data path of {@link MappedStorage} and
+ * {@link ChannelMappedStorage}, and for a whole read-write image under
+ * {@code -Dqcow4j.mapping=off} ({@link MappingSupport}).
  */
 public class FileStorage implements Storage {
     private static final int ZERO_CHUNK = 1 << 20;

@@ -20,6 +20,10 @@ import net.openhft.chronicle.core.io.ReferenceOwner;
  * {@link #length()} is the true end and {@link #close()} cuts the file there. Accessors
  * never touch bytes at or past {@link #length()}: those read as zeros, and writes there
  * go through positional I/O, which fails cleanly on a full disk.
+ *
+ * <p>Chronicle needs JVM flags (the parent pom's {@code <chronicle.jvm.flags>});
+ * {@link MappingSupport} uses this class only where they are granted, else
+ * {@link ChannelMappedStorage}.
  */
 public final class MappedStorage extends FileStorage {
     static {
@@ -55,6 +59,10 @@ public final class MappedStorage extends FileStorage {
         } catch (RuntimeException e) {
             channel.close();
             throw new IOException("Could not map " + path + ": " + e.getMessage(), e);
+        } catch (LinkageError e) {
+            // Chronicle failed to initialise (MappingSupport falls back to positional I/O)
+            channel.close();
+            throw e;
         }
     }
 

@@ -1,0 +1,108 @@
+package io.qcow4j.tools;
+
+import io.qcow4j.core.RawImage;
+import io.qcow4j.core.api.BlockDevice;
+import java.io.IOException;
+import java.lang.reflect.Field;
+import java.lang.reflect.Method;
+import java.nio.ByteBuffer;
+import java.nio.MappedByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.StandardOpenOption;
+
+/**
+ * A raw image's file seen through one read-only mapping of up to {@link #WINDOW} bytes at a
+ * time, unmapped as soon as the next one is made (mapped pages count as the process's
+ * memory): compare reads the raw side without copying it (the page cache's pages are
+ * compared in place). Only for a regular file, and only within its length at the time of
+ * mapping; anything else returns null and the caller reads as usual.
+ */
+final class MappedWindow implements AutoCloseable {
+    static final int WINDOW = 4 << 20;
+
+    private final FileChannel channel;
+    private MappedByteBuffer window;
+    private long windowStart;
+    private long windowEnd;
+
+    private MappedWindow(FileChannel channel) {
+        this.channel = channel;
+    }
+
+    /** A mapped view of {@code dev}'s file when it is a raw image in a regular file, else null. */
+    static MappedWindow of(BlockDevice dev) {
+        if (!(dev instanceof RawImage raw) || raw.path() == null || !Files.isRegularFile(raw.path()) || UNMAP == null) {
+            return null;
+        }
+        try {
+            return new MappedWindow(FileChannel.open(raw.path(), StandardOpenOption.READ));
+        } catch (IOException | RuntimeException e) {
+            return null;
+        }
+    }
+
+    /**
+     * The bytes {@code [offset, offset + n)} ({@code n <= WINDOW}) as a buffer over the
+     * mapping, or null when they are not all inside the file now (past its end a raw image
+     * reads zeros, which only the ordinary read gives).
+     */
+    ByteBuffer slice(long offset, int n) throws IOException {
+        if (offset < windowStart || offset + n > windowEnd) {
+            unmap();
+            long end = Math.min(channel.size(), offset + WINDOW);
+            if (offset + n > end) {
+                return null;
+            }
+            window = channel.map(FileChannel.MapMode.READ_ONLY, offset, end - offset);
+            windowStart = offset;
+            windowEnd = end;
+        }
+        return window.slice((int) (offset - windowStart), n);
+    }
+
+    private void unmap() {
+        if (window != null) {
+            MappedByteBuffer w = window;
+            window = null;
+            windowStart = 0;
+            windowEnd = 0;
+            try {
+                UNMAP.invoke(UNSAFE, w);
+            } catch (ReflectiveOperationException | RuntimeException e) {
+                // left to the garbage collector
+            }
+        }
+    }
+
+    @Override
+    public void close() {
+        unmap();
+        try {
+            channel.close();
+        } catch (IOException ignored) {
+            // read-only
+        }
+    }
+
+    // sun.misc.Unsafe.invokeCleaner: the JDK's one way to unmap now rather than at some GC
+    private static final Object UNSAFE;
+    private static final Method UNMAP;
+
+    static {
+        Object unsafe = null;
+        Method unmap = null;
+        try {
+            Class<?> c = Class.forName("sun.misc.Unsafe");
+            Field f = c.getDeclaredField("theUnsafe");
+            f.setAccessible(true);
+            unsafe = f.get(null);
+            unmap = c.getMethod("invokeCleaner", ByteBuffer.class);
+        } catch (ReflectiveOperationException | RuntimeException e) {
+            unsafe = null;
+            unmap = null;
+        }
+        UNSAFE = unsafe;
+        UNMAP = unmap;
+    }
+}
