@@ -8,8 +8,8 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 
-import io.qcow4j.core.CreateOptions;
 import io.qcow4j.core.Qcow2Image;
+import io.qcow4j.core.api.CreateOptions;
 import io.qcow4j.core.bitmap.BitmapBits;
 import io.qcow4j.core.bitmap.BitmapManager;
 import io.qcow4j.core.bitmap.PersistentBitmap;

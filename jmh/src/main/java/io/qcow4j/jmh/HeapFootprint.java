@@ -12,8 +12,8 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 
-import io.qcow4j.core.CreateOptions;
 import io.qcow4j.core.Qcow2Image;
+import io.qcow4j.core.api.CreateOptions;
 import io.qcow4j.core.bitmap.BitmapBits;
 import io.qcow4j.core.bitmap.BitmapManager;
 import io.qcow4j.core.bitmap.PersistentBitmap;

@@ -4,8 +4,8 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.List;
 
-import io.qcow4j.core.BlockDevice;
-import io.qcow4j.core.BlockStatus;
+import io.qcow4j.core.api.BlockDevice;
+import io.qcow4j.core.api.BlockStatus;
 
 /** Any read-only disk as a source without checkpoints (prune reads a point of the set through it). */
 final class DeviceSource implements BackupSource {

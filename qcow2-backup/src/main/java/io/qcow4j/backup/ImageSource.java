@@ -12,10 +12,10 @@ import java.util.function.Consumer;
 import io.qcow4j.bitmaps.Bitmaps;
 import io.qcow4j.bitmaps.Chain;
 import io.qcow4j.bitmaps.DirtyBitmap;
-import io.qcow4j.core.BlockDevice;
-import io.qcow4j.core.BlockStatus;
-import io.qcow4j.core.OpenOptions;
 import io.qcow4j.core.RawImage;
+import io.qcow4j.core.api.BlockDevice;
+import io.qcow4j.core.api.BlockStatus;
+import io.qcow4j.core.api.OpenOptions;
 
 /**
  * An image file at rest as a backup source: a qcow2 chain, whose checkpoints are persistent

@@ -5,9 +5,9 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 
-import io.qcow4j.core.BlockDevice;
-import io.qcow4j.core.OpenOptions;
 import io.qcow4j.core.Qcow2Image;
+import io.qcow4j.core.api.BlockDevice;
+import io.qcow4j.core.api.OpenOptions;
 
 /**
  * Opens one point of a set as a read-only disk, following the manifest's parents (the source

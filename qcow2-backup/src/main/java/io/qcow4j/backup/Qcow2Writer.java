@@ -4,8 +4,8 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Path;
 
-import io.qcow4j.core.CreateOptions;
 import io.qcow4j.core.Qcow2Image;
+import io.qcow4j.core.api.CreateOptions;
 
 /**
  * Writes a qcow2 backup: the full holds the data; an incremental holds only the changed

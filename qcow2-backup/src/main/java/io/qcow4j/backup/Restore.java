@@ -7,11 +7,11 @@ import java.nio.file.Path;
 
 import java.util.List;
 
-import io.qcow4j.core.BlockDevice;
-import io.qcow4j.core.BlockStatus;
-import io.qcow4j.core.CreateOptions;
 import io.qcow4j.core.Qcow2Image;
 import io.qcow4j.core.RawImage;
+import io.qcow4j.core.api.BlockDevice;
+import io.qcow4j.core.api.BlockStatus;
+import io.qcow4j.core.api.CreateOptions;
 import io.qcow4j.nbd.client.NbdClient;
 import io.qcow4j.nbd.protocol.Nbd;
 

@@ -8,8 +8,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
 
-import io.qcow4j.core.BlockDevice;
-import io.qcow4j.core.BlockStatus;
+import io.qcow4j.core.api.BlockDevice;
+import io.qcow4j.core.api.BlockStatus;
 
 /**
  * The disk at one point of a chain of stream backups, as a read-only {@link BlockDevice}:

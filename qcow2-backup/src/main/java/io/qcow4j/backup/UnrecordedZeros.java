@@ -5,8 +5,8 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 
-import io.qcow4j.core.BlockDevice;
-import io.qcow4j.core.BlockStatus;
+import io.qcow4j.core.api.BlockDevice;
+import io.qcow4j.core.api.BlockStatus;
 
 /**
  * Changes a dirty bitmap cannot show: QEMU's {@code resize --shrink} and a later grow within

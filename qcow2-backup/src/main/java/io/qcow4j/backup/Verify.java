@@ -7,8 +7,8 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
 
-import io.qcow4j.core.OpenOptions;
 import io.qcow4j.core.Qcow2Image;
+import io.qcow4j.core.api.OpenOptions;
 
 /**
  * Checks a set without its source: each file is there with the manifest's size, every 1 MiB
@@ -117,7 +117,7 @@ final class Verify {
         Qcow2Image img;
         try {
             img = Qcow2Image.open(file, OpenOptions.readOnly().openBacking(false));
-        } catch (io.qcow4j.core.CorruptImageException e) {
+        } catch (io.qcow4j.core.api.CorruptImageException e) {
             throw new Damage(e.fileOffset(), e.getMessage());
         }
         try (img) {
@@ -141,7 +141,7 @@ final class Verify {
                             + " does not match its checksum");
                 }
             }
-        } catch (io.qcow4j.core.CorruptImageException e) {
+        } catch (io.qcow4j.core.api.CorruptImageException e) {
             throw new Damage(e.fileOffset(), e.getMessage());
         }
     }

@@ -13,8 +13,8 @@ import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.List;
 
-import io.qcow4j.core.OpenOptions;
 import io.qcow4j.core.Qcow2Image;
+import io.qcow4j.core.api.OpenOptions;
 import io.qcow4j.core.format.BitmapsExtension;
 import io.qcow4j.core.format.HeaderExtension;
 import io.qcow4j.testing.Qemu;

@@ -4,8 +4,8 @@ import java.io.IOException;
 import java.util.ArrayList;
 import java.util.List;
 
-import io.qcow4j.core.BlockStatus;
 import io.qcow4j.core.Qcow2Image;
+import io.qcow4j.core.api.BlockStatus;
 import io.qcow4j.core.bitmap.BitmapManager;
 import io.qcow4j.core.bitmap.PersistentBitmap;
 

@@ -10,10 +10,10 @@ import java.util.List;
 import java.util.Map;
 import java.util.function.Consumer;
 
-import io.qcow4j.core.BlockDevice;
-import io.qcow4j.core.OpenOptions;
 import io.qcow4j.core.Qcow2Image;
 import io.qcow4j.core.RawImage;
+import io.qcow4j.core.api.BlockDevice;
+import io.qcow4j.core.api.OpenOptions;
 
 /**
  * A backing chain: the top image and the layers below it, depth 0 being the top. The top

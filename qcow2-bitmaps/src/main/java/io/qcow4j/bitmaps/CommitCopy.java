@@ -3,10 +3,10 @@ package io.qcow4j.bitmaps;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 
-import io.qcow4j.core.BlockDevice;
-import io.qcow4j.core.BlockStatus;
 import io.qcow4j.core.Qcow2Image;
 import io.qcow4j.core.RawImage;
+import io.qcow4j.core.api.BlockDevice;
+import io.qcow4j.core.api.BlockStatus;
 
 /**
  * The copy of a commit, made as QEMU's commit job (a mirror of the top into the base)
@@ -172,11 +172,7 @@ final class CommitCopy {
             buf.clear().limit(len);
             top.read(off, buf);
             buf.flip();
-            if (base instanceof Qcow2Image q) {
-                q.write(off, buf);
-            } else {
-                ((RawImage) base).write(off, buf);
-            }
+            base.write(off, buf);
         }
     }
 
@@ -185,11 +181,11 @@ final class CommitCopy {
      * zeros already, so its holes stay holes (QEMU punches new ones, which Java cannot).
      */
     private void writeZeroes(long pos, long n) throws IOException {
-        if (base instanceof Qcow2Image q) {
-            q.writeZeroes(pos, n);
+        if (base.hasNativeZeroes()) {
+            base.writeZeroes(pos, n);
             return;
         }
-        RawImage raw = (RawImage) base;
+        BlockDevice raw = base;
         byte[] zeros = new byte[CHUNK];
         for (long off = pos; off < pos + n; off += CHUNK) {
             int len = (int) Math.min(CHUNK, pos + n - off);

@@ -1,8 +1,8 @@
 package io.qcow4j.bitmaps;
 
-import io.qcow4j.core.BlockDevice;
-import io.qcow4j.core.BlockStatus;
 import io.qcow4j.core.Qcow2Image;
+import io.qcow4j.core.api.BlockDevice;
+import io.qcow4j.core.api.BlockStatus;
 
 /**
  * Where QEMU's block status of a chain ends a run. Each qcow2 layer it consults answers for

@@ -8,8 +8,8 @@ import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
 
-import io.qcow4j.core.CreateOptions;
 import io.qcow4j.core.Qcow2Image;
+import io.qcow4j.core.api.CreateOptions;
 import io.qcow4j.core.bitmap.BitmapManager;
 
 /**

@@ -9,9 +9,9 @@ import java.util.List;
 import java.util.Random;
 import java.util.stream.Stream;
 
-import io.qcow4j.core.CreateOptions;
-import io.qcow4j.core.OpenOptions;
 import io.qcow4j.core.Qcow2Image;
+import io.qcow4j.core.api.CreateOptions;
+import io.qcow4j.core.api.OpenOptions;
 import io.qcow4j.core.bitmap.BitmapBits;
 import io.qcow4j.core.bitmap.PersistentBitmap;
 import io.qcow4j.testing.CheckVerdict;

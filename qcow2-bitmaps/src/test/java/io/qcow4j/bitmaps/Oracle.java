@@ -9,8 +9,8 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 
-import io.qcow4j.core.CreateOptions;
 import io.qcow4j.core.Qcow2Image;
+import io.qcow4j.core.api.CreateOptions;
 import io.qcow4j.testing.DirtyExtents;
 import io.qcow4j.testing.Qemu;
 
@@ -35,9 +35,9 @@ final class Oracle {
     /** Creates an overlay of {@code base} with qcow4j, naming the base relative to it. */
     static Path overlay(Path base, String name) throws IOException {
         Path top = base.resolveSibling(name);
-        try (Qcow2Image b = Qcow2Image.open(base, io.qcow4j.core.OpenOptions.readOnly().openBacking(false))) {
+        try (Qcow2Image b = Qcow2Image.open(base, io.qcow4j.core.api.OpenOptions.readOnly().openBacking(false))) {
             Qcow2Image.create(top, CreateOptions.size(b.size()).backingFile(base.getFileName().toString()).backingFormat("qcow2"),
-                    io.qcow4j.core.OpenOptions.readWrite().openBacking(false)).close();
+                    io.qcow4j.core.api.OpenOptions.readWrite().openBacking(false)).close();
         }
         return top;
     }

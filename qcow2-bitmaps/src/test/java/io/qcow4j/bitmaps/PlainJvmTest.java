@@ -13,8 +13,8 @@ import java.util.List;
 import java.util.concurrent.TimeUnit;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import io.qcow4j.core.OpenOptions;
 import io.qcow4j.core.Qcow2Image;
+import io.qcow4j.core.api.OpenOptions;
 import io.qcow4j.core.storage.MappingSupport;
 import io.qcow4j.testing.ChildJvm;
 import io.qcow4j.testing.Qemu;
@@ -101,7 +101,7 @@ class PlainJvmTest {
         public static void main(String[] args) throws Exception {
             Path img = Path.of(args[0]);
             List<String> warnings = new ArrayList<>();
-            try (Qcow2Image image = Qcow2Image.create(img, io.qcow4j.core.CreateOptions.size(64L * MIB).clusterSize(512),
+            try (Qcow2Image image = Qcow2Image.create(img, io.qcow4j.core.api.CreateOptions.size(64L * MIB).clusterSize(512),
                     OpenOptions.readWrite().warnings(warnings::add))) {
                 Bitmaps.of(image).add("plain");
                 for (int i = 0; i < 16; i++) {

@@ -3,6 +3,11 @@ package io.qcow4j.core;
 import java.io.IOException;
 import java.nio.file.Path;
 
+import io.qcow4j.core.api.BlockDevice;
+import io.qcow4j.core.api.OpenOptions;
+import io.qcow4j.core.api.UnsupportedImageException;
+import io.qcow4j.core.engine.ImageOpener;
+
 /** Finding and opening the files an image names (backing files), as the engine does itself. */
 public final class ImageFiles {
     private ImageFiles() {

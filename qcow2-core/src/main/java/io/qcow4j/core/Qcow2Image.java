@@ -6,39 +6,35 @@ import java.nio.channels.SeekableByteChannel;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collections;
-import java.util.HashSet;
 import java.util.List;
 import java.util.function.Consumer;
 
-import io.qcow4j.core.alloc.RefcountManager;
+import io.qcow4j.core.api.BlockDevice;
+import io.qcow4j.core.api.BlockStatus;
+import io.qcow4j.core.api.CompressionType;
+import io.qcow4j.core.api.CreateOptions;
+import io.qcow4j.core.api.OpenOptions;
+import io.qcow4j.core.api.SnapshotException;
 import io.qcow4j.core.bitmap.BitmapManager;
-import io.qcow4j.core.cache.L2Cache;
-import io.qcow4j.core.engine.ClusterMapper;
-import io.qcow4j.core.engine.DataRead;
-import io.qcow4j.core.engine.Geometry;
-import io.qcow4j.core.engine.GuestRanges;
-import io.qcow4j.core.engine.ImageIo;
+import io.qcow4j.core.crypto.LuksHeader;
+import io.qcow4j.core.engine.EngineParts;
+import io.qcow4j.core.engine.Faces;
+import io.qcow4j.core.engine.Qcow2Engine;
 import io.qcow4j.core.format.CompressedDescriptor;
 import io.qcow4j.core.format.Header;
-import io.qcow4j.core.crypto.Luks;
-import io.qcow4j.core.crypto.LuksHeader;
-import io.qcow4j.core.format.HeaderExtension;
 import io.qcow4j.core.format.SnapshotEntry;
-import io.qcow4j.core.storage.FileStorage;
-import io.qcow4j.core.storage.HostFile;
-import io.qcow4j.core.storage.ImageLock;
-import io.qcow4j.core.storage.Storage;
 
 /**
- * A qcow2 image: the public face of the engine.
+ * A qcow2 image: the public face of its {@link Qcow2Engine}, which owns the image's state
+ * and the order of its writes.
  *
  * <p>Threads: every public method holds the image's lock, so one image may be shared
  * between threads, one request at a time: calls from several threads, to disjoint or
  * overlapping ranges, with flushes and bitmap stores between, behave as if made in the
  * order they took the lock. Objects handed out ({@link #bitmaps()} and its bitmaps,
- * {@link #engineParts()}) do not lock: while other threads use the image, call them inside
- * {@code synchronized (image)}. Two images open on one file are refused by the file lock
- * (one writer, or several readers).
+ * {@link #engineParts()}, {@link #engine()}) do not lock: while other threads use the image,
+ * call them inside {@code synchronized (image)}. Two images open on one file are refused by
+ * the file lock (one writer, or several readers).
  *
  * <p>Durability: what {@link #flush()} or {@link #close()} returned for survives a killed
  * process or a power failure. A write acknowledged since (its L2 update may still wait in
@@ -55,49 +51,24 @@ import io.qcow4j.core.storage.Storage;
  * }</pre>
  */
 public final class Qcow2Image implements BlockDevice {
-    final Path path;
-    final Storage storage;
-    final Storage dataFile;
-    final Header header;
-    final Geometry geo;
-    final RefcountManager refcounts;
-    final ClusterMapper mapper;
-    final ImageIo io;
-    final boolean readOnly;
-    final List<SnapshotEntry> snapshotEntries;
-    BlockDevice backing;
-    BitmapManager bitmaps;
-    /** Where warnings go ({@link OpenOptions#warnings}): bitmaps lost at close, an extension ignored. */
-    Consumer<String> warnings = w -> { };
-    /** QEMU's image locks on the image and its data file (none with force-share); released last on close. */
-    final List<ImageLock> locks = new ArrayList<>(2);
-    boolean checkMode;
-    /** Guest requests cut into per-cluster steps. */
-    private final GuestRanges ranges;
-    private final FirstWrite firstWrite = new FirstWrite();
-    private boolean closed;
-    /** QEMU's guess, made once at the first block status: clusters allocated but mostly holes in the file. */
-    private Boolean metadataPreallocated;
-    /** The data's host file for hole queries (metadata preallocation only), or null. */
-    HostFile holes;
-    /** LUKS encryption (crypt_method 2), null for a plain image. */
-    Encryption encryption;
+    /** The engine opens backing files: a qcow2 layer gets this face, a raw one a RawImage. */
+    private static final Faces FACES = new Faces() {
+        @Override
+        public BlockDevice qcow2(Qcow2Engine engine) {
+            return new Qcow2Image(engine);
+        }
 
-    Qcow2Image(Path path, Storage storage, Storage dataFile, Header header, Geometry geo,
-               RefcountManager refcounts, ClusterMapper mapper, ImageIo io, boolean readOnly,
-               List<SnapshotEntry> snapshots, BlockDevice backing) {
-        this.path = path;
-        this.storage = storage;
-        this.dataFile = dataFile;
-        this.header = header;
-        this.geo = geo;
-        this.refcounts = refcounts;
-        this.mapper = mapper;
-        this.io = io;
-        this.readOnly = readOnly;
-        this.snapshotEntries = snapshots;
-        this.backing = backing;
-        this.ranges = new GuestRanges(io, mapper, geo, refcounts);
+        @Override
+        public BlockDevice raw(Path file, boolean readOnly, boolean forceShare, Path name) throws IOException {
+            return RawImage.open(file, readOnly, forceShare, name);
+        }
+    };
+
+    private final Qcow2Engine engine;
+
+    private Qcow2Image(Qcow2Engine engine) {
+        this.engine = engine;
+        engine.bind(this);
     }
 
     /** Creates a new image (replacing any file at {@code path}) and opens it read-write. */
@@ -107,22 +78,18 @@ public final class Qcow2Image implements BlockDevice {
 
     /** Creates a new image and opens it with {@code openOptions} (e.g. without its backing chain). */
     public static Qcow2Image create(Path path, CreateOptions options, OpenOptions openOptions) throws IOException {
-        ImageCreator.create(path, options, openOptions.warnings());
-        if (options.luksSecret() != null && openOptions.encryptionSecret() == null) {
-            openOptions.encryptionSecret(options.luksSecret());
-        }
-        return open(path, openOptions);
+        return (Qcow2Image) Qcow2Engine.create(path, options, openOptions, FACES).face();
     }
 
     public static Qcow2Image open(Path path, OpenOptions options) throws IOException {
-        return ImageOpener.open(path, options, new HashSet<>());
+        return (Qcow2Image) Qcow2Engine.open(path, options, FACES).face();
     }
 
     // ------------------------------------------------------------ properties
 
     @Override
     public synchronized long size() {
-        return header.size;
+        return engine.size();
     }
 
     @Override
@@ -132,48 +99,49 @@ public final class Qcow2Image implements BlockDevice {
 
     @Override
     public Path path() {
-        return path;
+        return engine.path();
     }
 
+    @Override
     public boolean isReadOnly() {
-        return readOnly;
+        return engine.isReadOnly();
     }
 
     public int version() {
-        return header.version;
+        return engine.version();
     }
 
     public int clusterSize() {
-        return geo.clusterSize();
+        return engine.clusterSize();
     }
 
     public int refcountBits() {
-        return header.refcountBits();
+        return engine.refcountBits();
     }
 
     public CompressionType compressionType() {
-        return CompressionType.fromCode(header.compressionType);
+        return engine.compressionType();
     }
 
     public boolean lazyRefcounts() {
-        return (header.compatibleFeatures & Header.COMPAT_LAZY_REFCOUNTS) != 0;
+        return engine.lazyRefcounts();
     }
 
     public boolean isCorrupt() {
-        return header.hasIncompatible(Header.INCOMPAT_CORRUPT);
+        return engine.isCorrupt();
     }
 
     public boolean isDirty() {
-        return header.hasIncompatible(Header.INCOMPAT_DIRTY);
+        return engine.isDirty();
     }
 
     public boolean extendedL2() {
-        return geo.extendedL2();
+        return engine.extendedL2();
     }
 
     /** Whether guest data is encrypted (LUKS, crypt_method 2). */
     public boolean isEncrypted() {
-        return encryption != null;
+        return engine.isEncrypted();
     }
 
     /**
@@ -183,8 +151,7 @@ public final class Qcow2Image implements BlockDevice {
      * in QEMU's words, before anything is written.
      */
     public synchronized void addLuksKeyslot(byte[] passphrase, int slot, int iterTimeMillis) throws IOException {
-        ensureOpen();
-        Keyslots.add(this, passphrase, slot, iterTimeMillis);
+        engine.addLuksKeyslot(passphrase, slot, iterTimeMillis);
     }
 
     /**
@@ -192,49 +159,47 @@ public final class Qcow2Image implements BlockDevice {
      * every active one {@code oldPassphrase} opens; the last active one only with {@code force}.
      */
     public synchronized void eraseLuksKeyslots(int slot, byte[] oldPassphrase, boolean force) throws IOException {
-        ensureOpen();
-        Keyslots.erase(this, slot, oldPassphrase, force);
+        engine.eraseLuksKeyslots(slot, oldPassphrase, force);
     }
 
     /** The LUKS header of an encrypted image (as read at open), or null. */
     public LuksHeader luksHeader() {
-        return encryption == null ? null : encryption.luks;
+        return engine.luksHeader();
     }
 
     /** Data file name as recorded in the image, or null. */
     public String dataFile() {
-        return header.stringExtension(HeaderExtension.EXTERNAL_DATA_FILE);
+        return engine.dataFile();
     }
 
     public boolean dataFileRaw() {
-        return (header.autoclearFeatures & Header.AUTOCLEAR_DATA_FILE_RAW) != 0;
+        return engine.dataFileRaw();
     }
 
     /** Backing file name as recorded in the image, or null. */
     public String backingFile() {
-        return header.backingFile;
+        return engine.backingFile();
     }
 
     /** Backing format from the header extension, or null. */
     public String backingFormat() {
-        return header.stringExtension(HeaderExtension.BACKING_FORMAT);
+        return engine.backingFormat();
     }
 
     /** The opened backing device, or null. */
     public BlockDevice backing() {
-        return backing;
+        return engine.backing();
     }
 
     /** A copy of the parsed header, for inspection. */
     public synchronized Header header() throws IOException {
-        return ImageOpener.readHeader(storage);
+        return engine.headerCopy();
     }
 
     public synchronized List<Snapshot> snapshots() {
         List<Snapshot> out = new ArrayList<>();
-        for (SnapshotEntry e : snapshotEntries) {
-            out.add(new Snapshot(e.id, e.name, e.vmStateSize, e.dateSec, e.dateNsec, e.vmClockNsec,
-                    e.diskSize, e.icount));
+        for (SnapshotEntry e : engine.snapshotEntries()) {
+            out.add(toSnapshot(e));
         }
         return Collections.unmodifiableList(out);
     }
@@ -244,14 +209,7 @@ public final class Qcow2Image implements BlockDevice {
      * It must not be read after the snapshot is deleted.
      */
     public synchronized BlockDevice snapshot(String idOrName) throws IOException {
-        int i = InternalSnapshots.find(snapshotEntries, idOrName);
-        if (i < 0) {
-            throw new IllegalArgumentException("Can't find snapshot '" + idOrName + "'");
-        }
-        SnapshotEntry e = snapshotEntries.get(i);
-        long[] l1 = ClusterMapper.readL1(storage, geo, e.l1TableOffset, e.l1Size, "snapshot L1 table");
-        long size = e.diskSize >= 0 ? e.diskSize : header.size;
-        return new SnapshotView(this, l1, e.l1TableOffset, size);
+        return engine.snapshot(idOrName);
     }
 
     /**
@@ -262,8 +220,7 @@ public final class Qcow2Image implements BlockDevice {
      * shared cluster), before anything changes.
      */
     public synchronized Snapshot createSnapshot(String name) throws IOException {
-        ensureWritable();
-        return new InternalSnapshots(this).create(name, java.time.Instant.now());
+        return toSnapshot(engine.createSnapshot(name));
     }
 
     /**
@@ -271,37 +228,38 @@ public final class Qcow2Image implements BlockDevice {
      * as {@code qemu-img snapshot -a}; the snapshot stays. Refused while dirty bitmaps exist.
      */
     public synchronized Snapshot applySnapshot(String idOrName) throws IOException {
-        ensureWritable();
-        return new InternalSnapshots(this).apply(idOrName);
+        return toSnapshot(engine.applySnapshot(idOrName));
     }
 
     /** Deletes an internal snapshot (by id, else by name) and frees what only it held. */
     public synchronized Snapshot deleteSnapshot(String idOrName) throws IOException {
-        ensureWritable();
-        return new InternalSnapshots(this).delete(idOrName);
+        return toSnapshot(engine.deleteSnapshot(idOrName));
+    }
+
+    private static Snapshot toSnapshot(SnapshotEntry e) {
+        return new Snapshot(e.id, e.name, e.vmStateSize, e.dateSec, e.dateNsec, e.vmClockNsec, e.diskSize, e.icount);
+    }
+
+    /** The engine under this face, for check, repair and dump (not a stable API; see the class comment). */
+    public Qcow2Engine engine() {
+        return engine;
     }
 
     /** Internal parts for check, repair and dump (see {@link EngineParts}). */
     public EngineParts engineParts() {
-        return new EngineParts(this, storage, dataFile, header, geo, refcounts, mapper, snapshotEntries);
+        return engine.engineParts();
     }
 
     /** Rewrites the header from its in-memory state (after a repair changed it). */
     public synchronized void rewriteHeader() throws IOException {
-        ensureWritable();
-        writeHeader();
-        storage.flush();
+        engine.rewriteHeader();
     }
 
-    // ------------------------------------------------------------ I/O
+    // ------------------------------------------------------------ I/O: see Qcow2Engine for how
 
     @Override
     public synchronized void read(long offset, ByteBuffer dst) throws IOException {
-        ensureOpen();
-        if (offset < 0) {
-            throw new IllegalArgumentException("negative offset " + offset);
-        }
-        ranges.read(offset, dst, header.size);
+        engine.read(offset, dst);
     }
 
     /**
@@ -311,41 +269,18 @@ public final class Qcow2Image implements BlockDevice {
      * likewise drops its lock around the data read). A writable image reads as {@link #read}.
      */
     public void readShared(long offset, ByteBuffer dst) throws IOException {
-        if (!readOnly) {
-            read(offset, dst);
-            return;
-        }
-        List<DataRead> data;
-        synchronized (this) {
-            ensureOpen();
-            if (offset < 0) {
-                throw new IllegalArgumentException("negative offset " + offset);
-            }
-            data = ranges.readPlanned(offset, dst, header.size);
-        }
-        for (DataRead d : data) {
-            d.run();
-        }
+        engine.readShared(offset, dst);
     }
 
+    /** Writes {@code src} at {@code offset}; every enabled bitmap records the range. */
+    @Override
     public synchronized void write(long offset, ByteBuffer src) throws IOException {
-        ensureWritable();
-        long length = src.remaining();
-        checkRange(offset, length);
-        beforeGuestWrite(offset, length);
-        try {
-            writeUntracked(offset, src);
-        } finally {
-            // a failed write may have changed part of the range: the bitmaps record it all
-            bitmaps.track(offset, length);
-        }
+        engine.write(offset, src);
     }
 
     /** A write that no bitmap records (stream copies data that does not change the guest's view). */
     public synchronized void writeUntracked(long offset, ByteBuffer src) throws IOException {
-        ensureWritable();
-        checkRange(offset, src.remaining());
-        ranges.write(offset, src);
+        engine.writeUntracked(offset, src);
     }
 
     /**
@@ -353,15 +288,20 @@ public final class Qcow2Image implements BlockDevice {
      * backing file unmaps them, as QEMU does), zero data elsewhere; as in QEMU, a partly
      * covered cluster that maps no data and otherwise reads as zeros becomes a zero cluster too.
      */
+    @Override
     public synchronized void writeZeroes(long offset, long length) throws IOException {
-        ensureWritable();
-        checkRange(offset, length);
-        beforeGuestWrite(offset, length);
-        try {
-            ranges.writeZeroes(offset, length, header.size, zeroesWithoutData(), (o, n) -> BlockStatusWalker.readsZero(this, o, n));
-        } finally {
-            bitmaps.track(offset, length);
-        }
+        engine.writeZeroes(offset, length);
+    }
+
+    /** Zero clusters (v3; unmapped on a v2 image without a backing file), not zero bytes. */
+    @Override
+    public boolean hasNativeZeroes() {
+        return true;
+    }
+
+    @Override
+    public boolean canDiscard() {
+        return true;
     }
 
     /**
@@ -369,15 +309,7 @@ public final class Qcow2Image implements BlockDevice {
      * must read as zeros rather than as the longer backing file's data.
      */
     public synchronized void writeZeroesUntracked(long offset, long length) throws IOException {
-        ensureWritable();
-        checkRange(offset, length);
-        mapper.checkWritable(offset, length);
-        ranges.writeZeroes(offset, length, header.size, zeroesWithoutData(), (o, n) -> BlockStatusWalker.readsZero(this, o, n));
-    }
-
-    /** Whole clusters can read as zeros without data: zero flags (v3), or unmapped on a v2 image without a backing file (as QEMU). */
-    private boolean zeroesWithoutData() {
-        return version() >= 3 || header.backingFile == null;
+        engine.writeZeroesUntracked(offset, length);
     }
 
     /**
@@ -385,20 +317,9 @@ public final class Qcow2Image implements BlockDevice {
      * On an overlay the freed clusters read as zeros rather than backing data; on a v2
      * overlay, which cannot say so, discard does nothing (as in QEMU).
      */
+    @Override
     public synchronized void discard(long offset, long length) throws IOException {
-        ensureWritable();
-        checkRange(offset, length);
-        if (header.version < 3 && header.backingFile != null) {
-            // v2 has no zero flag: freeing would expose backing data, so like QEMU do nothing
-            return;
-        }
-        beforeGuestWrite(offset, length);
-        try {
-            ranges.discard(offset, length, header.size);
-        } finally {
-            // QEMU dirties the whole requested range, discarded or not (failed or not)
-            bitmaps.track(offset, length);
-        }
+        engine.discard(offset, length);
     }
 
     /**
@@ -407,24 +328,12 @@ public final class Qcow2Image implements BlockDevice {
      * that does not shrink is written plain, as QEMU writes it.
      */
     public synchronized void writeCompressed(long offset, ByteBuffer src) throws IOException {
-        ensureWritable();
-        int n = src.remaining();
-        checkRange(offset, n);
-        if (!geo.aligned(offset) || n == 0 || (n % geo.clusterSize() != 0 && offset + n != header.size)) {
-            throw new IllegalArgumentException("Compressed writes must cover whole clusters");
-        }
-        beforeGuestWrite(offset, n);
-        try {
-            io.writeCompressed(offset, src);
-        } finally {
-            bitmaps.track(offset, n);
-        }
+        engine.writeCompressed(offset, src);
     }
 
     @Override
     public synchronized BlockStatus blockStatus(long offset, long length) throws IOException {
-        ensureOpen();
-        return BlockStatusWalker.status(this, offset, length);
+        return engine.blockStatus(offset, length);
     }
 
     /**
@@ -433,56 +342,26 @@ public final class Qcow2Image implements BlockDevice {
      * L2 table; depth 0, no host offset. The backing file is not consulted.
      */
     public synchronized BlockStatus ownStatus(long offset, long length) throws IOException {
-        ensureOpen();
-        return BlockStatusWalker.own(this, offset, length);
+        return engine.ownStatus(offset, length);
     }
 
     /**
      * Makes every write acknowledged so far durable (the data, then the L2 updates waiting
      * in the cache, each step flushed): they survive a crash from now on.
      */
+    @Override
     public synchronized void flush() throws IOException {
-        ensureOpen();
-        if (!readOnly) {
-            syncMetadata();
-            // the flush made the stores' header switches durable: the old bitmap clusters
-            // go now (their lowered refcounts reach the disk with the next flush)
-            bitmaps.releaseDeferredFrees();
-            refcounts.applyPendingFrees();
-        }
-    }
-
-    /**
-     * Makes everything written so far durable, in the order a power failure needs: a flush
-     * (guest data, new refcounts and new metadata clusters reach the disk), then the L2
-     * entries that waited in the cache are written and flushed (so no entry on disk ever
-     * names a cluster whose refcount or data is not there yet), then the refcounts of what
-     * those entries stopped referencing are lowered (so no refcount on disk drops while a
-     * reference on disk still needs it; they reach the disk with the next flush). Two
-     * flushes at most, however much was written; one when no L2 entry waited. Returns
-     * whether refcounts were lowered (not flushed yet).
-     */
-    synchronized boolean syncMetadata() throws IOException {
-        storage.flush();
-        if (dataFile != null) {
-            dataFile.flush();
-        }
-        L2Cache cache = mapper.cache();
-        if (cache.hasDirty()) {
-            cache.writeBack();
-            storage.flush();
-        }
-        return refcounts.applyPendingFrees();
+        engine.flush();
     }
 
     /**
      * Grows the disk, or shrinks it when no whole cluster past the new end maps data.
      * Whatever the new range held before (the tail of the cluster an earlier shrink cut
      * through, a longer backing file's data) reads as zeros after a grow; see
-     * {@link ImageResizer} for the order of the writes.
+     * the engine's ImageResizer for the order of the writes.
      */
     public synchronized void resize(long newSize) throws IOException {
-        resize(newSize, false);
+        engine.resize(newSize);
     }
 
     /**
@@ -491,23 +370,7 @@ public final class Qcow2Image implements BlockDevice {
      * cluster still in use.
      */
     public synchronized void resizeDiscarding(long newSize) throws IOException {
-        resize(newSize, true);
-    }
-
-    private void resize(long newSize, boolean discard) throws IOException {
-        ensureWritable();
-        if (newSize < 0) {
-            throw new IllegalArgumentException("Image size must be non-negative");
-        }
-        ImageResizer.checkResizable(this, newSize);
-        if (newSize < header.size) {
-            if (!discard) {
-                ImageResizer.checkShrinkable(this, newSize);
-            }
-            ImageResizer.shrink(this, newSize);
-        } else if (newSize > header.size) {
-            ImageResizer.grow(this, newSize, false);
-        }
+        engine.resizeDiscarding(newSize);
     }
 
     /**
@@ -515,24 +378,7 @@ public final class Qcow2Image implements BlockDevice {
      * mapped (metadata), and given real zero bytes (falloc, full).
      */
     public synchronized void growPreallocated(long newSize, CreateOptions.Preallocation mode) throws IOException {
-        ensureWritable();
-        if (newSize < header.size) {
-            throw new IOException("Preallocation can only be used for growing images");
-        }
-        ImageResizer.checkResizable(this, newSize);
-        if (mode == CreateOptions.Preallocation.OFF) {
-            resize(newSize);
-        } else if (newSize > header.size) {
-            ImageResizer.growPreallocated(this, newSize, mode);
-        }
-    }
-
-    /** Gives a new, empty image its size: nothing is zeroed, the backing file shows through. */
-    synchronized void setInitialSize(long size) throws IOException {
-        ensureWritable();
-        if (size > header.size) {
-            ImageResizer.grow(this, size, true);
-        }
+        engine.growPreallocated(newSize, mode);
     }
 
     /**
@@ -541,9 +387,7 @@ public final class Qcow2Image implements BlockDevice {
      * through the chain is unchanged by that, so no bitmap records it.
      */
     public synchronized void makeEmpty() throws IOException {
-        ensureWritable();
-        ranges.unmapAll(header.size);
-        syncMetadata();
+        engine.makeEmpty();
     }
 
     /**
@@ -552,36 +396,22 @@ public final class Qcow2Image implements BlockDevice {
      * (rebase, stream) or wants it changed (rebase -u).
      */
     public synchronized void setBackingFile(String name, String format, BlockDevice device) throws IOException {
-        ensureWritable();
-        if (name != null && dataFileRaw()) {
-            throw new IllegalArgumentException("Backing file and data-file-raw cannot be used at the same time");
-        }
-        // what the top now holds itself (stream, rebase) is durable before the header relies on it
-        syncMetadata();
-        header.backingFile = name;
-        header.setExtension(HeaderExtension.BACKING_FORMAT,
-                name == null || format == null ? null : HeaderExtension.ofString(HeaderExtension.BACKING_FORMAT, format).data());
-        writeHeader();
-        storage.flush();
-        attachBacking(device);
+        engine.setBackingFile(name, format, device);
     }
 
     /** Reads through {@code device} as the backing file (no header change): for reopening layers. */
     public synchronized void attachBacking(BlockDevice device) {
-        this.backing = device;
-        io.setBacking(device);
+        engine.attachBacking(device);
     }
 
     /** Stops using the backing device without closing it, and returns it (the caller owns it now). */
     public synchronized BlockDevice detachBacking() {
-        BlockDevice b = backing;
-        attachBacking(null);
-        return b;
+        return engine.detachBacking();
     }
 
     /** The image's dirty bitmaps (persistent ones from the bitmap directory, and transient ones). */
     public BitmapManager bitmaps() {
-        return bitmaps;
+        return engine.bitmaps();
     }
 
     /**
@@ -592,13 +422,12 @@ public final class Qcow2Image implements BlockDevice {
      * power failure before that, the bitmaps read as in_use again: inconsistent, never wrong).
      */
     public synchronized void storeBitmaps() throws IOException {
-        ensureWritable();
-        bitmaps.store();
+        engine.storeBitmaps();
     }
 
     /** The warnings sink this image was opened with. */
     public Consumer<String> warnings() {
-        return warnings;
+        return engine.warnings();
     }
 
     /**
@@ -607,125 +436,12 @@ public final class Qcow2Image implements BlockDevice {
      */
     @Override
     public synchronized void close() throws IOException {
-        if (closed) {
-            return;
-        }
-        closed = true;
-        ImageCloser.close(this);
+        engine.close();
     }
 
     /** A channel over the virtual disk, positioned at 0; closing it leaves the image open. */
     public SeekableByteChannel channel() {
         return new Qcow2Channel(this);
-    }
-
-    // ------------------------------------------------------------ internals
-
-    /**
-     * Makes a new, empty image LUKS-encrypted: the header area in new clusters, then the
-     * header names it (crypt_method 2 and the header pointer extension) in one write.
-     */
-    synchronized void initEncryption(Luks.Created luks) throws IOException {
-        ensureWritable();
-        byte[] area = luks.area();
-        int clusters = (int) ((area.length + (long) geo.clusterSize() - 1) / geo.clusterSize());
-        long offset = refcounts.allocate(clusters, false);
-        storage.write(offset, ByteBuffer.wrap(area));
-        storage.flush();
-        ByteBuffer ext = ByteBuffer.allocate(16).putLong(0, offset).putLong(8, area.length);
-        header.cryptMethod = Encryption.CRYPT_LUKS;
-        header.setExtension(HeaderExtension.FULL_DISK_ENCRYPTION, ext.array());
-        writeHeader();
-        storage.flush();
-    }
-
-    synchronized void writeHeader() throws IOException {
-        byte[] bytes = header.serialize();
-        storage.write(0, ByteBuffer.wrap(bytes));
-    }
-
-    void l1Moved(long offset, int entries) throws IOException {
-        header.l1TableOffset = offset;
-        header.l1Size = entries;
-        writeHeader();
-        storage.flush();
-    }
-
-    void refcountTableMoved(long offset, int clusters) throws IOException {
-        header.refcountTableOffset = offset;
-        header.refcountTableClusters = clusters;
-        writeHeader();
-        storage.flush();
-    }
-
-    /**
-     * As QEMU decides whether an image is metadata-preallocated: more clusters with a
-     * refcount than the file occupies on disk (by a ninth, and at least two). Only then
-     * does block status ask the file system about holes under data clusters.
-     */
-    boolean metadataPreallocated() throws IOException {
-        if (metadataPreallocated == null) {
-            metadataPreallocated = false;
-            if (encryption != null) {
-                // a hole under an encrypted cluster is not zeros once decrypted: never report it as zero
-                return false;
-            }
-            long blocks = storage instanceof FileStorage f ? HostFile.blocks(f.path()) : -1;
-            if (blocks >= 0) {
-                long realClusters = blocks * 512 / geo.clusterSize();
-                long threshold = Math.max(realClusters * 10 / 9, realClusters + 2);
-                long end = (storage.length() + geo.clusterSize() - 1) / geo.clusterSize();
-                long count = refcounts.countInUse(end, threshold);
-                Storage data = dataFile != null ? dataFile : storage;
-                if (count > threshold && data instanceof FileStorage f) {
-                    holes = HostFile.open(f.path());
-                    metadataPreallocated = holes != null;
-                }
-            }
-        }
-        return metadataPreallocated;
-    }
-
-    boolean isClosed() {
-        return closed;
-    }
-
-    private void ensureOpen() throws IOException {
-        if (closed) {
-            throw new IOException("Image is closed");
-        }
-    }
-
-    private void ensureWritable() throws IOException {
-        ensureOpen();
-        if (readOnly) {
-            throw new IOException("Image is read-only");
-        }
-        prepareForWrite();
-    }
-
-    /** Before the first write of anything (see {@link FirstWrite}). */
-    void prepareForWrite() throws IOException {
-        firstWrite.prepare(this);
-    }
-
-    /** A broken L2 table refuses the write before in_use is set (the file stays unchanged). */
-    private void beforeGuestWrite(long offset, long length) throws IOException {
-        mapper.checkWritable(offset, length);
-        bitmaps.beforeGuestWrite();
-    }
-
-    private void checkRange(long offset, long length) {
-        if (offset < 0 || length < 0 || offset > header.size || length > header.size - offset) {
-            throw new IllegalArgumentException("Request out of range: offset " + offset + ", length " + length
-                    + " (image size " + header.size + ")");
-        }
-    }
-
-    static void zeroFill(ByteBuffer b) {
-        while (b.hasRemaining()) {
-            b.put((byte) 0);
-        }
     }
 
     /** Host byte range a compressed entry occupies (for inspection tools). */

@@ -7,6 +7,8 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 
+import io.qcow4j.core.api.BlockDevice;
+import io.qcow4j.core.api.BlockStatus;
 import io.qcow4j.core.storage.ImageLock;
 
 /** A raw disk image: a backing file, or the target of {@code convert -O raw}. */
@@ -84,6 +86,7 @@ public final class RawImage implements BlockDevice {
         return size;
     }
 
+    @Override
     public boolean isReadOnly() {
         return readOnly;
     }
@@ -113,6 +116,7 @@ public final class RawImage implements BlockDevice {
         }
     }
 
+    @Override
     public void write(long offset, ByteBuffer src) throws IOException {
         if (readOnly) {
             throw new IOException("Image is read-only");
@@ -142,6 +146,7 @@ public final class RawImage implements BlockDevice {
         return new BlockStatus(offset, len, true, false, true, 0, offset, false);
     }
 
+    @Override
     public void flush() throws IOException {
         channel.force(false);
     }

@@ -22,6 +22,8 @@ import java.util.Map;
 import java.util.Random;
 import java.util.TreeMap;
 
+import io.qcow4j.core.api.BlockStatus;
+import io.qcow4j.core.api.OpenOptions;
 import io.qcow4j.core.format.Header;
 import io.qcow4j.testing.Patterns;
 import io.qcow4j.testing.Qemu;

@@ -6,6 +6,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import java.nio.ByteBuffer;
 import java.nio.file.Path;
 
+import io.qcow4j.core.api.AmendOptions;
+import io.qcow4j.core.api.CreateOptions;
+import io.qcow4j.core.api.OpenOptions;
+import io.qcow4j.core.engine.ImageAmender;
 import io.qcow4j.testing.Qemu;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -36,7 +40,7 @@ class AmendAfterWritesTest {
             case "compat" -> AmendOptions.none().compat(kv[1]);
             default -> AmendOptions.none().lazyRefcounts(true);
         };
-        ImageAmender.amend(i, o, null); // closes it
+        ImageAmender.amend(i.engine(), o, null); // closes it
         Qemu.Result r = Qemu.check(img);
         assertEquals(0, r.exitCode(), r.describe());
         Qemu.io(img, "read -P 7 1M 1", "read -P 0 1049089 12287", "read -P 9 3145733 1").assertOk();
@@ -62,7 +66,7 @@ class AmendAfterWritesTest {
         java.nio.file.Files.copy(pristine, img);
         try (io.qcow4j.testing.FaultyStorage.Plan p = io.qcow4j.testing.FaultyStorage.Plan.install(-1,
                 io.qcow4j.testing.FaultyStorage.Fault.EIO, 0)) {
-            ImageAmender.amend(Qcow2Image.open(img, OpenOptions.readWrite()), AmendOptions.none().refcountBits(64), null);
+            ImageAmender.amend(Qcow2Image.open(img, OpenOptions.readWrite()).engine(), AmendOptions.none().refcountBits(64), null);
             events = p.events();
         }
         assertTrue(events > 5, "events " + events);
@@ -72,7 +76,7 @@ class AmendAfterWritesTest {
                     io.qcow4j.testing.FaultyStorage.Fault.EIO, 0)) {
                 Qcow2Image opened = Qcow2Image.open(img, OpenOptions.readWrite());
                 org.junit.jupiter.api.Assertions.assertThrows(java.io.IOException.class,
-                        () -> ImageAmender.amend(opened, AmendOptions.none().refcountBits(64), null), "event " + n);
+                        () -> ImageAmender.amend(opened.engine(), AmendOptions.none().refcountBits(64), null), "event " + n);
             }
             try (Qcow2Image again = Qcow2Image.open(img, OpenOptions.readWrite())) {
                 assertTrue(again.size() > 0);

@@ -3,6 +3,10 @@ package io.qcow4j.core;
 import java.nio.file.Path;
 import java.util.Random;
 
+import io.qcow4j.core.api.AmendOptions;
+import io.qcow4j.core.api.OpenOptions;
+import io.qcow4j.core.engine.ImageAmender;
+
 /**
  * Child process of {@link AmendCrashTest}: amends an image over and over (version both
  * ways, every refcount width, lazy refcounts), turning ranges that read zeros into zero
@@ -34,7 +38,7 @@ public final class AmendCrashWriter {
                 case 2 -> o.compat("1.1").lazyRefcounts(r.nextBoolean()).refcountBits(1 << (1 + r.nextInt(6)));
                 default -> o.refcountBits(img.version() == 2 ? 16 : 1 << r.nextInt(7));
             }
-            ImageAmender.amend(img, o, null); // closes the image
+            ImageAmender.amend(img.engine(), o, null); // closes the image
         }
     }
 }

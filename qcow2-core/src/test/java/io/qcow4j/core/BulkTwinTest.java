@@ -11,6 +11,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
 
+import io.qcow4j.core.api.OpenOptions;
 import io.qcow4j.testing.Patterns;
 import io.qcow4j.testing.Qemu;
 import org.junit.jupiter.api.io.TempDir;

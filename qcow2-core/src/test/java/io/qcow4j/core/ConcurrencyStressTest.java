@@ -16,6 +16,8 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 
+import io.qcow4j.core.api.CreateOptions;
+import io.qcow4j.core.api.OpenOptions;
 import io.qcow4j.core.bitmap.BitmapBits;
 import io.qcow4j.core.bitmap.PersistentBitmap;
 import io.qcow4j.testing.Qemu;

@@ -13,6 +13,8 @@ import java.util.List;
 import java.util.Random;
 import java.util.concurrent.TimeUnit;
 
+import io.qcow4j.core.api.CreateOptions;
+import io.qcow4j.core.api.OpenOptions;
 import io.qcow4j.core.bitmap.PersistentBitmap;
 import io.qcow4j.testing.Qemu;
 import org.junit.jupiter.api.Test;

@@ -4,6 +4,8 @@ import java.nio.ByteBuffer;
 import java.nio.file.Path;
 import java.util.Random;
 
+import io.qcow4j.core.api.OpenOptions;
+
 /**
  * Child process of {@link CrashSafetyTest}: opens an image read-write and writes, zeroes
  * and discards at random until it is killed.

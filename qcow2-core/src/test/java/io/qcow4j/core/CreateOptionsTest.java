@@ -10,6 +10,8 @@ import java.util.List;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.qcow4j.core.api.CompressionType;
+import io.qcow4j.core.api.CreateOptions;
 import io.qcow4j.testing.Qemu;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;

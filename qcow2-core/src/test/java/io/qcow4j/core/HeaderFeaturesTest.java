@@ -13,6 +13,7 @@ import java.nio.file.Path;
 import java.util.Arrays;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import io.qcow4j.core.api.OpenOptions;
 import io.qcow4j.core.format.Header;
 import io.qcow4j.core.format.HeaderExtension;
 import io.qcow4j.testing.Qemu;

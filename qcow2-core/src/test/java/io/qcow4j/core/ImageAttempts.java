@@ -18,6 +18,11 @@ import java.util.LinkedHashMap;
 import java.util.Locale;
 import java.util.Map;
 
+import io.qcow4j.core.api.BlockDevice;
+import io.qcow4j.core.api.BlockStatus;
+import io.qcow4j.core.api.CorruptImageException;
+import io.qcow4j.core.api.OpenOptions;
+import io.qcow4j.core.api.UnsupportedImageException;
 import io.qcow4j.testing.Patterns;
 
 /**

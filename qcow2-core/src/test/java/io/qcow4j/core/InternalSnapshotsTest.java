@@ -18,6 +18,9 @@ import java.util.Map;
 import java.util.Random;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import io.qcow4j.core.api.CreateOptions;
+import io.qcow4j.core.api.OpenOptions;
+import io.qcow4j.core.api.SnapshotException;
 import io.qcow4j.testing.Qemu;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -422,22 +425,6 @@ class InternalSnapshotsTest {
             });
         }
         return cmds;
-    }
-
-    @Test
-    void idsFollowQemuRule() {
-        assertEquals(0, InternalSnapshots.strtoul("abc"));
-        assertEquals(12, InternalSnapshots.strtoul("  12abc"));
-        assertEquals(-1L, InternalSnapshots.strtoul("99999999999999999999999"));
-        assertEquals(-5L, InternalSnapshots.strtoul("-5"));
-        List<io.qcow4j.core.format.SnapshotEntry> list = new ArrayList<>();
-        for (String id : new String[] {"3", "x", "10"}) {
-            io.qcow4j.core.format.SnapshotEntry e = new io.qcow4j.core.format.SnapshotEntry();
-            e.id = id;
-            list.add(e);
-        }
-        assertEquals("11", InternalSnapshots.newId(list));
-        assertEquals("1", InternalSnapshots.newId(List.of()));
     }
 
     // ------------------------------------------------------------ images and operations

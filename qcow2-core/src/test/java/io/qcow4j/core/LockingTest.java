@@ -10,6 +10,8 @@ import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
 
+import io.qcow4j.core.api.CreateOptions;
+import io.qcow4j.core.api.OpenOptions;
 import io.qcow4j.core.storage.ImageLock;
 import io.qcow4j.core.storage.ImageLock.LockedException;
 import io.qcow4j.core.storage.LockMechanisms;

@@ -10,6 +10,8 @@ import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.List;
 
+import io.qcow4j.core.api.BlockDevice;
+import io.qcow4j.core.api.OpenOptions;
 import io.qcow4j.testing.Qemu;
 import io.qcow4j.testing.TestData;
 import org.junit.jupiter.api.io.TempDir;

@@ -14,6 +14,7 @@ import java.util.List;
 import java.util.Random;
 import java.util.concurrent.TimeUnit;
 
+import io.qcow4j.core.api.OpenOptions;
 import io.qcow4j.core.bitmap.PersistentBitmap;
 import io.qcow4j.testing.ChildJvm;
 import io.qcow4j.testing.Qemu;

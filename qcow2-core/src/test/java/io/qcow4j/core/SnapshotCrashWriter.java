@@ -8,6 +8,8 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Random;
 
+import io.qcow4j.core.api.OpenOptions;
+
 /**
  * Child process of {@link SnapshotCrashTest}: runs {@link #step} on an image until it is
  * killed. The steps are a pure function of the seed, so the test replays them on a

@@ -10,6 +10,7 @@ import java.nio.file.Path;
 import java.util.List;
 import java.util.Random;
 
+import io.qcow4j.core.api.OpenOptions;
 import io.qcow4j.testing.Qemu;
 import io.qcow4j.testing.TestData;
 import org.junit.jupiter.api.Test;

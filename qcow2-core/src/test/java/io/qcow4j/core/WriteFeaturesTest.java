@@ -11,6 +11,9 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Random;
 
+import io.qcow4j.core.api.CompressionType;
+import io.qcow4j.core.api.CreateOptions;
+import io.qcow4j.core.api.OpenOptions;
 import io.qcow4j.testing.Qemu;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;

@@ -4,10 +4,10 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 
-import io.qcow4j.core.AmendOptions;
-import io.qcow4j.core.CreateOptions;
-import io.qcow4j.core.ImageAmender;
-import io.qcow4j.core.OpenOptions;
+import io.qcow4j.core.api.AmendOptions;
+import io.qcow4j.core.api.CreateOptions;
+import io.qcow4j.core.engine.ImageAmender;
+import io.qcow4j.core.api.OpenOptions;
 import io.qcow4j.core.Qcow2Image;
 
 /**
@@ -62,7 +62,7 @@ public final class AmendScenario extends DiskScenario {
     /** An amend: it closes the image (a barrier once it returned), which is then reopened. */
     private int amend(String what, AmendOptions o) {
         return plan("amend " + what, h -> {
-            ImageAmender.amend(h.image, o, null);
+            ImageAmender.amend(h.image.engine(), o, null);
             h.image = Qcow2Image.open(h.path, OpenOptions.readWrite());
         }, true);
     }

@@ -8,9 +8,9 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
 
-import io.qcow4j.core.CreateOptions;
-import io.qcow4j.core.OpenOptions;
 import io.qcow4j.core.Qcow2Image;
+import io.qcow4j.core.api.CreateOptions;
+import io.qcow4j.core.api.OpenOptions;
 import io.qcow4j.core.check.CheckResult;
 import io.qcow4j.core.check.ImageChecker;
 import io.qcow4j.core.check.Repair;
@@ -425,7 +425,7 @@ public final class CoreScenarios {
             random.nextBytes(initial);
             oracle = new GuestOracle(initial);
             plan("check -r all", h -> {
-                CheckResult r = ImageChecker.repair(h.image, Repair.ALL);
+                CheckResult r = ImageChecker.repair(h.image.engine(), Repair.ALL);
                 if (r.exitCode() != 0) {
                     // as qemu-img check -r: what the repair could not do (or finish) is reported
                     throw new IOException("check -r all exits " + r.exitCode() + ": "

@@ -10,8 +10,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.Random;
 
-import io.qcow4j.core.OpenOptions;
 import io.qcow4j.core.Qcow2Image;
+import io.qcow4j.core.api.OpenOptions;
 import io.qcow4j.core.bitmap.BitmapBits;
 import io.qcow4j.core.bitmap.PersistentBitmap;
 

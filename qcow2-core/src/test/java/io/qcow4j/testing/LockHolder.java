@@ -2,8 +2,8 @@ package io.qcow4j.testing;
 
 import java.nio.file.Path;
 
-import io.qcow4j.core.OpenOptions;
 import io.qcow4j.core.Qcow2Image;
+import io.qcow4j.core.api.OpenOptions;
 
 /**
  * Child process of the locking tests ({@link Holder#qcow4j}): opens an image with qcow4j

@@ -1,10 +1,10 @@
 package io.qcow4j.tools;
 
-import io.qcow4j.core.AmendException;
-import io.qcow4j.core.AmendOptions;
-import io.qcow4j.core.BlockDevice;
-import io.qcow4j.core.ImageAmender;
 import io.qcow4j.core.Qcow2Image;
+import io.qcow4j.core.api.AmendException;
+import io.qcow4j.core.api.AmendOptions;
+import io.qcow4j.core.api.BlockDevice;
+import io.qcow4j.core.engine.ImageAmender;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.util.ArrayList;
@@ -132,7 +132,7 @@ final class AmendCommand {
             try {
                 AmendOptions amend = amendOptions(img, values);
                 dev = null; // amend closes it
-                ImageAmender.amend(img, amend, bar::status);
+                ImageAmender.amend(img.engine(), amend, bar::status);
             } catch (AmendException e) {
                 throw new CliException(e.getMessage(), 1, e);
             } finally {

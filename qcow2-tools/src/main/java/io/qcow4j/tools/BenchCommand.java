@@ -1,8 +1,7 @@
 package io.qcow4j.tools;
 
-import io.qcow4j.core.BlockDevice;
 import io.qcow4j.core.Qcow2Image;
-import io.qcow4j.core.RawImage;
+import io.qcow4j.core.api.BlockDevice;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.ByteBuffer;
@@ -163,11 +162,7 @@ final class BenchCommand {
                 buf.clear();
                 if (write) {
                     buf.put(fill).flip();
-                    if (dev instanceof Qcow2Image q) {
-                        q.write(pos, buf);
-                    } else {
-                        ((RawImage) dev).write(pos, buf);
-                    }
+                    dev.write(pos, buf);
                     sinceFlush++;
                     if (writeThrough || flushInterval != 0 && sinceFlush >= flushInterval) {
                         flush(dev);
@@ -186,11 +181,7 @@ final class BenchCommand {
     }
 
     private static void flush(BlockDevice dev) throws IOException {
-        if (dev instanceof Qcow2Image q) {
-            q.flush();
-        } else {
-            ((RawImage) dev).flush();
-        }
+        dev.flush();
     }
 
     /** qemu_strtoul with base 0, then a range check: a number or {@code message}. */

@@ -2,8 +2,8 @@ package io.qcow4j.tools;
 
 import io.qcow4j.bitmaps.Bitmaps;
 import io.qcow4j.bitmaps.DirtyBitmap;
-import io.qcow4j.core.BlockDevice;
 import io.qcow4j.core.Qcow2Image;
+import io.qcow4j.core.api.BlockDevice;
 import io.qcow4j.core.bitmap.BitmapManager;
 import java.io.IOException;
 import java.io.PrintWriter;

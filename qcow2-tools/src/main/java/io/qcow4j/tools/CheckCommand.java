@@ -1,7 +1,7 @@
 package io.qcow4j.tools;
 
-import io.qcow4j.core.OpenOptions;
 import io.qcow4j.core.Qcow2Image;
+import io.qcow4j.core.api.OpenOptions;
 import io.qcow4j.core.check.CheckResult;
 import io.qcow4j.core.check.ImageChecker;
 import io.qcow4j.core.check.Repair;
@@ -124,8 +124,8 @@ final class CheckCommand {
             ReportLines lines = new ReportLines(err);
             try {
                 result = mode == null
-                        ? ImageChecker.check(img, lines, shown)
-                        : ImageChecker.repair(img, mode, lines, shown);
+                        ? ImageChecker.check(img.engine(), lines, shown)
+                        : ImageChecker.repair(img.engine(), mode, lines, shown);
             } finally {
                 err.flush();
             }

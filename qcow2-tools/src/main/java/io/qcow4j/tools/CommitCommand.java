@@ -2,9 +2,9 @@ package io.qcow4j.tools;
 
 import io.qcow4j.bitmaps.Chain;
 import io.qcow4j.bitmaps.Jobs;
-import io.qcow4j.core.OpenOptions;
 import io.qcow4j.core.Qcow2Image;
 import io.qcow4j.core.RawImage;
+import io.qcow4j.core.api.OpenOptions;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.util.List;

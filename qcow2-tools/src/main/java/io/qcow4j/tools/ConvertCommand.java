@@ -2,12 +2,12 @@ package io.qcow4j.tools;
 
 import io.qcow4j.bitmaps.Bitmaps;
 import io.qcow4j.bitmaps.DirtyBitmap;
-import io.qcow4j.core.BlockDevice;
-import io.qcow4j.core.BlockStatus;
-import io.qcow4j.core.CreateOptions;
-import io.qcow4j.core.OpenOptions;
 import io.qcow4j.core.Qcow2Image;
 import io.qcow4j.core.RawImage;
+import io.qcow4j.core.api.BlockDevice;
+import io.qcow4j.core.api.BlockStatus;
+import io.qcow4j.core.api.CreateOptions;
+import io.qcow4j.core.api.OpenOptions;
 import io.qcow4j.nbd.client.NbdClient;
 import java.io.IOException;
 import java.io.PrintWriter;

@@ -1,7 +1,7 @@
 package io.qcow4j.tools;
 
-import io.qcow4j.core.BlockDevice;
-import io.qcow4j.core.BlockStatus;
+import io.qcow4j.core.api.BlockDevice;
+import io.qcow4j.core.api.BlockStatus;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Path;

@@ -1,11 +1,11 @@
 package io.qcow4j.tools;
 
-import io.qcow4j.core.BlockDevice;
-import io.qcow4j.core.CompressionType;
-import io.qcow4j.core.CreateOptions;
-import io.qcow4j.core.OpenOptions;
 import io.qcow4j.core.Qcow2Image;
 import io.qcow4j.core.RawImage;
+import io.qcow4j.core.api.BlockDevice;
+import io.qcow4j.core.api.CompressionType;
+import io.qcow4j.core.api.CreateOptions;
+import io.qcow4j.core.api.OpenOptions;
 import io.qcow4j.core.storage.ImageLock;
 import java.io.IOException;
 import java.io.PrintWriter;

@@ -1,9 +1,9 @@
 package io.qcow4j.tools;
 
-import io.qcow4j.core.BlockDevice;
-import io.qcow4j.core.BlockStatus;
 import io.qcow4j.core.Qcow2Image;
 import io.qcow4j.core.RawImage;
+import io.qcow4j.core.api.BlockDevice;
+import io.qcow4j.core.api.BlockStatus;
 import java.io.Closeable;
 import java.io.IOException;
 import java.nio.file.Path;

@@ -1,10 +1,10 @@
 package io.qcow4j.tools;
 
-import io.qcow4j.core.BlockDevice;
-import io.qcow4j.core.CreateOptions;
-import io.qcow4j.core.OpenOptions;
 import io.qcow4j.core.Qcow2Image;
 import io.qcow4j.core.RawImage;
+import io.qcow4j.core.api.BlockDevice;
+import io.qcow4j.core.api.CreateOptions;
+import io.qcow4j.core.api.OpenOptions;
 import io.qcow4j.core.storage.ImageLock;
 import java.io.IOException;
 import java.io.PrintWriter;
@@ -189,11 +189,7 @@ final class DdCommand {
             }
             buf.flip();
             try {
-                if (target instanceof Qcow2Image q) {
-                    q.write(outPos, buf);
-                } else {
-                    ((RawImage) target).write(outPos, buf);
-                }
+                target.write(outPos, buf);
             } catch (IOException | RuntimeException e) {
                 throw new CliException("error while writing to output image file: " + Images.reason(e), 1, e);
             }

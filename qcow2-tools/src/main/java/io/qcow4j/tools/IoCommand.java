@@ -1,6 +1,6 @@
 package io.qcow4j.tools;
 
-import io.qcow4j.core.BlockDevice;
+import io.qcow4j.core.api.BlockDevice;
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
 import java.io.PrintWriter;

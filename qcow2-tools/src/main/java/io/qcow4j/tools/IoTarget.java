@@ -1,8 +1,7 @@
 package io.qcow4j.tools;
 
-import io.qcow4j.core.BlockDevice;
 import io.qcow4j.core.Qcow2Image;
-import io.qcow4j.core.RawImage;
+import io.qcow4j.core.api.BlockDevice;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 
@@ -12,7 +11,6 @@ import java.nio.ByteBuffer;
  * the same as qemu's hole punching.
  */
 final class IoTarget {
-    private static final int ZERO_CHUNK = 1 << 20;
     private final BlockDevice dev;
     private final boolean readOnly;
 
@@ -38,26 +36,18 @@ final class IoTarget {
     }
 
     void write(long offset, ByteBuffer src) throws IOException {
-        if (dev instanceof Qcow2Image img) {
-            img.write(offset, src);
-        } else {
-            ((RawImage) dev).write(offset, src);
-        }
+        dev.write(offset, src);
     }
 
     void writeZeroes(long offset, long length) throws IOException {
-        if (dev instanceof Qcow2Image img) {
-            img.writeZeroes(offset, length);
-        } else {
-            writeZeroBytes(offset, length);
-        }
+        dev.writeZeroes(offset, length);
     }
 
     void discard(long offset, long length) throws IOException {
-        if (dev instanceof Qcow2Image img) {
-            img.discard(offset, length);
+        if (dev.canDiscard()) {
+            dev.discard(offset, length);
         } else {
-            writeZeroBytes(offset, length);
+            dev.writeZeroes(offset, length);
         }
     }
 
@@ -76,21 +66,6 @@ final class IoTarget {
     }
 
     void flush() throws IOException {
-        if (dev instanceof Qcow2Image img) {
-            img.flush();
-        } else {
-            ((RawImage) dev).flush();
-        }
-    }
-
-    private void writeZeroBytes(long offset, long length) throws IOException {
-        ByteBuffer zeros = ByteBuffer.allocate((int) Math.min(ZERO_CHUNK, Math.max(length, 1)));
-        long done = 0;
-        while (done < length) {
-            int n = (int) Math.min(zeros.capacity(), length - done);
-            zeros.clear().limit(n);
-            ((RawImage) dev).write(offset + done, zeros);
-            done += n;
-        }
+        dev.flush();
     }
 }

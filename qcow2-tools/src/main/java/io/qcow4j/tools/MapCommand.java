@@ -2,9 +2,9 @@ package io.qcow4j.tools;
 
 import io.qcow4j.bitmaps.Bitmaps;
 import io.qcow4j.bitmaps.DirtyBitmap;
-import io.qcow4j.core.BlockDevice;
-import io.qcow4j.core.BlockStatus;
 import io.qcow4j.core.Qcow2Image;
+import io.qcow4j.core.api.BlockDevice;
+import io.qcow4j.core.api.BlockStatus;
 import io.qcow4j.nbd.client.NbdClient;
 import io.qcow4j.nbd.protocol.Nbd;
 import java.io.IOException;

@@ -1,7 +1,7 @@
 package io.qcow4j.tools;
 
-import io.qcow4j.core.BlockDevice;
 import io.qcow4j.core.Qcow2Image;
+import io.qcow4j.core.api.BlockDevice;
 import io.qcow4j.core.bitmap.PersistentBitmap;
 import java.io.IOException;
 import java.io.PrintWriter;

@@ -1,6 +1,6 @@
 package io.qcow4j.tools;
 
-import io.qcow4j.core.BlockDevice;
+import io.qcow4j.core.api.BlockDevice;
 import io.qcow4j.nbd.protocol.Nbd;
 import io.qcow4j.nbd.server.NbdServer;
 import io.qcow4j.nbd.server.TlsCredentials;

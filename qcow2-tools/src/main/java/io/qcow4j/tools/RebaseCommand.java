@@ -1,9 +1,9 @@
 package io.qcow4j.tools;
 
 import io.qcow4j.bitmaps.Chain;
-import io.qcow4j.core.BlockDevice;
-import io.qcow4j.core.OpenOptions;
 import io.qcow4j.core.Qcow2Image;
+import io.qcow4j.core.api.BlockDevice;
+import io.qcow4j.core.api.OpenOptions;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Path;

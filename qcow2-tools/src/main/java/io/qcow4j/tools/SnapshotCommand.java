@@ -1,9 +1,9 @@
 package io.qcow4j.tools;
 
-import io.qcow4j.core.BlockDevice;
 import io.qcow4j.core.Qcow2Image;
 import io.qcow4j.core.Snapshot;
-import io.qcow4j.core.SnapshotException;
+import io.qcow4j.core.api.BlockDevice;
+import io.qcow4j.core.api.SnapshotException;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.charset.StandardCharsets;

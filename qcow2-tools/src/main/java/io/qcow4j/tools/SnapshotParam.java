@@ -1,8 +1,8 @@
 package io.qcow4j.tools;
 
-import io.qcow4j.core.BlockDevice;
 import io.qcow4j.core.Qcow2Image;
 import io.qcow4j.core.Snapshot;
+import io.qcow4j.core.api.BlockDevice;
 import java.util.List;
 
 /**

@@ -10,9 +10,9 @@ import java.util.List;
 
 import io.qcow4j.bitmaps.Bitmaps;
 import io.qcow4j.bitmaps.DirtyBitmap;
-import io.qcow4j.core.CreateOptions;
-import io.qcow4j.core.OpenOptions;
 import io.qcow4j.core.Qcow2Image;
+import io.qcow4j.core.api.CreateOptions;
+import io.qcow4j.core.api.OpenOptions;
 
 /**
  * What a backup vendor's agent does with qcow4j, in a plain JVM (no --add-opens flags needed):

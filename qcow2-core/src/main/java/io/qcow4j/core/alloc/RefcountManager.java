@@ -4,7 +4,7 @@ import java.io.IOException;
 import java.util.ArrayList;
 import java.util.List;
 
-import io.qcow4j.core.CorruptImageException;
+import io.qcow4j.core.api.CorruptImageException;
 import io.qcow4j.core.format.RefcountBlock;
 import io.qcow4j.core.storage.Storage;
 

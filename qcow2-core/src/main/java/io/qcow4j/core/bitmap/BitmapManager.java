@@ -8,8 +8,8 @@ import java.util.Collections;
 import java.util.List;
 import java.util.function.Consumer;
 
-import io.qcow4j.core.CorruptImageException;
 import io.qcow4j.core.alloc.RefcountManager;
+import io.qcow4j.core.api.CorruptImageException;
 import io.qcow4j.core.format.BitmapDirectoryEntry;
 import io.qcow4j.core.format.BitmapTableEntry;
 import io.qcow4j.core.format.BitmapsExtension;

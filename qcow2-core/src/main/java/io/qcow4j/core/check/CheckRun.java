@@ -5,7 +5,7 @@ import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.List;
 
-import io.qcow4j.core.EngineParts;
+import io.qcow4j.core.engine.EngineParts;
 import io.qcow4j.core.format.BitmapsExtension;
 import io.qcow4j.core.format.Header;
 import io.qcow4j.core.format.HeaderExtension;

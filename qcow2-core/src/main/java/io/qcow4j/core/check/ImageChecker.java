@@ -5,8 +5,8 @@ import java.util.List;
 import java.util.function.Consumer;
 import java.util.function.DoubleConsumer;
 
-import io.qcow4j.core.EngineParts;
-import io.qcow4j.core.Qcow2Image;
+import io.qcow4j.core.engine.EngineParts;
+import io.qcow4j.core.engine.Qcow2Engine;
 import io.qcow4j.core.format.BitmapTableEntry;
 import io.qcow4j.core.format.BitmapsExtension;
 import io.qcow4j.core.format.Header;
@@ -21,7 +21,7 @@ import io.qcow4j.core.format.Header;
  *
  * <pre>{@code
  * try (Qcow2Image img = Qcow2Image.open(path, OpenOptions.readOnly().checkMode(true))) {
- *     CheckResult r = ImageChecker.check(img);
+ *     CheckResult r = ImageChecker.check(img.engine());
  *     r.stderrLines("qemu-img").forEach(System.err::println);
  *     r.humanLines().forEach(System.out::println);
  *     System.exit(r.exitCode());
@@ -38,7 +38,7 @@ public final class ImageChecker {
     }
 
     /** Checks without changing anything. */
-    public static CheckResult check(Qcow2Image img) throws IOException {
+    public static CheckResult check(Qcow2Engine img) throws IOException {
         return execute(img, null, null, null);
     }
 
@@ -46,31 +46,31 @@ public final class ImageChecker {
      * Checks, handing every stderr line to {@code stderr} as it is found (as qemu-img prints
      * them) instead of keeping them in the result: a wrecked image can have millions.
      */
-    public static CheckResult check(Qcow2Image img, Consumer<CheckResult.Line> stderr) throws IOException {
+    public static CheckResult check(Qcow2Engine img, Consumer<CheckResult.Line> stderr) throws IOException {
         return execute(img, null, java.util.Objects.requireNonNull(stderr), null);
     }
 
     /**
-     * {@link #check(Qcow2Image, Consumer)}, telling {@code progress} how far it is (0 to 1,
+     * {@link #check(Qcow2Engine, Consumer)}, telling {@code progress} how far it is (0 to 1,
      * rising, often: a listener draws what it likes of it).
      */
-    public static CheckResult check(Qcow2Image img, Consumer<CheckResult.Line> stderr, DoubleConsumer progress)
+    public static CheckResult check(Qcow2Engine img, Consumer<CheckResult.Line> stderr, DoubleConsumer progress)
             throws IOException {
         return execute(img, null, java.util.Objects.requireNonNull(stderr), progress);
     }
 
     /** Checks and repairs what {@code mode} allows; the image must be open writable. */
-    public static CheckResult repair(Qcow2Image img, Repair mode) throws IOException {
+    public static CheckResult repair(Qcow2Engine img, Repair mode) throws IOException {
         return repair(img, mode, null);
     }
 
-    /** {@link #repair(Qcow2Image, Repair)}, streaming the stderr lines like {@link #check(Qcow2Image, Consumer)}. */
-    public static CheckResult repair(Qcow2Image img, Repair mode, Consumer<CheckResult.Line> stderr) throws IOException {
+    /** {@link #repair(Qcow2Engine, Repair)}, streaming the stderr lines like {@link #check(Qcow2Engine, Consumer)}. */
+    public static CheckResult repair(Qcow2Engine img, Repair mode, Consumer<CheckResult.Line> stderr) throws IOException {
         return repair(img, mode, stderr, null);
     }
 
-    /** {@link #repair(Qcow2Image, Repair, Consumer)} with progress as {@link #check(Qcow2Image, Consumer, DoubleConsumer)}. */
-    public static CheckResult repair(Qcow2Image img, Repair mode, Consumer<CheckResult.Line> stderr,
+    /** {@link #repair(Qcow2Engine, Repair, Consumer)} with progress as {@link #check(Qcow2Engine, Consumer, DoubleConsumer)}. */
+    public static CheckResult repair(Qcow2Engine img, Repair mode, Consumer<CheckResult.Line> stderr,
                                      DoubleConsumer progress) throws IOException {
         if (mode == null) {
             throw new IllegalArgumentException("repair mode required");
@@ -81,9 +81,9 @@ public final class ImageChecker {
         return execute(img, mode, stderr, progress);
     }
 
-    private static CheckResult execute(Qcow2Image img, Repair mode, Consumer<CheckResult.Line> stderr,
+    private static CheckResult execute(Qcow2Engine img, Repair mode, Consumer<CheckResult.Line> stderr,
                                        DoubleConsumer progress) throws IOException {
-        synchronized (img) {
+        synchronized (img.lock()) {
             if (!img.isReadOnly()) {
                 // the check reads the tables below the L2 cache: nothing may wait in it
                 img.flush();

@@ -2,6 +2,7 @@ package io.qcow4j.core.check;
 
 import java.nio.ByteBuffer;
 
+import io.qcow4j.core.engine.ClusterCounts;
 import io.qcow4j.core.engine.Limits;
 import io.qcow4j.core.format.CompressedDescriptor;
 import io.qcow4j.core.format.L1Entry;

@@ -1,6 +1,6 @@
 package io.qcow4j.core.compress;
 
-import io.qcow4j.core.CompressionType;
+import io.qcow4j.core.api.CompressionType;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.Objects;

@@ -8,7 +8,7 @@ import java.util.UUID;
 import javax.crypto.Mac;
 import javax.crypto.spec.SecretKeySpec;
 
-import io.qcow4j.core.UnsupportedImageException;
+import io.qcow4j.core.api.UnsupportedImageException;
 
 /**
  * Unlocking and creating LUKS1 key material: PBKDF2 (HMAC over the header's hash) of the

@@ -7,8 +7,8 @@ import java.security.NoSuchAlgorithmException;
 import java.util.Arrays;
 import java.util.Set;
 
-import io.qcow4j.core.CorruptImageException;
-import io.qcow4j.core.UnsupportedImageException;
+import io.qcow4j.core.api.CorruptImageException;
+import io.qcow4j.core.api.UnsupportedImageException;
 
 /**
  * The LUKS1 header (592 bytes, big-endian) at the start of the area qcow2's "full disk

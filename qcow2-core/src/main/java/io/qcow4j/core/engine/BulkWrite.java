@@ -3,8 +3,8 @@ package io.qcow4j.core.engine;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 
-import io.qcow4j.core.CorruptImageException;
 import io.qcow4j.core.alloc.RefcountManager;
+import io.qcow4j.core.api.CorruptImageException;
 import io.qcow4j.core.format.L2Entry;
 
 /**

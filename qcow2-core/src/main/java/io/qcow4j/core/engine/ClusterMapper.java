@@ -2,8 +2,8 @@ package io.qcow4j.core.engine;
 
 import java.io.IOException;
 
-import io.qcow4j.core.CorruptImageException;
 import io.qcow4j.core.alloc.RefcountManager;
+import io.qcow4j.core.api.CorruptImageException;
 import io.qcow4j.core.cache.L2Cache;
 import io.qcow4j.core.format.L1Entry;
 import io.qcow4j.core.format.L2Entry;

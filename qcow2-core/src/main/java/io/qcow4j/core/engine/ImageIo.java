@@ -5,9 +5,9 @@ import java.nio.ByteBuffer;
 import java.util.Arrays;
 import java.util.function.Supplier;
 
-import io.qcow4j.core.BlockDevice;
-import io.qcow4j.core.CorruptImageException;
 import io.qcow4j.core.alloc.RefcountManager;
+import io.qcow4j.core.api.BlockDevice;
+import io.qcow4j.core.api.CorruptImageException;
 import io.qcow4j.core.compress.ClusterCodec;
 import io.qcow4j.core.format.CompressedDescriptor;
 import io.qcow4j.core.format.L2Entry;

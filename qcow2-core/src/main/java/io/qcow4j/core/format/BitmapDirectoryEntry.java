@@ -3,7 +3,7 @@ package io.qcow4j.core.format;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 
-import io.qcow4j.core.CorruptImageException;
+import io.qcow4j.core.api.CorruptImageException;
 
 /**
  * Bitmap directory entry ({@code === Bitmap directory ===}):

@@ -2,7 +2,7 @@ package io.qcow4j.core.format;
 
 import java.nio.ByteBuffer;
 
-import io.qcow4j.core.CorruptImageException;
+import io.qcow4j.core.api.CorruptImageException;
 
 /**
  * Bitmaps header extension 0x23852875 ({@code == Bitmaps extension ==}), exactly 24 bytes:

@@ -6,7 +6,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 
-import io.qcow4j.core.CorruptImageException;
+import io.qcow4j.core.api.CorruptImageException;
 
 /**
  * The qcow2 header ({@code == Header ==}) and its extension area, as one mutable value.

@@ -4,7 +4,7 @@ import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
 
-import io.qcow4j.core.CorruptImageException;
+import io.qcow4j.core.api.CorruptImageException;
 
 /**
  * One snapshot table entry ({@code == Snapshots ==}):

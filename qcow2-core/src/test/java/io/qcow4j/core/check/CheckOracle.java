@@ -10,8 +10,8 @@ import java.nio.file.StandardCopyOption;
 import java.util.Arrays;
 import java.util.List;
 
-import io.qcow4j.core.OpenOptions;
 import io.qcow4j.core.Qcow2Image;
+import io.qcow4j.core.api.OpenOptions;
 import io.qcow4j.testing.Qemu;
 
 /**
@@ -25,14 +25,14 @@ final class CheckOracle {
     /** Our check of {@code img}, opened read-only in check mode. */
     static CheckResult check(Path img) throws IOException {
         try (Qcow2Image image = Qcow2Image.open(img, OpenOptions.readOnly().checkMode(true).warnings(w -> { }))) {
-            return ImageChecker.check(image);
+            return ImageChecker.check(image.engine());
         }
     }
 
     /** Our repair of {@code img}, opened writable in check mode. */
     static CheckResult repair(Path img, Repair mode) throws IOException {
         try (Qcow2Image image = Qcow2Image.open(img, OpenOptions.readWrite().checkMode(true).warnings(w -> { }))) {
-            return ImageChecker.repair(image, mode);
+            return ImageChecker.repair(image.engine(), mode);
         }
     }
 

@@ -5,7 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 
-import io.qcow4j.core.CompressionType;
+import io.qcow4j.core.api.CompressionType;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;

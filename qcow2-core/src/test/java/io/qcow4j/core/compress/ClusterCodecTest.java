@@ -7,7 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.qcow4j.core.CompressionType;
+import io.qcow4j.core.api.CompressionType;
 import java.io.IOException;
 import java.time.Duration;
 import java.util.ArrayList;

@@ -11,9 +11,9 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.Arrays;
 
-import io.qcow4j.core.OpenOptions;
 import io.qcow4j.core.Qcow2Image;
-import io.qcow4j.core.UnsupportedImageException;
+import io.qcow4j.core.api.OpenOptions;
+import io.qcow4j.core.api.UnsupportedImageException;
 import io.qcow4j.testing.Qemu;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;

@@ -2,8 +2,8 @@ package io.qcow4j.nbd.client;
 
 import static io.qcow4j.nbd.protocol.Nbd.*;
 
-import io.qcow4j.core.BlockDevice;
-import io.qcow4j.core.BlockStatus;
+import io.qcow4j.core.api.BlockDevice;
+import io.qcow4j.core.api.BlockStatus;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Path;
@@ -344,6 +344,24 @@ public final class NbdClient implements BlockDevice {
             return;
         }
         data.trim(offset, offset + length);
+    }
+
+    /** NBD_CMD_WRITE_ZEROES: the server records the zeros (without it, zeros are written). */
+    @Override
+    public boolean hasNativeZeroes() {
+        return (session.flags() & FLAG_SEND_WRITE_ZEROES) != 0;
+    }
+
+    /** NBD_CMD_TRIM, when the server has it. */
+    @Override
+    public boolean canDiscard() {
+        return (session.flags() & FLAG_SEND_TRIM) != 0;
+    }
+
+    /** {@link #trim}: advisory, the range may read as before or as zeros afterwards. */
+    @Override
+    public void discard(long offset, long length) throws IOException {
+        trim(offset, length);
     }
 
     /** Asks the server to make what it acknowledged durable (nothing when it has no flush). */

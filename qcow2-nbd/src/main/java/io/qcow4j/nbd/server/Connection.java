@@ -14,7 +14,7 @@ import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.ReentrantLock;
 
-import io.qcow4j.core.BlockStatus;
+import io.qcow4j.core.api.BlockStatus;
 
 /**
  * One client: the handshake, then the transmission phase. This thread reads requests (and

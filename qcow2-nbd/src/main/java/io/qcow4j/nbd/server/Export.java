@@ -11,10 +11,10 @@ import java.nio.file.StandardOpenOption;
 import java.util.List;
 
 import io.qcow4j.bitmaps.DirtyBitmap;
-import io.qcow4j.core.BlockDevice;
-import io.qcow4j.core.BlockStatus;
 import io.qcow4j.core.Qcow2Image;
 import io.qcow4j.core.RawImage;
+import io.qcow4j.core.api.BlockDevice;
+import io.qcow4j.core.api.BlockStatus;
 
 /**
  * The exported disk: its I/O as NBD commands need it, and the extents of its metadata

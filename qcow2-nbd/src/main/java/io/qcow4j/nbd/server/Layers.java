@@ -6,10 +6,10 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 
-import io.qcow4j.core.BlockDevice;
-import io.qcow4j.core.EngineParts;
+import io.qcow4j.core.engine.EngineParts;
 import io.qcow4j.core.Qcow2Image;
 import io.qcow4j.core.RawImage;
+import io.qcow4j.core.api.BlockDevice;
 
 /**
  * The layers of the exported chain, and for each whether its host file's holes show in

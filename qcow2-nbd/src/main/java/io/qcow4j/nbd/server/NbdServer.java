@@ -27,8 +27,8 @@ import java.util.concurrent.atomic.AtomicInteger;
 
 import io.qcow4j.bitmaps.Bitmaps;
 import io.qcow4j.bitmaps.DirtyBitmap;
-import io.qcow4j.core.BlockDevice;
 import io.qcow4j.core.Qcow2Image;
+import io.qcow4j.core.api.BlockDevice;
 import io.qcow4j.nbd.protocol.Nbd;
 
 /**

@@ -4,9 +4,9 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.qcow4j.core.BlockStatus;
-import io.qcow4j.core.OpenOptions;
 import io.qcow4j.core.Qcow2Image;
+import io.qcow4j.core.api.BlockStatus;
+import io.qcow4j.core.api.OpenOptions;
 import io.qcow4j.nbd.protocol.Nbd;
 import io.qcow4j.testing.NbdExport;
 import io.qcow4j.testing.Qemu;

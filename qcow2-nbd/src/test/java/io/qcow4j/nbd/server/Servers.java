@@ -9,10 +9,10 @@ import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
 
-import io.qcow4j.core.BlockDevice;
-import io.qcow4j.core.OpenOptions;
 import io.qcow4j.core.Qcow2Image;
 import io.qcow4j.core.RawImage;
+import io.qcow4j.core.api.BlockDevice;
+import io.qcow4j.core.api.OpenOptions;
 import io.qcow4j.testing.Qemu;
 
 /** Starting qemu-nbd and our server on unix sockets side by side, and asking nbdinfo about them. */

@@ -1,0 +1,542 @@
+package io.qcow4j.core.engine;
+
+import java.io.Closeable;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.HashSet;
+import java.util.List;
+import java.util.function.Consumer;
+
+import io.qcow4j.core.alloc.RefcountManager;
+import io.qcow4j.core.api.BlockDevice;
+import io.qcow4j.core.api.BlockStatus;
+import io.qcow4j.core.api.CompressionType;
+import io.qcow4j.core.api.CreateOptions;
+import io.qcow4j.core.api.OpenOptions;
+import io.qcow4j.core.bitmap.BitmapManager;
+import io.qcow4j.core.cache.L2Cache;
+import io.qcow4j.core.crypto.LuksHeader;
+import io.qcow4j.core.format.Header;
+import io.qcow4j.core.format.HeaderExtension;
+import io.qcow4j.core.format.SnapshotEntry;
+import io.qcow4j.core.storage.HostFile;
+import io.qcow4j.core.storage.ImageLock;
+import io.qcow4j.core.storage.Storage;
+
+/**
+ * One open qcow2 image's engine: it owns the image's state (header, L1 through the cluster
+ * mapper, L2 cache, refcounts and allocator, files, locks, backing device, bitmaps hook) and
+ * the order of its writes (see {@link #syncMetadata}). The opener, closer, first-write
+ * preparation, resize, snapshots, block status and amend in this package are its parts.
+ *
+ * <p>Not thread-safe by itself: every call holds {@link #lock()}, the monitor of the public
+ * face ({@code io.qcow4j.core.Qcow2Image}) that wraps it; the face's methods take it.
+ */
+public final class Qcow2Engine implements Closeable {
+    final Path path;
+    final Storage storage;
+    final Storage dataFile;
+    final Header header;
+    final Geometry geo;
+    final RefcountManager refcounts;
+    final ClusterMapper mapper;
+    final ImageIo io;
+    final boolean readOnly;
+    final List<SnapshotEntry> snapshotEntries;
+    BlockDevice backing;
+    BitmapManager bitmaps;
+    /** Where warnings go ({@link OpenOptions#warnings}): bitmaps lost at close, an extension ignored. */
+    Consumer<String> warnings = w -> { };
+    /** QEMU's image locks on the image and its data file (none with force-share); released last on close. */
+    final List<ImageLock> locks = new ArrayList<>(2);
+    boolean checkMode;
+    /** Guest requests cut into per-cluster steps. */
+    private final GuestRanges ranges;
+    private final FirstWrite firstWrite = new FirstWrite();
+    private boolean closed;
+    /** QEMU's guess, made once at the first block status: clusters allocated but mostly holes in the file. */
+    Boolean metadataPreallocated;
+    /** The data's host file for hole queries (metadata preallocation only), or null. */
+    HostFile holes;
+    /** LUKS encryption (crypt_method 2), null for a plain image. */
+    Encryption encryption;
+    /** The monitor every call holds: the public face's, once one wraps this engine. */
+    private Object lock = this;
+    /** How the layers this engine opens (backing files, a reopen) are wrapped for callers. */
+    Faces faces;
+
+    Qcow2Engine(Path path, Storage storage, Storage dataFile, Header header, Geometry geo,
+               RefcountManager refcounts, ClusterMapper mapper, ImageIo io, boolean readOnly,
+               List<SnapshotEntry> snapshots, BlockDevice backing) {
+        this.path = path;
+        this.storage = storage;
+        this.dataFile = dataFile;
+        this.header = header;
+        this.geo = geo;
+        this.refcounts = refcounts;
+        this.mapper = mapper;
+        this.io = io;
+        this.readOnly = readOnly;
+        this.snapshotEntries = snapshots;
+        this.backing = backing;
+        this.ranges = new GuestRanges(io, mapper, geo, refcounts);
+    }
+
+    /** Creates a new image (replacing any file at {@code path}) and opens it with {@code openOptions}. */
+    public static Qcow2Engine create(Path path, CreateOptions options, OpenOptions openOptions, Faces faces) throws IOException {
+        ImageCreator.create(path, options, openOptions.warnings());
+        if (options.luksSecret() != null && openOptions.encryptionSecret() == null) {
+            openOptions.encryptionSecret(options.luksSecret());
+        }
+        return open(path, openOptions, faces);
+    }
+
+    /** Opens an image and its backing chain ({@code faces} wraps the chain's layers for callers). */
+    public static Qcow2Engine open(Path path, OpenOptions options, Faces faces) throws IOException {
+        return ImageOpener.open(path, options, new HashSet<>(), null, faces);
+    }
+
+    // ------------------------------------------------------------ properties
+
+    public long size() {
+        return header.size;
+    }
+
+    public Path path() {
+        return path;
+    }
+
+    public boolean isReadOnly() {
+        return readOnly;
+    }
+
+    public int version() {
+        return header.version;
+    }
+
+    public int clusterSize() {
+        return geo.clusterSize();
+    }
+
+    public int refcountBits() {
+        return header.refcountBits();
+    }
+
+    public CompressionType compressionType() {
+        return CompressionType.fromCode(header.compressionType);
+    }
+
+    public boolean lazyRefcounts() {
+        return (header.compatibleFeatures & Header.COMPAT_LAZY_REFCOUNTS) != 0;
+    }
+
+    public boolean isCorrupt() {
+        return header.hasIncompatible(Header.INCOMPAT_CORRUPT);
+    }
+
+    public boolean isDirty() {
+        return header.hasIncompatible(Header.INCOMPAT_DIRTY);
+    }
+
+    public boolean extendedL2() {
+        return geo.extendedL2();
+    }
+
+    public boolean isEncrypted() {
+        return encryption != null;
+    }
+
+    public void addLuksKeyslot(byte[] passphrase, int slot, int iterTimeMillis) throws IOException {
+        ensureOpen();
+        Keyslots.add(this, passphrase, slot, iterTimeMillis);
+    }
+
+    public void eraseLuksKeyslots(int slot, byte[] oldPassphrase, boolean force) throws IOException {
+        ensureOpen();
+        Keyslots.erase(this, slot, oldPassphrase, force);
+    }
+
+    public LuksHeader luksHeader() {
+        return encryption == null ? null : encryption.luks;
+    }
+
+    public String dataFile() {
+        return header.stringExtension(HeaderExtension.EXTERNAL_DATA_FILE);
+    }
+
+    public boolean dataFileRaw() {
+        return (header.autoclearFeatures & Header.AUTOCLEAR_DATA_FILE_RAW) != 0;
+    }
+
+    public String backingFile() {
+        return header.backingFile;
+    }
+
+    public String backingFormat() {
+        return header.stringExtension(HeaderExtension.BACKING_FORMAT);
+    }
+
+    public BlockDevice backing() {
+        return backing;
+    }
+
+    /** A copy of the parsed header, for inspection. */
+    public Header headerCopy() throws IOException {
+        return ImageOpener.readHeader(storage);
+    }
+
+    /** The snapshot table as read or last written. */
+    public List<SnapshotEntry> snapshotEntries() {
+        return Collections.unmodifiableList(snapshotEntries);
+    }
+
+    public BlockDevice snapshot(String idOrName) throws IOException {
+        int i = InternalSnapshots.find(snapshotEntries, idOrName);
+        if (i < 0) {
+            throw new IllegalArgumentException("Can't find snapshot '" + idOrName + "'");
+        }
+        SnapshotEntry e = snapshotEntries.get(i);
+        long[] l1 = ClusterMapper.readL1(storage, geo, e.l1TableOffset, e.l1Size, "snapshot L1 table");
+        long size = e.diskSize >= 0 ? e.diskSize : header.size;
+        return new SnapshotView(this, l1, e.l1TableOffset, size);
+    }
+
+    public SnapshotEntry createSnapshot(String name) throws IOException {
+        ensureWritable();
+        return new InternalSnapshots(this).create(name, java.time.Instant.now());
+    }
+
+    public SnapshotEntry applySnapshot(String idOrName) throws IOException {
+        ensureWritable();
+        return new InternalSnapshots(this).apply(idOrName);
+    }
+
+    public SnapshotEntry deleteSnapshot(String idOrName) throws IOException {
+        ensureWritable();
+        return new InternalSnapshots(this).delete(idOrName);
+    }
+
+    /** The parts check, repair and dump read (see {@link EngineParts}). */
+    public EngineParts engineParts() {
+        return new EngineParts(this, storage, dataFile, header, geo, refcounts, mapper, snapshotEntries);
+    }
+
+    public void rewriteHeader() throws IOException {
+        ensureWritable();
+        writeHeader();
+        storage.flush();
+    }
+
+    // ------------------------------------------------------------ I/O
+
+    public void read(long offset, ByteBuffer dst) throws IOException {
+        ensureOpen();
+        if (offset < 0) {
+            throw new IllegalArgumentException("negative offset " + offset);
+        }
+        ranges.read(offset, dst, header.size);
+    }
+
+    /**
+     * A read for a server with several connections: on a read-only image the clusters are
+     * looked up under the image's lock and the data clusters read after it is released, so
+     * that connections read in parallel (clusters of a read-only image never move; QEMU
+     * likewise drops its lock around the data read). A writable image reads as {@link #read}.
+     */
+    public void readShared(long offset, ByteBuffer dst) throws IOException {
+        if (!readOnly) {
+            synchronized (lock) {
+                read(offset, dst);
+            }
+            return;
+        }
+        List<DataRead> data;
+        synchronized (lock) {
+            ensureOpen();
+            if (offset < 0) {
+                throw new IllegalArgumentException("negative offset " + offset);
+            }
+            data = ranges.readPlanned(offset, dst, header.size);
+        }
+        for (DataRead d : data) {
+            d.run();
+        }
+    }
+
+    public void write(long offset, ByteBuffer src) throws IOException {
+        ensureWritable();
+        long length = src.remaining();
+        checkRange(offset, length);
+        beforeGuestWrite(offset, length);
+        try {
+            writeUntracked(offset, src);
+        } finally {
+            // a failed write may have changed part of the range: the bitmaps record it all
+            bitmaps.track(offset, length);
+        }
+    }
+
+    public void writeUntracked(long offset, ByteBuffer src) throws IOException {
+        ensureWritable();
+        checkRange(offset, src.remaining());
+        ranges.write(offset, src);
+    }
+
+    public void writeZeroes(long offset, long length) throws IOException {
+        ensureWritable();
+        checkRange(offset, length);
+        beforeGuestWrite(offset, length);
+        try {
+            ranges.writeZeroes(offset, length, header.size, zeroesWithoutData(), (o, n) -> BlockStatusWalker.readsZero(this, o, n));
+        } finally {
+            bitmaps.track(offset, length);
+        }
+    }
+
+    public void writeZeroesUntracked(long offset, long length) throws IOException {
+        ensureWritable();
+        checkRange(offset, length);
+        mapper.checkWritable(offset, length);
+        ranges.writeZeroes(offset, length, header.size, zeroesWithoutData(), (o, n) -> BlockStatusWalker.readsZero(this, o, n));
+    }
+
+    /** Whole clusters can read as zeros without data: zero flags (v3), or unmapped on a v2 image without a backing file (as QEMU). */
+    private boolean zeroesWithoutData() {
+        return version() >= 3 || header.backingFile == null;
+    }
+
+    public void discard(long offset, long length) throws IOException {
+        ensureWritable();
+        checkRange(offset, length);
+        if (header.version < 3 && header.backingFile != null) {
+            // v2 has no zero flag: freeing would expose backing data, so like QEMU do nothing
+            return;
+        }
+        beforeGuestWrite(offset, length);
+        try {
+            ranges.discard(offset, length, header.size);
+        } finally {
+            // QEMU dirties the whole requested range, discarded or not (failed or not)
+            bitmaps.track(offset, length);
+        }
+    }
+
+    public void writeCompressed(long offset, ByteBuffer src) throws IOException {
+        ensureWritable();
+        int n = src.remaining();
+        checkRange(offset, n);
+        if (!geo.aligned(offset) || n == 0 || (n % geo.clusterSize() != 0 && offset + n != header.size)) {
+            throw new IllegalArgumentException("Compressed writes must cover whole clusters");
+        }
+        beforeGuestWrite(offset, n);
+        try {
+            io.writeCompressed(offset, src);
+        } finally {
+            bitmaps.track(offset, n);
+        }
+    }
+
+    public BlockStatus blockStatus(long offset, long length) throws IOException {
+        ensureOpen();
+        return BlockStatusWalker.status(this, offset, length);
+    }
+
+    public BlockStatus ownStatus(long offset, long length) throws IOException {
+        ensureOpen();
+        return BlockStatusWalker.own(this, offset, length);
+    }
+
+    /**
+     * Makes every write acknowledged so far durable (the data, then the L2 updates waiting
+     * in the cache, each step flushed): they survive a crash from now on.
+     */
+    public void flush() throws IOException {
+        ensureOpen();
+        if (!readOnly) {
+            syncMetadata();
+            // the flush made the stores' header switches durable: the old bitmap clusters
+            // go now (their lowered refcounts reach the disk with the next flush)
+            bitmaps.releaseDeferredFrees();
+            refcounts.applyPendingFrees();
+        }
+    }
+
+    /**
+     * Makes everything written so far durable, in the order a power failure needs: a flush
+     * (guest data, new refcounts and new metadata clusters reach the disk), then the L2
+     * entries that waited in the cache are written and flushed (so no entry on disk ever
+     * names a cluster whose refcount or data is not there yet), then the refcounts of what
+     * those entries stopped referencing are lowered (so no refcount on disk drops while a
+     * reference on disk still needs it; they reach the disk with the next flush). Two
+     * flushes at most, however much was written; one when no L2 entry waited. Returns
+     * whether refcounts were lowered (not flushed yet).
+     */
+    boolean syncMetadata() throws IOException {
+        synchronized (lock) {
+            storage.flush();
+            if (dataFile != null) {
+                dataFile.flush();
+            }
+            L2Cache cache = mapper.cache();
+            if (cache.hasDirty()) {
+                cache.writeBack();
+                storage.flush();
+            }
+            return refcounts.applyPendingFrees();
+        }
+    }
+
+    public void resize(long newSize) throws IOException {
+        ImageResizer.resize(this, newSize, false);
+    }
+
+    public void resizeDiscarding(long newSize) throws IOException {
+        ImageResizer.resize(this, newSize, true);
+    }
+
+    public void growPreallocated(long newSize, CreateOptions.Preallocation mode) throws IOException {
+        ImageResizer.resizePreallocated(this, newSize, mode);
+    }
+
+    public void makeEmpty() throws IOException {
+        ensureWritable();
+        ranges.unmapAll(header.size);
+        syncMetadata();
+    }
+
+    public void setBackingFile(String name, String format, BlockDevice device) throws IOException {
+        ensureWritable();
+        if (name != null && dataFileRaw()) {
+            throw new IllegalArgumentException("Backing file and data-file-raw cannot be used at the same time");
+        }
+        // what the top now holds itself (stream, rebase) is durable before the header relies on it
+        syncMetadata();
+        header.backingFile = name;
+        header.setExtension(HeaderExtension.BACKING_FORMAT,
+                name == null || format == null ? null : HeaderExtension.ofString(HeaderExtension.BACKING_FORMAT, format).data());
+        writeHeader();
+        storage.flush();
+        attachBacking(device);
+    }
+
+    public void attachBacking(BlockDevice device) {
+        this.backing = device;
+        io.setBacking(device);
+    }
+
+    public BlockDevice detachBacking() {
+        BlockDevice b = backing;
+        attachBacking(null);
+        return b;
+    }
+
+    public BitmapManager bitmaps() {
+        return bitmaps;
+    }
+
+    public void storeBitmaps() throws IOException {
+        ensureWritable();
+        bitmaps.store();
+    }
+
+    public Consumer<String> warnings() {
+        return warnings;
+    }
+
+    /** Closes under the lock: an amend closes the engine it reopened, with no face call around it. */
+    public void close() throws IOException {
+        synchronized (lock) {
+            if (closed) {
+                return;
+            }
+            closed = true;
+            ImageCloser.close(this);
+        }
+    }
+
+    // ------------------------------------------------------------ internals
+
+    void writeHeader() throws IOException {
+        synchronized (lock) {
+            byte[] bytes = header.serialize();
+            storage.write(0, ByteBuffer.wrap(bytes));
+        }
+    }
+
+    /** The monitor every call must hold (the face's); see the class comment. */
+    public Object lock() {
+        return lock;
+    }
+
+    /** Called once by the face that wraps this engine: its monitor guards the engine from now on. */
+    public void bind(Object face) {
+        if (lock != this) {
+            throw new IllegalStateException("engine already has a face");
+        }
+        lock = face;
+    }
+
+    /** The face wrapping this engine, as the layers above see it. */
+    public BlockDevice face() {
+        return lock instanceof BlockDevice d ? d : null;
+    }
+
+    void l1Moved(long offset, int entries) throws IOException {
+        header.l1TableOffset = offset;
+        header.l1Size = entries;
+        writeHeader();
+        storage.flush();
+    }
+
+    void refcountTableMoved(long offset, int clusters) throws IOException {
+        header.refcountTableOffset = offset;
+        header.refcountTableClusters = clusters;
+        writeHeader();
+        storage.flush();
+    }
+
+    boolean isClosed() {
+        return closed;
+    }
+
+    void ensureOpen() throws IOException {
+        if (closed) {
+            throw new IOException("Image is closed");
+        }
+    }
+
+    void ensureWritable() throws IOException {
+        ensureOpen();
+        if (readOnly) {
+            throw new IOException("Image is read-only");
+        }
+        prepareForWrite();
+    }
+
+    /** Before the first write of anything (see {@link FirstWrite}). */
+    void prepareForWrite() throws IOException {
+        firstWrite.prepare(this);
+    }
+
+    /** A broken L2 table refuses the write before in_use is set (the file stays unchanged). */
+    private void beforeGuestWrite(long offset, long length) throws IOException {
+        mapper.checkWritable(offset, length);
+        bitmaps.beforeGuestWrite();
+    }
+
+    private void checkRange(long offset, long length) {
+        if (offset < 0 || length < 0 || offset > header.size || length > header.size - offset) {
+            throw new IllegalArgumentException("Request out of range: offset " + offset + ", length " + length
+                    + " (image size " + header.size + ")");
+        }
+    }
+
+    static void zeroFill(ByteBuffer b) {
+        while (b.hasRemaining()) {
+            b.put((byte) 0);
+        }
+    }
+}

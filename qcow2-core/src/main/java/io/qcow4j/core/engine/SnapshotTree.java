@@ -1,0 +1,233 @@
+package io.qcow4j.core.engine;
+
+import java.io.IOException;
+
+import io.qcow4j.core.alloc.RefcountManager;
+import io.qcow4j.core.api.CorruptImageException;
+import io.qcow4j.core.api.SnapshotException;
+import io.qcow4j.core.format.CompressedDescriptor;
+import io.qcow4j.core.format.L1Entry;
+import io.qcow4j.core.format.L2Entry;
+import io.qcow4j.core.storage.Storage;
+
+/**
+ * The refcounts and COPIED flags of L1 trees, for {@link InternalSnapshots}. A tree is an
+ * L1 table, the L2 tables it names and the data clusters those name (a compressed cluster:
+ * each host cluster its sectors touch); a cluster's refcount counts the trees that reach
+ * it. L2 tables are read from and written to the storage directly: the caller clears the
+ * L2 cache afterwards.
+ */
+final class SnapshotTree {
+    /** One reference: a cluster index, whether the referring entry carries COPIED, the entry's file offset. */
+    @FunctionalInterface
+    interface Ref {
+        void at(long cluster, boolean flagged, long where) throws IOException;
+    }
+
+    private final Qcow2Engine img;
+    private final Storage storage;
+    private final Geometry geo;
+    private final RefcountManager refcounts;
+    private final ClusterMapper mapper;
+    private final int bits;
+    private final int cs;
+    /** Standard data clusters are refcounted (not in an external data file). */
+    private final boolean dataRefcounted;
+
+    SnapshotTree(Qcow2Engine img) {
+        this.img = img;
+        this.storage = img.storage;
+        this.geo = img.geo;
+        this.refcounts = img.refcounts;
+        this.mapper = img.mapper;
+        this.bits = geo.clusterBits();
+        this.cs = geo.clusterSize();
+        this.dataRefcounted = img.dataFile == null;
+    }
+
+    /**
+     * Every reference a tree makes, in a fixed order: an L2 table's data clusters, then the
+     * table. Offsets are checked before they are passed on.
+     */
+    void forEachRef(long[] l1, long l1Offset, Ref ref) throws IOException {
+        long[] t = new long[cs / 8];
+        int w = geo.l2EntryWords();
+        for (int i = 0; i < l1.length; i++) {
+            long l2 = ClusterMapper.l2TableOf(l1, l1Offset, i, storage, geo);
+            if (l2 == 0) {
+                continue;
+            }
+            storage.readLongs(l2, t, 0, t.length);
+            for (int k = 0; k < geo.l2Entries(); k++) {
+                long entry = t[k * w];
+                long where = l2 + 8L * k * w;
+                if (L2Entry.isCompressed(entry)) {
+                    long off = CompressedDescriptor.hostOffset(entry, bits);
+                    long end = (off / CompressedDescriptor.SECTOR + CompressedDescriptor.additionalSectors(entry, bits) + 1)
+                            * CompressedDescriptor.SECTOR;
+                    if (off < cs || off >= storage.length()) {
+                        throw new CorruptImageException("L2 table", where,
+                                "compressed cluster offset 0x" + Long.toHexString(off) + " outside the image");
+                    }
+                    for (long c = off >>> bits; c <= (end - 1) >>> bits; c++) {
+                        ref.at(c, false, where);
+                    }
+                } else if (dataRefcounted) {
+                    long host = L2Entry.hostOffset(entry);
+                    if (host == 0) {
+                        continue;
+                    }
+                    if ((host & (cs - 1)) != 0 || host < cs || host >= storage.length()) {
+                        throw new CorruptImageException("L2 table", where, "cluster offset 0x" + Long.toHexString(host)
+                                + " invalid (unaligned, in the header or past the end of the file)");
+                    }
+                    ref.at(host >>> bits, true, where);
+                }
+            }
+            ref.at(l2 >>> bits, true, l1Offset + 8L * i);
+        }
+    }
+
+    /**
+     * Checks, before anything changes, that every cluster of a tree is refcounted and can
+     * take {@code delta} per reference. Consecutive references to one cluster (compressed
+     * clusters packed together) are added up; {@link #raise} still guards every step.
+     */
+    void checkRefs(long[] l1, long l1Offset, int delta) throws IOException {
+        long max = refcounts.maxRefcount();
+        long[] run = {-1, 0, 0};
+        forEachRef(l1, l1Offset, (c, flagged, where) -> {
+            if (c == run[0]) {
+                run[1]++;
+                return;
+            }
+            checkCluster(run[0], run[1], run[2], delta, max);
+            run[0] = c;
+            run[1] = 1;
+            run[2] = where;
+        });
+        checkCluster(run[0], run[1], run[2], delta, max);
+    }
+
+    private void checkCluster(long cluster, long n, long where, int delta, long max) throws IOException {
+        if (cluster < 0) {
+            return;
+        }
+        long r = refcounts.get(cluster);
+        if (r < n || r < 1) {
+            throw new CorruptImageException("L1/L2 table", where, "cluster 0x" + Long.toHexString(cluster << bits)
+                    + " is referenced " + n + " time(s) but its refcount is " + r);
+        }
+        if (delta > 0 && r > max - n) {
+            throw overflow(cluster, max);
+        }
+    }
+
+    private SnapshotException overflow(long cluster, long max) {
+        return new SnapshotException(SnapshotException.Reason.REFCOUNT_OVERFLOW, "Refcount of cluster 0x"
+                + Long.toHexString(cluster << bits) + " would exceed " + max + " (refcount_bits " + img.header.refcountBits() + ")");
+    }
+
+    /** Adds one to every cluster of a tree; on failure takes back what it added. */
+    void raise(long[] l1, long l1Offset) throws IOException {
+        long max = refcounts.maxRefcount();
+        long[] done = {0};
+        try {
+            forEachRef(l1, l1Offset, (c, flagged, where) -> {
+                if (refcounts.get(c) >= max) {
+                    throw overflow(c, max);
+                }
+                refcounts.update(c << bits, 1, 1);
+                done[0]++;
+            });
+        } catch (IOException | RuntimeException ex) {
+            lowerQuietly(l1, l1Offset, done[0]);
+            throw ex;
+        }
+    }
+
+    /** Takes one from every cluster of a tree. */
+    void lower(long[] l1, long l1Offset) throws IOException {
+        lower(l1, l1Offset, Long.MAX_VALUE);
+    }
+
+    /** Takes one from the clusters of the first {@code count} references of a tree. */
+    private void lower(long[] l1, long l1Offset, long count) throws IOException {
+        long[] left = {count};
+        forEachRef(l1, l1Offset, (c, flagged, where) -> {
+            if (left[0] > 0) {
+                refcounts.update(c << bits, 1, -1);
+                left[0]--;
+            }
+        });
+    }
+
+    /** {@link #lower}, for undoing after a failure: what cannot be undone stays leaked. */
+    void lowerQuietly(long[] l1, long l1Offset) {
+        lowerQuietly(l1, l1Offset, Long.MAX_VALUE);
+    }
+
+    private void lowerQuietly(long[] l1, long l1Offset, long count) {
+        try {
+            lower(l1, l1Offset, count);
+        } catch (IOException | RuntimeException ignored) {
+            // leaked at worst
+        }
+    }
+
+    /**
+     * Clears every COPIED flag of a tree whose refcounts were just raised (all shared now).
+     * With {@code active} the tree is the active one: its L1 entries lose the flag too.
+     */
+    void clearCopied(long[] l1, boolean active) throws IOException {
+        long[] t = new long[cs / 8];
+        int w = geo.l2EntryWords();
+        for (int i = 0; i < l1.length; i++) {
+            long l2 = L1Entry.l2Offset(l1[i]);
+            if (l2 == 0) {
+                continue;
+            }
+            storage.readLongs(l2, t, 0, t.length);
+            for (int k = 0; k < geo.l2Entries(); k++) {
+                if (L2Entry.isCopied(t[k * w]) && dataRefcounted) {
+                    storage.writeLong(l2 + 8L * k * w, t[k * w] & ~L2Entry.COPIED);
+                }
+            }
+            if (active && L1Entry.isCopied(l1[i])) {
+                mapper.setL1(i, l1[i] & ~L1Entry.COPIED);
+            }
+        }
+    }
+
+    /** Sets COPIED in the active tree wherever the refcount is 1 and clears it elsewhere (QEMU's recount). */
+    void recomputeActiveCopied() throws IOException {
+        long[] l1 = mapper.l1();
+        long[] t = new long[cs / 8];
+        int w = geo.l2EntryWords();
+        for (int i = 0; i < l1.length; i++) {
+            long l2 = ClusterMapper.l2TableOf(l1, mapper.l1Offset(), i, storage, geo);
+            if (l2 == 0) {
+                continue;
+            }
+            boolean sole = refcounts.get(l2 >>> bits) == 1;
+            if (sole && dataRefcounted) {
+                // a shared table holds only shared clusters: only a sole one can change
+                storage.readLongs(l2, t, 0, t.length);
+                for (int k = 0; k < geo.l2Entries(); k++) {
+                    long entry = t[k * w];
+                    long host = L2Entry.hostOffset(entry);
+                    if (L2Entry.isCompressed(entry) || host == 0) {
+                        continue;
+                    }
+                    boolean copied = refcounts.get(host >>> bits) == 1;
+                    if (copied != L2Entry.isCopied(entry)) {
+                        storage.writeLong(l2 + 8L * k * w, copied ? entry | L2Entry.COPIED : entry & ~L2Entry.COPIED);
+                    }
+                }
+            }
+            if (L1Entry.isCopied(l1[i]) != sole) {
+                mapper.setL1(i, sole ? l1[i] | L1Entry.COPIED : l1[i] & ~L1Entry.COPIED);
+            }
+        }
+    }
+}
