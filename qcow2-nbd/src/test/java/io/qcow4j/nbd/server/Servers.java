@@ -86,9 +86,14 @@ final class Servers {
         }
     }
 
+    /**
+     * Until qemu-nbd accepts connections on {@code socket}: it makes the socket file before it
+     * listens, so a client started when the file appears may be refused ("Connection refused"
+     * from nbdinfo under load). A probe that connects and hangs up is harmless with -t.
+     */
     static void awaitSocket(Path socket, Process p) throws IOException {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-        while (!Files.exists(socket)) {
+        while (!accepts(socket)) {
             if (!p.isAlive() || System.nanoTime() > deadline) {
                 throw new IOException("qemu-nbd did not start (exit " + (p.isAlive() ? "none" : p.exitValue()) + ")");
             }
@@ -98,6 +103,17 @@ final class Servers {
                 Thread.currentThread().interrupt();
                 throw new IOException(e);
             }
+        }
+    }
+
+    private static boolean accepts(Path socket) {
+        if (!Files.exists(socket)) {
+            return false;
+        }
+        try (java.nio.channels.SocketChannel probe = java.nio.channels.SocketChannel.open(java.net.StandardProtocolFamily.UNIX)) {
+            return probe.connect(java.net.UnixDomainSocketAddress.of(socket));
+        } catch (IOException e) {
+            return false; // refused: not listening yet
         }
     }
 
