@@ -28,7 +28,9 @@ import java.util.concurrent.TimeUnit;
  * A reader thread walks the source's block status, reads it in batches of several MiB
  * (decompressing on every core) and finds the zero chunks, while this thread writes the
  * batch before in order, neighbouring data chunks with one request (compressed, with -c,
- * on every core by the engine).
+ * on every core by the engine). A raw source in a regular file is not read but mapped, a
+ * batch at a time: its zero chunks are found on the page cache's pages and the target is
+ * written straight from them (one copy, in the kernel, instead of a read and a write).
  */
 final class ConvertCopy {
     /** Chunk size for a raw target: what qemu-img uses as its buffer granularity. */
@@ -53,9 +55,18 @@ final class ConvertCopy {
     record Mode(long sparseSize, boolean targetHasBacking, boolean targetReadsZero, boolean compress) {
     }
 
-    /** What the reader hands over, in disk order: a batch of data, a zero run, or the end (or a failure). */
+    /**
+     * What the reader hands over, in disk order: a batch of data, a zero run, or the end (or
+     * a failure). A mapped batch's {@code buf} is the mapping and {@code home} the free
+     * buffer it stands for (which bounds the mappings in flight).
+     */
     private record Step(long offset, int length, ByteBuffer buf, byte[] chunks, long runEnd, long zeroTo,
-                        long progress, RuntimeException failure) {
+                        long progress, RuntimeException failure, ByteBuffer home) {
+        Step(long offset, int length, ByteBuffer buf, byte[] chunks, long runEnd, long zeroTo,
+             long progress, RuntimeException failure) {
+            this(offset, length, buf, chunks, runEnd, zeroTo, progress, failure, null);
+        }
+
         boolean isEnd() {
             return progress < 0;
         }
@@ -84,6 +95,8 @@ final class ConvertCopy {
     private int dataFrom;
     private int dataTo;
     private long dataOffset;
+    /** The raw source's file, mapped a batch at a time (null: read as usual). */
+    private MappedWindow map;
 
     ConvertCopy(BlockDevice source, BlockDevice target, Mode mode, Progress bar) {
         this.source = source;
@@ -100,6 +113,7 @@ final class ConvertCopy {
         for (int i = 0; i < BUFFERS; i++) {
             free.add(ByteBuffer.allocateDirect(batchSize));
         }
+        map = salvage == null ? MappedWindow.of(source) : null; // --salvage reads sector by sector
         String program = Program.name(); // the reader's messages speak as this command does
         Thread reader = new Thread(() -> {
             Program.set(program);
@@ -116,7 +130,9 @@ final class ConvertCopy {
                 if (s.isEnd()) {
                     break;
                 }
-                if (s.buf() != null) {
+                if (s.home() != null) {
+                    copyMapped(s);
+                } else if (s.buf() != null) {
                     copyBatch(s);
                     free.add(s.buf());
                 } else if (s.zeroTo() > s.offset()) {
@@ -126,6 +142,9 @@ final class ConvertCopy {
             }
         } finally {
             stop(reader);
+            if (map != null) {
+                map.close(); // (the mappings made stay valid until released)
+            }
         }
         flushPendingZeros();
         bar.finish();
@@ -165,6 +184,11 @@ final class ConvertCopy {
                         ByteBuffer buf = takeFree();
                         if (buf == null) {
                             return;
+                        }
+                        ByteBuffer m = mapBatch(b, len);
+                        if (m != null) {
+                            put(new Step(b, len, m, classifyMapped(m, b, len, buf), runEnd, 0, b + len, null, buf));
+                            continue;
                         }
                         readBatch(buf, b, len);
                         put(new Step(b, len, buf, classify(buf, len), runEnd, 0, b + len, null));
@@ -216,6 +240,42 @@ final class ConvertCopy {
             runEnd = Math.min(size, runEnd + Math.max(1, next.length()));
         }
         return runEnd;
+    }
+
+    /** The batch's bytes mapped, or null (no mapping, or not all inside the source's file now). */
+    private ByteBuffer mapBatch(long offset, int length) {
+        if (map == null) {
+            return null;
+        }
+        try {
+            return map.mapOwn(offset, length);
+        } catch (IOException | RuntimeException e) {
+            return null; // the ordinary read says what is wrong, if anything
+        }
+    }
+
+    /** {@link #classify} on a mapping; a fault on its pages (the file cut shorter) releases it and fails. */
+    private byte[] classifyMapped(ByteBuffer m, long offset, int length, ByteBuffer home) {
+        try {
+            return classify(m, length);
+        } catch (InternalError e) {
+            MappedWindow.release(m);
+            free.add(home);
+            throw cutShort(offset, e);
+        }
+    }
+
+    /** The error of a mapped batch whose file was cut shorter than the batch while being copied. */
+    private CliException cutShort(long offset, Throwable e) {
+        String size;
+        try {
+            size = String.valueOf(map.fileSize());
+        } catch (IOException | RuntimeException x) {
+            size = "unknown";
+        }
+        return new CliException("error while reading at byte " + offset + ": the source file was cut short while"
+                + " being read (now " + size + " bytes)", 1, e)
+                .withQemuWords("error while reading at byte " + offset + ": " + QEMU_READ_ERROR);
     }
 
     private void readBatch(ByteBuffer buf, long offset, int length) {
@@ -310,7 +370,10 @@ final class ConvertCopy {
         cancelled = true;
         while (reader.isAlive()) {
             Step s = steps.poll();
-            if (s != null && s.buf() != null) {
+            if (s != null && s.home() != null) {
+                MappedWindow.release(s.buf());
+                free.offer(s.home());
+            } else if (s != null && s.buf() != null) {
                 free.offer(s.buf());
             }
             try {
@@ -323,6 +386,34 @@ final class ConvertCopy {
     }
 
     // ---------------------------------------------------------------- the writes, on this thread
+
+    /**
+     * A mapped batch, written from the mapping, which is released here (nothing holds on to
+     * it after). A file cut shorter faults on its pages: in the kernel's copy of a write
+     * (EFAULT, an IOException) or in Java (an InternalError); both say so as a read error.
+     */
+    private void copyMapped(Step s) {
+        try {
+            copyBatch(s);
+        } catch (CliException | InternalError e) {
+            if (!shorterThan(s.offset() + s.length())) {
+                throw e;
+            }
+            throw cutShort(s.offset(), e);
+        } finally {
+            dataBuf = null;
+            MappedWindow.release(s.buf());
+            free.add(s.home());
+        }
+    }
+
+    private boolean shorterThan(long end) {
+        try {
+            return map.fileSize() < end;
+        } catch (IOException | RuntimeException e) {
+            return true;
+        }
+    }
 
     private void copyBatch(Step s) {
         ByteBuffer buf = s.buf();

@@ -61,17 +61,39 @@ final class MappedWindow implements AutoCloseable {
         return window.slice((int) (offset - windowStart), n);
     }
 
+    /**
+     * A mapping of its own of {@code [offset, offset + n)}, which outlives the window (convert
+     * hands it to the writing thread, which {@linkplain #release releases} it), or null when
+     * the bytes are not all inside the file now.
+     */
+    ByteBuffer mapOwn(long offset, int n) throws IOException {
+        if (offset + n > channel.size()) {
+            return null;
+        }
+        return channel.map(FileChannel.MapMode.READ_ONLY, offset, n);
+    }
+
+    /** The file's length now (a file cut shorter since its bytes were mapped faults on them). */
+    long fileSize() throws IOException {
+        return channel.size();
+    }
+
+    /** Unmaps a mapping of {@link #mapOwn} now; nothing may use it afterwards. */
+    static void release(ByteBuffer mapping) {
+        try {
+            UNMAP.invoke(UNSAFE, mapping);
+        } catch (ReflectiveOperationException | RuntimeException e) {
+            // left to the garbage collector
+        }
+    }
+
     private void unmap() {
         if (window != null) {
             MappedByteBuffer w = window;
             window = null;
             windowStart = 0;
             windowEnd = 0;
-            try {
-                UNMAP.invoke(UNSAFE, w);
-            } catch (ReflectiveOperationException | RuntimeException e) {
-                // left to the garbage collector
-            }
+            release(w);
         }
     }
 
