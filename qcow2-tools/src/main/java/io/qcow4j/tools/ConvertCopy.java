@@ -57,14 +57,15 @@ final class ConvertCopy {
 
     /**
      * What the reader hands over, in disk order: a batch of data, a zero run, or the end (or
-     * a failure). A mapped batch's {@code buf} is the mapping and {@code home} the free
-     * buffer it stands for (which bounds the mappings in flight).
+     * a failure). A mapped batch's {@code buf} is the mapping, {@code home} the free buffer
+     * it stands for (which bounds the mappings in flight) and {@code mapEnd} the end of the
+     * mapped bytes in the source's file.
      */
     private record Step(long offset, int length, ByteBuffer buf, byte[] chunks, long runEnd, long zeroTo,
-                        long progress, RuntimeException failure, ByteBuffer home) {
+                        long progress, RuntimeException failure, ByteBuffer home, long mapEnd) {
         Step(long offset, int length, ByteBuffer buf, byte[] chunks, long runEnd, long zeroTo,
              long progress, RuntimeException failure) {
-            this(offset, length, buf, chunks, runEnd, zeroTo, progress, failure, null);
+            this(offset, length, buf, chunks, runEnd, zeroTo, progress, failure, null, 0);
         }
 
         boolean isEnd() {
@@ -95,7 +96,7 @@ final class ConvertCopy {
     private int dataFrom;
     private int dataTo;
     private long dataOffset;
-    /** The raw source's file, mapped a batch at a time (null: read as usual). */
+    /** The source's file (raw or qcow2), mapped a batch at a time (null: read as usual). */
     private MappedWindow map;
 
     ConvertCopy(BlockDevice source, BlockDevice target, Mode mode, Progress bar) {
@@ -113,7 +114,7 @@ final class ConvertCopy {
         for (int i = 0; i < BUFFERS; i++) {
             free.add(ByteBuffer.allocateDirect(batchSize));
         }
-        map = salvage == null ? MappedWindow.of(source) : null; // --salvage reads sector by sector
+        map = salvage == null ? MappedWindow.ofFile(source) : null; // --salvage reads sector by sector
         String program = Program.name(); // the reader's messages speak as this command does
         Thread reader = new Thread(() -> {
             Program.set(program);
@@ -185,9 +186,11 @@ final class ConvertCopy {
                         if (buf == null) {
                             return;
                         }
-                        ByteBuffer m = mapBatch(b, len);
+                        long host = hostOf(b, len);
+                        ByteBuffer m = host < 0 ? null : mapBatch(host, len);
                         if (m != null) {
-                            put(new Step(b, len, m, classifyMapped(m, b, len, buf), runEnd, 0, b + len, null, buf));
+                            put(new Step(b, len, m, classifyMapped(m, b, len, buf), runEnd, 0, b + len, null, buf,
+                                    host + len));
                             continue;
                         }
                         readBatch(buf, b, len);
@@ -240,6 +243,21 @@ final class ConvertCopy {
             runEnd = Math.min(size, runEnd + Math.max(1, next.length()));
         }
         return runEnd;
+    }
+
+    /** Where the batch's bytes lie in the source's file as one run, or -1 (they are read as usual). */
+    private long hostOf(long offset, int length) {
+        if (map == null) {
+            return -1;
+        }
+        if (!(source instanceof Qcow2Image q)) {
+            return offset; // a raw image
+        }
+        try {
+            return q.hostRun(offset, length);
+        } catch (IOException | RuntimeException e) {
+            return -1; // the ordinary read says what is wrong
+        }
     }
 
     /** The batch's bytes mapped, or null (no mapping, or not all inside the source's file now). */
@@ -396,7 +414,7 @@ final class ConvertCopy {
         try {
             copyBatch(s);
         } catch (CliException | InternalError e) {
-            if (!shorterThan(s.offset() + s.length())) {
+            if (!shorterThan(s.mapEnd())) {
                 throw e;
             }
             throw cutShort(s.offset(), e);

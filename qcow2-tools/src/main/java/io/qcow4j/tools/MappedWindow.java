@@ -43,6 +43,23 @@ final class MappedWindow implements AutoCloseable {
     }
 
     /**
+     * The file of {@code dev} for {@link #mapOwn} when it is a regular file whose bytes a
+     * caller may read in place: a raw image's (guest offsets are file offsets) or a qcow2
+     * image's (through {@link io.qcow4j.core.Qcow2Image#hostRun}); else null.
+     */
+    static MappedWindow ofFile(BlockDevice dev) {
+        if (dev instanceof io.qcow4j.core.Qcow2Image q && q.path() != null && Files.isRegularFile(q.path())
+                && UNMAP != null) {
+            try {
+                return new MappedWindow(FileChannel.open(q.path(), StandardOpenOption.READ));
+            } catch (IOException | RuntimeException e) {
+                return null;
+            }
+        }
+        return of(dev);
+    }
+
+    /**
      * The bytes {@code [offset, offset + n)} ({@code n <= WINDOW}) as a buffer over the
      * mapping, or null when they are not all inside the file now (past its end a raw image
      * reads zeros, which only the ordinary read gives).
