@@ -6,7 +6,6 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.qcow4j.core.RawImage;
 import io.qcow4j.core.api.BlockDevice;
 import io.qcow4j.testing.Qemu;
 import java.io.IOException;
@@ -38,6 +37,11 @@ class ConvertMappedIT {
 
     /** Seeded data: a zero MiB every third MiB, a 4 KiB zero piece in others, and the last sectors zero. */
     private Path rawSource(String name) throws IOException {
+        return rawSource(name, true);
+    }
+
+    /** As {@link #rawSource(String)}; without zero pieces (a batch with one is read, not mapped) when not {@code pieces}. */
+    private Path rawSource(String name, boolean pieces) throws IOException {
         long seed = Long.getLong("qcow4j.seed", 20261207L);
         Random r = new Random(seed);
         byte[] b = new byte[SIZE];
@@ -45,7 +49,7 @@ class ConvertMappedIT {
         for (int m = 0; m < SIZE / MIB; m++) {
             if (m % 3 == 1) {
                 java.util.Arrays.fill(b, m * MIB, (m + 1) * MIB, (byte) 0);
-            } else if (m % 3 == 2) {
+            } else if (m % 3 == 2 && pieces) {
                 java.util.Arrays.fill(b, m * MIB + 8192, m * MIB + 12288, (byte) 0);
             }
         }
@@ -114,30 +118,45 @@ class ConvertMappedIT {
         }
     }
 
+    static java.util.stream.Stream<org.junit.jupiter.params.provider.Arguments> cuts() {
+        java.util.List<org.junit.jupiter.params.provider.Arguments> all = new java.util.ArrayList<>();
+        for (String source : new String[] {"raw", "qcow2"}) {
+            for (String target : new String[] {"raw", "qcow2"}) {
+                for (long sparse : new long[] {4096, 0}) {
+                    all.add(org.junit.jupiter.params.provider.Arguments.of(source, target, sparse));
+                }
+            }
+        }
+        return all.stream();
+    }
+
     /**
      * The source file is cut to 1 MiB once the first batch is written and the reader holds
-     * a later batch mapped: the pages under that mapping are gone (a fault, in Java or in
-     * the kernel's copy of the write), and the copy stops with one read error.
+     * a later batch mapped: the pages under that mapping are gone (a fault, in the JVM or in
+     * the kernel's copy of the write), and the copy stops with one read error, the JVM alive.
      */
     @ParameterizedTest
-    @ValueSource(strings = {"raw", "qcow2"})
-    void sourceCutShortWhileCopying(String format) throws IOException {
-        Path raw = rawSource("src.raw");
-        Path src = raw;
+    @org.junit.jupiter.params.provider.MethodSource("cuts")
+    void sourceCutShortWhileCopying(String format, String targetFormat, long sparse) throws IOException {
+        rawSource("src.raw", false);
+        Path src = tmp.resolve("src.raw");
         if (format.equals("qcow2")) {
             qemuImg(tmp, "convert", "-O", "qcow2", "src.raw", "src.qcow2").assertOk();
             src = tmp.resolve("src.qcow2");
         }
-        Path source = src;
-        Path out = tmp.resolve("out.raw");
-        try (RawImage target = RawImage.create(out, SIZE);
-             BlockDevice in = Images.open(source.toString(), format, false, false)) {
-            Progress bar = new Progress(new PrintWriter(new CutOnFirstWrite(source)), true, SIZE);
-            ConvertCopy copy = new ConvertCopy(in, target, new ConvertCopy.Mode(4096, false, true, false), bar);
+        qemuImg(tmp, "create", "-q", "-f", targetFormat, "out", String.valueOf(SIZE)).assertOk();
+        try (BlockDevice target = Images.open(tmp.resolve("out").toString(), targetFormat, true, false);
+             BlockDevice in = Images.open(src.toString(), format, false, false)) {
+            Progress bar = new Progress(new PrintWriter(new CutOnFirstWrite(src)), true, SIZE);
+            ConvertCopy copy = new ConvertCopy(in, target, new ConvertCopy.Mode(sparse, false, true, false), bar);
             CliException e = assertThrows(CliException.class, () -> copy.run(SIZE));
             assertTrue(e.getMessage().matches("error while reading at byte \\d+: the source file was cut short"
                     + " while being read \\(now 1048576 bytes\\)"), e.getMessage());
-            assertEquals(1, e.getMessage().lines().count());
+        }
+        if (targetFormat.equals("qcow2")) {
+            // a write that failed half-way leaks at worst
+            Qemu.Result check = qemuImg(tmp, "check", "out");
+            assertTrue(check.exitCode() == 0 || check.exitCode() == 3, check.describe());
         }
     }
 
