@@ -272,6 +272,16 @@ public final class Qcow2Image implements BlockDevice {
         engine.readShared(offset, dst);
     }
 
+    /**
+     * Where guest {@code [offset, offset + length)} lies in the image file ({@link #path()}) as
+     * one run of this image's data clusters, for a caller that reads it from the file itself
+     * (convert maps it); -1 when it does not (another kind of cluster, not one run, an
+     * external data file, encryption, an image open for writing).
+     */
+    public long hostRun(long offset, long length) throws IOException {
+        return engine.hostRun(offset, length);
+    }
+
     /** Writes {@code src} at {@code offset}; every enabled bitmap records the range. */
     @Override
     public synchronized void write(long offset, ByteBuffer src) throws IOException {

@@ -28,7 +28,17 @@ import java.util.concurrent.TimeUnit;
  * A reader thread walks the source's block status, reads it in batches of several MiB
  * (decompressing on every core) and finds the zero chunks, while this thread writes the
  * batch before in order, neighbouring data chunks with one request (compressed, with -c,
- * on every core by the engine).
+ * on every core by the engine). A raw source in a regular file, and a read-only qcow2
+ * source's batches that lie in one run of data clusters, are not read but mapped, a batch at
+ * a time: the target is written straight from the page cache's pages (one copy, in the
+ * kernel, instead of a read and a write).
+ * <p>
+ * A mapped file cut shorter faults on the pages past its new end. Java reads mapped pages
+ * only on the reader thread and only where the JVM turns a fault into an InternalError
+ * (ByteBuffer.getLong and bulk copies; the vector mismatch of ZeroBytes would crash the JVM),
+ * and checks the file's length after; the writes hand the pages to the kernel only (a fault
+ * there is EFAULT, an IOException). A batch the writes would read in Java (its zero pieces,
+ * a part of a cluster, compression, encryption) is read as usual.
  */
 final class ConvertCopy {
     /** Chunk size for a raw target: what qemu-img uses as its buffer granularity. */
@@ -53,9 +63,19 @@ final class ConvertCopy {
     record Mode(long sparseSize, boolean targetHasBacking, boolean targetReadsZero, boolean compress) {
     }
 
-    /** What the reader hands over, in disk order: a batch of data, a zero run, or the end (or a failure). */
+    /**
+     * What the reader hands over, in disk order: a batch of data, a zero run, or the end (or
+     * a failure). A mapped batch's {@code buf} is the mapping, {@code home} the free buffer
+     * it stands for (which bounds the mappings in flight) and {@code mapEnd} the end of the
+     * mapped bytes in the source's file.
+     */
     private record Step(long offset, int length, ByteBuffer buf, byte[] chunks, long runEnd, long zeroTo,
-                        long progress, RuntimeException failure) {
+                        long progress, RuntimeException failure, ByteBuffer home, long mapEnd) {
+        Step(long offset, int length, ByteBuffer buf, byte[] chunks, long runEnd, long zeroTo,
+             long progress, RuntimeException failure) {
+            this(offset, length, buf, chunks, runEnd, zeroTo, progress, failure, null, 0);
+        }
+
         boolean isEnd() {
             return progress < 0;
         }
@@ -84,6 +104,13 @@ final class ConvertCopy {
     private int dataFrom;
     private int dataTo;
     private long dataOffset;
+    /** The source's file (raw or qcow2), mapped a batch at a time (null: read as usual). */
+    private MappedWindow map;
+    /** A zero-looking piece of a mapping is copied here to be judged (reader thread). */
+    private ByteBuffer scratch;
+    /** The batch the reader is at, and what ended it if it ended without a word (an error from a mapped page). */
+    private volatile long readingAt;
+    private volatile Throwable readerDied;
 
     ConvertCopy(BlockDevice source, BlockDevice target, Mode mode, Progress bar) {
         this.source = source;
@@ -100,23 +127,34 @@ final class ConvertCopy {
         for (int i = 0; i < BUFFERS; i++) {
             free.add(ByteBuffer.allocateDirect(batchSize));
         }
+        // --salvage reads sector by sector; -c, an encrypted or NBD target read the data in Java
+        boolean kernelWrites = !mode.compress() && (target instanceof RawImage
+                || target instanceof Qcow2Image q && !q.isEncrypted());
+        map = salvage == null && kernelWrites ? MappedWindow.ofFile(source) : null;
+        scratch = map == null ? null : ByteBuffer.allocateDirect(64 << 10);
         String program = Program.name(); // the reader's messages speak as this command does
         Thread reader = new Thread(() -> {
             Program.set(program);
-            read(size);
+            try {
+                read(size);
+            } catch (Throwable e) {
+                readerDied = e; // said by the writes (next)
+            }
         }, "qcow4j-convert-reader");
         reader.setDaemon(true);
         reader.start();
         try {
             while (true) {
-                Step s = take(steps);
+                Step s = next(reader);
                 if (s.failure() != null) {
                     throw s.failure();
                 }
                 if (s.isEnd()) {
                     break;
                 }
-                if (s.buf() != null) {
+                if (s.home() != null) {
+                    copyMapped(s);
+                } else if (s.buf() != null) {
                     copyBatch(s);
                     free.add(s.buf());
                 } else if (s.zeroTo() > s.offset()) {
@@ -126,6 +164,9 @@ final class ConvertCopy {
             }
         } finally {
             stop(reader);
+            if (map != null) {
+                map.close(); // (the mappings made stay valid until released)
+            }
         }
         flushPendingZeros();
         bar.finish();
@@ -166,6 +207,17 @@ final class ConvertCopy {
                         if (buf == null) {
                             return;
                         }
+                        readingAt = b;
+                        long host = hostOf(b, len);
+                        ByteBuffer m = host < 0 ? null : mapBatch(host, len);
+                        byte[] flags = m == null ? null : classifyMapped(m, b, len, host);
+                        if (flags != null) {
+                            put(new Step(b, len, m, flags, runEnd, 0, b + len, null, buf, host + len));
+                            continue;
+                        }
+                        if (m != null) {
+                            MappedWindow.release(m);
+                        }
                         readBatch(buf, b, len);
                         put(new Step(b, len, buf, classify(buf, len), runEnd, 0, b + len, null));
                     }
@@ -181,6 +233,9 @@ final class ConvertCopy {
             put(new Step(0, 0, null, null, 0, 0, -1, null));
         } catch (RuntimeException e) {
             put(new Step(0, 0, null, null, 0, 0, 0, e));
+        } catch (InternalError e) {
+            // a fault on a mapped page, said by the JVM later than it happened
+            put(new Step(0, 0, null, null, 0, 0, 0, cutShort(readingAt, e)));
         }
     }
 
@@ -218,6 +273,92 @@ final class ConvertCopy {
         return runEnd;
     }
 
+    /** Where the batch's bytes lie in the source's file as one run, or -1 (they are read as usual). */
+    private long hostOf(long offset, int length) {
+        if (map == null) {
+            return -1;
+        }
+        if (target instanceof Qcow2Image && length % chunk != 0) {
+            return -1; // a part of a cluster: the engine copies it in Java
+        }
+        if (!(source instanceof Qcow2Image q)) {
+            return offset; // a raw image
+        }
+        try {
+            return q.hostRun(offset, length);
+        } catch (IOException | RuntimeException e) {
+            return -1; // the ordinary read says what is wrong
+        }
+    }
+
+    /** The batch's bytes mapped, or null (no mapping, or not all inside the source's file now). */
+    private ByteBuffer mapBatch(long offset, int length) {
+        if (map == null) {
+            return null;
+        }
+        try {
+            return map.mapOwn(offset, length);
+        } catch (IOException | RuntimeException e) {
+            return null; // the ordinary read says what is wrong, if anything
+        }
+    }
+
+    /**
+     * {@link #classify} on a mapping, or null when a chunk has zero pieces (written piece by
+     * piece, which reads them in Java on the writing thread: the batch is read as usual).
+     * The file's length is checked after: pages cut off meanwhile read as anything.
+     */
+    private byte[] classifyMapped(ByteBuffer m, long offset, int length, long host) {
+        byte[] flags;
+        try {
+            flags = classify(m, length, true);
+        } catch (InternalError e) {
+            throw cutShort(offset, e);
+        }
+        if (shorterThan(host + length)) {
+            throw cutShort(offset, null);
+        }
+        for (byte f : flags) {
+            if (f == ZERO_PIECE) {
+                return null;
+            }
+        }
+        return flags;
+    }
+
+    /**
+     * Whether mapped bytes {@code [from, to)} are all zero: a look at their first word (data
+     * is rarely zero there), then a copy judged by {@link ZeroBytes} (which must not run on
+     * the mapping itself: its vector stub's fault is not caught by the JVM).
+     */
+    private boolean mappedZero(ByteBuffer m, int from, int to) {
+        if (to - from >= Long.BYTES && m.getLong(from) != 0) {
+            return false;
+        }
+        for (int at = from; at < to; ) {
+            int n = Math.min(to - at, scratch.capacity());
+            scratch.clear().put(0, m, at, n);
+            if (!ZeroBytes.isZero(scratch, 0, n)) {
+                return false;
+            }
+            at += n;
+        }
+        return true;
+    }
+
+    /** The error of a mapped batch whose file was cut shorter than the batch while being copied. */
+    private CliException cutShort(long offset, Throwable e) {
+        String size;
+        try {
+            size = String.valueOf(map.fileSize());
+        } catch (IOException | RuntimeException x) {
+            size = "unknown";
+        }
+        return new CliException("error while reading at byte " + offset + ": the source file was cut short while"
+                + " being read (now " + size + " bytes)", 1, e)
+                .withQemuWords("error while reading at byte " + offset + ": " + QEMU_READ_ERROR);
+    }
+
     private void readBatch(ByteBuffer buf, long offset, int length) {
         buf.clear().limit(length);
         try {
@@ -249,18 +390,24 @@ final class ConvertCopy {
         buf.clear().limit(length);
     }
 
-    /** Per chunk: all zeros, or holding a zero piece of -S bytes (when -S is below the chunk size). */
     private byte[] classify(ByteBuffer buf, int len) {
+        return classify(buf, len, false);
+    }
+
+    /** Per chunk: all zeros, or holding a zero piece of -S bytes (when -S is below the chunk size). */
+    private byte[] classify(ByteBuffer buf, int len, boolean mapped) {
         byte[] flags = new byte[(len + chunk - 1) / chunk];
         if (mode.sparseSize() == 0) {
             return flags;
         }
         boolean pieces = !mode.compress() && mode.targetReadsZero() && mode.sparseSize() < chunk;
         for (int k = 0; k < flags.length; k++) {
-            ByteBuffer c = buf.slice(k * chunk, Math.min(chunk, len - k * chunk));
-            if (isZero(c)) {
+            int at = k * chunk;
+            int n = Math.min(chunk, len - at);
+            if (mapped ? mappedZero(buf, at, at + n) : isZero(buf.slice(at, n))) {
                 flags[k] = ZERO_CHUNK;
-            } else if (pieces && hasZeroPiece(c, (int) mode.sparseSize())) {
+            } else if (pieces && (mapped ? hasMappedZeroPiece(buf, at, n) : hasZeroPiece(buf.slice(at, n),
+                    (int) mode.sparseSize()))) {
                 flags[k] = ZERO_PIECE;
             }
         }
@@ -296,9 +443,26 @@ final class ConvertCopy {
         }
     }
 
-    private static <T> T take(BlockingQueue<T> q) {
+    /**
+     * The reader's next step; should the reader have ended without one (an error from a
+     * mapped page thrown where nothing catches it), that error.
+     */
+    private Step next(Thread reader) {
         try {
-            return q.take();
+            while (true) {
+                Step s = steps.poll(50, TimeUnit.MILLISECONDS);
+                if (s != null) {
+                    return s;
+                }
+                if (!reader.isAlive() && steps.isEmpty()) {
+                    Throwable e = readerDied;
+                    if (map != null) {
+                        throw cutShort(readingAt, e);
+                    }
+                    throw new CliException("error while reading at byte " + readingAt + ": "
+                            + (e == null ? "the reader ended" : String.valueOf(e.getMessage())), 1, e);
+                }
+            }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new CliException("interrupted", 1, e);
@@ -310,7 +474,10 @@ final class ConvertCopy {
         cancelled = true;
         while (reader.isAlive()) {
             Step s = steps.poll();
-            if (s != null && s.buf() != null) {
+            if (s != null && s.home() != null) {
+                MappedWindow.release(s.buf());
+                free.offer(s.home());
+            } else if (s != null && s.buf() != null) {
                 free.offer(s.buf());
             }
             try {
@@ -323,6 +490,34 @@ final class ConvertCopy {
     }
 
     // ---------------------------------------------------------------- the writes, on this thread
+
+    /**
+     * A mapped batch, written from the mapping, which is released here (nothing holds on to
+     * it after). A file cut shorter faults on its pages in the kernel's copy of a write
+     * (EFAULT, an IOException): said as a read error.
+     */
+    private void copyMapped(Step s) {
+        try {
+            copyBatch(s);
+        } catch (CliException | InternalError e) {
+            if (!shorterThan(s.mapEnd())) {
+                throw e;
+            }
+            throw cutShort(s.offset(), e);
+        } finally {
+            dataBuf = null;
+            MappedWindow.release(s.buf());
+            free.add(s.home());
+        }
+    }
+
+    private boolean shorterThan(long end) {
+        try {
+            return map.fileSize() < end;
+        } catch (IOException | RuntimeException e) {
+            return true;
+        }
+    }
 
     private void copyBatch(Step s) {
         ByteBuffer buf = s.buf();
@@ -453,6 +648,16 @@ final class ConvertCopy {
         } catch (IOException | RuntimeException e) {
             throw new CliException("error while writing at byte " + from + ": " + Images.reason(e), 1, e);
         }
+    }
+
+    private boolean hasMappedZeroPiece(ByteBuffer m, int at, int n) {
+        int piece = (int) mode.sparseSize();
+        for (int p = 0; p < n; p += piece) {
+            if (mappedZero(m, at + p, at + Math.min(n, p + piece))) {
+                return true;
+            }
+        }
+        return false;
     }
 
     private static boolean hasZeroPiece(ByteBuffer data, int piece) {

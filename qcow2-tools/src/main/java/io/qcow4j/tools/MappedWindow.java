@@ -43,6 +43,23 @@ final class MappedWindow implements AutoCloseable {
     }
 
     /**
+     * The file of {@code dev} for {@link #mapOwn} when it is a regular file whose bytes a
+     * caller may read in place: a raw image's (guest offsets are file offsets) or a qcow2
+     * image's (through {@link io.qcow4j.core.Qcow2Image#hostRun}); else null.
+     */
+    static MappedWindow ofFile(BlockDevice dev) {
+        if (dev instanceof io.qcow4j.core.Qcow2Image q && q.path() != null && Files.isRegularFile(q.path())
+                && UNMAP != null) {
+            try {
+                return new MappedWindow(FileChannel.open(q.path(), StandardOpenOption.READ));
+            } catch (IOException | RuntimeException e) {
+                return null;
+            }
+        }
+        return of(dev);
+    }
+
+    /**
      * The bytes {@code [offset, offset + n)} ({@code n <= WINDOW}) as a buffer over the
      * mapping, or null when they are not all inside the file now (past its end a raw image
      * reads zeros, which only the ordinary read gives).
@@ -61,17 +78,39 @@ final class MappedWindow implements AutoCloseable {
         return window.slice((int) (offset - windowStart), n);
     }
 
+    /**
+     * A mapping of its own of {@code [offset, offset + n)}, which outlives the window (convert
+     * hands it to the writing thread, which {@linkplain #release releases} it), or null when
+     * the bytes are not all inside the file now.
+     */
+    ByteBuffer mapOwn(long offset, int n) throws IOException {
+        if (offset + n > channel.size()) {
+            return null;
+        }
+        return channel.map(FileChannel.MapMode.READ_ONLY, offset, n);
+    }
+
+    /** The file's length now (a file cut shorter since its bytes were mapped faults on them). */
+    long fileSize() throws IOException {
+        return channel.size();
+    }
+
+    /** Unmaps a mapping of {@link #mapOwn} now; nothing may use it afterwards. */
+    static void release(ByteBuffer mapping) {
+        try {
+            UNMAP.invoke(UNSAFE, mapping);
+        } catch (ReflectiveOperationException | RuntimeException e) {
+            // left to the garbage collector
+        }
+    }
+
     private void unmap() {
         if (window != null) {
             MappedByteBuffer w = window;
             window = null;
             windowStart = 0;
             windowEnd = 0;
-            try {
-                UNMAP.invoke(UNSAFE, w);
-            } catch (ReflectiveOperationException | RuntimeException e) {
-                // left to the garbage collector
-            }
+            release(w);
         }
     }
 

@@ -70,6 +70,59 @@ final class BulkRead {
         }
     }
 
+    /**
+     * Where guest {@code [offset, offset + length)} (inside the disk) lies in the image's own
+     * file when all of it is data clusters of this image one after the other there (no
+     * compressed, zero, backing, partly allocated or encrypted cluster, no external data
+     * file), else -1. Reads no data: the caller reads the run as it likes (convert maps it).
+     */
+    long hostRun(long offset, long length) throws IOException {
+        if (io.hasDataFile() || io.encrypted()) {
+            return -1;
+        }
+        int cs = geo.clusterSize();
+        long coverage = geo.l2Coverage();
+        long start = -1;
+        long pos = offset;
+        long end = offset + length;
+        while (pos < end) {
+            long tableEnd = Math.min(end, (pos / coverage + 1) * coverage);
+            long l2 = mapper.l2Table(pos);
+            if (l2 == 0) {
+                return -1;
+            }
+            long[] table = mapper.cache().table(l2);
+            int words = geo.l2EntryWords();
+            int idx = mapper.l2Index(pos);
+            for (; pos < tableEnd; idx++) {
+                int in = geo.offsetInCluster(pos);
+                int n = (int) Math.min(tableEnd - pos, cs - in);
+                long entry = table[idx * words];
+                if (L2Entry.isCompressed(entry) || !isData(entry, words == 2 ? table[idx * 2 + 1] : 0, in, n)) {
+                    return -1;
+                }
+                long host = mapper.checkedHost(entry, l2, idx) + in;
+                if (start < 0) {
+                    start = host;
+                } else if (host != start + (pos - offset)) {
+                    return -1;
+                }
+                pos += n;
+            }
+        }
+        return start;
+    }
+
+    /** The bytes {@code [in, in + n)} of a cluster read its data (as {@link #table} sorts them into DATA). */
+    private boolean isData(long entry, long bitmap, int in, int n) {
+        if (!geo.extendedL2()) {
+            return !(L2Entry.isZero(entry) && geo.version() >= 3) && io.isAllocated(entry);
+        }
+        int sc = geo.subclusterSize();
+        long mask = L2Entry.allocRange(in / sc, (in + n - 1) / sc);
+        return (bitmap & mask) == mask && io.isAllocated(entry) && L2Entry.hostOffset(entry) != 0;
+    }
+
     /** Fills {@code dst.remaining()} bytes from guest {@code offset}, which all lie inside the disk. */
     void read(long offset, ByteBuffer dst) throws IOException {
         int base = dst.position();

@@ -39,6 +39,11 @@ public final class GuestRanges {
         ImageIo.zeroFill(dst);
     }
 
+    /** See {@link BulkRead#hostRun}; -1 for a range not all inside the disk. */
+    public long hostRun(long offset, long length, long diskSize) throws IOException {
+        return offset < 0 || length <= 0 || offset + length > diskSize ? -1 : bulkRead.hostRun(offset, length);
+    }
+
     /**
      * As {@link #read}, with the runs of data clusters returned unread (see
      * {@link BulkRead#readPlanned}); everything else of {@code dst} is filled in.

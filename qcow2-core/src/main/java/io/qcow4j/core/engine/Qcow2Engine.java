@@ -266,6 +266,21 @@ public final class Qcow2Engine implements Closeable {
         }
     }
 
+    /**
+     * Where guest {@code [offset, offset + length)} lies in the image file as one run of data
+     * clusters, or -1 (see {@link GuestRanges#hostRun}). Only for a read-only image, whose
+     * clusters never move: the caller reads the run from the file itself.
+     */
+    public long hostRun(long offset, long length) throws IOException {
+        if (!readOnly) {
+            return -1;
+        }
+        synchronized (lock) {
+            ensureOpen();
+            return ranges.hostRun(offset, length, header.size);
+        }
+    }
+
     public void write(long offset, ByteBuffer src) throws IOException {
         ensureWritable();
         long length = src.remaining();
