@@ -48,10 +48,6 @@ final class CompareCommand {
     private static final ByteBuffer ZEROS = ByteBuffer.allocateDirect(BUF).asReadOnlyBuffer();
     /** Reads the second image while this thread reads the first (both cores). */
     private ExecutorService second;
-    /** A raw image's file, compared in place (mapped) instead of read into a buffer; else null. */
-    private MappedWindow map1;
-    private MappedWindow map2;
-    private BlockDevice first;
 
     /** Runs {@code compare ARGS}; the exit code. */
     static int run(List<String> args, PrintWriter out) throws Exception {
@@ -96,17 +92,8 @@ final class CompareCommand {
                 t.setDaemon(true);
                 return t;
             });
-            first = a;
-            map1 = MappedWindow.of(a);
-            map2 = MappedWindow.of(b);
             return compare(a, b);
         } finally {
-            if (map1 != null) {
-                map1.close();
-            }
-            if (map2 != null) {
-                map2.close();
-            }
             if (second != null) {
                 second.shutdownNow();
             }
@@ -206,9 +193,8 @@ final class CompareCommand {
     private long firstNonZero(BlockDevice dev, String name, long pos, long len) {
         for (long done = 0; done < len; ) {
             int n = (int) Math.min(BUF, len - done);
-            MappedWindow map = dev == first ? map1 : map2;
-            ByteBuffer x = bytes(dev, map, name, pos + done, n, buf1);
-            int at = mismatch(x, ZEROS, n, name, pos + done);
+            read(dev, name, pos + done, n, buf1);
+            int at = mismatch(buf1, ZEROS, n);
             if (at >= 0) {
                 return sectorOf(pos, pos + done + at);
             }
@@ -222,35 +208,13 @@ final class CompareCommand {
         for (long done = 0; done < len; ) {
             int n = (int) Math.min(BUF, len - done);
             long at2 = pos + done;
-            ByteBuffer x = buf1;
-            ByteBuffer y = buf2;
-            if (map1 != null || map2 != null) {
-                // a raw side is compared where it lies (no copy): the other thread faults its
-                // pages in while this one reads the other side
-                ByteBuffer m1 = mapped(map1, pos + done, n);
-                ByteBuffer m2 = mapped(map2, pos + done, n);
-                ByteBuffer pages = m2 != null ? m2 : m1;
-                Future<?> touch = pages == null ? null : second.submit(() -> touch(pages));
-                try {
-                    x = m1 != null ? m1 : bytes(a, null, file1, pos + done, n, buf1);
-                    y = m2 != null ? m2 : bytes(b, null, file2, pos + done, n, buf2);
-                    if (m1 != null && m2 != null) {
-                        touch(m1);
-                    }
-                } finally {
-                    if (touch != null) {
-                        waitFor(touch); // (and before the window may be unmapped)
-                    }
-                }
-            } else {
-                Future<?> other = second.submit(() -> read(b, file2, at2, n, buf2));
-                try {
-                    read(a, file1, pos + done, n, buf1);
-                } finally {
-                    waitFor(other); // (a failure of the first image's read is the one reported)
-                }
+            Future<?> other = second.submit(() -> read(b, file2, at2, n, buf2));
+            try {
+                read(a, file1, pos + done, n, buf1);
+            } finally {
+                waitFor(other); // (a failure of the first image's read is the one reported)
             }
-            int at = mismatch(x, y, n, file2, pos + done);
+            int at = mismatch(buf1, buf2, n);
             if (at >= 0) {
                 return sectorOf(pos, pos + done + at);
             }
@@ -265,60 +229,15 @@ final class CompareCommand {
      * C1 alone that takes a couple of hundred calls, which 2 MiB calls would reach only
      * after 400 MiB compared by the plain loop.
      */
-    private static int mismatch(ByteBuffer x, ByteBuffer y, int n, String name, long offset) {
-        try {
-            for (int at = 0; at < n; at += SLICE) {
-                int len = Math.min(SLICE, n - at);
-                int d = x.slice(at, len).mismatch(y.slice(at, len));
-                if (d >= 0) {
-                    return at + d;
-                }
-            }
-            return -1;
-        } catch (InternalError e) {
-            // a mapped file cut shorter meanwhile: the JVM's word for the fault on its pages
-            throw new CliException("Error while reading offset " + offset + " of " + name + ": " + e.getMessage(), 4, e);
-        }
-    }
-
-    /** The mapped bytes, or null (not mapped, or not inside the file now). */
-    private static ByteBuffer mapped(MappedWindow map, long offset, int n) {
-        if (map == null) {
-            return null;
-        }
-        try {
-            return map.slice(offset, n);
-        } catch (IOException | RuntimeException e) {
-            return null; // the ordinary read says what is wrong, if anything
-        }
-    }
-
-    /** Faults a mapping's pages in: a byte of each. */
-    private static void touch(ByteBuffer pages) {
-        int sum = 0;
-        for (int i = 0; i < pages.limit(); i += 4096) {
-            sum += pages.get(i);
-        }
-        touched = sum;
-    }
-
-    @SuppressWarnings("unused")
-    private static volatile int touched;
-
-    /** {@code n} bytes of {@code dev} at {@code offset}: in place when mapped, else read into {@code buf}. */
-    private static ByteBuffer bytes(BlockDevice dev, MappedWindow map, String name, long offset, int n, ByteBuffer buf) {
-        if (map != null) {
-            try {
-                ByteBuffer m = map.slice(offset, n);
-                if (m != null) {
-                    return m;
-                }
-            } catch (IOException | RuntimeException e) {
-                // the ordinary read says what is wrong, if anything
+    private static int mismatch(ByteBuffer x, ByteBuffer y, int n) {
+        for (int at = 0; at < n; at += SLICE) {
+            int len = Math.min(SLICE, n - at);
+            int d = x.slice(at, len).mismatch(y.slice(at, len));
+            if (d >= 0) {
+                return at + d;
             }
         }
-        read(dev, name, offset, n, buf);
-        return buf;
+        return -1;
     }
 
     /** The second image's read: its failure (a CliException) is thrown here, as if read on this thread. */
