@@ -90,6 +90,36 @@ class CheckIT {
         Cli.qemuIo(dir, "-c", "read -P 0x11 0 64k", "ours.qcow2").assertOk();
     }
 
+    /**
+     * A repair drops unknown autoclear bits as qemu-img's does, but keeps the snapshots:
+     * qemu-img 7.2's check -r (leaks or all) rewrites the header with the snapshot table
+     * pointer it did not read in check mode (0 snapshots at 0), so their clusters become
+     * leaks and are freed. Ours reports the image clean and leaves the snapshots as they were.
+     */
+    @Test
+    void repairKeepsSnapshotsWithUnknownAutoclearBits(@TempDir Path dir) throws IOException {
+        Cli.qemuImg(dir, "create", "-q", "-f", "qcow2", "a.qcow2", "16M").assertOk();
+        Cli.qemuIo(dir, "-c", "write -P 0x11 0 64k", "a.qcow2").assertOk();
+        Cli.qemuImg(dir, "snapshot", "-c", "s1", "a.qcow2").assertOk();
+        Cli.qemuIo(dir, "-c", "write -P 0x22 0 64k", "a.qcow2").assertOk();
+        String snapshots = Cli.qemuImg(dir, "snapshot", "-l", "a.qcow2").assertOk().stdout();
+        try (java.nio.channels.FileChannel ch = java.nio.channels.FileChannel.open(dir.resolve("a.qcow2"),
+                java.nio.file.StandardOpenOption.WRITE)) {
+            ch.write(java.nio.ByteBuffer.allocate(8).putLong(0, 1L << 55), 88); // autoclear_features
+        }
+        for (String mode : List.of("leaks", "all")) {
+            Qemu.Result r = Cli.qcow4j(dir, "check", "-r", mode, "a.qcow2");
+            assertEquals(0, r.exitCode(), r.describe());
+            assertTrue(r.stdout().startsWith("No errors were found on the image."), r.describe());
+            assertEquals(snapshots, Cli.qemuImg(dir, "snapshot", "-l", "a.qcow2").assertOk().stdout());
+        }
+        Cli.qemuImg(dir, "check", "a.qcow2").assertOk();
+        byte[] header = Files.readAllBytes(dir.resolve("a.qcow2"));
+        assertEquals(0, java.nio.ByteBuffer.wrap(header).getLong(88), "autoclear_features");
+        Cli.qemuImg(dir, "snapshot", "-a", "s1", "a.qcow2").assertOk();
+        Cli.qemuIo(dir, "-c", "read -P 0x11 0 64k", "a.qcow2").assertOk();
+    }
+
     /** Cuts each snapshot table entry's extra data to {@code sizes[i]} bytes, rewriting the table in place. */
     private static void cutExtraData(Path img, int... sizes) throws IOException {
         try (java.nio.channels.FileChannel ch = java.nio.channels.FileChannel.open(img,
