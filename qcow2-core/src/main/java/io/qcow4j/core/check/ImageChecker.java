@@ -148,15 +148,28 @@ public final class ImageChecker {
     /** One qemu check pass; returns why it could not complete, or null. */
     private static String pass(CheckRun run, CheckTally res, Repair fix) throws IOException {
         run.resetWork();
+        boolean fixErrors = fix != null && fix.errors();
+        // qemu reads the snapshot table first, and writes it anew only after the refcounts
+        long incomplete = SnapshotTableCheck.report(run, fixErrors);
         try {
             RefcountCheck.run(run, res, fix);
         } catch (CheckFailure e) {
+            res.corruptions += incomplete;
             return e.strerror();
         } catch (CheckRun.TooMuchWork e) {
             // beyond qemu: it would grind on for hours; we count it as a check error and stop
             run.finalErr("ERROR " + e.getMessage() + "; the check cannot walk it");
             res.checkErrors++;
+            res.corruptions += incomplete;
             return CheckFailure.EFBIG;
+        }
+        if (incomplete > 0 && fixErrors) {
+            String failed = SnapshotTableCheck.fix(run, res, incomplete);
+            if (failed != null) {
+                return failed;
+            }
+        } else {
+            res.corruptions += incomplete;
         }
         if (fix != null && res.checkErrors == 0 && res.corruptions == 0) {
             clearFeature(run, Header.INCOMPAT_DIRTY);

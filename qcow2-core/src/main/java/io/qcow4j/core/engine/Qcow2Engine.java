@@ -219,6 +219,15 @@ public final class Qcow2Engine implements Closeable {
         return new InternalSnapshots(this).delete(idOrName);
     }
 
+    /**
+     * Writes the snapshot table anew, every entry with its extra data complete (a v3 entry
+     * needs it up to the disk size): {@code check -r all} of an incomplete entry, as qemu's.
+     */
+    public void rewriteSnapshotTable() throws IOException {
+        ensureWritable();
+        new InternalSnapshots(this).rewriteTable();
+    }
+
     /** The parts check, repair and dump read (see {@link EngineParts}). */
     public EngineParts engineParts() {
         return new EngineParts(this, storage, dataFile, header, geo, refcounts, mapper, snapshotEntries);
