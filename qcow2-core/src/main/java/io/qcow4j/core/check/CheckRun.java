@@ -200,10 +200,13 @@ final class CheckRun {
 
     private ByteBuffer refblockBuffer;
 
-    /** One cluster-sized direct buffer for the refcount block being read ({@link DiskRefcounts}). */
+    /** The most of a refcount block {@link DiskRefcounts} reads at once: a 2 MiB block is not made resident whole. */
+    static final int REFBLOCK_WINDOW = 64 << 10;
+
+    /** One direct buffer for the window of the refcount block being read ({@link DiskRefcounts}). */
     ByteBuffer refblockBuffer() {
         if (refblockBuffer == null) {
-            refblockBuffer = ByteBuffer.allocateDirect(cs);
+            refblockBuffer = ByteBuffer.allocateDirect(Math.min(cs, REFBLOCK_WINDOW));
         }
         return refblockBuffer;
     }
