@@ -26,7 +26,7 @@ final class DiskRefcounts {
     /** The file offset of the window last read, -1 for none. */
     private long cachedWindow = -1;
     /**
-     * The window of a block last read: the session's one direct buffer, a cluster or 64 KiB
+     * The window of a block last read: the session's one direct buffer, a cluster or 256 KiB
      * if less (a block is a cluster, up to 2 MiB; the cluster numbers asked rise, so a
      * window is read once).
      */
