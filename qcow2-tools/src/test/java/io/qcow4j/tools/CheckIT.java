@@ -193,4 +193,41 @@ class CheckIT {
         assertEquals(1, bad.exitCode());
         assertEquals("qcow4j: Unknown option value for -r (expecting 'leaks' or 'all'): foo\n", bad.stderr());
     }
+
+    /**
+     * 2 MiB clusters: an L2 table is read through windows of 256 KiB, so entries past the
+     * first window (guest offsets past 64 GiB of a table) are damaged here, a COPIED flag
+     * cleared and a second reference to the same cluster; reports and repair as qemu-img's.
+     */
+    @Test
+    void damagePastTheFirstReadWindowOfAnL2Table(@TempDir Path dir) throws IOException {
+        Cli.qemuImg(dir, "create", "-q", "-f", "qcow2", "-o", "cluster_size=2M", "w.qcow2", "1T").assertOk();
+        Cli.qemuIo(dir, "-c", "write -P 0xab 100G 4M", "-c", "write -P 0xcd 300G 2M", "-c", "write 511G 2M",
+                "w.qcow2").assertOk();
+        same(dir, "check", "w.qcow2");
+        try (java.nio.channels.FileChannel f = java.nio.channels.FileChannel.open(dir.resolve("w.qcow2"),
+                java.nio.file.StandardOpenOption.READ, java.nio.file.StandardOpenOption.WRITE)) {
+            java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(8);
+            f.read(b, 40);
+            long l1 = b.getLong(0);
+            f.read(b.clear(), l1);
+            long l2 = b.getLong(0) & 0x00fffffffffffe00L;
+            long index = (300L << 30) / (2 << 20) % 262144;
+            assertTrue(index * 8 >= 256 << 10, "past the first window");
+            f.read(b.clear(), l2 + 8 * index);
+            long entry = b.getLong(0);
+            f.write(b.clear().putLong(0, entry & Long.MAX_VALUE), l2 + 8 * index);
+            f.write(b.clear().putLong(0, entry | Long.MIN_VALUE), l2 + 8 * (index + 5));
+        }
+        same(dir, "check", "w.qcow2");
+        same(dir, "check", "--output=json", "w.qcow2");
+        Files.copy(dir.resolve("w.qcow2"), dir.resolve("ours.qcow2"));
+        Files.copy(dir.resolve("w.qcow2"), dir.resolve("theirs.qcow2"));
+        Qemu.Result ours = Cli.qcow4j(dir, "check", "-r", "all", "ours.qcow2");
+        Qemu.Result theirs = Cli.qemuImg(dir, "check", "-r", "all", "theirs.qcow2");
+        assertEquals(theirs.exitCode(), ours.exitCode(), ours.describe());
+        assertEquals(theirs.stdout(), ours.stdout());
+        assertEquals(0, Cli.qemuImg(dir, "check", "ours.qcow2").exitCode());
+        assertEquals(0, Cli.qemuImg(dir, "compare", "ours.qcow2", "theirs.qcow2").exitCode());
+    }
 }

@@ -49,6 +49,19 @@ class LauncherIT {
         Cli.qemuIo(dir, "-c", "read -P 0xa5 1M 64k", "-c", "read -P 0 0 1M", "x.qcow2").assertOk();
     }
 
+    @Test
+    void checkRunsOnItsOwnArchiveWithoutNoise(@TempDir Path dir) {
+        // bin/qcow4j picks check's flags and class-data-sharing archive (when the build made
+        // one); whichever it ran with, the report is qemu-img's and stderr stays empty
+        Cli.qemuImg(dir, "create", "-q", "-f", "qcow2", "-o", "cluster_size=2M", "c.qcow2", "16T").assertOk();
+        for (String[] args : new String[][] {{"check", "c.qcow2"}, {"check", "--output=json", "c.qcow2"}}) {
+            Qemu.Result ours = Cli.qcow4jProcess(dir, args).assertOk();
+            Qemu.Result theirs = Cli.qemuImg(dir, args).assertOk();
+            assertEquals(theirs.stdout(), ours.stdout());
+            assertEquals("", ours.stderr(), "no JVM or CDS line on stderr");
+        }
+    }
+
     private static String java() {
         return Path.of(System.getProperty("java.home"), "bin", "java").toString();
     }

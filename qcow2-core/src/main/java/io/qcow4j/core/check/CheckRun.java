@@ -200,10 +200,16 @@ final class CheckRun {
 
     private ByteBuffer refblockBuffer;
 
-    /** One cluster-sized direct buffer for the refcount block being read ({@link DiskRefcounts}). */
+    /**
+     * The most of a refcount block or L2 table read at once into a direct buffer: a 2 MiB
+     * cluster is not made resident whole beside the table's long[] (issue 11, check's memory).
+     */
+    static final int READ_WINDOW = 256 << 10;
+
+    /** One direct buffer for the window of the refcount block being read ({@link DiskRefcounts}). */
     ByteBuffer refblockBuffer() {
         if (refblockBuffer == null) {
-            refblockBuffer = ByteBuffer.allocateDirect(cs);
+            refblockBuffer = ByteBuffer.allocateDirect(Math.min(cs, READ_WINDOW));
         }
         return refblockBuffer;
     }
@@ -223,12 +229,23 @@ final class CheckRun {
         return out;
     }
 
-    /** Fills {@code dst} from {@code offset} through {@code scratch} (as many bytes), both reused by the caller. */
+    /**
+     * Fills {@code dst} from {@code offset} through {@code scratch}, both reused by the caller,
+     * a scratch buffer full at a time (a window of a 2 MiB L2 table: the table's bytes are
+     * not all made resident twice).
+     */
     void readLongs(long offset, long[] dst, ByteBuffer scratch) throws CheckFailure {
-        scratch.clear();
-        read(offset, scratch);
-        scratch.flip();
-        scratch.asLongBuffer().get(dst);
+        if (offset < 0 || 8L * dst.length > MAX_LENGTH - offset) {
+            throw new CheckFailure(CheckFailure.EIO);
+        }
+        int step = scratch.capacity() / 8;
+        for (int i = 0; i < dst.length; i += step) {
+            int n = Math.min(step, dst.length - i);
+            scratch.clear().limit(8 * n);
+            read(offset + 8L * i, scratch);
+            scratch.flip();
+            scratch.asLongBuffer().get(dst, i, n);
+        }
     }
 
     void write(long offset, ByteBuffer src) throws CheckFailure {

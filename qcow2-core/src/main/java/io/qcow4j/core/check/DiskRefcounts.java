@@ -23,8 +23,13 @@ final class DiskRefcounts {
 
     private final CheckRun run;
     private final long entriesPerBlock;
-    private long cachedBlock = -1;
-    /** The block last read: the session's one direct buffer (a block is a cluster, up to 2 MiB). */
+    /** The file offset of the window last read, -1 for none. */
+    private long cachedWindow = -1;
+    /**
+     * The window of a block last read: the session's one direct buffer, a cluster or 256 KiB
+     * if less (a block is a cluster, up to 2 MiB; the cluster numbers asked rise, so a
+     * window is read once).
+     */
     private final java.nio.ByteBuffer cached;
 
     /** Takes over the session's block buffer: an instance made earlier must not be used again. */
@@ -53,19 +58,25 @@ final class DiskRefcounts {
                     + CheckRun.hexAlt(rt) + ")");
             throw new Unreadable(CheckFailure.EIO);
         }
-        if (block != cachedBlock) {
-            cachedBlock = -1;
+        if (block > CheckRun.MAX_LENGTH - run.cs) {
+            // the whole block is out of reach (qemu reads it whole): EIO, as before windows
+            throw new Unreadable(CheckFailure.EIO);
+        }
+        long index = cluster % entriesPerBlock;
+        int word = RefcountBlock.wordOffset(index, run.refcountOrder);
+        int size = cached.capacity();
+        long window = block + (word & -size);
+        if (window != cachedWindow) {
+            cachedWindow = -1;
             try {
                 cached.clear();
-                run.read(block, cached);
+                run.read(window, cached);
             } catch (CheckFailure e) {
                 throw new Unreadable(e.strerror());
             }
-            cachedBlock = block;
+            cachedWindow = window;
         }
-        long index = cluster % entriesPerBlock;
-        return RefcountBlock.get(cached.getLong(RefcountBlock.wordOffset(index, run.refcountOrder)), index,
-                run.refcountOrder);
+        return RefcountBlock.get(cached.getLong(word & (size - 1)), index, run.refcountOrder);
     }
 
     /** Sets a refcount whose block exists (qemu's in-place fix); false if the engine refused. */
@@ -90,6 +101,6 @@ final class DiskRefcounts {
     }
 
     void invalidate() {
-        cachedBlock = -1;
+        cachedWindow = -1;
     }
 }

@@ -31,8 +31,9 @@ final class ReferenceScan {
     boolean rebuild;
 
     /**
-     * One L2 table and its bytes, reused: a long L1 table reads thousands (the COPIED check
-     * reads into them too). Direct: a read lands there without a copy through a JDK buffer.
+     * One L2 table and a window of its bytes, reused: a long L1 table reads thousands (the
+     * COPIED check reads into them too). Direct: a read lands there without a copy through a
+     * JDK buffer.
      */
     final long[] l2Table;
     final ByteBuffer l2Bytes;
@@ -47,7 +48,7 @@ final class ReferenceScan {
         this.run = run;
         this.nb = nb;
         this.l2Table = new long[run.cs / 8];
-        this.l2Bytes = ByteBuffer.allocateDirect(run.cs);
+        this.l2Bytes = ByteBuffer.allocateDirect(Math.min(run.cs, CheckRun.READ_WINDOW));
     }
 
     /** L1 entries of all the tables this pass walks, and how many it has walked: its progress. */
