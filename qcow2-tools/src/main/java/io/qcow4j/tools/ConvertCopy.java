@@ -4,7 +4,6 @@ import io.qcow4j.core.Qcow2Image;
 import io.qcow4j.core.RawImage;
 import io.qcow4j.core.api.BlockDevice;
 import io.qcow4j.core.api.BlockStatus;
-import io.qcow4j.core.storage.ZeroBytes;
 import io.qcow4j.nbd.client.NbdClient;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -31,7 +30,9 @@ import java.util.concurrent.TimeUnit;
  * on every core by the engine). A raw source in a regular file, and a read-only qcow2
  * source's batches that lie in one run of data clusters, are not read but mapped, a batch at
  * a time: the target is written straight from the page cache's pages (one copy, in the
- * kernel, instead of a read and a write).
+ * kernel, instead of a read and a write). The zero chunks are found by {@link ZeroChunks},
+ * the target's requests made by {@link ConvertWrites}; this class is the walk, the two
+ * threads and the care for a mapping.
  * <p>
  * A mapped file cut shorter faults on the pages past its new end. Java reads mapped pages
  * only on the reader thread and only where the JVM turns a fault into an InternalError
@@ -48,8 +49,6 @@ final class ConvertCopy {
     private static final int NBD_BATCH = 8 << 20;
     /** Batches in flight: one being read, one being written, one ready. */
     private static final int BUFFERS = 3;
-    private static final byte ZERO_CHUNK = 1;
-    private static final byte ZERO_PIECE = 2;
 
     /**
      * How to copy.
@@ -92,22 +91,16 @@ final class ConvertCopy {
     private volatile boolean cancelled;
     /** The status of the run after a batch, found while extending it (reader thread). */
     private BlockStatus lookahead;
-    /** Zero chunks of a data run not yet written (only with -S above the chunk size). */
-    private long pendingZeroStart = -1;
     private java.util.function.Consumer<String> salvage;
     private static final int SECTOR = 512;
     /** What qemu-img says of any read its qcow2 driver fails (corrupt compressed data, a bad offset): EIO. */
     private static final String QEMU_READ_ERROR = "Input/output error";
-    private long pendingZeroEnd;
-    /** Data chunks of the current batch not yet written: written together. */
-    private ByteBuffer dataBuf;
-    private int dataFrom;
-    private int dataTo;
-    private long dataOffset;
     /** The source's file (raw or qcow2), mapped a batch at a time (null: read as usual). */
     private MappedWindow map;
-    /** A zero-looking piece of a mapping is copied here to be judged (reader thread). */
-    private ByteBuffer scratch;
+    /** The batches' zero chunks, found on the reader thread. */
+    private ZeroChunks zeroChunks;
+    /** The batches written, on this thread. */
+    private final ConvertWrites writes;
     /** The batch the reader is at, and what ended it if it ended without a word (an error from a mapped page). */
     private volatile long readingAt;
     private volatile Throwable readerDied;
@@ -120,6 +113,7 @@ final class ConvertCopy {
         this.chunk = target instanceof Qcow2Image q ? q.clusterSize() : RAW_CHUNK;
         int batch = source instanceof NbdClient ? NBD_BATCH : BATCH;
         this.batchSize = Math.max(chunk, batch - batch % chunk);
+        this.writes = new ConvertWrites(target, mode, chunk);
     }
 
     /** Copies the first {@code size} bytes of the source. */
@@ -131,7 +125,7 @@ final class ConvertCopy {
         boolean kernelWrites = !mode.compress() && (target instanceof RawImage
                 || target instanceof Qcow2Image q && !q.isEncrypted());
         map = salvage == null && kernelWrites ? MappedWindow.ofFile(source) : null;
-        scratch = map == null ? null : ByteBuffer.allocateDirect(64 << 10);
+        zeroChunks = new ZeroChunks(mode, chunk, map == null ? null : ByteBuffer.allocateDirect(64 << 10));
         String program = Program.name(); // the reader's messages speak as this command does
         Thread reader = new Thread(() -> {
             Program.set(program);
@@ -158,7 +152,7 @@ final class ConvertCopy {
                     copyBatch(s);
                     free.add(s.buf());
                 } else if (s.zeroTo() > s.offset()) {
-                    zeros(s.offset(), s.zeroTo());
+                    writes.zeros(s.offset(), s.zeroTo());
                 }
                 bar.update(s.progress());
             }
@@ -168,7 +162,7 @@ final class ConvertCopy {
                 map.close(); // (the mappings made stay valid until released)
             }
         }
-        flushPendingZeros();
+        writes.flushPendingZeros();
         bar.finish();
     }
 
@@ -219,7 +213,7 @@ final class ConvertCopy {
                             MappedWindow.release(m);
                         }
                         readBatch(buf, b, len);
-                        put(new Step(b, len, buf, classify(buf, len), runEnd, 0, b + len, null));
+                        put(new Step(b, len, buf, zeroChunks.classify(buf, len), runEnd, 0, b + len, null));
                     }
                     done = Math.max(done, alignUp(runEnd, chunk));
                     put(new Step(pos, 0, null, null, 0, 0, runEnd, null));
@@ -304,14 +298,14 @@ final class ConvertCopy {
     }
 
     /**
-     * {@link #classify} on a mapping, or null when a chunk has zero pieces (written piece by
+     * {@link ZeroChunks#classify} on a mapping, or null when a chunk has zero pieces (written piece by
      * piece, which reads them in Java on the writing thread: the batch is read as usual).
      * The file's length is checked after: pages cut off meanwhile read as anything.
      */
     private byte[] classifyMapped(ByteBuffer m, long offset, int length, long host) {
         byte[] flags;
         try {
-            flags = classify(m, length, true);
+            flags = zeroChunks.classify(m, length, true);
         } catch (InternalError e) {
             throw cutShort(offset, e);
         }
@@ -319,32 +313,13 @@ final class ConvertCopy {
             throw cutShort(offset, null);
         }
         for (byte f : flags) {
-            if (f == ZERO_PIECE) {
+            if (f == ZeroChunks.ZERO_PIECE) {
                 return null;
             }
         }
         return flags;
     }
 
-    /**
-     * Whether mapped bytes {@code [from, to)} are all zero: a look at their first word (data
-     * is rarely zero there), then a copy judged by {@link ZeroBytes} (which must not run on
-     * the mapping itself: its vector stub's fault is not caught by the JVM).
-     */
-    private boolean mappedZero(ByteBuffer m, int from, int to) {
-        if (to - from >= Long.BYTES && m.getLong(from) != 0) {
-            return false;
-        }
-        for (int at = from; at < to; ) {
-            int n = Math.min(to - at, scratch.capacity());
-            scratch.clear().put(0, m, at, n);
-            if (!ZeroBytes.isZero(scratch, 0, n)) {
-                return false;
-            }
-            at += n;
-        }
-        return true;
-    }
 
     /** The error of a mapped batch whose file was cut shorter than the batch while being copied. */
     private CliException cutShort(long offset, Throwable e) {
@@ -390,29 +365,6 @@ final class ConvertCopy {
         buf.clear().limit(length);
     }
 
-    private byte[] classify(ByteBuffer buf, int len) {
-        return classify(buf, len, false);
-    }
-
-    /** Per chunk: all zeros, or holding a zero piece of -S bytes (when -S is below the chunk size). */
-    private byte[] classify(ByteBuffer buf, int len, boolean mapped) {
-        byte[] flags = new byte[(len + chunk - 1) / chunk];
-        if (mode.sparseSize() == 0) {
-            return flags;
-        }
-        boolean pieces = !mode.compress() && mode.targetReadsZero() && mode.sparseSize() < chunk;
-        for (int k = 0; k < flags.length; k++) {
-            int at = k * chunk;
-            int n = Math.min(chunk, len - at);
-            if (mapped ? mappedZero(buf, at, at + n) : isZero(buf.slice(at, n))) {
-                flags[k] = ZERO_CHUNK;
-            } else if (pieces && (mapped ? hasMappedZeroPiece(buf, at, n) : hasZeroPiece(buf.slice(at, n),
-                    (int) mode.sparseSize()))) {
-                flags[k] = ZERO_PIECE;
-            }
-        }
-        return flags;
-    }
 
     /** A free batch buffer, or null once the copy was given up. */
     private ByteBuffer takeFree() {
@@ -505,10 +457,14 @@ final class ConvertCopy {
             }
             throw cutShort(s.offset(), e);
         } finally {
-            dataBuf = null;
+            writes.dropData();
             MappedWindow.release(s.buf());
             free.add(s.home());
         }
+    }
+
+    private void copyBatch(Step s) {
+        writes.copyBatch(s.buf(), s.chunks(), s.offset(), s.length(), s.runEnd());
     }
 
     private boolean shorterThan(long end) {
@@ -517,160 +473,6 @@ final class ConvertCopy {
         } catch (IOException | RuntimeException e) {
             return true;
         }
-    }
-
-    private void copyBatch(Step s) {
-        ByteBuffer buf = s.buf();
-        byte[] flags = s.chunks();
-        for (int k = 0; k < flags.length; k++) {
-            int at = k * chunk;
-            int n = Math.min(chunk, s.length() - at);
-            long offset = s.offset() + at;
-            copyChunk(buf, at, n, offset, offset + n >= s.runEnd(), flags[k]);
-        }
-        flushData();
-    }
-
-    private void copyChunk(ByteBuffer buf, int at, int length, long offset, boolean lastOfRun, byte flags) {
-        if (mode.sparseSize() > 0 && (flags & ZERO_CHUNK) != 0) {
-            flushData();
-            if (mode.sparseSize() <= chunk) {
-                if (!mode.targetReadsZero()) {
-                    zeros(offset, offset + length);
-                }
-            } else {
-                if (pendingZeroStart < 0) {
-                    pendingZeroStart = offset;
-                }
-                pendingZeroEnd = offset + length;
-            }
-            if (lastOfRun) {
-                flushPendingZeros();
-            }
-            return;
-        }
-        flushPendingZeros();
-        if ((flags & ZERO_PIECE) != 0) {
-            flushData();
-            writePieces(offset, buf.slice(at, length));
-            return;
-        }
-        if (dataBuf == buf && dataTo == at) {
-            dataTo += length;
-            return;
-        }
-        flushData();
-        dataBuf = buf;
-        dataFrom = at;
-        dataTo = at + length;
-        dataOffset = offset;
-    }
-
-    /** Writes the data chunks gathered so far with one request. */
-    private void flushData() {
-        if (dataBuf == null) {
-            return;
-        }
-        ByteBuffer part = dataBuf.slice(dataFrom, dataTo - dataFrom);
-        dataBuf = null;
-        writeAt(dataOffset, part);
-    }
-
-    /** The zero chunks held back: as zeros when they make a run of -S bytes, else as data. */
-    private void flushPendingZeros() {
-        if (pendingZeroStart < 0) {
-            return;
-        }
-        long start = pendingZeroStart;
-        long end = pendingZeroEnd;
-        pendingZeroStart = -1;
-        if (end - start >= mode.sparseSize()) {
-            if (!mode.targetReadsZero()) {
-                zeros(start, end);
-            }
-            return;
-        }
-        ByteBuffer z = ByteBuffer.allocate(chunk);
-        for (long c = start; c < end; c += chunk) {
-            z.clear().limit((int) Math.min(chunk, end - c));
-            writeAt(c, z);
-        }
-    }
-
-    /**
-     * A chunk with pieces of -S zeros: the pieces are not written, as qemu-img skips them: a
-     * raw target keeps its holes there, an existing target (--target-is-zero) its bytes.
-     */
-    private void writePieces(long offset, ByteBuffer data) {
-        int piece = (int) mode.sparseSize();
-        for (int p = 0; p < data.limit(); p += piece) {
-            ByteBuffer part = data.slice(p, Math.min(piece, data.limit() - p));
-            if (!isZero(part)) {
-                writeAt(offset + p, part);
-            }
-        }
-    }
-
-    private void writeAt(long offset, ByteBuffer data) {
-        try {
-            if (target instanceof Qcow2Image q) {
-                if (mode.compress()) {
-                    q.writeCompressed(offset, data);
-                } else {
-                    q.write(offset, data);
-                }
-            } else if (target instanceof NbdClient nbd) {
-                nbd.write(offset, data);
-            } else {
-                ((RawImage) target).write(offset, data);
-            }
-        } catch (IOException | RuntimeException e) {
-            throw new CliException("error while writing at byte " + offset + ": " + Images.reason(e), 1, e);
-        }
-    }
-
-    /** Zeros over [from, to) of the target: zero clusters in a qcow2 image, zero bytes in a raw one. */
-    private void zeros(long from, long to) {
-        try {
-            if (target instanceof Qcow2Image q) {
-                q.writeZeroes(from, to - from);
-                return;
-            }
-            if (target instanceof NbdClient nbd) {
-                nbd.writeZeroes(from, to - from);
-                return;
-            }
-            ByteBuffer z = ByteBuffer.allocate((int) Math.min(1 << 20, to - from));
-            for (long p = from; p < to; p += z.capacity()) {
-                z.clear().limit((int) Math.min(z.capacity(), to - p));
-                ((RawImage) target).write(p, z);
-            }
-        } catch (IOException | RuntimeException e) {
-            throw new CliException("error while writing at byte " + from + ": " + Images.reason(e), 1, e);
-        }
-    }
-
-    private boolean hasMappedZeroPiece(ByteBuffer m, int at, int n) {
-        int piece = (int) mode.sparseSize();
-        for (int p = 0; p < n; p += piece) {
-            if (mappedZero(m, at + p, at + Math.min(n, p + piece))) {
-                return true;
-            }
-        }
-        return false;
-    }
-
-    private static boolean hasZeroPiece(ByteBuffer data, int piece) {
-        for (int p = 0; p < data.limit(); p += piece) {
-            if (isZero(data.slice(p, Math.min(piece, data.limit() - p)))) {
-                return true;
-            }
-        }
-        return false;
-    }
-
-    static boolean isZero(ByteBuffer buf) {
-        return ZeroBytes.isZero(buf);
     }
 
     private static long alignUp(long v, long a) {
