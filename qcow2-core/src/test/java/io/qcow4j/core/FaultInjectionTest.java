@@ -9,7 +9,7 @@ import java.util.Random;
 import java.util.stream.Stream;
 
 import io.qcow4j.testing.CoreScenarios;
-import io.qcow4j.testing.DiskScenario;
+import io.qcow4j.testing.FaultTrial;
 import io.qcow4j.testing.FaultyStorage;
 import io.qcow4j.testing.Scenario;
 import io.qcow4j.testing.Seeds;
@@ -35,31 +35,6 @@ class FaultInjectionTest {
 
     static Stream<Scenario> scenarios() {
         return CoreScenarios.all(SEED).stream();
-    }
-
-    /** What a run reported: the last operation begun, the acknowledged ones. */
-    private static final class Progress implements Scenario.Steps {
-        int begun = -1;
-        int acked;
-        int barrierAcked;
-        private final Scenario s;
-
-        Progress(Scenario s) {
-            this.s = s;
-        }
-
-        @Override
-        public void begin(int op) {
-            begun = op;
-        }
-
-        @Override
-        public void ack(int op) {
-            acked = op + 1;
-            if (s.isBarrier(op)) {
-                barrierAcked = op + 1;
-            }
-        }
     }
 
     @ParameterizedTest(name = "{0}")
@@ -99,47 +74,12 @@ class FaultInjectionTest {
     }
 
     private static int countEvents(Scenario s, Path dir) throws Exception {
-        Files.createDirectories(dir);
-        s.prepare(dir);
-        try (FaultyStorage.Plan p = FaultyStorage.Plan.install(-1, FaultyStorage.Fault.EIO, 0)) {
-            s.run(dir, Scenario.QUIET);
-            return p.events();
-        }
+        return FaultTrial.countEvents(s, dir);
     }
 
+    /** One trial (the checks: {@link FaultTrial}); its directory goes when it passed. */
     private static void trial(Scenario s, Path dir, int n, FaultyStorage.Fault fault, long seed, String what) throws Exception {
-        Files.createDirectories(dir);
-        s.prepare(dir);
-        Progress progress = new Progress(s);
-        Throwable thrown = null;
-        String fired;
-        try (FaultyStorage.Plan p = FaultyStorage.Plan.install(n, fault, seed)) {
-            try {
-                s.run(dir, progress);
-            } catch (Exception | Error e) {
-                thrown = e;
-            }
-            fired = p.fired();
-        }
-        if (fired == null) {
-            throw new AssertionError("the run had fewer events than counted; " + thrown);
-        }
-        if (thrown == null) {
-            throw new AssertionError(fired + " was reported as success (operation " + progress.begun + ")");
-        }
-        if (!(thrown instanceof IOException)) {
-            throw new AssertionError(fired + " came back as " + thrown + ", not an IOException", thrown);
-        }
-        // a failed close (or flush) may lose what the last flush did not cover; any other
-        // failure is followed by a close that writes everything the image acknowledged
-        int durable = s.isBarrier(progress.begun) ? progress.barrierAcked : progress.acked;
-        try {
-            s.verify(dir, durable, progress.begun);
-        } catch (AssertionError e) {
-            String op = s instanceof DiskScenario d ? d.describe(progress.begun) : "";
-            throw new AssertionError(fired + " in operation " + progress.begun + " (" + op + "), thrown: "
-                    + thrown.getMessage() + ": " + e.getMessage(), e);
-        }
+        FaultTrial.run(s, dir, n, fault, seed);
         deleteTree(dir);
     }
 

@@ -1,20 +1,15 @@
 package io.qcow4j.core;
 
-import java.io.BufferedReader;
 import java.io.IOException;
-import java.io.InputStreamReader;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
-import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 
-import io.qcow4j.testing.ChildJvm;
 import io.qcow4j.testing.CoreScenarios;
-import io.qcow4j.testing.DiskScenario;
+import io.qcow4j.testing.KillTrial;
 import io.qcow4j.testing.Scenario;
 import io.qcow4j.testing.Seeds;
 import org.junit.jupiter.api.Test;
@@ -78,78 +73,9 @@ class KillTrialsTest {
         }
     }
 
-    /**
-     * A process forked (a child JVM, qemu-img) while another trial has an image open
-     * inherits its descriptor, and with it the image's lock, until the child closes it: the
-     * two trials take turns for everything but the child's run.
-     */
-    private static final java.util.concurrent.locks.Lock TURN = new java.util.concurrent.locks.ReentrantLock();
-
-    /** Returns whether the child died before it finished. */
+    /** Returns whether the child died before it finished (the trial itself: {@link KillTrial}). */
     private static boolean trial(Scenario s, long baseSeed, Path dir, int killAt, String what) throws Exception {
-        Files.createDirectories(dir);
-        TURN.lock();
-        try {
-            s.prepare(dir);
-        } finally {
-            TURN.unlock();
-        }
-        List<String> cmd = ChildJvm.command(List.of("-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-Xshare:auto"),
-                ScenarioChild.class, s.name(), Long.toString(baseSeed), dir.toString());
-        Process p;
-        TURN.lock();
-        try {
-            p = new ProcessBuilder(cmd).redirectError(dir.resolve("child.err").toFile()).start();
-        } finally {
-            TURN.unlock();
-        }
-        int begun = -1;
-        int acked = 0;
-        int barrierAcked = 0;
-        boolean done = false;
-        try (BufferedReader out = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
-            String line;
-            boolean kill = false;
-            while ((line = out.readLine()) != null) {
-                if (line.startsWith("begin ")) {
-                    begun = Integer.parseInt(line.substring(6));
-                    if (begun == killAt && !kill) {
-                        // SIGKILL through the handle: Process.destroyForcibly would also close the pipe
-                        p.toHandle().destroyForcibly();
-                        kill = true;
-                    }
-                } else if (line.startsWith("ack ")) {
-                    int op = Integer.parseInt(line.substring(4));
-                    acked = op + 1;
-                    if (s.isBarrier(op)) {
-                        barrierAcked = op + 1;
-                    }
-                } else if (line.equals("done")) {
-                    done = true;
-                }
-            }
-        } finally {
-            p.destroyForcibly();
-            if (!p.waitFor(60, TimeUnit.SECONDS)) {
-                throw new AssertionError("the child did not die");
-            }
-        }
-        if (!done && begun < killAt) {
-            throw new AssertionError("the child failed before operation " + killAt + " (last begun " + begun + "): "
-                    + Files.readString(dir.resolve("child.err")).lines().limit(3).toList());
-        }
-        int inflight = done ? s.operations() : begun;
-        TURN.lock();
-        try {
-            s.verify(dir, done ? s.operations() : barrierAcked, inflight);
-        } catch (AssertionError e) {
-            String op = s instanceof DiskScenario d ? d.describe(begun) : "";
-            throw new AssertionError("last begun " + begun + " (" + op + "), " + acked + " acknowledged, "
-                    + barrierAcked + " up to the last flush: " + e.getMessage(), e);
-        } finally {
-            TURN.unlock();
-        }
-        return !done;
+        return KillTrial.run(s, dir, killAt, 0, ScenarioChild.class, List.of(s.name(), Long.toString(baseSeed)));
     }
 
     private static void deleteTree(Path dir) throws IOException {

@@ -90,7 +90,8 @@ public final class KillTrial {
         try {
             s.verify(dir, done ? s.operations() : barrierAcked, inflight);
         } catch (AssertionError e) {
-            throw new AssertionError("last begun " + begun + ", " + acked + " acknowledged, " + barrierAcked
+            String op = s instanceof DiskScenario d ? " (" + d.describe(begun) + ")" : "";
+            throw new AssertionError("last begun " + begun + op + ", " + acked + " acknowledged, " + barrierAcked
                     + " up to the last barrier: " + e.getMessage(), e);
         } finally {
             TURN.unlock();
