@@ -69,17 +69,7 @@ class BackupReliabilityTest {
         Scenario s = new BackupScenario(SEED + fmt.length(), Format.parse(fmt));
         int events = FaultTrial.countEvents(s, tmp.resolve("count"));
         Random r = new Random(s.seed() ^ 0xfa17L);
-        List<Integer> targets = new ArrayList<>();
-        if (Seeds.longMode()) {
-            int step = Math.max(1, events / 100);
-            for (int n = step > 1 ? r.nextInt(step) : 0; n < events; n += step) {
-                targets.add(n);
-            }
-        } else {
-            for (int k = 0; k < 2; k++) {
-                targets.add(r.nextInt(events));
-            }
-        }
+        List<Integer> targets = FaultTrial.targets(events, r, 100, 2);
         FaultyStorage.Fault[] kinds = FaultyStorage.Fault.values();
         List<String> failures = new ArrayList<>();
         for (int t = 0; t < targets.size(); t++) {

@@ -35,17 +35,7 @@ class ChainFaultInjectionTest {
     void everyFailureIsReportedAndLeavesAConsistentChain(Scenario s, @TempDir Path tmp) throws Exception {
         int events = FaultTrial.countEvents(s, tmp.resolve("count"));
         Random r = new Random(s.seed() ^ 0xfa17L);
-        List<Integer> targets = new ArrayList<>();
-        if (Seeds.longMode()) {
-            int step = Math.max(1, events / LONG_FAULTS);
-            for (int n = step > 1 ? r.nextInt(step) : 0; n < events; n += step) {
-                targets.add(n);
-            }
-        } else {
-            for (int k = 0; k < 3; k++) {
-                targets.add(r.nextInt(events));
-            }
-        }
+        List<Integer> targets = FaultTrial.targets(events, r, LONG_FAULTS, 3);
         FaultyStorage.Fault[] kinds = FaultyStorage.Fault.values();
         List<String> failures = new ArrayList<>();
         for (int t = 0; t < targets.size(); t++) {

@@ -42,18 +42,7 @@ class FaultInjectionTest {
     void everyFailureIsReportedAndLeavesAConsistentImage(Scenario s, @TempDir Path tmp) throws Exception {
         int events = countEvents(s, tmp.resolve("count"));
         Random r = new Random(s.seed() ^ 0xfa17L);
-        List<Integer> targets = new ArrayList<>();
-        if (Seeds.longMode()) {
-            // every N, or (a long run, snapshots) 300 spread evenly with a seeded phase
-            int step = Math.max(1, events / LONG_FAULTS);
-            for (int n = step > 1 ? r.nextInt(step) : 0; n < events; n += step) {
-                targets.add(n);
-            }
-        } else {
-            for (int k = 0; k < 5; k++) {
-                targets.add(r.nextInt(events));
-            }
-        }
+        List<Integer> targets = FaultTrial.targets(events, r, LONG_FAULTS, 5);
         FaultyStorage.Fault[] kinds = FaultyStorage.Fault.values();
         List<String> failures = new ArrayList<>();
         for (int t = 0; t < targets.size(); t++) {

@@ -24,6 +24,26 @@ public final class FaultTrial {
         }
     }
 
+    /**
+     * The events to fail: in the long mode about {@code longFaults} spread evenly over the
+     * {@code events} with a seeded phase (every one when there are fewer), else
+     * {@code defaultFaults} drawn at random.
+     */
+    public static java.util.List<Integer> targets(int events, java.util.Random r, int longFaults, int defaultFaults) {
+        java.util.List<Integer> targets = new java.util.ArrayList<>();
+        if (Seeds.longMode()) {
+            int step = Math.max(1, events / longFaults);
+            for (int n = step > 1 ? r.nextInt(step) : 0; n < events; n += step) {
+                targets.add(n);
+            }
+        } else {
+            for (int k = 0; k < defaultFaults; k++) {
+                targets.add(r.nextInt(events));
+            }
+        }
+        return targets;
+    }
+
     /** One trial in {@code dir}; an AssertionError says what is wrong. */
     public static void run(Scenario s, Path dir, int n, FaultyStorage.Fault fault, long seed) throws Exception {
         Files.createDirectories(dir);
