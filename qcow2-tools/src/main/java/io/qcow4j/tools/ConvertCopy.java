@@ -49,6 +49,8 @@ final class ConvertCopy {
     private static final int NBD_BATCH = 8 << 20;
     /** Batches in flight: one being read, one being written, one ready. */
     private static final int BUFFERS = 3;
+    /** A free slot whose batch buffer is not allocated yet. */
+    private static final ByteBuffer EMPTY_SLOT = ByteBuffer.allocateDirect(0);
 
     /**
      * How to copy.
@@ -119,7 +121,9 @@ final class ConvertCopy {
     /** Copies the first {@code size} bytes of the source. */
     void run(long size) {
         for (int i = 0; i < BUFFERS; i++) {
-            free.add(ByteBuffer.allocateDirect(batchSize));
+            // a slot: its buffer is allocated when a batch is first read into it (a mapped
+            // batch needs none: 12 MiB of memory never touched)
+            free.add(EMPTY_SLOT);
         }
         // --salvage reads sector by sector; -c, an encrypted or NBD target read the data in Java
         boolean kernelWrites = !mode.compress() && (target instanceof RawImage
@@ -211,6 +215,9 @@ final class ConvertCopy {
                         }
                         if (m != null) {
                             MappedWindow.release(m);
+                        }
+                        if (buf.capacity() < batchSize) {
+                            buf = ByteBuffer.allocateDirect(batchSize);
                         }
                         readBatch(buf, b, len);
                         put(new Step(b, len, buf, zeroChunks.classify(buf, len), runEnd, 0, b + len, null));
