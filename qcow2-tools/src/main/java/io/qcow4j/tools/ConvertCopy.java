@@ -49,6 +49,11 @@ final class ConvertCopy {
     private static final int NBD_BATCH = 8 << 20;
     /** Batches in flight: one being read, one being written, one ready. */
     private static final int BUFFERS = 3;
+    /** Mapped batches the writes are done with, to unmap (on the reader thread, or at the end). */
+    private final java.util.concurrent.ConcurrentLinkedQueue<ByteBuffer> written =
+            new java.util.concurrent.ConcurrentLinkedQueue<>();
+    /** A free slot whose batch buffer is not allocated yet. */
+    private static final ByteBuffer EMPTY_SLOT = ByteBuffer.allocateDirect(0);
 
     /**
      * How to copy.
@@ -119,7 +124,9 @@ final class ConvertCopy {
     /** Copies the first {@code size} bytes of the source. */
     void run(long size) {
         for (int i = 0; i < BUFFERS; i++) {
-            free.add(ByteBuffer.allocateDirect(batchSize));
+            // a slot: its buffer is allocated when a batch is first read into it (a mapped
+            // batch needs none: 12 MiB of memory never touched)
+            free.add(EMPTY_SLOT);
         }
         // --salvage reads sector by sector; -c, an encrypted or NBD target read the data in Java
         boolean kernelWrites = !mode.compress() && (target instanceof RawImage
@@ -158,6 +165,7 @@ final class ConvertCopy {
             }
         } finally {
             stop(reader);
+            unmapWritten();
             if (map != null) {
                 map.close(); // (the mappings made stay valid until released)
             }
@@ -211,6 +219,9 @@ final class ConvertCopy {
                         }
                         if (m != null) {
                             MappedWindow.release(m);
+                        }
+                        if (buf.capacity() < batchSize) {
+                            buf = ByteBuffer.allocateDirect(batchSize);
                         }
                         readBatch(buf, b, len);
                         put(new Step(b, len, buf, zeroChunks.classify(buf, len), runEnd, 0, b + len, null));
@@ -372,6 +383,7 @@ final class ConvertCopy {
             try {
                 ByteBuffer b = free.poll(50, TimeUnit.MILLISECONDS);
                 if (b != null) {
+                    unmapWritten();
                     return b;
                 }
             } catch (InterruptedException e) {
@@ -458,13 +470,20 @@ final class ConvertCopy {
             throw cutShort(s.offset(), e);
         } finally {
             writes.dropData();
-            MappedWindow.release(s.buf());
+            written.add(s.buf()); // unmapped by the reader: munmap's page-table walk and TLB flush off this thread
             free.add(s.home());
         }
     }
 
     private void copyBatch(Step s) {
         writes.copyBatch(s.buf(), s.chunks(), s.offset(), s.length(), s.runEnd());
+    }
+
+    /** Unmaps the mapped batches already written. */
+    private void unmapWritten() {
+        for (ByteBuffer m; (m = written.poll()) != null; ) {
+            MappedWindow.release(m);
+        }
     }
 
     private boolean shorterThan(long end) {
