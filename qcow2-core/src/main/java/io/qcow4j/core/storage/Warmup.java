@@ -36,19 +36,30 @@ public final class Warmup {
      * {@code readWrite} (the command will open an image read-write).
      */
     public static void start(boolean readWrite) {
-        Thread t = new Thread(() -> run(readWrite), "qcow4j-warmup");
+        if (readWrite) {
+            // the longer of the two first: both run while the main thread waits for the C library
+            begin(Warmup::chronicle, "qcow4j-warmup-mapping");
+        }
+        begin(Warmup::libc, "qcow4j-warmup-libc");
+    }
+
+    private static void begin(Runnable work, String name) {
+        Thread t = new Thread(work, name);
         t.setDaemon(true); // never holds the JVM's exit
         t.start();
     }
 
-    private static void run(boolean readWrite) {
-        ClassLoader loader = Warmup.class.getClassLoader();
+    private static void libc() {
         try {
             Libc.function("fcntl");
         } catch (Throwable e) {
             // said where the lock is taken
         }
-        if (!readWrite || MappingSupport.whyUnavailable() != null) {
+    }
+
+    private static void chronicle() {
+        ClassLoader loader = Warmup.class.getClassLoader();
+        if (MappingSupport.whyUnavailable() != null) {
             return;
         }
         for (String name : CHRONICLE) {
