@@ -9,7 +9,8 @@ import java.nio.file.Path;
  * A virtual disk: a qcow2 image, a raw file, a snapshot view, an NBD export. Every device
  * reads; a writable one ({@link #isReadOnly()} false) also writes, and says what its zero
  * writes and discards do ({@link #hasNativeZeroes()}, {@link #canDiscard()}), so callers
- * choose a path without asking what the device is.
+ * choose a path without asking what the device is. An image kept in a file of its own
+ * also answers {@link FileImage}'s questions (its clusters, where its bytes lie).
  */
 public interface BlockDevice extends Closeable {
 
