@@ -13,6 +13,7 @@ import io.qcow4j.core.api.BlockDevice;
 import io.qcow4j.core.api.BlockStatus;
 import io.qcow4j.core.api.CompressionType;
 import io.qcow4j.core.api.CreateOptions;
+import io.qcow4j.core.api.FileImage;
 import io.qcow4j.core.api.OpenOptions;
 import io.qcow4j.core.api.SnapshotException;
 import io.qcow4j.core.bitmap.BitmapManager;
@@ -50,7 +51,7 @@ import io.qcow4j.core.format.SnapshotEntry;
  * }
  * }</pre>
  */
-public final class Qcow2Image implements BlockDevice {
+public final class Qcow2Image implements FileImage {
     /** The engine opens backing files: a qcow2 layer gets this face, a raw one a RawImage. */
     private static final Faces FACES = new Faces() {
         @Override

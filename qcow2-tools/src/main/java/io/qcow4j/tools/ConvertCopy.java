@@ -1,9 +1,8 @@
 package io.qcow4j.tools;
 
-import io.qcow4j.core.Qcow2Image;
-import io.qcow4j.core.RawImage;
 import io.qcow4j.core.api.BlockDevice;
 import io.qcow4j.core.api.BlockStatus;
+import io.qcow4j.core.api.FileImage;
 import io.qcow4j.nbd.client.NbdClient;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -90,6 +89,8 @@ final class ConvertCopy {
     private final Mode mode;
     private final Progress bar;
     private final int chunk;
+    /** The target allocates in clusters (the chunks): a part of one is copied by the engine, in Java. */
+    private final boolean targetClusters;
     private final int batchSize;
     private final BlockingQueue<ByteBuffer> free = new ArrayBlockingQueue<>(BUFFERS);
     private final BlockingQueue<Step> steps = new ArrayBlockingQueue<>(BUFFERS + 1);
@@ -102,6 +103,8 @@ final class ConvertCopy {
     private static final String QEMU_READ_ERROR = "Input/output error";
     /** The source's file (raw or qcow2), mapped a batch at a time (null: read as usual). */
     private MappedWindow map;
+    /** The source when it is mapped: where its batches lie in the file. */
+    private FileImage mappedSource;
     /** The batches' zero chunks, found on the reader thread. */
     private ZeroChunks zeroChunks;
     /** The batches written, on this thread. */
@@ -115,7 +118,9 @@ final class ConvertCopy {
         this.target = target;
         this.mode = mode;
         this.bar = bar;
-        this.chunk = target instanceof Qcow2Image q ? q.clusterSize() : RAW_CHUNK;
+        int clusterSize = target instanceof FileImage f ? f.clusterSize() : 0;
+        this.targetClusters = clusterSize > 0;
+        this.chunk = targetClusters ? clusterSize : RAW_CHUNK;
         int batch = source instanceof NbdClient ? NBD_BATCH : BATCH;
         this.batchSize = Math.max(chunk, batch - batch % chunk);
         this.writes = new ConvertWrites(target, mode, chunk);
@@ -129,9 +134,9 @@ final class ConvertCopy {
             free.add(EMPTY_SLOT);
         }
         // --salvage reads sector by sector; -c, an encrypted or NBD target read the data in Java
-        boolean kernelWrites = !mode.compress() && (target instanceof RawImage
-                || target instanceof Qcow2Image q && !q.isEncrypted());
-        map = salvage == null && kernelWrites ? MappedWindow.ofFile(source) : null;
+        boolean kernelWrites = !mode.compress() && target instanceof FileImage f && !f.isEncrypted();
+        mappedSource = salvage == null && kernelWrites && source instanceof FileImage f ? f : null;
+        map = mappedSource == null ? null : MappedWindow.ofFile(mappedSource);
         zeroChunks = new ZeroChunks(mode, chunk, map == null ? null : ByteBuffer.allocateDirect(64 << 10));
         String program = Program.name(); // the reader's messages speak as this command does
         Thread reader = new Thread(() -> {
@@ -283,14 +288,11 @@ final class ConvertCopy {
         if (map == null) {
             return -1;
         }
-        if (target instanceof Qcow2Image && length % chunk != 0) {
+        if (targetClusters && length % chunk != 0) {
             return -1; // a part of a cluster: the engine copies it in Java
         }
-        if (!(source instanceof Qcow2Image q)) {
-            return offset; // a raw image
-        }
         try {
-            return q.hostRun(offset, length);
+            return mappedSource.hostRun(offset, length); // a raw image: the offset itself
         } catch (IOException | RuntimeException e) {
             return -1; // the ordinary read says what is wrong
         }
