@@ -140,8 +140,8 @@ final class ImageInfo {
             }
             Map<String, Object> m = new LinkedHashMap<>();
             m.put("flags", flags);
-            m.put("name", e.name);
-            m.put("granularity", 1L << e.granularityBits);
+            m.put("name", e.name());
+            m.put("granularity", 1L << e.granularityBits());
             list.add(m);
         }
         return list;

@@ -96,12 +96,12 @@ public final class BitmapManager {
         BitmapsExtension be = BitmapsExtension.parse(ext.data(), cs);
         for (BitmapDirectoryEntry e : BitmapDirectory.read(storage, be, cs, virtualSize)) {
             boolean mismatch = !e.inUse()
-                    && BitmapDirectory.tableSizeFor(virtualSize, e.granularityBits, cs) != Integer.toUnsignedLong(e.tableSize);
+                    && BitmapDirectory.tableSizeFor(virtualSize, e.granularityBits(), cs) != Integer.toUnsignedLong(e.tableSize());
             if (mismatch && !sizeMismatchInconsistent) {
                 throw new CorruptImageException("bitmap directory", be.directoryOffset(),
-                        "Bitmap '" + e.name + "' table size does not match the image size");
+                        "Bitmap '" + e.name() + "' table size does not match the image size");
             }
-            PersistentBitmap b = new PersistentBitmap(e.name, e.granularityBits, true,
+            PersistentBitmap b = new PersistentBitmap(e.name(), e.granularityBits(), true,
                     e.auto() && !e.inUse() && !mismatch, e.inUse() || mismatch);
             b.sizeMismatch = mismatch;
             b.disk = e;
@@ -157,11 +157,7 @@ public final class BitmapManager {
 
     /** The entries of the bitmap directory as they are on disk (what qemu-img info shows). */
     public List<BitmapDirectoryEntry> diskEntries() {
-        List<BitmapDirectoryEntry> out = new ArrayList<>();
-        for (BitmapDirectoryEntry e : onDisk) {
-            out.add(e.copy());
-        }
-        return out;
+        return List.copyOf(onDisk);
     }
 
     public long virtualSize() {
@@ -245,9 +241,7 @@ public final class BitmapManager {
         for (BitmapDirectoryEntry e : onDisk) {
             PersistentBitmap b = ownerOf(e);
             if (b != null && b.persistent && !b.inconsistent) {
-                BitmapDirectoryEntry c = e.copy();
-                c.flags |= BitmapDirectoryEntry.FLAG_IN_USE;
-                dir.add(c);
+                dir.add(e.withFlags(e.flags() | BitmapDirectoryEntry.FLAG_IN_USE));
             } else {
                 // the same object: a removed bitmap's entry must still be recognised at the store
                 dir.add(e);

@@ -134,8 +134,7 @@ final class BitmapStore {
         BitmapBits bits = b.bits;
         if (bits == null) {
             // never loaded, so never changed: only its flags are rewritten
-            BitmapDirectoryEntry e = b.disk.copy();
-            e.flags = flags;
+            BitmapDirectoryEntry e = b.disk.withFlags(flags);
             commit.add(() -> {
                 b.disk = e;
                 b.inUseOnDisk = false;
@@ -145,13 +144,12 @@ final class BitmapStore {
         }
         long expected = BitmapDirectory.tableSizeFor(virtualSize, b.granularityBits, cs);
         BitmapDirectoryEntry e;
-        if (b.disk != null && b.inUseOnDisk && b.table != null && b.disk.tableSize == expected) {
+        if (b.disk != null && b.inUseOnDisk && b.table != null && b.disk.tableSize() == expected) {
             writeInPlace(b, bits);
-            e = b.disk.copy();
+            e = b.disk.withFlags(flags);
         } else {
-            e = writeCopy(b, bits, (int) expected);
+            e = writeCopy(b, bits, (int) expected, flags);
         }
-        e.flags = flags;
         long[] table = newTable != null ? newTable : b.table;
         newTable = null;
         commit.add(() -> {
@@ -214,12 +212,12 @@ final class BitmapStore {
     }
 
     private void setEntry(PersistentBitmap b, int i, long value) throws IOException {
-        storage.writeLong(b.disk.tableOffset + 8L * i, value);
+        storage.writeLong(b.disk.tableOffset() + 8L * i, value);
         b.table[i] = value;
     }
 
     /** A new table: unchanged clusters shared with the old one, changed ones in new clusters. */
-    private BitmapDirectoryEntry writeCopy(PersistentBitmap b, BitmapBits bits, int expected) throws IOException {
+    private BitmapDirectoryEntry writeCopy(PersistentBitmap b, BitmapBits bits, int expected, int flags) throws IOException {
         long[] old = null;
         if (b.disk != null) {
             old = b.table != null ? b.table : BitmapDirectory.readTable(storage, b.disk, cs);
@@ -227,7 +225,7 @@ final class BitmapStore {
                 freeTableData(old);
                 old = null;
             }
-            freeAfterSwitch.add(new long[] {b.disk.tableOffset, 8L * b.disk.tableSize});
+            freeAfterSwitch.add(new long[] {b.disk.tableOffset(), 8L * b.disk.tableSize()});
         }
         long[] table = new long[expected];
         for (int i = 0; i < expected; i++) {
@@ -253,13 +251,8 @@ final class BitmapStore {
         ByteBuffer t = ByteBuffer.allocate((int) tableBytes);
         t.asLongBuffer().put(table);
         storage.write(tableOff, t);
-        BitmapDirectoryEntry e = new BitmapDirectoryEntry();
-        e.tableOffset = tableOff;
-        e.tableSize = expected;
-        e.granularityBits = b.granularityBits;
-        e.name = b.name;
         newTable = table;
-        return e;
+        return BitmapDirectoryEntry.dirtyTracking(b.name, b.granularityBits, tableOff, expected, flags);
     }
 
     private void writeCluster(BitmapBits bits, long at, long hostOffset) throws IOException {
@@ -299,7 +292,7 @@ final class BitmapStore {
 
     private void freeBitmapClusters(BitmapDirectoryEntry e) throws IOException {
         freeTableData(BitmapDirectory.readTable(storage, e, cs));
-        freeAfterSwitch.add(new long[] {e.tableOffset, 8L * e.tableSize});
+        freeAfterSwitch.add(new long[] {e.tableOffset(), 8L * e.tableSize()});
     }
 
     private void freeTableData(long[] table) {
