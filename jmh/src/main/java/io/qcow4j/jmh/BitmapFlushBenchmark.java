@@ -16,8 +16,9 @@ import java.util.concurrent.TimeUnit;
 import io.qcow4j.core.Qcow2Image;
 import io.qcow4j.core.api.CreateOptions;
 import io.qcow4j.core.api.OpenOptions;
+import io.qcow4j.bitmaps.Bitmaps;
+import io.qcow4j.bitmaps.DirtyBitmap;
 import io.qcow4j.core.bitmap.BitmapBits;
-import io.qcow4j.core.bitmap.BitmapManager;
 
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
@@ -58,8 +59,9 @@ import org.openjdk.jmh.annotations.Warmup;
  *       random offset (from 64 pre-drawn offsets over the whole disk, so the image stays
  *       small) on a bitmap cleared at trial start.</li>
  *   <li>{@code trackClean}, {@code trackCleanLocal}, {@code trackSequential}, {@code trackDirty}: the dirty tracking
- *       of one 64 KiB guest write, {@link BitmapManager#track(long, long)} (what
- *       {@code Qcow2Image.write} calls after the data write): random offsets on a bitmap
+ *       of one 64 KiB guest write through the public API, {@link DirtyBitmap#set(long, long)}
+ *       (the same bit update the engine's write-tracking hook makes in each enabled bitmap
+ *       after a guest write, plus the API's range and state checks): random offsets on a bitmap
  *       cleared at every iteration, consecutive offsets on a cleared bitmap, random offsets
  *       on the fully dirty bitmap. {@code trackClean} is bound by memory latency: each
  *       write touches a random word of a 32 MiB bitmap, a cache miss; {@code trackCleanLocal}
@@ -348,13 +350,13 @@ public class BitmapFlushBenchmark {
 
     /** The engine's tracking path on the loaded bitmap. */
     public abstract static class Track extends DirtyImage {
-        BitmapManager m;
+        DirtyBitmap tracked;
         long rng = 0x9E3779B97F4A7C15L;
         long seq;
 
         void init(String name) throws IOException {
             open(name);
-            m = img.bitmaps();
+            tracked = Bitmaps.of(img).get(BitmapImages.BITMAP);
             guestWrite(0);            // in_use held, as during guest activity
         }
 
@@ -448,7 +450,7 @@ public class BitmapFlushBenchmark {
     @Warmup(iterations = 3, time = 1)
     @Measurement(iterations = 5, time = 1)
     public void trackClean(TrackClean s) {
-        s.m.track(s.nextRandom(), BLOCK);
+        s.tracked.set(s.nextRandom(), BLOCK);
     }
 
     @Benchmark
@@ -457,7 +459,7 @@ public class BitmapFlushBenchmark {
     @Warmup(iterations = 3, time = 1)
     @Measurement(iterations = 5, time = 1)
     public void trackCleanLocal(TrackCleanLocal s) {
-        s.m.track(s.nextLocal(), BLOCK);
+        s.tracked.set(s.nextLocal(), BLOCK);
     }
 
     @Benchmark
@@ -466,7 +468,7 @@ public class BitmapFlushBenchmark {
     @Warmup(iterations = 3, time = 1)
     @Measurement(iterations = 5, time = 1)
     public void trackSequential(TrackSequential s) {
-        s.m.track(s.nextSequential(), BLOCK);
+        s.tracked.set(s.nextSequential(), BLOCK);
     }
 
     @Benchmark
@@ -475,7 +477,7 @@ public class BitmapFlushBenchmark {
     @Warmup(iterations = 3, time = 1)
     @Measurement(iterations = 5, time = 1)
     public void trackDirty(TrackDirty s) {
-        s.m.track(s.nextRandom(), BLOCK);
+        s.tracked.set(s.nextRandom(), BLOCK);
     }
 
     // ------------------------------------------------------------------ guest writes
@@ -493,7 +495,7 @@ public class BitmapFlushBenchmark {
             dir = BitmapImages.tempDir(withBitmap ? "writeWithBitmap" : "writeNoBitmap");
             img = Qcow2Image.create(dir.resolve("w.qcow2"), CreateOptions.size(DISK).clusterSize(CLUSTER));
             if (withBitmap) {
-                img.bitmaps().add(BitmapImages.BITMAP, GRANULARITY, true, true);
+                Bitmaps.of(img).add(BitmapImages.BITMAP, Bitmaps.AddOptions.defaults().withGranularity(GRANULARITY));
                 img.storeBitmaps();
             }
             buf = ByteBuffer.allocateDirect(BLOCK);

@@ -10,8 +10,9 @@ import java.util.concurrent.TimeUnit;
 
 import io.qcow4j.core.Qcow2Image;
 import io.qcow4j.core.api.CreateOptions;
+import io.qcow4j.bitmaps.Bitmaps;
 import io.qcow4j.core.bitmap.BitmapBits;
-import io.qcow4j.core.bitmap.BitmapManager;
+import io.qcow4j.core.bitmap.ImageBitmaps;
 import io.qcow4j.core.bitmap.PersistentBitmap;
 
 /**
@@ -118,7 +119,7 @@ public final class BitmapImages {
     /** A 16 TiB image, 2 MiB clusters, bitmap b0 (64 KiB) with every other bit set, stored. */
     static void makeDense(Path img) throws IOException {
         try (Qcow2Image q = Qcow2Image.create(img, CreateOptions.size(DISK).clusterSize(CLUSTER))) {
-            BitmapManager m = q.bitmaps();
+            ImageBitmaps m = q.bitmaps();
             PersistentBitmap b = m.add(BITMAP, GRANULARITY, true, true);
             fillDense(m.bits(b));
         }
@@ -171,16 +172,14 @@ public final class BitmapImages {
 
     private static void makeWithLibrary(Path img) throws IOException {
         try (Qcow2Image q = Qcow2Image.create(img, CreateOptions.size(DISK).clusterSize(CLUSTER))) {
-            BitmapManager m = q.bitmaps();
-            PersistentBitmap b = m.add(BITMAP, GRANULARITY, true, true);
-            m.bits(b).set(0, BITS);
+            Bitmaps.of(q).add(BITMAP, Bitmaps.AddOptions.defaults().withGranularity(GRANULARITY)).set(0, DISK);
         }
         System.out.println("# template: made with the library (qemu-img/qemu-io not found)");
     }
 
     /** The bitmap's bits, checked to be the expected size. */
     static BitmapBits bits(Qcow2Image img) throws IOException {
-        BitmapManager m = img.bitmaps();
+        ImageBitmaps m = img.bitmaps();
         PersistentBitmap b = m.get(BITMAP);
         if (b == null) {
             throw new IllegalStateException("no bitmap " + BITMAP + " in the template");

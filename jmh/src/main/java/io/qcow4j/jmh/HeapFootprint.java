@@ -15,13 +15,13 @@ import java.util.List;
 import io.qcow4j.core.Qcow2Image;
 import io.qcow4j.core.api.CreateOptions;
 import io.qcow4j.core.bitmap.BitmapBits;
-import io.qcow4j.core.bitmap.BitmapManager;
+import io.qcow4j.core.bitmap.ImageBitmaps;
 import io.qcow4j.core.bitmap.PersistentBitmap;
 
 /**
  * Heap held by one dirty bitmap of a 16 TiB disk at 64 KiB granularity (2^28 bits), measured
  * as the used heap after full GCs ({@link MemoryMXBean}) before and after adding N bitmaps
- * (default 20) of each kind to an open image through {@link BitmapManager#add}, divided by N:
+ * (default 20) of each kind to an open image through {@link ImageBitmaps#add}, divided by N:
  *
  * <ul>
  *   <li>{@code empty}: just added, no bit set;</li>
@@ -46,7 +46,7 @@ public final class HeapFootprint {
         int n = args.length > 0 ? Integer.parseInt(args[0]) : 20;
         Path dir = BitmapImages.tempDir("qcow4j-heap-");
         try (Qcow2Image img = Qcow2Image.create(dir.resolve("heap.qcow2"), CreateOptions.size(DISK).clusterSize(CLUSTER))) {
-            BitmapManager m = img.bitmaps();
+            ImageBitmaps m = img.bitmaps();
             List<PersistentBitmap> keep = new ArrayList<>();
 
             // warm up the classes and code paths involved, then drop the result
@@ -77,7 +77,7 @@ public final class HeapFootprint {
         void fill(BitmapBits bits);
     }
 
-    private static void measure(String kind, int n, BitmapManager m, List<PersistentBitmap> keep, Fill fill)
+    private static void measure(String kind, int n, ImageBitmaps m, List<PersistentBitmap> keep, Fill fill)
             throws IOException {
         long before = usedAfterGc();
         long reported = 0;

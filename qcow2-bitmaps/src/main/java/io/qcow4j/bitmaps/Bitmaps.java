@@ -6,7 +6,7 @@ import java.util.List;
 
 import io.qcow4j.core.Qcow2Image;
 import io.qcow4j.core.api.BlockStatus;
-import io.qcow4j.core.bitmap.BitmapManager;
+import io.qcow4j.core.bitmap.ImageBitmaps;
 import io.qcow4j.core.bitmap.PersistentBitmap;
 
 /**
@@ -38,7 +38,7 @@ public final class Bitmaps {
     }
 
     private final Qcow2Image image;
-    private final BitmapManager manager;
+    private final ImageBitmaps manager;
 
     private Bitmaps(Qcow2Image image) {
         this.image = image;

@@ -10,7 +10,7 @@ import java.util.Map;
 
 import io.qcow4j.core.Qcow2Image;
 import io.qcow4j.core.api.CreateOptions;
-import io.qcow4j.core.bitmap.BitmapManager;
+import io.qcow4j.core.bitmap.BitmapState;
 
 /**
  * Several actions over the images of a chain, applied all or none. Bitmap actions change
@@ -31,7 +31,7 @@ public final class Transaction {
 
     private final Chain chain;
     private final List<Action> actions = new ArrayList<>();
-    private final Map<Qcow2Image, BitmapManager.State> saved = new IdentityHashMap<>();
+    private final Map<Qcow2Image, BitmapState> saved = new IdentityHashMap<>();
     private final List<Qcow2Image> overlays = new ArrayList<>();
     private String pendingWarning;
 
@@ -177,7 +177,7 @@ public final class Transaction {
     }
 
     private void rollback() {
-        for (Map.Entry<Qcow2Image, BitmapManager.State> e : saved.entrySet()) {
+        for (Map.Entry<Qcow2Image, BitmapState> e : saved.entrySet()) {
             e.getKey().bitmaps().restoreState(e.getValue());
         }
         for (int i = overlays.size() - 1; i >= 0; i--) {

@@ -4,7 +4,7 @@ import io.qcow4j.bitmaps.Bitmaps;
 import io.qcow4j.bitmaps.DirtyBitmap;
 import io.qcow4j.core.Qcow2Image;
 import io.qcow4j.core.api.BlockDevice;
-import io.qcow4j.core.bitmap.BitmapManager;
+import io.qcow4j.core.bitmap.BitmapState;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.util.ArrayList;
@@ -113,7 +113,7 @@ final class BitmapCommand {
 
     private static void run(Qcow2Image image, BlockDevice source, List<Action> actions, String bitmap, long g) {
         Bitmaps bitmaps = Bitmaps.of(image);
-        BitmapManager.State before = image.bitmaps().saveState();
+        BitmapState before = image.bitmaps().saveState();
         for (Action a : actions) {
             try {
                 switch (a.name()) {

@@ -29,7 +29,7 @@ final class BitmapStore {
     private final Storage storage;
     private final Header header;
     private final RefcountManager refcounts;
-    private final BitmapManager.HeaderWriter headerWriter;
+    private final WriteTracking.HeaderWriter headerWriter;
     private final int cs;
     private final long virtualSize;
     /** [offset, length] pairs to free once the header switch is durable. */
@@ -37,7 +37,7 @@ final class BitmapStore {
     private ByteBuffer cluster;
     private long[] newTable;
 
-    BitmapStore(Storage storage, Header header, RefcountManager refcounts, BitmapManager.HeaderWriter headerWriter,
+    BitmapStore(Storage storage, Header header, RefcountManager refcounts, WriteTracking.HeaderWriter headerWriter,
                 int cs, long virtualSize) {
         this.storage = storage;
         this.header = header;
@@ -64,14 +64,14 @@ final class BitmapStore {
                 continue;
             }
             PersistentBitmap b = owner(bitmaps, e);
-            if (b == null || !BitmapManager.storable(b)) {
+            if (b == null || !b.storable()) {
                 dir.add(e);
             } else {
                 dir.add(write(b, commit));
             }
         }
         for (PersistentBitmap b : bitmaps) {
-            if (b.disk == null && BitmapManager.storable(b)) {
+            if (b.disk == null && b.storable()) {
                 dir.add(write(b, commit));
             }
         }
@@ -80,7 +80,7 @@ final class BitmapStore {
             r.run();
         }
         // the flush inside the switch made the previous store's header durable
-        BitmapManager.free(refcounts, deferred);
+        free(refcounts, deferred);
         deferred.addAll(freeAfterSwitch);
         return dir;
     }
@@ -93,7 +93,7 @@ final class BitmapStore {
      * either the old directory or the new.
      */
     static void switchDirectory(Storage storage, Header header, RefcountManager refcounts,
-                                BitmapManager.HeaderWriter headerWriter, int cs, List<BitmapDirectoryEntry> dir,
+                                WriteTracking.HeaderWriter headerWriter, int cs, List<BitmapDirectoryEntry> dir,
                                 List<long[]> freeAfter, boolean durable) throws IOException {
         HeaderExtension oldExt = header.extension(HeaderExtension.BITMAPS);
         if (oldExt != null) {
@@ -105,7 +105,7 @@ final class BitmapStore {
             header.setExtension(HeaderExtension.BITMAPS, null);
             header.autoclearFeatures &= ~Header.AUTOCLEAR_BITMAPS;
         } else {
-            ByteBuffer bytes = BitmapManager.serializeDirectory(dir);
+            ByteBuffer bytes = serializeDirectory(dir);
             int size = bytes.remaining();
             long off = refcounts.allocate((size + cs - 1) / cs, size);
             storage.write(off, bytes);
@@ -301,6 +301,27 @@ final class BitmapStore {
             if (off != 0) {
                 freeAfterSwitch.add(new long[] {off, cs});
             }
+        }
+    }
+
+    private static ByteBuffer serializeDirectory(List<BitmapDirectoryEntry> entries) {
+        int size = 0;
+        for (BitmapDirectoryEntry e : entries) {
+            size += e.size();
+        }
+        ByteBuffer b = ByteBuffer.allocate(size);
+        for (BitmapDirectoryEntry e : entries) {
+            e.serialize(b);
+        }
+        b.flip();
+        return b;
+    }
+
+    /** Frees {@code [offset, length]} pairs and empties the list. */
+    static void free(RefcountManager refcounts, List<long[]> ranges) throws IOException {
+        while (!ranges.isEmpty()) {
+            long[] r = ranges.remove(ranges.size() - 1);
+            refcounts.free(r[0], r[1]);
         }
     }
 }
