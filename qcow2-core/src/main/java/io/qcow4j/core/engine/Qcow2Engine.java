@@ -461,7 +461,7 @@ public final class Qcow2Engine implements Closeable {
 
     /** The image's bitmaps, for the bitmaps module (the engine itself sees only its hook). */
     public ImageBitmaps bitmaps() {
-        return bitmaps.bitmaps();
+        return bitmaps == null ? null : bitmaps.bitmaps();
     }
 
     public void storeBitmaps() throws IOException {
