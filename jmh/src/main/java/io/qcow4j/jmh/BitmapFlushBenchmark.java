@@ -18,7 +18,6 @@ import io.qcow4j.core.api.CreateOptions;
 import io.qcow4j.core.api.OpenOptions;
 import io.qcow4j.bitmaps.Bitmaps;
 import io.qcow4j.bitmaps.DirtyBitmap;
-import io.qcow4j.core.bitmap.BitmapBits;
 
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
@@ -52,8 +51,8 @@ import org.openjdk.jmh.annotations.Warmup;
  *       one header switch; the old clusters are freed after the next flush). QEMU stores
  *       this way, but writes all 32 MiB.</li>
  *   <li>{@code fullStoreDense}: like {@code fullStore} on a bitmap with every other bit
- *       set ({@link BitmapImages#denseTemplate()}), every chunk marked changed
- *       ({@code markAllChanged()}): no cluster is uniform, so 32 MiB must be written
+ *       set ({@link BitmapImages#denseTemplate()}), every chunk changed (cleared, then
+ *       the dense bits merged back): no cluster is uniform, so 32 MiB must be written
  *       whatever a store does with all-ones clusters.</li>
  *   <li>{@code oneClusterStore}: {@code storeBitmaps()} after one 64 KiB guest write at a
  *       random offset (from 64 pre-drawn offsets over the whole disk, so the image stays
@@ -132,7 +131,7 @@ public class BitmapFlushBenchmark {
         Path dir;
         Path file;
         Qcow2Image img;
-        BitmapBits bits;
+        DirtyBitmap bitmap;
         ByteBuffer buf;
 
         void open(String prefix) throws IOException {
@@ -144,11 +143,11 @@ public class BitmapFlushBenchmark {
             file = BitmapImages.copy(template, dir, "image.qcow2");
             img = Qcow2Image.open(file, OpenOptions.readWrite());
             long t0 = System.nanoTime();
-            bits = BitmapImages.bits(img);
+            bitmap = BitmapImages.bitmap(img);
             long t1 = System.nanoTime();
-            long set = bits.count();
+            long set = bitmap.count() / GRANULARITY;   // DISK is a multiple of it: no block clipped
             System.out.printf("# %s: bitmap loaded in %.1f ms, %d of %d bits set, heapBytes %d%n",
-                    prefix, (t1 - t0) / 1e6, set, BITS, bits.heapBytes());
+                    prefix, (t1 - t0) / 1e6, set, BITS, bitmap.heapBytes());
             if (set != expectedBits) {
                 throw new IllegalStateException("the template's bitmap has " + set + " bits set, expected " + expectedBits);
             }
@@ -188,8 +187,8 @@ public class BitmapFlushBenchmark {
         @Setup(Level.Invocation)
         public void dirtyAll() throws IOException {
             guestWrite(0);            // in_use set again (the previous store cleared it)
-            bits.reset(0, BITS);      // every chunk changed ...
-            bits.set(0, BITS);        // ... and all ones again
+            bitmap.reset(0, DISK);    // every chunk changed ...
+            bitmap.set(0, DISK);      // ... and all ones again
             img.flush();
             counter.start();
         }
@@ -218,8 +217,8 @@ public class BitmapFlushBenchmark {
 
         @Setup(Level.Invocation)
         public void dirtyAll() {
-            bits.reset(0, BITS);
-            bits.set(0, BITS);
+            bitmap.reset(0, DISK);
+            bitmap.set(0, DISK);
             counter.start();
         }
 
@@ -243,16 +242,20 @@ public class BitmapFlushBenchmark {
     @State(Scope.Thread)
     public static class DenseInPlace extends DirtyImage {
         final WriteCounter counter = new WriteCounter("fullStoreDense");
+        /** The dense bits, merged back after each clear. */
+        DirtyBitmap dense;
 
         @Setup(Level.Trial)
         public void setUp() throws IOException {
             open("fullStoreDense", BitmapImages.denseTemplate(), BITS / 2);
+            dense = bitmap.copy("dense");
         }
 
         @Setup(Level.Invocation)
         public void dirtyAll() throws IOException {
             guestWrite(0);            // in_use set again; bit 0 is already set
-            bits.markAllChanged();
+            bitmap.clear();           // every chunk changed ...
+            bitmap.mergeFrom(dense);  // ... and dense again
             img.flush();
             counter.start();
         }
@@ -308,7 +311,7 @@ public class BitmapFlushBenchmark {
         @Setup(Level.Trial)
         public void setUp() throws IOException {
             open("oneClusterStore");
-            bits.clear();
+            bitmap.clear();
             img.storeBitmaps();       // an empty bitmap on disk: its data clusters freed
             SplittableRandom r = new SplittableRandom(11);
             offsets = new long[64];
@@ -350,13 +353,12 @@ public class BitmapFlushBenchmark {
 
     /** The engine's tracking path on the loaded bitmap. */
     public abstract static class Track extends DirtyImage {
-        DirtyBitmap tracked;
+
         long rng = 0x9E3779B97F4A7C15L;
         long seq;
 
         void init(String name) throws IOException {
             open(name);
-            tracked = Bitmaps.of(img).get(BitmapImages.BITMAP);
             guestWrite(0);            // in_use held, as during guest activity
         }
 
@@ -386,7 +388,7 @@ public class BitmapFlushBenchmark {
 
         @Setup(Level.Iteration)
         public void clear() {
-            bits.clear();
+            bitmap.clear();
         }
     }
 
@@ -400,7 +402,7 @@ public class BitmapFlushBenchmark {
 
         @Setup(Level.Iteration)
         public void clear() {
-            bits.clear();
+            bitmap.clear();
             seq = 0;
         }
 
@@ -427,7 +429,7 @@ public class BitmapFlushBenchmark {
 
         @Setup(Level.Iteration)
         public void clear() {
-            bits.clear();
+            bitmap.clear();
         }
 
         final long nextLocal() {
@@ -450,7 +452,7 @@ public class BitmapFlushBenchmark {
     @Warmup(iterations = 3, time = 1)
     @Measurement(iterations = 5, time = 1)
     public void trackClean(TrackClean s) {
-        s.tracked.set(s.nextRandom(), BLOCK);
+        s.bitmap.set(s.nextRandom(), BLOCK);
     }
 
     @Benchmark
@@ -459,7 +461,7 @@ public class BitmapFlushBenchmark {
     @Warmup(iterations = 3, time = 1)
     @Measurement(iterations = 5, time = 1)
     public void trackCleanLocal(TrackCleanLocal s) {
-        s.tracked.set(s.nextLocal(), BLOCK);
+        s.bitmap.set(s.nextLocal(), BLOCK);
     }
 
     @Benchmark
@@ -468,7 +470,7 @@ public class BitmapFlushBenchmark {
     @Warmup(iterations = 3, time = 1)
     @Measurement(iterations = 5, time = 1)
     public void trackSequential(TrackSequential s) {
-        s.tracked.set(s.nextSequential(), BLOCK);
+        s.bitmap.set(s.nextSequential(), BLOCK);
     }
 
     @Benchmark
@@ -477,7 +479,7 @@ public class BitmapFlushBenchmark {
     @Warmup(iterations = 3, time = 1)
     @Measurement(iterations = 5, time = 1)
     public void trackDirty(TrackDirty s) {
-        s.tracked.set(s.nextRandom(), BLOCK);
+        s.bitmap.set(s.nextRandom(), BLOCK);
     }
 
     // ------------------------------------------------------------------ guest writes

@@ -209,6 +209,14 @@ public final class DirtyBitmap {
         }
     }
 
+    /**
+     * Approximate heap its bits hold, in bytes (see the class comment: a few kilobytes
+     * empty, one shared chunk full; what a bitmap of scattered dirty blocks costs).
+     */
+    public long heapBytes() {
+        return bits().heapBytes();
+    }
+
     /** Same disk size, granularity and dirty blocks. */
     public boolean contentEquals(DirtyBitmap other) {
         return other.granularity == granularity && other.diskSize == diskSize && bits().contentEquals(other.bits());
