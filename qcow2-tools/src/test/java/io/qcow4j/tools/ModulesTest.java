@@ -18,6 +18,7 @@ import io.qcow4j.backup.BackupSet;
 import io.qcow4j.backup.s3.S3Location;
 import io.qcow4j.bitmaps.Bitmaps;
 import io.qcow4j.core.Qcow2Image;
+import io.qcow4j.core.bitmap.WriteTracking;
 import io.qcow4j.nbd.client.NbdClient;
 import org.junit.jupiter.api.Test;
 
@@ -70,6 +71,14 @@ class ModulesTest {
     void onlyTheBitmapsModuleSeesTheEngineBitmaps() {
         noClasses().that().resideOutsideOfPackages("io.qcow4j.core..", "io.qcow4j.bitmaps..")
                 .should().dependOnClassesThat().resideInAPackage("io.qcow4j.core.bitmap..")
+                .check(ALL);
+    }
+
+    /** The bitmaps' write-tracking hook is the engine's: no other package, of core or above, holds it. */
+    @Test
+    void onlyTheEngineSeesTheWriteTrackingHook() {
+        noClasses().that().resideOutsideOfPackages("io.qcow4j.core.bitmap..", "io.qcow4j.core.engine..")
+                .should().dependOnClassesThat().belongToAnyOf(WriteTracking.class)
                 .check(ALL);
     }
 

@@ -218,60 +218,8 @@ final class BitmapManager implements WriteTracking, ImageBitmaps {
                 bits(b);
             }
         }
-        markInUse();
+        BitmapStore.markInUse(storage, header, refcounts, headerWriter, cs, bitmaps, onDisk);
         inUseDone = true;
-    }
-
-    /**
-     * Sets in_use on every consistent persistent bitmap stored on disk without it, enabled
-     * or not, as QEMU does at a read-write open: while the image is open, any of them may
-     * change (a guest write, or a merge or clear).
-     */
-    private void markInUse() throws IOException {
-        boolean any = false;
-        for (PersistentBitmap b : bitmaps) {
-            if (b.persistent && !b.inconsistent && b.disk != null && !b.disk.inUse()) {
-                any = true;
-            }
-        }
-        if (!any) {
-            return;
-        }
-        // a new directory with the flags set, then one header write switches to it: a crash
-        // leaves the old directory (no guest write yet) or the new one, never neither
-        List<BitmapDirectoryEntry> dir = new ArrayList<>();
-        for (BitmapDirectoryEntry e : onDisk) {
-            PersistentBitmap b = ownerOf(e);
-            if (b != null && b.persistent && !b.inconsistent) {
-                dir.add(e.withFlags(e.flags() | BitmapDirectoryEntry.FLAG_IN_USE));
-            } else {
-                // the same object: a removed bitmap's entry must still be recognised at the store
-                dir.add(e);
-            }
-        }
-        List<long[]> free = new ArrayList<>();
-        BitmapStore.switchDirectory(storage, header, refcounts, headerWriter, cs, dir, free, true);
-        for (int i = 0; i < onDisk.size(); i++) {
-            PersistentBitmap b = ownerOf(onDisk.get(i));
-            if (b != null) {
-                b.disk = dir.get(i);
-                b.inUseOnDisk = b.disk.inUse();
-            }
-        }
-        onDisk.clear();
-        onDisk.addAll(dir);
-        for (long[] r : free) {
-            refcounts.free(r[0], r[1]);
-        }
-    }
-
-    private PersistentBitmap ownerOf(BitmapDirectoryEntry e) {
-        for (PersistentBitmap b : bitmaps) {
-            if (b.disk == e) {
-                return b;
-            }
-        }
-        return null;
     }
 
     @Override

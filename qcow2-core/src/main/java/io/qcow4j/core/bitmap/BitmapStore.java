@@ -24,6 +24,9 @@ import io.qcow4j.core.storage.Storage;
  * {@link BitmapManager#releaseDeferredFrees()}), so a store costs one flush, not three.
  * Uniform clusters take no data cluster: all zeros is table entry 0, all ones entry 1
  * (offset 0 with bit 0 set), which QEMU reads as set bits.
+ *
+ * <p>The in_use switch before the first guest write ({@link #markInUse}) goes through the
+ * same directory switch.
  */
 final class BitmapStore {
     private final Storage storage;
@@ -116,6 +119,52 @@ final class BitmapStore {
         headerWriter.writeHeader();
         if (durable) {
             storage.flush();
+        }
+    }
+
+    /**
+     * Sets in_use on every consistent persistent bitmap stored on disk without it, enabled
+     * or not, as QEMU does at a read-write open: while the image is open, any of them may
+     * change (a guest write, or a merge or clear). {@code onDisk} and the bitmaps' entries
+     * follow the new directory.
+     */
+    static void markInUse(Storage storage, Header header, RefcountManager refcounts,
+                          WriteTracking.HeaderWriter headerWriter, int cs, List<PersistentBitmap> bitmaps,
+                          List<BitmapDirectoryEntry> onDisk) throws IOException {
+        boolean any = false;
+        for (PersistentBitmap b : bitmaps) {
+            if (b.persistent && !b.inconsistent && b.disk != null && !b.disk.inUse()) {
+                any = true;
+            }
+        }
+        if (!any) {
+            return;
+        }
+        // a new directory with the flags set, then one header write switches to it: a crash
+        // leaves the old directory (no guest write yet) or the new one, never neither
+        List<BitmapDirectoryEntry> dir = new ArrayList<>();
+        for (BitmapDirectoryEntry e : onDisk) {
+            PersistentBitmap b = owner(bitmaps, e);
+            if (b != null && b.persistent && !b.inconsistent) {
+                dir.add(e.withFlags(e.flags() | BitmapDirectoryEntry.FLAG_IN_USE));
+            } else {
+                // the same object: a removed bitmap's entry must still be recognised at the store
+                dir.add(e);
+            }
+        }
+        List<long[]> free = new ArrayList<>();
+        switchDirectory(storage, header, refcounts, headerWriter, cs, dir, free, true);
+        for (int i = 0; i < onDisk.size(); i++) {
+            PersistentBitmap b = owner(bitmaps, onDisk.get(i));
+            if (b != null) {
+                b.disk = dir.get(i);
+                b.inUseOnDisk = b.disk.inUse();
+            }
+        }
+        onDisk.clear();
+        onDisk.addAll(dir);
+        for (long[] r : free) {
+            refcounts.free(r[0], r[1]);
         }
     }
 
