@@ -50,6 +50,14 @@ public final class Chain implements Closeable {
         }
     }
 
+    /**
+     * The chain of an image already open, which the caller keeps owning (it closes the
+     * image, not this chain): for a {@link Transaction#of one-image transaction}.
+     */
+    static Chain over(Qcow2Image top) {
+        return new Chain(top, new Warnings());
+    }
+
     /** Opens {@code top} (read-write when {@code writable}) with its whole backing chain. */
     public static Chain open(Path top, boolean writable) throws IOException {
         return open(top, writable, null);

@@ -16,7 +16,7 @@ import io.qcow4j.core.api.CreateOptions;
 import io.qcow4j.core.api.FileImage;
 import io.qcow4j.core.api.OpenOptions;
 import io.qcow4j.core.api.SnapshotException;
-import io.qcow4j.core.bitmap.BitmapManager;
+import io.qcow4j.core.bitmap.ImageBitmaps;
 import io.qcow4j.core.crypto.LuksHeader;
 import io.qcow4j.core.engine.EngineParts;
 import io.qcow4j.core.engine.Faces;
@@ -420,8 +420,11 @@ public final class Qcow2Image implements FileImage {
         return engine.detachBacking();
     }
 
-    /** The image's dirty bitmaps (persistent ones from the bitmap directory, and transient ones). */
-    public BitmapManager bitmaps() {
+    /**
+     * The image's dirty bitmaps (persistent ones from the bitmap directory, and transient
+     * ones), for the bitmaps module: applications use {@code io.qcow4j.bitmaps.Bitmaps.of(image)}.
+     */
+    public ImageBitmaps bitmaps() {
         return engine.bitmaps();
     }
 

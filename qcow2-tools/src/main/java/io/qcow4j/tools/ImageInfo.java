@@ -1,10 +1,10 @@
 package io.qcow4j.tools;
 
+import io.qcow4j.bitmaps.Bitmaps;
 import io.qcow4j.core.Qcow2Image;
 import io.qcow4j.core.Snapshot;
 import io.qcow4j.core.api.BlockDevice;
 import io.qcow4j.core.crypto.LuksHeader;
-import io.qcow4j.core.format.BitmapDirectoryEntry;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Path;
@@ -127,10 +127,7 @@ final class ImageInfo {
     /** The bitmap directory as stored on disk: flags ("in-use", "auto"), name, granularity. */
     private static List<Object> bitmaps(Qcow2Image img) {
         List<Object> list = new ArrayList<>();
-        if (img.bitmaps() == null) {
-            return list;
-        }
-        for (BitmapDirectoryEntry e : img.bitmaps().diskEntries()) {
+        for (Bitmaps.Stored e : Bitmaps.of(img).stored()) {
             List<Object> flags = new ArrayList<>();
             if (e.inUse()) {
                 flags.add("in-use");
@@ -140,8 +137,8 @@ final class ImageInfo {
             }
             Map<String, Object> m = new LinkedHashMap<>();
             m.put("flags", flags);
-            m.put("name", e.name);
-            m.put("granularity", 1L << e.granularityBits);
+            m.put("name", e.name());
+            m.put("granularity", e.granularity());
             list.add(m);
         }
         return list;

@@ -17,7 +17,7 @@ import io.qcow4j.core.api.CompressionType;
 import io.qcow4j.core.api.CorruptImageException;
 import io.qcow4j.core.api.OpenOptions;
 import io.qcow4j.core.api.UnsupportedImageException;
-import io.qcow4j.core.bitmap.BitmapManager;
+import io.qcow4j.core.bitmap.WriteTracking;
 import io.qcow4j.core.cache.L2Cache;
 import io.qcow4j.core.compress.ClusterCodec;
 import io.qcow4j.core.format.FeatureNameTable;
@@ -128,17 +128,9 @@ public final class ImageOpener {
             image.locks.addAll(locks);
             image.encryption = encryption;
             image.warnings = options.warnings();
-            image.bitmaps = new BitmapManager(storage, header, refcounts, image::writeHeader, readOnly, options.warnings());
-            image.bitmaps.loadSizeMismatchAsInconsistent(options.sizeMismatchBitmapsInconsistent());
-            try {
-                image.bitmaps.load();
-            } catch (CorruptImageException e) {
-                if (!options.checkMode()) {
-                    throw e;
-                }
-                // check mode: the checker judges the bitmap directory itself, as qemu-img check does
-                image.bitmaps = new BitmapManager(storage, header, refcounts, image::writeHeader, readOnly, options.warnings());
-            }
+            // check mode: the checker judges the bitmap directory itself, as qemu-img check does
+            image.bitmaps = WriteTracking.open(storage, header, refcounts, image::writeHeader, readOnly, options.warnings(),
+                    options.sizeMismatchBitmapsInconsistent(), options.checkMode());
             image.checkMode = options.checkMode();
             if (!readOnly && !options.checkMode()) {
                 // references reach the disk only after what they need (see Qcow2Engine.syncMetadata)

@@ -191,7 +191,7 @@ final class InternalSnapshots {
             throw new SnapshotException(SnapshotException.Reason.NOT_SUPPORTED,
                     "Internal snapshots are not supported with an external data file");
         }
-        if (!img.bitmaps.list().isEmpty()) {
+        if (!img.bitmaps.isEmpty()) {
             throw new SnapshotException(SnapshotException.Reason.BITMAPS, "Device has active dirty bitmaps");
         }
         long newSize = s.diskSize >= 0 ? s.diskSize : img.header.size;

@@ -16,7 +16,8 @@ import io.qcow4j.core.api.BlockStatus;
 import io.qcow4j.core.api.CompressionType;
 import io.qcow4j.core.api.CreateOptions;
 import io.qcow4j.core.api.OpenOptions;
-import io.qcow4j.core.bitmap.BitmapManager;
+import io.qcow4j.core.bitmap.ImageBitmaps;
+import io.qcow4j.core.bitmap.WriteTracking;
 import io.qcow4j.core.cache.L2Cache;
 import io.qcow4j.core.crypto.LuksHeader;
 import io.qcow4j.core.format.Header;
@@ -47,7 +48,8 @@ public final class Qcow2Engine implements Closeable {
     final boolean readOnly;
     final List<SnapshotEntry> snapshotEntries;
     BlockDevice backing;
-    BitmapManager bitmaps;
+    /** The bitmaps' hook on guest writes and the lifecycle; the bitmap format stays behind it. */
+    WriteTracking bitmaps;
     /** Where warnings go ({@link OpenOptions#warnings}): bitmaps lost at close, an extension ignored. */
     Consumer<String> warnings = w -> { };
     /** QEMU's image locks on the image and its data file (none with force-share); released last on close. */
@@ -457,8 +459,9 @@ public final class Qcow2Engine implements Closeable {
         return b;
     }
 
-    public BitmapManager bitmaps() {
-        return bitmaps;
+    /** The image's bitmaps, for the bitmaps module (the engine itself sees only its hook). */
+    public ImageBitmaps bitmaps() {
+        return bitmaps == null ? null : bitmaps.bitmaps();
     }
 
     public void storeBitmaps() throws IOException {
