@@ -148,7 +148,7 @@ final class ImageResizer {
         }
         long entries = img.geo.l1EntriesFor(newSize);
         if (entries > img.mapper.l1Size()) {
-            img.mapper.growL1((int) Math.min(entries, Integer.MAX_VALUE), img::l1Moved);
+            img.mapper.growL1((int) Math.min(entries, Integer.MAX_VALUE), img.headerCluster::l1Moved);
         }
         if (img.dataFile != null && img.dataFile.length() < newSize) {
             img.dataFile.extend(newSize);

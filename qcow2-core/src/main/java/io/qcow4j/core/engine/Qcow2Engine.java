@@ -40,6 +40,8 @@ public final class Qcow2Engine implements Closeable {
     final Storage storage;
     final Storage dataFile;
     final Header header;
+    /** Writes {@link #header} back to cluster 0. */
+    final HeaderCluster headerCluster;
     final Geometry geo;
     final RefcountManager refcounts;
     final ClusterMapper mapper;
@@ -68,13 +70,15 @@ public final class Qcow2Engine implements Closeable {
     /** How the layers this engine opens (backing files, a reopen) are wrapped for callers. */
     Faces faces;
 
-    Qcow2Engine(Path path, Storage storage, Storage dataFile, Header header, Geometry geo,
+    Qcow2Engine(Path path, Storage storage, Storage dataFile, HeaderCluster headerCluster, Geometry geo,
                RefcountManager refcounts, ClusterMapper mapper, ImageIo io, boolean readOnly,
                List<SnapshotEntry> snapshots, BlockDevice backing) {
         this.path = path;
         this.storage = storage;
         this.dataFile = dataFile;
-        this.header = header;
+        this.header = headerCluster.header();
+        this.headerCluster = headerCluster;
+        headerCluster.guardBy(this);
         this.geo = geo;
         this.refcounts = refcounts;
         this.mapper = mapper;
@@ -484,10 +488,7 @@ public final class Qcow2Engine implements Closeable {
     // ------------------------------------------------------------ internals
 
     void writeHeader() throws IOException {
-        synchronized (lock) {
-            byte[] bytes = header.serialize();
-            storage.write(0, ByteBuffer.wrap(bytes));
-        }
+        headerCluster.write();
     }
 
     /** The monitor every call must hold (the face's); see the class comment. */
@@ -501,25 +502,12 @@ public final class Qcow2Engine implements Closeable {
             throw new IllegalStateException("engine already has a face");
         }
         lock = face;
+        headerCluster.guardBy(face);
     }
 
     /** The face wrapping this engine, as the layers above see it. */
     public BlockDevice face() {
         return lock instanceof BlockDevice d ? d : null;
-    }
-
-    void l1Moved(long offset, int entries) throws IOException {
-        header.l1TableOffset = offset;
-        header.l1Size = entries;
-        writeHeader();
-        storage.flush();
-    }
-
-    void refcountTableMoved(long offset, int clusters) throws IOException {
-        header.refcountTableOffset = offset;
-        header.refcountTableClusters = clusters;
-        writeHeader();
-        storage.flush();
     }
 
     boolean isClosed() {
