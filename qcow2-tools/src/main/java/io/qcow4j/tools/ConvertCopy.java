@@ -110,7 +110,7 @@ final class ConvertCopy {
         this.target = target;
         this.mode = mode;
         this.bar = bar;
-        this.chunk = target instanceof Qcow2Image q ? q.clusterSize() : RAW_CHUNK;
+        this.chunk = target instanceof Qcow2Image q ? q.info().clusterSize() : RAW_CHUNK;
         int batch = source instanceof NbdClient ? NBD_BATCH : BATCH;
         this.batchSize = Math.max(chunk, batch - batch % chunk);
         this.writes = new ConvertWrites(target, mode, chunk);
@@ -123,7 +123,7 @@ final class ConvertCopy {
         }
         // --salvage reads sector by sector; -c, an encrypted or NBD target read the data in Java
         boolean kernelWrites = !mode.compress() && (target instanceof RawImage
-                || target instanceof Qcow2Image q && !q.isEncrypted());
+                || target instanceof Qcow2Image q && !q.info().encrypted());
         map = salvage == null && kernelWrites ? MappedWindow.ofFile(source) : null;
         zeroChunks = new ZeroChunks(mode, chunk, map == null ? null : ByteBuffer.allocateDirect(64 << 10));
         String program = Program.name(); // the reader's messages speak as this command does

@@ -12,6 +12,7 @@ import java.util.List;
 
 import io.qcow4j.bitmaps.DirtyBitmap;
 import io.qcow4j.core.Qcow2Image;
+import io.qcow4j.core.Qcow2Info;
 import io.qcow4j.core.RawImage;
 import io.qcow4j.core.api.BlockDevice;
 import io.qcow4j.core.api.BlockStatus;
@@ -136,10 +137,11 @@ final class Export implements AutoCloseable {
     }
 
     private boolean fastZero(long offset, long length) throws IOException {
-        if (qcow2.version() < 3) {
+        Qcow2Info info = qcow2.info();
+        if (info.version() < 3) {
             return false;
         }
-        int cs = qcow2.clusterSize();
+        int cs = info.clusterSize();
         long end = offset + length;
         long head = offset - offset % cs;
         if (head != offset && !readsZero(head, Math.min(cs, size - head))) {
@@ -170,7 +172,8 @@ final class Export implements AutoCloseable {
     synchronized FileChannel directFile() {
         if (!directTried) {
             directTried = true;
-            if (readOnly && qcow2 != null && !qcow2.isEncrypted() && qcow2.dataFile() == null && qcow2.path() != null) {
+            Qcow2Info info = qcow2 == null ? null : qcow2.info();
+            if (readOnly && qcow2 != null && !info.encrypted() && info.dataFile() == null && qcow2.path() != null) {
                 try {
                     direct = FileChannel.open(qcow2.path(), StandardOpenOption.READ);
                 } catch (IOException | RuntimeException e) {
