@@ -93,7 +93,7 @@ public final class Bitmaps {
 
     /** QEMU's default: the cluster size clamped to 4 KiB .. 64 KiB. */
     public long defaultGranularity() {
-        return Math.max(4096, Math.min(65536, image.clusterSize()));
+        return Math.max(4096, Math.min(65536, image.info().clusterSize()));
     }
 
     public DirtyBitmap add(String name, AddOptions options) throws IOException {

@@ -161,7 +161,7 @@ public final class Transaction {
         CreateOptions o = CreateOptions.size(top.size()).backingFile(backingName).backingFormat("qcow2");
         Qcow2Image img = Qcow2Image.create(overlay, o, chain.layerOptions(true));
         overlays.add(img);
-        img.attachBacking(top);
+        img.chain().attachBacking(top);
         chain.pushTop(img);
         boolean anyEnabled = Bitmaps.of(top).list().stream().anyMatch(DirtyBitmap::isEnabled);
         if (anyEnabled) {
@@ -208,7 +208,7 @@ public final class Transaction {
             }
             Path p = overlay.path();
             try {
-                overlay.detachBacking();
+                overlay.chain().detachBacking();
                 overlay.close();
             } catch (IOException | RuntimeException ignored) {
                 // being deleted anyway

@@ -279,7 +279,7 @@ final class MeasureCommand {
             }
             long full = Qcow2Measure.fullyAllocated(virtualSize, clusterSize, (int) refcountBits, extendedL2);
             Map<String, Object> r = new LinkedHashMap<>();
-            if (version >= 3 && image instanceof Qcow2Image q && q.version() >= 3) {
+            if (version >= 3 && image instanceof Qcow2Image q && q.info().version() >= 3) {
                 List<Qcow2Measure.Bitmap> bitmaps = new ArrayList<>();
                 for (DirtyBitmap b : Bitmaps.of(q).list()) {
                     if (b.isPersistent()) {

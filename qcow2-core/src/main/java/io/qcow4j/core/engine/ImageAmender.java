@@ -120,7 +120,7 @@ public final class ImageAmender {
         Header h = img.header;
         int oldVersion = h.version;
         if ((o.backingFileGiven() || o.backingFormatGiven())
-                && (!Objects.equals(o.backingFile(), h.backingFile) || !Objects.equals(o.backingFormat(), img.backingFormat()))) {
+                && (!Objects.equals(o.backingFile(), h.backingFile) || !Objects.equals(o.backingFormat(), img.backingLink().format()))) {
             throw new AmendException("Cannot amend the backing file\nYou can use 'qemu-img rebase' instead.");
         }
         if (Boolean.TRUE.equals(o.lazyRefcounts()) && !img.lazyRefcounts() && newVersion < 3) {

@@ -100,10 +100,9 @@ public final class ImageOpener {
                 dataFile = StorageHook.apply(data, new FileStorage(data, readOnly));
             }
             Encryption encryption = Encryption.open(storage, header, geo, options);
-            Qcow2Engine[] self = new Qcow2Engine[1];
+            HeaderCluster headerCluster = new HeaderCluster(storage, header);
             RefcountManager refcounts = new RefcountManager(storage, header.clusterBits, header.refcountOrder,
-                    header.refcountTableOffset, header.refcountTableClusters,
-                    (off, clusters) -> self[0].refcountTableMoved(off, clusters), options.checkMode());
+                    header.refcountTableOffset, header.refcountTableClusters, headerCluster::refcountTableMoved, options.checkMode());
             if (!readOnly && !options.checkMode()) {
                 refcounts.validateBlocks();
             }
@@ -121,9 +120,8 @@ public final class ImageOpener {
             if (encryption != null) {
                 io.useDataView(encryption.dataStorage(dataFile != null ? dataFile : storage));
             }
-            Qcow2Engine image = new Qcow2Engine(path, storage, dataFile, header, geo, refcounts, mapper, io, readOnly,
+            Qcow2Engine image = new Qcow2Engine(path, storage, dataFile, headerCluster, geo, refcounts, mapper, io, readOnly,
                     new ArrayList<>(snapshots), backing);
-            self[0] = image;
             image.faces = faces;
             image.locks.addAll(locks);
             image.encryption = encryption;
