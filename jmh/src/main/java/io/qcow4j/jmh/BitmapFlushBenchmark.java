@@ -8,14 +8,12 @@ import static io.qcow4j.jmh.BitmapImages.GRANULARITY;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.SplittableRandom;
 import java.util.concurrent.TimeUnit;
 
 import io.qcow4j.core.Qcow2Image;
 import io.qcow4j.core.api.CreateOptions;
-import io.qcow4j.core.api.OpenOptions;
 import io.qcow4j.bitmaps.Bitmaps;
 import io.qcow4j.bitmaps.DirtyBitmap;
 
@@ -86,91 +84,6 @@ import org.openjdk.jmh.annotations.Warmup;
  */
 @Fork(1)
 public class BitmapFlushBenchmark {
-
-    /** Sums the bytes written by each timed store. */
-    static final class WriteCounter {
-        private final String name;
-        private long before;
-        private long count;
-        private long sum;
-        private long min = Long.MAX_VALUE;
-        private long max;
-
-        WriteCounter(String name) {
-            this.name = name;
-        }
-
-        void start() {
-            before = BitmapImages.threadWchar();
-        }
-
-        void stop() {
-            long after = BitmapImages.threadWchar();
-            if (before < 0 || after < 0) {
-                return;
-            }
-            long d = after - before;
-            count++;
-            sum += d;
-            min = Math.min(min, d);
-            max = Math.max(max, d);
-        }
-
-        void print() {
-            if (count == 0) {
-                System.out.println("# " + name + ": no write counts (no /proc/thread-self/io)");
-                return;
-            }
-            System.out.printf("# %s: %d stores, bytes written per store (pwrite): min %.3f MiB, mean %.3f MiB, max %.3f MiB%n",
-                    name, count, min / 1048576.0, sum / (double) count / 1048576.0, max / 1048576.0);
-        }
-    }
-
-    /** An open copy of the template, its bitmap loaded. */
-    public abstract static class DirtyImage {
-        Path dir;
-        Path file;
-        Qcow2Image img;
-        DirtyBitmap bitmap;
-        ByteBuffer buf;
-
-        void open(String prefix) throws IOException {
-            open(prefix, BitmapImages.template(), BITS);
-        }
-
-        void open(String prefix, Path template, long expectedBits) throws IOException {
-            dir = BitmapImages.tempDir(prefix);
-            file = BitmapImages.copy(template, dir, "image.qcow2");
-            img = Qcow2Image.open(file, OpenOptions.readWrite());
-            long t0 = System.nanoTime();
-            bitmap = BitmapImages.bitmap(img);
-            long t1 = System.nanoTime();
-            long set = bitmap.count() / GRANULARITY;   // DISK is a multiple of it: no block clipped
-            System.out.printf("# %s: bitmap loaded in %.1f ms, %d of %d bits set, heapBytes %d%n",
-                    prefix, (t1 - t0) / 1e6, set, BITS, bitmap.heapBytes());
-            if (set != expectedBits) {
-                throw new IllegalStateException("the template's bitmap has " + set + " bits set, expected " + expectedBits);
-            }
-            buf = ByteBuffer.allocateDirect(BLOCK);
-            byte[] pattern = new byte[BLOCK];
-            new SplittableRandom(7).nextBytes(pattern);
-            buf.put(pattern).clear();
-        }
-
-        void guestWrite(long offset) throws IOException {
-            buf.clear();
-            img.write(offset, buf);
-        }
-
-        void close() throws IOException {
-            if (img != null) {
-                System.out.printf("# image file at the end: %.1f MiB%n", Files.size(file) / 1048576.0);
-                img.close();
-                img = null;
-            }
-            BitmapImages.deleteTree(dir);
-        }
-    }
 
     // ------------------------------------------------------------------ full store
 

@@ -5,26 +5,19 @@ import java.io.IOException;
 import java.lang.reflect.Field;
 import java.lang.reflect.Method;
 import java.nio.ByteBuffer;
-import java.nio.MappedByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.StandardOpenOption;
 
 /**
  * An image's file (raw or qcow2) mapped read-only: convert maps a source's batch with
- * {@link #mapOwn} and writes it from the page cache's pages; {@link #slice} sees the file
- * through one mapping of up to {@link #WINDOW} bytes at a time, unmapped as soon as the
- * next one is made (mapped pages count as the process's memory). Only for a regular file,
- * and only within its length at the time of mapping; anything else returns null and the
+ * {@link #mapOwn} and writes it from the page cache's pages, and unmaps it as soon as it
+ * is written (mapped pages count as the process's memory). Only for a regular file, and
+ * only within its length at the time of mapping; anything else returns null and the
  * caller reads as usual.
  */
 final class MappedWindow implements AutoCloseable {
-    static final int WINDOW = 4 << 20;
-
     private final FileChannel channel;
-    private MappedByteBuffer window;
-    private long windowStart;
-    private long windowEnd;
 
     private MappedWindow(FileChannel channel) {
         this.channel = channel;
@@ -47,28 +40,9 @@ final class MappedWindow implements AutoCloseable {
     }
 
     /**
-     * The bytes {@code [offset, offset + n)} ({@code n <= WINDOW}) as a buffer over the
-     * mapping, or null when they are not all inside the file now (past its end a raw image
-     * reads zeros, which only the ordinary read gives).
-     */
-    ByteBuffer slice(long offset, int n) throws IOException {
-        if (offset < windowStart || offset + n > windowEnd) {
-            unmap();
-            long end = Math.min(channel.size(), offset + WINDOW);
-            if (offset + n > end) {
-                return null;
-            }
-            window = channel.map(FileChannel.MapMode.READ_ONLY, offset, end - offset);
-            windowStart = offset;
-            windowEnd = end;
-        }
-        return window.slice((int) (offset - windowStart), n);
-    }
-
-    /**
-     * A mapping of its own of {@code [offset, offset + n)}, which outlives the window (convert
-     * hands it to the writing thread, which {@linkplain #release releases} it), or null when
-     * the bytes are not all inside the file now.
+     * A mapping of {@code [offset, offset + n)} (convert hands it to the writing thread; it is
+     * {@linkplain #release released} once written), or null when the bytes are not all
+     * inside the file now (past its end a raw image reads zeros, which only the ordinary read gives).
      */
     ByteBuffer mapOwn(long offset, int n) throws IOException {
         if (offset + n > channel.size()) {
@@ -91,19 +65,8 @@ final class MappedWindow implements AutoCloseable {
         }
     }
 
-    private void unmap() {
-        if (window != null) {
-            MappedByteBuffer w = window;
-            window = null;
-            windowStart = 0;
-            windowEnd = 0;
-            release(w);
-        }
-    }
-
     @Override
     public void close() {
-        unmap();
         try {
             channel.close();
         } catch (IOException ignored) {
