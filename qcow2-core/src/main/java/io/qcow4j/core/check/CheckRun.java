@@ -9,6 +9,7 @@ import io.qcow4j.core.engine.EngineParts;
 import io.qcow4j.core.format.BitmapsExtension;
 import io.qcow4j.core.format.Header;
 import io.qcow4j.core.format.HeaderExtension;
+import io.qcow4j.core.format.HostOffsets;
 import io.qcow4j.core.format.L1Entry;
 import io.qcow4j.core.format.RefcountBlock;
 import io.qcow4j.core.format.SnapshotEntry;
@@ -183,12 +184,12 @@ final class CheckRun {
     }
 
     boolean aligned(long offset) {
-        return (offset & (cs - 1)) == 0;
+        return HostOffsets.aligned(offset, cs);
     }
 
     /** Reads like qemu's bdrv_pread on the image file: zeros past its end, EIO past the largest request. */
     void read(long offset, ByteBuffer dst) throws CheckFailure {
-        if (offset < 0 || dst.remaining() > MAX_LENGTH - offset) {
+        if (!HostOffsets.fits(offset, dst.remaining(), MAX_LENGTH)) {
             throw new CheckFailure(CheckFailure.EIO);
         }
         try {
@@ -235,7 +236,7 @@ final class CheckRun {
      * not all made resident twice).
      */
     void readLongs(long offset, long[] dst, ByteBuffer scratch) throws CheckFailure {
-        if (offset < 0 || 8L * dst.length > MAX_LENGTH - offset) {
+        if (!HostOffsets.fits(offset, 8L * dst.length, MAX_LENGTH)) {
             throw new CheckFailure(CheckFailure.EIO);
         }
         int step = scratch.capacity() / 8;

@@ -5,6 +5,7 @@ import java.nio.ByteBuffer;
 import io.qcow4j.core.engine.ClusterCounts;
 import io.qcow4j.core.engine.Limits;
 import io.qcow4j.core.format.CompressedDescriptor;
+import io.qcow4j.core.format.HostOffsets;
 import io.qcow4j.core.format.L1Entry;
 import io.qcow4j.core.format.L2Entry;
 import io.qcow4j.core.format.RefcountBlock;
@@ -119,7 +120,7 @@ final class ReferenceScan {
         if (size <= 0) {
             return;
         }
-        if (offset < 0 || size > Long.MAX_VALUE - offset || offset + size - run.fileLength() >= run.cs) {
+        if (!HostOffsets.fits(offset, size, run.fileLength() + run.cs - 1)) {
             run.err("ERROR: counting reference for region exceeding the end of the file by one cluster or more: offset 0x"
                     + CheckRun.hex(offset) + " size 0x" + CheckRun.hex(size));
             res.corruptions++;
@@ -431,7 +432,7 @@ final class ReferenceScan {
      * to reload a refcount table that large); it is dropped and the refcounts rebuilt instead.
      */
     private String growFileTo(long offset) {
-        if (offset < 0 || offset > Long.MAX_VALUE - run.cs || offset + run.cs > CheckRun.MAX_LENGTH) {
+        if (!HostOffsets.fits(offset, run.cs, CheckRun.MAX_LENGTH)) {
             return CheckFailure.EINVAL;
         }
         if ((offset >>> run.bits) + 1 - run.fileClusters() > MAX_GROWTH_CLUSTERS) {

@@ -5,6 +5,7 @@ import java.io.IOException;
 import io.qcow4j.core.alloc.RefcountManager;
 import io.qcow4j.core.api.CorruptImageException;
 import io.qcow4j.core.cache.L2Cache;
+import io.qcow4j.core.format.HostOffsets;
 import io.qcow4j.core.format.L1Entry;
 import io.qcow4j.core.format.L2Entry;
 import io.qcow4j.core.storage.Storage;
@@ -64,13 +65,10 @@ public final class ClusterMapper {
         if (entries == 0) {
             return new long[0];
         }
-        if ((offset & (geo.clusterSize() - 1)) != 0 || offset < geo.clusterSize()) {
-            throw new CorruptImageException(what, offset, "L1 table offset invalid");
-        }
-        // checked before allocating; written so that a huge offset cannot overflow
-        if (offset > storage.length() - 8L * entries) {
-            throw new CorruptImageException(what, offset, "L1 table extends past the end of the file");
-        }
+        HostOffsets.requireCluster(offset, geo.clusterSize(), what, offset, o -> "L1 table offset invalid");
+        // checked before allocating
+        HostOffsets.requireFits(offset, 8L * entries, storage.length(), what, offset,
+                o -> "L1 table extends past the end of the file");
         long[] table = new long[entries];
         storage.readLongs(offset, table, 0, entries);
         return table;
@@ -106,11 +104,8 @@ public final class ClusterMapper {
         if (l2 == 0) {
             return 0;
         }
-        if ((l2 & (geo.clusterSize() - 1)) != 0 || l2 < geo.clusterSize() || l2 + geo.clusterSize() > storage.length()) {
-            throw new CorruptImageException("L1 table", l1Offset + 8L * index,
-                    "L2 table offset 0x" + Long.toHexString(l2) + " invalid (unaligned, in the header or past the end of the file)");
-        }
-        return l2;
+        return HostOffsets.requireClusterInFile(l2, geo.clusterSize(), storage.length(), "L1 table", l1Offset + 8L * index,
+                o -> "L2 table offset 0x" + Long.toHexString(o) + " invalid (unaligned, in the header or past the end of the file)");
     }
 
     /** Index of the entry for {@code offset} inside its L2 table. */
@@ -162,10 +157,8 @@ public final class ClusterMapper {
      */
     public long checkedHost(long entry, long l2, int index) throws IOException {
         long host = L2Entry.hostOffset(entry);
-        if (validateData && host != 0) {
-            if ((host & (geo.clusterSize() - 1)) != 0 || host < geo.clusterSize()) {
-                throw invalidHost(host, l2, index);
-            }
+        if (validateData && host != 0 && !HostOffsets.isCluster(host, geo.clusterSize())) {
+            throw invalidHost(host, l2, index);
         }
         return host;
     }

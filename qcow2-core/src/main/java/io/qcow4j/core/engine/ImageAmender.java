@@ -8,13 +8,13 @@ import java.util.Objects;
 
 import io.qcow4j.core.api.AmendException;
 import io.qcow4j.core.api.AmendOptions;
-import io.qcow4j.core.api.CorruptImageException;
 import io.qcow4j.core.api.OpenOptions;
 import io.qcow4j.core.api.UnsupportedImageException;
 import io.qcow4j.core.bitmap.PersistentBitmap;
 import io.qcow4j.core.format.FeatureNameTable;
 import io.qcow4j.core.format.Header;
 import io.qcow4j.core.format.HeaderExtension;
+import io.qcow4j.core.format.HostOffsets;
 import io.qcow4j.core.format.L1Entry;
 import io.qcow4j.core.format.L2Entry;
 import io.qcow4j.core.format.SnapshotEntry;
@@ -201,8 +201,9 @@ public final class ImageAmender {
         for (long[] l1 : tables) {
             for (long entry : l1) {
                 long l2 = L1Entry.l2Offset(entry);
-                if (l2 != 0 && ((l2 & (cs - 1)) != 0 || l2 < cs || l2 > img.storage.length() - cs)) {
-                    throw new CorruptImageException("L1 table", l2, "L2 table offset 0x" + Long.toHexString(l2) + " invalid");
+                if (l2 != 0) {
+                    HostOffsets.requireClusterInFile(l2, cs, img.storage.length(), "L1 table", l2,
+                            o -> "L2 table offset 0x" + Long.toHexString(o) + " invalid");
                 }
             }
         }

@@ -5,6 +5,7 @@ import java.io.IOException;
 import io.qcow4j.core.api.CorruptImageException;
 import io.qcow4j.core.format.CompressedDescriptor;
 import io.qcow4j.core.format.Header;
+import io.qcow4j.core.format.HostOffsets;
 import io.qcow4j.core.format.L1Entry;
 import io.qcow4j.core.format.L2Entry;
 import io.qcow4j.core.format.RefcountBlock;
@@ -84,11 +85,8 @@ public final class RefcountRebuilder {
             long block = p.refcounts().tableEntry(i) & RefcountBlock.TABLE_OFFSET_MASK;
             if (block != 0) {
                 // a broken refcount structure cannot be rebuilt in place: refuse before writing
-                if ((block & (geo.clusterSize() - 1)) != 0 || block < geo.clusterSize()
-                        || block > p.storage().length() - geo.clusterSize()) {
-                    throw new CorruptImageException("refcount table", p.refcounts().tableOffset() + 8L * i,
-                            "refcount block offset 0x" + Long.toHexString(block) + " invalid");
-                }
+                HostOffsets.requireClusterInFile(block, geo.clusterSize(), p.storage().length(), "refcount table",
+                        p.refcounts().tableOffset() + 8L * i, o -> "refcount block offset 0x" + Long.toHexString(o) + " invalid");
                 counts.add(block >>> bits);
             }
         }
@@ -111,7 +109,7 @@ public final class RefcountRebuilder {
             java.nio.ByteBuffer b = java.nio.ByteBuffer.wrap(crypt.data());
             long offset = b.getLong(0);
             long length = b.getLong(8);
-            if (offset > 0 && length > 0 && length <= p.storage().length() && offset <= p.storage().length() - length) {
+            if (offset > 0 && length > 0 && HostOffsets.fits(offset, length, p.storage().length())) {
                 addRange(counts, offset, length, bits);
             }
         }
@@ -150,9 +148,8 @@ public final class RefcountRebuilder {
             if (l2 == 0) {
                 continue;
             }
-            if ((l2 & (geo.clusterSize() - 1)) != 0 || l2 + geo.clusterSize() > storage.length()) {
-                throw new CorruptImageException("L1 table", l1Offset + 8L * i, "L2 table offset 0x" + Long.toHexString(l2) + " invalid");
-            }
+            HostOffsets.requireClusterInFile(l2, geo.clusterSize(), storage.length(), "L1 table", l1Offset + 8L * i,
+                    o -> "L2 table offset 0x" + Long.toHexString(o) + " invalid");
             counts.add(l2 >>> bits);
             storage.readLongs(l2, table, 0, table.length);
             for (int k = 0; k < geo.l2Entries(); k++) {

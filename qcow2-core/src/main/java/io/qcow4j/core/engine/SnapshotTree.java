@@ -6,6 +6,7 @@ import io.qcow4j.core.alloc.RefcountManager;
 import io.qcow4j.core.api.CorruptImageException;
 import io.qcow4j.core.api.SnapshotException;
 import io.qcow4j.core.format.CompressedDescriptor;
+import io.qcow4j.core.format.HostOffsets;
 import io.qcow4j.core.format.L1Entry;
 import io.qcow4j.core.format.L2Entry;
 import io.qcow4j.core.storage.Storage;
@@ -65,10 +66,8 @@ final class SnapshotTree {
                     long off = CompressedDescriptor.hostOffset(entry, bits);
                     long end = (off / CompressedDescriptor.SECTOR + CompressedDescriptor.additionalSectors(entry, bits) + 1)
                             * CompressedDescriptor.SECTOR;
-                    if (off < cs || off >= storage.length()) {
-                        throw new CorruptImageException("L2 table", where,
-                                "compressed cluster offset 0x" + Long.toHexString(off) + " outside the image");
-                    }
+                    HostOffsets.requireStartsInFile(off, cs, storage.length(), "L2 table", where,
+                            o -> "compressed cluster offset 0x" + Long.toHexString(o) + " outside the image");
                     for (long c = off >>> bits; c <= (end - 1) >>> bits; c++) {
                         ref.at(c, false, where);
                     }
@@ -77,10 +76,9 @@ final class SnapshotTree {
                     if (host == 0) {
                         continue;
                     }
-                    if ((host & (cs - 1)) != 0 || host < cs || host >= storage.length()) {
-                        throw new CorruptImageException("L2 table", where, "cluster offset 0x" + Long.toHexString(host)
-                                + " invalid (unaligned, in the header or past the end of the file)");
-                    }
+                    HostOffsets.requireClusterStartsInFile(host, cs, storage.length(), "L2 table", where,
+                            o -> "cluster offset 0x" + Long.toHexString(o)
+                                    + " invalid (unaligned, in the header or past the end of the file)");
                     ref.at(host >>> bits, true, where);
                 }
             }
