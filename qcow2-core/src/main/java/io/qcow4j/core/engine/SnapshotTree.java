@@ -6,7 +6,6 @@ import io.qcow4j.core.alloc.RefcountManager;
 import io.qcow4j.core.api.CorruptImageException;
 import io.qcow4j.core.api.SnapshotException;
 import io.qcow4j.core.format.CompressedDescriptor;
-import io.qcow4j.core.format.HostOffsets;
 import io.qcow4j.core.format.L1Entry;
 import io.qcow4j.core.format.L2Entry;
 import io.qcow4j.core.storage.Storage;
@@ -51,39 +50,36 @@ final class SnapshotTree {
      * table. Offsets are checked before they are passed on.
      */
     void forEachRef(long[] l1, long l1Offset, Ref ref) throws IOException {
-        long[] t = new long[cs / 8];
-        int w = geo.l2EntryWords();
-        for (int i = 0; i < l1.length; i++) {
-            long l2 = ClusterMapper.l2TableOf(l1, l1Offset, i, storage, geo);
-            if (l2 == 0) {
-                continue;
+        TreeWalk walk = new TreeWalk(bits, geo.extendedL2(), !dataRefcounted, storage::length);
+        walk.walk(l1, l1Offset, new TreeWalk.Visitor<IOException>() {
+            @Override
+            protected boolean l1Entry(TreeWalk w, int index, long entry) throws IOException {
+                return w.l2() != 0 && w.checkedL2() != 0;
             }
-            storage.readLongs(l2, t, 0, t.length);
-            for (int k = 0; k < geo.l2Entries(); k++) {
-                long entry = t[k * w];
-                long where = l2 + 8L * k * w;
-                if (L2Entry.isCompressed(entry)) {
-                    long off = CompressedDescriptor.hostOffset(entry, bits);
-                    long end = (off / CompressedDescriptor.SECTOR + CompressedDescriptor.additionalSectors(entry, bits) + 1)
-                            * CompressedDescriptor.SECTOR;
-                    HostOffsets.requireStartsInFile(off, cs, storage.length(), "L2 table", where,
-                            o -> "compressed cluster offset 0x" + Long.toHexString(o) + " outside the image");
+
+            @Override
+            protected void readTable(long l2, long[] table) throws IOException {
+                storage.readLongs(l2, table, 0, table.length);
+            }
+
+            @Override
+            protected void l2Entry(TreeWalk w) throws IOException {
+                if (w.kind() == TreeWalk.Kind.COMPRESSED) {
+                    long off = w.checkedCompressed();
+                    long end = (off / CompressedDescriptor.SECTOR + w.compressedSectors()) * CompressedDescriptor.SECTOR;
                     for (long c = off >>> bits; c <= (end - 1) >>> bits; c++) {
-                        ref.at(c, false, where);
+                        ref.at(c, false, w.entryAt());
                     }
-                } else if (dataRefcounted) {
-                    long host = L2Entry.hostOffset(entry);
-                    if (host == 0) {
-                        continue;
-                    }
-                    HostOffsets.requireClusterStartsInFile(host, cs, storage.length(), "L2 table", where,
-                            o -> "cluster offset 0x" + Long.toHexString(o)
-                                    + " invalid (unaligned, in the header or past the end of the file)");
-                    ref.at(host >>> bits, true, where);
+                } else if (dataRefcounted && w.host() != 0) {
+                    ref.at(w.checkedHost() >>> bits, true, w.entryAt());
                 }
             }
-            ref.at(l2 >>> bits, true, l1Offset + 8L * i);
-        }
+
+            @Override
+            protected void l2Done(TreeWalk w, int index) throws IOException {
+                ref.at(w.l2() >>> bits, true, w.l1EntryAt());
+            }
+        });
     }
 
     /**
