@@ -2,6 +2,7 @@ package io.qcow4j.core.check;
 
 import java.nio.ByteBuffer;
 
+import io.qcow4j.core.engine.MetadataRanges;
 import io.qcow4j.core.format.L1Entry;
 import io.qcow4j.core.format.L2Entry;
 
@@ -106,7 +107,7 @@ final class CopiedFlagCheck {
         int start = i & ~(L1_WRITE_ENTRIES - 1);
         int n = Math.min(L1_WRITE_ENTRIES, l1.length - start);
         long at = run.p.mapper().l1Offset();
-        if (!run.preWriteOverlapCheck(CheckRun.OL_ACTIVE_L1, at + 8L * start, 8L * n)) {
+        if (!run.preWriteOverlapCheck(MetadataRanges.ACTIVE_L1, at + 8L * start, 8L * n)) {
             res.checkErrors++;
             throw new CheckFailure(CheckFailure.EIO);
         }
@@ -122,7 +123,7 @@ final class CopiedFlagCheck {
     }
 
     private static void writeL2(CheckRun run, CheckTally res, long l2, long[] table) throws CheckFailure {
-        if (!run.preWriteOverlapCheck(CheckRun.OL_ACTIVE_L2, l2, run.cs)) {
+        if (!run.preWriteOverlapCheck(MetadataRanges.ACTIVE_L2, l2, run.cs)) {
             run.err("ERROR: Could not write L2 table; metadata overlap check failed: " + CheckFailure.EIO);
             res.checkErrors++;
             throw new CheckFailure(CheckFailure.EIO);

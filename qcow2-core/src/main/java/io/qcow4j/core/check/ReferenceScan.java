@@ -4,6 +4,7 @@ import java.nio.ByteBuffer;
 
 import io.qcow4j.core.engine.ClusterCounts;
 import io.qcow4j.core.engine.Limits;
+import io.qcow4j.core.engine.MetadataRanges;
 import io.qcow4j.core.engine.TreeWalk;
 import io.qcow4j.core.format.CompressedDescriptor;
 import io.qcow4j.core.format.HostOffsets;
@@ -364,7 +365,7 @@ final class ReferenceScan {
         }
         b.flip();
         long at = l2Offset + 8L * words * i;
-        if (!run.preWriteOverlapCheck(active ? CheckRun.OL_ACTIVE_L2 : CheckRun.OL_INACTIVE_L2, at, 8L * words)) {
+        if (!run.preWriteOverlapCheck(active ? MetadataRanges.ACTIVE_L2 : MetadataRanges.INACTIVE_L2, at, 8L * words)) {
             run.err("ERROR: Overlap check failed");
             res.checkErrors++;
             throw new CheckFailure(CheckFailure.EIO);

@@ -36,6 +36,7 @@ public final class ClusterMapper {
     private long l1Offset;
     private long[] l1;
     private MetadataSync sync;
+    private final MetadataRanges ranges;
 
     public ClusterMapper(Storage storage, RefcountManager refcounts, L2Cache cache, Geometry geo,
                          long l1Offset, long[] l1, boolean hasDataFile) {
@@ -46,7 +47,13 @@ public final class ClusterMapper {
         this.l1Offset = l1Offset;
         this.l1 = l1;
         this.validateData = !hasDataFile;
+        this.ranges = new MetadataRanges(geo, this, refcounts);
         refcounts.setAllocationGuard(c -> inUse(c << geo.clusterBits()));
+    }
+
+    /** Which host ranges hold metadata (the active L1 table's among them). */
+    public MetadataRanges ranges() {
+        return ranges;
     }
 
     /**
@@ -194,25 +201,10 @@ public final class ClusterMapper {
         return host;
     }
 
-    /** What metadata (other than L2 tables) the cluster at {@code offset} overlaps, or null. */
-    private String metadataAt(long offset) {
-        if (offset < geo.clusterSize()) {
-            return "the header";
-        }
-        if (overlaps(offset, geo.clusterSize(), l1Offset, 8L * l1.length)) {
-            return "the active L1 table";
-        }
-        return refcounts.metadataAt(offset);
-    }
-
-    /** {@link #metadataAt}, or an L2 table in the cache (QEMU checks the cached ones too). */
+    /** {@link MetadataRanges#at}, or an L2 table in the cache (QEMU checks the cached ones too). */
     private String inUse(long offset) {
-        String what = metadataAt(offset);
+        String what = ranges.at(offset);
         return what != null || !cache.contains(offset) ? what : "an active L2 table";
-    }
-
-    private static boolean overlaps(long a, long aLen, long b, long bLen) {
-        return bLen > 0 && a < b + bLen && b < a + aLen;
     }
 
     /**
@@ -232,7 +224,7 @@ public final class ClusterMapper {
 
     private long checkedL2ForWrite(int i) throws IOException {
         long l2 = l2TableOf(l1, l1Offset, i, storage, geo);
-        String aliased = l2 == 0 ? null : metadataAt(l2);
+        String aliased = l2 == 0 ? null : ranges.at(l2);
         if (aliased != null) {
             throw new CorruptImageException("L1 table", l1Offset + 8L * i,
                     "L2 table offset 0x" + Long.toHexString(l2) + " overlaps " + aliased);
