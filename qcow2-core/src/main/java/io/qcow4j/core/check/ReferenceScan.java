@@ -37,8 +37,8 @@ final class ReferenceScan {
      */
     final long[] l2Table;
     final ByteBuffer l2Bytes;
-    /** The walk of an L1 tree, over {@link #l2Table}. */
-    private final TreeWalk walk;
+    /** The walk of an L1 tree, over {@link #l2Table} (the COPIED check walks with it too). */
+    final TreeWalk walk;
     /**
      * Active L1 indexes whose L2 table owns no host cluster (all entries unallocated or
      * plain zero, as most of a big disk): the COPIED check has nothing to check in them and
@@ -315,11 +315,6 @@ final class ReferenceScan {
             }
             run.progress(CheckRun.SCAN_START, CheckRun.SCAN_SPAN, l1Walked, l1Total);
         }
-    }
-
-    /** The cluster type qemu gives an L2 entry: allocated (normal or zero with a host cluster). */
-    boolean hasHostCluster(long e) {
-        return TreeWalk.kind(e, run.p.geometry().extendedL2(), run.dataFile).hasHostCluster();
     }
 
     /** Entries {@link #zeroEntry} wrote in the current table and not yet flushed. */

@@ -139,7 +139,7 @@ public final class RefcountRebuilder {
         int bits = p.geometry().clusterBits();
         Storage storage = p.storage();
         addRange(counts, l1Offset, 8L * l1.length, bits);
-        TreeWalk.of(p).walk(l1, l1Offset, new TreeWalk.Visitor<IOException>() {
+        TreeWalk.of(p).walk(l1, l1Offset, new TreeWalk.FileVisitor(storage) {
             @Override
             protected boolean l1Entry(TreeWalk w, int index, long entry) throws IOException {
                 if (w.l2() == 0) {
@@ -150,11 +150,6 @@ public final class RefcountRebuilder {
                 }
                 counts.add(w.l2() >>> bits);
                 return true;
-            }
-
-            @Override
-            protected void readTable(long l2, long[] table) throws IOException {
-                storage.readLongs(l2, table, 0, table.length);
             }
 
             @Override

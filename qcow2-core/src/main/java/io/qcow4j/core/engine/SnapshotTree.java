@@ -50,16 +50,10 @@ final class SnapshotTree {
      * table. Offsets are checked before they are passed on.
      */
     void forEachRef(long[] l1, long l1Offset, Ref ref) throws IOException {
-        TreeWalk walk = new TreeWalk(bits, geo.extendedL2(), !dataRefcounted, storage::length);
-        walk.walk(l1, l1Offset, new TreeWalk.Visitor<IOException>() {
+        walk().walk(l1, l1Offset, new TreeWalk.FileVisitor(storage) {
             @Override
             protected boolean l1Entry(TreeWalk w, int index, long entry) throws IOException {
                 return w.l2() != 0 && w.checkedL2() != 0;
-            }
-
-            @Override
-            protected void readTable(long l2, long[] table) throws IOException {
-                storage.readLongs(l2, table, 0, table.length);
             }
 
             @Override
@@ -174,54 +168,76 @@ final class SnapshotTree {
      * With {@code active} the tree is the active one: its L1 entries lose the flag too.
      */
     void clearCopied(long[] l1, boolean active) throws IOException {
-        long[] t = new long[cs / 8];
-        int w = geo.l2EntryWords();
-        for (int i = 0; i < l1.length; i++) {
-            long l2 = L1Entry.l2Offset(l1[i]);
-            if (l2 == 0) {
-                continue;
+        walk().walk(l1, 0, new TreeWalk.FileVisitor(storage) {
+            @Override
+            protected boolean l1Entry(TreeWalk w, int index, long entry) throws IOException {
+                if (w.l2() == 0) {
+                    return false;
+                }
+                if (dataRefcounted) {
+                    return true;
+                }
+                l2Done(w, index);
+                return false;
             }
-            storage.readLongs(l2, t, 0, t.length);
-            for (int k = 0; k < geo.l2Entries(); k++) {
-                if (L2Entry.isCopied(t[k * w]) && dataRefcounted) {
-                    storage.writeLong(l2 + 8L * k * w, t[k * w] & ~L2Entry.COPIED);
+
+            @Override
+            protected void l2Entry(TreeWalk w) throws IOException {
+                if (L2Entry.isCopied(w.entry())) {
+                    storage.writeLong(w.entryAt(), w.entry() & ~L2Entry.COPIED);
                 }
             }
-            if (active && L1Entry.isCopied(l1[i])) {
-                mapper.setL1(i, l1[i] & ~L1Entry.COPIED);
+
+            @Override
+            protected void l2Done(TreeWalk w, int index) throws IOException {
+                if (active && L1Entry.isCopied(l1[index])) {
+                    mapper.setL1(index, l1[index] & ~L1Entry.COPIED);
+                }
             }
-        }
+        });
     }
 
     /** Sets COPIED in the active tree wherever the refcount is 1 and clears it elsewhere (QEMU's recount). */
     void recomputeActiveCopied() throws IOException {
         long[] l1 = mapper.l1();
-        long[] t = new long[cs / 8];
-        int w = geo.l2EntryWords();
-        for (int i = 0; i < l1.length; i++) {
-            long l2 = ClusterMapper.l2TableOf(l1, mapper.l1Offset(), i, storage, geo);
-            if (l2 == 0) {
-                continue;
+        walk().walk(l1, mapper.l1Offset(), new TreeWalk.FileVisitor(storage) {
+            private boolean sole;
+
+            @Override
+            protected boolean l1Entry(TreeWalk w, int index, long entry) throws IOException {
+                if (w.l2() == 0) {
+                    return false;
+                }
+                sole = refcounts.get(w.checkedL2() >>> bits) == 1;
+                if (sole && dataRefcounted) {
+                    return true; // a shared table holds only shared clusters: only a sole one can change
+                }
+                l2Done(w, index);
+                return false;
             }
-            boolean sole = refcounts.get(l2 >>> bits) == 1;
-            if (sole && dataRefcounted) {
-                // a shared table holds only shared clusters: only a sole one can change
-                storage.readLongs(l2, t, 0, t.length);
-                for (int k = 0; k < geo.l2Entries(); k++) {
-                    long entry = t[k * w];
-                    long host = L2Entry.hostOffset(entry);
-                    if (L2Entry.isCompressed(entry) || host == 0) {
-                        continue;
-                    }
-                    boolean copied = refcounts.get(host >>> bits) == 1;
-                    if (copied != L2Entry.isCopied(entry)) {
-                        storage.writeLong(l2 + 8L * k * w, copied ? entry | L2Entry.COPIED : entry & ~L2Entry.COPIED);
-                    }
+
+            @Override
+            protected void l2Entry(TreeWalk w) throws IOException {
+                long entry = w.entry();
+                if (w.kind() == TreeWalk.Kind.COMPRESSED || w.host() == 0) {
+                    return;
+                }
+                boolean copied = refcounts.get(w.host() >>> bits) == 1;
+                if (copied != L2Entry.isCopied(entry)) {
+                    storage.writeLong(w.entryAt(), copied ? entry | L2Entry.COPIED : entry & ~L2Entry.COPIED);
                 }
             }
-            if (L1Entry.isCopied(l1[i]) != sole) {
-                mapper.setL1(i, sole ? l1[i] | L1Entry.COPIED : l1[i] & ~L1Entry.COPIED);
+
+            @Override
+            protected void l2Done(TreeWalk w, int index) throws IOException {
+                if (L1Entry.isCopied(l1[index]) != sole) {
+                    mapper.setL1(index, sole ? l1[index] | L1Entry.COPIED : l1[index] & ~L1Entry.COPIED);
+                }
             }
-        }
+        });
+    }
+
+    private TreeWalk walk() {
+        return new TreeWalk(bits, geo.extendedL2(), !dataRefcounted, storage::length);
     }
 }

@@ -1,5 +1,6 @@
 package io.qcow4j.core.engine;
 
+import java.io.IOException;
 import java.util.function.LongSupplier;
 
 import io.qcow4j.core.api.CorruptImageException;
@@ -7,6 +8,7 @@ import io.qcow4j.core.format.CompressedDescriptor;
 import io.qcow4j.core.format.HostOffsets;
 import io.qcow4j.core.format.L1Entry;
 import io.qcow4j.core.format.L2Entry;
+import io.qcow4j.core.storage.Storage;
 
 /**
  * The one walk of an L1 tree (an L1 table, the L2 tables it names, the clusters those
@@ -49,6 +51,20 @@ public final class TreeWalk {
 
         /** After the table's entries. */
         protected void l2Done(TreeWalk walk, int index) throws X {
+        }
+    }
+
+    /** A visitor in the engine: L2 tables are read whole from the image file. */
+    public abstract static class FileVisitor extends Visitor<IOException> {
+        private final Storage storage;
+
+        protected FileVisitor(Storage storage) {
+            this.storage = storage;
+        }
+
+        @Override
+        protected void readTable(long l2, long[] table) throws IOException {
+            storage.readLongs(l2, table, 0, table.length);
         }
     }
 
