@@ -112,7 +112,7 @@ public final class ClusterMapper {
             return 0;
         }
         return HostOffsets.requireClusterInFile(l2, geo.clusterSize(), storage.length(), "L1 table", l1Offset + 8L * index,
-                o -> "L2 table offset 0x" + Long.toHexString(o) + " invalid (unaligned, in the header or past the end of the file)");
+                TreeWalk.INVALID_L2);
     }
 
     /** Index of the entry for {@code offset} inside its L2 table. */
@@ -180,8 +180,7 @@ public final class ClusterMapper {
     }
 
     private CorruptImageException invalidHost(long host, long l2, int index) {
-        return new CorruptImageException("L2 table", l2 + 8L * index * geo.l2EntryWords(),
-                "cluster offset 0x" + Long.toHexString(host) + " invalid (unaligned, in the header or past the end of the file)");
+        return new CorruptImageException("L2 table", l2 + 8L * index * geo.l2EntryWords(), TreeWalk.INVALID_HOST.of(host));
     }
 
     /**

@@ -184,7 +184,7 @@ public final class ImageIo {
     long compressedOffset(long entry, long l2, int idx) throws IOException {
         long off = CompressedDescriptor.hostOffset(entry, geo.clusterBits());
         return HostOffsets.requireStartsInFile(off, geo.clusterSize(), storage.length(), "L2 table",
-                l2 + 8L * idx * geo.l2EntryWords(), o -> "compressed cluster offset 0x" + Long.toHexString(o) + " outside the image");
+                l2 + 8L * idx * geo.l2EntryWords(), TreeWalk.COMPRESSED_OUTSIDE);
     }
 
     /** Bytes to read for a compressed cluster: never more than a cluster plus a sector. */

@@ -68,6 +68,14 @@ public final class TreeWalk {
         }
     }
 
+    /** The engine's words for a refused L2 table offset, a standard cluster's, a compressed cluster's. */
+    static final HostOffsets.Why INVALID_L2 = o -> "L2 table offset 0x" + Long.toHexString(o)
+            + " invalid (unaligned, in the header or past the end of the file)";
+    static final HostOffsets.Why INVALID_HOST = o -> "cluster offset 0x" + Long.toHexString(o)
+            + " invalid (unaligned, in the header or past the end of the file)";
+    static final HostOffsets.Why COMPRESSED_OUTSIDE = o -> "compressed cluster offset 0x" + Long.toHexString(o)
+            + " outside the image";
+
     private final int bits;
     private final int cs;
     private final boolean extendedL2;
@@ -244,19 +252,17 @@ public final class TreeWalk {
 
     /** {@link #l2InFile}, or the refusal of the L1 entry. */
     public long checkedL2() throws CorruptImageException {
-        return HostOffsets.requireClusterInFile(l2, cs, fileLength.getAsLong(), "L1 table", l1EntryAt(),
-                o -> "L2 table offset 0x" + Long.toHexString(o) + " invalid (unaligned, in the header or past the end of the file)");
+        return HostOffsets.requireClusterInFile(l2, cs, fileLength.getAsLong(), "L1 table", l1EntryAt(), INVALID_L2);
     }
 
     /** The standard entry's host cluster: aligned, past the header, starting inside the file; or the refusal. */
     public long checkedHost() throws CorruptImageException {
-        return HostOffsets.requireClusterStartsInFile(host(), cs, fileLength.getAsLong(), "L2 table", entryAt(),
-                o -> "cluster offset 0x" + Long.toHexString(o) + " invalid (unaligned, in the header or past the end of the file)");
+        return HostOffsets.requireClusterStartsInFile(host(), cs, fileLength.getAsLong(), "L2 table", entryAt(), INVALID_HOST);
     }
 
     /** The compressed entry's data: past the header and starting inside the file; or the refusal. */
     public long checkedCompressed() throws CorruptImageException {
         return HostOffsets.requireStartsInFile(compressedOffset(), cs, fileLength.getAsLong(), "L2 table", entryAt(),
-                o -> "compressed cluster offset 0x" + Long.toHexString(o) + " outside the image");
+                COMPRESSED_OUTSIDE);
     }
 }
