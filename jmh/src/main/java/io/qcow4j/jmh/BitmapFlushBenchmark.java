@@ -16,8 +16,8 @@ import java.util.concurrent.TimeUnit;
 import io.qcow4j.core.Qcow2Image;
 import io.qcow4j.core.api.CreateOptions;
 import io.qcow4j.core.api.OpenOptions;
-import io.qcow4j.core.bitmap.BitmapBits;
-import io.qcow4j.core.bitmap.BitmapManager;
+import io.qcow4j.bitmaps.Bitmaps;
+import io.qcow4j.bitmaps.DirtyBitmap;
 
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
@@ -51,15 +51,16 @@ import org.openjdk.jmh.annotations.Warmup;
  *       one header switch; the old clusters are freed after the next flush). QEMU stores
  *       this way, but writes all 32 MiB.</li>
  *   <li>{@code fullStoreDense}: like {@code fullStore} on a bitmap with every other bit
- *       set ({@link BitmapImages#denseTemplate()}), every chunk marked changed
- *       ({@code markAllChanged()}): no cluster is uniform, so 32 MiB must be written
+ *       set ({@link BitmapImages#denseTemplate()}), every chunk changed (cleared, then
+ *       the dense bits merged back): no cluster is uniform, so 32 MiB must be written
  *       whatever a store does with all-ones clusters.</li>
  *   <li>{@code oneClusterStore}: {@code storeBitmaps()} after one 64 KiB guest write at a
  *       random offset (from 64 pre-drawn offsets over the whole disk, so the image stays
  *       small) on a bitmap cleared at trial start.</li>
  *   <li>{@code trackClean}, {@code trackCleanLocal}, {@code trackSequential}, {@code trackDirty}: the dirty tracking
- *       of one 64 KiB guest write, {@link BitmapManager#track(long, long)} (what
- *       {@code Qcow2Image.write} calls after the data write): random offsets on a bitmap
+ *       of one 64 KiB guest write through the public API, {@link DirtyBitmap#set(long, long)}
+ *       (the same bit update the engine's write-tracking hook makes in each enabled bitmap
+ *       after a guest write, plus the API's range and state checks): random offsets on a bitmap
  *       cleared at every iteration, consecutive offsets on a cleared bitmap, random offsets
  *       on the fully dirty bitmap. {@code trackClean} is bound by memory latency: each
  *       write touches a random word of a 32 MiB bitmap, a cache miss; {@code trackCleanLocal}
@@ -130,7 +131,7 @@ public class BitmapFlushBenchmark {
         Path dir;
         Path file;
         Qcow2Image img;
-        BitmapBits bits;
+        DirtyBitmap bitmap;
         ByteBuffer buf;
 
         void open(String prefix) throws IOException {
@@ -142,11 +143,11 @@ public class BitmapFlushBenchmark {
             file = BitmapImages.copy(template, dir, "image.qcow2");
             img = Qcow2Image.open(file, OpenOptions.readWrite());
             long t0 = System.nanoTime();
-            bits = BitmapImages.bits(img);
+            bitmap = BitmapImages.bitmap(img);
             long t1 = System.nanoTime();
-            long set = bits.count();
+            long set = bitmap.count() / GRANULARITY;   // DISK is a multiple of it: no block clipped
             System.out.printf("# %s: bitmap loaded in %.1f ms, %d of %d bits set, heapBytes %d%n",
-                    prefix, (t1 - t0) / 1e6, set, BITS, bits.heapBytes());
+                    prefix, (t1 - t0) / 1e6, set, BITS, bitmap.heapBytes());
             if (set != expectedBits) {
                 throw new IllegalStateException("the template's bitmap has " + set + " bits set, expected " + expectedBits);
             }
@@ -186,8 +187,8 @@ public class BitmapFlushBenchmark {
         @Setup(Level.Invocation)
         public void dirtyAll() throws IOException {
             guestWrite(0);            // in_use set again (the previous store cleared it)
-            bits.reset(0, BITS);      // every chunk changed ...
-            bits.set(0, BITS);        // ... and all ones again
+            bitmap.reset(0, DISK);    // every chunk changed ...
+            bitmap.set(0, DISK);      // ... and all ones again
             img.flush();
             counter.start();
         }
@@ -216,8 +217,8 @@ public class BitmapFlushBenchmark {
 
         @Setup(Level.Invocation)
         public void dirtyAll() {
-            bits.reset(0, BITS);
-            bits.set(0, BITS);
+            bitmap.reset(0, DISK);
+            bitmap.set(0, DISK);
             counter.start();
         }
 
@@ -241,16 +242,20 @@ public class BitmapFlushBenchmark {
     @State(Scope.Thread)
     public static class DenseInPlace extends DirtyImage {
         final WriteCounter counter = new WriteCounter("fullStoreDense");
+        /** The dense bits, merged back after each clear. */
+        DirtyBitmap dense;
 
         @Setup(Level.Trial)
         public void setUp() throws IOException {
             open("fullStoreDense", BitmapImages.denseTemplate(), BITS / 2);
+            dense = bitmap.copy("dense");
         }
 
         @Setup(Level.Invocation)
         public void dirtyAll() throws IOException {
             guestWrite(0);            // in_use set again; bit 0 is already set
-            bits.markAllChanged();
+            bitmap.clear();           // every chunk changed ...
+            bitmap.mergeFrom(dense);  // ... and dense again
             img.flush();
             counter.start();
         }
@@ -306,7 +311,7 @@ public class BitmapFlushBenchmark {
         @Setup(Level.Trial)
         public void setUp() throws IOException {
             open("oneClusterStore");
-            bits.clear();
+            bitmap.clear();
             img.storeBitmaps();       // an empty bitmap on disk: its data clusters freed
             SplittableRandom r = new SplittableRandom(11);
             offsets = new long[64];
@@ -348,13 +353,12 @@ public class BitmapFlushBenchmark {
 
     /** The engine's tracking path on the loaded bitmap. */
     public abstract static class Track extends DirtyImage {
-        BitmapManager m;
+
         long rng = 0x9E3779B97F4A7C15L;
         long seq;
 
         void init(String name) throws IOException {
             open(name);
-            m = img.bitmaps();
             guestWrite(0);            // in_use held, as during guest activity
         }
 
@@ -384,7 +388,7 @@ public class BitmapFlushBenchmark {
 
         @Setup(Level.Iteration)
         public void clear() {
-            bits.clear();
+            bitmap.clear();
         }
     }
 
@@ -398,7 +402,7 @@ public class BitmapFlushBenchmark {
 
         @Setup(Level.Iteration)
         public void clear() {
-            bits.clear();
+            bitmap.clear();
             seq = 0;
         }
 
@@ -425,7 +429,7 @@ public class BitmapFlushBenchmark {
 
         @Setup(Level.Iteration)
         public void clear() {
-            bits.clear();
+            bitmap.clear();
         }
 
         final long nextLocal() {
@@ -448,7 +452,7 @@ public class BitmapFlushBenchmark {
     @Warmup(iterations = 3, time = 1)
     @Measurement(iterations = 5, time = 1)
     public void trackClean(TrackClean s) {
-        s.m.track(s.nextRandom(), BLOCK);
+        s.bitmap.set(s.nextRandom(), BLOCK);
     }
 
     @Benchmark
@@ -457,7 +461,7 @@ public class BitmapFlushBenchmark {
     @Warmup(iterations = 3, time = 1)
     @Measurement(iterations = 5, time = 1)
     public void trackCleanLocal(TrackCleanLocal s) {
-        s.m.track(s.nextLocal(), BLOCK);
+        s.bitmap.set(s.nextLocal(), BLOCK);
     }
 
     @Benchmark
@@ -466,7 +470,7 @@ public class BitmapFlushBenchmark {
     @Warmup(iterations = 3, time = 1)
     @Measurement(iterations = 5, time = 1)
     public void trackSequential(TrackSequential s) {
-        s.m.track(s.nextSequential(), BLOCK);
+        s.bitmap.set(s.nextSequential(), BLOCK);
     }
 
     @Benchmark
@@ -475,7 +479,7 @@ public class BitmapFlushBenchmark {
     @Warmup(iterations = 3, time = 1)
     @Measurement(iterations = 5, time = 1)
     public void trackDirty(TrackDirty s) {
-        s.m.track(s.nextRandom(), BLOCK);
+        s.bitmap.set(s.nextRandom(), BLOCK);
     }
 
     // ------------------------------------------------------------------ guest writes
@@ -493,7 +497,7 @@ public class BitmapFlushBenchmark {
             dir = BitmapImages.tempDir(withBitmap ? "writeWithBitmap" : "writeNoBitmap");
             img = Qcow2Image.create(dir.resolve("w.qcow2"), CreateOptions.size(DISK).clusterSize(CLUSTER));
             if (withBitmap) {
-                img.bitmaps().add(BitmapImages.BITMAP, GRANULARITY, true, true);
+                Bitmaps.of(img).add(BitmapImages.BITMAP, Bitmaps.AddOptions.defaults().withGranularity(GRANULARITY));
                 img.storeBitmaps();
             }
             buf = ByteBuffer.allocateDirect(BLOCK);

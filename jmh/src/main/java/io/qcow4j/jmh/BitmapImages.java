@@ -10,9 +10,8 @@ import java.util.concurrent.TimeUnit;
 
 import io.qcow4j.core.Qcow2Image;
 import io.qcow4j.core.api.CreateOptions;
-import io.qcow4j.core.bitmap.BitmapBits;
-import io.qcow4j.core.bitmap.BitmapManager;
-import io.qcow4j.core.bitmap.PersistentBitmap;
+import io.qcow4j.bitmaps.Bitmaps;
+import io.qcow4j.bitmaps.DirtyBitmap;
 
 /**
  * The image the bitmap benchmarks share: a 16 TiB qcow2 disk with 2 MiB clusters and one
@@ -103,24 +102,17 @@ public final class BitmapImages {
         return p;
     }
 
-    /** Sets every other bit: serialized bytes 0x55 over the whole bitmap. */
-    static void fillDense(BitmapBits bits) {
-        java.nio.ByteBuffer pattern = java.nio.ByteBuffer.allocate(CLUSTER);
-        while (pattern.hasRemaining()) {
-            pattern.put((byte) 0x55);
-        }
-        for (long off = 0; off < BITMAP_BYTES; off += CLUSTER) {
-            pattern.clear();
-            bits.write(off, pattern);
+    /** Sets every other block (bits 0, 2, 4...): serialized bytes 0x55 over the whole bitmap. */
+    static void fillDense(DirtyBitmap b) {
+        for (long off = 0; off < DISK; off += 2 * GRANULARITY) {
+            b.set(off, GRANULARITY);
         }
     }
 
     /** A 16 TiB image, 2 MiB clusters, bitmap b0 (64 KiB) with every other bit set, stored. */
     static void makeDense(Path img) throws IOException {
         try (Qcow2Image q = Qcow2Image.create(img, CreateOptions.size(DISK).clusterSize(CLUSTER))) {
-            BitmapManager m = q.bitmaps();
-            PersistentBitmap b = m.add(BITMAP, GRANULARITY, true, true);
-            fillDense(m.bits(b));
+            fillDense(Bitmaps.of(q).add(BITMAP, Bitmaps.AddOptions.defaults().withGranularity(GRANULARITY)));
         }
     }
 
@@ -171,25 +163,24 @@ public final class BitmapImages {
 
     private static void makeWithLibrary(Path img) throws IOException {
         try (Qcow2Image q = Qcow2Image.create(img, CreateOptions.size(DISK).clusterSize(CLUSTER))) {
-            BitmapManager m = q.bitmaps();
-            PersistentBitmap b = m.add(BITMAP, GRANULARITY, true, true);
-            m.bits(b).set(0, BITS);
+            Bitmaps.of(q).add(BITMAP, Bitmaps.AddOptions.defaults().withGranularity(GRANULARITY)).set(0, DISK);
         }
         System.out.println("# template: made with the library (qemu-img/qemu-io not found)");
     }
 
-    /** The bitmap's bits, checked to be the expected size. */
-    static BitmapBits bits(Qcow2Image img) throws IOException {
-        BitmapManager m = img.bitmaps();
-        PersistentBitmap b = m.get(BITMAP);
-        if (b == null) {
+    /** The template's bitmap, loaded, checked to be of the expected size and granularity. */
+    static DirtyBitmap bitmap(Qcow2Image img) {
+        Bitmaps bitmaps = Bitmaps.of(img);
+        if (!bitmaps.contains(BITMAP)) {
             throw new IllegalStateException("no bitmap " + BITMAP + " in the template");
         }
-        BitmapBits bits = m.bits(b);
-        if (bits.sizeBits() != BITS) {
-            throw new IllegalStateException("bitmap of " + bits.sizeBits() + " bits, expected " + BITS);
+        DirtyBitmap b = bitmaps.get(BITMAP);
+        if (b.diskSize() != DISK || b.granularity() != GRANULARITY) {
+            throw new IllegalStateException("bitmap of " + b.diskSize() + " bytes at granularity " + b.granularity()
+                    + ", expected " + DISK + " at " + GRANULARITY);
         }
-        return bits;
+        b.get(0);    // loads the bits
+        return b;
     }
 
     /** Bytes this thread has passed to write-family system calls so far ({@code wchar} of /proc/thread-self/io). */

@@ -14,18 +14,17 @@ import java.util.List;
 
 import io.qcow4j.core.Qcow2Image;
 import io.qcow4j.core.api.CreateOptions;
-import io.qcow4j.core.bitmap.BitmapBits;
-import io.qcow4j.core.bitmap.BitmapManager;
-import io.qcow4j.core.bitmap.PersistentBitmap;
+import io.qcow4j.bitmaps.Bitmaps;
+import io.qcow4j.bitmaps.DirtyBitmap;
 
 /**
  * Heap held by one dirty bitmap of a 16 TiB disk at 64 KiB granularity (2^28 bits), measured
  * as the used heap after full GCs ({@link MemoryMXBean}) before and after adding N bitmaps
- * (default 20) of each kind to an open image through {@link BitmapManager#add}, divided by N:
+ * (default 20) of each kind to an open image through {@link Bitmaps#add}, divided by N:
  *
  * <ul>
  *   <li>{@code empty}: just added, no bit set;</li>
- *   <li>{@code full}: every bit set ({@code bits.set(0, n)}, as a fully dirty bitmap loads);</li>
+ *   <li>{@code full}: every bit set ({@code set(0, disk size)}, as a fully dirty bitmap loads);</li>
  *   <li>{@code dense}: every other bit set (alternating 64 KiB clusters dirty), the worst
  *       case for a chunked bitmap: no chunk is all zeros or all ones.</li>
  * </ul>
@@ -38,6 +37,8 @@ import io.qcow4j.core.bitmap.PersistentBitmap;
  */
 public final class HeapFootprint {
     private static final MemoryMXBean MEMORY = ManagementFactory.getMemoryMXBean();
+    /** Persistent and enabled, as before: nothing is stored (they are removed before the close). */
+    private static final Bitmaps.AddOptions OPTIONS = Bitmaps.AddOptions.defaults().withGranularity(GRANULARITY);
 
     private HeapFootprint() {
     }
@@ -46,27 +47,27 @@ public final class HeapFootprint {
         int n = args.length > 0 ? Integer.parseInt(args[0]) : 20;
         Path dir = BitmapImages.tempDir("qcow4j-heap-");
         try (Qcow2Image img = Qcow2Image.create(dir.resolve("heap.qcow2"), CreateOptions.size(DISK).clusterSize(CLUSTER))) {
-            BitmapManager m = img.bitmaps();
-            List<PersistentBitmap> keep = new ArrayList<>();
+            Bitmaps m = Bitmaps.of(img);
+            List<DirtyBitmap> keep = new ArrayList<>();
 
             // warm up the classes and code paths involved, then drop the result
-            PersistentBitmap w = m.add("warmup", GRANULARITY, true, true);
-            m.bits(w).set(0, BITS);
-            m.bits(w).reset(0, BITS);
-            m.remove(w);
+            DirtyBitmap w = m.add("warmup", OPTIONS);
+            w.set(0, DISK);
+            w.reset(0, DISK);
+            m.remove(w.name());
 
             // the dense template: alternating bits, made once, kept out of the dense figure
-            BitmapBits dense = new BitmapBits(BITS);
+            DirtyBitmap dense = DirtyBitmap.standalone("dense", DISK, GRANULARITY);
             BitmapImages.fillDense(dense);
 
             System.out.printf("# %d bitmaps of each kind; disk %d TiB, granularity %d KiB, %d bits (%d MiB of bitmap data)%n",
                     n, DISK >> 40, GRANULARITY >> 10, BITS, BitmapImages.BITMAP_BYTES >> 20);
             measure("empty", n, m, keep, bits -> { });
-            measure("full", n, m, keep, bits -> bits.set(0, BITS));
-            measure("dense", n, m, keep, bits -> bits.or(dense));
+            measure("full", n, m, keep, b -> b.set(0, DISK));
+            measure("dense", n, m, keep, b -> b.mergeFrom(dense));
 
-            for (PersistentBitmap b : keep) {
-                m.remove(b);
+            for (DirtyBitmap b : keep) {
+                m.remove(b.name());
             }
         } finally {
             BitmapImages.deleteTree(dir);
@@ -74,18 +75,17 @@ public final class HeapFootprint {
     }
 
     private interface Fill {
-        void fill(BitmapBits bits);
+        void fill(DirtyBitmap b);
     }
 
-    private static void measure(String kind, int n, BitmapManager m, List<PersistentBitmap> keep, Fill fill)
+    private static void measure(String kind, int n, Bitmaps m, List<DirtyBitmap> keep, Fill fill)
             throws IOException {
         long before = usedAfterGc();
         long reported = 0;
         for (int i = 0; i < n; i++) {
-            PersistentBitmap b = m.add(kind + "-" + i, GRANULARITY, true, true);
-            BitmapBits bits = m.bits(b);
-            fill.fill(bits);
-            reported += bits.heapBytes();
+            DirtyBitmap b = m.add(kind + "-" + i, OPTIONS);
+            fill.fill(b);
+            reported += b.heapBytes();
             keep.add(b);
         }
         long after = usedAfterGc();

@@ -60,7 +60,7 @@ final class PointView {
             for (BackupRecord b : chain) {
                 Qcow2Image img = Qcow2Image.open(dir.resolve(b.file), OpenOptions.readOnly().openBacking(false));
                 if (below != null) {
-                    img.attachBacking(below);
+                    img.chain().attachBacking(below);
                 }
                 below = img;
             }

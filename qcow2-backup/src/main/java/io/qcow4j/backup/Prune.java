@@ -130,8 +130,8 @@ final class Prune {
     /** Rewrites the backing file name of a qcow2 backup (header only; the data stays). */
     static void setBacking(Path file, String parent) throws IOException {
         try (Qcow2Image img = Qcow2Image.open(file, OpenOptions.readWrite().openBacking(false))) {
-            if (!parent.equals(img.backingFile())) {
-                img.setBackingFile(parent, "qcow2", null);
+            if (!parent.equals(img.chain().backingFile())) {
+                img.chain().setBackingFile(parent, "qcow2", null);
             }
         }
     }

@@ -100,7 +100,7 @@ final class Restore {
             }
         } else {
             try (Qcow2Image img = Qcow2Image.create(out, CreateOptions.size(size))) {
-                walk(src, buf, progress, img::writeUntracked, img::writeZeroes, false);
+                walk(src, buf, progress, img.chain()::writeUntracked, img::writeZeroes, false);
                 img.flush();
             }
         }

@@ -121,8 +121,8 @@ final class Verify {
             throw new Damage(e.fileOffset(), e.getMessage());
         }
         try (img) {
-            if (!Objects.equals(img.backingFile(), b.parent)) {
-                throw new Damage(-1, "its backing file is '" + img.backingFile() + "', the manifest's parent '" + b.parent + "'");
+            if (!Objects.equals(img.chain().backingFile(), b.parent)) {
+                throw new Damage(-1, "its backing file is '" + img.chain().backingFile() + "', the manifest's parent '" + b.parent + "'");
             }
             if (img.size() != b.virtualSize) {
                 throw new Damage(-1, "virtual size " + img.size() + ", the manifest says " + b.virtualSize);

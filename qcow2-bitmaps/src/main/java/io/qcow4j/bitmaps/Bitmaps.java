@@ -6,8 +6,9 @@ import java.util.List;
 
 import io.qcow4j.core.Qcow2Image;
 import io.qcow4j.core.api.BlockStatus;
-import io.qcow4j.core.bitmap.BitmapManager;
+import io.qcow4j.core.bitmap.ImageBitmaps;
 import io.qcow4j.core.bitmap.PersistentBitmap;
+import io.qcow4j.core.format.BitmapDirectoryEntry;
 
 /**
  * The dirty bitmaps of one image and what can be done with them, refused where QEMU
@@ -37,8 +38,16 @@ public final class Bitmaps {
         }
     }
 
+    /**
+     * A bitmap as the image's bitmap directory holds it on disk (what {@code qemu-img info}
+     * shows): its flags as stored, which may differ from memory (in_use while the image is
+     * written, auto of a bitmap enabled since the last store).
+     */
+    public record Stored(String name, long granularity, boolean inUse, boolean auto) {
+    }
+
     private final Qcow2Image image;
-    private final BitmapManager manager;
+    private final ImageBitmaps manager;
 
     private Bitmaps(Qcow2Image image) {
         this.image = image;
@@ -61,6 +70,15 @@ public final class Bitmaps {
         return out;
     }
 
+    /** The bitmap directory on disk, in its order. */
+    public List<Stored> stored() {
+        List<Stored> out = new ArrayList<>();
+        for (BitmapDirectoryEntry e : manager.diskEntries()) {
+            out.add(new Stored(e.name(), 1L << e.granularityBits(), e.inUse(), e.auto()));
+        }
+        return out;
+    }
+
     public boolean contains(String name) {
         return manager.get(name) != null;
     }
@@ -75,7 +93,7 @@ public final class Bitmaps {
 
     /** QEMU's default: the cluster size clamped to 4 KiB .. 64 KiB. */
     public long defaultGranularity() {
-        return Math.max(4096, Math.min(65536, image.clusterSize()));
+        return Math.max(4096, Math.min(65536, image.info().clusterSize()));
     }
 
     public DirtyBitmap add(String name, AddOptions options) throws IOException {

@@ -46,8 +46,16 @@ public final class Chain implements Closeable {
         BlockDevice d = top;
         while (d != null) {
             layers.add(d);
-            d = d instanceof Qcow2Image q ? q.backing() : null;
+            d = d instanceof Qcow2Image q ? q.chain().backing() : null;
         }
+    }
+
+    /**
+     * The chain of an image already open, which the caller keeps owning (it closes the
+     * image, not this chain): for a {@link Transaction#of one-image transaction}.
+     */
+    static Chain over(Qcow2Image top) {
+        return new Chain(top, new Warnings());
     }
 
     /** Opens {@code top} (read-write when {@code writable}) with its whole backing chain. */
@@ -171,11 +179,11 @@ public final class Chain implements Closeable {
             copies.add(b.copy(b.name()));
             old.bitmaps().remove(b.entry()); // moved, not dropped: no warning at close
         }
-        BlockDevice below = old.detachBacking();
+        BlockDevice below = old.chain().detachBacking();
         Path path = old.path();
         old.close();
         Qcow2Image fresh = Qcow2Image.open(path, layerOptions(writable));
-        fresh.attachBacking(below);
+        fresh.chain().attachBacking(below);
         replace(depth, fresh);
         Bitmaps now = Bitmaps.of(fresh);
         for (DirtyBitmap b : now.list()) {
@@ -211,7 +219,7 @@ public final class Chain implements Closeable {
     void replace(int depth, BlockDevice device) {
         layers.set(depth, device);
         if (depth > 0) {
-            qcow2(depth - 1).attachBacking(device);
+            qcow2(depth - 1).chain().attachBacking(device);
         }
     }
 
@@ -223,7 +231,7 @@ public final class Chain implements Closeable {
     /** Undoes {@link #pushTop} without closing the old top. */
     Qcow2Image popTop() {
         Qcow2Image top = qcow2(0);
-        top.detachBacking();
+        top.chain().detachBacking();
         layers.remove(0);
         return top;
     }

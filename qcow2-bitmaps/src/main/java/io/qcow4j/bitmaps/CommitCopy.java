@@ -4,6 +4,7 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 
 import io.qcow4j.core.Qcow2Image;
+import io.qcow4j.core.Qcow2Info;
 import io.qcow4j.core.RawImage;
 import io.qcow4j.core.api.BlockDevice;
 import io.qcow4j.core.api.BlockStatus;
@@ -46,8 +47,8 @@ final class CommitCopy {
         this.baseDepth = baseDepth;
         this.size = top.size();
         // QEMU's mirror: the target's cluster size within 4 KiB..64 KiB, 64 KiB for a raw file
-        this.baseCluster = base instanceof Qcow2Image q ? q.clusterSize() : 1;
-        this.granule = base instanceof Qcow2Image q ? Math.min(65536, Math.max(4096, q.clusterSize())) : 65536;
+        this.baseCluster = base instanceof Qcow2Image q ? q.info().clusterSize() : 1;
+        this.granule = base instanceof Qcow2Image q ? Math.min(65536, Math.max(4096, q.info().clusterSize())) : 65536;
     }
 
     /**
@@ -66,8 +67,10 @@ final class CommitCopy {
             return;
         }
         Qcow2Image base = (Qcow2Image) this.base;
-        boolean showsBacking = base.backing() != null && base.backing().size() > old;
-        if (showsBacking && base.version() < 3) {
+        BlockDevice below = base.chain().backing();
+        boolean showsBacking = below != null && below.size() > old;
+        Qcow2Info info = base.info();
+        if (showsBacking && info.version() < 3) {
             throw new Jobs.BaseCannotGrowException("cannot grow '" + base.path() + "' to " + size
                     + " bytes: its backing file is longer, and a v2 image cannot zero the new range");
         }
@@ -80,13 +83,13 @@ final class CommitCopy {
         if (showsBacking) {
             // as QEMU: zero data up to the next (sub)cluster boundary, zero clusters from
             // there on; no-ops where the resize zeroed the range already
-            int unit = base.extendedL2() ? base.clusterSize() / 32 : base.clusterSize();
+            int unit = info.extendedL2() ? info.clusterSize() / 32 : info.clusterSize();
             long aligned = Math.min(size, (old + unit - 1) / unit * unit);
             if (aligned > old) {
-                base.writeUntracked(old, ByteBuffer.allocate((int) (aligned - old)));
+                base.chain().writeUntracked(old, ByteBuffer.allocate((int) (aligned - old)));
             }
             if (size > aligned) {
-                base.writeZeroesUntracked(aligned, size - aligned);
+                base.chain().writeZeroesUntracked(aligned, size - aligned);
             }
         }
     }

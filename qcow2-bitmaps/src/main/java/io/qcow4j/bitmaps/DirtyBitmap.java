@@ -6,7 +6,7 @@ import java.util.ArrayList;
 import java.util.List;
 
 import io.qcow4j.core.bitmap.BitmapBits;
-import io.qcow4j.core.bitmap.BitmapManager;
+import io.qcow4j.core.bitmap.ImageBitmaps;
 import io.qcow4j.core.bitmap.PersistentBitmap;
 
 /**
@@ -26,11 +26,11 @@ public final class DirtyBitmap {
     private final long granularity;
     private final int granularityBits;
     private final long diskSize;
-    private final BitmapManager manager;
+    private final ImageBitmaps manager;
     private final PersistentBitmap entry;
     private BitmapBits own;
 
-    private DirtyBitmap(String name, long granularity, long diskSize, BitmapManager manager, PersistentBitmap entry) {
+    private DirtyBitmap(String name, long granularity, long diskSize, ImageBitmaps manager, PersistentBitmap entry) {
         if (granularity < 512 || Long.bitCount(granularity) != 1) {
             throw new IllegalArgumentException("Granularity must be power of 2 and at least 512");
         }
@@ -49,7 +49,7 @@ public final class DirtyBitmap {
         return b;
     }
 
-    static DirtyBitmap of(BitmapManager manager, PersistentBitmap entry) {
+    static DirtyBitmap of(ImageBitmaps manager, PersistentBitmap entry) {
         return new DirtyBitmap(entry.name(), entry.granularity(), manager.virtualSize(), manager, entry);
     }
 
@@ -207,6 +207,14 @@ public final class DirtyBitmap {
             }
             bit = src.nextSet(end);
         }
+    }
+
+    /**
+     * Approximate heap its bits hold, in bytes (see the class comment: a few kilobytes
+     * empty, one shared chunk full; what a bitmap of scattered dirty blocks costs).
+     */
+    public long heapBytes() {
+        return bits().heapBytes();
     }
 
     /** Same disk size, granularity and dirty blocks. */

@@ -116,15 +116,15 @@ public final class Jobs {
             // base, whose data equals theirs (QEMU drops the intermediate images likewise)
             Path topDir = top.path().toAbsolutePath().getParent();
             String name = topDir.relativize(base.path().toAbsolutePath()).toString();
-            BlockDevice mid = top.detachBacking();
+            BlockDevice mid = top.chain().detachBacking();
             base = chain.layers().get(baseDepth);
-            ((Qcow2Image) chain.layers().get(baseDepth - 1)).detachBacking();
-            top.setBackingFile(name, base.formatName(), base);
+            ((Qcow2Image) chain.layers().get(baseDepth - 1)).chain().detachBacking();
+            top.chain().setBackingFile(name, base.formatName(), base);
             chain.removeLayers(1, baseDepth - 1);
             mid.close();
         }
         if (options.emptyTop()) {
-            top.makeEmpty();
+            top.chain().makeEmpty();
         }
     }
 
@@ -181,14 +181,14 @@ public final class Jobs {
                 buf.clear().limit((int) st.length());
                 top.read(st.offset(), buf);
                 buf.flip();
-                top.writeUntracked(st.offset(), buf);
+                top.chain().writeUntracked(st.offset(), buf);
             }
             off += st.length();
             progress(off, size);
         }
         top.flush();
-        BlockDevice old = top.detachBacking();
-        top.setBackingFile(null, null, null);
+        BlockDevice old = top.chain().detachBacking();
+        top.chain().setBackingFile(null, null, null);
         chain.removeLayers(1, chain.depth() - 1);
         old.close();
     }
@@ -232,22 +232,22 @@ public final class Jobs {
             if (!unsafe) {
                 new RebaseCopy(top, next, depthInChain(next)).run(this::progress);
             }
-            BlockDevice old = top.detachBacking();
-            top.setBackingFile(backingName, next == null ? null : format != null ? format : next.formatName(), next);
+            BlockDevice old = top.chain().detachBacking();
+            top.chain().setBackingFile(backingName, next == null ? null : format != null ? format : next.formatName(), next);
             chain.removeLayers(1, chain.depth() - 1);
             if (next != null) {
                 BlockDevice d = next;
                 int depth = 1;
                 while (d != null) {
                     chain.replaceAppend(depth++, d);
-                    d = d instanceof Qcow2Image q ? q.backing() : null;
+                    d = d instanceof Qcow2Image q ? q.chain().backing() : null;
                 }
             }
             if (old != null) {
                 old.close();
             }
         } catch (IOException | RuntimeException e) {
-            if (next != null && top.backing() != next) {
+            if (next != null && top.chain().backing() != next) {
                 next.close();
             }
             throw e;

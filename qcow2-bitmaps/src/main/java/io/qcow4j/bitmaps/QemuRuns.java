@@ -1,6 +1,7 @@
 package io.qcow4j.bitmaps;
 
 import io.qcow4j.core.Qcow2Image;
+import io.qcow4j.core.Qcow2Info;
 import io.qcow4j.core.api.BlockDevice;
 import io.qcow4j.core.api.BlockStatus;
 
@@ -24,10 +25,11 @@ final class QemuRuns {
         BlockDevice d = top;
         for (int depth = 0; depth <= to && d instanceof Qcow2Image q; depth++) {
             if (depth >= from) {
-                long coverage = (long) q.clusterSize() * (q.clusterSize() / (q.extendedL2() ? 16 : 8));
+                Qcow2Info info = q.info();
+                long coverage = (long) info.clusterSize() * (info.clusterSize() / (info.extendedL2() ? 16 : 8));
                 n = Math.min(n, (pos / coverage + 1) * coverage - pos);
             }
-            d = q.backing();
+            d = q.chain().backing();
         }
         return n;
     }

@@ -38,11 +38,12 @@ final class RebaseCopy {
 
     void run(Jobs.ProgressListener progress) throws IOException {
         long size = top.size();
-        long oldEnd = top.backing() == null ? 0 : top.backing().size();
+        BlockDevice oldBacking = top.chain().backing();
+        long oldEnd = oldBacking == null ? 0 : oldBacking.size();
         long newEnd = next == null ? 0 : next.size();
         long off = 0;
         while (off < size) {
-            BlockStatus own = top.ownStatus(off, Math.min(PIECE, size - off));
+            BlockStatus own = top.chain().ownStatus(off, Math.min(PIECE, size - off));
             long n = own.length();
             if (!own.allocated()) {
                 boolean compare = true;

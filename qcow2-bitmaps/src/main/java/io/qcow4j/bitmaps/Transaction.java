@@ -10,7 +10,7 @@ import java.util.Map;
 
 import io.qcow4j.core.Qcow2Image;
 import io.qcow4j.core.api.CreateOptions;
-import io.qcow4j.core.bitmap.BitmapManager;
+import io.qcow4j.core.bitmap.BitmapState;
 
 /**
  * Several actions over the images of a chain, applied all or none. Bitmap actions change
@@ -19,6 +19,9 @@ import io.qcow4j.core.bitmap.BitmapManager;
  * has changed. Only after every action succeeded does the old top become read-only
  * (storing its bitmaps). Depths refer to the chain as the preceding actions left it
  * (after {@link #externalSnapshot} the new overlay is depth 0).
+ *
+ * <p>The one rollback of bitmap changes: the CLI's {@code bitmap} command runs its actions
+ * through a transaction over its image ({@link #of}) too.
  */
 public final class Transaction {
     /** A bitmap named by the layer it lives in. */
@@ -29,9 +32,14 @@ public final class Transaction {
         void apply(Transaction tx) throws IOException;
     }
 
+    /** An action of the caller's on the bitmaps of one layer (see {@link #step}). */
+    public interface Step {
+        void apply(Bitmaps bitmaps) throws IOException;
+    }
+
     private final Chain chain;
     private final List<Action> actions = new ArrayList<>();
-    private final Map<Qcow2Image, BitmapManager.State> saved = new IdentityHashMap<>();
+    private final Map<Qcow2Image, BitmapState> saved = new IdentityHashMap<>();
     private final List<Qcow2Image> overlays = new ArrayList<>();
     private String pendingWarning;
 
@@ -39,29 +47,43 @@ public final class Transaction {
         this.chain = chain;
     }
 
-    public Transaction addBitmap(int depth, String name, Bitmaps.AddOptions options) {
-        actions.add(tx -> tx.bitmaps(depth).add(name, options));
+    /**
+     * A transaction over the bitmaps of one open image (depth 0; its backing files are the
+     * deeper layers), which the caller keeps and closes: nothing is stored by the commit,
+     * the image's close (or {@link Bitmaps#store}) stores what the actions changed.
+     */
+    public static Transaction of(Qcow2Image image) {
+        return new Transaction(Chain.over(image));
+    }
+
+    /**
+     * Runs {@code step} on the bitmaps of the layer at {@code depth}, in order with the
+     * other actions; the layer's bitmaps are saved before and restored when any action
+     * fails, like those of the actions below (which are steps themselves).
+     */
+    public Transaction step(int depth, Step step) {
+        actions.add(tx -> step.apply(tx.bitmaps(depth)));
         return this;
+    }
+
+    public Transaction addBitmap(int depth, String name, Bitmaps.AddOptions options) {
+        return step(depth, b -> b.add(name, options));
     }
 
     public Transaction removeBitmap(int depth, String name) {
-        actions.add(tx -> tx.bitmaps(depth).remove(name));
-        return this;
+        return step(depth, b -> b.remove(name));
     }
 
     public Transaction clearBitmap(int depth, String name) {
-        actions.add(tx -> tx.bitmaps(depth).clear(name));
-        return this;
+        return step(depth, b -> b.clear(name));
     }
 
     public Transaction enableBitmap(int depth, String name) {
-        actions.add(tx -> tx.bitmaps(depth).enable(name));
-        return this;
+        return step(depth, b -> b.enable(name));
     }
 
     public Transaction disableBitmap(int depth, String name) {
-        actions.add(tx -> tx.bitmaps(depth).disable(name));
-        return this;
+        return step(depth, b -> b.disable(name));
     }
 
     public Transaction mergeBitmaps(int depth, String target, BitmapRef... sources) {
@@ -76,8 +98,7 @@ public final class Transaction {
     }
 
     public Transaction populateBitmap(int depth, String name) {
-        actions.add(tx -> tx.bitmaps(depth).populate(name));
-        return this;
+        return step(depth, b -> b.populate(name));
     }
 
     /**
@@ -140,7 +161,7 @@ public final class Transaction {
         CreateOptions o = CreateOptions.size(top.size()).backingFile(backingName).backingFormat("qcow2");
         Qcow2Image img = Qcow2Image.create(overlay, o, chain.layerOptions(true));
         overlays.add(img);
-        img.attachBacking(top);
+        img.chain().attachBacking(top);
         chain.pushTop(img);
         boolean anyEnabled = Bitmaps.of(top).list().stream().anyMatch(DirtyBitmap::isEnabled);
         if (anyEnabled) {
@@ -177,7 +198,7 @@ public final class Transaction {
     }
 
     private void rollback() {
-        for (Map.Entry<Qcow2Image, BitmapManager.State> e : saved.entrySet()) {
+        for (Map.Entry<Qcow2Image, BitmapState> e : saved.entrySet()) {
             e.getKey().bitmaps().restoreState(e.getValue());
         }
         for (int i = overlays.size() - 1; i >= 0; i--) {
@@ -187,7 +208,7 @@ public final class Transaction {
             }
             Path p = overlay.path();
             try {
-                overlay.detachBacking();
+                overlay.chain().detachBacking();
                 overlay.close();
             } catch (IOException | RuntimeException ignored) {
                 // being deleted anyway

@@ -4,25 +4,15 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.SeekableByteChannel;
 import java.nio.file.Path;
-import java.util.ArrayList;
-import java.util.Collections;
-import java.util.List;
 import java.util.function.Consumer;
 
 import io.qcow4j.core.api.BlockDevice;
 import io.qcow4j.core.api.BlockStatus;
-import io.qcow4j.core.api.CompressionType;
 import io.qcow4j.core.api.CreateOptions;
+import io.qcow4j.core.api.FileImage;
 import io.qcow4j.core.api.OpenOptions;
-import io.qcow4j.core.api.SnapshotException;
-import io.qcow4j.core.bitmap.BitmapManager;
-import io.qcow4j.core.crypto.LuksHeader;
-import io.qcow4j.core.engine.EngineParts;
-import io.qcow4j.core.engine.Faces;
+import io.qcow4j.core.bitmap.ImageBitmaps;
 import io.qcow4j.core.engine.Qcow2Engine;
-import io.qcow4j.core.format.CompressedDescriptor;
-import io.qcow4j.core.format.Header;
-import io.qcow4j.core.format.SnapshotEntry;
 
 /**
  * A qcow2 image: the public face of its {@link Qcow2Engine}, which owns the image's state
@@ -31,10 +21,11 @@ import io.qcow4j.core.format.SnapshotEntry;
  * <p>Threads: every public method holds the image's lock, so one image may be shared
  * between threads, one request at a time: calls from several threads, to disjoint or
  * overlapping ranges, with flushes and bitmap stores between, behave as if made in the
- * order they took the lock. Objects handed out ({@link #bitmaps()} and its bitmaps,
- * {@link #engineParts()}, {@link #engine()}) do not lock: while other threads use the image,
- * call them inside {@code synchronized (image)}. Two images open on one file are refused by
- * the file lock (one writer, or several readers).
+ * order they took the lock. The faces it hands out for less central work
+ * ({@link #snapshots()}, {@link #luks()}, {@link #chain()}) lock on the image too; the
+ * rest ({@link #bitmaps()} and its bitmaps, {@link #engine()}) does not: while other
+ * threads use the image, call it inside {@code synchronized (image)}. Two images open on
+ * one file are refused by the file lock (one writer, or several readers).
  *
  * <p>Durability: what {@link #flush()} or {@link #close()} returned for survives a killed
  * process or a power failure. A write acknowledged since (its L2 update may still wait in
@@ -50,25 +41,23 @@ import io.qcow4j.core.format.SnapshotEntry;
  * }
  * }</pre>
  */
-public final class Qcow2Image implements BlockDevice {
-    /** The engine opens backing files: a qcow2 layer gets this face, a raw one a RawImage. */
-    private static final Faces FACES = new Faces() {
-        @Override
-        public BlockDevice qcow2(Qcow2Engine engine) {
-            return new Qcow2Image(engine);
-        }
-
-        @Override
-        public BlockDevice raw(Path file, boolean readOnly, boolean forceShare, Path name) throws IOException {
-            return RawImage.open(file, readOnly, forceShare, name);
-        }
-    };
-
+public final class Qcow2Image implements FileImage {
     private final Qcow2Engine engine;
+    private final Snapshots snapshots;
+    private final Luks luks;
+    private final ChainLayer chain;
 
     private Qcow2Image(Qcow2Engine engine) {
         this.engine = engine;
+        this.snapshots = new Snapshots(this, engine);
+        this.luks = new Luks(this, engine);
+        this.chain = new ChainLayer(this, engine);
         engine.bind(this);
+    }
+
+    /** The face over a freshly opened engine (see {@link LayerFaces}); it binds itself as the engine's lock. */
+    static Qcow2Image wrap(Qcow2Engine engine) {
+        return new Qcow2Image(engine);
     }
 
     /** Creates a new image (replacing any file at {@code path}) and opens it read-write. */
@@ -78,11 +67,12 @@ public final class Qcow2Image implements BlockDevice {
 
     /** Creates a new image and opens it with {@code openOptions} (e.g. without its backing chain). */
     public static Qcow2Image create(Path path, CreateOptions options, OpenOptions openOptions) throws IOException {
-        return (Qcow2Image) Qcow2Engine.create(path, options, openOptions, FACES).face();
+        return (Qcow2Image) Qcow2Engine.create(path, options, openOptions, LayerFaces.INSTANCE).face();
     }
 
+    /** Opens an image and, unless {@code options} say not to, its backing chain. */
     public static Qcow2Image open(Path path, OpenOptions options) throws IOException {
-        return (Qcow2Image) Qcow2Engine.open(path, options, FACES).face();
+        return (Qcow2Image) Qcow2Engine.open(path, options, LayerFaces.INSTANCE).face();
     }
 
     // ------------------------------------------------------------ properties
@@ -107,152 +97,52 @@ public final class Qcow2Image implements BlockDevice {
         return engine.isReadOnly();
     }
 
-    public int version() {
-        return engine.version();
+    /** The image's format as its header says now (version, cluster size, features...). */
+    public synchronized Qcow2Info info() {
+        return Qcow2Info.of(engine);
     }
 
+    @Override
     public int clusterSize() {
-        return engine.clusterSize();
+        return info().clusterSize();
     }
 
-    public int refcountBits() {
-        return engine.refcountBits();
+    @Override
+    public int version() {
+        return info().version();
     }
 
-    public CompressionType compressionType() {
-        return engine.compressionType();
-    }
-
-    public boolean lazyRefcounts() {
-        return engine.lazyRefcounts();
-    }
-
-    public boolean isCorrupt() {
-        return engine.isCorrupt();
-    }
-
-    public boolean isDirty() {
-        return engine.isDirty();
-    }
-
-    public boolean extendedL2() {
-        return engine.extendedL2();
-    }
-
-    /** Whether guest data is encrypted (LUKS, crypt_method 2). */
+    @Override
     public boolean isEncrypted() {
-        return engine.isEncrypted();
+        return info().encrypted();
     }
 
-    /**
-     * qemu-img amend -o encrypt.state=active,encrypt.new-secret=...: puts the master key in
-     * keyslot {@code slot} (-1: the first free one) under {@code passphrase}, its PBKDF2
-     * iterations what qcow4j runs in {@code iterTimeMillis}. Refusals are AmendExceptions
-     * in QEMU's words, before anything is written.
-     */
-    public synchronized void addLuksKeyslot(byte[] passphrase, int slot, int iterTimeMillis) throws IOException {
-        engine.addLuksKeyslot(passphrase, slot, iterTimeMillis);
-    }
-
-    /**
-     * qemu-img amend -o encrypt.state=inactive: erases keyslot {@code slot}, or (slot -1)
-     * every active one {@code oldPassphrase} opens; the last active one only with {@code force}.
-     */
-    public synchronized void eraseLuksKeyslots(int slot, byte[] oldPassphrase, boolean force) throws IOException {
-        engine.eraseLuksKeyslots(slot, oldPassphrase, force);
-    }
-
-    /** The LUKS header of an encrypted image (as read at open), or null. */
-    public LuksHeader luksHeader() {
-        return engine.luksHeader();
-    }
-
-    /** Data file name as recorded in the image, or null. */
+    @Override
     public String dataFile() {
-        return engine.dataFile();
+        return info().dataFile();
     }
 
-    public boolean dataFileRaw() {
-        return engine.dataFileRaw();
+    /** The image's internal snapshots: list, view, create, apply, delete. */
+    public Snapshots snapshots() {
+        return snapshots;
     }
 
-    /** Backing file name as recorded in the image, or null. */
-    public String backingFile() {
-        return engine.backingFile();
+    /** The LUKS keyslots of an encrypted image ({@link Qcow2Info#encrypted()}). */
+    public Luks luks() {
+        return luks;
     }
 
-    /** Backing format from the header extension, or null. */
-    public String backingFormat() {
-        return engine.backingFormat();
-    }
-
-    /** The opened backing device, or null. */
-    public BlockDevice backing() {
-        return engine.backing();
-    }
-
-    /** A copy of the parsed header, for inspection. */
-    public synchronized Header header() throws IOException {
-        return engine.headerCopy();
-    }
-
-    public synchronized List<Snapshot> snapshots() {
-        List<Snapshot> out = new ArrayList<>();
-        for (SnapshotEntry e : engine.snapshotEntries()) {
-            out.add(toSnapshot(e));
-        }
-        return Collections.unmodifiableList(out);
+    /** The image as a layer of its backing chain: its backing file, what it maps itself, untracked writes. */
+    public ChainLayer chain() {
+        return chain;
     }
 
     /**
-     * Read-only view of an internal snapshot's disk, by id, else by name (QEMU's order).
-     * It must not be read after the snapshot is deleted.
+     * The engine under this face, for check, repair and dump (its {@code engineParts()},
+     * {@code headerCopy()}, {@code rewriteHeader()}): not a stable API; see the class comment.
      */
-    public synchronized BlockDevice snapshot(String idOrName) throws IOException {
-        return engine.snapshot(idOrName);
-    }
-
-    /**
-     * Takes an internal snapshot of the disk as it is now, as {@code qemu-img snapshot -c}:
-     * the next free numeric id, the time of day, icount 0, no VM state. Names may repeat,
-     * as qemu-img allows. Refused ({@link SnapshotException}) with an external data file,
-     * past 65536 snapshots, or when a refcount would overflow (refcount_bits=1 holds no
-     * shared cluster), before anything changes.
-     */
-    public synchronized Snapshot createSnapshot(String name) throws IOException {
-        return toSnapshot(engine.createSnapshot(name));
-    }
-
-    /**
-     * Reverts the disk to an internal snapshot (by id, else by name), its size included,
-     * as {@code qemu-img snapshot -a}; the snapshot stays. Refused while dirty bitmaps exist.
-     */
-    public synchronized Snapshot applySnapshot(String idOrName) throws IOException {
-        return toSnapshot(engine.applySnapshot(idOrName));
-    }
-
-    /** Deletes an internal snapshot (by id, else by name) and frees what only it held. */
-    public synchronized Snapshot deleteSnapshot(String idOrName) throws IOException {
-        return toSnapshot(engine.deleteSnapshot(idOrName));
-    }
-
-    private static Snapshot toSnapshot(SnapshotEntry e) {
-        return new Snapshot(e.id, e.name, e.vmStateSize, e.dateSec, e.dateNsec, e.vmClockNsec, e.diskSize, e.icount);
-    }
-
-    /** The engine under this face, for check, repair and dump (not a stable API; see the class comment). */
     public Qcow2Engine engine() {
         return engine;
-    }
-
-    /** Internal parts for check, repair and dump (see {@link EngineParts}). */
-    public EngineParts engineParts() {
-        return engine.engineParts();
-    }
-
-    /** Rewrites the header from its in-memory state (after a repair changed it). */
-    public synchronized void rewriteHeader() throws IOException {
-        engine.rewriteHeader();
     }
 
     // ------------------------------------------------------------ I/O: see Qcow2Engine for how
@@ -268,6 +158,7 @@ public final class Qcow2Image implements BlockDevice {
      * that connections read in parallel (clusters of a read-only image never move; QEMU
      * likewise drops its lock around the data read). A writable image reads as {@link #read}.
      */
+    @Override
     public void readShared(long offset, ByteBuffer dst) throws IOException {
         engine.readShared(offset, dst);
     }
@@ -278,6 +169,7 @@ public final class Qcow2Image implements BlockDevice {
      * (convert maps it); -1 when it does not (another kind of cluster, not one run, an
      * external data file, encryption, an image open for writing).
      */
+    @Override
     public long hostRun(long offset, long length) throws IOException {
         return engine.hostRun(offset, length);
     }
@@ -286,11 +178,6 @@ public final class Qcow2Image implements BlockDevice {
     @Override
     public synchronized void write(long offset, ByteBuffer src) throws IOException {
         engine.write(offset, src);
-    }
-
-    /** A write that no bitmap records (stream copies data that does not change the guest's view). */
-    public synchronized void writeUntracked(long offset, ByteBuffer src) throws IOException {
-        engine.writeUntracked(offset, src);
     }
 
     /**
@@ -315,14 +202,6 @@ public final class Qcow2Image implements BlockDevice {
     }
 
     /**
-     * {@link #writeZeroes} that no bitmap records: for the new range of a grown disk, which
-     * must read as zeros rather than as the longer backing file's data.
-     */
-    public synchronized void writeZeroesUntracked(long offset, long length) throws IOException {
-        engine.writeZeroesUntracked(offset, length);
-    }
-
-    /**
      * Frees whole clusters inside the range; a partly covered cluster is left as it is.
      * On an overlay the freed clusters read as zeros rather than backing data; on a v2
      * overlay, which cannot say so, discard does nothing (as in QEMU).
@@ -337,6 +216,7 @@ public final class Qcow2Image implements BlockDevice {
      * clusters or ending at the disk's end. The clusters are compressed on every core; one
      * that does not shrink is written plain, as QEMU writes it.
      */
+    @Override
     public synchronized void writeCompressed(long offset, ByteBuffer src) throws IOException {
         engine.writeCompressed(offset, src);
     }
@@ -344,15 +224,6 @@ public final class Qcow2Image implements BlockDevice {
     @Override
     public synchronized BlockStatus blockStatus(long offset, long length) throws IOException {
         return engine.blockStatus(offset, length);
-    }
-
-    /**
-     * What this layer alone maps at {@code offset} (QEMU's bdrv_is_allocated): allocated
-     * for data, zero or compressed clusters, for a run of clusters of one kind within one
-     * L2 table; depth 0, no host offset. The backing file is not consulted.
-     */
-    public synchronized BlockStatus ownStatus(long offset, long length) throws IOException {
-        return engine.ownStatus(offset, length);
     }
 
     /**
@@ -392,35 +263,10 @@ public final class Qcow2Image implements BlockDevice {
     }
 
     /**
-     * Empties the image's own layer, as qemu-img commit does after committing: every
-     * cluster becomes unallocated, so the backing file shows through. The guest's view
-     * through the chain is unchanged by that, so no bitmap records it.
+     * The image's dirty bitmaps (persistent ones from the bitmap directory, and transient
+     * ones), for the bitmaps module: applications use {@code io.qcow4j.bitmaps.Bitmaps.of(image)}.
      */
-    public synchronized void makeEmpty() throws IOException {
-        engine.makeEmpty();
-    }
-
-    /**
-     * Records a new backing file (null: none) in the header and reads through
-     * {@code device} from now on; the caller made sure the guest's view stays right
-     * (rebase, stream) or wants it changed (rebase -u).
-     */
-    public synchronized void setBackingFile(String name, String format, BlockDevice device) throws IOException {
-        engine.setBackingFile(name, format, device);
-    }
-
-    /** Reads through {@code device} as the backing file (no header change): for reopening layers. */
-    public synchronized void attachBacking(BlockDevice device) {
-        engine.attachBacking(device);
-    }
-
-    /** Stops using the backing device without closing it, and returns it (the caller owns it now). */
-    public synchronized BlockDevice detachBacking() {
-        return engine.detachBacking();
-    }
-
-    /** The image's dirty bitmaps (persistent ones from the bitmap directory, and transient ones). */
-    public BitmapManager bitmaps() {
+    public ImageBitmaps bitmaps() {
         return engine.bitmaps();
     }
 
@@ -452,10 +298,5 @@ public final class Qcow2Image implements BlockDevice {
     /** A channel over the virtual disk, positioned at 0; closing it leaves the image open. */
     public SeekableByteChannel channel() {
         return new Qcow2Channel(this);
-    }
-
-    /** Host byte range a compressed entry occupies (for inspection tools). */
-    public static long compressedHostOffset(long entry, int clusterBits) {
-        return CompressedDescriptor.hostOffset(entry, clusterBits);
     }
 }

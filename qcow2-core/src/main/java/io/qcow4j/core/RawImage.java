@@ -7,12 +7,12 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 
-import io.qcow4j.core.api.BlockDevice;
 import io.qcow4j.core.api.BlockStatus;
+import io.qcow4j.core.api.FileImage;
 import io.qcow4j.core.storage.ImageLock;
 
 /** A raw disk image: a backing file, or the target of {@code convert -O raw}. */
-public final class RawImage implements BlockDevice {
+public final class RawImage implements FileImage {
     private final Path path;
     private final FileChannel channel;
     private final boolean readOnly;
@@ -94,6 +94,34 @@ public final class RawImage implements BlockDevice {
     @Override
     public String formatName() {
         return "raw";
+    }
+
+    /** None: a raw file has no clusters. */
+    @Override
+    public int clusterSize() {
+        return 0;
+    }
+
+    /** None: raw has no versions. */
+    @Override
+    public int version() {
+        return 0;
+    }
+
+    @Override
+    public boolean isEncrypted() {
+        return false;
+    }
+
+    @Override
+    public String dataFile() {
+        return null;
+    }
+
+    /** {@code offset}: the guest bytes are the file's bytes (past its end, the caller checks, they read as zeros). */
+    @Override
+    public long hostRun(long offset, long length) {
+        return offset;
     }
 
     @Override

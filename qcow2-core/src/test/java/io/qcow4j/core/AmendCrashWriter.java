@@ -27,16 +27,16 @@ public final class AmendCrashWriter {
         System.out.flush();
         while (true) {
             Qcow2Image img = Qcow2Image.open(path, OpenOptions.readWrite());
-            if (img.version() >= 3 && r.nextBoolean()) {
+            if (img.info().version() >= 3 && r.nextBoolean()) {
                 long[] z = ZERO_RANGES[r.nextInt(ZERO_RANGES.length)];
                 img.writeZeroes(z[0], z[1]);
             }
             AmendOptions o = AmendOptions.none();
             switch (r.nextInt(4)) {
-                case 0 -> o.compat(img.version() == 2 ? "1.1" : "0.10").refcountBits(16);
+                case 0 -> o.compat(img.info().version() == 2 ? "1.1" : "0.10").refcountBits(16);
                 case 1 -> o.compat("1.1").refcountBits(1 << r.nextInt(7));
                 case 2 -> o.compat("1.1").lazyRefcounts(r.nextBoolean()).refcountBits(1 << (1 + r.nextInt(6)));
-                default -> o.refcountBits(img.version() == 2 ? 16 : 1 << r.nextInt(7));
+                default -> o.refcountBits(img.info().version() == 2 ? 16 : 1 << r.nextInt(7));
             }
             ImageAmender.amend(img.engine(), o, null); // closes the image
         }

@@ -76,10 +76,10 @@ class BlockDeviceWriteSideTest {
         Path file = tmp.resolve("disk.qcow2");
         Qemu.create(file, "1M");
         try (Qcow2Image img = Qcow2Image.open(file, OpenOptions.readWrite())) {
-            img.createSnapshot("s1");
+            img.snapshots().create("s1");
         }
         try (Qcow2Image img = Qcow2Image.open(file, OpenOptions.readOnly())) {
-            BlockDevice view = img.snapshot("s1");
+            BlockDevice view = img.snapshots().view("s1");
             for (BlockDevice dev : new BlockDevice[] {img, view}) {
                 assertTrue(dev.isReadOnly(), dev.toString());
                 assertThrows(IOException.class, () -> dev.write(0, filled(512, (byte) 1)));

@@ -19,7 +19,7 @@ public final class CrashWriter {
         Random r = new Random(Long.parseLong(args[1]));
         try (Qcow2Image img = Qcow2Image.open(path, OpenOptions.readWrite())) {
             long size = img.size();
-            int cs = img.clusterSize();
+            int cs = img.info().clusterSize();
             System.out.println("ready");
             System.out.flush();
             for (long op = 0; ; op++) {

@@ -31,10 +31,10 @@ class HeaderFeaturesTest {
         Path before = tmp.resolve("before.raw");
         Qemu.convertToRaw(img, before);
         try (Qcow2Image image = Qcow2Image.open(img, OpenOptions.readOnly())) {
-            assertTrue(image.isDirty());
+            assertTrue(image.info().dirty());
         }
         try (Qcow2Image image = Qcow2Image.open(img, OpenOptions.readWrite())) {
-            assertTrue(image.isDirty(), "an open that writes nothing changes nothing");
+            assertTrue(image.info().dirty(), "an open that writes nothing changes nothing");
             // allocations after the repair must not hand out clusters still in use
             byte[] orig = new byte[(int) image.size()];
             image.read(0, ByteBuffer.wrap(orig));
@@ -42,7 +42,7 @@ class HeaderFeaturesTest {
             new java.util.Random(1).nextBytes(junk);
             image.write(0, ByteBuffer.wrap(junk));
             image.write(0, ByteBuffer.wrap(orig));
-            assertFalse(image.isDirty(), "repaired before the first write");
+            assertFalse(image.info().dirty(), "repaired before the first write");
         }
         Qemu.Result check = Qemu.check(img);
         assertEquals(0, check.exitCode(), check.stdout() + check.stderr());
@@ -56,7 +56,7 @@ class HeaderFeaturesTest {
         Qemu.create(img, "1M");
         patchLong(img, Header.AUTOCLEAR_FEATURES, 1L << 63 | 1L << 40);
         try (Qcow2Image image = Qcow2Image.open(img, OpenOptions.readOnly())) {
-            assertEquals(1L << 63 | 1L << 40, image.header().autoclearFeatures, "a read-only open writes nothing");
+            assertEquals(1L << 63 | 1L << 40, image.engine().headerCopy().autoclearFeatures, "a read-only open writes nothing");
         }
         assertEquals(1L << 63 | 1L << 40, readLong(img, Header.AUTOCLEAR_FEATURES));
         Qcow2Image.open(img, OpenOptions.readWrite()).close();
@@ -75,7 +75,7 @@ class HeaderFeaturesTest {
         // header_length 120: eight unknown bytes after the 112 QEMU knows, then an unknown extension
         Header h;
         try (Qcow2Image image = Qcow2Image.open(img, OpenOptions.readOnly())) {
-            h = image.header();
+            h = image.engine().headerCopy();
         }
         h.unknownFields = new byte[] {1, 2, 3, 4, 5, 6, 7, 8};
         h.extensions.add(new HeaderExtension(0x12345678, "keep me".getBytes()));
@@ -90,7 +90,7 @@ class HeaderFeaturesTest {
             image.write(7L << 30, ByteBuffer.wrap(new byte[] {9}));
         }
         try (Qcow2Image image = Qcow2Image.open(img, OpenOptions.readOnly())) {
-            Header after = image.header();
+            Header after = image.engine().headerCopy();
             assertEquals(120, after.headerLength);
             assertArrayEquals(new byte[] {1, 2, 3, 4, 5, 6, 7, 8}, after.unknownFields);
             HeaderExtension ext = after.extension(0x12345678);
@@ -113,7 +113,7 @@ class HeaderFeaturesTest {
                 () -> Qcow2Image.open(img, OpenOptions.readWrite()));
         assertTrue(e.getMessage().contains("corrupt"), e.getMessage());
         try (Qcow2Image image = Qcow2Image.open(img, OpenOptions.readOnly())) {
-            assertTrue(image.isCorrupt());
+            assertTrue(image.info().corrupt());
         }
         assertArrayEquals(before, Files.readAllBytes(img));
     }

@@ -179,11 +179,11 @@ final class ImageAttempts {
 
     private static void readSnapshots(Qcow2Image image) throws IOException {
         int n = 0;
-        for (Snapshot s : image.snapshots()) {
+        for (Snapshot s : image.snapshots().list()) {
             if (n++ == SNAPSHOTS_READ) {
                 break;
             }
-            readDisk(image.snapshot(s.id()));
+            readDisk(image.snapshots().view(s.id()));
         }
     }
 

@@ -61,7 +61,7 @@ class InternalSnapshotsTest {
         List<String> newNames = List.of("first", "second", "first");
         try (Qcow2Image image = Qcow2Image.open(img, OpenOptions.readWrite())) {
             for (int round = 0; round < newNames.size(); round++) {
-                Snapshot s = image.createSnapshot(newNames.get(round));
+                Snapshot s = image.snapshots().create(newNames.get(round));
                 assertEquals(String.valueOf(round + 1), s.id(), what);
                 assertEquals(SIZE, s.diskSize(), what);
                 byId.put(s.id(), oracle.clone());
@@ -72,14 +72,14 @@ class InternalSnapshotsTest {
         verify(img, byId, names, oracle, tmp, what + " after create");
 
         try (Qcow2Image image = Qcow2Image.open(img, OpenOptions.readWrite())) {
-            assertEquals("2", image.applySnapshot("2").id());
+            assertEquals("2", image.snapshots().apply("2").id());
         }
         oracle = byId.get("2").clone();
         verify(img, byId, names, oracle, tmp, what + " after apply 2");
 
         // by name: the first snapshot named so (id 1), then writes on top
         try (Qcow2Image image = Qcow2Image.open(img, OpenOptions.readWrite())) {
-            assertEquals("1", image.applySnapshot("first").id());
+            assertEquals("1", image.snapshots().apply("first").id());
             oracle = byId.get("1").clone();
             randomOps(image, oracle, r, 40);
         }
@@ -89,7 +89,7 @@ class InternalSnapshotsTest {
         Collections.shuffle(order, r);
         for (String id : order) {
             try (Qcow2Image image = Qcow2Image.open(img, OpenOptions.readWrite())) {
-                assertEquals(id, image.deleteSnapshot(id).id());
+                assertEquals(id, image.snapshots().delete(id).id());
                 randomOps(image, oracle, r, 10);
             }
             byId.remove(id);
@@ -97,7 +97,7 @@ class InternalSnapshotsTest {
             verify(img, byId, names, oracle, tmp, what + " after delete " + id + " of " + order);
         }
         try (Qcow2Image image = Qcow2Image.open(img, OpenOptions.readWrite())) {
-            Snapshot s = image.createSnapshot("again");
+            Snapshot s = image.snapshots().create("again");
             assertEquals("1", s.id());
             byId.put("1", oracle.clone());
             names.put("1", "again");
@@ -118,7 +118,7 @@ class InternalSnapshotsTest {
             Map<String, String> names = new LinkedHashMap<>();
             try (Qcow2Image image = Qcow2Image.open(img, OpenOptions.readWrite())) {
                 for (int i = 1; i <= 4; i++) {
-                    image.createSnapshot("s" + i);
+                    image.snapshots().create("s" + i);
                     byId.put(String.valueOf(i), oracle.clone());
                     names.put(String.valueOf(i), "s" + i);
                     randomOps(image, oracle, r, 25);
@@ -126,7 +126,7 @@ class InternalSnapshotsTest {
             }
             for (int id : order) {
                 try (Qcow2Image image = Qcow2Image.open(img, OpenOptions.readWrite())) {
-                    image.deleteSnapshot("s" + id);
+                    image.snapshots().delete("s" + id);
                 }
                 byId.remove(String.valueOf(id));
                 names.remove(String.valueOf(id));
@@ -142,9 +142,9 @@ class InternalSnapshotsTest {
         Qemu.io(img, "write -P 0x11 0 128k", "write -c -P 0x22 1M 64k").assertOk();
         byte[] before = Files.readAllBytes(img);
         try (Qcow2Image image = Qcow2Image.open(img, OpenOptions.readWrite())) {
-            SnapshotException e = assertThrows(SnapshotException.class, () -> image.createSnapshot("x"));
+            SnapshotException e = assertThrows(SnapshotException.class, () -> image.snapshots().create("x"));
             assertEquals(SnapshotException.Reason.REFCOUNT_OVERFLOW, e.reason());
-            assertTrue(image.snapshots().isEmpty());
+            assertTrue(image.snapshots().list().isEmpty());
         }
         assertArrayEquals(before, Files.readAllBytes(img), "the refused snapshot changed the file");
         assertEquals(0, Qemu.check(img).exitCode());
@@ -153,13 +153,13 @@ class InternalSnapshotsTest {
         Path empty = tmp.resolve("rc1-empty.qcow2");
         Qemu.create(empty, "4M", "refcount_bits=1");
         try (Qcow2Image image = Qcow2Image.open(empty, OpenOptions.readWrite())) {
-            image.createSnapshot("x");
+            image.snapshots().create("x");
         }
         Qemu.check(empty).assertOk();
         try (Qcow2Image image = Qcow2Image.open(empty, OpenOptions.readWrite())) {
             image.write(0, ByteBuffer.wrap(new byte[] {1, 2, 3}));
-            image.applySnapshot("x");
-            image.deleteSnapshot("x");
+            image.snapshots().apply("x");
+            image.snapshots().delete("x");
         }
         Qemu.check(empty).assertOk();
     }
@@ -170,19 +170,19 @@ class InternalSnapshotsTest {
         Qemu.create(img, "4M", "refcount_bits=2", "cluster_size=4096");
         Qemu.io(img, "write -P 0x13 1M 64k").assertOk();
         try (Qcow2Image image = Qcow2Image.open(img, OpenOptions.readWrite())) {
-            image.createSnapshot("one");
-            image.createSnapshot("two");
+            image.snapshots().create("one");
+            image.snapshots().create("two");
         }
         Qemu.check(img).assertOk();
         byte[] before = Files.readAllBytes(img);
         try (Qcow2Image image = Qcow2Image.open(img, OpenOptions.readWrite())) {
-            SnapshotException e = assertThrows(SnapshotException.class, () -> image.createSnapshot("three"));
+            SnapshotException e = assertThrows(SnapshotException.class, () -> image.snapshots().create("three"));
             assertEquals(SnapshotException.Reason.REFCOUNT_OVERFLOW, e.reason());
         }
         assertArrayEquals(before, Files.readAllBytes(img), "the refused snapshot changed the file");
         try (Qcow2Image image = Qcow2Image.open(img, OpenOptions.readWrite())) {
-            image.deleteSnapshot("one");
-            image.createSnapshot("three");
+            image.snapshots().delete("one");
+            image.snapshots().create("three");
         }
         Qemu.check(img).assertOk();
 
@@ -192,7 +192,7 @@ class InternalSnapshotsTest {
         Qemu.io(packed, "write -c -P 0x11 0 4k", "write -c -P 0x12 4k 4k").assertOk();
         before = Files.readAllBytes(packed);
         try (Qcow2Image image = Qcow2Image.open(packed, OpenOptions.readWrite())) {
-            SnapshotException e = assertThrows(SnapshotException.class, () -> image.createSnapshot("one"));
+            SnapshotException e = assertThrows(SnapshotException.class, () -> image.snapshots().create("one"));
             assertEquals(SnapshotException.Reason.REFCOUNT_OVERFLOW, e.reason());
         }
         assertArrayEquals(before, Files.readAllBytes(packed), "the refused snapshot changed the file");
@@ -210,17 +210,17 @@ class InternalSnapshotsTest {
         Path raw = tmp.resolve("before.raw");
         Qemu.convertToRaw(top, raw);
         try (Qcow2Image image = Qcow2Image.open(top, OpenOptions.readWrite())) {
-            image.createSnapshot("s");
+            image.snapshots().create("s");
             image.write(0, ByteBuffer.wrap(new byte[100_000]));
             image.discard(1 << 20, 65536);
             image.write(3 << 20, ByteBuffer.wrap(new byte[] {5}));
-            image.applySnapshot("s");
+            image.snapshots().apply("s");
         }
         Qemu.check(top).assertOk();
         Qemu.Result cmp = Qemu.besideImage(top, "qemu-img", "compare", "-F", "raw", "top.qcow2", raw.toString());
         assertEquals(0, cmp.exitCode(), cmp.describe());
         try (Qcow2Image image = Qcow2Image.open(top, OpenOptions.readWrite())) {
-            image.deleteSnapshot("s");
+            image.snapshots().delete("s");
         }
         Qemu.check(top).assertOk();
     }
@@ -245,9 +245,9 @@ class InternalSnapshotsTest {
             }
             try (Qcow2Image image = Qcow2Image.open(ours, OpenOptions.readWrite())) {
                 switch (step[0]) {
-                    case "-c" -> image.createSnapshot(step[1]);
-                    case "-a" -> image.applySnapshot(step[1]);
-                    default -> image.deleteSnapshot(step[1]);
+                    case "-c" -> image.snapshots().create(step[1]);
+                    case "-a" -> image.snapshots().apply(step[1]);
+                    default -> image.snapshots().delete(step[1]);
                 }
             }
             Qemu.qemuImg("snapshot", step[0], step[1], theirs.toString()).assertOk();
@@ -278,7 +278,7 @@ class InternalSnapshotsTest {
         }
         byte[] before = Files.readAllBytes(df);
         try (Qcow2Image image = Qcow2Image.open(df, OpenOptions.readWrite())) {
-            SnapshotException e = assertThrows(SnapshotException.class, () -> image.createSnapshot("x"));
+            SnapshotException e = assertThrows(SnapshotException.class, () -> image.snapshots().create("x"));
             assertEquals(SnapshotException.Reason.NOT_SUPPORTED, e.reason());
         }
         assertArrayEquals(before, Files.readAllBytes(df));
@@ -289,12 +289,12 @@ class InternalSnapshotsTest {
         Qemu.qemuImg("snapshot", "-c", "s", img.toString()).assertOk();
         before = Files.readAllBytes(img);
         try (Qcow2Image image = Qcow2Image.open(img, OpenOptions.readWrite())) {
-            assertThrows(IllegalArgumentException.class, () -> image.applySnapshot("nosuch"));
-            assertThrows(IllegalArgumentException.class, () -> image.deleteSnapshot("nosuch"));
-            assertThrows(IllegalArgumentException.class, () -> image.createSnapshot(null));
+            assertThrows(IllegalArgumentException.class, () -> image.snapshots().apply("nosuch"));
+            assertThrows(IllegalArgumentException.class, () -> image.snapshots().delete("nosuch"));
+            assertThrows(IllegalArgumentException.class, () -> image.snapshots().create(null));
         }
         try (Qcow2Image image = Qcow2Image.open(img, OpenOptions.readOnly())) {
-            assertThrows(IOException.class, () -> image.createSnapshot("x"));
+            assertThrows(IOException.class, () -> image.snapshots().create("x"));
         }
         assertArrayEquals(before, Files.readAllBytes(img));
     }
@@ -306,16 +306,16 @@ class InternalSnapshotsTest {
         Qemu.qemuImg("bitmap", "--add", img.toString(), "b").assertOk();
         Qemu.io(img, "write -P 0x44 1M 64k").assertOk();
         try (Qcow2Image image = Qcow2Image.open(img, OpenOptions.readWrite())) {
-            image.createSnapshot("s");
+            image.snapshots().create("s");
             image.write(2 << 20, ByteBuffer.wrap(new byte[] {9}));
-            SnapshotException e = assertThrows(SnapshotException.class, () -> image.applySnapshot("s"));
+            SnapshotException e = assertThrows(SnapshotException.class, () -> image.snapshots().apply("s"));
             assertEquals(SnapshotException.Reason.BITMAPS, e.reason());
             assertEquals("Device has active dirty bitmaps", e.getMessage());
         }
         Qemu.check(img).assertOk();
         assertEquals("b", Qemu.infoJson(img).path("format-specific").path("data").path("bitmaps").path(0).path("name").asText());
         try (Qcow2Image image = Qcow2Image.open(img, OpenOptions.readWrite())) {
-            image.deleteSnapshot("s");
+            image.snapshots().delete("s");
         }
         Qemu.check(img).assertOk();
         // the bitmap saw the write after the snapshot (and the one before)
@@ -355,12 +355,12 @@ class InternalSnapshotsTest {
             String what = "seed " + seed + " step " + String.join(" ", step);
             try (Qcow2Image image = Qcow2Image.open(ours, OpenOptions.readWrite())) {
                 switch (step[0]) {
-                    case "-a" -> image.applySnapshot(step[1]);
-                    case "-c" -> image.createSnapshot(step[1]);
+                    case "-a" -> image.snapshots().apply(step[1]);
+                    case "-c" -> image.snapshots().create(step[1]);
                     default -> {
                         // qemu-img snapshot -d looks up by name only, the first so named
-                        String id = image.snapshots().stream().filter(s -> s.name().equals(step[1])).findFirst().orElseThrow().id();
-                        image.deleteSnapshot(id);
+                        String id = image.snapshots().list().stream().filter(s -> s.name().equals(step[1])).findFirst().orElseThrow().id();
+                        image.snapshots().delete(id);
                     }
                 }
             }
@@ -475,7 +475,7 @@ class InternalSnapshotsTest {
 
     /** Seeded writes, zero writes, discards and compressed writes, mirrored in {@code oracle}. */
     static void randomOps(Qcow2Image image, byte[] oracle, Random r, int n) throws IOException {
-        int cs = image.clusterSize();
+        int cs = image.info().clusterSize();
         long size = image.size();
         for (int i = 0; i < n; i++) {
             long off = RandomOpsOracleTest.randomOffset(r, size, cs);
@@ -537,7 +537,7 @@ class InternalSnapshotsTest {
         Files.delete(raw);
         try (Qcow2Image image = Qcow2Image.open(img, OpenOptions.readOnly())) {
             for (Map.Entry<String, byte[]> e : byId.entrySet()) {
-                ReferenceImagesTest.assertSame(e.getValue(), ReferenceImagesTest.readAll(image.snapshot(e.getKey())),
+                ReferenceImagesTest.assertSame(e.getValue(), ReferenceImagesTest.readAll(image.snapshots().view(e.getKey())),
                         what + ": qcow4j view of snapshot " + e.getKey());
             }
         }

@@ -83,17 +83,17 @@ public final class SnapshotCrashWriter {
 
                 @Override
                 public void create(String name) throws IOException {
-                    img.createSnapshot(name);
+                    img.snapshots().create(name);
                 }
 
                 @Override
                 public void delete(String name) throws IOException {
-                    img.deleteSnapshot(name);
+                    img.snapshots().delete(name);
                 }
 
                 @Override
                 public void apply(String name) throws IOException {
-                    img.applySnapshot(name);
+                    img.snapshots().apply(name);
                 }
             };
             System.out.println("ready");

@@ -23,15 +23,15 @@ class SnapshotsTest {
     void listsAndReadsSnapshots(@TempDir Path tmp) throws IOException {
         Path img = TestData.copyToTemp("snapshot.qcow2", tmp);
         try (Qcow2Image image = Qcow2Image.open(img, OpenOptions.readOnly())) {
-            List<Snapshot> snaps = image.snapshots();
+            List<Snapshot> snaps = image.snapshots().list();
             assertEquals(List.of("snap1", "snap2"), snaps.stream().map(Snapshot::name).toList());
             for (Snapshot s : snaps) {
                 assertEquals(image.size(), s.diskSize());
                 byte[] expected = snapshotBytes(img, s.name(), tmp);
-                ReferenceImagesTest.assertSame(expected, ReferenceImagesTest.readAll(image.snapshot(s.name())), s.name());
-                ReferenceImagesTest.assertSame(expected, ReferenceImagesTest.readAll(image.snapshot(s.id())), s.id());
+                ReferenceImagesTest.assertSame(expected, ReferenceImagesTest.readAll(image.snapshots().view(s.name())), s.name());
+                ReferenceImagesTest.assertSame(expected, ReferenceImagesTest.readAll(image.snapshots().view(s.id())), s.id());
             }
-            assertThrows(IllegalArgumentException.class, () -> image.snapshot("nosuch"));
+            assertThrows(IllegalArgumentException.class, () -> image.snapshots().view("nosuch"));
         }
     }
 
@@ -45,8 +45,8 @@ class SnapshotsTest {
         try (Qcow2Image image = Qcow2Image.open(img, OpenOptions.readWrite())) {
             oracle = ReferenceImagesTest.readAll(image);
             for (int i = 0; i < 200; i++) {
-                long off = RandomOpsOracleTest.randomOffset(r, image.size(), image.clusterSize());
-                int len = (int) Math.min(image.size() - off, RandomOpsOracleTest.randomLength(r, image.clusterSize()));
+                long off = RandomOpsOracleTest.randomOffset(r, image.size(), image.info().clusterSize());
+                int len = (int) Math.min(image.size() - off, RandomOpsOracleTest.randomLength(r, image.info().clusterSize()));
                 switch (r.nextInt(3)) {
                     case 0 -> {
                         byte[] d = new byte[len];
@@ -60,7 +60,7 @@ class SnapshotsTest {
                     }
                     default -> {
                         image.discard(off, len);
-                        long cs = image.clusterSize();
+                        long cs = image.info().clusterSize();
                         for (long c = (off + cs - 1) / cs * cs; c + cs <= off + len; c += cs) {
                             java.util.Arrays.fill(oracle, (int) c, (int) (c + cs), (byte) 0);
                         }

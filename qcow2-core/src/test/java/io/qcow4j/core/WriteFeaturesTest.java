@@ -125,7 +125,7 @@ class WriteFeaturesTest {
         Qemu.Result cmp = Qemu.besideImage(img, "qemu-img", "compare", "-F", "raw", "d.qcow2", raw.toString());
         assertEquals(0, cmp.exitCode(), cmp.stdout() + cmp.stderr());
         try (Qcow2Image image = Qcow2Image.open(img, OpenOptions.readOnly())) {
-            assertEquals("d.data", image.dataFile());
+            assertEquals("d.data", image.info().dataFile());
             ReferenceImagesTest.assertSame(oracle, ReferenceImagesTest.readAll(image), "data file image");
         }
     }

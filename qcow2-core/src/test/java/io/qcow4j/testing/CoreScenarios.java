@@ -234,14 +234,14 @@ public final class CoreScenarios {
                 writes(6);
                 String name = "snap" + s;
                 names.add(name);
-                created.add(plan("create snapshot " + name, h -> h.image.createSnapshot(name)));
+                created.add(plan("create snapshot " + name, h -> h.image.snapshots().create(name)));
                 deleted.add(Integer.MAX_VALUE);
                 writes(4);
                 if (s >= 1) {
                     // delete the one before: its clusters, shared or not, go back
                     String old = names.get(s - 1);
                     int idx = s - 1;
-                    deleted.set(idx, plan("delete snapshot " + old, h -> h.image.deleteSnapshot(old)));
+                    deleted.set(idx, plan("delete snapshot " + old, h -> h.image.snapshots().delete(old)));
                 }
             }
             writes(4);

@@ -119,7 +119,7 @@ final class AmendCommand {
             }
             Map<String, String> values = parse(opts);
             bar.print(0f, 0);
-            if (img.isEncrypted() && values.keySet().stream().anyMatch(k -> k.startsWith("encrypt."))) {
+            if (img.info().encrypted() && values.keySet().stream().anyMatch(k -> k.startsWith("encrypt."))) {
                 try {
                     keyslots(img, values, force);
                 } catch (AmendException e) {
@@ -176,10 +176,10 @@ final class AmendCommand {
             }
             byte[] secret = ObjectOption.secret(v.get("encrypt.new-secret"));
             long iterTime = v.containsKey("encrypt.iter-time") ? OptionList.parseNumber("encrypt.iter-time", v.get("encrypt.iter-time")) : 2000;
-            img.addLuksKeyslot(secret, slot, (int) Math.max(1, Math.min(Integer.MAX_VALUE, iterTime)));
+            img.luks().addKeyslot(secret, slot, (int) Math.max(1, Math.min(Integer.MAX_VALUE, iterTime)));
         } else {
             byte[] old = v.containsKey("encrypt.old-secret") ? ObjectOption.secret(v.get("encrypt.old-secret")) : null;
-            img.eraseLuksKeyslots(slot, old, force);
+            img.luks().eraseKeyslots(slot, old, force);
         }
     }
 
@@ -247,14 +247,14 @@ final class AmendCommand {
                 case "backing_file" -> o.backingFile(value);
                 case "backing_fmt" -> o.backingFormat(value);
                 case "data_file" -> {
-                    if (img.dataFile() == null) {
+                    if (img.info().dataFile() == null) {
                         throw new AmendException("data-file can only be set for images that use an external data file");
                     }
                     o.dataFile(value);
                 }
                 case "data_file_raw" -> {
                     boolean raw = OptionList.parseBool("data_file_raw", value);
-                    if (raw && !img.dataFileRaw()) {
+                    if (raw && !img.info().dataFileRaw()) {
                         throw new AmendException("data-file-raw cannot be set on existing images");
                     }
                     o.dataFileRaw(raw);

@@ -2,9 +2,9 @@ package io.qcow4j.tools;
 
 import io.qcow4j.bitmaps.Bitmaps;
 import io.qcow4j.bitmaps.DirtyBitmap;
+import io.qcow4j.bitmaps.Transaction;
 import io.qcow4j.core.Qcow2Image;
 import io.qcow4j.core.api.BlockDevice;
-import io.qcow4j.core.bitmap.BitmapManager;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.util.ArrayList;
@@ -111,34 +111,45 @@ final class BitmapCommand {
         return 0;
     }
 
-    private static void run(Qcow2Image image, BlockDevice source, List<Action> actions, String bitmap, long g) {
-        Bitmaps bitmaps = Bitmaps.of(image);
-        BitmapManager.State before = image.bitmaps().saveState();
+    /**
+     * The actions as one {@link Transaction} over the image: nothing reaches the disk before
+     * every action succeeded (the close stores), and a failure returns the bitmaps to what
+     * they were, so the close writes nothing.
+     */
+    private static void run(Qcow2Image image, BlockDevice source, List<Action> actions, String bitmap, long g)
+            throws IOException {
+        Transaction tx = Transaction.of(image);
         for (Action a : actions) {
-            try {
-                switch (a.name()) {
-                    case "add" -> {
-                        boolean disabled = actions.stream().anyMatch(x -> x.name().equals("disable"));
-                        Bitmaps.AddOptions o = Bitmaps.AddOptions.defaults().withGranularity(g);
-                        bitmaps.add(bitmap, disabled ? o.disabledBitmap() : o);
-                    }
-                    case "remove" -> bitmaps.remove(bitmap);
-                    case "clear" -> bitmaps.clear(bitmap);
-                    case "enable" -> bitmaps.enable(bitmap);
-                    case "disable" -> bitmaps.disable(bitmap);
-                    case "populate" -> bitmaps.populate(bitmap);
-                    case "merge" -> {
-                        Bitmaps from = source == null ? bitmaps : Bitmaps.of((Qcow2Image) source);
-                        DirtyBitmap src = from.get(a.source());
-                        bitmaps.merge(bitmap, src);
-                    }
-                    default -> throw new IllegalStateException(a.name());
+            tx.step(0, bitmaps -> {
+                try {
+                    apply(bitmaps, a, source, actions, bitmap, g);
+                } catch (IOException | RuntimeException e) {
+                    throw new CliException("Operation " + a.name() + " on bitmap " + bitmap + " failed: " + Images.reason(e), 1, e);
                 }
-            } catch (IOException | RuntimeException e) {
-                // nothing reached the disk yet: forget every action, so the close writes nothing
-                image.bitmaps().restoreState(before);
-                throw new CliException("Operation " + a.name() + " on bitmap " + bitmap + " failed: " + Images.reason(e), 1, e);
+            });
+        }
+        tx.commit();
+    }
+
+    private static void apply(Bitmaps bitmaps, Action a, BlockDevice source, List<Action> actions, String bitmap, long g)
+            throws IOException {
+        switch (a.name()) {
+            case "add" -> {
+                boolean disabled = actions.stream().anyMatch(x -> x.name().equals("disable"));
+                Bitmaps.AddOptions o = Bitmaps.AddOptions.defaults().withGranularity(g);
+                bitmaps.add(bitmap, disabled ? o.disabledBitmap() : o);
             }
+            case "remove" -> bitmaps.remove(bitmap);
+            case "clear" -> bitmaps.clear(bitmap);
+            case "enable" -> bitmaps.enable(bitmap);
+            case "disable" -> bitmaps.disable(bitmap);
+            case "populate" -> bitmaps.populate(bitmap);
+            case "merge" -> {
+                Bitmaps from = source == null ? bitmaps : Bitmaps.of((Qcow2Image) source);
+                DirtyBitmap src = from.get(a.source());
+                bitmaps.merge(bitmap, src);
+            }
+            default -> throw new IllegalStateException(a.name());
         }
     }
 }

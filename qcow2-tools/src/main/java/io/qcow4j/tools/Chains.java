@@ -77,8 +77,8 @@ final class Chains {
         String name = top;
         for (int d = 0; d < chain.depth(); d++) {
             names.add(name);
-            if (chain.layers().get(d) instanceof Qcow2Image q && q.backingFile() != null) {
-                name = Images.combine(name, q.backingFile());
+            if (chain.layers().get(d) instanceof Qcow2Image q && q.chain().backingFile() != null) {
+                name = Images.combine(name, q.chain().backingFile());
             } else {
                 break;
             }

@@ -81,7 +81,7 @@ final class CommitCommand {
             // the library points the top at the base; qemu-img leaves the top's header alone
             // (its data stays, -b implying -d, so it reads the same through either)
             try (Qcow2Image top = Qcow2Image.open(Cwd.path(file), OpenOptions.readWrite().openBacking(false).warnings(CliWarnings.sink()))) {
-                top.setBackingFile(done.oldBacking(), done.oldBackingFormat(), null);
+                top.chain().setBackingFile(done.oldBacking(), done.oldBackingFormat(), null);
             }
         }
         if (!quiet) {
@@ -114,7 +114,7 @@ final class CommitCommand {
             throw new CliException("--merge-bitmaps: '" + Chains.names(file, chain).get(baseDepth)
                     + "' is a raw image, which has no bitmaps");
         }
-        Committed done = new Committed(baseDepth, chain.top().backingFile(), chain.top().backingFormat());
+        Committed done = new Committed(baseDepth, chain.top().chain().backingFile(), chain.top().chain().backingFormat());
         boolean keep = drop || base != null; // qemu-img: -b implies -d
         int depth = baseDepth;
         // qemu-img opens the base read-write before the job starts, and words a failure so

@@ -1,9 +1,8 @@
 package io.qcow4j.tools;
 
-import io.qcow4j.core.Qcow2Image;
-import io.qcow4j.core.RawImage;
 import io.qcow4j.core.api.BlockDevice;
 import io.qcow4j.core.api.BlockStatus;
+import io.qcow4j.core.api.FileImage;
 import io.qcow4j.nbd.client.NbdClient;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -49,6 +48,11 @@ final class ConvertCopy {
     private static final int NBD_BATCH = 8 << 20;
     /** Batches in flight: one being read, one being written, one ready. */
     private static final int BUFFERS = 3;
+    /** Mapped batches the writes are done with, to unmap (on the reader thread, or at the end). */
+    private final java.util.concurrent.ConcurrentLinkedQueue<ByteBuffer> written =
+            new java.util.concurrent.ConcurrentLinkedQueue<>();
+    /** A free slot whose batch buffer is not allocated yet. */
+    private static final ByteBuffer EMPTY_SLOT = ByteBuffer.allocateDirect(0);
 
     /**
      * How to copy.
@@ -85,6 +89,8 @@ final class ConvertCopy {
     private final Mode mode;
     private final Progress bar;
     private final int chunk;
+    /** The target allocates in clusters (the chunks): a part of one is copied by the engine, in Java. */
+    private final boolean targetClusters;
     private final int batchSize;
     private final BlockingQueue<ByteBuffer> free = new ArrayBlockingQueue<>(BUFFERS);
     private final BlockingQueue<Step> steps = new ArrayBlockingQueue<>(BUFFERS + 1);
@@ -97,6 +103,8 @@ final class ConvertCopy {
     private static final String QEMU_READ_ERROR = "Input/output error";
     /** The source's file (raw or qcow2), mapped a batch at a time (null: read as usual). */
     private MappedWindow map;
+    /** The source when it is mapped: where its batches lie in the file. */
+    private FileImage mappedSource;
     /** The batches' zero chunks, found on the reader thread. */
     private ZeroChunks zeroChunks;
     /** The batches written, on this thread. */
@@ -110,7 +118,9 @@ final class ConvertCopy {
         this.target = target;
         this.mode = mode;
         this.bar = bar;
-        this.chunk = target instanceof Qcow2Image q ? q.clusterSize() : RAW_CHUNK;
+        int clusterSize = target instanceof FileImage f ? f.clusterSize() : 0;
+        this.targetClusters = clusterSize > 0;
+        this.chunk = targetClusters ? clusterSize : RAW_CHUNK;
         int batch = source instanceof NbdClient ? NBD_BATCH : BATCH;
         this.batchSize = Math.max(chunk, batch - batch % chunk);
         this.writes = new ConvertWrites(target, mode, chunk);
@@ -119,12 +129,14 @@ final class ConvertCopy {
     /** Copies the first {@code size} bytes of the source. */
     void run(long size) {
         for (int i = 0; i < BUFFERS; i++) {
-            free.add(ByteBuffer.allocateDirect(batchSize));
+            // a slot: its buffer is allocated when a batch is first read into it (a mapped
+            // batch needs none: 12 MiB of memory never touched)
+            free.add(EMPTY_SLOT);
         }
         // --salvage reads sector by sector; -c, an encrypted or NBD target read the data in Java
-        boolean kernelWrites = !mode.compress() && (target instanceof RawImage
-                || target instanceof Qcow2Image q && !q.isEncrypted());
-        map = salvage == null && kernelWrites ? MappedWindow.ofFile(source) : null;
+        boolean kernelWrites = !mode.compress() && target instanceof FileImage f && !f.isEncrypted();
+        mappedSource = salvage == null && kernelWrites && source instanceof FileImage f ? f : null;
+        map = mappedSource == null ? null : MappedWindow.ofFile(mappedSource);
         zeroChunks = new ZeroChunks(mode, chunk, map == null ? null : ByteBuffer.allocateDirect(64 << 10));
         String program = Program.name(); // the reader's messages speak as this command does
         Thread reader = new Thread(() -> {
@@ -158,6 +170,7 @@ final class ConvertCopy {
             }
         } finally {
             stop(reader);
+            unmapWritten();
             if (map != null) {
                 map.close(); // (the mappings made stay valid until released)
             }
@@ -211,6 +224,9 @@ final class ConvertCopy {
                         }
                         if (m != null) {
                             MappedWindow.release(m);
+                        }
+                        if (buf.capacity() < batchSize) {
+                            buf = ByteBuffer.allocateDirect(batchSize);
                         }
                         readBatch(buf, b, len);
                         put(new Step(b, len, buf, zeroChunks.classify(buf, len), runEnd, 0, b + len, null));
@@ -272,14 +288,11 @@ final class ConvertCopy {
         if (map == null) {
             return -1;
         }
-        if (target instanceof Qcow2Image && length % chunk != 0) {
+        if (targetClusters && length % chunk != 0) {
             return -1; // a part of a cluster: the engine copies it in Java
         }
-        if (!(source instanceof Qcow2Image q)) {
-            return offset; // a raw image
-        }
         try {
-            return q.hostRun(offset, length);
+            return mappedSource.hostRun(offset, length); // a raw image: the offset itself
         } catch (IOException | RuntimeException e) {
             return -1; // the ordinary read says what is wrong
         }
@@ -372,6 +385,7 @@ final class ConvertCopy {
             try {
                 ByteBuffer b = free.poll(50, TimeUnit.MILLISECONDS);
                 if (b != null) {
+                    unmapWritten();
                     return b;
                 }
             } catch (InterruptedException e) {
@@ -458,13 +472,20 @@ final class ConvertCopy {
             throw cutShort(s.offset(), e);
         } finally {
             writes.dropData();
-            MappedWindow.release(s.buf());
+            written.add(s.buf()); // unmapped by the reader: munmap's page-table walk and TLB flush off this thread
             free.add(s.home());
         }
     }
 
     private void copyBatch(Step s) {
         writes.copyBatch(s.buf(), s.chunks(), s.offset(), s.length(), s.runEnd());
+    }
+
+    /** Unmaps the mapped batches already written. */
+    private void unmapWritten() {
+        for (ByteBuffer m; (m = written.poll()) != null; ) {
+            MappedWindow.release(m);
+        }
     }
 
     private boolean shorterThan(long end) {

@@ -1,9 +1,6 @@
 package io.qcow4j.tools;
 
-import io.qcow4j.core.Qcow2Image;
-import io.qcow4j.core.RawImage;
 import io.qcow4j.core.api.BlockDevice;
-import io.qcow4j.nbd.client.NbdClient;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 
@@ -134,38 +131,23 @@ final class ConvertWrites {
 
     private void writeAt(long offset, ByteBuffer data) {
         try {
-            if (target instanceof Qcow2Image q) {
-                if (mode.compress()) {
-                    q.writeCompressed(offset, data);
-                } else {
-                    q.write(offset, data);
-                }
-            } else if (target instanceof NbdClient nbd) {
-                nbd.write(offset, data);
+            if (mode.compress()) {
+                target.writeCompressed(offset, data);
             } else {
-                ((RawImage) target).write(offset, data);
+                target.write(offset, data);
             }
         } catch (IOException | RuntimeException e) {
             throw new CliException("error while writing at byte " + offset + ": " + Images.reason(e), 1, e);
         }
     }
 
-    /** Zeros over [from, to) of the target: zero clusters in a qcow2 image, zero bytes in a raw one. */
+    /**
+     * Zeros over [from, to) of the target: zero clusters in a qcow2 image, NBD_CMD_WRITE_ZEROES
+     * to an export, zero bytes in a raw file (its writes of up to 1 MiB).
+     */
     void zeros(long from, long to) {
         try {
-            if (target instanceof Qcow2Image q) {
-                q.writeZeroes(from, to - from);
-                return;
-            }
-            if (target instanceof NbdClient nbd) {
-                nbd.writeZeroes(from, to - from);
-                return;
-            }
-            ByteBuffer z = ByteBuffer.allocate((int) Math.min(1 << 20, to - from));
-            for (long p = from; p < to; p += z.capacity()) {
-                z.clear().limit((int) Math.min(z.capacity(), to - p));
-                ((RawImage) target).write(p, z);
-            }
+            target.writeZeroes(from, to - from);
         } catch (IOException | RuntimeException e) {
             throw new CliException("error while writing at byte " + from + ": " + Images.reason(e), 1, e);
         }

@@ -80,7 +80,7 @@ final class DataRuns implements Closeable {
     private BlockDevice layer(int depth) {
         BlockDevice layer = chain;
         for (int i = 0; i < depth && layer instanceof Qcow2Image q; i++) {
-            layer = q.backing();
+            layer = q.chain().backing();
         }
         return layer;
     }
@@ -91,8 +91,9 @@ final class DataRuns implements Closeable {
             return r.path();
         }
         if (layer instanceof Qcow2Image q) {
-            if (q.dataFile() != null) {
-                return q.path() == null ? null : q.path().resolveSibling(q.dataFile());
+            String dataFile = q.info().dataFile();
+            if (dataFile != null) {
+                return q.path() == null ? null : q.path().resolveSibling(dataFile);
             }
             return q.path();
         }
@@ -108,13 +109,13 @@ final class DataRuns implements Closeable {
         try {
             Path file = image.path();
             long length = java.nio.file.Files.size(file);
-            long cs = image.clusterSize();
+            long cs = image.info().clusterSize();
             long realClusters = DiskUsage.allocatedBytes(file) / cs;
             long threshold = Math.max(realClusters * 10 / 9, realClusters + 2);
             long clusters = (length + cs - 1) / cs;
             long inUse = 0;
             synchronized (image) {
-                var refcounts = image.engineParts().refcounts();
+                var refcounts = image.engine().engineParts().refcounts();
                 for (long i = 0; i < clusters && inUse < threshold; i++) {
                     if (refcounts.get(i) != 0) {
                         inUse++;

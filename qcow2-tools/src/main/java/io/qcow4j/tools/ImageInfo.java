@@ -1,10 +1,11 @@
 package io.qcow4j.tools;
 
+import io.qcow4j.bitmaps.Bitmaps;
 import io.qcow4j.core.Qcow2Image;
+import io.qcow4j.core.Qcow2Info;
 import io.qcow4j.core.Snapshot;
 import io.qcow4j.core.api.BlockDevice;
 import io.qcow4j.core.crypto.LuksHeader;
-import io.qcow4j.core.format.BitmapDirectoryEntry;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Path;
@@ -55,43 +56,46 @@ final class ImageInfo {
         // the image file alone: qemu 7.2 counts neither the data file nor the backing file
         info.actualSize = DiskUsage.allocatedBytes(Cwd.path(name));
         if (dev instanceof Qcow2Image img) {
-            info.clusterSize = img.clusterSize();
-            info.encrypted = img.isEncrypted();
-            info.dirty = img.isDirty();
-            info.backingFilename = img.backingFile();
+            Qcow2Info format = img.info();
+            info.clusterSize = format.clusterSize();
+            info.encrypted = format.encrypted();
+            info.dirty = format.dirty();
+            info.backingFilename = img.chain().backingFile();
             if (info.backingFilename != null) {
                 info.fullBackingFilename = Images.combine(name, info.backingFilename);
-                info.backingFormat = img.backingFormat();
+                info.backingFormat = img.chain().backingFormat();
             }
-            info.snapshots = img.snapshots();
+            info.snapshots = img.snapshots().list();
             info.qcow2Data = qcow2Data(img);
         }
         return info;
     }
 
     private static Map<String, Object> qcow2Data(Qcow2Image img) {
+        Qcow2Info format = img.info();
+        LuksHeader luksHeader = img.luks().header();
         Map<String, Object> d = new LinkedHashMap<>();
-        boolean v3 = img.version() >= 3;
+        boolean v3 = format.version() >= 3;
         d.put("compat", v3 ? "1.1" : "0.10");
-        d.put("compression-type", img.compressionType().qemuName());
+        d.put("compression-type", format.compressionType().qemuName());
         if (v3) {
-            d.put("lazy-refcounts", img.lazyRefcounts());
+            d.put("lazy-refcounts", format.lazyRefcounts());
         }
         List<Object> bitmaps = bitmaps(img);
         if (!bitmaps.isEmpty()) {
             d.put("bitmaps", bitmaps);
         }
-        d.put("refcount-bits", img.refcountBits());
-        if (img.luksHeader() != null) {
-            d.put("encrypt", luks(img.luksHeader()));
+        d.put("refcount-bits", format.refcountBits());
+        if (luksHeader != null) {
+            d.put("encrypt", luks(luksHeader));
         }
-        if (v3 && img.dataFile() != null) {
-            d.put("data-file", img.dataFile());
-            d.put("data-file-raw", img.dataFileRaw());
+        if (v3 && format.dataFile() != null) {
+            d.put("data-file", format.dataFile());
+            d.put("data-file-raw", format.dataFileRaw());
         }
         if (v3) {
-            d.put("corrupt", img.isCorrupt());
-            d.put("extended-l2", img.extendedL2());
+            d.put("corrupt", format.corrupt());
+            d.put("extended-l2", format.extendedL2());
         }
         return d;
     }
@@ -127,10 +131,7 @@ final class ImageInfo {
     /** The bitmap directory as stored on disk: flags ("in-use", "auto"), name, granularity. */
     private static List<Object> bitmaps(Qcow2Image img) {
         List<Object> list = new ArrayList<>();
-        if (img.bitmaps() == null) {
-            return list;
-        }
-        for (BitmapDirectoryEntry e : img.bitmaps().diskEntries()) {
+        for (Bitmaps.Stored e : Bitmaps.of(img).stored()) {
             List<Object> flags = new ArrayList<>();
             if (e.inUse()) {
                 flags.add("in-use");
@@ -140,8 +141,8 @@ final class ImageInfo {
             }
             Map<String, Object> m = new LinkedHashMap<>();
             m.put("flags", flags);
-            m.put("name", e.name);
-            m.put("granularity", 1L << e.granularityBits);
+            m.put("name", e.name());
+            m.put("granularity", e.granularity());
             list.add(m);
         }
         return list;

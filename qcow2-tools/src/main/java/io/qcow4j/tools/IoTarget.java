@@ -62,7 +62,7 @@ final class IoTarget {
 
     /** The cluster size compressed writes must be aligned to, or 0 (raw). */
     int clusterSize() {
-        return dev instanceof Qcow2Image img ? img.clusterSize() : 0;
+        return dev instanceof Qcow2Image img ? img.info().clusterSize() : 0;
     }
 
     void flush() throws IOException {

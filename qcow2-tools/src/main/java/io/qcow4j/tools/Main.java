@@ -1,5 +1,6 @@
 package io.qcow4j.tools;
 
+import io.qcow4j.core.storage.Warmup;
 import java.io.FileDescriptor;
 import java.io.FileOutputStream;
 import java.io.OutputStreamWriter;
@@ -18,7 +19,31 @@ public final class Main {
     static final String DEBUG_FLAG = "--debug";
 
     public static void main(String[] args) {
+        warmUp(args);
         System.exit(run(args));
+    }
+
+    /** Commands that open an image read-write, so Chronicle Bytes maps its metadata. */
+    private static final java.util.Set<String> READ_WRITE = java.util.Set.of("amend", "bitmap", "commit", "rebase",
+            "resize", "snapshot");
+
+    /**
+     * Starts initialising the native and mapping machinery the command needs beside this
+     * thread ({@link Warmup}). Not for info and check, which start on their own archives of
+     * few classes and are measured by their start-up and memory, nor for the long-running
+     * nbd server or a bare --help.
+     */
+    private static void warmUp(String[] args) {
+        if (args.length == 0 || args[0].startsWith("-") || args[0].equals("info") || args[0].equals("check")
+                || args[0].equals("nbd")) {
+            return;
+        }
+        List<String> a = List.of(args);
+        boolean readWrite = READ_WRITE.contains(args[0])
+                || args[0].equals("convert") && (a.contains("-Oqcow2") || a.indexOf("-O") >= 0
+                        && a.indexOf("-O") + 1 < a.size() && a.get(a.indexOf("-O") + 1).equals("qcow2"))
+                || args[0].equals("io") && !a.contains("-r");
+        Warmup.start(readWrite);
     }
 
     /** Runs one command line and returns its exit code; never throws, never exits. */

@@ -241,12 +241,13 @@ final class MapCommand {
         BlockDevice d = dev;
         while (d != null) {
             if (d instanceof Qcow2Image img) {
-                names.add(img.dataFile() != null ? Images.combine(layer, img.dataFile()) : layer);
-                if (img.backing() == null || img.backingFile() == null) {
+                String dataFile = img.info().dataFile();
+                names.add(dataFile != null ? Images.combine(layer, dataFile) : layer);
+                if (img.chain().backing() == null || img.chain().backingFile() == null) {
                     break;
                 }
-                layer = Images.combine(layer, img.backingFile());
-                d = img.backing();
+                layer = Images.combine(layer, img.chain().backingFile());
+                d = img.chain().backing();
             } else {
                 names.add(layer);
                 break;

@@ -1,7 +1,6 @@
 package io.qcow4j.tools;
 
-import io.qcow4j.core.RawImage;
-import io.qcow4j.core.api.BlockDevice;
+import io.qcow4j.core.api.FileImage;
 import java.io.IOException;
 import java.lang.reflect.Field;
 import java.lang.reflect.Method;
@@ -12,11 +11,12 @@ import java.nio.file.Files;
 import java.nio.file.StandardOpenOption;
 
 /**
- * A raw image's file seen through one read-only mapping of up to {@link #WINDOW} bytes at a
- * time, unmapped as soon as the next one is made (mapped pages count as the process's
- * memory): compare reads the raw side without copying it (the page cache's pages are
- * compared in place). Only for a regular file, and only within its length at the time of
- * mapping; anything else returns null and the caller reads as usual.
+ * An image's file (raw or qcow2) mapped read-only: convert maps a source's batch with
+ * {@link #mapOwn} and writes it from the page cache's pages; {@link #slice} sees the file
+ * through one mapping of up to {@link #WINDOW} bytes at a time, unmapped as soon as the
+ * next one is made (mapped pages count as the process's memory). Only for a regular file,
+ * and only within its length at the time of mapping; anything else returns null and the
+ * caller reads as usual.
  */
 final class MappedWindow implements AutoCloseable {
     static final int WINDOW = 4 << 20;
@@ -30,33 +30,20 @@ final class MappedWindow implements AutoCloseable {
         this.channel = channel;
     }
 
-    /** A mapped view of {@code dev}'s file when it is a raw image in a regular file, else null. */
-    static MappedWindow of(BlockDevice dev) {
-        if (!(dev instanceof RawImage raw) || raw.path() == null || !Files.isRegularFile(raw.path()) || UNMAP == null) {
+    /**
+     * The file of {@code image} for {@link #mapOwn}, whose bytes a caller may read in place
+     * where {@link FileImage#hostRun} says (a raw image's guest offsets are file offsets),
+     * when it is a regular file; else null.
+     */
+    static MappedWindow ofFile(FileImage image) {
+        if (image.path() == null || !Files.isRegularFile(image.path()) || UNMAP == null) {
             return null;
         }
         try {
-            return new MappedWindow(FileChannel.open(raw.path(), StandardOpenOption.READ));
+            return new MappedWindow(FileChannel.open(image.path(), StandardOpenOption.READ));
         } catch (IOException | RuntimeException e) {
             return null;
         }
-    }
-
-    /**
-     * The file of {@code dev} for {@link #mapOwn} when it is a regular file whose bytes a
-     * caller may read in place: a raw image's (guest offsets are file offsets) or a qcow2
-     * image's (through {@link io.qcow4j.core.Qcow2Image#hostRun}); else null.
-     */
-    static MappedWindow ofFile(BlockDevice dev) {
-        if (dev instanceof io.qcow4j.core.Qcow2Image q && q.path() != null && Files.isRegularFile(q.path())
-                && UNMAP != null) {
-            try {
-                return new MappedWindow(FileChannel.open(q.path(), StandardOpenOption.READ));
-            } catch (IOException | RuntimeException e) {
-                return null;
-            }
-        }
-        return of(dev);
     }
 
     /**

@@ -1,8 +1,9 @@
 package io.qcow4j.tools;
 
+import io.qcow4j.bitmaps.Bitmaps;
+import io.qcow4j.bitmaps.DirtyBitmap;
 import io.qcow4j.core.Qcow2Image;
 import io.qcow4j.core.api.BlockDevice;
-import io.qcow4j.core.bitmap.PersistentBitmap;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.util.ArrayList;
@@ -278,9 +279,9 @@ final class MeasureCommand {
             }
             long full = Qcow2Measure.fullyAllocated(virtualSize, clusterSize, (int) refcountBits, extendedL2);
             Map<String, Object> r = new LinkedHashMap<>();
-            if (version >= 3 && image instanceof Qcow2Image q && q.version() >= 3) {
+            if (version >= 3 && image instanceof Qcow2Image q && q.info().version() >= 3) {
                 List<Qcow2Measure.Bitmap> bitmaps = new ArrayList<>();
-                for (PersistentBitmap b : q.bitmaps().list()) {
+                for (DirtyBitmap b : Bitmaps.of(q).list()) {
                     if (b.isPersistent()) {
                         bitmaps.add(new Qcow2Measure.Bitmap(b.name(), b.granularity(), Images.virtualSize(q)));
                     }

@@ -105,7 +105,7 @@ final class RebaseCommand {
             }
             try {
                 ChainOps.guard(change, () -> {
-                    image.setBackingFile(name, name == null ? null : backingFormat, null);
+                    image.chain().setBackingFile(name, name == null ? null : backingFormat, null);
                     image.close();
                 });
             } finally {
@@ -149,7 +149,7 @@ final class RebaseCommand {
         }
         try {
             Path self = Cwd.path(file).toRealPath();
-            for (BlockDevice d = dev; d != null; d = d instanceof Qcow2Image q ? q.backing() : null) {
+            for (BlockDevice d = dev; d != null; d = d instanceof Qcow2Image q ? q.chain().backing() : null) {
                 if (d.path() != null && d.path().toRealPath().equals(self)) {
                     throw new CliException(prefix + "'" + file + "' would become its own backing file");
                 }

@@ -85,12 +85,12 @@ final class SnapshotCommand {
 
     /** qemu-img's dump_snapshots: nothing at all when there are none. */
     private static void list(Qcow2Image image, PrintWriter out) {
-        if (image == null || image.snapshots().isEmpty()) {
+        if (image == null || image.snapshots().list().isEmpty()) {
             return;
         }
         out.println("Snapshot list:");
         out.println(ImageInfo.snapshotHeader());
-        for (Snapshot s : image.snapshots()) {
+        for (Snapshot s : image.snapshots().list()) {
             out.println(ImageInfo.snapshotLine(s));
         }
     }
@@ -101,7 +101,7 @@ final class SnapshotCommand {
             throw new CliException(prefix + "-95 (Operation not supported)");
         }
         try {
-            image.createSnapshot(truncate(name));
+            image.snapshots().create(truncate(name));
         } catch (SnapshotException e) {
             throw new CliException(prefix + switch (e.reason()) {
                 case NOT_SUPPORTED -> "-95 (Operation not supported)";
@@ -121,7 +121,7 @@ final class SnapshotCommand {
             throw new CliException(prefix + "Block driver does not support snapshots");
         }
         try {
-            image.applySnapshot(name);
+            image.snapshots().apply(name);
         } catch (IllegalArgumentException e) {
             throw new CliException(prefix + "Failed to load snapshot: No such file or directory", 1, e);
         } catch (SnapshotException e) {
@@ -139,12 +139,12 @@ final class SnapshotCommand {
     private void delete(Qcow2Image image) {
         String prefix = "Could not delete snapshot '" + name + "': ";
         Snapshot target = image == null ? null
-                : image.snapshots().stream().filter(s -> s.name().equals(name)).findFirst().orElse(null);
+                : image.snapshots().list().stream().filter(s -> s.name().equals(name)).findFirst().orElse(null);
         if (target == null) {
             throw new CliException(prefix + "snapshot not found");
         }
         try {
-            image.deleteSnapshot(target.id());
+            image.snapshots().delete(target.id());
         } catch (IOException | RuntimeException e) {
             throw new CliException(prefix + Images.reason(e), 1, e);
         }

@@ -42,10 +42,10 @@ record SnapshotParam(String id, String name, String idOrName) {
             throw new CliException("Failed to load snapshot: Block format '" + image.formatName()
                     + "' used by device '' does not support temporarily loading internal snapshots");
         }
-        for (Snapshot s : q.snapshots()) {
-            if (matches(s, q.snapshots())) {
+        for (Snapshot s : q.snapshots().list()) {
+            if (matches(s, q.snapshots().list())) {
                 try {
-                    return q.snapshot(s.id());
+                    return q.snapshots().view(s.id());
                 } catch (java.io.IOException | RuntimeException e) {
                     throw new CliException("Failed to load snapshot: " + Images.reason(e), 1, e);
                 }

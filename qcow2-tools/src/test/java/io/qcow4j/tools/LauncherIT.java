@@ -25,6 +25,21 @@ class LauncherIT {
     }
 
     @Test
+    void convertWithItsWarmUpThread(@TempDir Path dir) {
+        // the launcher's convert starts JNA and Chronicle on a warm-up thread beside the main
+        // one (Warmup): the copy is the same, qemu-img's check is clean, nothing on stderr
+        Cli.qemuImg(dir, "create", "-q", "-f", "raw", "a.raw", "8M").assertOk();
+        Cli.qemuIo(dir, "-f", "raw", "-c", "write -P 0x3c 1M 3M", "a.raw").assertOk();
+        Qemu.Result r = Cli.qcow4jProcess(dir, "convert", "-O", "qcow2", "a.raw", "b.qcow2").assertOk();
+        assertEquals("", r.stderr(), "no noise from the warm-up thread");
+        Cli.qemuImg(dir, "check", "b.qcow2").assertOk();
+        Cli.qemuImg(dir, "compare", "a.raw", "b.qcow2").assertOk();
+        Qemu.Result back = Cli.qcow4jProcess(dir, "convert", "-O", "raw", "b.qcow2", "c.raw").assertOk();
+        assertEquals("", back.stderr());
+        Cli.qemuImg(dir, "compare", "-f", "raw", "-F", "raw", "a.raw", "c.raw").assertOk();
+    }
+
+    @Test
     void javaDashJarWritesWithoutFlags(@TempDir Path dir) {
         // the jar's manifest (Add-Opens, Add-Exports) gives Chronicle its access: no flags here,
         // no warning, nothing on stderr

@@ -2,6 +2,7 @@ package io.qcow4j.tools;
 
 import static com.tngtech.archunit.base.DescribedPredicate.not;
 import static com.tngtech.archunit.core.domain.JavaClass.Predicates.resideInAPackage;
+import static com.tngtech.archunit.lang.syntax.ArchRuleDefinition.noClasses;
 import static com.tngtech.archunit.library.Architectures.layeredArchitecture;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static com.tngtech.archunit.library.dependencies.SlicesRuleDefinition.slices;
@@ -17,6 +18,7 @@ import io.qcow4j.backup.BackupSet;
 import io.qcow4j.backup.s3.S3Location;
 import io.qcow4j.bitmaps.Bitmaps;
 import io.qcow4j.core.Qcow2Image;
+import io.qcow4j.core.bitmap.WriteTracking;
 import io.qcow4j.nbd.client.NbdClient;
 import org.junit.jupiter.api.Test;
 
@@ -57,6 +59,26 @@ class ModulesTest {
                 .whereLayer("backup").mayOnlyBeAccessedByLayers("backup-s3", "tools")
                 .whereLayer("nbd").mayOnlyBeAccessedByLayers("backup", "backup-s3", "tools")
                 .whereLayer("bitmaps").mayOnlyBeAccessedByLayers("nbd", "backup", "backup-s3", "tools")
+                .check(ALL);
+    }
+
+    /**
+     * The engine's bitmaps ({@code io.qcow4j.core.bitmap}: its write-tracking hook, the
+     * ImageBitmaps and bits the bitmaps module builds on) are seen by core and the bitmaps
+     * module only: the other modules use Bitmaps, DirtyBitmap and Transaction.
+     */
+    @Test
+    void onlyTheBitmapsModuleSeesTheEngineBitmaps() {
+        noClasses().that().resideOutsideOfPackages("io.qcow4j.core..", "io.qcow4j.bitmaps..")
+                .should().dependOnClassesThat().resideInAPackage("io.qcow4j.core.bitmap..")
+                .check(ALL);
+    }
+
+    /** The bitmaps' write-tracking hook is the engine's: no other package, of core or above, holds it. */
+    @Test
+    void onlyTheEngineSeesTheWriteTrackingHook() {
+        noClasses().that().resideOutsideOfPackages("io.qcow4j.core.bitmap..", "io.qcow4j.core.engine..")
+                .should().dependOnClassesThat().belongToAnyOf(WriteTracking.class)
                 .check(ALL);
     }
 

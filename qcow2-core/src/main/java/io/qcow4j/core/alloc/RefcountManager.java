@@ -1,17 +1,16 @@
 package io.qcow4j.core.alloc;
 
 import java.io.IOException;
-import java.util.ArrayList;
-import java.util.List;
 
 import io.qcow4j.core.api.CorruptImageException;
-import io.qcow4j.core.format.HostOffsets;
 import io.qcow4j.core.format.RefcountBlock;
 import io.qcow4j.core.storage.Storage;
 
 /**
  * Refcount table and blocks ({@code == Host cluster management ==}), and the cluster
- * allocator on top of them.
+ * allocator on top of them: the table and its blocks are read, checked and grown by
+ * {@link RefcountTable}, free clusters are found by {@link FreeClusterSearch}; this class
+ * changes the counts, in the order below.
  *
  * <p>Ordering, so that a crash (a power failure included) leaves at worst leaked clusters:
  * a new refcount block is written and flushed before the table entry that points at it; a
@@ -41,22 +40,10 @@ public final class RefcountManager {
     private final long entriesPerBlock;
     private final long maxRefcount;
     private final TableMoveListener listener;
-    private final boolean untrusted;
-    private long tableOffset;
-    private int tableClusters;
-    private long[] table;
-    private long freeHint;
-    /** Clusters chosen by an allocation in progress, not yet refcounted: [start, end) pairs. */
-    private final List<long[]> pending = new ArrayList<>();
+    private final RefcountTable table;
+    private final FreeClusterSearch search;
     /** Next free byte for compressed data, or 0 when no cluster is partly used. */
     private long freeByteOffset;
-    /** Clusters the allocator must not hand out whatever their refcount says (repair). */
-    private java.util.function.LongPredicate excluded = c -> false;
-    private boolean exclusionActive;
-    /** Names the metadata the engine knows at a host cluster, or null; see {@link #setAllocationGuard}. */
-    private java.util.function.LongFunction<String> guard = c -> null;
-    /** Sorted refcount block offsets for {@link #metadataAt}; null when the table changed since. */
-    private long[] blockOffsets;
     /** Frees waiting for their dropped references to be durable: cluster index, count. */
     private final java.util.HashMap<Long, Long> pendingFrees = new java.util.HashMap<>();
     private boolean deferFrees;
@@ -75,7 +62,6 @@ public final class RefcountManager {
      */
     public RefcountManager(Storage storage, int clusterBits, int refcountOrder, long tableOffset,
                            int tableClusters, TableMoveListener listener, boolean untrusted) throws IOException {
-        this.untrusted = untrusted;
         this.storage = storage;
         this.clusterBits = clusterBits;
         this.clusterSize = 1 << clusterBits;
@@ -83,44 +69,13 @@ public final class RefcountManager {
         this.entriesPerBlock = RefcountBlock.entriesPerBlock(clusterBits, refcountOrder);
         this.maxRefcount = RefcountBlock.maxRefcount(refcountOrder);
         this.listener = listener;
-        loadTable(tableOffset, tableClusters);
-        this.freeHint = 1;
-    }
-
-    private void loadTable(long offset, int clusters) throws IOException {
-        // qemu's rules and words first (it refuses these even to check), then ours for a writer
-        long bytes = Integer.toUnsignedLong(clusters) * clusterSize;
-        if (bytes > MAX_TABLE_BYTES) {
-            throw new CorruptImageException("refcount table", offset, "Reference count table too large");
-        }
-        if (!HostOffsets.aligned(offset, clusterSize) || !HostOffsets.fits(offset, bytes, Long.MAX_VALUE)) {
-            throw new CorruptImageException("refcount table", offset, "Reference count table offset invalid");
-        }
-        if (!untrusted) {
-            if (clusters == 0) {
-                throw new CorruptImageException("refcount table", offset, "Image does not contain a reference count table");
-            }
-            HostOffsets.requireCluster(offset, clusterSize, "refcount table", offset, o -> "Refcount table overlaps the header");
-            HostOffsets.requireFits(offset, bytes, storage.length(), "refcount table", offset,
-                    o -> "Refcount table extends past the end of the file");
-        }
-        long[] t = new long[(int) (bytes / 8)];
-        if (HostOffsets.fits(offset, bytes, storage.length())) {
-            storage.readLongs(offset, t, 0, t.length);
-        } else {
-            // untrusted, past the end of the file: those bytes read as zeros, as in qemu
-            java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate((int) bytes);
-            storage.read(offset, b);
-            b.flip().asLongBuffer().get(t);
-        }
-        this.table = t;
-        this.blockOffsets = null;
-        this.tableOffset = offset;
-        this.tableClusters = clusters;
+        this.table = new RefcountTable(storage, clusterBits, refcountOrder, untrusted);
+        table.load(tableOffset, tableClusters);
+        this.search = new FreeClusterSearch(table);
     }
 
     public long tableOffset() {
-        return tableOffset;
+        return table.offset();
     }
 
     /**
@@ -128,13 +83,13 @@ public final class RefcountManager {
      * structure and pointed the header at it): reads and validates it like at open.
      */
     public void reload(long offset, int clusters) throws IOException {
-        loadTable(offset, clusters);
-        freeHint = 1;
+        table.load(offset, clusters);
+        search.resetHint();
         freeByteOffset = 0;
     }
 
     public int tableClusters() {
-        return tableClusters;
+        return table.clusters();
     }
 
     public long entriesPerBlock() {
@@ -147,11 +102,11 @@ public final class RefcountManager {
 
     /** Raw refcount table entry {@code index} (0 past the table). */
     public long tableEntry(long index) {
-        return index < table.length ? table[(int) index] : 0;
+        return table.entry(index);
     }
 
     public int tableEntries() {
-        return table.length;
+        return table.entries();
     }
 
     /**
@@ -161,11 +116,7 @@ public final class RefcountManager {
      * find a broken block half-way, after it has changed the file.
      */
     public void validateBlocks() throws IOException {
-        for (int i = 0; i < table.length; i++) {
-            if ((table[i] & RefcountBlock.TABLE_OFFSET_MASK) != 0) {
-                blockFor((long) i * entriesPerBlock);
-            }
-        }
+        table.validateBlocks();
     }
 
     /**
@@ -202,7 +153,7 @@ public final class RefcountManager {
     /** Refcount of the cluster at index {@code cluster} (host offset / cluster size), waiting frees deducted. */
     public long get(long cluster) throws IOException {
         Long pending = pendingFrees.isEmpty() ? null : pendingFrees.get(cluster);
-        return pending == null ? stored(cluster) : stored(cluster) - pending;
+        return pending == null ? table.stored(cluster) : table.stored(cluster) - pending;
     }
 
     /**
@@ -220,49 +171,7 @@ public final class RefcountManager {
             }
             return count;
         }
-        java.nio.ByteBuffer buf = java.nio.ByteBuffer.allocate(clusterSize);
-        long count = 0;
-        for (long first = 0; first < end && count <= limit; first += entriesPerBlock) {
-            long block = blockFor(first);
-            if (block == 0) {
-                continue;
-            }
-            buf.clear();
-            storage.read(block, buf);
-            long n = Math.min(entriesPerBlock, end - first);
-            for (long i = 0; i < n; i++) {
-                long word = buf.getLong(RefcountBlock.wordOffset(i, refcountOrder));
-                if (RefcountBlock.get(word, i, refcountOrder) != 0) {
-                    count++;
-                }
-            }
-        }
-        return count;
-    }
-
-    /** The refcount as the refcount block holds it. */
-    private long stored(long cluster) throws IOException {
-        long block = blockFor(cluster);
-        if (block == 0) {
-            return 0;
-        }
-        long index = cluster % entriesPerBlock;
-        long word = storage.readLong(block + RefcountBlock.wordOffset(index, refcountOrder));
-        return RefcountBlock.get(word, index, refcountOrder);
-    }
-
-    private long blockFor(long cluster) throws IOException {
-        long rt = cluster / entriesPerBlock;
-        if (rt >= table.length) {
-            return 0;
-        }
-        long entry = table[(int) rt];
-        long block = entry & RefcountBlock.TABLE_OFFSET_MASK;
-        if (block == 0) {
-            return 0;
-        }
-        return HostOffsets.requireClusterInFile(block, clusterSize, storage.length(), "refcount table", tableOffset + rt * 8,
-                o -> "refcount block offset 0x" + Long.toHexString(o) + " invalid");
+        return table.countStoredInUse(end, limit);
     }
 
     /** Adds {@code delta} to the refcount of every cluster overlapping [offset, offset+length). */
@@ -282,8 +191,7 @@ public final class RefcountManager {
      * a repair knows of uses that the refcounts do not show yet.
      */
     public void setExcluded(java.util.function.LongPredicate inUse) {
-        this.excluded = inUse == null ? c -> false : inUse;
-        this.exclusionActive = inUse != null;
+        search.setExcluded(inUse);
     }
 
     /**
@@ -292,33 +200,12 @@ public final class RefcountManager {
      * check. The guard names that metadata for a cluster index, or returns null.
      */
     public void setAllocationGuard(java.util.function.LongFunction<String> metadataAt) {
-        this.guard = metadataAt;
+        search.setGuard(metadataAt);
     }
 
     /** "the refcount table" or "a refcount block" when the cluster at {@code offset} is one, else null. */
     public String metadataAt(long offset) {
-        long start = offset & -(long) clusterSize;
-        if (start >= tableOffset && start - tableOffset < ((long) tableClusters << clusterBits)) {
-            return "the refcount table";
-        }
-        if (blockOffsets == null) {
-            blockOffsets = java.util.Arrays.stream(table).map(e -> e & RefcountBlock.TABLE_OFFSET_MASK)
-                    .filter(b -> b != 0).sorted().toArray();
-        }
-        return java.util.Arrays.binarySearch(blockOffsets, start) >= 0 ? "a refcount block" : null;
-    }
-
-    private void checkUnused(long start, long n) throws IOException {
-        for (long c = start; c < start + n; c++) {
-            String what = guard.apply(c);
-            if (what != null) {
-                long block = blockFor(c);
-                long at = block == 0 ? tableOffset + c / entriesPerBlock * 8
-                        : block + RefcountBlock.wordOffset(c % entriesPerBlock, refcountOrder);
-                throw new CorruptImageException(block == 0 ? "refcount table" : "refcount block", at,
-                        "cluster 0x" + Long.toHexString(c << clusterBits) + " has refcount 0 but holds " + what);
-            }
-        }
+        return table.metadataAt(offset);
     }
 
     /** Sets the refcount of {@code cluster} to {@code value} (repair), at once. */
@@ -330,11 +217,8 @@ public final class RefcountManager {
         if (delta < 0 && deferFrees) {
             long now = get(cluster) + delta;
             if (now < 0) {
-                long block = blockFor(cluster);
-                throw new CorruptImageException(block == 0 ? "refcount table" : "refcount block",
-                        block == 0 ? tableOffset + cluster / entriesPerBlock * 8
-                                : block + RefcountBlock.wordOffset(cluster % entriesPerBlock, refcountOrder),
-                        "refcount of cluster 0x" + Long.toHexString(cluster << clusterBits) + " would drop below zero");
+                throw table.corrupt(cluster, "refcount of cluster 0x" + Long.toHexString(cluster << clusterBits)
+                        + " would drop below zero");
             }
             pendingFrees.merge(cluster, -delta, Long::sum);
             return;
@@ -344,16 +228,16 @@ public final class RefcountManager {
 
     private void addNow(long cluster, long delta) throws IOException {
         long rt = cluster / entriesPerBlock;
-        if (rt >= table.length) {
+        if (rt >= table.entries()) {
             if (delta < 0) {
-                throw new CorruptImageException("refcount table", tableOffset, "cluster 0x" + Long.toHexString(cluster << clusterBits) + " freed but not refcounted");
+                throw new CorruptImageException("refcount table", table.offset(), "cluster 0x" + Long.toHexString(cluster << clusterBits) + " freed but not refcounted");
             }
             growTable(rt);
         }
-        long block = blockFor(cluster);
+        long block = table.blockFor(cluster);
         if (block == 0) {
             if (delta < 0) {
-                throw new CorruptImageException("refcount table", tableOffset + rt * 8, "cluster 0x" + Long.toHexString(cluster << clusterBits) + " freed but not refcounted");
+                throw new CorruptImageException("refcount table", table.offset() + rt * 8, "cluster 0x" + Long.toHexString(cluster << clusterBits) + " freed but not refcounted");
             }
             block = allocateBlock(rt);
         }
@@ -370,7 +254,7 @@ public final class RefcountManager {
         }
         storage.writeLong(wordOff, RefcountBlock.set(word, index, refcountOrder, now));
         if (now == 0) {
-            freeHint = Math.min(freeHint, cluster);
+            search.freed(cluster);
             if (freeByteOffset != 0 && (freeByteOffset >>> clusterBits) == cluster) {
                 freeByteOffset = 0;
             }
@@ -390,15 +274,14 @@ public final class RefcountManager {
      * {@code reserveBytes} bytes (a table smaller than its clusters needs no more).
      */
     public long allocate(int n, long reserveBytes) throws IOException {
-        long start = findFree(n);
-        long firstFree = firstFreeSeen;
-        checkUnused(start, n);
+        long start = search.find(n);
+        long firstFree = search.firstFreeSeen();
+        search.checkUnused(start, n);
         long offset = start << clusterBits;
         if (reserveBytes > 0) {
             storage.reserve(offset, Math.min(reserveBytes, (long) n << clusterBits));
         }
-        long[] range = {start, start + n};
-        pending.add(range);
+        long[] range = search.hold(start, start + n);
         long done = 0;
         try {
             for (; done < n; done++) {
@@ -414,10 +297,9 @@ public final class RefcountManager {
             }
             throw e;
         } finally {
-            pending.remove(range);
+            search.release(range);
         }
-        // clusters below the first free one stay used: start the next search there
-        freeHint = firstFree == start ? start + n : firstFree;
+        search.allocated(start, n, firstFree);
         return offset;
     }
 
@@ -427,8 +309,8 @@ public final class RefcountManager {
      * block counted elsewhere is freed there, so a crash between leaks it at worst.
      */
     public void dropEmptyBlocks() throws IOException {
-        for (int rt = 0; rt < table.length; rt++) {
-            long block = blockFor((long) rt * entriesPerBlock);
+        for (int rt = 0; rt < table.entries(); rt++) {
+            long block = table.blockFor((long) rt * entriesPerBlock);
             if (block == 0) {
                 continue;
             }
@@ -451,7 +333,7 @@ public final class RefcountManager {
             if (!empty) {
                 continue;
             }
-            setTableEntry(rt, 0);
+            table.setEntry(rt, 0);
             if (!selfCounted) {
                 free(block, clusterSize);
             }
@@ -475,13 +357,12 @@ public final class RefcountManager {
         if (off != 0) {
             long cluster = off >>> clusterBits;
             long endCluster = (off + len - 1) >>> clusterBits;
-            if (stored(cluster) >= maxRefcount) {
+            if (table.stored(cluster) >= maxRefcount) {
                 // as QEMU: a cluster whose refcount is at the width's maximum takes no more
                 off = 0;
             } else if (endCluster == cluster) {
                 add(cluster, 1);
-            } else if (stored(endCluster) == 0 && !isPending(endCluster) && !excluded.test(endCluster)
-                    && guard.apply(endCluster) == null) {
+            } else if (search.isFree(endCluster)) {
                 add(cluster, 1);
                 add(endCluster, 1);
             } else {
@@ -498,84 +379,10 @@ public final class RefcountManager {
         return off;
     }
 
-    private boolean isPending(long cluster) {
-        for (long[] r : pending) {
-            if (cluster >= r[0] && cluster < r[1]) {
-                return true;
-            }
-        }
-        return false;
-    }
-
-    private long pendingEnd() {
-        long end = 0;
-        for (long[] r : pending) {
-            end = Math.max(end, r[1]);
-        }
-        return end;
-    }
-
-    private long firstFreeSeen;
-
-    /** First run of {@code n} free clusters at or after the hint; notes the first free cluster seen. */
-    private long findFree(int n) throws IOException {
-        firstFreeSeen = -1;
-        long found = scanFree(n);
-        if (firstFreeSeen < 0 || firstFreeSeen > found) {
-            firstFreeSeen = found;
-        }
-        return found;
-    }
-
-    private long scanFree(int n) throws IOException {
-        long coverageEnd = (long) table.length * entriesPerBlock;
-        long c = Math.max(1, freeHint);
-        long runStart = c;
-        long run = 0;
-        while (run < n) {
-            if (c >= coverageEnd && !isPending(c) && c >= pendingEnd() && !excluded.test(c)) {
-                // nothing past the table's coverage is allocated
-                return runStart + run == c ? runStart : c;
-            }
-            long block = c < coverageEnd ? blockFor(c) : 0;
-            if (block == 0 && c < coverageEnd && !isPendingIn(c, entriesPerBlock) && !exclusionActive) {
-                // a missing refcount block: its whole range is free
-                if (firstFreeSeen < 0) {
-                    firstFreeSeen = c;
-                }
-                long blockEnd = (c / entriesPerBlock + 1) * entriesPerBlock;
-                run += blockEnd - c;
-                c = blockEnd;
-                continue;
-            }
-            if (!isPending(c) && !excluded.test(c) && stored(c) == 0) {
-                if (firstFreeSeen < 0) {
-                    firstFreeSeen = c;
-                }
-                run++;
-            } else {
-                run = 0;
-                runStart = c + 1;
-            }
-            c++;
-        }
-        return runStart;
-    }
-
-    private boolean isPendingIn(long c, long blockSize) {
-        long blockStart = c - c % blockSize;
-        for (long[] r : pending) {
-            if (r[0] < blockStart + blockSize && r[1] > blockStart) {
-                return true;
-            }
-        }
-        return false;
-    }
-
     /** Allocates the refcount block for table index {@code rt}; returns its offset. */
     private long allocateBlock(long rt) throws IOException {
-        long b = findFree(1);
-        checkUnused(b, 1);
+        long b = search.find(1);
+        search.checkUnused(b, 1);
         long off = b << clusterBits;
         storage.reserve(off, clusterSize);
         if (b / entriesPerBlock == rt) {
@@ -584,91 +391,27 @@ public final class RefcountManager {
             long wordOff = off + RefcountBlock.wordOffset(index, refcountOrder);
             storage.writeLong(wordOff, RefcountBlock.set(0, index, refcountOrder, 1));
         } else {
-            long[] range = {b, b + 1};
-            pending.add(range);
+            long[] range = search.hold(b, b + 1);
             try {
                 add(b, 1);
             } finally {
-                pending.remove(range);
+                search.release(range);
             }
         }
         // the block (zeros and its counts) durable before the table names it
         storage.flush();
-        setTableEntry(rt, off);
+        table.setEntry(rt, off);
         return off;
     }
 
-    private void setTableEntry(long rt, long blockOffset) throws IOException {
-        table[(int) rt] = blockOffset;
-        blockOffsets = null;
-        storage.writeLong(tableOffset + rt * 8, blockOffset);
-    }
-
     /**
-     * Moves the refcount table to a larger one at the end of the image, together with the
-     * refcount blocks that describe the new table and themselves.
+     * Moves the refcount table to a larger one at the end of the image (see {@link
+     * RefcountTable#grow}); the old one is freed once the header names the new one.
      */
     private void growTable(long neededIndex) throws IOException {
-        long entriesPerCluster = clusterSize / 8;
-        long start = Math.max(Math.max((storage.length() + clusterSize - 1) >>> clusterBits,
-                (long) table.length * entriesPerBlock), pendingEnd());
-        long entries = Math.max(neededIndex + 1, (long) table.length * 3 / 2 + 1);
-        long tableClustersNew;
-        long blocks;
-        long firstRt = start / entriesPerBlock;
-        while (true) {
-            tableClustersNew = (entries + entriesPerCluster - 1) / entriesPerCluster;
-            blocks = 1;
-            while (true) {
-                long lastRt = (start + tableClustersNew + blocks - 1) / entriesPerBlock;
-                long need = lastRt - firstRt + 1;
-                if (need <= blocks) {
-                    break;
-                }
-                blocks = need;
-            }
-            long lastRt = firstRt + blocks - 1;
-            if (lastRt < entries) {
-                break;
-            }
-            entries = lastRt + 1;
-        }
-        long bytes = tableClustersNew * clusterSize;
-        if (bytes > MAX_TABLE_BYTES) {
-            throw new IOException("Image too large: the refcount table would exceed " + (MAX_TABLE_BYTES >> 20) + " MiB");
-        }
-        long newTableOff = start << clusterBits;
-        long areaClusters = tableClustersNew + blocks;
-        storage.reserve(newTableOff, areaClusters << clusterBits);
-        long[] newTable = new long[(int) (bytes / 8)];
-        System.arraycopy(table, 0, newTable, 0, table.length);
-        for (long j = 0; j < blocks; j++) {
-            long rt = firstRt + j;
-            long blockOff = (start + tableClustersNew + j) << clusterBits;
-            long covStart = rt * entriesPerBlock;
-            long from = Math.max(covStart, start);
-            long to = Math.min(covStart + entriesPerBlock, start + areaClusters);
-            for (long c = from; c < to; c++) {
-                long index = c - covStart;
-                long wordOff = blockOff + RefcountBlock.wordOffset(index, refcountOrder);
-                long word = storage.readLong(wordOff);
-                storage.writeLong(wordOff, RefcountBlock.set(word, index, refcountOrder, 1));
-            }
-            newTable[(int) rt] = blockOff;
-        }
-        for (int i = 0; i < newTable.length; i++) {
-            if (newTable[i] != 0) {
-                storage.writeLong(newTableOff + 8L * i, newTable[i]);
-            }
-        }
-        storage.flush();
-        long oldOff = tableOffset;
-        long oldBytes = (long) tableClusters * clusterSize;
-        listener.refcountTableMoved(newTableOff, (int) tableClustersNew);
-        table = newTable;
-        blockOffsets = null;
-        tableOffset = newTableOff;
-        tableClusters = (int) tableClustersNew;
+        long oldOff = table.offset();
+        long oldBytes = (long) table.clusters() * clusterSize;
+        table.grow(neededIndex, search.pendingEnd(), listener);
         free(oldOff, oldBytes);
     }
 }

@@ -9,7 +9,8 @@ import java.nio.file.Path;
  * A virtual disk: a qcow2 image, a raw file, a snapshot view, an NBD export. Every device
  * reads; a writable one ({@link #isReadOnly()} false) also writes, and says what its zero
  * writes and discards do ({@link #hasNativeZeroes()}, {@link #canDiscard()}), so callers
- * choose a path without asking what the device is.
+ * choose a path without asking what the device is. An image kept in a file of its own
+ * also answers {@link FileImage}'s questions (its clusters, where its bytes lie).
  */
 public interface BlockDevice extends Closeable {
 
@@ -29,6 +30,15 @@ public interface BlockDevice extends Closeable {
     void read(long offset, ByteBuffer dst) throws IOException;
 
     /**
+     * {@link #read} for a server whose connections read at once: the default is {@link #read};
+     * a read-only qcow2 image holds its lock only for the cluster lookup, so such reads run
+     * in parallel.
+     */
+    default void readShared(long offset, ByteBuffer dst) throws IOException {
+        read(offset, dst);
+    }
+
+    /**
      * Status of the run starting at {@code offset}: the returned status has the same
      * offset and a length between 1 and {@code length}, over which it holds.
      */
@@ -42,6 +52,15 @@ public interface BlockDevice extends Closeable {
     /** Writes {@code src} (position to limit) at {@code offset}; a qcow2 image's enabled bitmaps record it. */
     default void write(long offset, ByteBuffer src) throws IOException {
         throw new IOException("The " + formatName() + " device is read-only");
+    }
+
+    /**
+     * Writes whole clusters compressed (qcow2; {@code offset} cluster-aligned, {@code src}
+     * whole clusters or ending at the disk's end). The default refuses, as qemu-img does for
+     * a format without compression.
+     */
+    default void writeCompressed(long offset, ByteBuffer src) throws IOException {
+        throw new IOException("Compression not supported for this file format");
     }
 
     /**

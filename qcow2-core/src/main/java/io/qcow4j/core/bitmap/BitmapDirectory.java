@@ -39,8 +39,8 @@ public final class BitmapDirectory {
             long at = off + buf.position();
             BitmapDirectoryEntry e = BitmapDirectoryEntry.parse(buf, off);
             check(e, at, storage, clusterSize, virtualSize);
-            if (!names.add(e.name)) {
-                throw new CorruptImageException("bitmap directory", at, "Bitmap already exists: " + e.name);
+            if (!names.add(e.name())) {
+                throw new CorruptImageException("bitmap directory", at, "Bitmap already exists: " + e.name());
             }
             out.add(e);
         }
@@ -51,41 +51,41 @@ public final class BitmapDirectory {
     }
 
     private static void check(BitmapDirectoryEntry e, long at, Storage storage, int cs, long virtualSize) throws IOException {
-        if (e.extraData.length != 0) {
+        if (e.extraDataSize() != 0) {
             throw new CorruptImageException("bitmap directory", at, "Bitmap extra data is not supported");
         }
-        long tableBytes = 8L * Integer.toUnsignedLong(e.tableSize);
-        boolean bad = (e.flags & BitmapDirectoryEntry.RESERVED_FLAGS) != 0
-                || e.type != BitmapDirectoryEntry.TYPE_DIRTY_TRACKING
-                || e.granularityBits < BitmapDirectoryEntry.MIN_GRANULARITY_BITS
-                || e.granularityBits > BitmapDirectoryEntry.MAX_GRANULARITY_BITS
-                || e.name.isEmpty() || e.name.getBytes(java.nio.charset.StandardCharsets.UTF_8).length > BitmapDirectoryEntry.MAX_NAME_SIZE
-                || !HostOffsets.isCluster(e.tableOffset, cs)
-                || e.tableSize == 0 || Integer.toUnsignedLong(e.tableSize) > BitmapDirectoryEntry.MAX_TABLE_SIZE
-                || Integer.toUnsignedLong(e.tableSize) * cs > BitmapDirectoryEntry.MAX_PHYS_SIZE
-                || !HostOffsets.fits(e.tableOffset, tableBytes, storage.length());
+        long tableBytes = 8L * Integer.toUnsignedLong(e.tableSize());
+        boolean bad = (e.flags() & BitmapDirectoryEntry.RESERVED_FLAGS) != 0
+                || e.type() != BitmapDirectoryEntry.TYPE_DIRTY_TRACKING
+                || e.granularityBits() < BitmapDirectoryEntry.MIN_GRANULARITY_BITS
+                || e.granularityBits() > BitmapDirectoryEntry.MAX_GRANULARITY_BITS
+                || e.name().isEmpty() || e.name().getBytes(java.nio.charset.StandardCharsets.UTF_8).length > BitmapDirectoryEntry.MAX_NAME_SIZE
+                || !HostOffsets.isCluster(e.tableOffset(), cs)
+                || e.tableSize() == 0 || Integer.toUnsignedLong(e.tableSize()) > BitmapDirectoryEntry.MAX_TABLE_SIZE
+                || Integer.toUnsignedLong(e.tableSize()) * cs > BitmapDirectoryEntry.MAX_PHYS_SIZE
+                || !HostOffsets.fits(e.tableOffset(), tableBytes, storage.length());
         if (!bad && !e.inUse()) {
             // an in_use bitmap may have a stale size after a resize; any other must cover the disk
-            long coverage = Integer.toUnsignedLong(e.tableSize) * cs * 8;
-            bad = coverage < Long.MAX_VALUE >> e.granularityBits
-                    && virtualSize > coverage << e.granularityBits;
+            long coverage = Integer.toUnsignedLong(e.tableSize()) * cs * 8;
+            bad = coverage < Long.MAX_VALUE >> e.granularityBits()
+                    && virtualSize > coverage << e.granularityBits();
         }
         if (bad) {
-            throw new CorruptImageException("bitmap directory", at, "Bitmap '" + e.name + "' doesn't satisfy the constraints");
+            throw new CorruptImageException("bitmap directory", at, "Bitmap '" + e.name() + "' doesn't satisfy the constraints");
         }
     }
 
     /** Reads and checks a bitmap's table (the entry already passed {@link #read}). */
     public static long[] readTable(Storage storage, BitmapDirectoryEntry e, int cs) throws IOException {
-        long[] table = new long[e.tableSize];
-        storage.readLongs(e.tableOffset, table, 0, table.length);
+        long[] table = new long[e.tableSize()];
+        storage.readLongs(e.tableOffset(), table, 0, table.length);
         for (int i = 0; i < table.length; i++) {
             long t = table[i];
             long off = BitmapTableEntry.offset(t);
             if ((t & BitmapTableEntry.RESERVED_MASK) != 0 || (off != 0 && (t & BitmapTableEntry.ALL_ONES) != 0)
                     || (off != 0 && !HostOffsets.clusterStartsInFile(off, cs, storage.length()))) {
-                throw new CorruptImageException("bitmap table", e.tableOffset + 8L * i,
-                        "invalid entry 0x" + Long.toHexString(t) + " of bitmap '" + e.name + "'");
+                throw new CorruptImageException("bitmap table", e.tableOffset() + 8L * i,
+                        "invalid entry 0x" + Long.toHexString(t) + " of bitmap '" + e.name() + "'");
             }
         }
         return table;

@@ -16,7 +16,7 @@ final class BitmapLimits {
         if (name == null || name.isEmpty()) {
             throw new IllegalArgumentException("Bitmap name cannot be empty");
         }
-        if (BitmapManager.nameBytes(name) > BitmapDirectoryEntry.MAX_NAME_SIZE) {
+        if (nameBytes(name) > BitmapDirectoryEntry.MAX_NAME_SIZE) {
             throw new IllegalArgumentException("Bitmap name too long");
         }
         if (m.get(name) != null) {
@@ -56,8 +56,12 @@ final class BitmapLimits {
         if (count + 1 > BitmapsExtension.MAX_BITMAPS) {
             throw new IllegalArgumentException(prefix + "Maximum number of persistent bitmaps is already reached");
         }
-        if (dirSize + BitmapDirectoryEntry.sizeFor(BitmapManager.nameBytes(name), 0) > BitmapsExtension.MAX_DIRECTORY_SIZE) {
+        if (dirSize + BitmapDirectoryEntry.sizeFor(nameBytes(name), 0) > BitmapsExtension.MAX_DIRECTORY_SIZE) {
             throw new IllegalArgumentException(prefix + "Not enough space in the bitmap directory");
         }
+    }
+
+    static int nameBytes(String name) {
+        return name.getBytes(java.nio.charset.StandardCharsets.UTF_8).length;
     }
 }

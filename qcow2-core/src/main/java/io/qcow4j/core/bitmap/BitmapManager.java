@@ -2,7 +2,6 @@ package io.qcow4j.core.bitmap;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
-import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
@@ -27,13 +26,11 @@ import io.qcow4j.core.storage.Storage;
  * would). While we hold in_use, a store updates data clusters and table entries in
  * place; otherwise it writes changed clusters, the table and the directory anew and
  * switches the header in one write.
+ *
+ * <p>The engine sees it as its {@link WriteTracking} hook, the bitmaps module as
+ * {@link ImageBitmaps}; nothing outside this package sees the directory it keeps.
  */
-public final class BitmapManager {
-    /** Rewrites cluster 0 from the in-memory header. */
-    public interface HeaderWriter {
-        void writeHeader() throws IOException;
-    }
-
+final class BitmapManager implements WriteTracking, ImageBitmaps {
     private final Storage storage;
     private final Header header;
     private final RefcountManager refcounts;
@@ -60,8 +57,8 @@ public final class BitmapManager {
     private boolean inUseDone;
     private boolean sizeMismatchInconsistent;
 
-    public BitmapManager(Storage storage, Header header, RefcountManager refcounts, HeaderWriter headerWriter,
-                         boolean readOnly, Consumer<String> warnings) {
+    BitmapManager(Storage storage, Header header, RefcountManager refcounts, HeaderWriter headerWriter,
+                  boolean readOnly, Consumer<String> warnings) {
         this.storage = storage;
         this.header = header;
         this.refcounts = refcounts;
@@ -73,7 +70,7 @@ public final class BitmapManager {
     }
 
     /** Parses the extension and the directory; bitmap data is loaded on first use. */
-    public void load() throws IOException {
+    void load() throws IOException {
         HeaderExtension ext = header.extension(HeaderExtension.BITMAPS);
         if (ext == null) {
             if (header.version >= 3 && (header.autoclearFeatures & Header.AUTOCLEAR_BITMAPS) != 0 && !readOnly) {
@@ -96,12 +93,12 @@ public final class BitmapManager {
         BitmapsExtension be = BitmapsExtension.parse(ext.data(), cs);
         for (BitmapDirectoryEntry e : BitmapDirectory.read(storage, be, cs, virtualSize)) {
             boolean mismatch = !e.inUse()
-                    && BitmapDirectory.tableSizeFor(virtualSize, e.granularityBits, cs) != Integer.toUnsignedLong(e.tableSize);
+                    && BitmapDirectory.tableSizeFor(virtualSize, e.granularityBits(), cs) != Integer.toUnsignedLong(e.tableSize());
             if (mismatch && !sizeMismatchInconsistent) {
                 throw new CorruptImageException("bitmap directory", be.directoryOffset(),
-                        "Bitmap '" + e.name + "' table size does not match the image size");
+                        "Bitmap '" + e.name() + "' table size does not match the image size");
             }
-            PersistentBitmap b = new PersistentBitmap(e.name, e.granularityBits, true,
+            PersistentBitmap b = new PersistentBitmap(e.name(), e.granularityBits(), true,
                     e.auto() && !e.inUse() && !mismatch, e.inUse() || mismatch);
             b.sizeMismatch = mismatch;
             b.disk = e;
@@ -117,18 +114,21 @@ public final class BitmapManager {
      * unknown, only removal allowed) instead of failing the open: for tools that must read the
      * image anyway and say which bitmap is wrong (a backup falling back to a full one).
      */
-    public void loadSizeMismatchAsInconsistent(boolean on) {
+    void loadSizeMismatchAsInconsistent(boolean on) {
         this.sizeMismatchInconsistent = on;
     }
 
+    @Override
     public boolean isReadOnly() {
         return readOnly;
     }
 
+    @Override
     public List<PersistentBitmap> list() {
         return Collections.unmodifiableList(bitmaps);
     }
 
+    @Override
     public PersistentBitmap get(String name) {
         return byName.get(name);
     }
@@ -151,24 +151,21 @@ public final class BitmapManager {
     private void account(PersistentBitmap b, int sign) {
         if (b.persistent) {
             persistentCount += sign;
-            persistentDirBytes += sign * (long) BitmapDirectoryEntry.sizeFor(nameBytes(b.name), 0);
+            persistentDirBytes += sign * (long) BitmapDirectoryEntry.sizeFor(BitmapLimits.nameBytes(b.name), 0);
         }
     }
 
-    /** The entries of the bitmap directory as they are on disk (what qemu-img info shows). */
+    @Override
     public List<BitmapDirectoryEntry> diskEntries() {
-        List<BitmapDirectoryEntry> out = new ArrayList<>();
-        for (BitmapDirectoryEntry e : onDisk) {
-            out.add(e.copy());
-        }
-        return out;
+        return List.copyOf(onDisk);
     }
 
+    @Override
     public long virtualSize() {
         return virtualSize;
     }
 
-    /** The bitmap's bits, loading them from disk on first use. */
+    @Override
     public BitmapBits bits(PersistentBitmap b) throws IOException {
         if (b.inconsistent) {
             throw new IllegalStateException("Bitmap '" + b.name + "' is inconsistent and cannot be used");
@@ -204,6 +201,7 @@ public final class BitmapManager {
      * Called before every guest write: the first time, marks enabled persistent bitmaps
      * in_use on disk and loads every enabled bitmap.
      */
+    @Override
     public void beforeGuestWrite() throws IOException {
         if (inUseDone) {
             return;
@@ -220,65 +218,11 @@ public final class BitmapManager {
                 bits(b);
             }
         }
-        markInUse();
+        BitmapStore.markInUse(storage, header, refcounts, headerWriter, cs, bitmaps, onDisk);
         inUseDone = true;
     }
 
-    /**
-     * Sets in_use on every consistent persistent bitmap stored on disk without it, enabled
-     * or not, as QEMU does at a read-write open: while the image is open, any of them may
-     * change (a guest write, or a merge or clear).
-     */
-    private void markInUse() throws IOException {
-        boolean any = false;
-        for (PersistentBitmap b : bitmaps) {
-            if (b.persistent && !b.inconsistent && b.disk != null && !b.disk.inUse()) {
-                any = true;
-            }
-        }
-        if (!any) {
-            return;
-        }
-        // a new directory with the flags set, then one header write switches to it: a crash
-        // leaves the old directory (no guest write yet) or the new one, never neither
-        List<BitmapDirectoryEntry> dir = new ArrayList<>();
-        for (BitmapDirectoryEntry e : onDisk) {
-            PersistentBitmap b = ownerOf(e);
-            if (b != null && b.persistent && !b.inconsistent) {
-                BitmapDirectoryEntry c = e.copy();
-                c.flags |= BitmapDirectoryEntry.FLAG_IN_USE;
-                dir.add(c);
-            } else {
-                // the same object: a removed bitmap's entry must still be recognised at the store
-                dir.add(e);
-            }
-        }
-        List<long[]> free = new ArrayList<>();
-        BitmapStore.switchDirectory(storage, header, refcounts, headerWriter, cs, dir, free, true);
-        for (int i = 0; i < onDisk.size(); i++) {
-            PersistentBitmap b = ownerOf(onDisk.get(i));
-            if (b != null) {
-                b.disk = dir.get(i);
-                b.inUseOnDisk = b.disk.inUse();
-            }
-        }
-        onDisk.clear();
-        onDisk.addAll(dir);
-        for (long[] r : free) {
-            refcounts.free(r[0], r[1]);
-        }
-    }
-
-    private PersistentBitmap ownerOf(BitmapDirectoryEntry e) {
-        for (PersistentBitmap b : bitmaps) {
-            if (b.disk == e) {
-                return b;
-            }
-        }
-        return null;
-    }
-
-    /** Sets the bits a guest write of {@code [offset, offset+length)} covers in every enabled bitmap. */
+    @Override
     public void track(long offset, long length) {
         if (length <= 0) {
             return;
@@ -287,8 +231,8 @@ public final class BitmapManager {
         long last = offset + length - 1;
         if (t.length == 1) {
             // the usual case, without a loop: measured 45 against 62 ns per write on a clean
-            // bitmap of 32 MiB (jmh BitmapFlushBenchmark.trackClean), as the CPU then overlaps
-            // the cache misses of successive writes
+            // bitmap of 32 MiB (jmh BitmapFlushBenchmark.trackClean, when it called this
+            // method directly), as the CPU then overlaps the cache misses of successive writes
             PersistentBitmap b = t[0];
             int g = b.granularityBits;
             b.bits.set(offset >>> g, (last >>> g) + 1);
@@ -312,7 +256,7 @@ public final class BitmapManager {
 
     // ------------------------------------------------------------ operations
 
-    /** Adds a bitmap in memory (stored at the next store when persistent). */
+    @Override
     public PersistentBitmap add(String name, long granularity, boolean persistent, boolean enabled) throws IOException {
         BitmapLimits.checkAdd(this, header, name, granularity, persistent, cs, virtualSize);
         int bits = Long.numberOfTrailingZeros(granularity);
@@ -327,7 +271,7 @@ public final class BitmapManager {
         return b;
     }
 
-    /** Removes a bitmap; its on-disk entry goes away at the next store. */
+    @Override
     public void remove(PersistentBitmap b) {
         if (byName.get(b.name) != b) {
             return;
@@ -342,6 +286,7 @@ public final class BitmapManager {
         }
     }
 
+    @Override
     public void setEnabled(PersistentBitmap b, boolean enabled) {
         if (b.enabled != enabled) {
             b.enabled = enabled;
@@ -350,6 +295,7 @@ public final class BitmapManager {
         }
     }
 
+    @Override
     public void setPersistent(PersistentBitmap b, boolean persistent) throws IOException {
         if (b.persistent == persistent) {
             return;
@@ -374,7 +320,7 @@ public final class BitmapManager {
         }
     }
 
-    /** Follows a change of the disk size: every bitmap is loaded and resized. */
+    @Override
     public void resize(long newSize) throws IOException {
         checkResizable();
         for (PersistentBitmap b : bitmaps) {
@@ -383,7 +329,7 @@ public final class BitmapManager {
         virtualSize = newSize;
     }
 
-    /** Refuses a resize while a bitmap cannot follow it (QEMU's rule). */
+    @Override
     public void checkResizable() throws IOException {
         for (PersistentBitmap b : bitmaps) {
             if (b.inconsistent) {
@@ -393,68 +339,60 @@ public final class BitmapManager {
         }
     }
 
-    /** In-memory state of every bitmap, for a transaction to return to. */
-    public final class State {
-        private final List<PersistentBitmap> order = new ArrayList<>(bitmaps);
-        private final List<BitmapDirectoryEntry> removed = new ArrayList<>(removedFromDisk);
-        private final List<Object[]> fields = new ArrayList<>();
-
-        private State() {
-            for (PersistentBitmap b : order) {
-                fields.add(new Object[] {b.enabled, b.persistent, b.metaChanged, b.busy, b.disk, b.table,
-                        b.inUseOnDisk, b.bits == null ? null : b.bits.copy()});
-            }
-        }
+    @Override
+    public BitmapState saveState() {
+        return new BitmapState(bitmaps, removedFromDisk);
     }
 
-    /** Remembers the bitmaps' in-memory state (bits are copied; sparse ones cheaply). */
-    public State saveState() {
-        return new State();
-    }
-
-    /**
-     * Returns to a saved state. Valid while nothing was stored in between: operations only
-     * change memory, so nothing on disk needs undoing.
-     */
-    public void restoreState(State s) {
+    @Override
+    public void restoreState(BitmapState s) {
         bitmaps.clear();
-        bitmaps.addAll(s.order);
+        for (BitmapState.Saved saved : s.bitmaps) {
+            bitmaps.add(saved.restore());
+        }
         trackingChanged();
         removedFromDisk.clear();
-        removedFromDisk.addAll(s.removed);
-        for (int i = 0; i < s.order.size(); i++) {
-            PersistentBitmap b = s.order.get(i);
-            Object[] f = s.fields.get(i);
-            b.enabled = (Boolean) f[0];
-            b.persistent = (Boolean) f[1];
-            b.metaChanged = (Boolean) f[2];
-            b.busy = (Boolean) f[3];
-            b.disk = (BitmapDirectoryEntry) f[4];
-            b.table = (long[]) f[5];
-            b.inUseOnDisk = (Boolean) f[6];
-            b.bits = f[7] == null ? null : ((BitmapBits) f[7]).copy();
-        }
+        removedFromDisk.addAll(s.removedFromDisk);
         reindex();
     }
 
-    /** Whether a store would write anything. */
+    @Override
+    public boolean isEmpty() {
+        return bitmaps.isEmpty();
+    }
+
+    @Override
+    public List<String> transientNames() {
+        return bitmaps.stream().filter(b -> !b.persistent).map(PersistentBitmap::name).toList();
+    }
+
+    @Override
+    public List<String> removeAll() {
+        List<PersistentBitmap> all = new ArrayList<>(bitmaps);
+        all.forEach(this::remove);
+        return all.stream().map(PersistentBitmap::name).toList();
+    }
+
+    @Override
+    public ImageBitmaps bitmaps() {
+        return this;
+    }
+
+    @Override
     public boolean needsStore() {
         if (!removedFromDisk.isEmpty() || dropStaleExtension) {
             return true;
         }
         for (PersistentBitmap b : bitmaps) {
-            if (storable(b) && (b.disk == null || b.metaChanged || b.inUseOnDisk || (b.bits != null && b.bits.anyChanged()))) {
+            if (b.storable() && (b.disk == null || b.metaChanged || b.inUseOnDisk || (b.bits != null && b.bits.anyChanged()))) {
                 return true;
             }
         }
         return false;
     }
 
-    static boolean storable(PersistentBitmap b) {
-        return b.persistent && !b.inconsistent;
-    }
-
     /** Stores every changed persistent bitmap and clears in_use (see {@link BitmapStore}). */
+    @Override
     public void store() throws IOException {
         if (readOnly || !needsStore()) {
             return;
@@ -473,41 +411,12 @@ public final class BitmapManager {
         inUseDone = false;
     }
 
-    /**
-     * Frees what earlier stores replaced. Call only right after a flush, which made the
-     * header switch of those stores durable. Returns whether anything was freed (the
-     * refcount updates then wait for the next flush; lost, they are leaks only).
-     */
+    @Override
     public boolean releaseDeferredFrees() throws IOException {
         if (deferredFrees.isEmpty()) {
             return false;
         }
-        free(refcounts, deferredFrees);
+        BitmapStore.free(refcounts, deferredFrees);
         return true;
-    }
-
-    /** Frees {@code [offset, length]} pairs and empties the list. */
-    static void free(RefcountManager refcounts, List<long[]> ranges) throws IOException {
-        while (!ranges.isEmpty()) {
-            long[] r = ranges.remove(ranges.size() - 1);
-            refcounts.free(r[0], r[1]);
-        }
-    }
-
-    static ByteBuffer serializeDirectory(List<BitmapDirectoryEntry> entries) {
-        int size = 0;
-        for (BitmapDirectoryEntry e : entries) {
-            size += e.size();
-        }
-        ByteBuffer b = ByteBuffer.allocate(size);
-        for (BitmapDirectoryEntry e : entries) {
-            e.serialize(b);
-        }
-        b.flip();
-        return b;
-    }
-
-    static int nameBytes(String name) {
-        return name.getBytes(StandardCharsets.UTF_8).length;
     }
 }

@@ -24,12 +24,15 @@ import io.qcow4j.core.storage.Storage;
  * {@link BitmapManager#releaseDeferredFrees()}), so a store costs one flush, not three.
  * Uniform clusters take no data cluster: all zeros is table entry 0, all ones entry 1
  * (offset 0 with bit 0 set), which QEMU reads as set bits.
+ *
+ * <p>The in_use switch before the first guest write ({@link #markInUse}) goes through the
+ * same directory switch.
  */
 final class BitmapStore {
     private final Storage storage;
     private final Header header;
     private final RefcountManager refcounts;
-    private final BitmapManager.HeaderWriter headerWriter;
+    private final WriteTracking.HeaderWriter headerWriter;
     private final int cs;
     private final long virtualSize;
     /** [offset, length] pairs to free once the header switch is durable. */
@@ -37,7 +40,7 @@ final class BitmapStore {
     private ByteBuffer cluster;
     private long[] newTable;
 
-    BitmapStore(Storage storage, Header header, RefcountManager refcounts, BitmapManager.HeaderWriter headerWriter,
+    BitmapStore(Storage storage, Header header, RefcountManager refcounts, WriteTracking.HeaderWriter headerWriter,
                 int cs, long virtualSize) {
         this.storage = storage;
         this.header = header;
@@ -64,14 +67,14 @@ final class BitmapStore {
                 continue;
             }
             PersistentBitmap b = owner(bitmaps, e);
-            if (b == null || !BitmapManager.storable(b)) {
+            if (b == null || !b.storable()) {
                 dir.add(e);
             } else {
                 dir.add(write(b, commit));
             }
         }
         for (PersistentBitmap b : bitmaps) {
-            if (b.disk == null && BitmapManager.storable(b)) {
+            if (b.disk == null && b.storable()) {
                 dir.add(write(b, commit));
             }
         }
@@ -80,7 +83,7 @@ final class BitmapStore {
             r.run();
         }
         // the flush inside the switch made the previous store's header durable
-        BitmapManager.free(refcounts, deferred);
+        free(refcounts, deferred);
         deferred.addAll(freeAfterSwitch);
         return dir;
     }
@@ -93,7 +96,7 @@ final class BitmapStore {
      * either the old directory or the new.
      */
     static void switchDirectory(Storage storage, Header header, RefcountManager refcounts,
-                                BitmapManager.HeaderWriter headerWriter, int cs, List<BitmapDirectoryEntry> dir,
+                                WriteTracking.HeaderWriter headerWriter, int cs, List<BitmapDirectoryEntry> dir,
                                 List<long[]> freeAfter, boolean durable) throws IOException {
         HeaderExtension oldExt = header.extension(HeaderExtension.BITMAPS);
         if (oldExt != null) {
@@ -105,7 +108,7 @@ final class BitmapStore {
             header.setExtension(HeaderExtension.BITMAPS, null);
             header.autoclearFeatures &= ~Header.AUTOCLEAR_BITMAPS;
         } else {
-            ByteBuffer bytes = BitmapManager.serializeDirectory(dir);
+            ByteBuffer bytes = serializeDirectory(dir);
             int size = bytes.remaining();
             long off = refcounts.allocate((size + cs - 1) / cs, size);
             storage.write(off, bytes);
@@ -116,6 +119,52 @@ final class BitmapStore {
         headerWriter.writeHeader();
         if (durable) {
             storage.flush();
+        }
+    }
+
+    /**
+     * Sets in_use on every consistent persistent bitmap stored on disk without it, enabled
+     * or not, as QEMU does at a read-write open: while the image is open, any of them may
+     * change (a guest write, or a merge or clear). {@code onDisk} and the bitmaps' entries
+     * follow the new directory.
+     */
+    static void markInUse(Storage storage, Header header, RefcountManager refcounts,
+                          WriteTracking.HeaderWriter headerWriter, int cs, List<PersistentBitmap> bitmaps,
+                          List<BitmapDirectoryEntry> onDisk) throws IOException {
+        boolean any = false;
+        for (PersistentBitmap b : bitmaps) {
+            if (b.persistent && !b.inconsistent && b.disk != null && !b.disk.inUse()) {
+                any = true;
+            }
+        }
+        if (!any) {
+            return;
+        }
+        // a new directory with the flags set, then one header write switches to it: a crash
+        // leaves the old directory (no guest write yet) or the new one, never neither
+        List<BitmapDirectoryEntry> dir = new ArrayList<>();
+        for (BitmapDirectoryEntry e : onDisk) {
+            PersistentBitmap b = owner(bitmaps, e);
+            if (b != null && b.persistent && !b.inconsistent) {
+                dir.add(e.withFlags(e.flags() | BitmapDirectoryEntry.FLAG_IN_USE));
+            } else {
+                // the same object: a removed bitmap's entry must still be recognised at the store
+                dir.add(e);
+            }
+        }
+        List<long[]> free = new ArrayList<>();
+        switchDirectory(storage, header, refcounts, headerWriter, cs, dir, free, true);
+        for (int i = 0; i < onDisk.size(); i++) {
+            PersistentBitmap b = owner(bitmaps, onDisk.get(i));
+            if (b != null) {
+                b.disk = dir.get(i);
+                b.inUseOnDisk = b.disk.inUse();
+            }
+        }
+        onDisk.clear();
+        onDisk.addAll(dir);
+        for (long[] r : free) {
+            refcounts.free(r[0], r[1]);
         }
     }
 
@@ -134,8 +183,7 @@ final class BitmapStore {
         BitmapBits bits = b.bits;
         if (bits == null) {
             // never loaded, so never changed: only its flags are rewritten
-            BitmapDirectoryEntry e = b.disk.copy();
-            e.flags = flags;
+            BitmapDirectoryEntry e = b.disk.withFlags(flags);
             commit.add(() -> {
                 b.disk = e;
                 b.inUseOnDisk = false;
@@ -145,13 +193,12 @@ final class BitmapStore {
         }
         long expected = BitmapDirectory.tableSizeFor(virtualSize, b.granularityBits, cs);
         BitmapDirectoryEntry e;
-        if (b.disk != null && b.inUseOnDisk && b.table != null && b.disk.tableSize == expected) {
+        if (b.disk != null && b.inUseOnDisk && b.table != null && b.disk.tableSize() == expected) {
             writeInPlace(b, bits);
-            e = b.disk.copy();
+            e = b.disk.withFlags(flags);
         } else {
-            e = writeCopy(b, bits, (int) expected);
+            e = writeCopy(b, bits, (int) expected, flags);
         }
-        e.flags = flags;
         long[] table = newTable != null ? newTable : b.table;
         newTable = null;
         commit.add(() -> {
@@ -214,12 +261,12 @@ final class BitmapStore {
     }
 
     private void setEntry(PersistentBitmap b, int i, long value) throws IOException {
-        storage.writeLong(b.disk.tableOffset + 8L * i, value);
+        storage.writeLong(b.disk.tableOffset() + 8L * i, value);
         b.table[i] = value;
     }
 
     /** A new table: unchanged clusters shared with the old one, changed ones in new clusters. */
-    private BitmapDirectoryEntry writeCopy(PersistentBitmap b, BitmapBits bits, int expected) throws IOException {
+    private BitmapDirectoryEntry writeCopy(PersistentBitmap b, BitmapBits bits, int expected, int flags) throws IOException {
         long[] old = null;
         if (b.disk != null) {
             old = b.table != null ? b.table : BitmapDirectory.readTable(storage, b.disk, cs);
@@ -227,7 +274,7 @@ final class BitmapStore {
                 freeTableData(old);
                 old = null;
             }
-            freeAfterSwitch.add(new long[] {b.disk.tableOffset, 8L * b.disk.tableSize});
+            freeAfterSwitch.add(new long[] {b.disk.tableOffset(), 8L * b.disk.tableSize()});
         }
         long[] table = new long[expected];
         for (int i = 0; i < expected; i++) {
@@ -253,13 +300,8 @@ final class BitmapStore {
         ByteBuffer t = ByteBuffer.allocate((int) tableBytes);
         t.asLongBuffer().put(table);
         storage.write(tableOff, t);
-        BitmapDirectoryEntry e = new BitmapDirectoryEntry();
-        e.tableOffset = tableOff;
-        e.tableSize = expected;
-        e.granularityBits = b.granularityBits;
-        e.name = b.name;
         newTable = table;
-        return e;
+        return BitmapDirectoryEntry.dirtyTracking(b.name, b.granularityBits, tableOff, expected, flags);
     }
 
     private void writeCluster(BitmapBits bits, long at, long hostOffset) throws IOException {
@@ -299,7 +341,7 @@ final class BitmapStore {
 
     private void freeBitmapClusters(BitmapDirectoryEntry e) throws IOException {
         freeTableData(BitmapDirectory.readTable(storage, e, cs));
-        freeAfterSwitch.add(new long[] {e.tableOffset, 8L * e.tableSize});
+        freeAfterSwitch.add(new long[] {e.tableOffset(), 8L * e.tableSize()});
     }
 
     private void freeTableData(long[] table) {
@@ -308,6 +350,27 @@ final class BitmapStore {
             if (off != 0) {
                 freeAfterSwitch.add(new long[] {off, cs});
             }
+        }
+    }
+
+    private static ByteBuffer serializeDirectory(List<BitmapDirectoryEntry> entries) {
+        int size = 0;
+        for (BitmapDirectoryEntry e : entries) {
+            size += e.size();
+        }
+        ByteBuffer b = ByteBuffer.allocate(size);
+        for (BitmapDirectoryEntry e : entries) {
+            e.serialize(b);
+        }
+        b.flip();
+        return b;
+    }
+
+    /** Frees {@code [offset, length]} pairs and empties the list. */
+    static void free(RefcountManager refcounts, List<long[]> ranges) throws IOException {
+        while (!ranges.isEmpty()) {
+            long[] r = ranges.remove(ranges.size() - 1);
+            refcounts.free(r[0], r[1]);
         }
     }
 }

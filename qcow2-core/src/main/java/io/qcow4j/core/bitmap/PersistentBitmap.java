@@ -80,4 +80,9 @@ public final class PersistentBitmap {
     public boolean isStored() {
         return disk != null;
     }
+
+    /** A store writes it: persistent, and its contents known. */
+    boolean storable() {
+        return persistent && !inconsistent;
+    }
 }

@@ -37,7 +37,7 @@ final class SnapshotTableCheck {
     /** Writes the table with complete entries; null, or why it failed (reported, a check error). */
     static String fix(CheckRun run, CheckTally res, long incomplete) {
         try {
-            run.p.engine().rewriteSnapshotTable();
+            run.p.engine().snapshots().repairTable();
         } catch (IOException | RuntimeException e) {
             run.err("ERROR failed to update snapshot table: " + CheckFailure.EIO);
             res.checkErrors++;

@@ -110,7 +110,7 @@ public final class GuestRanges {
             long cend = Math.min(cstart + cs, diskSize);
             long n = Math.min(end, cstart + cs) - offset;
             if (zeroFlags && offset == cstart && offset + n >= cend) {
-                io.zeroCluster(offset, false);
+                io.zeroes().zeroCluster(offset, false);
             } else if (zeroFlags && geo.extendedL2() && !L2Entry.isCompressed(io.entryAt(offset))) {
                 zeroPartialCluster(offset, n, sc, diskSize, probe);
             } else if (zeroFlags) {
@@ -133,7 +133,7 @@ public final class GuestRanges {
         }
         if (firstFull < lastFull) {
             long cstart = geo.clusterStart(offset);
-            io.zeroSubclusters(offset, (int) ((firstFull - cstart) / sc), (int) ((lastFull - cstart) / sc) - 1);
+            io.zeroes().zeroSubclusters(offset, (int) ((firstFull - cstart) / sc), (int) ((lastFull - cstart) / sc) - 1);
         }
         long tailStart = Math.max(lastFull, headEnd);
         if (tailStart < end) {
@@ -153,9 +153,9 @@ public final class GuestRanges {
         if (mapsNoData(offset) && probe.readsZero(ustart, offset - ustart) && probe.readsZero(end, uend - end)) {
             if (geo.extendedL2()) {
                 int sub = geo.offsetInCluster(ustart) / unit;
-                io.zeroSubclusters(ustart, sub, sub);
+                io.zeroes().zeroSubclusters(ustart, sub, sub);
             } else {
-                io.zeroCluster(ustart, false);
+                io.zeroes().zeroCluster(ustart, false);
             }
         } else {
             writeZeroData(offset, n);
@@ -186,7 +186,7 @@ public final class GuestRanges {
         while (c < end) {
             long cend = Math.min(c + cs, diskSize);
             if (c >= offset && cend <= end) {
-                io.zeroCluster(c, true);
+                io.zeroes().zeroCluster(c, true);
             }
             c += cs;
         }
@@ -202,7 +202,7 @@ public final class GuestRanges {
             }
             long end = Math.min(diskSize, start + geo.l2Coverage());
             for (long off = start; off < end; off += cs) {
-                io.unmapCluster(off);
+                io.zeroes().unmapCluster(off);
             }
         }
     }

@@ -11,7 +11,6 @@ import io.qcow4j.core.api.AmendOptions;
 import io.qcow4j.core.api.CorruptImageException;
 import io.qcow4j.core.api.OpenOptions;
 import io.qcow4j.core.api.UnsupportedImageException;
-import io.qcow4j.core.bitmap.PersistentBitmap;
 import io.qcow4j.core.format.FeatureNameTable;
 import io.qcow4j.core.format.Header;
 import io.qcow4j.core.format.HeaderExtension;
@@ -119,7 +118,7 @@ public final class ImageAmender {
         Header h = img.header;
         int oldVersion = h.version;
         if ((o.backingFileGiven() || o.backingFormatGiven())
-                && (!Objects.equals(o.backingFile(), h.backingFile) || !Objects.equals(o.backingFormat(), img.backingFormat()))) {
+                && (!Objects.equals(o.backingFile(), h.backingFile) || !Objects.equals(o.backingFormat(), img.backingLink().format()))) {
             throw new AmendException("Cannot amend the backing file\nYou can use 'qemu-img rebase' instead.");
         }
         if (Boolean.TRUE.equals(o.lazyRefcounts()) && !img.lazyRefcounts() && newVersion < 3) {
@@ -409,18 +408,15 @@ public final class ImageAmender {
      */
     private static void downgrade(Qcow2Engine img, RefcountWidthChange.Status status) throws IOException {
         ZeroExpansion.run(img, status);
-        List<PersistentBitmap> bitmaps = new ArrayList<>(img.bitmaps.list());
+        List<String> bitmaps = img.bitmaps.removeAll();
         if (!bitmaps.isEmpty()) {
-            for (PersistentBitmap b : bitmaps) {
-                img.bitmaps.remove(b);
-            }
             img.bitmaps.store();
             img.storage.flush();
             if (img.bitmaps.releaseDeferredFrees()) {
                 img.storage.flush();
             }
             img.warnings.accept("'" + img.path + "': version 2 keeps no bitmaps: "
-                    + bitmaps.stream().map(b -> "'" + b.name() + "'").reduce((a, b) -> a + ", " + b).orElse("") + " removed");
+                    + bitmaps.stream().map(b -> "'" + b + "'").reduce((a, b) -> a + ", " + b).orElse("") + " removed");
         }
         Header h = img.header;
         h.version = 2;

@@ -4,7 +4,6 @@ import java.io.IOException;
 import java.util.ArrayList;
 import java.util.List;
 
-import io.qcow4j.core.bitmap.PersistentBitmap;
 import io.qcow4j.core.storage.ImageLock;
 
 /**
@@ -19,10 +18,8 @@ final class ImageCloser {
     static void close(Qcow2Engine img) throws IOException {
         List<String> dropped = new ArrayList<>();
         if (img.bitmaps != null) {
-            for (PersistentBitmap b : img.bitmaps.list()) {
-                if (!b.isPersistent()) {
-                    dropped.add("closing '" + img.path + "' drops transient bitmap '" + b.name() + "'");
-                }
+            for (String name : img.bitmaps.transientNames()) {
+                dropped.add("closing '" + img.path + "' drops transient bitmap '" + name + "'");
             }
         }
         IOException failure = null;

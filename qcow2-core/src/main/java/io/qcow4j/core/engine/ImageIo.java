@@ -16,7 +16,8 @@ import io.qcow4j.core.storage.Storage;
 
 /**
  * Guest reads and writes through the cluster mapping: zero clusters, compressed clusters,
- * subclusters, copy-on-write from the backing file or a snapshot-shared cluster.
+ * subclusters, copy-on-write from the backing file or a snapshot-shared cluster; zero flags
+ * and unmapping are {@link ZeroClusters}'.
  *
  * <p>Write ordering for a newly allocated cluster: refcount (in {@link RefcountManager}),
  * then the data, then the L2 entry, then the old cluster's refcount is lowered.
@@ -30,6 +31,7 @@ public final class ImageIo {
     /** One codec per thread: {@link Parallel} workers decompress and compress beside the caller. */
     private final ThreadLocal<ClusterCodec> codecs;
     private final CompressedWrite compressedWrite;
+    private final ZeroClusters zeroes;
     private final boolean dataFileRaw;
     private BlockDevice backing;
     /** Guest data seen through a cipher (LUKS), null for plain images. */
@@ -47,6 +49,7 @@ public final class ImageIo {
         this.geo = geo;
         this.codecs = ThreadLocal.withInitial(codec);
         this.compressedWrite = new CompressedWrite(this, mapper, geo, refcounts);
+        this.zeroes = new ZeroClusters(this, mapper, geo);
         this.backing = backing;
     }
 
@@ -77,6 +80,20 @@ public final class ImageIo {
 
     boolean hasDataFile() {
         return dataFile != null;
+    }
+
+    /** The data file must stay a valid raw image (data_file_raw): zeros are written as data. */
+    boolean dataFileRaw() {
+        return dataFileRaw;
+    }
+
+    BlockDevice backing() {
+        return backing;
+    }
+
+    /** Zero flags, subcluster zero bits and unmapping (see {@link ZeroClusters}). */
+    ZeroClusters zeroes() {
+        return zeroes;
     }
 
     /** A standard entry maps data: a host offset, or offset 0 with COPIED in a data file. */
@@ -413,121 +430,6 @@ public final class ImageIo {
     /** Compresses one whole cluster with this thread's codec: the length, or -1 when it does not shrink. */
     int compress(byte[] cluster, byte[] out) {
         return codecs.get().compress(cluster, cluster.length, out);
-    }
-
-    // ---------------------------------------------------------------- zeroes and discard
-
-    /**
-     * Makes one whole cluster read as zeros without writing data (v3). With
-     * {@code discard} the entry may become unallocated where nothing shows through.
-     */
-    public void zeroCluster(long offset, boolean discard) throws IOException {
-        long l2 = mapper.l2Table(offset);
-        boolean backed = backing != null && offset < backing.size();
-        if (l2 == 0 && !backed && (discard || geo.version() < 3)) {
-            // a discard where nothing shows through has nothing to do, nor has a v2 zero
-            // write (which unmaps); a v3 zero write still records zero flags, as QEMU does
-            // (qemu-img map reports them present)
-            return;
-        }
-        l2 = mapper.writableL2Table(offset);
-        int idx = mapper.l2Index(offset);
-        long entry = mapper.entry(l2, idx);
-        long newEntry;
-        long newBitmap = 0;
-        if (geo.extendedL2()) {
-            newEntry = 0;
-            newBitmap = backed || !discard ? L2Entry.ALL_ZERO : 0;
-        } else if (geo.version() >= 3 && (backed || !discard || isAllocated(entry))) {
-            newEntry = L2Entry.ZERO;
-        } else {
-            newEntry = 0;
-        }
-        if (dataFile != null && isAllocated(entry) && !L2Entry.isCompressed(entry)) {
-            if (dataFileRaw) {
-                // the data file must stay a valid raw image: real zeros
-                data().write(geo.clusterStart(offset), ByteBuffer.allocate(geo.clusterSize()));
-                return;
-            }
-            newEntry = geo.extendedL2() ? entry : (entry | L2Entry.ZERO);
-        }
-        if (newEntry == entry && newBitmap == mapper.bitmap(l2, idx)) {
-            return;
-        }
-        requireReleasable(entry, l2, idx);
-        mapper.setEntry(l2, idx, newEntry, newBitmap);
-        if (dataFile == null || L2Entry.isCompressed(entry)) {
-            release(entry, l2, idx);
-        }
-    }
-
-    /**
-     * Makes one whole cluster read as zeros whatever lies below, keeping a host cluster it
-     * has (QEMU's zeroing without unmap, v3): the zero flag, or with extended L2 every
-     * subcluster zero. A compressed cluster is dropped.
-     */
-    public void zeroClusterKeepingHost(long offset) throws IOException {
-        long l2 = mapper.writableL2Table(offset);
-        int idx = mapper.l2Index(offset);
-        long entry = mapper.entry(l2, idx);
-        long bitmap = mapper.bitmap(l2, idx);
-        boolean compressed = L2Entry.isCompressed(entry);
-        long newEntry = compressed ? 0 : entry;
-        long newBitmap = bitmap;
-        if (geo.extendedL2()) {
-            newBitmap = L2Entry.ALL_ZERO;
-        } else {
-            newEntry |= L2Entry.ZERO;
-        }
-        if (newEntry == entry && newBitmap == bitmap) {
-            return;
-        }
-        mapper.setEntry(l2, idx, newEntry, newBitmap);
-        if (compressed) {
-            release(entry, l2, idx);
-        }
-    }
-
-    /** With extended L2: marks subclusters {@code s0..s1} zero. */
-    public void zeroSubclusters(long offset, int s0, int s1) throws IOException {
-        long l2 = mapper.writableL2Table(offset);
-        int idx = mapper.l2Index(offset);
-        long entry = mapper.entry(l2, idx);
-        long bitmap = mapper.bitmap(l2, idx);
-        long range = L2Entry.allocRange(s0, s1);
-        long newBitmap = (bitmap & ~range) | (range << 32);
-        if (L2Entry.isCompressed(entry)) {
-            throw new IllegalStateException("subcluster zeroing of a compressed cluster");
-        }
-        if (isAllocated(entry) && !L2Entry.isCopied(entry) && dataFile == null) {
-            // shared host cluster: write the zeros as data through the COW path instead
-            writeInCluster(geo.clusterStart(offset) + (long) s0 * geo.subclusterSize(),
-                    ByteBuffer.allocate((s1 - s0 + 1) * geo.subclusterSize()));
-            return;
-        }
-        mapper.setEntry(l2, idx, entry, newBitmap);
-    }
-
-    /**
-     * Makes the cluster at {@code offset} unallocated (entry 0): whatever lies below shows
-     * through again. The entry goes first, the reference is dropped after.
-     */
-    public void unmapCluster(long offset) throws IOException {
-        long l2 = mapper.l2Table(offset);
-        if (l2 == 0) {
-            return;
-        }
-        int idx = mapper.l2Index(offset);
-        long entry = mapper.entry(l2, idx);
-        if (entry == 0 && mapper.bitmap(l2, idx) == 0) {
-            return;
-        }
-        requireReleasable(entry, l2, idx);
-        l2 = mapper.writableL2Table(offset);
-        mapper.setEntry(l2, idx, 0, 0);
-        if (dataFile == null || L2Entry.isCompressed(entry)) {
-            release(entry, l2, idx);
-        }
     }
 
     /** Status of the cluster run at {@code offset} (at most {@code length} bytes, one cluster). */

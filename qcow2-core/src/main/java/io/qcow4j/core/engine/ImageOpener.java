@@ -17,7 +17,7 @@ import io.qcow4j.core.api.CompressionType;
 import io.qcow4j.core.api.CorruptImageException;
 import io.qcow4j.core.api.OpenOptions;
 import io.qcow4j.core.api.UnsupportedImageException;
-import io.qcow4j.core.bitmap.BitmapManager;
+import io.qcow4j.core.bitmap.WriteTracking;
 import io.qcow4j.core.cache.L2Cache;
 import io.qcow4j.core.compress.ClusterCodec;
 import io.qcow4j.core.format.FeatureNameTable;
@@ -100,10 +100,9 @@ public final class ImageOpener {
                 dataFile = StorageHook.apply(data, new FileStorage(data, readOnly));
             }
             Encryption encryption = Encryption.open(storage, header, geo, options);
-            Qcow2Engine[] self = new Qcow2Engine[1];
+            HeaderCluster headerCluster = new HeaderCluster(storage, header);
             RefcountManager refcounts = new RefcountManager(storage, header.clusterBits, header.refcountOrder,
-                    header.refcountTableOffset, header.refcountTableClusters,
-                    (off, clusters) -> self[0].refcountTableMoved(off, clusters), options.checkMode());
+                    header.refcountTableOffset, header.refcountTableClusters, headerCluster::refcountTableMoved, options.checkMode());
             if (!readOnly && !options.checkMode()) {
                 refcounts.validateBlocks();
             }
@@ -121,24 +120,15 @@ public final class ImageOpener {
             if (encryption != null) {
                 io.useDataView(encryption.dataStorage(dataFile != null ? dataFile : storage));
             }
-            Qcow2Engine image = new Qcow2Engine(path, storage, dataFile, header, geo, refcounts, mapper, io, readOnly,
+            Qcow2Engine image = new Qcow2Engine(path, storage, dataFile, headerCluster, geo, refcounts, mapper, io, readOnly,
                     new ArrayList<>(snapshots), backing);
-            self[0] = image;
             image.faces = faces;
             image.locks.addAll(locks);
             image.encryption = encryption;
             image.warnings = options.warnings();
-            image.bitmaps = new BitmapManager(storage, header, refcounts, image::writeHeader, readOnly, options.warnings());
-            image.bitmaps.loadSizeMismatchAsInconsistent(options.sizeMismatchBitmapsInconsistent());
-            try {
-                image.bitmaps.load();
-            } catch (CorruptImageException e) {
-                if (!options.checkMode()) {
-                    throw e;
-                }
-                // check mode: the checker judges the bitmap directory itself, as qemu-img check does
-                image.bitmaps = new BitmapManager(storage, header, refcounts, image::writeHeader, readOnly, options.warnings());
-            }
+            // check mode: the checker judges the bitmap directory itself, as qemu-img check does
+            image.bitmaps = WriteTracking.open(storage, header, refcounts, image::writeHeader, readOnly, options.warnings(),
+                    options.sizeMismatchBitmapsInconsistent(), options.checkMode());
             image.checkMode = options.checkMode();
             if (!readOnly && !options.checkMode()) {
                 // references reach the disk only after what they need (see Qcow2Engine.syncMetadata)

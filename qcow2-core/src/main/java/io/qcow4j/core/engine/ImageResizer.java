@@ -148,7 +148,7 @@ final class ImageResizer {
         }
         long entries = img.geo.l1EntriesFor(newSize);
         if (entries > img.mapper.l1Size()) {
-            img.mapper.growL1((int) Math.min(entries, Integer.MAX_VALUE), img::l1Moved);
+            img.mapper.growL1((int) Math.min(entries, Integer.MAX_VALUE), img.headerCluster::l1Moved);
         }
         if (img.dataFile != null && img.dataFile.length() < newSize) {
             img.dataFile.extend(newSize);
@@ -299,7 +299,7 @@ final class ImageResizer {
                 off = nextTable(geo, off);
                 continue;
             }
-            img.io.unmapCluster(off);
+            img.io.zeroes().unmapCluster(off);
             off += cs;
         }
     }
@@ -350,14 +350,14 @@ final class ImageResizer {
             long cstart = geo.clusterStart(off);
             long cend = Math.min(cstart + cs, newSize);
             if (off == cstart) {
-                img.io.zeroClusterKeepingHost(cstart);
+                img.io.zeroes().zeroClusterKeepingHost(cstart);
             } else if (L2Entry.isCompressed(img.io.entryAt(cstart))) {
                 writeZeroData(img, off, cend - off);
             } else {
                 // the end is the disk's end: round it up to a whole subcluster, as QEMU does
                 int s0 = (int) ((off - cstart) / sc);
                 int s1 = (int) ((alignUp(cend, sc) - cstart) / sc) - 1;
-                img.io.zeroSubclusters(off, s0, s1);
+                img.io.zeroes().zeroSubclusters(off, s0, s1);
             }
             off = cstart + cs;
         }
@@ -377,7 +377,7 @@ final class ImageResizer {
             }
             long entry = img.io.entryAt(off);
             if (img.io.isAllocated(entry) || (img.io.bitmapAt(off) & L2Entry.ALL_ALLOCATED) != 0) {
-                img.io.unmapCluster(off);
+                img.io.zeroes().unmapCluster(off);
             }
             off += cs;
         }

@@ -6,9 +6,11 @@ import java.nio.charset.StandardCharsets;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Collections;
 import java.util.List;
 
 import io.qcow4j.core.alloc.RefcountManager;
+import io.qcow4j.core.api.BlockDevice;
 import io.qcow4j.core.api.CorruptImageException;
 import io.qcow4j.core.api.SnapshotException;
 import io.qcow4j.core.format.L1Entry;
@@ -17,7 +19,8 @@ import io.qcow4j.core.storage.Storage;
 
 /**
  * Creates, applies and deletes internal snapshots ({@code == Snapshots ==}), as qemu-img
- * snapshot does. The caller holds the image's lock and made it writable.
+ * snapshot does, and lists them and opens their views. The caller holds the image's lock;
+ * the public calls make the image writable first (the first write's preparation).
  *
  * <p>A snapshot is an L1 tree: its L1 table, the L2 tables it names, the data clusters
  * those name (a compressed cluster: each host cluster its sectors touch). Every cluster's
@@ -32,7 +35,7 @@ import io.qcow4j.core.storage.Storage;
  * windows). Such a cluster is copied on its next write instead of written in place, and
  * {@code qemu-img check -r all} resets the flag; no data is at risk.
  */
-final class InternalSnapshots {
+public final class InternalSnapshots {
     /** What qemu-img writes: vm_state_size, disk_size, icount. */
     private static final int EXTRA_DATA_SIZE = 24;
 
@@ -54,6 +57,38 @@ final class InternalSnapshots {
         this.bits = geo.clusterBits();
         this.cs = geo.clusterSize();
         this.tree = new SnapshotTree(img);
+    }
+
+    /** The snapshot table as read or last written. */
+    public List<SnapshotEntry> entries() {
+        return Collections.unmodifiableList(img.snapshotEntries);
+    }
+
+    /** A read-only view of a snapshot's disk (by id, else by name); not to be read once it is deleted. */
+    public BlockDevice view(String idOrName) throws IOException {
+        int i = find(img.snapshotEntries, idOrName);
+        if (i < 0) {
+            throw new IllegalArgumentException("Can't find snapshot '" + idOrName + "'");
+        }
+        SnapshotEntry e = img.snapshotEntries.get(i);
+        long[] l1 = ClusterMapper.readL1(storage, geo, e.l1TableOffset, e.l1Size, "snapshot L1 table");
+        long size = e.diskSize >= 0 ? e.diskSize : img.header.size;
+        return new SnapshotView(img, l1, e.l1TableOffset, size);
+    }
+
+    /** Takes a snapshot of the disk as it is now, dated now (see {@link #create(String, Instant)}). */
+    public SnapshotEntry create(String name) throws IOException {
+        img.ensureWritable();
+        return create(name, Instant.now());
+    }
+
+    /**
+     * Writes the table anew, every entry with its extra data complete (a v3 entry needs it
+     * up to the disk size): {@code check -r all} of an incomplete entry, as qemu's.
+     */
+    public void repairTable() throws IOException {
+        img.ensureWritable();
+        rewriteTable();
     }
 
     /** Index of the snapshot with id {@code idOrName}, else of the first named so (QEMU's goto lookup); -1 if none. */
@@ -181,7 +216,8 @@ final class InternalSnapshots {
 
     // ------------------------------------------------------------ apply
 
-    SnapshotEntry apply(String idOrName) throws IOException {
+    public SnapshotEntry apply(String idOrName) throws IOException {
+        img.ensureWritable();
         int index = find(img.snapshotEntries, idOrName);
         if (index < 0) {
             throw new IllegalArgumentException("Can't find snapshot '" + idOrName + "'");
@@ -191,7 +227,7 @@ final class InternalSnapshots {
             throw new SnapshotException(SnapshotException.Reason.NOT_SUPPORTED,
                     "Internal snapshots are not supported with an external data file");
         }
-        if (!img.bitmaps.list().isEmpty()) {
+        if (!img.bitmaps.isEmpty()) {
             throw new SnapshotException(SnapshotException.Reason.BITMAPS, "Device has active dirty bitmaps");
         }
         long newSize = s.diskSize >= 0 ? s.diskSize : img.header.size;
@@ -264,7 +300,8 @@ final class InternalSnapshots {
 
     // ------------------------------------------------------------ delete
 
-    SnapshotEntry delete(String idOrName) throws IOException {
+    public SnapshotEntry delete(String idOrName) throws IOException {
+        img.ensureWritable();
         int index = find(img.snapshotEntries, idOrName);
         if (index < 0) {
             throw new IllegalArgumentException("Can't find snapshot '" + idOrName + "'");

@@ -5,7 +5,6 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Collections;
 import java.util.HashSet;
 import java.util.List;
 import java.util.function.Consumer;
@@ -16,7 +15,8 @@ import io.qcow4j.core.api.BlockStatus;
 import io.qcow4j.core.api.CompressionType;
 import io.qcow4j.core.api.CreateOptions;
 import io.qcow4j.core.api.OpenOptions;
-import io.qcow4j.core.bitmap.BitmapManager;
+import io.qcow4j.core.bitmap.ImageBitmaps;
+import io.qcow4j.core.bitmap.WriteTracking;
 import io.qcow4j.core.cache.L2Cache;
 import io.qcow4j.core.crypto.LuksHeader;
 import io.qcow4j.core.format.Header;
@@ -30,7 +30,8 @@ import io.qcow4j.core.storage.Storage;
  * One open qcow2 image's engine: it owns the image's state (header, L1 through the cluster
  * mapper, L2 cache, refcounts and allocator, files, locks, backing device, bitmaps hook) and
  * the order of its writes (see {@link #syncMetadata}). The opener, closer, first-write
- * preparation, resize, snapshots, block status and amend in this package are its parts.
+ * preparation, resize, snapshots ({@link InternalSnapshots}), the backing file
+ * ({@link BackingLink}), block status and amend in this package are its parts.
  *
  * <p>Not thread-safe by itself: every call holds {@link #lock()}, the monitor of the public
  * face ({@code io.qcow4j.core.Qcow2Image}) that wraps it; the face's methods take it.
@@ -40,6 +41,8 @@ public final class Qcow2Engine implements Closeable {
     final Storage storage;
     final Storage dataFile;
     final Header header;
+    /** Writes {@link #header} back to cluster 0. */
+    final HeaderCluster headerCluster;
     final Geometry geo;
     final RefcountManager refcounts;
     final ClusterMapper mapper;
@@ -47,7 +50,8 @@ public final class Qcow2Engine implements Closeable {
     final boolean readOnly;
     final List<SnapshotEntry> snapshotEntries;
     BlockDevice backing;
-    BitmapManager bitmaps;
+    /** The bitmaps' hook on guest writes and the lifecycle; the bitmap format stays behind it. */
+    WriteTracking bitmaps;
     /** Where warnings go ({@link OpenOptions#warnings}): bitmaps lost at close, an extension ignored. */
     Consumer<String> warnings = w -> { };
     /** QEMU's image locks on the image and its data file (none with force-share); released last on close. */
@@ -55,6 +59,7 @@ public final class Qcow2Engine implements Closeable {
     boolean checkMode;
     /** Guest requests cut into per-cluster steps. */
     private final GuestRanges ranges;
+    private final BackingLink backingLink = new BackingLink(this);
     private final FirstWrite firstWrite = new FirstWrite();
     private boolean closed;
     /** QEMU's guess, made once at the first block status: clusters allocated but mostly holes in the file. */
@@ -68,13 +73,15 @@ public final class Qcow2Engine implements Closeable {
     /** How the layers this engine opens (backing files, a reopen) are wrapped for callers. */
     Faces faces;
 
-    Qcow2Engine(Path path, Storage storage, Storage dataFile, Header header, Geometry geo,
+    Qcow2Engine(Path path, Storage storage, Storage dataFile, HeaderCluster headerCluster, Geometry geo,
                RefcountManager refcounts, ClusterMapper mapper, ImageIo io, boolean readOnly,
                List<SnapshotEntry> snapshots, BlockDevice backing) {
         this.path = path;
         this.storage = storage;
         this.dataFile = dataFile;
-        this.header = header;
+        this.header = headerCluster.header();
+        this.headerCluster = headerCluster;
+        headerCluster.guardBy(this);
         this.geo = geo;
         this.refcounts = refcounts;
         this.mapper = mapper;
@@ -171,16 +178,9 @@ public final class Qcow2Engine implements Closeable {
         return (header.autoclearFeatures & Header.AUTOCLEAR_DATA_FILE_RAW) != 0;
     }
 
-    public String backingFile() {
-        return header.backingFile;
-    }
-
-    public String backingFormat() {
-        return header.stringExtension(HeaderExtension.BACKING_FORMAT);
-    }
-
-    public BlockDevice backing() {
-        return backing;
+    /** The backing file this image names and reads through (see {@link BackingLink}). */
+    public BackingLink backingLink() {
+        return backingLink;
     }
 
     /** A copy of the parsed header, for inspection. */
@@ -188,44 +188,9 @@ public final class Qcow2Engine implements Closeable {
         return ImageOpener.readHeader(storage);
     }
 
-    /** The snapshot table as read or last written. */
-    public List<SnapshotEntry> snapshotEntries() {
-        return Collections.unmodifiableList(snapshotEntries);
-    }
-
-    public BlockDevice snapshot(String idOrName) throws IOException {
-        int i = InternalSnapshots.find(snapshotEntries, idOrName);
-        if (i < 0) {
-            throw new IllegalArgumentException("Can't find snapshot '" + idOrName + "'");
-        }
-        SnapshotEntry e = snapshotEntries.get(i);
-        long[] l1 = ClusterMapper.readL1(storage, geo, e.l1TableOffset, e.l1Size, "snapshot L1 table");
-        long size = e.diskSize >= 0 ? e.diskSize : header.size;
-        return new SnapshotView(this, l1, e.l1TableOffset, size);
-    }
-
-    public SnapshotEntry createSnapshot(String name) throws IOException {
-        ensureWritable();
-        return new InternalSnapshots(this).create(name, java.time.Instant.now());
-    }
-
-    public SnapshotEntry applySnapshot(String idOrName) throws IOException {
-        ensureWritable();
-        return new InternalSnapshots(this).apply(idOrName);
-    }
-
-    public SnapshotEntry deleteSnapshot(String idOrName) throws IOException {
-        ensureWritable();
-        return new InternalSnapshots(this).delete(idOrName);
-    }
-
-    /**
-     * Writes the snapshot table anew, every entry with its extra data complete (a v3 entry
-     * needs it up to the disk size): {@code check -r all} of an incomplete entry, as qemu's.
-     */
-    public void rewriteSnapshotTable() throws IOException {
-        ensureWritable();
-        new InternalSnapshots(this).rewriteTable();
+    /** The internal snapshots: list, view, create, apply, delete (see {@link InternalSnapshots}). */
+    public InternalSnapshots snapshots() {
+        return new InternalSnapshots(this);
     }
 
     /** The parts check, repair and dump read (see {@link EngineParts}). */
@@ -425,40 +390,9 @@ public final class Qcow2Engine implements Closeable {
         ImageResizer.resizePreallocated(this, newSize, mode);
     }
 
-    public void makeEmpty() throws IOException {
-        ensureWritable();
-        ranges.unmapAll(header.size);
-        syncMetadata();
-    }
-
-    public void setBackingFile(String name, String format, BlockDevice device) throws IOException {
-        ensureWritable();
-        if (name != null && dataFileRaw()) {
-            throw new IllegalArgumentException("Backing file and data-file-raw cannot be used at the same time");
-        }
-        // what the top now holds itself (stream, rebase) is durable before the header relies on it
-        syncMetadata();
-        header.backingFile = name;
-        header.setExtension(HeaderExtension.BACKING_FORMAT,
-                name == null || format == null ? null : HeaderExtension.ofString(HeaderExtension.BACKING_FORMAT, format).data());
-        writeHeader();
-        storage.flush();
-        attachBacking(device);
-    }
-
-    public void attachBacking(BlockDevice device) {
-        this.backing = device;
-        io.setBacking(device);
-    }
-
-    public BlockDevice detachBacking() {
-        BlockDevice b = backing;
-        attachBacking(null);
-        return b;
-    }
-
-    public BitmapManager bitmaps() {
-        return bitmaps;
+    /** The image's bitmaps, for the bitmaps module (the engine itself sees only its hook). */
+    public ImageBitmaps bitmaps() {
+        return bitmaps == null ? null : bitmaps.bitmaps();
     }
 
     public void storeBitmaps() throws IOException {
@@ -484,10 +418,7 @@ public final class Qcow2Engine implements Closeable {
     // ------------------------------------------------------------ internals
 
     void writeHeader() throws IOException {
-        synchronized (lock) {
-            byte[] bytes = header.serialize();
-            storage.write(0, ByteBuffer.wrap(bytes));
-        }
+        headerCluster.write();
     }
 
     /** The monitor every call must hold (the face's); see the class comment. */
@@ -501,6 +432,7 @@ public final class Qcow2Engine implements Closeable {
             throw new IllegalStateException("engine already has a face");
         }
         lock = face;
+        headerCluster.guardBy(face);
     }
 
     /** The face wrapping this engine, as the layers above see it. */
@@ -508,22 +440,12 @@ public final class Qcow2Engine implements Closeable {
         return lock instanceof BlockDevice d ? d : null;
     }
 
-    void l1Moved(long offset, int entries) throws IOException {
-        header.l1TableOffset = offset;
-        header.l1Size = entries;
-        writeHeader();
-        storage.flush();
-    }
-
-    void refcountTableMoved(long offset, int clusters) throws IOException {
-        header.refcountTableOffset = offset;
-        header.refcountTableClusters = clusters;
-        writeHeader();
-        storage.flush();
-    }
-
     boolean isClosed() {
         return closed;
+    }
+
+    GuestRanges ranges() {
+        return ranges;
     }
 
     void ensureOpen() throws IOException {

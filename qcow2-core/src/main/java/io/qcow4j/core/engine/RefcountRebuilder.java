@@ -125,7 +125,7 @@ public final class RefcountRebuilder {
         var be = io.qcow4j.core.format.BitmapsExtension.parse(ext.data(), p.geometry().clusterSize());
         addRange(counts, be.directoryOffset(), be.directorySize(), bits);
         for (var e : io.qcow4j.core.bitmap.BitmapDirectory.read(p.storage(), be, p.geometry().clusterSize(), 0)) {
-            addRange(counts, e.tableOffset, 8L * e.tableSize, bits);
+            addRange(counts, e.tableOffset(), 8L * e.tableSize(), bits);
             for (long t : io.qcow4j.core.bitmap.BitmapDirectory.readTable(p.storage(), e, p.geometry().clusterSize())) {
                 long off = io.qcow4j.core.format.BitmapTableEntry.offset(t);
                 if (off != 0) {

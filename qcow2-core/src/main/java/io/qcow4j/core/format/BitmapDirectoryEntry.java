@@ -12,6 +12,11 @@ import io.qcow4j.core.api.CorruptImageException;
  *    16 type                    17 granularity_bits    18-19 name_size
  * 20-23 extra_data_size      extra_data, name, zero padding to a multiple of 8
  * </pre>
+ *
+ * <p>Immutable: a change is a new entry ({@link #withFlags}, {@link #withTable}). Not a
+ * record on purpose: the bitmap manager tells the entries of one directory apart by
+ * identity (two bitmaps' entries may hold equal values while a store is under way), which
+ * a record's value equality would blur.
  */
 public final class BitmapDirectoryEntry {
     public static final int FIXED_SIZE = 24;
@@ -27,14 +32,62 @@ public final class BitmapDirectoryEntry {
     public static final long MAX_PHYS_SIZE = 0x20000000L;
     public static final int MIN_GRANULARITY_BITS = 9;
     public static final int MAX_GRANULARITY_BITS = 31;
+    private static final byte[] NO_EXTRA_DATA = new byte[0];
 
-    public long tableOffset;
-    public int tableSize;
-    public int flags;
-    public int type = TYPE_DIRTY_TRACKING;
-    public int granularityBits;
-    public String name;
-    public byte[] extraData = new byte[0];
+    private final long tableOffset;
+    private final int tableSize;
+    private final int flags;
+    private final int type;
+    private final int granularityBits;
+    private final String name;
+    private final byte[] extraData;
+
+    private BitmapDirectoryEntry(long tableOffset, int tableSize, int flags, int type, int granularityBits, String name,
+                                 byte[] extraData) {
+        this.tableOffset = tableOffset;
+        this.tableSize = tableSize;
+        this.flags = flags;
+        this.type = type;
+        this.granularityBits = granularityBits;
+        this.name = name;
+        this.extraData = extraData;
+    }
+
+    /** The entry of a dirty-tracking bitmap without extra data, the only kind we write. */
+    public static BitmapDirectoryEntry dirtyTracking(String name, int granularityBits, long tableOffset, int tableSize,
+                                                     int flags) {
+        return new BitmapDirectoryEntry(tableOffset, tableSize, flags, TYPE_DIRTY_TRACKING, granularityBits, name,
+                NO_EXTRA_DATA);
+    }
+
+    public long tableOffset() {
+        return tableOffset;
+    }
+
+    /** bitmap_table_size: entries of the table, an unsigned 32-bit field. */
+    public int tableSize() {
+        return tableSize;
+    }
+
+    public int flags() {
+        return flags;
+    }
+
+    public int type() {
+        return type;
+    }
+
+    public int granularityBits() {
+        return granularityBits;
+    }
+
+    public String name() {
+        return name;
+    }
+
+    public int extraDataSize() {
+        return extraData.length;
+    }
 
     public boolean inUse() {
         return (flags & FLAG_IN_USE) != 0;
@@ -42,6 +95,16 @@ public final class BitmapDirectoryEntry {
 
     public boolean auto() {
         return (flags & FLAG_AUTO) != 0;
+    }
+
+    /** A new entry with {@code flags} (always a new object: see the class comment). */
+    public BitmapDirectoryEntry withFlags(int flags) {
+        return new BitmapDirectoryEntry(tableOffset, tableSize, flags, type, granularityBits, name, extraData);
+    }
+
+    /** A new entry naming another bitmap table. */
+    public BitmapDirectoryEntry withTable(long tableOffset, int tableSize) {
+        return new BitmapDirectoryEntry(tableOffset, tableSize, flags, type, granularityBits, name, extraData);
     }
 
     /** Entry size in the directory, padding included. */
@@ -60,25 +123,24 @@ public final class BitmapDirectoryEntry {
         if (b.remaining() < FIXED_SIZE) {
             throw new CorruptImageException("bitmap directory", at, "Broken bitmap directory");
         }
-        BitmapDirectoryEntry e = new BitmapDirectoryEntry();
-        e.tableOffset = b.getLong(start);
-        e.tableSize = b.getInt(start + 8);
-        e.flags = b.getInt(start + 12);
-        e.type = b.get(start + 16) & 0xff;
-        e.granularityBits = b.get(start + 17) & 0xff;
+        long tableOffset = b.getLong(start);
+        int tableSize = b.getInt(start + 8);
+        int flags = b.getInt(start + 12);
+        int type = b.get(start + 16) & 0xff;
+        int granularityBits = b.get(start + 17) & 0xff;
         int nameSize = b.getShort(start + 18) & 0xffff;
         long extra = b.getInt(start + 20) & 0xffffffffL;
         long size = (FIXED_SIZE + extra + nameSize + 7) & ~7L;
         if (size > b.remaining()) {
             throw new CorruptImageException("bitmap directory", at, "Broken bitmap directory");
         }
-        e.extraData = new byte[(int) extra];
-        b.get(start + FIXED_SIZE, e.extraData);
+        byte[] extraData = new byte[(int) extra];
+        b.get(start + FIXED_SIZE, extraData);
         byte[] name = new byte[nameSize];
         b.get(start + FIXED_SIZE + (int) extra, name);
-        e.name = new String(name, StandardCharsets.UTF_8);
         b.position(start + (int) size);
-        return e;
+        return new BitmapDirectoryEntry(tableOffset, tableSize, flags, type, granularityBits,
+                new String(name, StandardCharsets.UTF_8), extraData);
     }
 
     public void serialize(ByteBuffer b) {
@@ -89,17 +151,5 @@ public final class BitmapDirectoryEntry {
         while (b.position() < start + size()) {
             b.put((byte) 0);
         }
-    }
-
-    public BitmapDirectoryEntry copy() {
-        BitmapDirectoryEntry e = new BitmapDirectoryEntry();
-        e.tableOffset = tableOffset;
-        e.tableSize = tableSize;
-        e.flags = flags;
-        e.type = type;
-        e.granularityBits = granularityBits;
-        e.name = name;
-        e.extraData = extraData.clone();
-        return e;
     }
 }

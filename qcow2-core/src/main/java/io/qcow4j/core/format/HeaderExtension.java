@@ -19,6 +19,22 @@ public record HeaderExtension(int type, byte[] data) {
         return 8 + ((data.length + 7) & ~7);
     }
 
+    /**
+     * The same extension object: the record's own equality, written out. A record's generated
+     * equals and hashCode are linked on first use through method handles (~15 ms of class
+     * spinning at the start of every command that writes a header), and they compared the
+     * data array by identity anyway.
+     */
+    @Override
+    public boolean equals(Object o) {
+        return o instanceof HeaderExtension h && h.type == type && h.data == data;
+    }
+
+    @Override
+    public int hashCode() {
+        return 31 * type + System.identityHashCode(data);
+    }
+
     public String asString() {
         return new String(data, StandardCharsets.UTF_8);
     }

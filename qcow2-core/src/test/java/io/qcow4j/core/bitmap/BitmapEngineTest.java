@@ -24,7 +24,7 @@ import org.junit.jupiter.api.io.TempDir;
 class BitmapEngineTest {
 
     static List<List<Long>> extents(Qcow2Image img, String name) throws IOException {
-        BitmapManager m = img.bitmaps();
+        ImageBitmaps m = img.bitmaps();
         PersistentBitmap b = m.get(name);
         BitmapBits bits = m.bits(b);
         List<List<Long>> out = new ArrayList<>();

@@ -61,8 +61,8 @@ class LuksImageTest {
         Path img = qemuLuks(tmp, "q.qcow2", "4M");
         qemuIo(img, "write -P 0xab 0 64k", "write -P 0xcd 70000 1000", "write -P 0x11 3M 4097").assertOk();
         try (Qcow2Image q = Qcow2Image.open(img, withSecret(OpenOptions.readOnly()))) {
-            assertTrue(q.isEncrypted());
-            assertEquals("aes-256", q.luksHeader().cipherAlg());
+            assertTrue(q.info().encrypted());
+            assertEquals("aes-256", q.luks().header().cipherAlg());
             assertArrayEquals(fill(65536, 0xab), read(q, 0, 65536));
             byte[] mid = read(q, 69999, 1002);
             assertEquals(0, mid[0]);
@@ -97,8 +97,8 @@ class LuksImageTest {
                 + ",encrypt.ivgen-alg=" + p[2]);
         qemuIo(img, "write -P 0x42 4096 70000").assertOk();
         try (Qcow2Image q = Qcow2Image.open(img, withSecret(OpenOptions.readWrite()))) {
-            assertEquals(p[0], q.luksHeader().cipherAlg());
-            assertEquals(p[1], q.luksHeader().hashSpec);
+            assertEquals(p[0], q.luks().header().cipherAlg());
+            assertEquals(p[1], q.luks().header().hashSpec);
             assertArrayEquals(fill(70000, 0x42), read(q, 4096, 70000));
             q.write(100, ByteBuffer.wrap(fill(10, 0x43)));
         }
@@ -115,7 +115,7 @@ class LuksImageTest {
                 OpenOptions.readOnly().encryptionSecret("abd".getBytes(StandardCharsets.UTF_8))));
         assertEquals("Invalid password, cannot unlock any keyslot", e.getMessage());
         try (Qcow2Image q = Qcow2Image.open(img, OpenOptions.readOnly().withoutDecryption(true))) {
-            assertEquals(8, q.luksHeader().slots.length);
+            assertEquals(8, q.luks().header().slots.length);
             assertThrows(IOException.class, () -> read(q, 0, 512));
         }
     }

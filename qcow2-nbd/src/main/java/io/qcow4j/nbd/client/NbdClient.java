@@ -8,7 +8,6 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
 import javax.net.ssl.SSLContext;
@@ -175,23 +174,22 @@ public final class NbdClient implements BlockDevice {
     }
 
     private final NbdUri uri;
-    private final Options options;
     private final Connection connection;
     private final Handshake.Session session;
     private final Transmission tx;
     private final List<String> contextNames;
     private final DataPath data;
-    private final StatusCache cache = new StatusCache();
+    private final BlockStatusQueries status;
     private boolean closed;
 
     private NbdClient(NbdUri uri, Options options, Connection connection, Handshake.Session session) {
         this.uri = uri;
-        this.options = options;
         this.connection = connection;
         this.session = session;
         this.tx = new Transmission(connection.wire(), session.structured(), session.contexts(), session.size());
         this.contextNames = List.copyOf(session.contexts().values());
         this.data = new DataPath(tx, session.size(), session.minBlock(), session.maxBlock(), options.maxInFlight());
+        this.status = new BlockStatusQueries(tx, data, contextNames, options.oneExtentPerRequest());
     }
 
     /** Connects to the export {@code uri} names (see {@link NbdUri#parse}) with the default options. */
@@ -313,7 +311,7 @@ public final class NbdClient implements BlockDevice {
         int n = src.remaining();
         checkRange(offset, n);
         checkWithin(offset, n);
-        cache.clear();
+        status.clear();
         data.write(offset, src.slice());
         src.position(src.position() + n);
     }
@@ -326,7 +324,7 @@ public final class NbdClient implements BlockDevice {
         checkWritable();
         checkRange(offset, length);
         checkWithin(offset, length);
-        cache.clear();
+        status.clear();
         data.writeZeroes(offset, offset + length, (session.flags() & FLAG_SEND_WRITE_ZEROES) != 0);
     }
 
@@ -339,7 +337,7 @@ public final class NbdClient implements BlockDevice {
         checkWritable();
         checkRange(offset, length);
         checkWithin(offset, length);
-        cache.clear();
+        status.clear();
         if ((session.flags() & FLAG_SEND_TRIM) == 0) {
             return;
         }
@@ -370,7 +368,7 @@ public final class NbdClient implements BlockDevice {
         if ((session.flags() & FLAG_SEND_FLUSH) != 0) {
             Transmission.Request r = tx.submit(CMD_FLUSH, 0, 0, 0, null);
             tx.await(r);
-            throwIfFailed(r, "flush");
+            r.throwIfFailed("flush");
         }
     }
 
@@ -382,30 +380,7 @@ public final class NbdClient implements BlockDevice {
         if (offset < 0 || offset >= size() || length <= 0) {
             throw new IllegalArgumentException("Block status out of range: offset " + offset + " (export size " + size() + ")");
         }
-        long max = Math.min(length, size() - offset);
-        boolean base = contextNames.contains(CONTEXT_BASE_ALLOCATION);
-        boolean depth = contextNames.contains(CONTEXT_ALLOCATION_DEPTH);
-        if (!base && !depth) {
-            return new BlockStatus(offset, max, true, false, true, 0, offset, false);
-        }
-        Extent a = base ? extentAt(CONTEXT_BASE_ALLOCATION, offset, max) : null;
-        Extent d = depth ? extentAt(CONTEXT_ALLOCATION_DEPTH, offset, max) : null;
-        long n = max;
-        if (a != null) {
-            n = Math.min(n, a.end() - offset);
-        }
-        if (d != null) {
-            n = Math.min(n, d.end() - offset);
-        }
-        boolean zero = a != null && a.has(STATE_ZERO);
-        boolean data = a == null || !a.has(STATE_HOLE);
-        boolean allocated = data || zero;
-        int layer = 0;
-        if (d != null) {
-            allocated = d.flags() != 0 || data;
-            layer = d.flags() > 0 ? d.flags() - 1 : 0;
-        }
-        return new BlockStatus(offset, n, allocated, zero, data, layer, data || zero ? offset : -1, false);
+        return status.blockStatus(offset, Math.min(length, size() - offset));
     }
 
     /**
@@ -425,46 +400,7 @@ public final class NbdClient implements BlockDevice {
             throw new IllegalArgumentException("extents out of range: offset " + offset + " (export size " + size() + ")");
         }
         long end = Math.min(size(), offset + Math.min(length, Long.MAX_VALUE - offset));
-        extentAt(context, offset, end - offset);
-        List<Extent> all = cache.get(context);
-        List<Extent> out = new ArrayList<>();
-        for (int i = cache.indexOf(context, offset); i < all.size() && all.get(i).offset() < end; i++) {
-            Extent e = all.get(i);
-            long s = Math.max(e.offset(), offset);
-            out.add(new Extent(s, Math.min(e.end(), end) - s, e.flags()));
-        }
-        return out;
-    }
-
-    /** The cached extent of {@code context} holding {@code offset}, after a request if need be. */
-    private Extent extentAt(String context, long offset, long max) throws IOException {
-        Extent e = cache.find(context, offset);
-        if (e == null) {
-            fetchStatus(offset, max);
-            e = cache.find(context, offset);
-            if (e == null) {
-                throw new IOException(tx.fail(new IOException("NBD protocol error: no extents for meta context "
-                        + context + " at offset " + offset)));
-            }
-        }
-        return e;
-    }
-
-    private void fetchStatus(long offset, long max) throws IOException {
-        long start = data.alignDown(offset);
-        long end = data.alignUp(offset + max);
-        long length = Math.min(end - start, data.maxUnsized());
-        int flags = options.oneExtentPerRequest() ? CMD_FLAG_REQ_ONE : 0;
-        Transmission.Request r = tx.submit(CMD_BLOCK_STATUS, flags, start, (int) length, null);
-        tx.await(r);
-        throwIfFailed(r, "block status");
-        cache.fill(r.extents);
-    }
-
-    private void throwIfFailed(Transmission.Request r, String what) throws IOException {
-        if (r.error != null) {
-            throw new NbdException(what + " failed: " + r.error.getMessage(), r.error.error());
-        }
+        return status.extents(context, offset, end);
     }
 
     private void checkOpen() throws IOException {

@@ -54,6 +54,13 @@ final class Transmission {
             this.cookie = cookie;
         }
 
+        /** The server's error for this request, as an {@link NbdException} saying {@code what} failed. */
+        void throwIfFailed(String what) throws NbdException {
+            if (error != null) {
+                throw new NbdException(what + " failed: " + error.getMessage(), error.error());
+            }
+        }
+
         long end() {
             return offset + Integer.toUnsignedLong(length);
         }

@@ -11,15 +11,17 @@ import java.nio.file.StandardOpenOption;
 import java.util.List;
 
 import io.qcow4j.bitmaps.DirtyBitmap;
-import io.qcow4j.core.Qcow2Image;
-import io.qcow4j.core.RawImage;
 import io.qcow4j.core.api.BlockDevice;
 import io.qcow4j.core.api.BlockStatus;
+import io.qcow4j.core.api.FileImage;
 
 /**
  * The exported disk: its I/O as NBD commands need it, and the extents of its metadata
- * contexts. A qcow2 image serialises its own operations (its lock); a raw file is
- * positional I/O, its writes serialised here.
+ * contexts. Writes are serialised here on the device (a qcow2 image serialises its own
+ * operations on that same lock; a raw file is positional I/O); reads are not. An image in
+ * a file of its own ({@link FileImage}) may be served writable; one with clusters (qcow2)
+ * also tells holes from data in reads, records fast zeros and sends plain data clusters
+ * straight from its file.
  */
 final class Export implements AutoCloseable {
     private static final int SECTOR = 512;
@@ -33,8 +35,12 @@ final class Export implements AutoCloseable {
     final long size;
     final List<MetaContext> contexts;
     private final BlockDevice device;
-    private final Qcow2Image qcow2;
-    private final RawImage raw;
+    /** The device as an image in a file of its own, or null (a view, a remote export). */
+    private final FileImage image;
+    /** The image allocates in clusters (qcow2): its block status tells holes from data. */
+    private final boolean clusters;
+    /** A raw file, which qemu sees in whole sectors. */
+    private final boolean rawFile;
     private final Layers layers;
     /** The top image's file for {@link #directFile}; opened on first use. */
     private FileChannel direct;
@@ -43,16 +49,17 @@ final class Export implements AutoCloseable {
     Export(NbdServer.Options o, List<MetaContext> contexts) {
         this.name = o.exportName();
         this.description = o.description();
-        this.readOnly = o.readOnly() || !(o.device() instanceof Qcow2Image || o.device() instanceof RawImage)
-                || (o.device() instanceof Qcow2Image q && q.isReadOnly());
+        this.device = o.device();
+        this.image = device instanceof FileImage f ? f : null;
+        this.clusters = image != null && image.clusterSize() > 0;
+        this.rawFile = image != null && image.clusterSize() == 0;
+        // a view or a remote export is served read-only; an image open read-only too
+        this.readOnly = o.readOnly() || image == null || device.isReadOnly();
         this.multiConn = o.shared() != 1;
         this.discard = o.discard();
-        this.device = o.device();
-        this.qcow2 = device instanceof Qcow2Image q ? q : null;
-        this.raw = device instanceof RawImage r ? r : null;
         // qemu sees a raw file in whole sectors: a 1000-byte file is a 1024-byte disk
         long s = device.size();
-        this.size = raw != null && s % SECTOR != 0 ? s + SECTOR - s % SECTOR : s;
+        this.size = rawFile && s % SECTOR != 0 ? s + SECTOR - s % SECTOR : s;
         this.contexts = contexts;
         this.layers = new Layers(device);
     }
@@ -69,21 +76,13 @@ final class Export implements AutoCloseable {
     // ------------------------------------------------------------ I/O
 
     void read(long offset, ByteBuffer dst) throws IOException {
-        if (qcow2 != null) {
-            // connections read a read-only image in parallel: only the lookup holds its lock
-            qcow2.readShared(offset, dst);
-        } else {
-            device.read(offset, dst);
-        }
+        // connections read a read-only qcow2 image in parallel: only the lookup holds its lock
+        device.readShared(offset, dst);
     }
 
     void write(long offset, ByteBuffer src) throws IOException {
-        if (qcow2 != null) {
-            qcow2.write(offset, src);
-        } else {
-            synchronized (raw) {
-                raw.write(offset, src);
-            }
+        synchronized (device) {
+            device.write(offset, src);
         }
     }
 
@@ -91,17 +90,13 @@ final class Export implements AutoCloseable {
         if (readOnly) {
             return;
         }
-        if (qcow2 != null) {
-            qcow2.flush();
-        } else {
-            raw.flush();
-        }
+        device.flush();
     }
 
     /** TRIM: frees whole clusters when the export discards (qemu-nbd's --discard=unmap); else nothing, as qemu-nbd. */
     void trim(long offset, long length) throws IOException {
-        if (discard && qcow2 != null) {
-            qcow2.discard(offset, length);
+        if (discard && device.canDiscard()) {
+            device.discard(offset, length);
         }
     }
 
@@ -111,24 +106,19 @@ final class Export implements AutoCloseable {
      * whose ragged cluster ends already read as zeros.
      */
     boolean writeZeroes(long offset, long length, boolean fastOnly) throws IOException {
-        if (qcow2 != null) {
-            synchronized (qcow2) {
-                if (fastOnly && !fastZero(offset, length)) {
-                    return false;
-                }
-                qcow2.writeZeroes(offset, length);
+        synchronized (device) {
+            if (fastOnly && !fastZero(offset, length)) {
+                return false;
             }
-            return true;
-        }
-        if (fastOnly) {
-            return false;
-        }
-        ByteBuffer zeros = ByteBuffer.allocateDirect((int) Math.min(length, ZERO_CHUNK));
-        synchronized (raw) {
+            if (device.hasNativeZeroes()) {
+                device.writeZeroes(offset, length);
+                return true;
+            }
+            ByteBuffer zeros = ByteBuffer.allocateDirect((int) Math.min(length, ZERO_CHUNK));
             for (long done = 0; done < length; ) {
                 int n = (int) Math.min(length - done, zeros.capacity());
                 zeros.clear().limit(n);
-                raw.write(offset + done, zeros);
+                device.write(offset + done, zeros);
                 done += n;
             }
         }
@@ -136,10 +126,10 @@ final class Export implements AutoCloseable {
     }
 
     private boolean fastZero(long offset, long length) throws IOException {
-        if (qcow2.version() < 3) {
+        if (!clusters || image.version() < 3) {
             return false;
         }
-        int cs = qcow2.clusterSize();
+        int cs = image.clusterSize();
         long end = offset + length;
         long head = offset - offset % cs;
         if (head != offset && !readsZero(head, Math.min(cs, size - head))) {
@@ -152,7 +142,7 @@ final class Export implements AutoCloseable {
     private boolean readsZero(long offset, long length) throws IOException {
         long end = offset + length;
         while (offset < end) {
-            BlockStatus st = qcow2.blockStatus(offset, end - offset);
+            BlockStatus st = device.blockStatus(offset, end - offset);
             if (!st.zero()) {
                 return false;
             }
@@ -170,9 +160,9 @@ final class Export implements AutoCloseable {
     synchronized FileChannel directFile() {
         if (!directTried) {
             directTried = true;
-            if (readOnly && qcow2 != null && !qcow2.isEncrypted() && qcow2.dataFile() == null && qcow2.path() != null) {
+            if (readOnly && clusters && !image.isEncrypted() && image.dataFile() == null && image.path() != null) {
                 try {
-                    direct = FileChannel.open(qcow2.path(), StandardOpenOption.READ);
+                    direct = FileChannel.open(image.path(), StandardOpenOption.READ);
                 } catch (IOException | RuntimeException e) {
                     direct = null; // buffered reads still work
                 }
@@ -183,12 +173,12 @@ final class Export implements AutoCloseable {
 
     /** Whether {@code [offset, offset+length)} can be told apart into holes (read as zeros) and data. */
     boolean sparse() {
-        return qcow2 != null;
+        return clusters;
     }
 
     /** The status of the run at {@code offset} for a structured read: zero or not, and how long. */
     BlockStatus readStatus(long offset, long length) throws IOException {
-        return qcow2.blockStatus(offset, length);
+        return device.blockStatus(offset, length);
     }
 
     // ------------------------------------------------------------ contexts
@@ -208,7 +198,7 @@ final class Export implements AutoCloseable {
         while (offset < end) {
             long n;
             int flags;
-            long fileEnd = raw != null ? raw.size() : size;
+            long fileEnd = rawFile ? device.size() : size;
             if (offset >= fileEnd) {
                 // the sector tail of a raw file: qemu reads zeros there
                 n = end - offset;

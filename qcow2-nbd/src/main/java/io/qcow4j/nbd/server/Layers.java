@@ -25,7 +25,7 @@ final class Layers implements AutoCloseable {
     private final boolean[] decided;
 
     Layers(BlockDevice top) {
-        for (BlockDevice d = top; d != null; d = d instanceof Qcow2Image q ? q.backing() : null) {
+        for (BlockDevice d = top; d != null; d = d instanceof Qcow2Image q ? q.chain().backing() : null) {
             layers.add(d);
         }
         files = new HostFile[layers.size()];
@@ -58,11 +58,12 @@ final class Layers implements AutoCloseable {
     }
 
     private static Path dataPath(Qcow2Image q) {
-        if (q.dataFile() == null) {
+        String dataFile = q.info().dataFile();
+        if (dataFile == null) {
             return q.path();
         }
         Path dir = q.path().toAbsolutePath().getParent();
-        return dir == null ? Path.of(q.dataFile()) : dir.resolve(q.dataFile());
+        return dir == null ? Path.of(dataFile) : dir.resolve(dataFile);
     }
 
     private static boolean looksPreallocated(Qcow2Image q) throws IOException {
@@ -74,11 +75,11 @@ final class Layers implements AutoCloseable {
         if (real < 0) {
             return false;
         }
-        int cs = q.clusterSize();
+        int cs = q.info().clusterSize();
         long realClusters = real / cs;
         long threshold = Math.max(realClusters * 10 / 9, realClusters + 2);
         synchronized (q) {
-            EngineParts parts = q.engineParts();
+            EngineParts parts = q.engine().engineParts();
             long length = Math.min(parts.storage().length(), Files.size(path));
             long end = (length + cs - 1) / cs;
             long referenced = 0;

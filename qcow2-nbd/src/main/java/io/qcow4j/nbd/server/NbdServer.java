@@ -244,7 +244,7 @@ public final class NbdServer implements Closeable {
             String n = names.get(i);
             Qcow2Image owner = null;
             DirtyBitmap bitmap = null;
-            for (BlockDevice d = o.device(); d instanceof Qcow2Image q; d = q.backing()) {
+            for (BlockDevice d = o.device(); d instanceof Qcow2Image q; d = q.chain().backing()) {
                 Bitmaps bitmaps = Bitmaps.of(q);
                 if (bitmaps.contains(n)) {
                     owner = q;

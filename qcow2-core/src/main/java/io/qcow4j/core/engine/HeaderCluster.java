@@ -1,0 +1,57 @@
+package io.qcow4j.core.engine;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+
+import io.qcow4j.core.format.Header;
+import io.qcow4j.core.storage.Storage;
+
+/**
+ * The image's header in cluster 0: the parsed {@link Header} the engine keeps in memory and
+ * the write that puts it back. It is made before the engine, so the parts built first (the
+ * refcount manager reports a moved refcount table here) need no engine that does not exist yet.
+ */
+final class HeaderCluster {
+    private final Storage storage;
+    private final Header header;
+    /** The monitor a write holds: the engine's, once an engine stands on this header. */
+    private volatile Object lock = this;
+
+    HeaderCluster(Storage storage, Header header) {
+        this.storage = storage;
+        this.header = header;
+    }
+
+    Header header() {
+        return header;
+    }
+
+    /** Writes are made under {@code lock} from now on (the engine's, which becomes its face's). */
+    void guardBy(Object lock) {
+        this.lock = lock;
+    }
+
+    /** Serialises the in-memory header into cluster 0 (not flushed). */
+    void write() throws IOException {
+        synchronized (lock) {
+            byte[] bytes = header.serialize();
+            storage.write(0, ByteBuffer.wrap(bytes));
+        }
+    }
+
+    /** The L1 table moved (a grow): the header names the new one, durably, before the old one is freed. */
+    void l1Moved(long offset, int entries) throws IOException {
+        header.l1TableOffset = offset;
+        header.l1Size = entries;
+        write();
+        storage.flush();
+    }
+
+    /** The refcount table moved (it grew): the header names the new one, durably. */
+    void refcountTableMoved(long offset, int clusters) throws IOException {
+        header.refcountTableOffset = offset;
+        header.refcountTableClusters = clusters;
+        write();
+        storage.flush();
+    }
+}
