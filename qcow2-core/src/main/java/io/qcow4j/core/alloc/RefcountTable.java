@@ -3,6 +3,7 @@ package io.qcow4j.core.alloc;
 import java.io.IOException;
 
 import io.qcow4j.core.api.CorruptImageException;
+import io.qcow4j.core.format.HostOffsets;
 import io.qcow4j.core.format.RefcountBlock;
 import io.qcow4j.core.storage.Storage;
 
@@ -45,22 +46,19 @@ final class RefcountTable {
         if (bytes > RefcountManager.MAX_TABLE_BYTES) {
             throw new CorruptImageException("refcount table", offset, "Reference count table too large");
         }
-        if ((offset & (clusterSize - 1)) != 0 || offset < 0 || offset > Long.MAX_VALUE - bytes) {
+        if (!HostOffsets.aligned(offset, clusterSize) || !HostOffsets.fits(offset, bytes, Long.MAX_VALUE)) {
             throw new CorruptImageException("refcount table", offset, "Reference count table offset invalid");
         }
         if (!untrusted) {
             if (clusters == 0) {
                 throw new CorruptImageException("refcount table", offset, "Image does not contain a reference count table");
             }
-            if (offset < clusterSize) {
-                throw new CorruptImageException("refcount table", offset, "Refcount table overlaps the header");
-            }
-            if (offset > storage.length() - bytes) {
-                throw new CorruptImageException("refcount table", offset, "Refcount table extends past the end of the file");
-            }
+            HostOffsets.requireCluster(offset, clusterSize, "refcount table", offset, o -> "Refcount table overlaps the header");
+            HostOffsets.requireFits(offset, bytes, storage.length(), "refcount table", offset,
+                    o -> "Refcount table extends past the end of the file");
         }
         long[] t = new long[(int) (bytes / 8)];
-        if (offset <= storage.length() - bytes) {
+        if (HostOffsets.fits(offset, bytes, storage.length())) {
             storage.readLongs(offset, t, 0, t.length);
         } else {
             // untrusted, past the end of the file: those bytes read as zeros, as in qemu
@@ -124,11 +122,8 @@ final class RefcountTable {
         if (block == 0) {
             return 0;
         }
-        if ((block & (clusterSize - 1)) != 0 || block < clusterSize || block > storage.length() - clusterSize) {
-            throw new CorruptImageException("refcount table", tableOffset + rt * 8,
-                    "refcount block offset 0x" + Long.toHexString(block) + " invalid");
-        }
-        return block;
+        return HostOffsets.requireClusterInFile(block, clusterSize, storage.length(), "refcount table", tableOffset + rt * 8,
+                o -> "refcount block offset 0x" + Long.toHexString(o) + " invalid");
     }
 
     /** The refcount as the refcount block holds it. */

@@ -11,6 +11,7 @@ import io.qcow4j.core.api.CorruptImageException;
 import io.qcow4j.core.format.BitmapDirectoryEntry;
 import io.qcow4j.core.format.BitmapTableEntry;
 import io.qcow4j.core.format.BitmapsExtension;
+import io.qcow4j.core.format.HostOffsets;
 import io.qcow4j.core.storage.Storage;
 
 /**
@@ -24,9 +25,8 @@ public final class BitmapDirectory {
     public static List<BitmapDirectoryEntry> read(Storage storage, BitmapsExtension ext, int clusterSize,
                                                   long virtualSize) throws IOException {
         long off = ext.directoryOffset();
-        if (off > storage.length() - ext.directorySize()) {
-            throw new CorruptImageException("bitmap directory", off, "Bitmap directory extends past the end of the file");
-        }
+        HostOffsets.requireFits(off, ext.directorySize(), storage.length(), "bitmap directory", off,
+                o -> "Bitmap directory extends past the end of the file");
         ByteBuffer buf = ByteBuffer.allocate((int) ext.directorySize());
         storage.read(off, buf);
         buf.flip();
@@ -60,10 +60,10 @@ public final class BitmapDirectory {
                 || e.granularityBits() < BitmapDirectoryEntry.MIN_GRANULARITY_BITS
                 || e.granularityBits() > BitmapDirectoryEntry.MAX_GRANULARITY_BITS
                 || e.name().isEmpty() || e.name().getBytes(java.nio.charset.StandardCharsets.UTF_8).length > BitmapDirectoryEntry.MAX_NAME_SIZE
-                || e.tableOffset() <= 0 || (e.tableOffset() & (cs - 1)) != 0
+                || !HostOffsets.isCluster(e.tableOffset(), cs)
                 || e.tableSize() == 0 || Integer.toUnsignedLong(e.tableSize()) > BitmapDirectoryEntry.MAX_TABLE_SIZE
                 || Integer.toUnsignedLong(e.tableSize()) * cs > BitmapDirectoryEntry.MAX_PHYS_SIZE
-                || e.tableOffset() > storage.length() - tableBytes;
+                || !HostOffsets.fits(e.tableOffset(), tableBytes, storage.length());
         if (!bad && !e.inUse()) {
             // an in_use bitmap may have a stale size after a resize; any other must cover the disk
             long coverage = Integer.toUnsignedLong(e.tableSize()) * cs * 8;
@@ -83,8 +83,7 @@ public final class BitmapDirectory {
             long t = table[i];
             long off = BitmapTableEntry.offset(t);
             if ((t & BitmapTableEntry.RESERVED_MASK) != 0 || (off != 0 && (t & BitmapTableEntry.ALL_ONES) != 0)
-                    || (off & (cs - 1)) != 0 || (off != 0 && off >= storage.length())
-                    || (off != 0 && off < cs)) {
+                    || (off != 0 && !HostOffsets.clusterStartsInFile(off, cs, storage.length()))) {
                 throw new CorruptImageException("bitmap table", e.tableOffset() + 8L * i,
                         "invalid entry 0x" + Long.toHexString(t) + " of bitmap '" + e.name() + "'");
             }

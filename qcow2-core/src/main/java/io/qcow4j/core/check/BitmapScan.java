@@ -11,6 +11,7 @@ import io.qcow4j.core.bitmap.BitmapDirectory;
 import io.qcow4j.core.format.BitmapDirectoryEntry;
 import io.qcow4j.core.format.BitmapTableEntry;
 import io.qcow4j.core.format.BitmapsExtension;
+import io.qcow4j.core.format.HostOffsets;
 
 /**
  * The bitmaps as qemu-img check sees them: the directory, every bitmap table and every
@@ -96,7 +97,7 @@ final class BitmapScan {
 
     /** Entries of the table that lie in the file; the rest read as zeros, which are valid and name nothing. */
     static long entriesInFile(CheckRun run, Entry bm) throws CheckFailure {
-        if (bm.tableOffset() < 0 || 8 * bm.tableSize() > CheckRun.MAX_LENGTH - bm.tableOffset()) {
+        if (!HostOffsets.fits(bm.tableOffset(), 8 * bm.tableSize(), CheckRun.MAX_LENGTH)) {
             throw new CheckFailure(CheckFailure.EIO);
         }
         long room = run.fileLength() - bm.tableOffset();
@@ -112,7 +113,7 @@ final class BitmapScan {
         if (off == 0) {
             return true;
         }
-        return (t & BitmapTableEntry.ALL_ONES) == 0 && (off & (cs - 1)) == 0;
+        return (t & BitmapTableEntry.ALL_ONES) == 0 && HostOffsets.aligned(off, cs);
     }
 
     /**
@@ -210,7 +211,7 @@ final class BitmapScan {
     /** qemu's check_dir_entry. */
     private static boolean entryOk(CheckRun run, long tableOffset, long tableSize, int flags, int type,
                                    int granularityBits, int nameSize) {
-        boolean fail = tableSize == 0 || tableOffset == 0 || (tableOffset & (run.cs - 1)) != 0
+        boolean fail = tableSize == 0 || tableOffset == 0 || !HostOffsets.aligned(tableOffset, run.cs)
                 || tableSize > BitmapDirectoryEntry.MAX_TABLE_SIZE
                 || granularityBits > BitmapDirectoryEntry.MAX_GRANULARITY_BITS
                 || granularityBits < BitmapDirectoryEntry.MIN_GRANULARITY_BITS

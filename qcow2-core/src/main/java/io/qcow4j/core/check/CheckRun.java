@@ -6,12 +6,12 @@ import java.util.ArrayList;
 import java.util.List;
 
 import io.qcow4j.core.engine.EngineParts;
+import io.qcow4j.core.engine.MetadataRanges;
 import io.qcow4j.core.format.BitmapsExtension;
 import io.qcow4j.core.format.Header;
 import io.qcow4j.core.format.HeaderExtension;
-import io.qcow4j.core.format.L1Entry;
+import io.qcow4j.core.format.HostOffsets;
 import io.qcow4j.core.format.RefcountBlock;
-import io.qcow4j.core.format.SnapshotEntry;
 import io.qcow4j.core.storage.Storage;
 
 /**
@@ -23,21 +23,6 @@ import io.qcow4j.core.storage.Storage;
 final class CheckRun {
     /** Requests past this offset fail in qemu (BDRV_MAX_LENGTH: INT64_MAX aligned down to 1 GiB). */
     static final long MAX_LENGTH = Long.MAX_VALUE & ~((1L << 30) - 1);
-
-    static final int OL_MAIN_HEADER = 1;
-    static final int OL_ACTIVE_L1 = 1 << 1;
-    static final int OL_ACTIVE_L2 = 1 << 2;
-    static final int OL_REFCOUNT_TABLE = 1 << 3;
-    static final int OL_REFCOUNT_BLOCK = 1 << 4;
-    static final int OL_SNAPSHOT_TABLE = 1 << 5;
-    static final int OL_INACTIVE_L1 = 1 << 6;
-    static final int OL_INACTIVE_L2 = 1 << 7;
-    static final int OL_BITMAP_DIRECTORY = 1 << 8;
-    /** qemu's default overlap-check mode ("cached"): everything but inactive L2 tables. */
-    private static final int OL_CACHED = 0x1ff & ~OL_INACTIVE_L2;
-    private static final String[] OL_NAMES = {"qcow2_header", "active L1 table", "active L2 table",
-        "refcount table", "refcount block", "snapshot table", "inactive L1 table", "inactive L2 table",
-        "bitmap directory"};
 
     final EngineParts p;
     final Storage storage;
@@ -183,12 +168,12 @@ final class CheckRun {
     }
 
     boolean aligned(long offset) {
-        return (offset & (cs - 1)) == 0;
+        return HostOffsets.aligned(offset, cs);
     }
 
     /** Reads like qemu's bdrv_pread on the image file: zeros past its end, EIO past the largest request. */
     void read(long offset, ByteBuffer dst) throws CheckFailure {
-        if (offset < 0 || dst.remaining() > MAX_LENGTH - offset) {
+        if (!HostOffsets.fits(offset, dst.remaining(), MAX_LENGTH)) {
             throw new CheckFailure(CheckFailure.EIO);
         }
         try {
@@ -235,7 +220,7 @@ final class CheckRun {
      * not all made resident twice).
      */
     void readLongs(long offset, long[] dst, ByteBuffer scratch) throws CheckFailure {
-        if (offset < 0 || 8L * dst.length > MAX_LENGTH - offset) {
+        if (!HostOffsets.fits(offset, 8L * dst.length, MAX_LENGTH)) {
             throw new CheckFailure(CheckFailure.EIO);
         }
         int step = scratch.capacity() / 8;
@@ -298,83 +283,20 @@ final class CheckRun {
 
     /** qemu's check before a metadata write: false (and a corruption event) if it would hit other metadata. */
     boolean preWriteOverlapCheck(int ignore, long offset, long size) {
-        int hit = overlap(OL_CACHED & ~ignore, offset, size);
+        MetadataRanges.Inactive inactive = new MetadataRanges.Inactive(p.header().snapshotsOffset, snapshotTableSize(),
+                p.snapshots(), bitmapsExtension());
+        int hit = p.mapper().ranges().overlap(MetadataRanges.CACHED & ~ignore, offset, size, inactive);
         if (hit == 0) {
             return true;
         }
-        signalCorruption("Preventing invalid write on metadata (overlaps with "
-                + OL_NAMES[Integer.numberOfTrailingZeros(hit)] + ")");
+        signalCorruption("Preventing invalid write on metadata (overlaps with " + MetadataRanges.qemuName(hit) + ")");
         return false;
-    }
-
-    private int overlap(int chk, long offset, long size) {
-        if ((chk & OL_MAIN_HEADER) != 0 && offset < cs) {
-            return OL_MAIN_HEADER;
-        }
-        long alignedSize = ((offset & (cs - 1)) + size + cs - 1) & ~(long) (cs - 1);
-        long start = offset & ~(long) (cs - 1);
-        Range r = new Range(start, alignedSize);
-        long[] l1 = p.mapper().l1();
-        if ((chk & OL_ACTIVE_L1) != 0 && l1.length > 0 && r.hits(p.mapper().l1Offset(), 8L * l1.length)) {
-            return OL_ACTIVE_L1;
-        }
-        if ((chk & OL_REFCOUNT_TABLE) != 0 && r.hits(p.refcounts().tableOffset(), 8L * p.refcounts().tableEntries())) {
-            return OL_REFCOUNT_TABLE;
-        }
-        if ((chk & OL_SNAPSHOT_TABLE) != 0 && r.hits(p.header().snapshotsOffset, snapshotTableSize())) {
-            return OL_SNAPSHOT_TABLE;
-        }
-        if ((chk & OL_INACTIVE_L1) != 0) {
-            for (SnapshotEntry e : p.snapshots()) {
-                if (e.l1Size != 0 && r.hits(e.l1TableOffset, 8L * Integer.toUnsignedLong(e.l1Size))) {
-                    return OL_INACTIVE_L1;
-                }
-            }
-        }
-        if ((chk & OL_ACTIVE_L2) != 0) {
-            for (long e : l1) {
-                long l2 = e & L1Entry.OFFSET_MASK;
-                if (l2 != 0 && r.hits(l2, cs)) {
-                    return OL_ACTIVE_L2;
-                }
-            }
-        }
-        if ((chk & OL_REFCOUNT_BLOCK) != 0) {
-            for (int i = 0; i < p.refcounts().tableEntries(); i++) {
-                long b = p.refcounts().tableEntry(i) & RefcountBlock.TABLE_OFFSET_MASK;
-                if (b != 0 && r.hits(b, cs)) {
-                    return OL_REFCOUNT_BLOCK;
-                }
-            }
-        }
-        if ((chk & OL_BITMAP_DIRECTORY) != 0 && (p.header().autoclearFeatures & Header.AUTOCLEAR_BITMAPS) != 0) {
-            BitmapsExtension be = bitmapsExtension();
-            if (be != null && r.hits(be.directoryOffset(), be.directorySize())) {
-                return OL_BITMAP_DIRECTORY;
-            }
-        }
-        return 0;
-    }
-
-    private record Range(long start, long size) {
-        boolean hits(long s, long len) {
-            // unsigned ends: offsets from a hostile file may have the top bit set
-            return len > 0 && Long.compareUnsigned(start, s + len) < 0 && Long.compareUnsigned(s, start + size) < 0;
-        }
     }
 
     /** Bytes of the snapshot table as qemu measures it: each entry padded to 8, but not the last. */
     long snapshotTableSize() {
-        long total = 0;
-        for (SnapshotEntry e : p.snapshots()) {
-            total = ((total + 7) & ~7L) + FIXED + e.extraData.length
-                    + e.id.getBytes(java.nio.charset.StandardCharsets.UTF_8).length
-                    + e.name.getBytes(java.nio.charset.StandardCharsets.UTF_8).length;
-        }
-        return total;
+        return MetadataRanges.snapshotTableSize(p.snapshots());
     }
-
-    private static final int FIXED = SnapshotEntry.FIXED_SIZE;
 
     /**
      * The bitmaps extension as qemu keeps it after open: only in a v3 image with autoclear

@@ -2,6 +2,8 @@ package io.qcow4j.core.check;
 
 import java.nio.ByteBuffer;
 
+import io.qcow4j.core.engine.MetadataRanges;
+import io.qcow4j.core.engine.TreeWalk;
 import io.qcow4j.core.format.L1Entry;
 import io.qcow4j.core.format.L2Entry;
 
@@ -23,65 +25,74 @@ final class CopiedFlagCheck {
                 || (fix == Repair.LEAKS && res.checkErrors == 0 && res.corruptions == 0 && res.leaks == 0);
         DiskRefcounts disk = new DiskRefcounts(run);
         long[] l1 = run.p.mapper().l1();
-        int words = run.p.geometry().l2EntryWords();
         int entries = run.p.geometry().l2Entries();
         // one table read at a time, into the scan's arrays (a big disk has thousands)
-        long[] table = scan.l2Table;
         ByteBuffer scratch = scan.l2Bytes;
         run.progress(CheckRun.COPIED_START, CheckRun.COPIED_SPAN, 0, l1.length);
-        for (int i = 0; i < l1.length; i++) {
-            long e = l1[i];
-            long l2 = e & L1Entry.OFFSET_MASK;
-            if (l2 == 0) {
-                continue;
-            }
-            run.progress(CheckRun.COPIED_START, CheckRun.COPIED_SPAN, i, l1.length);
-            long refcount;
-            try {
-                refcount = disk.get(l2 >>> run.bits);
-            } catch (DiskRefcounts.Unreadable u) {
-                continue;
-            }
-            if ((refcount == 1) != L1Entry.isCopied(e)) {
-                res.corruptions++;
-                run.err((repair ? "Repairing" : "ERROR") + " OFLAG_COPIED L2 cluster: l1_index=" + i + " l1_entry="
-                        + CheckRun.hex(e) + " refcount=" + Long.toUnsignedString(refcount));
-                if (repair) {
-                    writeL1Entry(run, res, l1, i, refcount == 1 ? e | L1Entry.COPIED : e & ~L1Entry.COPIED);
-                    res.corruptions--;
-                    res.corruptionsFixed++;
+        scan.walk.walk(l1, run.p.mapper().l1Offset(), new TreeWalk.Visitor<CheckFailure>() {
+            private int dirty;
+
+            @Override
+            protected boolean l1Entry(TreeWalk w, int i, long e) throws CheckFailure {
+                long l2 = w.l2();
+                if (l2 == 0) {
+                    return false;
                 }
+                run.progress(CheckRun.COPIED_START, CheckRun.COPIED_SPAN, i, l1.length);
+                long refcount;
+                try {
+                    refcount = disk.get(l2 >>> run.bits);
+                } catch (DiskRefcounts.Unreadable u) {
+                    return false;
+                }
+                if ((refcount == 1) != L1Entry.isCopied(e)) {
+                    res.corruptions++;
+                    run.err((repair ? "Repairing" : "ERROR") + " OFLAG_COPIED L2 cluster: l1_index=" + i + " l1_entry="
+                            + CheckRun.hex(e) + " refcount=" + Long.toUnsignedString(refcount));
+                    if (repair) {
+                        writeL1Entry(run, res, l1, i, refcount == 1 ? e | L1Entry.COPIED : e & ~L1Entry.COPIED);
+                        res.corruptions--;
+                        res.corruptionsFixed++;
+                    }
+                }
+                if (run.readsAsZeros(l2, run.cs)) {
+                    return false; // reads as zeros: no entry has a COPIED flag to check, no work to charge
+                }
+                if (scan.ownsNothing.get(i)) {
+                    run.charge(entries); // (the work budget counts as before)
+                    return false; // no entry with a host cluster: no flag to check (the count saw them all)
+                }
+                dirty = 0;
+                return true;
             }
-            if (run.readsAsZeros(l2, run.cs)) {
-                continue; // reads as zeros: no entry has a COPIED flag to check, no work to charge
+
+            @Override
+            protected void readTable(long l2, long[] table) throws CheckFailure {
+                try {
+                    run.readLongs(l2, table, scratch);
+                } catch (CheckFailure f) {
+                    run.err("ERROR: Could not read L2 table: " + f.strerror());
+                    res.checkErrors++;
+                    throw f;
+                }
+                run.charge(entries);
             }
-            if (scan.ownsNothing.get(i)) {
-                run.charge(entries); // (the work budget counts as before)
-                continue; // no entry with a host cluster: no flag to check (the count saw them all)
-            }
-            try {
-                run.readLongs(l2, table, scratch);
-            } catch (CheckFailure f) {
-                run.err("ERROR: Could not read L2 table: " + f.strerror());
-                res.checkErrors++;
-                throw f;
-            }
-            run.charge(entries);
-            int dirty = 0;
-            for (int j = 0; j < entries; j++) {
-                long e2 = table[j * words];
+
+            @Override
+            protected void l2Entry(TreeWalk w) {
+                long e2 = w.entry();
                 // the first test is the quick one: no host offset, no cluster (outside a data file)
-                if ((e2 & L2Entry.OFFSET_MASK) == 0 && !run.dataFile || !scan.hasHostCluster(e2)) {
-                    continue;
+                if ((e2 & L2Entry.OFFSET_MASK) == 0 && !run.dataFile || !w.kind().hasHostCluster()) {
+                    return;
                 }
                 long rc;
                 if (run.dataFile) {
                     rc = 1;
                 } else {
                     try {
-                        rc = disk.get((e2 & L2Entry.OFFSET_MASK) >>> run.bits);
+                        rc = disk.get(w.host() >>> run.bits);
                     } catch (DiskRefcounts.Unreadable u) {
-                        continue;
+                        return;
                     }
                 }
                 if ((rc == 1) != L2Entry.isCopied(e2)) {
@@ -89,24 +100,28 @@ final class CopiedFlagCheck {
                     run.err((repair ? "Repairing" : "ERROR") + " OFLAG_COPIED data cluster: l2_entry=" + CheckRun.hex(e2)
                             + " refcount=" + Long.toUnsignedString(rc));
                     if (repair) {
-                        table[j * words] = rc == 1 ? e2 | L2Entry.COPIED : e2 & ~L2Entry.COPIED;
+                        w.table()[w.index() * run.p.geometry().l2EntryWords()] = rc == 1 ? e2 | L2Entry.COPIED : e2 & ~L2Entry.COPIED;
                         dirty++;
                     }
                 }
             }
-            if (dirty > 0) {
-                writeL2(run, res, l2, table);
-                res.corruptions -= dirty;
-                res.corruptionsFixed += dirty;
+
+            @Override
+            protected void l2Done(TreeWalk w, int i) throws CheckFailure {
+                if (dirty > 0) {
+                    writeL2(run, res, w.l2(), w.table());
+                    res.corruptions -= dirty;
+                    res.corruptionsFixed += dirty;
+                }
             }
-        }
+        });
     }
 
     private static void writeL1Entry(CheckRun run, CheckTally res, long[] l1, int i, long value) throws CheckFailure {
         int start = i & ~(L1_WRITE_ENTRIES - 1);
         int n = Math.min(L1_WRITE_ENTRIES, l1.length - start);
         long at = run.p.mapper().l1Offset();
-        if (!run.preWriteOverlapCheck(CheckRun.OL_ACTIVE_L1, at + 8L * start, 8L * n)) {
+        if (!run.preWriteOverlapCheck(MetadataRanges.ACTIVE_L1, at + 8L * start, 8L * n)) {
             res.checkErrors++;
             throw new CheckFailure(CheckFailure.EIO);
         }
@@ -122,7 +137,7 @@ final class CopiedFlagCheck {
     }
 
     private static void writeL2(CheckRun run, CheckTally res, long l2, long[] table) throws CheckFailure {
-        if (!run.preWriteOverlapCheck(CheckRun.OL_ACTIVE_L2, l2, run.cs)) {
+        if (!run.preWriteOverlapCheck(MetadataRanges.ACTIVE_L2, l2, run.cs)) {
             run.err("ERROR: Could not write L2 table; metadata overlap check failed: " + CheckFailure.EIO);
             res.checkErrors++;
             throw new CheckFailure(CheckFailure.EIO);

@@ -3,6 +3,7 @@ package io.qcow4j.core.check;
 import java.io.IOException;
 
 import io.qcow4j.core.alloc.RefcountManager;
+import io.qcow4j.core.format.HostOffsets;
 import io.qcow4j.core.format.RefcountBlock;
 
 /**
@@ -58,7 +59,7 @@ final class DiskRefcounts {
                     + CheckRun.hexAlt(rt) + ")");
             throw new Unreadable(CheckFailure.EIO);
         }
-        if (block > CheckRun.MAX_LENGTH - run.cs) {
+        if (!HostOffsets.fits(block, run.cs, CheckRun.MAX_LENGTH)) {
             // the whole block is out of reach (qemu reads it whole): EIO, as before windows
             throw new Unreadable(CheckFailure.EIO);
         }

@@ -10,6 +10,7 @@ import io.qcow4j.core.engine.Qcow2Engine;
 import io.qcow4j.core.format.BitmapTableEntry;
 import io.qcow4j.core.format.BitmapsExtension;
 import io.qcow4j.core.format.Header;
+import io.qcow4j.core.format.HostOffsets;
 
 /**
  * {@code qemu-img check} and {@code qemu-img check -r leaks|all} on an open image: the same
@@ -241,7 +242,7 @@ public final class ImageChecker {
         boolean changed = false;
         for (BitmapScan.Entry bm : list) {
             if (bm.inUse() || BitmapScan.validateTable(run, bm) != null
-                    || bm.tableOffset() + 8 * bm.tableSize() > run.fileLength()) {
+                    || !HostOffsets.fits(bm.tableOffset(), 8 * bm.tableSize(), run.fileLength())) {
                 continue;
             }
             try {

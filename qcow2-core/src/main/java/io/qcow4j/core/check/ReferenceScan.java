@@ -4,8 +4,10 @@ import java.nio.ByteBuffer;
 
 import io.qcow4j.core.engine.ClusterCounts;
 import io.qcow4j.core.engine.Limits;
+import io.qcow4j.core.engine.MetadataRanges;
+import io.qcow4j.core.engine.TreeWalk;
 import io.qcow4j.core.format.CompressedDescriptor;
-import io.qcow4j.core.format.L1Entry;
+import io.qcow4j.core.format.HostOffsets;
 import io.qcow4j.core.format.L2Entry;
 import io.qcow4j.core.format.RefcountBlock;
 import io.qcow4j.core.format.SnapshotEntry;
@@ -21,8 +23,6 @@ final class ReferenceScan {
     static final long L1_RESERVED = 0x7f000000000001ffL;
     private static final int L1_CHUNK = 8192;
 
-    private enum Kind { UNALLOCATED, ZERO_PLAIN, ZERO_ALLOC, NORMAL, COMPRESSED }
-
     final CheckRun run;
     final ClusterCounts counts = new ClusterCounts();
     /** Size of the in-memory refcount array: the file's clusters, grown by references just past the end. */
@@ -37,6 +37,8 @@ final class ReferenceScan {
      */
     final long[] l2Table;
     final ByteBuffer l2Bytes;
+    /** The walk of an L1 tree, over {@link #l2Table} (the COPIED check walks with it too). */
+    final TreeWalk walk;
     /**
      * Active L1 indexes whose L2 table owns no host cluster (all entries unallocated or
      * plain zero, as most of a big disk): the COPIED check has nothing to check in them and
@@ -49,6 +51,7 @@ final class ReferenceScan {
         this.nb = nb;
         this.l2Table = new long[run.cs / 8];
         this.l2Bytes = ByteBuffer.allocateDirect(Math.min(run.cs, CheckRun.READ_WINDOW));
+        this.walk = new TreeWalk(run.bits, run.p.geometry().extendedL2(), run.dataFile, run::fileLength, l2Table);
     }
 
     /** L1 entries of all the tables this pass walks, and how many it has walked: its progress. */
@@ -119,7 +122,7 @@ final class ReferenceScan {
         if (size <= 0) {
             return;
         }
-        if (offset < 0 || size > Long.MAX_VALUE - offset || offset + size - run.fileLength() >= run.cs) {
+        if (!HostOffsets.fits(offset, size, run.fileLength() + run.cs - 1)) {
             run.err("ERROR: counting reference for region exceeding the end of the file by one cluster or more: offset 0x"
                     + CheckRun.hex(offset) + " size 0x" + CheckRun.hex(size));
             res.corruptions++;
@@ -144,6 +147,7 @@ final class ReferenceScan {
     private void checkL1(CheckTally res, long l1Offset, int l1Size, boolean active, boolean fixErrors)
             throws CheckFailure {
         inc(res, l1Offset, 8L * l1Size);
+        TreeVisit visit = new TreeVisit(res, active, fixErrors, l1Walked);
         for (int base = 0; base < l1Size; base += L1_CHUNK) {
             int n = Math.min(L1_CHUNK, l1Size - base);
             long[] l1;
@@ -154,94 +158,84 @@ final class ReferenceScan {
                 res.checkErrors++;
                 throw e;
             }
-            for (int j = 0; j < n; j++) {
-                long e = l1[j];
-                l1Walked++;
-                if (e == 0) {
-                    continue;
-                }
-                if ((e & L1_RESERVED) != 0) {
-                    run.err("ERROR found L1 entry with reserved bits set: " + CheckRun.hex(e));
-                    res.corruptions++;
-                }
-                long l2 = e & L1Entry.OFFSET_MASK;
-                inc(res, l2, run.cs);
-                if (!run.aligned(l2)) {
-                    run.err("ERROR l2_offset=" + CheckRun.hex(l2) + ": Table is not cluster aligned; L1 entry corrupted");
-                    res.corruptions++;
-                }
-                if (!checkL2(res, l2, active, fixErrors) && active) {
-                    ownsNothing.set(base + j);
-                }
-                run.progress(CheckRun.SCAN_START, CheckRun.SCAN_SPAN, l1Walked, l1Total);
-            }
+            walk.walk(l1, 0, n, base, l1Offset, visit);
+            l1Walked = visit.walkedBefore + base + n;
             run.progress(CheckRun.SCAN_START, CheckRun.SCAN_SPAN, l1Walked, l1Total);
         }
     }
 
-    private Kind kind(long e) {
-        if (L2Entry.isCompressed(e)) {
-            return Kind.COMPRESSED;
-        }
-        if ((e & L2Entry.ZERO) != 0 && !run.p.geometry().extendedL2()) {
-            return (e & L2Entry.OFFSET_MASK) != 0 ? Kind.ZERO_ALLOC : Kind.ZERO_PLAIN;
-        }
-        if ((e & L2Entry.OFFSET_MASK) == 0) {
-            // offset 0 is a real place in an external data file; COPIED tells them apart
-            return run.dataFile && L2Entry.isCopied(e) ? Kind.NORMAL : Kind.UNALLOCATED;
-        }
-        return Kind.NORMAL;
-    }
+    /** The check's reaction to one L1 tree: qemu's check_refcounts_l1 and check_refcounts_l2. */
+    private final class TreeVisit extends TreeWalk.Visitor<CheckFailure> {
+        private final CheckTally res;
+        private final boolean active;
+        private final boolean fixErrors;
+        /** L1 entries of the tables walked before this one. */
+        final long walkedBefore;
+        /** The current table: whether it owns a host cluster; where the next contiguous cluster would be. */
+        private boolean owns;
+        private long nextContiguous;
 
-    /** The cluster type qemu gives an L2 entry: allocated (normal or zero with a host cluster). */
-    boolean hasHostCluster(long e) {
-        Kind k = kind(e);
-        return k == Kind.NORMAL || k == Kind.ZERO_ALLOC;
-    }
+        TreeVisit(CheckTally res, boolean active, boolean fixErrors, long walkedBefore) {
+            this.res = res;
+            this.active = active;
+            this.fixErrors = fixErrors;
+            this.walkedBefore = walkedBefore;
+        }
 
-    /** Counts the references of one L2 table; true when it owns a host cluster (or may: after a repair of it). */
-    private boolean checkL2(CheckTally res, long l2Offset, boolean active, boolean fixErrors) throws CheckFailure {
-        if (run.readsAsZeros(l2Offset, run.cs)) {
-            // a table past the end reads as zeros (qemu reads them, over and over for a long
-            // damaged L1): no entry to count, nor work to charge against the budget
-            return false;
-        }
-        long[] table = l2Table;
-        try {
-            run.readLongs(l2Offset, table, l2Bytes);
-        } catch (CheckFailure e) {
-            run.err("ERROR: I/O error in check_refcounts_l2");
-            res.checkErrors++;
-            throw e;
-        }
-        run.charge(run.p.geometry().l2Entries());
-        try {
-            return walkL2(res, l2Offset, table, active, fixErrors);
-        } finally {
-            unsynced = 0;
-        }
-    }
-
-    private boolean walkL2(CheckTally res, long l2Offset, long[] table, boolean active, boolean fixErrors) throws CheckFailure {
-        int words = run.p.geometry().l2EntryWords();
-        int entries = run.p.geometry().l2Entries();
-        boolean frag = active;
-        boolean owns = false;
-        long nextContiguous = 0;
-        for (int i = 0; i < entries; i++) {
-            long e = table[i * words];
-            if (words == 1 && (e & ~L2Entry.ZERO) == 0) {
-                continue; // unallocated or a plain zero cluster (most of a big disk): owns nothing, nothing to check
+        @Override
+        protected boolean l1Entry(TreeWalk w, int index, long e) {
+            l1Walked = walkedBefore + index + 1;
+            if ((e & L1_RESERVED) != 0) {
+                run.err("ERROR found L1 entry with reserved bits set: " + CheckRun.hex(e));
+                res.corruptions++;
             }
-            long bitmap = words == 2 ? table[i * words + 1] : 0;
-            Kind kind = kind(e);
-            if (kind != Kind.COMPRESSED && (e & L2Entry.STANDARD_RESERVED_MASK) != 0) {
+            long l2 = w.l2();
+            inc(res, l2, run.cs);
+            if (!w.l2Aligned()) {
+                run.err("ERROR l2_offset=" + CheckRun.hex(l2) + ": Table is not cluster aligned; L1 entry corrupted");
+                res.corruptions++;
+            }
+            if (run.readsAsZeros(l2, run.cs)) {
+                // a table past the end reads as zeros (qemu reads them, over and over for a long
+                // damaged L1): no entry to count, nor work to charge against the budget
+                tableDone(index, false);
+                return false;
+            }
+            owns = false;
+            nextContiguous = 0;
+            unsynced = 0;
+            return true;
+        }
+
+        @Override
+        protected void readTable(long l2, long[] table) throws CheckFailure {
+            try {
+                run.readLongs(l2, table, l2Bytes);
+            } catch (CheckFailure e) {
+                run.err("ERROR: I/O error in check_refcounts_l2");
+                res.checkErrors++;
+                throw e;
+            }
+            run.charge(run.p.geometry().l2Entries());
+        }
+
+        @Override
+        protected void l2Entry(TreeWalk w) throws CheckFailure {
+            long e = w.entry();
+            int words = run.p.geometry().l2EntryWords();
+            if (words == 1 && (e & ~L2Entry.ZERO) == 0) {
+                return; // a plain zero cluster (most of a big disk): owns nothing, nothing to check
+            }
+            long bitmap = w.bitmap();
+            TreeWalk.Kind kind = w.kind();
+            int i = w.index();
+            if (kind != TreeWalk.Kind.COMPRESSED && (e & L2Entry.STANDARD_RESERVED_MASK) != 0) {
                 run.err("ERROR found l2 entry with reserved bits set: " + CheckRun.hex(e));
                 res.corruptions++;
             }
             switch (kind) {
                 case COMPRESSED -> {
-                    long coffset = CompressedDescriptor.hostOffset(e, run.bits);
+                    long coffset = w.compressedOffset();
                     if (L2Entry.isCopied(e)) {
                         run.err("ERROR: coffset=0x" + CheckRun.hex(coffset) + ": copied flag must never be set for compressed clusters");
                         e &= ~L2Entry.COPIED;
@@ -257,10 +251,10 @@ final class ReferenceScan {
                         res.corruptions++;
                         break;
                     }
-                    long csize = (CompressedDescriptor.additionalSectors(e, run.bits) + 1) * CompressedDescriptor.SECTOR
+                    long csize = w.compressedSectors() * CompressedDescriptor.SECTOR
                             - (coffset & (CompressedDescriptor.SECTOR - 1));
                     inc(res, coffset, csize);
-                    if (frag) {
+                    if (active) {
                         res.allocatedClusters++;
                         res.compressedClusters++;
                         res.fragmentedClusters++;
@@ -268,7 +262,7 @@ final class ReferenceScan {
                 }
                 case ZERO_ALLOC, NORMAL -> {
                     owns = true;
-                    long offset = e & L2Entry.OFFSET_MASK;
+                    long offset = w.host();
                     if (((bitmap >>> 32) & bitmap) != 0) {
                         res.corruptions++;
                         run.err("ERROR offset=" + CheckRun.hex(offset) + ": Allocated cluster has corrupted subcluster allocation bitmap");
@@ -279,14 +273,14 @@ final class ReferenceScan {
                         if (!data) {
                             run.err((fixErrors ? "Repairing" : "ERROR") + " offset=" + CheckRun.hex(offset)
                                     + ": Preallocated cluster is not properly aligned; L2 entry corrupted.");
-                            if (fixErrors && zeroEntry(res, l2Offset, table, i, active)) {
-                                continue;
+                            if (fixErrors && zeroEntry(res, w.l2(), w.table(), i, active)) {
+                                return;
                             }
                         } else {
                             run.err("ERROR offset=" + CheckRun.hex(offset) + ": Data cluster is not properly aligned; L2 entry corrupted.");
                         }
                     }
-                    if (frag) {
+                    if (active) {
                         res.allocatedClusters++;
                         if (nextContiguous != 0 && offset != nextContiguous) {
                             res.fragmentedClusters++;
@@ -308,8 +302,19 @@ final class ReferenceScan {
                 }
             }
         }
-        syncFixes(res);
-        return owns;
+
+        @Override
+        protected void l2Done(TreeWalk w, int index) {
+            syncFixes(res);
+            tableDone(index, owns);
+        }
+
+        private void tableDone(int index, boolean ownsCluster) {
+            if (!ownsCluster && active) {
+                ownsNothing.set(index);
+            }
+            run.progress(CheckRun.SCAN_START, CheckRun.SCAN_SPAN, l1Walked, l1Total);
+        }
     }
 
     /** Entries {@link #zeroEntry} wrote in the current table and not yet flushed. */
@@ -355,7 +360,7 @@ final class ReferenceScan {
         }
         b.flip();
         long at = l2Offset + 8L * words * i;
-        if (!run.preWriteOverlapCheck(active ? CheckRun.OL_ACTIVE_L2 : CheckRun.OL_INACTIVE_L2, at, 8L * words)) {
+        if (!run.preWriteOverlapCheck(active ? MetadataRanges.ACTIVE_L2 : MetadataRanges.INACTIVE_L2, at, 8L * words)) {
             run.err("ERROR: Overlap check failed");
             res.checkErrors++;
             throw new CheckFailure(CheckFailure.EIO);
@@ -431,7 +436,7 @@ final class ReferenceScan {
      * to reload a refcount table that large); it is dropped and the refcounts rebuilt instead.
      */
     private String growFileTo(long offset) {
-        if (offset < 0 || offset > Long.MAX_VALUE - run.cs || offset + run.cs > CheckRun.MAX_LENGTH) {
+        if (!HostOffsets.fits(offset, run.cs, CheckRun.MAX_LENGTH)) {
             return CheckFailure.EINVAL;
         }
         if ((offset >>> run.bits) + 1 - run.fileClusters() > MAX_GROWTH_CLUSTERS) {

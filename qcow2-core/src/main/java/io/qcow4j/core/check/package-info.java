@@ -15,6 +15,10 @@
  *   <li>after a repair that fixed something, a second pass that only checks; its findings
  *       are the report. With no corruption left the dirty and corrupt bits are cleared.</li>
  * </ol>
+ * The L1 trees are walked through the engine's {@link io.qcow4j.core.engine.TreeWalk} (the
+ * refcount rebuild and the snapshot refcounts walk them with it too: check only reacts
+ * differently, reporting what the others refuse), and a repair's write is checked against
+ * the engine's one map of the metadata, {@link io.qcow4j.core.engine.MetadataRanges}.
  *
  * <p>The image opens for a check as for qemu's check: the refcount table is loaded where
  * the header puts it, trusted in nothing, even with no clusters at all, over the header or

@@ -5,6 +5,7 @@ import java.io.IOException;
 import io.qcow4j.core.alloc.RefcountManager;
 import io.qcow4j.core.api.CorruptImageException;
 import io.qcow4j.core.cache.L2Cache;
+import io.qcow4j.core.format.HostOffsets;
 import io.qcow4j.core.format.L1Entry;
 import io.qcow4j.core.format.L2Entry;
 import io.qcow4j.core.storage.Storage;
@@ -35,6 +36,7 @@ public final class ClusterMapper {
     private long l1Offset;
     private long[] l1;
     private MetadataSync sync;
+    private final MetadataRanges ranges;
 
     public ClusterMapper(Storage storage, RefcountManager refcounts, L2Cache cache, Geometry geo,
                          long l1Offset, long[] l1, boolean hasDataFile) {
@@ -45,7 +47,13 @@ public final class ClusterMapper {
         this.l1Offset = l1Offset;
         this.l1 = l1;
         this.validateData = !hasDataFile;
+        this.ranges = new MetadataRanges(geo, this, refcounts);
         refcounts.setAllocationGuard(c -> inUse(c << geo.clusterBits()));
+    }
+
+    /** Which host ranges hold metadata (the active L1 table's among them). */
+    public MetadataRanges ranges() {
+        return ranges;
     }
 
     /**
@@ -64,13 +72,10 @@ public final class ClusterMapper {
         if (entries == 0) {
             return new long[0];
         }
-        if ((offset & (geo.clusterSize() - 1)) != 0 || offset < geo.clusterSize()) {
-            throw new CorruptImageException(what, offset, "L1 table offset invalid");
-        }
-        // checked before allocating; written so that a huge offset cannot overflow
-        if (offset > storage.length() - 8L * entries) {
-            throw new CorruptImageException(what, offset, "L1 table extends past the end of the file");
-        }
+        HostOffsets.requireCluster(offset, geo.clusterSize(), what, offset, o -> "L1 table offset invalid");
+        // checked before allocating
+        HostOffsets.requireFits(offset, 8L * entries, storage.length(), what, offset,
+                o -> "L1 table extends past the end of the file");
         long[] table = new long[entries];
         storage.readLongs(offset, table, 0, entries);
         return table;
@@ -106,11 +111,8 @@ public final class ClusterMapper {
         if (l2 == 0) {
             return 0;
         }
-        if ((l2 & (geo.clusterSize() - 1)) != 0 || l2 < geo.clusterSize() || l2 + geo.clusterSize() > storage.length()) {
-            throw new CorruptImageException("L1 table", l1Offset + 8L * index,
-                    "L2 table offset 0x" + Long.toHexString(l2) + " invalid (unaligned, in the header or past the end of the file)");
-        }
-        return l2;
+        return HostOffsets.requireClusterInFile(l2, geo.clusterSize(), storage.length(), "L1 table", l1Offset + 8L * index,
+                TreeWalk.INVALID_L2);
     }
 
     /** Index of the entry for {@code offset} inside its L2 table. */
@@ -162,10 +164,8 @@ public final class ClusterMapper {
      */
     public long checkedHost(long entry, long l2, int index) throws IOException {
         long host = L2Entry.hostOffset(entry);
-        if (validateData && host != 0) {
-            if ((host & (geo.clusterSize() - 1)) != 0 || host < geo.clusterSize()) {
-                throw invalidHost(host, l2, index);
-            }
+        if (validateData && host != 0 && !HostOffsets.isCluster(host, geo.clusterSize())) {
+            throw invalidHost(host, l2, index);
         }
         return host;
     }
@@ -180,8 +180,7 @@ public final class ClusterMapper {
     }
 
     private CorruptImageException invalidHost(long host, long l2, int index) {
-        return new CorruptImageException("L2 table", l2 + 8L * index * geo.l2EntryWords(),
-                "cluster offset 0x" + Long.toHexString(host) + " invalid (unaligned, in the header or past the end of the file)");
+        return new CorruptImageException("L2 table", l2 + 8L * index * geo.l2EntryWords(), TreeWalk.INVALID_HOST.of(host));
     }
 
     /**
@@ -201,25 +200,10 @@ public final class ClusterMapper {
         return host;
     }
 
-    /** What metadata (other than L2 tables) the cluster at {@code offset} overlaps, or null. */
-    private String metadataAt(long offset) {
-        if (offset < geo.clusterSize()) {
-            return "the header";
-        }
-        if (overlaps(offset, geo.clusterSize(), l1Offset, 8L * l1.length)) {
-            return "the active L1 table";
-        }
-        return refcounts.metadataAt(offset);
-    }
-
-    /** {@link #metadataAt}, or an L2 table in the cache (QEMU checks the cached ones too). */
+    /** {@link MetadataRanges#at}, or an L2 table in the cache (QEMU checks the cached ones too). */
     private String inUse(long offset) {
-        String what = metadataAt(offset);
+        String what = ranges.at(offset);
         return what != null || !cache.contains(offset) ? what : "an active L2 table";
-    }
-
-    private static boolean overlaps(long a, long aLen, long b, long bLen) {
-        return bLen > 0 && a < b + bLen && b < a + aLen;
     }
 
     /**
@@ -239,7 +223,7 @@ public final class ClusterMapper {
 
     private long checkedL2ForWrite(int i) throws IOException {
         long l2 = l2TableOf(l1, l1Offset, i, storage, geo);
-        String aliased = l2 == 0 ? null : metadataAt(l2);
+        String aliased = l2 == 0 ? null : ranges.at(l2);
         if (aliased != null) {
             throw new CorruptImageException("L1 table", l1Offset + 8L * i,
                     "L2 table offset 0x" + Long.toHexString(l2) + " overlaps " + aliased);

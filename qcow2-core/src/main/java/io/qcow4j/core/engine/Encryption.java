@@ -12,6 +12,7 @@ import io.qcow4j.core.crypto.LuksHeader;
 import io.qcow4j.core.crypto.Xts;
 import io.qcow4j.core.format.Header;
 import io.qcow4j.core.format.HeaderExtension;
+import io.qcow4j.core.format.HostOffsets;
 import io.qcow4j.core.storage.Storage;
 
 /** crypt_method 2: the LUKS header the "full disk encryption header pointer" names, and the data cipher. */
@@ -62,8 +63,8 @@ final class Encryption {
         ByteBuffer b = ByteBuffer.wrap(ext.data());
         long offset = b.getLong(0);
         long length = b.getLong(8);
-        if (offset <= 0 || offset % geo.clusterSize() != 0 || length < LuksHeader.SIZE || length > MAX_AREA
-                || offset > storage.length() - length) {
+        if (!HostOffsets.isCluster(offset, geo.clusterSize()) || length < LuksHeader.SIZE || length > MAX_AREA
+                || !HostOffsets.fits(offset, length, storage.length())) {
             throw new CorruptImageException("full disk encryption header pointer", h.headerLength,
                     "encryption header area at 0x" + Long.toHexString(offset) + ", " + Long.toUnsignedString(length)
                             + " bytes: not cluster-aligned, not " + LuksHeader.SIZE + " B to " + MAX_AREA

@@ -14,8 +14,6 @@ import io.qcow4j.core.api.UnsupportedImageException;
 import io.qcow4j.core.format.FeatureNameTable;
 import io.qcow4j.core.format.Header;
 import io.qcow4j.core.format.HeaderExtension;
-import io.qcow4j.core.format.L1Entry;
-import io.qcow4j.core.format.L2Entry;
 import io.qcow4j.core.format.SnapshotEntry;
 import io.qcow4j.core.storage.ImageLock;
 
@@ -196,36 +194,39 @@ public final class ImageAmender {
         for (SnapshotEntry e : img.snapshotEntries) {
             tables.add(ClusterMapper.readL1(img.storage, img.geo, e.l1TableOffset, e.l1Size, "snapshot L1 table"));
         }
-        int cs = img.geo.clusterSize();
+        TreeWalk walk = TreeWalk.of(img.engineParts());
         for (long[] l1 : tables) {
-            for (long entry : l1) {
-                long l2 = L1Entry.l2Offset(entry);
-                if (l2 != 0 && ((l2 & (cs - 1)) != 0 || l2 < cs || l2 > img.storage.length() - cs)) {
-                    throw new CorruptImageException("L1 table", l2, "L2 table offset 0x" + Long.toHexString(l2) + " invalid");
+            walk.walk(l1, 0, new TreeWalk.FileVisitor(img.storage) {
+                @Override
+                protected boolean l1Entry(TreeWalk w, int index, long entry) throws IOException {
+                    if (w.l2() != 0 && !w.l2InFile()) {
+                        throw new CorruptImageException("L1 table", w.l2(), "L2 table offset 0x" + Long.toHexString(w.l2()) + " invalid");
+                    }
+                    return false;
                 }
-            }
+            });
         }
         return tables;
     }
 
     /** QEMU looks at the active disk only; a snapshot's compressed clusters would be misread just the same. */
     private static boolean hasCompressedClusters(Qcow2Engine img, List<long[]> l1s) throws IOException {
-        long[] table = new long[img.geo.clusterSize() / 8];
+        boolean[] found = {false};
+        TreeWalk walk = TreeWalk.of(img.engineParts());
         for (long[] l1 : l1s) {
-            for (long entry : l1) {
-                long l2 = L1Entry.l2Offset(entry);
-                if (l2 == 0) {
-                    continue;
+            walk.walk(l1, 0, new TreeWalk.FileVisitor(img.storage) {
+                @Override
+                protected boolean l1Entry(TreeWalk w, int index, long entry) {
+                    return w.l2() != 0 && !found[0];
                 }
-                img.storage.readLongs(l2, table, 0, table.length);
-                for (int j = 0; j < img.geo.l2Entries(); j++) {
-                    if (L2Entry.isCompressed(table[j * img.geo.l2EntryWords()])) {
-                        return true;
-                    }
+
+                @Override
+                protected void l2Entry(TreeWalk w) {
+                    found[0] |= w.kind() == TreeWalk.Kind.COMPRESSED;
                 }
-            }
+            });
         }
-        return false;
+        return found[0];
     }
 
     /**

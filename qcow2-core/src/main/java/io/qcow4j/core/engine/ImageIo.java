@@ -10,6 +10,7 @@ import io.qcow4j.core.api.BlockDevice;
 import io.qcow4j.core.api.CorruptImageException;
 import io.qcow4j.core.compress.ClusterCodec;
 import io.qcow4j.core.format.CompressedDescriptor;
+import io.qcow4j.core.format.HostOffsets;
 import io.qcow4j.core.format.L2Entry;
 import io.qcow4j.core.storage.Storage;
 
@@ -199,11 +200,8 @@ public final class ImageIo {
     /** Host offset of a compressed cluster's data, checked to lie inside the image. */
     long compressedOffset(long entry, long l2, int idx) throws IOException {
         long off = CompressedDescriptor.hostOffset(entry, geo.clusterBits());
-        if (off < geo.clusterSize() || off >= storage.length()) {
-            throw new CorruptImageException("L2 table", l2 + 8L * idx * geo.l2EntryWords(),
-                    "compressed cluster offset 0x" + Long.toHexString(off) + " outside the image");
-        }
-        return off;
+        return HostOffsets.requireStartsInFile(off, geo.clusterSize(), storage.length(), "L2 table",
+                l2 + 8L * idx * geo.l2EntryWords(), TreeWalk.COMPRESSED_OUTSIDE);
     }
 
     /** Bytes to read for a compressed cluster: never more than a cluster plus a sector. */

@@ -5,8 +5,7 @@ import java.io.IOException;
 import io.qcow4j.core.api.CorruptImageException;
 import io.qcow4j.core.format.CompressedDescriptor;
 import io.qcow4j.core.format.Header;
-import io.qcow4j.core.format.L1Entry;
-import io.qcow4j.core.format.L2Entry;
+import io.qcow4j.core.format.HostOffsets;
 import io.qcow4j.core.format.RefcountBlock;
 import io.qcow4j.core.format.SnapshotEntry;
 import io.qcow4j.core.storage.Storage;
@@ -84,11 +83,8 @@ public final class RefcountRebuilder {
             long block = p.refcounts().tableEntry(i) & RefcountBlock.TABLE_OFFSET_MASK;
             if (block != 0) {
                 // a broken refcount structure cannot be rebuilt in place: refuse before writing
-                if ((block & (geo.clusterSize() - 1)) != 0 || block < geo.clusterSize()
-                        || block > p.storage().length() - geo.clusterSize()) {
-                    throw new CorruptImageException("refcount table", p.refcounts().tableOffset() + 8L * i,
-                            "refcount block offset 0x" + Long.toHexString(block) + " invalid");
-                }
+                HostOffsets.requireClusterInFile(block, geo.clusterSize(), p.storage().length(), "refcount table",
+                        p.refcounts().tableOffset() + 8L * i, o -> "refcount block offset 0x" + Long.toHexString(o) + " invalid");
                 counts.add(block >>> bits);
             }
         }
@@ -111,7 +107,7 @@ public final class RefcountRebuilder {
             java.nio.ByteBuffer b = java.nio.ByteBuffer.wrap(crypt.data());
             long offset = b.getLong(0);
             long length = b.getLong(8);
-            if (offset > 0 && length > 0 && length <= p.storage().length() && offset <= p.storage().length() - length) {
+            if (offset > 0 && length > 0 && HostOffsets.fits(offset, length, p.storage().length())) {
                 addRange(counts, offset, length, bits);
             }
         }
@@ -140,41 +136,40 @@ public final class RefcountRebuilder {
     }
 
     private static void countL1(EngineParts p, ClusterCounts counts, long[] l1, long l1Offset) throws IOException {
-        Geometry geo = p.geometry();
-        int bits = geo.clusterBits();
+        int bits = p.geometry().clusterBits();
         Storage storage = p.storage();
         addRange(counts, l1Offset, 8L * l1.length, bits);
-        long[] table = new long[geo.clusterSize() / 8];
-        for (int i = 0; i < l1.length; i++) {
-            long l2 = L1Entry.l2Offset(l1[i]);
-            if (l2 == 0) {
-                continue;
+        TreeWalk.of(p).walk(l1, l1Offset, new TreeWalk.FileVisitor(storage) {
+            @Override
+            protected boolean l1Entry(TreeWalk w, int index, long entry) throws IOException {
+                if (w.l2() == 0) {
+                    return false;
+                }
+                if (!w.l2InFile()) {
+                    throw new CorruptImageException("L1 table", w.l1EntryAt(), "L2 table offset 0x" + Long.toHexString(w.l2()) + " invalid");
+                }
+                counts.add(w.l2() >>> bits);
+                return true;
             }
-            if ((l2 & (geo.clusterSize() - 1)) != 0 || l2 + geo.clusterSize() > storage.length()) {
-                throw new CorruptImageException("L1 table", l1Offset + 8L * i, "L2 table offset 0x" + Long.toHexString(l2) + " invalid");
-            }
-            counts.add(l2 >>> bits);
-            storage.readLongs(l2, table, 0, table.length);
-            for (int k = 0; k < geo.l2Entries(); k++) {
-                long e = table[k * geo.l2EntryWords()];
+
+            @Override
+            protected void l2Entry(TreeWalk w) {
                 // references outside the file are not counted (as QEMU's check does); reading
                 // them fails later with a CorruptImageException
                 long end = storage.length();
-                if (L2Entry.isCompressed(e)) {
-                    long off = CompressedDescriptor.hostOffset(e, bits);
-                    long sectors = CompressedDescriptor.additionalSectors(e, bits) + 1;
-                    long start = off & ~(CompressedDescriptor.SECTOR - 1L);
+                if (w.kind() == TreeWalk.Kind.COMPRESSED) {
+                    long start = w.compressedOffset() & ~(CompressedDescriptor.SECTOR - 1L);
                     if (start < end) {
-                        addRange(counts, start, Math.min(sectors * CompressedDescriptor.SECTOR, end - start), bits);
+                        addRange(counts, start, Math.min(w.compressedSectors() * CompressedDescriptor.SECTOR, end - start), bits);
                     }
                 } else if (p.dataFile() == null) {
-                    long host = L2Entry.hostOffset(e);
+                    long host = w.host();
                     if (host != 0 && host < end) {
                         counts.add(host >>> bits);
                     }
                 }
             }
-        }
+        });
     }
 
     static void addRange(ClusterCounts counts, long offset, long length, int bits) {

@@ -6,6 +6,7 @@ import java.util.ArrayList;
 import java.util.List;
 
 import io.qcow4j.core.api.CorruptImageException;
+import io.qcow4j.core.format.HostOffsets;
 import io.qcow4j.core.format.SnapshotEntry;
 import io.qcow4j.core.storage.Storage;
 
@@ -31,9 +32,8 @@ public final class SnapshotTable {
         if (count < 0 || count > SnapshotEntry.MAX_SNAPSHOTS) {
             throw new CorruptImageException("header", 60, "nb_snapshots " + Integer.toUnsignedString(count) + " out of range");
         }
-        if ((offset & (clusterSize - 1)) != 0 || offset < clusterSize || offset >= storage.length()) {
-            throw new CorruptImageException("snapshot table", offset, "Snapshot table offset invalid");
-        }
+        HostOffsets.requireClusterStartsInFile(offset, clusterSize, storage.length(), "snapshot table", offset,
+                o -> "Snapshot table offset invalid");
         long avail = Math.min(storage.length() - offset, SnapshotEntry.MAX_TABLE_BYTES);
         if ((long) count * SnapshotEntry.FIXED_SIZE > avail) {
             throw new CorruptImageException("snapshot table", offset, count + " snapshots do not fit in the file");

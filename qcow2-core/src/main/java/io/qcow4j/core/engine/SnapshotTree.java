@@ -50,42 +50,30 @@ final class SnapshotTree {
      * table. Offsets are checked before they are passed on.
      */
     void forEachRef(long[] l1, long l1Offset, Ref ref) throws IOException {
-        long[] t = new long[cs / 8];
-        int w = geo.l2EntryWords();
-        for (int i = 0; i < l1.length; i++) {
-            long l2 = ClusterMapper.l2TableOf(l1, l1Offset, i, storage, geo);
-            if (l2 == 0) {
-                continue;
+        walk().walk(l1, l1Offset, new TreeWalk.FileVisitor(storage) {
+            @Override
+            protected boolean l1Entry(TreeWalk w, int index, long entry) throws IOException {
+                return w.l2() != 0 && w.checkedL2() != 0;
             }
-            storage.readLongs(l2, t, 0, t.length);
-            for (int k = 0; k < geo.l2Entries(); k++) {
-                long entry = t[k * w];
-                long where = l2 + 8L * k * w;
-                if (L2Entry.isCompressed(entry)) {
-                    long off = CompressedDescriptor.hostOffset(entry, bits);
-                    long end = (off / CompressedDescriptor.SECTOR + CompressedDescriptor.additionalSectors(entry, bits) + 1)
-                            * CompressedDescriptor.SECTOR;
-                    if (off < cs || off >= storage.length()) {
-                        throw new CorruptImageException("L2 table", where,
-                                "compressed cluster offset 0x" + Long.toHexString(off) + " outside the image");
-                    }
+
+            @Override
+            protected void l2Entry(TreeWalk w) throws IOException {
+                if (w.kind() == TreeWalk.Kind.COMPRESSED) {
+                    long off = w.checkedCompressed();
+                    long end = (off / CompressedDescriptor.SECTOR + w.compressedSectors()) * CompressedDescriptor.SECTOR;
                     for (long c = off >>> bits; c <= (end - 1) >>> bits; c++) {
-                        ref.at(c, false, where);
+                        ref.at(c, false, w.entryAt());
                     }
-                } else if (dataRefcounted) {
-                    long host = L2Entry.hostOffset(entry);
-                    if (host == 0) {
-                        continue;
-                    }
-                    if ((host & (cs - 1)) != 0 || host < cs || host >= storage.length()) {
-                        throw new CorruptImageException("L2 table", where, "cluster offset 0x" + Long.toHexString(host)
-                                + " invalid (unaligned, in the header or past the end of the file)");
-                    }
-                    ref.at(host >>> bits, true, where);
+                } else if (dataRefcounted && w.host() != 0) {
+                    ref.at(w.checkedHost() >>> bits, true, w.entryAt());
                 }
             }
-            ref.at(l2 >>> bits, true, l1Offset + 8L * i);
-        }
+
+            @Override
+            protected void l2Done(TreeWalk w, int index) throws IOException {
+                ref.at(w.l2() >>> bits, true, w.l1EntryAt());
+            }
+        });
     }
 
     /**
@@ -180,54 +168,76 @@ final class SnapshotTree {
      * With {@code active} the tree is the active one: its L1 entries lose the flag too.
      */
     void clearCopied(long[] l1, boolean active) throws IOException {
-        long[] t = new long[cs / 8];
-        int w = geo.l2EntryWords();
-        for (int i = 0; i < l1.length; i++) {
-            long l2 = L1Entry.l2Offset(l1[i]);
-            if (l2 == 0) {
-                continue;
+        walk().walk(l1, 0, new TreeWalk.FileVisitor(storage) {
+            @Override
+            protected boolean l1Entry(TreeWalk w, int index, long entry) throws IOException {
+                if (w.l2() == 0) {
+                    return false;
+                }
+                if (dataRefcounted) {
+                    return true;
+                }
+                l2Done(w, index);
+                return false;
             }
-            storage.readLongs(l2, t, 0, t.length);
-            for (int k = 0; k < geo.l2Entries(); k++) {
-                if (L2Entry.isCopied(t[k * w]) && dataRefcounted) {
-                    storage.writeLong(l2 + 8L * k * w, t[k * w] & ~L2Entry.COPIED);
+
+            @Override
+            protected void l2Entry(TreeWalk w) throws IOException {
+                if (L2Entry.isCopied(w.entry())) {
+                    storage.writeLong(w.entryAt(), w.entry() & ~L2Entry.COPIED);
                 }
             }
-            if (active && L1Entry.isCopied(l1[i])) {
-                mapper.setL1(i, l1[i] & ~L1Entry.COPIED);
+
+            @Override
+            protected void l2Done(TreeWalk w, int index) throws IOException {
+                if (active && L1Entry.isCopied(l1[index])) {
+                    mapper.setL1(index, l1[index] & ~L1Entry.COPIED);
+                }
             }
-        }
+        });
     }
 
     /** Sets COPIED in the active tree wherever the refcount is 1 and clears it elsewhere (QEMU's recount). */
     void recomputeActiveCopied() throws IOException {
         long[] l1 = mapper.l1();
-        long[] t = new long[cs / 8];
-        int w = geo.l2EntryWords();
-        for (int i = 0; i < l1.length; i++) {
-            long l2 = ClusterMapper.l2TableOf(l1, mapper.l1Offset(), i, storage, geo);
-            if (l2 == 0) {
-                continue;
+        walk().walk(l1, mapper.l1Offset(), new TreeWalk.FileVisitor(storage) {
+            private boolean sole;
+
+            @Override
+            protected boolean l1Entry(TreeWalk w, int index, long entry) throws IOException {
+                if (w.l2() == 0) {
+                    return false;
+                }
+                sole = refcounts.get(w.checkedL2() >>> bits) == 1;
+                if (sole && dataRefcounted) {
+                    return true; // a shared table holds only shared clusters: only a sole one can change
+                }
+                l2Done(w, index);
+                return false;
             }
-            boolean sole = refcounts.get(l2 >>> bits) == 1;
-            if (sole && dataRefcounted) {
-                // a shared table holds only shared clusters: only a sole one can change
-                storage.readLongs(l2, t, 0, t.length);
-                for (int k = 0; k < geo.l2Entries(); k++) {
-                    long entry = t[k * w];
-                    long host = L2Entry.hostOffset(entry);
-                    if (L2Entry.isCompressed(entry) || host == 0) {
-                        continue;
-                    }
-                    boolean copied = refcounts.get(host >>> bits) == 1;
-                    if (copied != L2Entry.isCopied(entry)) {
-                        storage.writeLong(l2 + 8L * k * w, copied ? entry | L2Entry.COPIED : entry & ~L2Entry.COPIED);
-                    }
+
+            @Override
+            protected void l2Entry(TreeWalk w) throws IOException {
+                long entry = w.entry();
+                if (w.kind() == TreeWalk.Kind.COMPRESSED || w.host() == 0) {
+                    return;
+                }
+                boolean copied = refcounts.get(w.host() >>> bits) == 1;
+                if (copied != L2Entry.isCopied(entry)) {
+                    storage.writeLong(w.entryAt(), copied ? entry | L2Entry.COPIED : entry & ~L2Entry.COPIED);
                 }
             }
-            if (L1Entry.isCopied(l1[i]) != sole) {
-                mapper.setL1(i, sole ? l1[i] | L1Entry.COPIED : l1[i] & ~L1Entry.COPIED);
+
+            @Override
+            protected void l2Done(TreeWalk w, int index) throws IOException {
+                if (L1Entry.isCopied(l1[index]) != sole) {
+                    mapper.setL1(index, sole ? l1[index] | L1Entry.COPIED : l1[index] & ~L1Entry.COPIED);
+                }
             }
-        }
+        });
+    }
+
+    private TreeWalk walk() {
+        return new TreeWalk(bits, geo.extendedL2(), !dataRefcounted, storage::length);
     }
 }

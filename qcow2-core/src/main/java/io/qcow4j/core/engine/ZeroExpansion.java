@@ -6,6 +6,7 @@ import java.util.ArrayList;
 import java.util.List;
 
 import io.qcow4j.core.api.CorruptImageException;
+import io.qcow4j.core.format.HostOffsets;
 import io.qcow4j.core.format.L1Entry;
 import io.qcow4j.core.format.L2Entry;
 import io.qcow4j.core.format.SnapshotEntry;
@@ -67,13 +68,12 @@ final class ZeroExpansion {
     }
 
     private boolean validHost(long host) {
-        return host != 0 && (host & (cs - 1)) == 0 && host >= cs && host <= img.storage.length() - cs;
+        return HostOffsets.clusterInFile(host, cs, img.storage.length());
     }
 
     private void expand(long l2) throws IOException {
-        if ((l2 & (cs - 1)) != 0 || l2 < cs || l2 > img.storage.length() - cs) {
-            throw new CorruptImageException("L1 table", l2, "L2 table offset 0x" + Long.toHexString(l2) + " invalid");
-        }
+        HostOffsets.requireClusterInFile(l2, cs, img.storage.length(), "L1 table", l2,
+                o -> "L2 table offset 0x" + Long.toHexString(o) + " invalid");
         long tableRefs = img.refcounts.get(l2 >>> bits);
         if (tableRefs == 0) {
             throw new CorruptImageException("refcount block", l2, "L2 table at 0x" + Long.toHexString(l2) + " has refcount 0");

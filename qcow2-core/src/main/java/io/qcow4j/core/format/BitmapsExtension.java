@@ -35,7 +35,7 @@ public record BitmapsExtension(int nbBitmaps, long directorySize, long directory
         if (size < 0 || size > MAX_DIRECTORY_SIZE) {
             throw new CorruptImageException("bitmaps extension", 8, "Bitmap directory size " + size + " exceeds the QEMU supported maximum of " + MAX_DIRECTORY_SIZE);
         }
-        if (offset <= 0 || (offset & (clusterSize - 1)) != 0) {
+        if (!HostOffsets.isCluster(offset, clusterSize)) {
             throw new CorruptImageException("bitmaps extension", 16, "Invalid bitmap directory offset 0x" + Long.toHexString(offset));
         }
         return new BitmapsExtension(nb, size, offset);

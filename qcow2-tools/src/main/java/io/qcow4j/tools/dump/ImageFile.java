@@ -8,6 +8,8 @@ import java.nio.channels.FileChannel;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 
+import io.qcow4j.core.format.HostOffsets;
+
 /**
  * The image file, read by position and never written. Every read is checked against the
  * file's length first and is at most {@link #MAX_READ} bytes, so an offset or size taken
@@ -35,7 +37,7 @@ public final class ImageFile implements Closeable {
 
     /** True when [offset, offset + size) lies inside the file. */
     public boolean contains(long offset, long size) {
-        return offset >= 0 && size >= 0 && offset <= length && size <= length - offset;
+        return HostOffsets.fits(offset, size, length);
     }
 
     /** Fails unless [offset, offset + size) lies inside the file. */

@@ -7,7 +7,9 @@ import static io.qcow4j.tools.dump.DumpValues.u64;
 import static io.qcow4j.tools.dump.Qcow2Dump.MAX_L1_BYTES;
 import static io.qcow4j.tools.dump.Qcow2Dump.MAX_LISTED;
 
+import io.qcow4j.core.engine.TreeWalk;
 import io.qcow4j.core.format.CompressedDescriptor;
+import io.qcow4j.core.format.HostOffsets;
 import io.qcow4j.core.format.L1Entry;
 import io.qcow4j.core.format.L2Entry;
 import java.io.IOException;
@@ -38,43 +40,44 @@ final class L1L2Section {
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("l1_table_offset", u64(d.l1TableOffset));
         m.put("l1_size", d.l1Size);
-        long allocated = 0;
-        long nonZero = 0;
+        long[] allocated = {0};
+        long[] nonZero = {0};
         List<Object> entries = new ArrayList<>();
-        for (long done = 0; done < d.l1Size; ) {
-            int n = (int) Math.min(CHUNK / 8, d.l1Size - done);
-            ByteBuffer b = d.file.read("L1 table", d.l1TableOffset + done * 8, n * 8);
-            for (int i = 0; i < n; i++) {
-                long raw = b.getLong(i * 8);
-                if (raw == 0) {
-                    continue;
-                }
-                nonZero++;
-                if (L1Entry.l2Offset(raw) != 0) {
-                    allocated++;
+        TreeWalk walk = walk();
+        TreeWalk.Visitor<RuntimeException> listing = new TreeWalk.Visitor<>() {
+            @Override
+            protected boolean l1Entry(TreeWalk w, int index, long raw) {
+                nonZero[0]++;
+                if (w.l2() != 0) {
+                    allocated[0]++;
                 }
                 if (list && entries.size() < MAX_LISTED) {
-                    long index = done + i;
                     Map<String, Object> e = new LinkedHashMap<>();
-                    e.put("index", index);
-                    e.put("offset", d.l1TableOffset + index * 8);
+                    e.put("index", (long) index);
+                    e.put("offset", w.l1EntryAt());
                     e.put("raw", rawHex(raw));
-                    e.put("l2_offset", L1Entry.l2Offset(raw));
+                    e.put("l2_offset", w.l2());
                     e.put("copied", L1Entry.isCopied(raw));
                     if ((raw & L1Entry.RESERVED_MASK) != 0) {
                         e.put("reserved", rawHex(raw & L1Entry.RESERVED_MASK));
                     }
                     entries.add(e);
                 }
+                return false; // the listing reads no L2 table
             }
+        };
+        for (long done = 0; done < d.l1Size; ) {
+            int n = (int) Math.min(CHUNK / 8, d.l1Size - done);
+            long[] chunk = longs(d.file.read("L1 table", d.l1TableOffset + done * 8, n * 8), n);
+            walk.walk(chunk, 0, n, (int) done, d.l1TableOffset, listing);
             done += n;
         }
-        m.put("l2_tables", allocated);
+        m.put("l2_tables", allocated[0]);
         m.put("l2_entries_per_table", d.l2Entries());
         m.put("guest_bytes_per_l2_table", d.l2Entries() * (long) d.clusterSize);
         if (list) {
             m.put("entries", entries);
-            omitted(m, "entries", nonZero - entries.size());
+            omitted(m, "entries", nonZero[0] - entries.size());
         }
         return m;
     }
@@ -97,26 +100,24 @@ final class L1L2Section {
         m.put("entries_per_table", perTable);
         List<Object> entries = new ArrayList<>();
         if (l2 != 0) {
-            if ((l2 & (d.clusterSize - 1)) != 0) {
+            if (!HostOffsets.aligned(l2, d.clusterSize)) {
                 throw new DumpException("L1 entry " + index + ": L2 table offset 0x" + Long.toHexString(l2) + " is not cluster-aligned");
             }
             ByteBuffer t = d.file.read("L2 table (L1 index " + index + ")", l2, d.clusterSize);
-            int width = d.extendedL2() ? 16 : 8;
             long guestBase = index * perTable * (long) d.clusterSize;
-            for (int i = 0; i < perTable; i++) {
-                long raw = t.getLong(i * width);
-                long bitmap = d.extendedL2() ? t.getLong(i * width + 8) : 0;
-                if (raw == 0 && bitmap == 0) {
-                    continue;
+            walk().walkTable(l2, longs(t, d.clusterSize / 8), new TreeWalk.Visitor<RuntimeException>() {
+                @Override
+                protected void l2Entry(TreeWalk w) {
+                    entries.add(decoded(w.index(), w.entryAt(), guestBase + (long) w.index() * d.clusterSize,
+                            w.entry(), w.bitmap()));
                 }
-                entries.add(l2Entry(i, l2 + (long) i * width, guestBase + (long) i * d.clusterSize, raw, bitmap));
-            }
+            });
         }
         m.put("entries", entries);
         return m;
     }
 
-    private Map<String, Object> l2Entry(int index, long at, long guest, long raw, long bitmap) {
+    private Map<String, Object> decoded(int index, long at, long guest, long raw, long bitmap) {
         Map<String, Object> e = new LinkedHashMap<>();
         e.put("index", index);
         e.put("offset", at);
@@ -157,6 +158,20 @@ final class L1L2Section {
             e.put("zero_subclusters", ranges(bitmap >>> 32));
         }
         return e;
+    }
+
+    /** The walk of the image's L1 tree, with the dump's geometry (an external data file does not change what it shows). */
+    private TreeWalk walk() {
+        return new TreeWalk(d.clusterBits, d.extendedL2(), false, d.file::length);
+    }
+
+    /** The first {@code n} big-endian longs of {@code b}. */
+    private static long[] longs(ByteBuffer b, int n) {
+        long[] out = new long[n];
+        for (int i = 0; i < n; i++) {
+            out[i] = b.getLong(i * 8);
+        }
+        return out;
     }
 
     /** "0-3,7,9-31" for the set bits of a 32-bit mask; "" for none. */

@@ -8,6 +8,7 @@ import static io.qcow4j.tools.dump.Qcow2Dump.MAX_LISTED;
 import static io.qcow4j.tools.dump.Qcow2Dump.MAX_REFBLOCK_BYTES;
 import static io.qcow4j.tools.dump.Qcow2Dump.MAX_REFTABLE_BYTES;
 
+import io.qcow4j.core.format.HostOffsets;
 import io.qcow4j.core.format.RefcountBlock;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -67,7 +68,7 @@ final class RefcountSection {
                 if ((raw & RefcountBlock.TABLE_RESERVED_MASK) != 0) {
                     e.put("reserved", rawHex(raw & RefcountBlock.TABLE_RESERVED_MASK));
                 }
-                if ((block & (d.clusterSize - 1)) != 0 || !d.file.contains(block, d.clusterSize)) {
+                if (!HostOffsets.aligned(block, d.clusterSize) || !d.file.contains(block, d.clusterSize)) {
                     e.put("problem", "not a cluster-aligned offset inside the file");
                 } else if (decoded + d.clusterSize <= MAX_REFBLOCK_BYTES) {
                     decoded += d.clusterSize;
