@@ -402,8 +402,8 @@ public final class Header {
             if (b.remaining() < e.paddedSize() + 8) {
                 throw new IllegalStateException("header extensions do not fit in cluster 0");
             }
-            b.putInt(e.type()).putInt(e.data().length).put(e.data());
-            b.position(b.position() + ((e.data().length + 7) & ~7) - e.data().length);
+            b.putInt(e.type()).putInt(e.length()).put(e.data());
+            b.position(b.position() + ((e.length() + 7) & ~7) - e.length());
         }
         b.putInt(HeaderExtension.END).putInt(0);
         long nameOffset = 0;

@@ -128,6 +128,9 @@ class HeaderTest {
         assertThrows(UnsupportedOperationException.class, () -> h.extensions().clear());
         h.unknownFields()[0] = 1;
         assertEquals(0, h.unknownFields()[0]);
+        byte[] table = h.extension(HeaderExtension.FEATURE_NAME_TABLE).data();
+        table[0] ^= 1;
+        assertTrue(h.extension(HeaderExtension.FEATURE_NAME_TABLE).data()[0] != table[0], "extension data shared");
         HeaderBuilder b = h.toBuilder().size(5L << 20);
         Header first = b.build();
         b.size(6L << 20).extension(HeaderExtension.BACKING_FORMAT, "raw".getBytes());
