@@ -366,8 +366,10 @@ public final class Header {
                 throw new CorruptImageException("header extension", off, "extension of length " + len + " overruns the header area");
             }
             byte[] data = Arrays.copyOfRange(buf, off + 8, off + 8 + (int) len);
-            if (h.extensions.stream().anyMatch(e -> e.type() == type)) {
-                throw new CorruptImageException("header extension", off, "duplicate extension 0x" + Integer.toHexString(type));
+            for (HeaderExtension e : h.extensions) {
+                if (e.type() == type) {
+                    throw new CorruptImageException("header extension", off, "duplicate extension 0x" + Integer.toHexString(type));
+                }
             }
             h.extensions.add(new HeaderExtension(type, data));
             off += 8 + (int) ((len + 7) & ~7L);
