@@ -56,7 +56,7 @@ class HeaderFeaturesTest {
         Qemu.create(img, "1M");
         patchLong(img, Header.AUTOCLEAR_FEATURES, 1L << 63 | 1L << 40);
         try (Qcow2Image image = Qcow2Image.open(img, OpenOptions.readOnly())) {
-            assertEquals(1L << 63 | 1L << 40, image.engine().headerCopy().autoclearFeatures, "a read-only open writes nothing");
+            assertEquals(1L << 63 | 1L << 40, image.engine().headerCopy().autoclearFeatures(), "a read-only open writes nothing");
         }
         assertEquals(1L << 63 | 1L << 40, readLong(img, Header.AUTOCLEAR_FEATURES));
         Qcow2Image.open(img, OpenOptions.readWrite()).close();
@@ -77,8 +77,8 @@ class HeaderFeaturesTest {
         try (Qcow2Image image = Qcow2Image.open(img, OpenOptions.readOnly())) {
             h = image.engine().headerCopy();
         }
-        h.unknownFields = new byte[] {1, 2, 3, 4, 5, 6, 7, 8};
-        h.extensions.add(new HeaderExtension(0x12345678, "keep me".getBytes()));
+        h = h.toBuilder().unknownFields(new byte[] {1, 2, 3, 4, 5, 6, 7, 8})
+                .extension(0x12345678, "keep me".getBytes()).build();
         try (RandomAccessFile f = new RandomAccessFile(img.toFile(), "rw")) {
             f.seek(0);
             f.write(h.serialize());
@@ -91,12 +91,12 @@ class HeaderFeaturesTest {
         }
         try (Qcow2Image image = Qcow2Image.open(img, OpenOptions.readOnly())) {
             Header after = image.engine().headerCopy();
-            assertEquals(120, after.headerLength);
-            assertArrayEquals(new byte[] {1, 2, 3, 4, 5, 6, 7, 8}, after.unknownFields);
+            assertEquals(120, after.headerLength());
+            assertArrayEquals(new byte[] {1, 2, 3, 4, 5, 6, 7, 8}, after.unknownFields());
             HeaderExtension ext = after.extension(0x12345678);
             assertTrue(ext != null, "unknown extension dropped");
             assertEquals("keep me", ext.asString());
-            assertEquals(8L << 30, after.size);
+            assertEquals(8L << 30, after.size());
         }
         assertEquals(0, Qemu.check(img).exitCode());
         JsonNode info = Qemu.infoJson(img);

@@ -35,7 +35,7 @@ final class BitmapLimits {
         if (m.isReadOnly()) {
             throw new IllegalStateException(prefix + "the image is open read-only");
         }
-        if (h.version < 3) {
+        if (h.version() < 3) {
             throw new IllegalArgumentException(prefix + "Cannot store dirty bitmaps in qcow2 v2 files");
         }
         int bits = Long.numberOfTrailingZeros(granularity);

@@ -32,7 +32,6 @@ import io.qcow4j.core.storage.Storage;
  */
 final class BitmapManager implements WriteTracking, ImageBitmaps {
     private final Storage storage;
-    private final Header header;
     private final RefcountManager refcounts;
     private final HeaderWriter headerWriter;
     private final boolean readOnly;
@@ -57,34 +56,34 @@ final class BitmapManager implements WriteTracking, ImageBitmaps {
     private boolean inUseDone;
     private boolean sizeMismatchInconsistent;
 
-    BitmapManager(Storage storage, Header header, RefcountManager refcounts, HeaderWriter headerWriter,
+    BitmapManager(Storage storage, RefcountManager refcounts, HeaderWriter headerWriter,
                   boolean readOnly, Consumer<String> warnings) {
         this.storage = storage;
-        this.header = header;
         this.refcounts = refcounts;
         this.headerWriter = headerWriter;
         this.readOnly = readOnly;
-        this.cs = header.clusterSize();
+        this.cs = headerWriter.header().clusterSize();
         this.warnings = warnings;
-        this.virtualSize = header.size;
+        this.virtualSize = headerWriter.header().size();
     }
 
     /** Parses the extension and the directory; bitmap data is loaded on first use. */
     void load() throws IOException {
+        Header header = headerWriter.header();
         HeaderExtension ext = header.extension(HeaderExtension.BITMAPS);
         if (ext == null) {
-            if (header.version >= 3 && (header.autoclearFeatures & Header.AUTOCLEAR_BITMAPS) != 0 && !readOnly) {
+            if (header.version() >= 3 && (header.autoclearFeatures() & Header.AUTOCLEAR_BITMAPS) != 0 && !readOnly) {
                 // bit 0 without an extension says nothing: clear it with the first write
                 dropStaleExtension = true;
             }
             return;
         }
-        if (header.version < 3) {
+        if (header.version() < 3) {
             warnings.accept("a program lacking bitmap support may have modified this file, so all bitmaps are now considered inconsistent");
             dropStaleExtension = !readOnly;
             return;
         }
-        if ((header.autoclearFeatures & Header.AUTOCLEAR_BITMAPS) == 0) {
+        if ((header.autoclearFeatures() & Header.AUTOCLEAR_BITMAPS) == 0) {
             warnings.accept("a program lacking bitmap support modified this file, so all bitmaps are now considered inconsistent");
             warnings.accept("Some clusters may be leaked, run 'qemu-img check -r' on the image file to fix.");
             dropStaleExtension = !readOnly;
@@ -207,8 +206,7 @@ final class BitmapManager implements WriteTracking, ImageBitmaps {
             return;
         }
         if (dropStaleExtension) {
-            header.setExtension(HeaderExtension.BITMAPS, null);
-            header.autoclearFeatures &= ~Header.AUTOCLEAR_BITMAPS;
+            headerWriter.updateHeader(h -> h.withBitmapsExtension(null));
             headerWriter.writeHeader();
             storage.flush();
             dropStaleExtension = false;
@@ -218,7 +216,7 @@ final class BitmapManager implements WriteTracking, ImageBitmaps {
                 bits(b);
             }
         }
-        BitmapStore.markInUse(storage, header, refcounts, headerWriter, cs, bitmaps, onDisk);
+        BitmapStore.markInUse(storage, refcounts, headerWriter, cs, bitmaps, onDisk);
         inUseDone = true;
     }
 
@@ -258,7 +256,7 @@ final class BitmapManager implements WriteTracking, ImageBitmaps {
 
     @Override
     public PersistentBitmap add(String name, long granularity, boolean persistent, boolean enabled) throws IOException {
-        BitmapLimits.checkAdd(this, header, name, granularity, persistent, cs, virtualSize);
+        BitmapLimits.checkAdd(this, headerWriter.header(), name, granularity, persistent, cs, virtualSize);
         int bits = Long.numberOfTrailingZeros(granularity);
         PersistentBitmap b = new PersistentBitmap(name, bits, persistent, enabled, false);
         b.bits = new BitmapBits((virtualSize + granularity - 1) >>> bits);
@@ -301,7 +299,7 @@ final class BitmapManager implements WriteTracking, ImageBitmaps {
             return;
         }
         if (persistent) {
-            BitmapLimits.checkPersistent(this, header, b.name, b.granularity(), cs, virtualSize);
+            BitmapLimits.checkPersistent(this, headerWriter.header(), b.name, b.granularity(), cs, virtualSize);
         } else if (b.disk != null && !b.inconsistent) {
             bits(b);   // its on-disk entry goes away below: keep its bits in memory
         }
@@ -398,11 +396,10 @@ final class BitmapManager implements WriteTracking, ImageBitmaps {
             return;
         }
         if (dropStaleExtension) {
-            header.setExtension(HeaderExtension.BITMAPS, null);
-            header.autoclearFeatures &= ~Header.AUTOCLEAR_BITMAPS;
+            headerWriter.updateHeader(h -> h.withBitmapsExtension(null));
             dropStaleExtension = false;
         }
-        List<BitmapDirectoryEntry> stored = new BitmapStore(storage, header, refcounts, headerWriter, cs, virtualSize)
+        List<BitmapDirectoryEntry> stored = new BitmapStore(storage, refcounts, headerWriter, cs, virtualSize)
                 .store(bitmaps, onDisk, removedFromDisk, deferredFrees);
         onDisk.clear();
         onDisk.addAll(stored);

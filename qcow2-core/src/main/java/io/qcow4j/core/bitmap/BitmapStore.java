@@ -9,7 +9,6 @@ import io.qcow4j.core.alloc.RefcountManager;
 import io.qcow4j.core.format.BitmapDirectoryEntry;
 import io.qcow4j.core.format.BitmapTableEntry;
 import io.qcow4j.core.format.BitmapsExtension;
-import io.qcow4j.core.format.Header;
 import io.qcow4j.core.format.HeaderExtension;
 import io.qcow4j.core.storage.Storage;
 
@@ -30,7 +29,6 @@ import io.qcow4j.core.storage.Storage;
  */
 final class BitmapStore {
     private final Storage storage;
-    private final Header header;
     private final RefcountManager refcounts;
     private final WriteTracking.HeaderWriter headerWriter;
     private final int cs;
@@ -40,10 +38,9 @@ final class BitmapStore {
     private ByteBuffer cluster;
     private long[] newTable;
 
-    BitmapStore(Storage storage, Header header, RefcountManager refcounts, WriteTracking.HeaderWriter headerWriter,
+    BitmapStore(Storage storage, RefcountManager refcounts, WriteTracking.HeaderWriter headerWriter,
                 int cs, long virtualSize) {
         this.storage = storage;
-        this.header = header;
         this.refcounts = refcounts;
         this.headerWriter = headerWriter;
         this.cs = cs;
@@ -78,7 +75,7 @@ final class BitmapStore {
                 dir.add(write(b, commit));
             }
         }
-        switchDirectory(storage, header, refcounts, headerWriter, cs, dir, freeAfterSwitch, false);
+        switchDirectory(storage, refcounts, headerWriter, cs, dir, freeAfterSwitch, false);
         for (Runnable r : commit) {
             r.run();
         }
@@ -95,26 +92,25 @@ final class BitmapStore {
      * when {@code durable}, and adds the old directory to {@code freeAfter}. A crash leaves
      * either the old directory or the new.
      */
-    static void switchDirectory(Storage storage, Header header, RefcountManager refcounts,
+    static void switchDirectory(Storage storage, RefcountManager refcounts,
                                 WriteTracking.HeaderWriter headerWriter, int cs, List<BitmapDirectoryEntry> dir,
                                 List<long[]> freeAfter, boolean durable) throws IOException {
-        HeaderExtension oldExt = header.extension(HeaderExtension.BITMAPS);
+        HeaderExtension oldExt = headerWriter.header().extension(HeaderExtension.BITMAPS);
         if (oldExt != null) {
             BitmapsExtension old = BitmapsExtension.parse(oldExt.data(), cs);
             freeAfter.add(new long[] {old.directoryOffset(), old.directorySize()});
         }
         if (dir.isEmpty()) {
             storage.flush();
-            header.setExtension(HeaderExtension.BITMAPS, null);
-            header.autoclearFeatures &= ~Header.AUTOCLEAR_BITMAPS;
+            headerWriter.updateHeader(h -> h.withBitmapsExtension(null));
         } else {
             ByteBuffer bytes = serializeDirectory(dir);
             int size = bytes.remaining();
             long off = refcounts.allocate((size + cs - 1) / cs, size);
             storage.write(off, bytes);
             storage.flush();
-            header.setExtension(HeaderExtension.BITMAPS, new BitmapsExtension(dir.size(), size, off).serialize());
-            header.autoclearFeatures |= Header.AUTOCLEAR_BITMAPS;
+            byte[] ext = new BitmapsExtension(dir.size(), size, off).serialize();
+            headerWriter.updateHeader(h -> h.withBitmapsExtension(ext));
         }
         headerWriter.writeHeader();
         if (durable) {
@@ -128,7 +124,7 @@ final class BitmapStore {
      * change (a guest write, or a merge or clear). {@code onDisk} and the bitmaps' entries
      * follow the new directory.
      */
-    static void markInUse(Storage storage, Header header, RefcountManager refcounts,
+    static void markInUse(Storage storage, RefcountManager refcounts,
                           WriteTracking.HeaderWriter headerWriter, int cs, List<PersistentBitmap> bitmaps,
                           List<BitmapDirectoryEntry> onDisk) throws IOException {
         boolean any = false;
@@ -153,7 +149,7 @@ final class BitmapStore {
             }
         }
         List<long[]> free = new ArrayList<>();
-        switchDirectory(storage, header, refcounts, headerWriter, cs, dir, free, true);
+        switchDirectory(storage, refcounts, headerWriter, cs, dir, free, true);
         for (int i = 0; i < onDisk.size(); i++) {
             PersistentBitmap b = owner(bitmaps, onDisk.get(i));
             if (b != null) {

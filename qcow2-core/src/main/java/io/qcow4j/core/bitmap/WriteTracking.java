@@ -3,6 +3,7 @@ package io.qcow4j.core.bitmap;
 import java.io.IOException;
 import java.util.List;
 import java.util.function.Consumer;
+import java.util.function.UnaryOperator;
 
 import io.qcow4j.core.alloc.RefcountManager;
 import io.qcow4j.core.api.CorruptImageException;
@@ -18,8 +19,15 @@ import io.qcow4j.core.storage.Storage;
  * engine's write ordering and the bitmap format can change apart.
  */
 public interface WriteTracking {
-    /** Rewrites cluster 0 from the in-memory header (the directory switch is one header write). */
+    /** The engine's header as the bitmaps read and change it (the extension, autoclear bit 0). */
     interface HeaderWriter {
+        /** The header as it stands. */
+        Header header();
+
+        /** Replaces the in-memory header by {@code change} of it; nothing is written. */
+        void updateHeader(UnaryOperator<Header> change);
+
+        /** Rewrites cluster 0 from the in-memory header (the directory switch is one header write). */
         void writeHeader() throws IOException;
     }
 
@@ -30,10 +38,10 @@ public interface WriteTracking {
      * mode a directory that does not parse is left to the checker (as qemu-img check): the
      * image opens with no bitmaps.
      */
-    static WriteTracking open(Storage storage, Header header, RefcountManager refcounts, HeaderWriter headerWriter,
+    static WriteTracking open(Storage storage, RefcountManager refcounts, HeaderWriter headerWriter,
                               boolean readOnly, Consumer<String> warnings, boolean sizeMismatchInconsistent,
                               boolean checkMode) throws IOException {
-        BitmapManager m = new BitmapManager(storage, header, refcounts, headerWriter, readOnly, warnings);
+        BitmapManager m = new BitmapManager(storage, refcounts, headerWriter, readOnly, warnings);
         m.loadSizeMismatchAsInconsistent(sizeMismatchInconsistent);
         try {
             m.load();
@@ -41,7 +49,7 @@ public interface WriteTracking {
             if (!checkMode) {
                 throw e;
             }
-            return new BitmapManager(storage, header, refcounts, headerWriter, readOnly, warnings);
+            return new BitmapManager(storage, refcounts, headerWriter, readOnly, warnings);
         }
         return m;
     }

@@ -225,7 +225,7 @@ final class BitmapScan {
             return true;
         }
         long phys = tableSize * run.cs;
-        long size = run.p.header().size;
+        long size = run.p.header().size();
         // at most 2^32 << 31 = 2^63: compared unsigned, as qemu's uint64_t
         return phys <= BitmapDirectoryEntry.MAX_PHYS_SIZE && Long.compareUnsigned(size, (phys * 8) << granularityBits) <= 0;
     }

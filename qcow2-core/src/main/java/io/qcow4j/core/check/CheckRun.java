@@ -73,7 +73,7 @@ final class CheckRun {
         this.storage = p.storage();
         this.bits = p.geometry().clusterBits();
         this.cs = 1 << bits;
-        this.refcountOrder = p.header().refcountOrder;
+        this.refcountOrder = p.header().refcountOrder();
         this.refcountMax = RefcountBlock.maxRefcount(refcountOrder);
         this.writable = repairing && !storage.isReadOnly();
         this.dataFile = p.dataFile() != null;
@@ -155,7 +155,7 @@ final class CheckRun {
 
     /** The disk size as qemu keeps it: whole 512-byte sectors. */
     long virtualSize() {
-        return p.header().size & ~511L;
+        return p.header().size() & ~511L;
     }
 
     long fileLength() {
@@ -269,12 +269,12 @@ final class CheckRun {
 
     private void markCorrupt() {
         Header h = p.header();
-        if (h.version < 3) {
+        if (h.version() < 3) {
             return;
         }
-        h.incompatibleFeatures |= Header.INCOMPAT_CORRUPT;
+        h = p.engine().updateHeader(old -> old.withIncompatibleFeatures(old.incompatibleFeatures() | Header.INCOMPAT_CORRUPT));
         try {
-            storage.writeLong(Header.INCOMPATIBLE_FEATURES, h.incompatibleFeatures);
+            storage.writeLong(Header.INCOMPATIBLE_FEATURES, h.incompatibleFeatures());
             storage.flush();
         } catch (IOException ignored) {
             // the write that follows fails anyway
@@ -283,7 +283,7 @@ final class CheckRun {
 
     /** qemu's check before a metadata write: false (and a corruption event) if it would hit other metadata. */
     boolean preWriteOverlapCheck(int ignore, long offset, long size) {
-        MetadataRanges.Inactive inactive = new MetadataRanges.Inactive(p.header().snapshotsOffset, snapshotTableSize(),
+        MetadataRanges.Inactive inactive = new MetadataRanges.Inactive(p.header().snapshotsOffset(), snapshotTableSize(),
                 p.snapshots(), bitmapsExtension());
         int hit = p.mapper().ranges().overlap(MetadataRanges.CACHED & ~ignore, offset, size, inactive);
         if (hit == 0) {
@@ -305,7 +305,7 @@ final class CheckRun {
     BitmapsExtension bitmapsExtension() {
         Header h = p.header();
         HeaderExtension ext = h.extension(HeaderExtension.BITMAPS);
-        if (ext == null || h.version < 3 || (h.autoclearFeatures & Header.AUTOCLEAR_BITMAPS) == 0) {
+        if (ext == null || h.version() < 3 || (h.autoclearFeatures() & Header.AUTOCLEAR_BITMAPS) == 0) {
             return null;
         }
         try {
@@ -322,7 +322,7 @@ final class CheckRun {
     String bitmapsExtensionError() {
         Header h = p.header();
         HeaderExtension ext = h.extension(HeaderExtension.BITMAPS);
-        if (ext == null || h.version < 3 || (h.autoclearFeatures & Header.AUTOCLEAR_BITMAPS) == 0) {
+        if (ext == null || h.version() < 3 || (h.autoclearFeatures() & Header.AUTOCLEAR_BITMAPS) == 0) {
             return null;
         }
         try {

@@ -186,23 +186,23 @@ public final class ImageChecker {
      */
     private static void clearUnknownAutoclear(CheckRun run) throws IOException {
         Header h = run.p.header();
-        if (h.version < 3 || (h.autoclearFeatures & ~Header.AUTOCLEAR_KNOWN) == 0) {
+        if (h.version() < 3 || (h.autoclearFeatures() & ~Header.AUTOCLEAR_KNOWN) == 0) {
             return;
         }
-        h.autoclearFeatures &= Header.AUTOCLEAR_KNOWN;
-        run.storage.writeLong(Header.AUTOCLEAR_FEATURES, h.autoclearFeatures);
+        h = run.p.engine().updateHeader(old -> old.withAutoclearFeatures(old.autoclearFeatures() & Header.AUTOCLEAR_KNOWN));
+        run.storage.writeLong(Header.AUTOCLEAR_FEATURES, h.autoclearFeatures());
         run.storage.flush();
     }
 
     /** Clears the dirty or corrupt bit once the refcounts are sound (and durable). */
     private static void clearFeature(CheckRun run, long bit) throws IOException {
         Header h = run.p.header();
-        if ((h.incompatibleFeatures & bit) == 0) {
+        if ((h.incompatibleFeatures() & bit) == 0) {
             return;
         }
         run.storage.flush();
-        h.incompatibleFeatures &= ~bit;
-        run.storage.writeLong(Header.INCOMPATIBLE_FEATURES, h.incompatibleFeatures);
+        h = run.p.engine().updateHeader(old -> old.withIncompatibleFeatures(old.incompatibleFeatures() & ~bit));
+        run.storage.writeLong(Header.INCOMPATIBLE_FEATURES, h.incompatibleFeatures());
         run.storage.flush();
     }
 

@@ -92,7 +92,7 @@ final class ReferenceScan {
             }
             checkL1(res, sn.l1TableOffset, (int) l1Size, false, fixErrors);
         }
-        inc(res, run.p.header().snapshotsOffset, run.snapshotTableSize());
+        inc(res, run.p.header().snapshotsOffset(), run.snapshotTableSize());
         countEncryptionHeader(res);
         inc(res, run.p.refcounts().tableOffset(), 8L * run.p.refcounts().tableEntries());
         BitmapScan.countReferences(this, res);
@@ -103,7 +103,7 @@ final class ReferenceScan {
     private void countEncryptionHeader(CheckTally res) throws CheckFailure {
         io.qcow4j.core.format.Header h = run.p.header();
         io.qcow4j.core.format.HeaderExtension ext = h.extension(io.qcow4j.core.format.HeaderExtension.FULL_DISK_ENCRYPTION);
-        if (h.cryptMethod == 2 && ext != null && ext.data().length == 16) {
+        if (h.cryptMethod() == 2 && ext != null && ext.data().length == 16) {
             ByteBuffer b = ByteBuffer.wrap(ext.data());
             long offset = b.getLong(0);
             long length = b.getLong(8);

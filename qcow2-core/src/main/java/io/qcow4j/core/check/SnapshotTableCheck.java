@@ -20,7 +20,7 @@ final class SnapshotTableCheck {
 
     /** Reports each incomplete entry ("Repairing" when errors are fixed); returns how many. */
     static long report(CheckRun run, boolean fixErrors) {
-        if (run.p.header().version < 3) {
+        if (run.p.header().version() < 3) {
             return 0;
         }
         List<SnapshotEntry> table = run.p.snapshots();

@@ -71,9 +71,9 @@ final class StructureRebuild {
         } catch (CheckFailure e) {
             fail("ERROR setting reftable", e.strerror());
         }
-        Header h = run.p.header();
-        h.refcountTableOffset = tableOffset;
-        h.refcountTableClusters = (int) tableClusters;
+        long newOffset = tableOffset;
+        int newClusters = (int) tableClusters;
+        run.p.engine().updateHeader(h -> h.withRefcountTable(newOffset, newClusters));
         try {
             run.p.refcounts().reload(tableOffset, (int) tableClusters);
         } catch (IOException e) {

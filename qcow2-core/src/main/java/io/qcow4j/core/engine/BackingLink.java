@@ -20,12 +20,12 @@ public final class BackingLink {
 
     /** Backing file name as recorded in the header, or null. */
     public String file() {
-        return img.header.backingFile;
+        return img.header().backingFile();
     }
 
     /** Backing format from the header extension, or null. */
     public String format() {
-        return img.header.stringExtension(HeaderExtension.BACKING_FORMAT);
+        return img.header().stringExtension(HeaderExtension.BACKING_FORMAT);
     }
 
     /** The device reads fall through to, or null. */
@@ -44,9 +44,8 @@ public final class BackingLink {
         }
         // what the top now holds itself (stream, rebase) is durable before the header relies on it
         img.syncMetadata();
-        img.header.backingFile = name;
-        img.header.setExtension(HeaderExtension.BACKING_FORMAT,
-                name == null || format == null ? null : HeaderExtension.ofString(HeaderExtension.BACKING_FORMAT, format).data());
+        img.updateHeader(h -> h.toBuilder().backingFile(name).extension(HeaderExtension.BACKING_FORMAT,
+                name == null || format == null ? null : HeaderExtension.ofString(HeaderExtension.BACKING_FORMAT, format).data()).build());
         img.writeHeader();
         img.storage.flush();
         attach(device);
@@ -68,7 +67,7 @@ public final class BackingLink {
     /** Unmaps every cluster of the image's own layer (commit's last step): the layer below shows through. */
     public void makeEmpty() throws IOException {
         img.ensureWritable();
-        img.ranges().unmapAll(img.header.size);
+        img.ranges().unmapAll(img.header().size());
         img.syncMetadata();
     }
 }

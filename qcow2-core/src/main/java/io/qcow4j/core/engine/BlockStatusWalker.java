@@ -21,7 +21,7 @@ final class BlockStatusWalker {
     }
 
     static BlockStatus status(Qcow2Engine img, long offset, long length) throws IOException {
-        return status(img, img.mapper::l2Table, img.header.size, offset, length);
+        return status(img, img.mapper::l2Table, img.header().size(), offset, length);
     }
 
     /** The status through the L2 tables {@code tables} finds, for a disk of {@code size} bytes. */
@@ -53,7 +53,7 @@ final class BlockStatusWalker {
 
     /** The range reads as zeros by block status through the chain (QEMU's test before zeroing a whole cluster). */
     static boolean readsZero(Qcow2Engine img, long offset, long length) throws IOException {
-        long end = Math.min(offset + length, img.header.size);
+        long end = Math.min(offset + length, img.header().size());
         while (offset < end) {
             BlockStatus st = status(img, offset, end - offset);
             if (!st.zero()) {
@@ -70,7 +70,7 @@ final class BlockStatusWalker {
      * subclusters) of one kind, within one L2 table, as QEMU's qcow2 driver reports runs.
      */
     static BlockStatus own(Qcow2Engine img, long offset, long length) throws IOException {
-        long size = img.header.size;
+        long size = img.header().size();
         if (offset < 0 || offset >= size || length <= 0) {
             throw new IllegalArgumentException("Block status out of range: offset " + offset + " (image size " + size + ")");
         }

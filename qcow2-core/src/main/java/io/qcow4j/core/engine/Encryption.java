@@ -42,22 +42,22 @@ final class Encryption {
 
     /** The image's encryption, null for none; refuses what this engine cannot decrypt. */
     static Encryption open(Storage storage, Header h, Geometry geo, OpenOptions options) throws IOException {
-        if (h.cryptMethod == CRYPT_NONE) {
+        if (h.cryptMethod() == CRYPT_NONE) {
             return null;
         }
-        if (h.cryptMethod == CRYPT_AES) {
+        if (h.cryptMethod() == CRYPT_AES) {
             throw new UnsupportedImageException("Encrypted images with the legacy AES method are not supported (crypt_method 1); "
                     + "convert them with qemu-img");
         }
-        if (h.cryptMethod != CRYPT_LUKS) {
-            throw new UnsupportedImageException("Unsupported encryption method: " + h.cryptMethod + " (crypt_method)");
+        if (h.cryptMethod() != CRYPT_LUKS) {
+            throw new UnsupportedImageException("Unsupported encryption method: " + h.cryptMethod() + " (crypt_method)");
         }
         HeaderExtension ext = h.extension(HeaderExtension.FULL_DISK_ENCRYPTION);
         if (ext == null) {
             throw new CorruptImageException("header", Header.CRYPT_METHOD, "LUKS encryption without the full disk encryption header extension");
         }
         if (ext.data().length != 16) {
-            throw new CorruptImageException("full disk encryption header pointer", h.headerLength,
+            throw new CorruptImageException("full disk encryption header pointer", h.headerLength(),
                     "length " + ext.data().length + " (16 expected)");
         }
         ByteBuffer b = ByteBuffer.wrap(ext.data());
@@ -65,7 +65,7 @@ final class Encryption {
         long length = b.getLong(8);
         if (!HostOffsets.isCluster(offset, geo.clusterSize()) || length < LuksHeader.SIZE || length > MAX_AREA
                 || !HostOffsets.fits(offset, length, storage.length())) {
-            throw new CorruptImageException("full disk encryption header pointer", h.headerLength,
+            throw new CorruptImageException("full disk encryption header pointer", h.headerLength(),
                     "encryption header area at 0x" + Long.toHexString(offset) + ", " + Long.toUnsignedString(length)
                             + " bytes: not cluster-aligned, not " + LuksHeader.SIZE + " B to " + MAX_AREA
                             + " B, or beyond the end of the file");
@@ -114,8 +114,7 @@ final class Encryption {
         img.storage.write(offset, ByteBuffer.wrap(area));
         img.storage.flush();
         ByteBuffer ext = ByteBuffer.allocate(16).putLong(0, offset).putLong(8, area.length);
-        img.header.cryptMethod = CRYPT_LUKS;
-        img.header.setExtension(HeaderExtension.FULL_DISK_ENCRYPTION, ext.array());
+        img.updateHeader(h -> h.toBuilder().cryptMethod(CRYPT_LUKS).extension(HeaderExtension.FULL_DISK_ENCRYPTION, ext.array()).build());
         img.writeHeader();
         img.storage.flush();
     }

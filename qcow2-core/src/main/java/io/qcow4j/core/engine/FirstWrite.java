@@ -18,15 +18,15 @@ final class FirstWrite {
             return;
         }
         prepared = true;
-        Header header = img.header;
+        Header header = img.header();
         try {
             boolean repair = !img.checkMode && header.hasIncompatible(Header.INCOMPAT_DIRTY);
             if (repair) {
                 // the repair reads every reference: let it refuse a broken image before the header changes
                 RefcountRebuilder.count(img.engineParts());
             }
-            if ((header.autoclearFeatures & ~Header.AUTOCLEAR_KNOWN) != 0) {
-                header.autoclearFeatures &= Header.AUTOCLEAR_KNOWN;
+            if ((header.autoclearFeatures() & ~Header.AUTOCLEAR_KNOWN) != 0) {
+                img.updateHeader(h -> h.withAutoclearFeatures(h.autoclearFeatures() & Header.AUTOCLEAR_KNOWN));
                 img.writeHeader();
                 img.storage.flush();
             }

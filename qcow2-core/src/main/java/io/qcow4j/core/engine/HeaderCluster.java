@@ -2,6 +2,7 @@ package io.qcow4j.core.engine;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.util.function.UnaryOperator;
 
 import io.qcow4j.core.format.Header;
 import io.qcow4j.core.storage.Storage;
@@ -10,10 +11,12 @@ import io.qcow4j.core.storage.Storage;
  * The image's header in cluster 0: the parsed {@link Header} the engine keeps in memory and
  * the write that puts it back. It is made before the engine, so the parts built first (the
  * refcount manager reports a moved refcount table here) need no engine that does not exist yet.
+ * The header is immutable: {@link #update} is the one place the image's header changes.
  */
 final class HeaderCluster {
     private final Storage storage;
-    private final Header header;
+    /** The header as it stands: replaced, never changed in place, and only by {@link #update}. */
+    private volatile Header header;
     /** The monitor a write holds: the engine's, once an engine stands on this header. */
     private volatile Object lock = this;
 
@@ -24,6 +27,17 @@ final class HeaderCluster {
 
     Header header() {
         return header;
+    }
+
+    /**
+     * Replaces the in-memory header by {@code change} applied to it (nothing is written: the
+     * caller writes when its ordering allows). Returns the new header.
+     */
+    Header update(UnaryOperator<Header> change) {
+        synchronized (lock) {
+            header = change.apply(header);
+            return header;
+        }
     }
 
     /** Writes are made under {@code lock} from now on (the engine's, which becomes its face's). */
@@ -41,16 +55,14 @@ final class HeaderCluster {
 
     /** The L1 table moved (a grow): the header names the new one, durably, before the old one is freed. */
     void l1Moved(long offset, int entries) throws IOException {
-        header.l1TableOffset = offset;
-        header.l1Size = entries;
+        update(h -> h.withL1Table(offset, entries));
         write();
         storage.flush();
     }
 
     /** The refcount table moved (it grew): the header names the new one, durably. */
     void refcountTableMoved(long offset, int clusters) throws IOException {
-        header.refcountTableOffset = offset;
-        header.refcountTableClusters = clusters;
+        update(h -> h.withRefcountTable(offset, clusters));
         write();
         storage.flush();
     }

@@ -13,6 +13,7 @@ import io.qcow4j.core.api.OpenOptions;
 import io.qcow4j.core.api.UnsupportedImageException;
 import io.qcow4j.core.format.FeatureNameTable;
 import io.qcow4j.core.format.Header;
+import io.qcow4j.core.format.HeaderBuilder;
 import io.qcow4j.core.format.HeaderExtension;
 import io.qcow4j.core.format.SnapshotEntry;
 import io.qcow4j.core.storage.ImageLock;
@@ -81,8 +82,8 @@ public final class ImageAmender {
 
     /** Every refusal QEMU makes, in its order, against the state each step would leave. */
     static void check(Qcow2Engine img, AmendOptions o) throws IOException {
-        Header h = img.header;
-        int oldVersion = h.version;
+        Header h = img.header();
+        int oldVersion = h.version();
         int newVersion = o.version() != null ? o.version() : oldVersion;
         if (o.dataFile() != null && img.dataFile == null) {
             throw new AmendException("data-file can only be set for images that use an external data file");
@@ -115,10 +116,10 @@ public final class ImageAmender {
 
     /** The refusals of the steps after the refcount change. */
     private static void checkLater(Qcow2Engine img, AmendOptions o, int newVersion, int newBits) throws IOException {
-        Header h = img.header;
-        int oldVersion = h.version;
+        Header h = img.header();
+        int oldVersion = h.version();
         if ((o.backingFileGiven() || o.backingFormatGiven())
-                && (!Objects.equals(o.backingFile(), h.backingFile) || !Objects.equals(o.backingFormat(), img.backingLink().format()))) {
+                && (!Objects.equals(o.backingFile(), h.backingFile()) || !Objects.equals(o.backingFormat(), img.backingLink().format()))) {
             throw new AmendException("Cannot amend the backing file\nYou can use 'qemu-img rebase' instead.");
         }
         if (Boolean.TRUE.equals(o.lazyRefcounts()) && !img.lazyRefcounts() && newVersion < 3) {
@@ -135,7 +136,7 @@ public final class ImageAmender {
             }
         }
         if (newVersion < oldVersion) {
-            checkDowngrade(img, newBits, o.size() != 0 ? o.size() : h.size);
+            checkDowngrade(img, newBits, o.size() != 0 ? o.size() : h.size());
         }
     }
 
@@ -144,13 +145,13 @@ public final class ImageAmender {
         if (size % 512 != 0) {
             throw new AmendException("The new size must be a multiple of 512");
         }
-        if (size == img.header.size) {
+        if (size == img.header().size()) {
             return;
         }
         if (version < 3 && !img.snapshotEntries.isEmpty()) {
             throw new AmendException("Can't resize a v2 image which has snapshots");
         }
-        if (version >= 3 && img.header.version >= 3 || size < img.header.size) {
+        if (version >= 3 && img.header().version() >= 3 || size < img.header().size()) {
             ImageResizer.checkResizable(img, size);
         } else {
             img.bitmaps.checkResizable();
@@ -158,7 +159,7 @@ public final class ImageAmender {
     }
 
     private static void checkDowngrade(Qcow2Engine img, int refcountBits, long sizeThen) throws IOException {
-        Header h = img.header;
+        Header h = img.header();
         if (refcountBits != 16) {
             throw new AmendException("compat=0.10 requires refcount_bits=16");
         }
@@ -166,12 +167,12 @@ public final class ImageAmender {
             throw new AmendException("Cannot downgrade an image with a data file");
         }
         for (SnapshotEntry e : img.snapshotEntries) {
-            long disk = e.diskSize >= 0 ? e.diskSize : h.size;
+            long disk = e.diskSize >= 0 ? e.diskSize : h.size();
             if (Long.compareUnsigned(e.vmStateSize, 0xffffffffL) > 0 || disk != sizeThen) {
                 throw new AmendException("Internal snapshots prevent downgrade of image");
             }
         }
-        long features = h.incompatibleFeatures & ~Header.INCOMPAT_COMPRESSION & ~Header.INCOMPAT_DIRTY;
+        long features = h.incompatibleFeatures() & ~Header.INCOMPAT_COMPRESSION & ~Header.INCOMPAT_DIRTY;
         if (features != 0) {
             throw new AmendException("Cannot downgrade an image with incompatible features 0x" + Long.toHexString(features)
                     + " set");
@@ -237,9 +238,9 @@ public final class ImageAmender {
         if (progress == null || e.stage() == STAGE_OPTIONS) {
             return;
         }
-        int oldVersion = img.header.version;
+        int oldVersion = img.header().version();
         int newVersion = o.version() != null ? o.version() : oldVersion;
-        boolean refcountChange = o.refcountBits() != null && o.refcountBits() != img.header.refcountBits();
+        boolean refcountChange = o.refcountBits() != null && o.refcountBits() != img.header().refcountBits();
         Operations ops = new Operations((newVersion != oldVersion ? 1 : 0) + (refcountChange ? 1 : 0), progress);
         if (newVersion > oldVersion) {
             RefcountWidthChange.Status s = ops.step(UPGRADE);
@@ -276,10 +277,10 @@ public final class ImageAmender {
     /** The steps, on {@code open[0]}, which holds the image open now (a failed step after a reopen left it open). */
     private static void apply(Qcow2Engine[] open, AmendOptions o, Progress progress) throws IOException {
         Qcow2Engine img = open[0];
-        int oldVersion = img.header.version;
+        int oldVersion = img.header().version();
         int newVersion = o.version() != null ? o.version() : oldVersion;
-        int newBits = o.refcountBits() != null ? o.refcountBits() : img.header.refcountBits();
-        boolean refcountChange = newBits != img.header.refcountBits();
+        int newBits = o.refcountBits() != null ? o.refcountBits() : img.header().refcountBits();
+        boolean refcountChange = newBits != img.header().refcountBits();
         Operations ops = new Operations((newVersion != oldVersion ? 1 : 0) + (refcountChange ? 1 : 0), progress);
         synchronized (img.lock()) {
             img.prepareForWrite();
@@ -309,7 +310,7 @@ public final class ImageAmender {
             img.prepareForWrite();
             headerOptions(img, o);
             lazyRefcounts(img, o);
-            if (o.size() != 0 && o.size() != img.header.size) {
+            if (o.size() != 0 && o.size() != img.header().size()) {
                 img.resizeDiscarding(o.size());
             }
             if (newVersion < oldVersion) {
@@ -340,16 +341,16 @@ public final class ImageAmender {
     /** Version 3: the snapshot table in v3's form when an entry lacks fields, and the header. */
     private static void upgrade(Qcow2Engine img, RefcountWidthChange.Status status) throws IOException {
         status.status(0, 2);
-        Header h = img.header;
+        Header before = img.header();
         boolean rewrite = false;
         for (SnapshotEntry e : img.snapshotEntries) {
             rewrite |= e.extraData.length < 16;
         }
-        h.version = 3;
-        h.refcountOrder = 4;
-        if (img.geo.clusterSize() > 4096 && h.extension(HeaderExtension.FEATURE_NAME_TABLE) == null) {
-            h.setExtension(HeaderExtension.FEATURE_NAME_TABLE, FeatureNameTable.serialize(FeatureNameTable.QEMU));
+        HeaderBuilder v3 = before.toBuilder().version(3).refcountOrder(4);
+        if (img.geo.clusterSize() > 4096 && before.extension(HeaderExtension.FEATURE_NAME_TABLE) == null) {
+            v3.extension(HeaderExtension.FEATURE_NAME_TABLE, FeatureNameTable.serialize(FeatureNameTable.QEMU));
         }
+        img.updateHeader(h -> v3.build());
         try {
             if (rewrite) {
                 // one header write switches both the table and the version
@@ -359,8 +360,7 @@ public final class ImageAmender {
                 img.storage.flush();
             }
         } catch (IOException | RuntimeException e) {
-            h.version = 2;
-            h.setExtension(HeaderExtension.FEATURE_NAME_TABLE, null);
+            img.updateHeader(h -> before);
             throw e;
         }
         status.status(1, 2);
@@ -369,19 +369,21 @@ public final class ImageAmender {
 
     /** data-file-raw cleared, the data file renamed ("" drops the name): one header write. */
     private static void headerOptions(Qcow2Engine img, AmendOptions o) throws IOException {
-        Header h = img.header;
-        long autoclear = h.autoclearFeatures;
+        Header h = img.header();
+        long autoclear = h.autoclearFeatures();
         if (Boolean.FALSE.equals(o.dataFileRaw())) {
-            h.autoclearFeatures &= ~Header.AUTOCLEAR_DATA_FILE_RAW;
+            autoclear &= ~Header.AUTOCLEAR_DATA_FILE_RAW;
         }
         boolean renamed = o.dataFile() != null && !o.dataFile().equals(img.dataFile());
-        if (autoclear == h.autoclearFeatures && !renamed) {
+        if (autoclear == h.autoclearFeatures() && !renamed) {
             return;
         }
+        HeaderBuilder changed = h.toBuilder().autoclearFeatures(autoclear);
         if (renamed) {
-            h.setExtension(HeaderExtension.EXTERNAL_DATA_FILE, o.dataFile().isEmpty() ? null
+            changed.extension(HeaderExtension.EXTERNAL_DATA_FILE, o.dataFile().isEmpty() ? null
                     : HeaderExtension.ofString(HeaderExtension.EXTERNAL_DATA_FILE, o.dataFile()).data());
         }
+        img.updateHeader(old -> changed.build());
         // the open engine keeps writing real zeros into the data file until the image is
         // reopened: harmless for the rest of this amend
         img.writeHeader();
@@ -392,12 +394,9 @@ public final class ImageAmender {
         if (o.lazyRefcounts() == null || o.lazyRefcounts() == img.lazyRefcounts()) {
             return;
         }
-        Header h = img.header;
-        if (o.lazyRefcounts()) {
-            h.compatibleFeatures |= Header.COMPAT_LAZY_REFCOUNTS;
-        } else {
-            h.compatibleFeatures &= ~Header.COMPAT_LAZY_REFCOUNTS;
-        }
+        boolean lazy = o.lazyRefcounts();
+        img.updateHeader(h -> h.withCompatibleFeatures(lazy ? h.compatibleFeatures() | Header.COMPAT_LAZY_REFCOUNTS
+                : h.compatibleFeatures() & ~Header.COMPAT_LAZY_REFCOUNTS));
         img.writeHeader();
         img.storage.flush();
     }
@@ -418,15 +417,9 @@ public final class ImageAmender {
             img.warnings.accept("'" + img.path + "': version 2 keeps no bitmaps: "
                     + bitmaps.stream().map(b -> "'" + b + "'").reduce((a, b) -> a + ", " + b).orElse("") + " removed");
         }
-        Header h = img.header;
-        h.version = 2;
-        h.compatibleFeatures = 0;
-        h.autoclearFeatures = 0;
-        h.incompatibleFeatures = 0;
-        h.compressionType = 0;
-        h.unknownFields = new byte[0];
-        h.setExtension(HeaderExtension.FEATURE_NAME_TABLE, null);
-        h.setExtension(HeaderExtension.BITMAPS, null);
+        img.updateHeader(h -> h.toBuilder().version(2).compatibleFeatures(0).autoclearFeatures(0).incompatibleFeatures(0)
+                .compressionType(0).unknownFields(new byte[0]).extension(HeaderExtension.FEATURE_NAME_TABLE, null)
+                .extension(HeaderExtension.BITMAPS, null).build());
         img.writeHeader();
         img.storage.flush();
     }

@@ -12,6 +12,7 @@ import io.qcow4j.core.api.CreateOptions;
 import io.qcow4j.core.api.OpenOptions;
 import io.qcow4j.core.format.FeatureNameTable;
 import io.qcow4j.core.format.Header;
+import io.qcow4j.core.format.HeaderBuilder;
 import io.qcow4j.core.format.HeaderExtension;
 import io.qcow4j.core.format.RefcountBlock;
 import io.qcow4j.core.storage.ImageLock;
@@ -34,42 +35,44 @@ final class ImageCreator {
         int cs = o.clusterSize();
         int clusterBits = Integer.numberOfTrailingZeros(cs);
         int refcountOrder = Integer.numberOfTrailingZeros(o.refcountBits());
-        Header h = new Header();
-        h.version = o.version();
-        h.clusterBits = clusterBits;
-        h.size = 0;
-        h.refcountTableOffset = cs;
-        h.refcountTableClusters = 1;
-        h.refcountOrder = refcountOrder;
-        if (h.version >= 3) {
+        HeaderBuilder h = Header.builder();
+        h.version(o.version());
+        h.clusterBits(clusterBits);
+        h.size(0);
+        h.refcountTableOffset(cs);
+        h.refcountTableClusters(1);
+        h.refcountOrder(refcountOrder);
+        if (o.version() >= 3) {
+            long incompatible = 0;
             if (o.lazyRefcounts()) {
-                h.compatibleFeatures |= Header.COMPAT_LAZY_REFCOUNTS;
+                h.compatibleFeatures(Header.COMPAT_LAZY_REFCOUNTS);
             }
             if (o.extendedL2()) {
-                h.incompatibleFeatures |= Header.INCOMPAT_EXTENDED_L2;
+                incompatible |= Header.INCOMPAT_EXTENDED_L2;
             }
             if (o.compressionType() != CompressionType.ZLIB) {
-                h.incompatibleFeatures |= Header.INCOMPAT_COMPRESSION;
-                h.compressionType = o.compressionType().code();
+                incompatible |= Header.INCOMPAT_COMPRESSION;
+                h.compressionType(o.compressionType().code());
             }
             if (o.dataFile() != null) {
-                h.incompatibleFeatures |= Header.INCOMPAT_DATA_FILE;
-                h.setExtension(HeaderExtension.EXTERNAL_DATA_FILE, HeaderExtension.ofString(0, o.dataFile()).data());
+                incompatible |= Header.INCOMPAT_DATA_FILE;
+                h.extension(HeaderExtension.EXTERNAL_DATA_FILE, HeaderExtension.ofString(0, o.dataFile()).data());
                 if (o.dataFileRaw()) {
-                    h.autoclearFeatures |= Header.AUTOCLEAR_DATA_FILE_RAW;
+                    h.autoclearFeatures(Header.AUTOCLEAR_DATA_FILE_RAW);
                 }
             }
+            h.incompatibleFeatures(incompatible);
             if (cs > 4096) {
-                h.setExtension(HeaderExtension.FEATURE_NAME_TABLE, FeatureNameTable.serialize(FeatureNameTable.QEMU));
+                h.extension(HeaderExtension.FEATURE_NAME_TABLE, FeatureNameTable.serialize(FeatureNameTable.QEMU));
             }
         }
         if (o.backingFile() != null) {
-            h.backingFile = o.backingFile();
+            h.backingFile(o.backingFile());
             if (o.backingFormat() != null) {
-                h.setExtension(HeaderExtension.BACKING_FORMAT, HeaderExtension.ofString(0, o.backingFormat()).data());
+                h.extension(HeaderExtension.BACKING_FORMAT, HeaderExtension.ofString(0, o.backingFormat()).data());
             }
         }
-        byte[] headerBytes = h.serialize();
+        byte[] headerBytes = h.build().serialize();
         ByteBuffer file = ByteBuffer.allocate(3 * cs);
         file.put(headerBytes);
         file.putLong(cs, 2L * cs);

@@ -78,7 +78,7 @@ public final class ImageOpener {
             storage = readOnly ? new FileStorage(path, true) : StorageHook.apply(path, MappingSupport.openReadWrite(path, options.warnings()));
             Header header = readHeader(storage);
             checkFeatures(header, options);
-            Geometry geo = new Geometry(header.clusterBits, header.hasIncompatible(Header.INCOMPAT_EXTENDED_L2), header.version);
+            Geometry geo = new Geometry(header.clusterBits(), header.hasIncompatible(Header.INCOMPAT_EXTENDED_L2), header.version());
             checkGeometry(header, geo, storage);
             if (!readOnly) {
                 checkRewritable(header);
@@ -88,10 +88,10 @@ public final class ImageOpener {
                 if (dataName == null) {
                     throw new UnsupportedImageException("Could not open data file: the image names none (data-file option required)");
                 }
-                Path data = resolveFromImage(path, dataName, "data file name (header extension)", header.headerLength);
+                Path data = resolveFromImage(path, dataName, "data file name (header extension)", header.headerLength());
                 if (Files.exists(data) && Files.isSameFile(data, path)) {
                     // guest data at host offset = guest offset would overwrite this image's metadata
-                    throw new CorruptImageException("data file name (header extension)", header.headerLength,
+                    throw new CorruptImageException("data file name (header extension)", header.headerLength(),
                             "the data file '" + dataName + "' is the image itself");
                 }
                 if (!options.forceShare() && inheritedLocks == null) {
@@ -101,21 +101,21 @@ public final class ImageOpener {
             }
             Encryption encryption = Encryption.open(storage, header, geo, options);
             HeaderCluster headerCluster = new HeaderCluster(storage, header);
-            RefcountManager refcounts = new RefcountManager(storage, header.clusterBits, header.refcountOrder,
-                    header.refcountTableOffset, header.refcountTableClusters, headerCluster::refcountTableMoved, options.checkMode());
+            RefcountManager refcounts = new RefcountManager(storage, header.clusterBits(), header.refcountOrder(),
+                    header.refcountTableOffset(), header.refcountTableClusters(), headerCluster::refcountTableMoved, options.checkMode());
             if (!readOnly && !options.checkMode()) {
                 refcounts.validateBlocks();
             }
-            long[] l1 = ClusterMapper.readL1(storage, geo, header.l1TableOffset, header.l1Size, "L1 table");
+            long[] l1 = ClusterMapper.readL1(storage, geo, header.l1TableOffset(), header.l1Size(), "L1 table");
             L2Cache cache = new L2Cache(storage, geo.clusterSize() / 8, L2_CACHE_BYTES);
-            ClusterMapper mapper = new ClusterMapper(storage, refcounts, cache, geo, header.l1TableOffset, l1, dataFile != null);
-            List<SnapshotEntry> snapshots = SnapshotTable.read(storage, geo.clusterSize(), header.snapshotsOffset, header.nbSnapshots,
+            ClusterMapper mapper = new ClusterMapper(storage, refcounts, cache, geo, header.l1TableOffset(), l1, dataFile != null);
+            List<SnapshotEntry> snapshots = SnapshotTable.read(storage, geo.clusterSize(), header.snapshotsOffset(), header.nbSnapshots(),
                     options.checkMode());
-            if (options.openBacking() && header.backingFile != null) {
+            if (options.openBacking() && header.backingFile() != null) {
                 backing = openBacking(path, name, header, chain, options, faces);
             }
             CompressionType compression = compressionOf(header);
-            ImageIo io = new ImageIo(storage, dataFile, (header.autoclearFeatures & Header.AUTOCLEAR_DATA_FILE_RAW) != 0,
+            ImageIo io = new ImageIo(storage, dataFile, (header.autoclearFeatures() & Header.AUTOCLEAR_DATA_FILE_RAW) != 0,
                     refcounts, mapper, geo, () -> ClusterCodec.of(compression), backing);
             if (encryption != null) {
                 io.useDataView(encryption.dataStorage(dataFile != null ? dataFile : storage));
@@ -127,7 +127,7 @@ public final class ImageOpener {
             image.encryption = encryption;
             image.warnings = options.warnings();
             // check mode: the checker judges the bitmap directory itself, as qemu-img check does
-            image.bitmaps = WriteTracking.open(storage, header, refcounts, image::writeHeader, readOnly, options.warnings(),
+            image.bitmaps = WriteTracking.open(storage, refcounts, new BitmapHeader(image), readOnly, options.warnings(),
                     options.sizeMismatchBitmapsInconsistent(), options.checkMode());
             image.checkMode = options.checkMode();
             if (!readOnly && !options.checkMode()) {
@@ -178,7 +178,7 @@ public final class ImageOpener {
     }
 
     private static void checkFeatures(Header h, OpenOptions options) throws IOException {
-        long unknown = h.incompatibleFeatures & ~Header.INCOMPAT_KNOWN;
+        long unknown = h.incompatibleFeatures() & ~Header.INCOMPAT_KNOWN;
         if (unknown != 0) {
             HeaderExtension ext = h.extension(HeaderExtension.FEATURE_NAME_TABLE);
             throw new UnsupportedImageException("Unsupported qcow2 feature(s): "
@@ -187,31 +187,31 @@ public final class ImageOpener {
         if (h.hasIncompatible(Header.INCOMPAT_CORRUPT) && !options.isReadOnly() && !options.checkMode()) {
             throw new CorruptImageException("header", Header.INCOMPATIBLE_FEATURES, "Image is corrupt; cannot be opened read/write");
         }
-        CompressionType ct = CompressionType.fromCode(h.compressionType);
+        CompressionType ct = CompressionType.fromCode(h.compressionType());
         if (ct == null) {
-            throw new UnsupportedImageException("Unknown compression type " + h.compressionType);
+            throw new UnsupportedImageException("Unknown compression type " + h.compressionType());
         }
         if (h.hasIncompatible(Header.INCOMPAT_COMPRESSION) != (ct != CompressionType.ZLIB)) {
             throw new io.qcow4j.core.api.CorruptImageException("header", Header.INCOMPATIBLE_FEATURES,
-                    "compression type incompatible bit does not match compression_type " + h.compressionType);
+                    "compression type incompatible bit does not match compression_type " + h.compressionType());
         }
-        if (h.hasIncompatible(Header.INCOMPAT_EXTENDED_L2) && h.clusterBits < 14) {
+        if (h.hasIncompatible(Header.INCOMPAT_EXTENDED_L2) && h.clusterBits() < 14) {
             throw new io.qcow4j.core.api.CorruptImageException("header", Header.CLUSTER_BITS, "Extended L2 entries need clusters of at least 16 KiB");
         }
-        if (h.backingFile != null && (h.autoclearFeatures & Header.AUTOCLEAR_DATA_FILE_RAW) != 0) {
+        if (h.backingFile() != null && (h.autoclearFeatures() & Header.AUTOCLEAR_DATA_FILE_RAW) != 0) {
             throw new io.qcow4j.core.api.CorruptImageException("header", Header.AUTOCLEAR_FEATURES, "data-file-raw and a backing file cannot be combined");
         }
     }
 
     private static void checkGeometry(Header h, Geometry geo, Storage storage) throws IOException {
-        if (h.size < 0) {
+        if (h.size() < 0) {
             throw new io.qcow4j.core.api.CorruptImageException("header", Header.SIZE, "negative virtual size");
         }
-        long needed = geo.l1EntriesFor(h.size);
+        long needed = geo.l1EntriesFor(h.size());
         if (needed > Limits.MAX_L1_ENTRIES) {
             throw new io.qcow4j.core.api.CorruptImageException("header", Header.SIZE, "Image is too big");
         }
-        if (Integer.toUnsignedLong(h.l1Size) < needed) {
+        if (Integer.toUnsignedLong(h.l1Size()) < needed) {
             throw new io.qcow4j.core.api.CorruptImageException("header", Header.L1_SIZE, "L1 table is too small");
         }
     }
@@ -221,23 +221,15 @@ public final class ImageOpener {
      * now if it cannot, rather than fail half-way through a write.
      */
     private static void checkRewritable(Header h) throws UnsupportedImageException {
-        int length = h.headerLength;
-        long backingOffset = h.backingFileOffset;
-        int backingSize = h.backingFileSize;
         try {
             h.serialize();
         } catch (RuntimeException e) {
             throw new UnsupportedImageException("Cannot open read-write: the header cannot be rewritten in cluster 0 (" + e + ")");
-        } finally {
-            // serialize() records where it put things; nothing is written yet
-            h.headerLength = length;
-            h.backingFileOffset = backingOffset;
-            h.backingFileSize = backingSize;
         }
     }
 
     private static CompressionType compressionOf(Header h) {
-        return CompressionType.fromCode(h.compressionType);
+        return CompressionType.fromCode(h.compressionType());
     }
 
     /** {@code name} as recorded in {@code image}: absolute, or relative to the image's directory. */
@@ -270,8 +262,8 @@ public final class ImageOpener {
     private static BlockDevice openBacking(Path path, Path name, Header h, Set<Path> chain, OpenOptions options, Faces faces)
             throws IOException {
         boolean forceShare = options.forceShare();
-        Path file = resolveFromImage(path, h.backingFile, "backing file name", Header.BACKING_FILE_OFFSET);
-        Path shown = qemuName(name, h.backingFile);
+        Path file = resolveFromImage(path, h.backingFile(), "backing file name", Header.BACKING_FILE_OFFSET);
+        Path shown = qemuName(name, h.backingFile());
         String fmt = h.stringExtension(HeaderExtension.BACKING_FORMAT);
         if (!Files.exists(file)) {
             throw new NoSuchFileException(file.toString(), null,

@@ -42,12 +42,12 @@ final class ImageResizer {
             throw new IllegalArgumentException("Image size must be non-negative");
         }
         checkResizable(img, newSize);
-        if (newSize < img.header.size) {
+        if (newSize < img.header().size()) {
             if (!discard) {
                 checkShrinkable(img, newSize);
             }
             shrink(img, newSize);
-        } else if (newSize > img.header.size) {
+        } else if (newSize > img.header().size()) {
             grow(img, newSize, false);
         }
     }
@@ -55,13 +55,13 @@ final class ImageResizer {
     /** Grows the disk as qemu-img resize --preallocation=MODE (OFF: a plain resize). */
     static void resizePreallocated(Qcow2Engine img, long newSize, CreateOptions.Preallocation mode) throws IOException {
         img.ensureWritable();
-        if (newSize < img.header.size) {
+        if (newSize < img.header().size()) {
             throw new IOException("Preallocation can only be used for growing images");
         }
         checkResizable(img, newSize);
         if (mode == CreateOptions.Preallocation.OFF) {
             resize(img, newSize, false);
-        } else if (newSize > img.header.size) {
+        } else if (newSize > img.header().size()) {
             growPreallocated(img, newSize, mode);
         }
     }
@@ -69,22 +69,22 @@ final class ImageResizer {
     /** Gives a new, empty image its size: nothing is zeroed, the backing file shows through. */
     static void setInitialSize(Qcow2Engine img, long size) throws IOException {
         img.ensureWritable();
-        if (size > img.header.size) {
+        if (size > img.header().size()) {
             grow(img, size, true);
         }
     }
 
     /** QEMU's refusals, before anything changes. */
     static void checkResizable(Qcow2Engine img, long newSize) throws IOException {
-        if (newSize == img.header.size) {
+        if (newSize == img.header().size()) {
             return;
         }
-        if (img.header.version < 3 && !img.snapshotEntries.isEmpty()) {
+        if (img.header().version() < 3 && !img.snapshotEntries.isEmpty()) {
             throw new IOException("Can't resize a v2 image which has snapshots");
         }
         img.bitmaps.checkResizable();
-        if (newSize > img.header.size && backingShowsThrough(img, img.header.size)
-                && img.header.version < 3 && newSize > alignUp(img.header.size, img.geo.subclusterSize())) {
+        if (newSize > img.header().size() && backingShowsThrough(img, img.header().size())
+                && img.header().version() < 3 && newSize > alignUp(img.header().size(), img.geo.subclusterSize())) {
             // v2 has no zero flag to hide the backing file's data with (qemu-img fails the same way)
             throw new IOException("Failed to zero out new clusters: Operation not supported");
         }
@@ -94,7 +94,7 @@ final class ImageResizer {
     static void checkShrinkable(Qcow2Engine img, long newSize) throws IOException {
         int cs = img.geo.clusterSize();
         long first = alignUp(newSize, cs);
-        for (long off = first; off < img.header.size; ) {
+        for (long off = first; off < img.header().size(); ) {
             if (img.mapper.l2Table(off) == 0) {
                 off = nextTable(img.geo, off);
                 continue;
@@ -109,7 +109,7 @@ final class ImageResizer {
     }
 
     static void shrink(Qcow2Engine img, long newSize) throws IOException {
-        long old = img.header.size;
+        long old = img.header().size();
         img.mapper.checkWritable(newSize, old - newSize);
         img.bitmaps.beforeGuestWrite();
         // the smaller size durable first: clearing the cut cluster's tail unmaps subclusters,
@@ -141,7 +141,7 @@ final class ImageResizer {
      * be stale and the backing file's data is meant to show through.
      */
     static void grow(Qcow2Engine img, long newSize, boolean fresh) throws IOException {
-        long old = img.header.size;
+        long old = img.header().size();
         img.mapper.checkWritable(old, newSize - old);
         if (!fresh) {
             img.bitmaps.beforeGuestWrite();
@@ -241,8 +241,8 @@ final class ImageResizer {
      * {@code mode} asks (a kill between the two leaves a grown image without them).
      */
     static void growPreallocated(Qcow2Engine img, long newSize, CreateOptions.Preallocation mode) throws IOException {
-        long old = img.header.size;
-        boolean zeroFlag = mode == CreateOptions.Preallocation.METADATA && img.header.version >= 3
+        long old = img.header().size();
+        boolean zeroFlag = mode == CreateOptions.Preallocation.METADATA && img.header().version() >= 3
                 && backingShowsThrough(img, old);
         grow(img, newSize, false);
         long from = alignUp(old, img.geo.clusterSize());
@@ -323,7 +323,7 @@ final class ImageResizer {
 
     /** Does the backing file (or, unopened, possibly) show data at {@code offset} and past it? */
     private static boolean backingShowsThrough(Qcow2Engine img, long offset) {
-        if (img.header.backingFile == null) {
+        if (img.header().backingFile() == null) {
             return false;
         }
         if (img.backing == null) {
@@ -441,7 +441,7 @@ final class ImageResizer {
         // the new range's zeros, the cut cluster's cleared tail durable before the size changes
         img.syncMetadata();
         img.bitmaps.resize(newSize);
-        img.header.size = newSize;
+        img.updateHeader(h -> h.withSize(newSize));
         img.writeHeader();
         img.storage.flush();
     }

@@ -13,6 +13,7 @@ import io.qcow4j.core.alloc.RefcountManager;
 import io.qcow4j.core.api.BlockDevice;
 import io.qcow4j.core.api.CorruptImageException;
 import io.qcow4j.core.api.SnapshotException;
+import io.qcow4j.core.format.Header;
 import io.qcow4j.core.format.L1Entry;
 import io.qcow4j.core.format.SnapshotEntry;
 import io.qcow4j.core.storage.Storage;
@@ -72,7 +73,7 @@ public final class InternalSnapshots {
         }
         SnapshotEntry e = img.snapshotEntries.get(i);
         long[] l1 = ClusterMapper.readL1(storage, geo, e.l1TableOffset, e.l1Size, "snapshot L1 table");
-        long size = e.diskSize >= 0 ? e.diskSize : img.header.size;
+        long size = e.diskSize >= 0 ? e.diskSize : img.header().size();
         return new SnapshotView(img, l1, e.l1TableOffset, size);
     }
 
@@ -135,7 +136,7 @@ public final class InternalSnapshots {
         // qemu-img takes the time of day in microseconds; icount 0, no VM state, no guest clock
         e.dateSec = now.getEpochSecond() & 0xffffffffL;
         e.dateNsec = now.getNano() / 1000 * 1000L;
-        e.diskSize = img.header.size;
+        e.diskSize = img.header().size();
         e.icount = 0;
         e.extraData = new byte[EXTRA_DATA_SIZE];
         List<SnapshotEntry> table = new ArrayList<>(current);
@@ -230,13 +231,13 @@ public final class InternalSnapshots {
         if (!img.bitmaps.isEmpty()) {
             throw new SnapshotException(SnapshotException.Reason.BITMAPS, "Device has active dirty bitmaps");
         }
-        long newSize = s.diskSize >= 0 ? s.diskSize : img.header.size;
-        if (newSize != img.header.size && img.header.version < 3) {
+        long newSize = s.diskSize >= 0 ? s.diskSize : img.header().size();
+        if (newSize != img.header().size() && img.header().version() < 3) {
             throw new SnapshotException(SnapshotException.Reason.NOT_SUPPORTED, "Can't resize a v2 image which has snapshots");
         }
         long needed = geo.l1EntriesFor(newSize);
         if (newSize < 0 || needed > Limits.MAX_L1_ENTRIES) {
-            throw new CorruptImageException("snapshot table", img.header.snapshotsOffset,
+            throw new CorruptImageException("snapshot table", img.header().snapshotsOffset(),
                     "snapshot '" + s.name + "' has an invalid disk size " + newSize);
         }
         img.syncMetadata();
@@ -269,20 +270,15 @@ public final class InternalSnapshots {
                 tree.lowerQuietly(snapL1, s.l1TableOffset);
                 throw ex;
             }
-            long oldSize = img.header.size;
-            int oldEntries = img.header.l1Size;
-            long oldHeaderOffset = img.header.l1TableOffset;
-            img.header.size = newSize;
-            img.header.l1Size = entries;
-            img.header.l1TableOffset = fresh;
+            Header before = img.header();
+            long l1Offset = fresh;
+            img.updateHeader(h -> h.toBuilder().size(newSize).l1Size(entries).l1TableOffset(l1Offset).build());
             try {
                 img.writeHeader();
                 storage.flush();
             } catch (IOException | RuntimeException ex) {
                 // the header on disk may name either table: both stay, nothing is freed
-                img.header.size = oldSize;
-                img.header.l1Size = oldEntries;
-                img.header.l1TableOffset = oldHeaderOffset;
+                img.updateHeader(h -> before);
                 throw ex;
             }
             mapper.replaceL1(fresh, l1);
@@ -311,7 +307,7 @@ public final class InternalSnapshots {
         long[] snapL1 = ClusterMapper.readL1(storage, geo, s.l1TableOffset, s.l1Size, "snapshot L1 table");
         tree.checkRefs(snapL1, s.l1TableOffset, -1);
         if (snapL1.length > 0 && refcounts.get(s.l1TableOffset >>> bits) < 1) {
-            throw new CorruptImageException("snapshot table", img.header.snapshotsOffset,
+            throw new CorruptImageException("snapshot table", img.header().snapshotsOffset(),
                     "the L1 table of snapshot '" + s.name + "' is not refcounted");
         }
         List<SnapshotEntry> table = new ArrayList<>(img.snapshotEntries);
@@ -376,13 +372,13 @@ public final class InternalSnapshots {
      * flushes, then frees the old table. An empty table is offset 0, count 0.
      */
     private void switchTable(List<SnapshotEntry> table) throws IOException {
-        long oldOffset = img.header.snapshotsOffset;
-        int oldCount = img.header.nbSnapshots;
+        long oldOffset = img.header().snapshotsOffset();
+        int oldCount = img.header().nbSnapshots();
         long oldBytes = tableBytes(img.snapshotEntries, false);
         for (SnapshotEntry e : table) {
             if (e.diskSize < 0) {
                 // an entry without the field: QEMU takes it as the current size, and writes it so
-                e.diskSize = img.header.size;
+                e.diskSize = img.header().size();
             }
         }
         long bytes = checkTableSize(table);
@@ -403,15 +399,15 @@ public final class InternalSnapshots {
             }
         }
         storage.flush();
-        img.header.nbSnapshots = table.size();
-        img.header.snapshotsOffset = offset;
+        Header before = img.header();
+        long tableOffset = offset;
+        img.updateHeader(h -> h.withSnapshots(table.size(), tableOffset));
         try {
             img.writeHeader();
             storage.flush();
         } catch (IOException | RuntimeException ex) {
             // the header on disk may name either table: both stay
-            img.header.nbSnapshots = oldCount;
-            img.header.snapshotsOffset = oldOffset;
+            img.updateHeader(h -> before);
             throw ex;
         }
         for (SnapshotEntry e : table) {

@@ -8,6 +8,7 @@ import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
 import java.util.function.Consumer;
+import java.util.function.UnaryOperator;
 
 import io.qcow4j.core.alloc.RefcountManager;
 import io.qcow4j.core.api.BlockDevice;
@@ -40,8 +41,7 @@ public final class Qcow2Engine implements Closeable {
     final Path path;
     final Storage storage;
     final Storage dataFile;
-    final Header header;
-    /** Writes {@link #header} back to cluster 0. */
+    /** The image's header ({@link #header()}, {@link #updateHeader}) and its write back to cluster 0. */
     final HeaderCluster headerCluster;
     final Geometry geo;
     final RefcountManager refcounts;
@@ -79,7 +79,6 @@ public final class Qcow2Engine implements Closeable {
         this.path = path;
         this.storage = storage;
         this.dataFile = dataFile;
-        this.header = headerCluster.header();
         this.headerCluster = headerCluster;
         headerCluster.guardBy(this);
         this.geo = geo;
@@ -109,7 +108,7 @@ public final class Qcow2Engine implements Closeable {
     // ------------------------------------------------------------ properties
 
     public long size() {
-        return header.size;
+        return header().size();
     }
 
     public Path path() {
@@ -121,7 +120,7 @@ public final class Qcow2Engine implements Closeable {
     }
 
     public int version() {
-        return header.version;
+        return header().version();
     }
 
     public int clusterSize() {
@@ -129,23 +128,23 @@ public final class Qcow2Engine implements Closeable {
     }
 
     public int refcountBits() {
-        return header.refcountBits();
+        return header().refcountBits();
     }
 
     public CompressionType compressionType() {
-        return CompressionType.fromCode(header.compressionType);
+        return CompressionType.fromCode(header().compressionType());
     }
 
     public boolean lazyRefcounts() {
-        return (header.compatibleFeatures & Header.COMPAT_LAZY_REFCOUNTS) != 0;
+        return (header().compatibleFeatures() & Header.COMPAT_LAZY_REFCOUNTS) != 0;
     }
 
     public boolean isCorrupt() {
-        return header.hasIncompatible(Header.INCOMPAT_CORRUPT);
+        return header().hasIncompatible(Header.INCOMPAT_CORRUPT);
     }
 
     public boolean isDirty() {
-        return header.hasIncompatible(Header.INCOMPAT_DIRTY);
+        return header().hasIncompatible(Header.INCOMPAT_DIRTY);
     }
 
     public boolean extendedL2() {
@@ -171,11 +170,11 @@ public final class Qcow2Engine implements Closeable {
     }
 
     public String dataFile() {
-        return header.stringExtension(HeaderExtension.EXTERNAL_DATA_FILE);
+        return header().stringExtension(HeaderExtension.EXTERNAL_DATA_FILE);
     }
 
     public boolean dataFileRaw() {
-        return (header.autoclearFeatures & Header.AUTOCLEAR_DATA_FILE_RAW) != 0;
+        return (header().autoclearFeatures() & Header.AUTOCLEAR_DATA_FILE_RAW) != 0;
     }
 
     /** The backing file this image names and reads through (see {@link BackingLink}). */
@@ -195,7 +194,7 @@ public final class Qcow2Engine implements Closeable {
 
     /** The parts check, repair and dump read (see {@link EngineParts}). */
     public EngineParts engineParts() {
-        return new EngineParts(this, storage, dataFile, header, geo, refcounts, mapper, snapshotEntries);
+        return new EngineParts(this, storage, dataFile, geo, refcounts, mapper, snapshotEntries);
     }
 
     public void rewriteHeader() throws IOException {
@@ -211,7 +210,7 @@ public final class Qcow2Engine implements Closeable {
         if (offset < 0) {
             throw new IllegalArgumentException("negative offset " + offset);
         }
-        ranges.read(offset, dst, header.size);
+        ranges.read(offset, dst, header().size());
     }
 
     /**
@@ -233,7 +232,7 @@ public final class Qcow2Engine implements Closeable {
             if (offset < 0) {
                 throw new IllegalArgumentException("negative offset " + offset);
             }
-            data = ranges.readPlanned(offset, dst, header.size);
+            data = ranges.readPlanned(offset, dst, header().size());
         }
         for (DataRead d : data) {
             d.run();
@@ -251,7 +250,7 @@ public final class Qcow2Engine implements Closeable {
         }
         synchronized (lock) {
             ensureOpen();
-            return ranges.hostRun(offset, length, header.size);
+            return ranges.hostRun(offset, length, header().size());
         }
     }
 
@@ -279,7 +278,7 @@ public final class Qcow2Engine implements Closeable {
         checkRange(offset, length);
         beforeGuestWrite(offset, length);
         try {
-            ranges.writeZeroes(offset, length, header.size, zeroesWithoutData(), (o, n) -> BlockStatusWalker.readsZero(this, o, n));
+            ranges.writeZeroes(offset, length, header().size(), zeroesWithoutData(), (o, n) -> BlockStatusWalker.readsZero(this, o, n));
         } finally {
             bitmaps.track(offset, length);
         }
@@ -289,24 +288,24 @@ public final class Qcow2Engine implements Closeable {
         ensureWritable();
         checkRange(offset, length);
         mapper.checkWritable(offset, length);
-        ranges.writeZeroes(offset, length, header.size, zeroesWithoutData(), (o, n) -> BlockStatusWalker.readsZero(this, o, n));
+        ranges.writeZeroes(offset, length, header().size(), zeroesWithoutData(), (o, n) -> BlockStatusWalker.readsZero(this, o, n));
     }
 
     /** Whole clusters can read as zeros without data: zero flags (v3), or unmapped on a v2 image without a backing file (as QEMU). */
     private boolean zeroesWithoutData() {
-        return version() >= 3 || header.backingFile == null;
+        return version() >= 3 || header().backingFile() == null;
     }
 
     public void discard(long offset, long length) throws IOException {
         ensureWritable();
         checkRange(offset, length);
-        if (header.version < 3 && header.backingFile != null) {
+        if (header().version() < 3 && header().backingFile() != null) {
             // v2 has no zero flag: freeing would expose backing data, so like QEMU do nothing
             return;
         }
         beforeGuestWrite(offset, length);
         try {
-            ranges.discard(offset, length, header.size);
+            ranges.discard(offset, length, header().size());
         } finally {
             // QEMU dirties the whole requested range, discarded or not (failed or not)
             bitmaps.track(offset, length);
@@ -317,7 +316,7 @@ public final class Qcow2Engine implements Closeable {
         ensureWritable();
         int n = src.remaining();
         checkRange(offset, n);
-        if (!geo.aligned(offset) || n == 0 || (n % geo.clusterSize() != 0 && offset + n != header.size)) {
+        if (!geo.aligned(offset) || n == 0 || (n % geo.clusterSize() != 0 && offset + n != header().size())) {
             throw new IllegalArgumentException("Compressed writes must cover whole clusters");
         }
         beforeGuestWrite(offset, n);
@@ -415,6 +414,20 @@ public final class Qcow2Engine implements Closeable {
         }
     }
 
+    /** The image's header as it stands (immutable: a later change makes a new one). */
+    public Header header() {
+        return headerCluster.header();
+    }
+
+    /**
+     * The one place the header changes: replaces it by {@code change} applied to it, in
+     * memory only; the caller writes it ({@link #rewriteHeader}, or one field in place) when
+     * its write ordering allows. Returns the new header.
+     */
+    public Header updateHeader(UnaryOperator<Header> change) {
+        return headerCluster.update(change);
+    }
+
     // ------------------------------------------------------------ internals
 
     void writeHeader() throws IOException {
@@ -474,9 +487,9 @@ public final class Qcow2Engine implements Closeable {
     }
 
     private void checkRange(long offset, long length) {
-        if (offset < 0 || length < 0 || offset > header.size || length > header.size - offset) {
+        if (offset < 0 || length < 0 || offset > header().size() || length > header().size() - offset) {
             throw new IllegalArgumentException("Request out of range: offset " + offset + ", length " + length
-                    + " (image size " + header.size + ")");
+                    + " (image size " + header().size() + ")");
         }
     }
 

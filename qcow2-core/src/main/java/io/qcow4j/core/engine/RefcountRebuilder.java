@@ -25,7 +25,7 @@ public final class RefcountRebuilder {
             rebuild(image);
             EngineParts p = image.engineParts();
             p.storage().flush();
-            p.header().incompatibleFeatures &= ~Header.INCOMPAT_DIRTY;
+            image.updateHeader(h -> h.withIncompatibleFeatures(h.incompatibleFeatures() & ~Header.INCOMPAT_DIRTY));
             // not rewriteHeader(): that would prepare the first write, which is what calls this
             image.writeHeader();
             p.storage().flush();
@@ -94,7 +94,7 @@ public final class RefcountRebuilder {
             for (SnapshotEntry e : p.snapshots()) {
                 tableBytes += e.serializedSize();
             }
-            addRange(counts, h.snapshotsOffset, tableBytes, bits);
+            addRange(counts, h.snapshotsOffset(), tableBytes, bits);
             for (SnapshotEntry e : p.snapshots()) {
                 long[] l1 = ClusterMapper.readL1(p.storage(), geo, e.l1TableOffset, e.l1Size, "snapshot L1 table");
                 countL1(p, counts, l1, e.l1TableOffset);
@@ -103,7 +103,7 @@ public final class RefcountRebuilder {
         countBitmaps(p, counts);
         // the LUKS header area (validated at open): its keyslots must never be freed
         io.qcow4j.core.format.HeaderExtension crypt = h.extension(io.qcow4j.core.format.HeaderExtension.FULL_DISK_ENCRYPTION);
-        if (h.cryptMethod == 2 && crypt != null && crypt.data().length == 16) {
+        if (h.cryptMethod() == 2 && crypt != null && crypt.data().length == 16) {
             java.nio.ByteBuffer b = java.nio.ByteBuffer.wrap(crypt.data());
             long offset = b.getLong(0);
             long length = b.getLong(8);
@@ -118,7 +118,7 @@ public final class RefcountRebuilder {
     private static void countBitmaps(EngineParts p, ClusterCounts counts) throws IOException {
         Header h = p.header();
         io.qcow4j.core.format.HeaderExtension ext = h.extension(io.qcow4j.core.format.HeaderExtension.BITMAPS);
-        if (ext == null || h.version < 3 || (h.autoclearFeatures & Header.AUTOCLEAR_BITMAPS) == 0) {
+        if (ext == null || h.version() < 3 || (h.autoclearFeatures() & Header.AUTOCLEAR_BITMAPS) == 0) {
             return;
         }
         int bits = p.geometry().clusterBits();

@@ -49,7 +49,7 @@ final class RefcountWidthChange {
         this.old = img.refcounts;
         this.bits = img.geo.clusterBits();
         this.cs = img.geo.clusterSize();
-        this.oldOrder = img.header.refcountOrder;
+        this.oldOrder = img.header().refcountOrder();
         this.newOrder = Integer.numberOfTrailingZeros(newBits);
         this.oldPerBlock = RefcountBlock.entriesPerBlock(bits, oldOrder);
         this.newPerBlock = RefcountBlock.entriesPerBlock(bits, newOrder);
@@ -59,7 +59,7 @@ final class RefcountWidthChange {
     /** QEMU's refusals, before anything is written: a count too large for the new width, a table too large. */
     static void check(Qcow2Engine img, int newBits) throws IOException {
         RefcountManager rc = img.refcounts;
-        int order = img.header.refcountOrder;
+        int order = img.header().refcountOrder();
         int cb = img.geo.clusterBits();
         long perBlock = RefcountBlock.entriesPerBlock(cb, order);
         long max = RefcountBlock.maxRefcount(Integer.numberOfTrailingZeros(newBits));
@@ -134,9 +134,10 @@ final class RefcountWidthChange {
         storage.flush();
 
         long[][] oldStructure = oldStructure();
-        img.header.refcountOrder = newOrder;
-        img.header.refcountTableOffset = newTableOffset;
-        img.header.refcountTableClusters = (int) clusters(newTable.length * 8L);
+        long tableOffset = newTableOffset;
+        int tableClusters = (int) clusters(newTable.length * 8L);
+        img.updateHeader(h -> h.toBuilder().refcountOrder(newOrder).refcountTableOffset(tableOffset)
+                .refcountTableClusters(tableClusters).build());
         img.writeHeader();
         storage.flush();
         return oldStructure;

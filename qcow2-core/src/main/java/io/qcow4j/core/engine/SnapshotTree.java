@@ -113,7 +113,7 @@ final class SnapshotTree {
 
     private SnapshotException overflow(long cluster, long max) {
         return new SnapshotException(SnapshotException.Reason.REFCOUNT_OVERFLOW, "Refcount of cluster 0x"
-                + Long.toHexString(cluster << bits) + " would exceed " + max + " (refcount_bits " + img.header.refcountBits() + ")");
+                + Long.toHexString(cluster << bits) + " would exceed " + max + " (refcount_bits " + img.header().refcountBits() + ")");
     }
 
     /** Adds one to every cluster of a tree; on failure takes back what it added. */

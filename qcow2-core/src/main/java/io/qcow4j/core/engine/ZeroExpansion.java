@@ -34,7 +34,7 @@ final class ZeroExpansion {
         this.img = img;
         this.bits = img.geo.clusterBits();
         this.cs = img.geo.clusterSize();
-        this.backed = img.header.backingFile != null;
+        this.backed = img.header().backingFile() != null;
     }
 
     static void run(Qcow2Engine img, RefcountWidthChange.Status status) throws IOException {

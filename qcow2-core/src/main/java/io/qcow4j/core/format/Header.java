@@ -9,7 +9,9 @@ import java.util.List;
 import io.qcow4j.core.api.CorruptImageException;
 
 /**
- * The qcow2 header ({@code == Header ==}) and its extension area, as one mutable value.
+ * The qcow2 header ({@code == Header ==}) and its extension area, as one immutable value:
+ * a change makes a new header ({@code withX}, or {@link #toBuilder} for several fields), so
+ * the engine's current header changes in one place and a header handed out never moves.
  * {@link #parse} validates what it can without knowing the file; {@link #serialize} writes
  * header, extensions and backing file name back, keeping unknown fields and extensions.
  */
@@ -60,28 +62,150 @@ public final class Header {
     public static final int MAX_CLUSTER_BITS = 21;
     public static final int MAX_BACKING_FILE_NAME = 1023;
 
-    public int version;
-    public long backingFileOffset;
-    public int backingFileSize;
-    public int clusterBits;
-    public long size;
-    public int cryptMethod;
-    public int l1Size;
-    public long l1TableOffset;
-    public long refcountTableOffset;
-    public int refcountTableClusters;
-    public int nbSnapshots;
-    public long snapshotsOffset;
-    public long incompatibleFeatures;
-    public long compatibleFeatures;
-    public long autoclearFeatures;
-    public int refcountOrder = 4;
-    public int headerLength;
-    public int compressionType;
+    private final int version;
+    private final long backingFileOffset;
+    private final int backingFileSize;
+    private final int clusterBits;
+    private final long size;
+    private final int cryptMethod;
+    private final int l1Size;
+    private final long l1TableOffset;
+    private final long refcountTableOffset;
+    private final int refcountTableClusters;
+    private final int nbSnapshots;
+    private final long snapshotsOffset;
+    private final long incompatibleFeatures;
+    private final long compatibleFeatures;
+    private final long autoclearFeatures;
+    private final int refcountOrder;
+    private final int headerLength;
+    private final int compressionType;
     /** Header bytes past the fields we know (offset 112 up to header_length), kept verbatim. */
-    public byte[] unknownFields = new byte[0];
-    public String backingFile;
-    public final List<HeaderExtension> extensions = new ArrayList<>();
+    private final byte[] unknownFields;
+    private final String backingFile;
+    private final List<HeaderExtension> extensions;
+
+    Header(HeaderBuilder b) {
+        version = b.version;
+        backingFileOffset = b.backingFileOffset;
+        backingFileSize = b.backingFileSize;
+        clusterBits = b.clusterBits;
+        size = b.size;
+        cryptMethod = b.cryptMethod;
+        l1Size = b.l1Size;
+        l1TableOffset = b.l1TableOffset;
+        refcountTableOffset = b.refcountTableOffset;
+        refcountTableClusters = b.refcountTableClusters;
+        nbSnapshots = b.nbSnapshots;
+        snapshotsOffset = b.snapshotsOffset;
+        incompatibleFeatures = b.incompatibleFeatures;
+        compatibleFeatures = b.compatibleFeatures;
+        autoclearFeatures = b.autoclearFeatures;
+        refcountOrder = b.refcountOrder;
+        headerLength = b.headerLength;
+        compressionType = b.compressionType;
+        unknownFields = b.unknownFields.clone();
+        backingFile = b.backingFile;
+        extensions = List.copyOf(b.extensions);
+    }
+
+    /** A new header: version 0, refcount order 4, everything else zero or absent. */
+    public static HeaderBuilder builder() {
+        return new HeaderBuilder();
+    }
+
+    /** A builder holding this header's fields, for a change of several at once. */
+    public HeaderBuilder toBuilder() {
+        return new HeaderBuilder(this);
+    }
+
+    public int version() {
+        return version;
+    }
+
+    /** Where the backing file name was when parsed ({@link #serialize} places it anew). */
+    public long backingFileOffset() {
+        return backingFileOffset;
+    }
+
+    public int backingFileSize() {
+        return backingFileSize;
+    }
+
+    public int clusterBits() {
+        return clusterBits;
+    }
+
+    public long size() {
+        return size;
+    }
+
+    public int cryptMethod() {
+        return cryptMethod;
+    }
+
+    public int l1Size() {
+        return l1Size;
+    }
+
+    public long l1TableOffset() {
+        return l1TableOffset;
+    }
+
+    public long refcountTableOffset() {
+        return refcountTableOffset;
+    }
+
+    public int refcountTableClusters() {
+        return refcountTableClusters;
+    }
+
+    public int nbSnapshots() {
+        return nbSnapshots;
+    }
+
+    public long snapshotsOffset() {
+        return snapshotsOffset;
+    }
+
+    public long incompatibleFeatures() {
+        return incompatibleFeatures;
+    }
+
+    public long compatibleFeatures() {
+        return compatibleFeatures;
+    }
+
+    public long autoclearFeatures() {
+        return autoclearFeatures;
+    }
+
+    public int refcountOrder() {
+        return refcountOrder;
+    }
+
+    /** header_length as parsed ({@link #serialize} writes what the fields need). */
+    public int headerLength() {
+        return headerLength;
+    }
+
+    public int compressionType() {
+        return compressionType;
+    }
+
+    /** A copy of the header bytes past the fields we know, kept verbatim. */
+    public byte[] unknownFields() {
+        return unknownFields.clone();
+    }
+
+    public String backingFile() {
+        return backingFile;
+    }
+
+    /** The extensions in the order read or added; unmodifiable. */
+    public List<HeaderExtension> extensions() {
+        return extensions;
+    }
 
     public int clusterSize() {
         return 1 << clusterBits;
@@ -104,16 +228,58 @@ public final class Header {
         return null;
     }
 
-    public void setExtension(int type, byte[] data) {
-        extensions.removeIf(e -> e.type() == type);
-        if (data != null) {
-            extensions.add(new HeaderExtension(type, data));
-        }
-    }
-
     public String stringExtension(int type) {
         HeaderExtension e = extension(type);
         return e == null ? null : e.asString();
+    }
+
+    // ------------------------------------------------------------ copies with one change
+
+    public Header withSize(long newSize) {
+        return toBuilder().size(newSize).build();
+    }
+
+    public Header withL1Table(long offset, int entries) {
+        return toBuilder().l1TableOffset(offset).l1Size(entries).build();
+    }
+
+    public Header withRefcountTable(long offset, int clusters) {
+        return toBuilder().refcountTableOffset(offset).refcountTableClusters(clusters).build();
+    }
+
+    public Header withSnapshots(int count, long offset) {
+        return toBuilder().nbSnapshots(count).snapshotsOffset(offset).build();
+    }
+
+    public Header withIncompatibleFeatures(long bits) {
+        return toBuilder().incompatibleFeatures(bits).build();
+    }
+
+    public Header withCompatibleFeatures(long bits) {
+        return toBuilder().compatibleFeatures(bits).build();
+    }
+
+    public Header withAutoclearFeatures(long bits) {
+        return toBuilder().autoclearFeatures(bits).build();
+    }
+
+    public Header withBackingFile(String name) {
+        return toBuilder().backingFile(name).build();
+    }
+
+    /** This header with extension {@code type} holding {@code data} (replacing one of that type). */
+    public Header withExtension(int type, byte[] data) {
+        return toBuilder().extension(type, data).build();
+    }
+
+    public Header withoutExtension(int type) {
+        return toBuilder().extension(type, null).build();
+    }
+
+    /** The bitmaps extension with autoclear bit 0 set, or (data null) neither: the two go together. */
+    public Header withBitmapsExtension(byte[] data) {
+        long bits = data == null ? autoclearFeatures & ~AUTOCLEAR_BITMAPS : autoclearFeatures | AUTOCLEAR_BITMAPS;
+        return toBuilder().extension(HeaderExtension.BITMAPS, data).autoclearFeatures(bits).build();
     }
 
     /**
@@ -128,7 +294,7 @@ public final class Header {
         if (b.getInt(0) != MAGIC) {
             throw new CorruptImageException("header", 0, "Image is not in qcow2 format (bad magic)");
         }
-        Header h = new Header();
+        HeaderBuilder h = new HeaderBuilder();
         h.version = b.getInt(VERSION);
         if (h.version != 2 && h.version != 3) {
             throw new CorruptImageException("header", VERSION, "Unsupported qcow2 version " + h.version);
@@ -137,7 +303,7 @@ public final class Header {
         if (h.clusterBits < MIN_CLUSTER_BITS || h.clusterBits > MAX_CLUSTER_BITS) {
             throw new CorruptImageException("header", CLUSTER_BITS, "Unsupported cluster size: 2^" + h.clusterBits);
         }
-        int cs = h.clusterSize();
+        int cs = 1 << h.clusterBits;
         h.backingFileOffset = b.getLong(BACKING_FILE_OFFSET);
         h.backingFileSize = b.getInt(BACKING_FILE_SIZE);
         h.size = b.getLong(SIZE);
@@ -184,10 +350,10 @@ public final class Header {
             h.backingFile = new String(buf, (int) h.backingFileOffset, h.backingFileSize, StandardCharsets.UTF_8);
         }
         parseExtensions(h, buf, h.headerLength, (int) Math.min(extEnd, buf.length));
-        return h;
+        return h.build();
     }
 
-    private static void parseExtensions(Header h, byte[] buf, int start, int end) throws CorruptImageException {
+    private static void parseExtensions(HeaderBuilder h, byte[] buf, int start, int end) throws CorruptImageException {
         ByteBuffer b = ByteBuffer.wrap(buf);
         int off = start;
         while (off + 8 <= end) {
@@ -200,8 +366,10 @@ public final class Header {
                 throw new CorruptImageException("header extension", off, "extension of length " + len + " overruns the header area");
             }
             byte[] data = Arrays.copyOfRange(buf, off + 8, off + 8 + (int) len);
-            if (h.extension(type) != null) {
-                throw new CorruptImageException("header extension", off, "duplicate extension 0x" + Integer.toHexString(type));
+            for (HeaderExtension e : h.extensions) {
+                if (e.type() == type) {
+                    throw new CorruptImageException("header extension", off, "duplicate extension 0x" + Integer.toHexString(type));
+                }
             }
             h.extensions.add(new HeaderExtension(type, data));
             off += 8 + (int) ((len + 7) & ~7L);
@@ -212,13 +380,13 @@ public final class Header {
 
     /**
      * Serializes header, extensions (in QEMU's order, unknown ones last), end marker and
-     * backing file name into one cluster-0 image; fails if it does not fit.
+     * backing file name into one cluster-0 image; fails if it does not fit. header_length
+     * and the backing file name's offset and size are those of this layout, not the parsed ones.
      */
     public byte[] serialize() {
         int cs = clusterSize();
         ByteBuffer b = ByteBuffer.allocate(cs);
         int len = version == 2 ? V2_LENGTH : V3_LENGTH + unknownFields.length;
-        headerLength = len;
         b.putInt(0, MAGIC).putInt(VERSION, version);
         b.putInt(CLUSTER_BITS, clusterBits).putLong(SIZE, size).putInt(CRYPT_METHOD, cryptMethod);
         b.putInt(L1_SIZE, l1Size).putLong(L1_TABLE_OFFSET, l1TableOffset);
@@ -236,23 +404,22 @@ public final class Header {
             if (b.remaining() < e.paddedSize() + 8) {
                 throw new IllegalStateException("header extensions do not fit in cluster 0");
             }
-            b.putInt(e.type()).putInt(e.data().length).put(e.data());
-            b.position(b.position() + ((e.data().length + 7) & ~7) - e.data().length);
+            b.putInt(e.type()).putInt(e.length()).put(e.data());
+            b.position(b.position() + ((e.length() + 7) & ~7) - e.length());
         }
         b.putInt(HeaderExtension.END).putInt(0);
+        long nameOffset = 0;
+        int nameSize = 0;
         if (backingFile != null) {
             byte[] name = backingFile.getBytes(StandardCharsets.UTF_8);
             if (name.length > MAX_BACKING_FILE_NAME || b.remaining() < name.length) {
                 throw new IllegalArgumentException("Backing file name too long");
             }
-            backingFileOffset = b.position();
-            backingFileSize = name.length;
+            nameOffset = b.position();
+            nameSize = name.length;
             b.put(name);
-        } else {
-            backingFileOffset = 0;
-            backingFileSize = 0;
         }
-        b.putLong(BACKING_FILE_OFFSET, backingFileOffset).putInt(BACKING_FILE_SIZE, backingFileSize);
+        b.putLong(BACKING_FILE_OFFSET, nameOffset).putInt(BACKING_FILE_SIZE, nameSize);
         return Arrays.copyOf(b.array(), b.position());
     }
 

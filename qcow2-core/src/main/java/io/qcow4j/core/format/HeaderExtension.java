@@ -1,10 +1,12 @@
 package io.qcow4j.core.format;
 
 import java.nio.charset.StandardCharsets;
+import java.util.Arrays;
 
 /**
  * One header extension ({@code === Header extensions ===}): u32 type, u32 length, data,
  * zero padding to a multiple of 8. Unknown types are kept verbatim through rewrites.
+ * Immutable like the {@link Header} that holds it: the data is copied in and out.
  */
 public record HeaderExtension(int type, byte[] data) {
     public static final int END = 0x00000000;
@@ -19,20 +21,39 @@ public record HeaderExtension(int type, byte[] data) {
         return 8 + ((data.length + 7) & ~7);
     }
 
+    public HeaderExtension {
+        data = data.clone();
+    }
+
+    /** A copy of the extension's data. */
+    @Override
+    public byte[] data() {
+        return data.clone();
+    }
+
+    /** The data's length, without copying it. */
+    public int length() {
+        return data.length;
+    }
+
     /**
-     * The same extension object: the record's own equality, written out. A record's generated
-     * equals and hashCode are linked on first use through method handles (~15 ms of class
-     * spinning at the start of every command that writes a header), and they compared the
-     * data array by identity anyway.
+     * Same type, same bytes. Written out (toString too): a record's generated methods are
+     * linked on first use through method handles (~15 ms of class spinning at the start of
+     * every command that writes a header).
      */
     @Override
     public boolean equals(Object o) {
-        return o instanceof HeaderExtension h && h.type == type && h.data == data;
+        return o instanceof HeaderExtension e && e.type == type && Arrays.equals(e.data, data);
     }
 
     @Override
     public int hashCode() {
-        return 31 * type + System.identityHashCode(data);
+        return 31 * type + Arrays.hashCode(data);
+    }
+
+    @Override
+    public String toString() {
+        return "HeaderExtension[type=0x" + Integer.toHexString(type) + ", " + data.length + " bytes]";
     }
 
     public String asString() {
