@@ -79,6 +79,11 @@ final class CopiedFlagCheck {
             }
 
             @Override
+            protected boolean plainZeroEntries() {
+                return false; // no host cluster, no COPIED flag to judge
+            }
+
+            @Override
             protected void l2Entry(TreeWalk w) {
                 long e2 = w.entry();
                 // the first test is the quick one: no host offset, no cluster (outside a data file)

@@ -45,6 +45,15 @@ public final class TreeWalk {
             throw new IllegalStateException("this visitor reads no L2 table");
         }
 
+        /**
+         * Whether {@link #l2Entry} hears of plain zero entries (one word, only the zero flag):
+         * they own nothing, and a visitor that only counts or checks host clusters says no,
+         * so that the walk skips them in its own loop (most entries of a big zeroed disk).
+         */
+        protected boolean plainZeroEntries() {
+            return true;
+        }
+
         /** An entry of the table with any bit set; {@code walk}'s cursor describes it. */
         protected void l2Entry(TreeWalk walk) throws X {
         }
@@ -169,10 +178,11 @@ public final class TreeWalk {
     private <X extends Exception> void walkTable(Visitor<X> v) throws X {
         int w = extendedL2 ? 2 : 1;
         int entries = cs / (8 * w);
+        boolean zeros = v.plainZeroEntries() || w == 2;
         for (int i = 0; i < entries; i++) {
             long e = table[i * w];
             long b = w == 2 ? table[i * w + 1] : 0;
-            if (e == 0 && b == 0) {
+            if (e == 0 && b == 0 || !zeros && e == L2Entry.ZERO) {
                 continue;
             }
             index = i;
