@@ -30,8 +30,10 @@ class LauncherIT {
         // one (Warmup): the copy is the same, qemu-img's check is clean, nothing on stderr
         Cli.qemuImg(dir, "create", "-q", "-f", "raw", "a.raw", "8M").assertOk();
         Cli.qemuIo(dir, "-f", "raw", "-c", "write -P 0x3c 1M 3M", "a.raw").assertOk();
-        Qemu.Result r = Cli.qcow4jProcess(dir, "convert", "-O", "qcow2", "a.raw", "b.qcow2").assertOk();
+        Qemu.Result r = Qemu.run(dir, Qemu.DEFAULT_TIMEOUT, "env", classLog(dir, "convert.log"),
+                Cli.root().resolve("bin/qcow4j").toString(), "convert", "-O", "qcow2", "a.raw", "b.qcow2").assertOk();
         assertEquals("", r.stderr(), "no noise from the warm-up thread");
+        assertArchiveUsed(dir.resolve("convert.log"), "qcow4j-bulk.jsa", "io.qcow4j.tools.ConvertCopy");
         Cli.qemuImg(dir, "check", "b.qcow2").assertOk();
         Cli.qemuImg(dir, "compare", "a.raw", "b.qcow2").assertOk();
         Qemu.Result back = Cli.qcow4jProcess(dir, "convert", "-O", "raw", "b.qcow2", "c.raw").assertOk();
@@ -69,12 +71,39 @@ class LauncherIT {
         // bin/qcow4j picks check's flags and class-data-sharing archive (when the build made
         // one); whichever it ran with, the report is qemu-img's and stderr stays empty
         Cli.qemuImg(dir, "create", "-q", "-f", "qcow2", "-o", "cluster_size=2M", "c.qcow2", "16T").assertOk();
+        Qemu.run(dir, Qemu.DEFAULT_TIMEOUT, "env", classLog(dir, "check.log"),
+                Cli.root().resolve("bin/qcow4j").toString(), "check", "c.qcow2").assertOk();
+        assertArchiveUsed(dir.resolve("check.log"), "qcow4j-check.jsa", "io.qcow4j.core.check.CheckRun");
         for (String[] args : new String[][] {{"check", "c.qcow2"}, {"check", "--output=json", "c.qcow2"}}) {
             Qemu.Result ours = Cli.qcow4jProcess(dir, args).assertOk();
             Qemu.Result theirs = Cli.qemuImg(dir, args).assertOk();
             assertEquals(theirs.stdout(), ours.stdout());
             assertEquals("", ours.stderr(), "no JVM or CDS line on stderr");
         }
+    }
+
+    /** The launcher's extra JVM options: the class-load log into {@code name}, not onto stdout. */
+    private static String classLog(Path dir, String name) {
+        return "QCOW4J_JAVA_OPTS=-Xlog:class+load=info:file=" + dir.resolve(name);
+    }
+
+    /**
+     * Where the build made the command's own static class-data-sharing archive (best
+     * effort), {@code probe}, one of the command's classes, came from it; where it made none,
+     * from the general archive or the jar.
+     */
+    private static void assertArchiveUsed(Path log, String archive, String probe) {
+        String line;
+        try {
+            line = java.nio.file.Files.readAllLines(log).stream().filter(l -> l.contains(" " + probe + " "))
+                    .findFirst().orElseThrow(() -> new AssertionError(probe + " not loaded: " + log));
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+        boolean made = java.nio.file.Files.isRegularFile(Cli.root().resolve("qcow2-tools/target/" + archive));
+        // a static archive's classes say "shared objects file"; the general archive's, on top of
+        // the JDK's, "shared objects file (top)"; without an archive, the jar
+        assertEquals(made, line.endsWith("source: shared objects file"), line);
     }
 
     private static String java() {

@@ -67,11 +67,7 @@ public final class InternalSnapshots {
 
     /** A read-only view of a snapshot's disk (by id, else by name); not to be read once it is deleted. */
     public BlockDevice view(String idOrName) throws IOException {
-        int i = find(img.snapshotEntries, idOrName);
-        if (i < 0) {
-            throw new IllegalArgumentException("Can't find snapshot '" + idOrName + "'");
-        }
-        SnapshotEntry e = img.snapshotEntries.get(i);
+        SnapshotEntry e = img.snapshotEntries.get(existing(idOrName));
         long[] l1 = ClusterMapper.readL1(storage, geo, e.l1TableOffset, e.l1Size, "snapshot L1 table");
         long size = e.diskSize >= 0 ? e.diskSize : img.header().size();
         return new SnapshotView(img, l1, e.l1TableOffset, size);
@@ -149,21 +145,7 @@ public final class InternalSnapshots {
         long l1Offset = mapper.l1Offset();
         tree.checkRefs(l1, l1Offset, +1);
         tree.raise(l1, l1Offset);
-        long bytes = 8L * l1.length;
-        long copy = 0;
-        try {
-            if (l1.length > 0) {
-                copy = refcounts.allocate(clustersFor(bytes), bytes);
-                writeL1(copy, l1);
-            }
-            storage.flush();
-        } catch (IOException | RuntimeException ex) {
-            if (copy != 0) {
-                freeQuietly(copy, bytes);
-            }
-            tree.lowerQuietly(l1, l1Offset);
-            throw ex;
-        }
+        long copy = writeNewL1(l1, l1, l1Offset);
         e.l1TableOffset = copy;
         e.l1Size = l1.length;
         try {
@@ -215,14 +197,20 @@ public final class InternalSnapshots {
         return negative ? -v : v;
     }
 
-    // ------------------------------------------------------------ apply
-
-    public SnapshotEntry apply(String idOrName) throws IOException {
-        img.ensureWritable();
+    /** The index of the snapshot with that id or name, or the refusal qemu-img words. */
+    private int existing(String idOrName) {
         int index = find(img.snapshotEntries, idOrName);
         if (index < 0) {
             throw new IllegalArgumentException("Can't find snapshot '" + idOrName + "'");
         }
+        return index;
+    }
+
+    // ------------------------------------------------------------ apply
+
+    public SnapshotEntry apply(String idOrName) throws IOException {
+        img.ensureWritable();
+        int index = existing(idOrName);
         SnapshotEntry s = img.snapshotEntries.get(index);
         if (img.dataFile != null) {
             throw new SnapshotException(SnapshotException.Reason.NOT_SUPPORTED,
@@ -252,24 +240,15 @@ public final class InternalSnapshots {
             // shared with the snapshot from now on: never COPIED
             l1[i] = snapL1[i] & ~L1Entry.COPIED;
         }
-        long bytes = 8L * entries;
         try {
             tree.raise(snapL1, s.l1TableOffset);
-            long fresh = 0;
             try {
                 tree.clearCopied(snapL1, false);
-                if (entries > 0) {
-                    fresh = refcounts.allocate(clustersFor(bytes), bytes);
-                    writeL1(fresh, l1);
-                }
-                storage.flush();
             } catch (IOException | RuntimeException ex) {
-                if (fresh != 0) {
-                    freeQuietly(fresh, bytes);
-                }
                 tree.lowerQuietly(snapL1, s.l1TableOffset);
                 throw ex;
             }
+            long fresh = writeNewL1(l1, snapL1, s.l1TableOffset);
             Header before = img.header();
             long l1Offset = fresh;
             img.updateHeader(h -> h.toBuilder().size(newSize).l1Size(entries).l1TableOffset(l1Offset).build());
@@ -294,14 +273,35 @@ public final class InternalSnapshots {
         return s;
     }
 
+    /**
+     * A new L1 table holding {@code l1} (none, offset 0, for an empty one), flushed. On a
+     * failure it is freed and the references just raised for the tree {@code raised} (at
+     * {@code raisedOffset}) are lowered again: the image is as before.
+     */
+    private long writeNewL1(long[] l1, long[] raised, long raisedOffset) throws IOException {
+        long bytes = 8L * l1.length;
+        long at = 0;
+        try {
+            if (l1.length > 0) {
+                at = refcounts.allocate(clustersFor(bytes), bytes);
+                writeL1(at, l1);
+            }
+            storage.flush();
+            return at;
+        } catch (IOException | RuntimeException ex) {
+            if (at != 0) {
+                freeQuietly(at, bytes);
+            }
+            tree.lowerQuietly(raised, raisedOffset);
+            throw ex;
+        }
+    }
+
     // ------------------------------------------------------------ delete
 
     public SnapshotEntry delete(String idOrName) throws IOException {
         img.ensureWritable();
-        int index = find(img.snapshotEntries, idOrName);
-        if (index < 0) {
-            throw new IllegalArgumentException("Can't find snapshot '" + idOrName + "'");
-        }
+        int index = existing(idOrName);
         SnapshotEntry s = img.snapshotEntries.get(index);
         img.syncMetadata();
         long[] snapL1 = ClusterMapper.readL1(storage, geo, s.l1TableOffset, s.l1Size, "snapshot L1 table");
