@@ -117,13 +117,7 @@ final class RefcountTable {
         if (rt >= table.length) {
             return 0;
         }
-        long entry = table[(int) rt];
-        long block = entry & RefcountBlock.TABLE_OFFSET_MASK;
-        if (block == 0) {
-            return 0;
-        }
-        return HostOffsets.requireClusterInFile(block, clusterSize, storage.length(), "refcount table", tableOffset + rt * 8,
-                o -> "refcount block offset 0x" + Long.toHexString(o) + " invalid");
+        return RefcountBlock.requireBlock(table[(int) rt], clusterSize, storage.length(), tableOffset + rt * 8);
     }
 
     /** The refcount as the refcount block holds it. */

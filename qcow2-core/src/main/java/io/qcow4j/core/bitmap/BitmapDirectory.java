@@ -77,15 +77,20 @@ public final class BitmapDirectory {
 
     /** Reads and checks a bitmap's table (the entry already passed {@link #read}). */
     public static long[] readTable(Storage storage, BitmapDirectoryEntry e, int cs) throws IOException {
-        long[] table = new long[e.tableSize()];
-        storage.readLongs(e.tableOffset(), table, 0, table.length);
+        return readTable(storage, e.tableOffset(), e.tableSize(), e.name(), cs);
+    }
+
+    /** Reads and checks the table of {@code size} entries at {@code offset} of the bitmap {@code name}. */
+    public static long[] readTable(Storage storage, long offset, int size, String name, int cs) throws IOException {
+        long[] table = new long[size];
+        storage.readLongs(offset, table, 0, table.length);
         for (int i = 0; i < table.length; i++) {
             long t = table[i];
             long off = BitmapTableEntry.offset(t);
             if ((t & BitmapTableEntry.RESERVED_MASK) != 0 || (off != 0 && (t & BitmapTableEntry.ALL_ONES) != 0)
                     || (off != 0 && !HostOffsets.clusterStartsInFile(off, cs, storage.length()))) {
-                throw new CorruptImageException("bitmap table", e.tableOffset() + 8L * i,
-                        "invalid entry 0x" + Long.toHexString(t) + " of bitmap '" + e.name() + "'");
+                throw new CorruptImageException("bitmap table", offset + 8L * i,
+                        "invalid entry 0x" + Long.toHexString(t) + " of bitmap '" + name + "'");
             }
         }
         return table;

@@ -8,6 +8,7 @@ import java.util.List;
 import java.util.Set;
 
 import io.qcow4j.core.bitmap.BitmapDirectory;
+import io.qcow4j.core.engine.MetadataWalk;
 import io.qcow4j.core.format.BitmapDirectoryEntry;
 import io.qcow4j.core.format.BitmapTableEntry;
 import io.qcow4j.core.format.BitmapsExtension;
@@ -15,7 +16,8 @@ import io.qcow4j.core.format.HostOffsets;
 
 /**
  * The bitmaps as qemu-img check sees them: the directory, every bitmap table and every
- * data cluster a table entry names are references (qemu's qcow2_check_bitmaps_refcounts),
+ * data cluster a table entry names are references (qemu's qcow2_check_bitmaps_refcounts,
+ * walked by {@link MetadataWalk}, read here with qemu's rules),
  * and the directory rules under which qemu refuses to open the image at all.
  */
 final class BitmapScan {
@@ -26,6 +28,11 @@ final class BitmapScan {
     record Entry(long tableOffset, long tableSize, int flags, int granularityBits, String name) {
         boolean inUse() {
             return (flags & BitmapDirectoryEntry.FLAG_IN_USE) != 0;
+        }
+
+        /** The bitmap's table, as the metadata walk visits it. */
+        MetadataWalk.BitmapTable table() {
+            return new MetadataWalk.BitmapTable(tableOffset, tableSize, name);
         }
     }
 
@@ -41,13 +48,8 @@ final class BitmapScan {
     private BitmapScan() {
     }
 
-    static void countReferences(ReferenceScan scan, CheckTally res) throws CheckFailure {
-        CheckRun run = scan.run;
-        BitmapsExtension be = run.bitmapsExtension();
-        if (be == null) {
-            return;
-        }
-        scan.inc(res, be.directoryOffset(), be.directorySize());
+    /** The directory's bitmaps, for the count of references; a directory qemu refuses ends the check (EINVAL). */
+    static List<MetadataWalk.BitmapTable> directory(CheckRun run, CheckTally res, BitmapsExtension be) throws CheckFailure {
         List<Entry> list;
         try {
             list = parse(run, be);
@@ -55,35 +57,41 @@ final class BitmapScan {
             res.corruptions++;
             throw new CheckFailure(CheckFailure.EINVAL);
         }
+        List<MetadataWalk.BitmapTable> out = new ArrayList<>(list.size());
         for (Entry bm : list) {
-            scan.inc(res, bm.tableOffset(), 8 * bm.tableSize());
+            out.add(bm.table());
+        }
+        return out;
+    }
+
+    /**
+     * The table's entries from {@code base} that lie in the file, {@link #CHUNK} at a time,
+     * null past them; first the whole table is checked (a bad entry ends the check).
+     */
+    static long[] table(CheckRun run, CheckTally res, MetadataWalk.BitmapTable bm, long base) throws CheckFailure {
+        if (base == 0) {
             String bad = validateTable(run, bm);
             if (bad != null) {
                 res.corruptions++;
                 throw new CheckFailure(bad);
             }
-            long inFile = entriesInFile(run, bm);
-            run.charge(inFile);
-            for (long base = 0; base < inFile; base += CHUNK) {
-                int n = (int) Math.min(CHUNK, inFile - base);
-                for (long t : run.readLongs(bm.tableOffset() + 8 * base, n)) {
-                    long off = BitmapTableEntry.offset(t);
-                    if (off != 0) {
-                        scan.inc(res, off, run.cs);
-                    }
-                }
-            }
+            run.charge(entriesInFile(run, bm));
         }
+        long inFile = entriesInFile(run, bm);
+        if (base >= inFile) {
+            return null;
+        }
+        return run.readLongs(bm.offset() + 8 * base, (int) Math.min(CHUNK, inFile - base));
     }
 
     /** Null when every entry of the table passes qemu's check, else the error it fails with. */
-    static String validateTable(CheckRun run, Entry bm) {
+    static String validateTable(CheckRun run, MetadataWalk.BitmapTable bm) {
         try {
             long inFile = entriesInFile(run, bm);
             run.charge(inFile);
             for (long base = 0; base < inFile; base += CHUNK) {
                 int n = (int) Math.min(CHUNK, inFile - base);
-                for (long t : run.readLongs(bm.tableOffset() + 8 * base, n)) {
+                for (long t : run.readLongs(bm.offset() + 8 * base, n)) {
                     if (!entryOk(t, run.cs)) {
                         return CheckFailure.EINVAL;
                     }
@@ -96,12 +104,12 @@ final class BitmapScan {
     }
 
     /** Entries of the table that lie in the file; the rest read as zeros, which are valid and name nothing. */
-    static long entriesInFile(CheckRun run, Entry bm) throws CheckFailure {
-        if (!HostOffsets.fits(bm.tableOffset(), 8 * bm.tableSize(), CheckRun.MAX_LENGTH)) {
+    static long entriesInFile(CheckRun run, MetadataWalk.BitmapTable bm) throws CheckFailure {
+        if (!HostOffsets.fits(bm.offset(), 8 * bm.entries(), CheckRun.MAX_LENGTH)) {
             throw new CheckFailure(CheckFailure.EIO);
         }
-        long room = run.fileLength() - bm.tableOffset();
-        return room <= 0 ? 0 : Math.min(bm.tableSize(), (room + 7) / 8);
+        long room = run.fileLength() - bm.offset();
+        return room <= 0 ? 0 : Math.min(bm.entries(), (room + 7) / 8);
     }
 
     /** qemu's check_table_entry: no reserved bits; an offset is aligned and has no all-ones flag. */
@@ -146,7 +154,7 @@ final class BitmapScan {
             if (bm.inUse()) {
                 continue;
             }
-            String bad = validateTable(run, bm);
+            String bad = validateTable(run, bm.table());
             if (bad != null) {
                 return "Could not read bitmap_table table from image for bitmap '" + bm.name() + "': " + bad;
             }

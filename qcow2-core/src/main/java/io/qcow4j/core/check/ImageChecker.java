@@ -241,7 +241,7 @@ public final class ImageChecker {
         }
         boolean changed = false;
         for (BitmapScan.Entry bm : list) {
-            if (bm.inUse() || BitmapScan.validateTable(run, bm) != null
+            if (bm.inUse() || BitmapScan.validateTable(run, bm.table()) != null
                     || !HostOffsets.fits(bm.tableOffset(), 8 * bm.tableSize(), run.fileLength())) {
                 continue;
             }

@@ -1,20 +1,22 @@
 package io.qcow4j.core.check;
 
 import java.nio.ByteBuffer;
+import java.util.List;
 
 import io.qcow4j.core.engine.ClusterCounts;
 import io.qcow4j.core.engine.Limits;
+import io.qcow4j.core.engine.MetadataWalk;
 import io.qcow4j.core.engine.MetadataRanges;
 import io.qcow4j.core.engine.TreeWalk;
+import io.qcow4j.core.format.BitmapsExtension;
 import io.qcow4j.core.format.CompressedDescriptor;
 import io.qcow4j.core.format.HostOffsets;
 import io.qcow4j.core.format.L2Entry;
-import io.qcow4j.core.format.RefcountBlock;
 import io.qcow4j.core.format.SnapshotEntry;
 
 /**
  * Counts every reference the metadata makes (qemu's calculate_refcounts), reporting what
- * it finds on the way: the header, the active L1 and its L2 tables (with the allocation
+ * it finds on the way as the one {@link MetadataWalk} tells it of each structure: the header, the active L1 and its L2 tables (with the allocation
  * statistics), each snapshot's L1 and L2 tables, the snapshot table, the refcount table,
  * the bitmaps, and last the refcount blocks. The counts stay in memory for the comparison
  * with the stored refcounts.
@@ -69,47 +71,68 @@ final class ReferenceScan {
                 l1Total += l1Size;
             }
         }
-        inc(res, 0, run.cs);
-        checkL1(res, run.p.mapper().l1Offset(), run.p.mapper().l1Size(), true, fixErrors);
-        int nbSnapshots = run.p.snapshots().size();
-        if (run.dataFile && nbSnapshots > 0) {
-            run.err("ERROR " + nbSnapshots + " snapshots in image with data file");
-            res.corruptions++;
+        MetadataWalk.walk(run.p, new Count(res, fixErrors));
+    }
+
+    /**
+     * The check's reaction to each structure of the one walk of the metadata (in qemu's
+     * order): a reference to each cluster it covers, the trees' and refcount blocks' own
+     * checks, qemu's reports of a corrupt snapshot entry or bitmap directory.
+     */
+    private final class Count extends MetadataWalk.Visitor<CheckFailure> {
+        private final CheckTally res;
+        private final boolean fixErrors;
+
+        Count(CheckTally res, boolean fixErrors) {
+            this.res = res;
+            this.fixErrors = fixErrors;
         }
-        for (SnapshotEntry sn : run.p.snapshots()) {
-            long l1Size = Integer.toUnsignedLong(sn.l1Size);
-            if (!run.aligned(sn.l1TableOffset)) {
+
+        @Override
+        protected void structure(MetadataWalk.Structure s, long offset, long length) {
+            inc(res, offset, length);
+        }
+
+        @Override
+        protected void l1Tree(long offset, int entries, SnapshotEntry snapshot) throws CheckFailure {
+            checkL1(res, offset, entries, snapshot == null, fixErrors);
+        }
+
+        @Override
+        protected void snapshots(List<SnapshotEntry> snapshots) {
+            if (run.dataFile && !snapshots.isEmpty()) {
+                run.err("ERROR " + snapshots.size() + " snapshots in image with data file");
+                res.corruptions++;
+            }
+        }
+
+        @Override
+        protected boolean snapshotL1(SnapshotEntry sn, MetadataWalk.BadL1 why) {
+            if (why == MetadataWalk.BadL1.UNALIGNED) {
                 run.err("ERROR snapshot " + sn.id + " (" + sn.name + ") l1_offset=" + CheckRun.hexAlt(sn.l1TableOffset)
                         + ": L1 table is not cluster aligned; snapshot table entry corrupted");
                 res.corruptions++;
-                continue;
-            }
-            if (l1Size > Limits.MAX_L1_ENTRIES) {
-                run.err("ERROR snapshot " + sn.id + " (" + sn.name + ") l1_size=" + CheckRun.hexAlt(l1Size)
-                        + ": L1 table is too large; snapshot table entry corrupted");
+            } else if (why == MetadataWalk.BadL1.TOO_LARGE) {
+                run.err("ERROR snapshot " + sn.id + " (" + sn.name + ") l1_size="
+                        + CheckRun.hexAlt(Integer.toUnsignedLong(sn.l1Size)) + ": L1 table is too large; snapshot table entry corrupted");
                 res.corruptions++;
-                continue;
             }
-            checkL1(res, sn.l1TableOffset, (int) l1Size, false, fixErrors);
+            return why == null;
         }
-        inc(res, run.p.header().snapshotsOffset(), run.snapshotTableSize());
-        countEncryptionHeader(res);
-        inc(res, run.p.refcounts().tableOffset(), 8L * run.p.refcounts().tableEntries());
-        BitmapScan.countReferences(this, res);
-        checkRefblocks(res, fixErrors);
-    }
 
-    /** The LUKS header area (crypt_method 2) that the full disk encryption header pointer names. */
-    private void countEncryptionHeader(CheckTally res) throws CheckFailure {
-        io.qcow4j.core.format.Header h = run.p.header();
-        io.qcow4j.core.format.HeaderExtension ext = h.extension(io.qcow4j.core.format.HeaderExtension.FULL_DISK_ENCRYPTION);
-        if (h.cryptMethod() == 2 && ext != null && ext.data().length == 16) {
-            ByteBuffer b = ByteBuffer.wrap(ext.data());
-            long offset = b.getLong(0);
-            long length = b.getLong(8);
-            if (length > 0) {
-                inc(res, offset, length);
-            }
+        @Override
+        protected List<MetadataWalk.BitmapTable> bitmapDirectory(BitmapsExtension be) throws CheckFailure {
+            return BitmapScan.directory(run, res, be);
+        }
+
+        @Override
+        protected long[] bitmapTable(MetadataWalk.BitmapTable table, long base) throws CheckFailure {
+            return BitmapScan.table(run, res, table, base);
+        }
+
+        @Override
+        protected void refcountBlock(MetadataWalk w) {
+            checkRefblock(res, fixErrors, w);
         }
     }
 
@@ -146,7 +169,6 @@ final class ReferenceScan {
 
     private void checkL1(CheckTally res, long l1Offset, int l1Size, boolean active, boolean fixErrors)
             throws CheckFailure {
-        inc(res, l1Offset, 8L * l1Size);
         TreeVisit visit = new TreeVisit(res, active, fixErrors, l1Walked);
         for (int base = 0; base < l1Size; base += L1_CHUNK) {
             int n = Math.min(L1_CHUNK, l1Size - base);
@@ -384,49 +406,46 @@ final class ReferenceScan {
     /** The most clusters a repair adds to the file to include a refcount block (64 GiB of 64 KiB clusters). */
     private static final long MAX_GROWTH_CLUSTERS = 1L << 20;
 
-    /** The refcount blocks, counted last: each must be referenced exactly once. */
-    private void checkRefblocks(CheckTally res, boolean fixErrors) {
-        var m = run.p.refcounts();
-        for (int i = 0; i < m.tableEntries(); i++) {
-            long e = m.tableEntry(i);
-            long offset = e & RefcountBlock.TABLE_OFFSET_MASK;
-            long cluster = offset >>> run.bits;
-            if ((e & RefcountBlock.TABLE_RESERVED_MASK) != 0) {
-                run.err("ERROR refcount table entry " + i + " has reserved bits set");
+    /** A refcount block, counted last: each must be referenced exactly once. */
+    private void checkRefblock(CheckTally res, boolean fixErrors, MetadataWalk w) {
+        long i = w.index();
+        long offset = w.block();
+        long cluster = offset >>> run.bits;
+        if (w.reservedBits() != 0) {
+            run.err("ERROR refcount table entry " + i + " has reserved bits set");
+            res.corruptions++;
+            rebuild = true;
+            return;
+        }
+        if (!w.aligned()) {
+            run.err("ERROR refcount block " + i + " is not cluster aligned; refcount table entry corrupted");
+            res.corruptions++;
+            rebuild = true;
+            return;
+        }
+        if (Long.compareUnsigned(cluster, nb) >= 0) {
+            res.corruptions++;
+            run.err((fixErrors ? "Repairing" : "ERROR") + " refcount block " + i + " is outside image");
+            if (fixErrors) {
+                String why = growFileTo(offset);
+                if (why == null && cluster < nb) {
+                    res.corruptions--;
+                    res.corruptionsFixed++;
+                    inc(res, offset, run.cs);
+                    return;
+                }
+                rebuild = true;
+                run.err("ERROR could not resize image: " + (why != null ? why : CheckFailure.EINVAL));
+            }
+            return;
+        }
+        if (offset != 0) {
+            inc(res, offset, run.cs);
+            long have = counts.get(cluster);
+            if (have != 1) {
+                run.err("ERROR refcount block " + i + " refcount=" + have);
                 res.corruptions++;
                 rebuild = true;
-                continue;
-            }
-            if (!run.aligned(offset)) {
-                run.err("ERROR refcount block " + i + " is not cluster aligned; refcount table entry corrupted");
-                res.corruptions++;
-                rebuild = true;
-                continue;
-            }
-            if (Long.compareUnsigned(cluster, nb) >= 0) {
-                res.corruptions++;
-                run.err((fixErrors ? "Repairing" : "ERROR") + " refcount block " + i + " is outside image");
-                if (fixErrors) {
-                    String why = growFileTo(offset);
-                    if (why == null && cluster < nb) {
-                        res.corruptions--;
-                        res.corruptionsFixed++;
-                        inc(res, offset, run.cs);
-                        continue;
-                    }
-                    rebuild = true;
-                    run.err("ERROR could not resize image: " + (why != null ? why : CheckFailure.EINVAL));
-                }
-                continue;
-            }
-            if (offset != 0) {
-                inc(res, offset, run.cs);
-                long have = counts.get(cluster);
-                if (have != 1) {
-                    run.err("ERROR refcount block " + i + " refcount=" + have);
-                    res.corruptions++;
-                    rebuild = true;
-                }
             }
         }
     }

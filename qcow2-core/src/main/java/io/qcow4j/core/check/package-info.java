@@ -15,9 +15,11 @@
  *   <li>after a repair that fixed something, a second pass that only checks; its findings
  *       are the report. With no corruption left the dirty and corrupt bits are cleared.</li>
  * </ol>
- * The L1 trees are walked through the engine's {@link io.qcow4j.core.engine.TreeWalk} (the
- * refcount rebuild and the snapshot refcounts walk them with it too: check only reacts
- * differently, reporting what the others refuse), and a repair's write is checked against
+ * The metadata is walked through the engine's {@link io.qcow4j.core.engine.MetadataWalk}
+ * (the structures, in qemu's order) and its L1 trees through
+ * {@link io.qcow4j.core.engine.TreeWalk} (the refcount rebuild, the snapshot refcounts and
+ * dump walk them with these too: check only reacts differently, reporting what the others
+ * refuse, reading the bitmaps with qemu's rules), and a repair's write is checked against
  * the engine's one map of the metadata, {@link io.qcow4j.core.engine.MetadataRanges}.
  *
  * <p>The image opens for a check as for qemu's check: the refcount table is loaded where

@@ -6,13 +6,12 @@ import io.qcow4j.core.api.CorruptImageException;
 import io.qcow4j.core.format.CompressedDescriptor;
 import io.qcow4j.core.format.Header;
 import io.qcow4j.core.format.HostOffsets;
-import io.qcow4j.core.format.RefcountBlock;
 import io.qcow4j.core.format.SnapshotEntry;
 import io.qcow4j.core.storage.Storage;
 
 /**
- * Recomputes every cluster's refcount from the references in the image, and writes the
- * result back: first raising counts that are too low (so nothing in use can be handed
+ * Recomputes every cluster's refcount from the references in the image (found by the one
+ * {@link MetadataWalk} of its metadata), and writes the result back: first raising counts that are too low (so nothing in use can be handed
  * out), then lowering those that are too high (leaks).
  */
 public final class RefcountRebuilder {
@@ -71,74 +70,46 @@ public final class RefcountRebuilder {
         return (p.storage().length() + (1L << bits) - 1) >>> bits;
     }
 
-    /** Counts every reference the image's metadata makes. */
+    /** Counts every reference the image's metadata makes (refusing a structure it cannot trust). */
     public static ClusterCounts count(EngineParts p) throws IOException {
         ClusterCounts counts = new ClusterCounts();
-        Geometry geo = p.geometry();
-        Header h = p.header();
-        int bits = geo.clusterBits();
-        counts.add(0);
-        addRange(counts, p.refcounts().tableOffset(), (long) p.refcounts().tableClusters() << bits, bits);
-        for (int i = 0; i < p.refcounts().tableEntries(); i++) {
-            long block = p.refcounts().tableEntry(i) & RefcountBlock.TABLE_OFFSET_MASK;
-            if (block != 0) {
+        int bits = p.geometry().clusterBits();
+        MetadataWalk.walk(p, new MetadataWalk.FileVisitor(p) {
+            @Override
+            protected void structure(MetadataWalk.Structure s, long offset, long length) {
+                // the LUKS header area (validated at open): its keyslots must never be freed
+                if (s != MetadataWalk.Structure.CRYPTO_HEADER
+                        || offset > 0 && HostOffsets.fits(offset, length, p.storage().length())) {
+                    addRange(counts, offset, length, bits);
+                }
+            }
+
+            @Override
+            protected boolean snapshotTableAsWritten() {
+                return true;
+            }
+
+            @Override
+            protected void l1Tree(long offset, int entries, SnapshotEntry snapshot) throws IOException {
+                countTree(p, counts, l1(snapshot), offset);
+            }
+
+            @Override
+            protected void refcountBlock(MetadataWalk w) throws CorruptImageException {
                 // a broken refcount structure cannot be rebuilt in place: refuse before writing
-                HostOffsets.requireClusterInFile(block, geo.clusterSize(), p.storage().length(), "refcount table",
-                        p.refcounts().tableOffset() + 8L * i, o -> "refcount block offset 0x" + Long.toHexString(o) + " invalid");
-                counts.add(block >>> bits);
+                long block = w.checkedBlock();
+                if (block != 0) {
+                    counts.add(block >>> bits);
+                }
             }
-        }
-        countL1(p, counts, p.mapper().l1(), p.mapper().l1Offset());
-        if (!p.snapshots().isEmpty()) {
-            long tableBytes = 0;
-            for (SnapshotEntry e : p.snapshots()) {
-                tableBytes += e.serializedSize();
-            }
-            addRange(counts, h.snapshotsOffset(), tableBytes, bits);
-            for (SnapshotEntry e : p.snapshots()) {
-                long[] l1 = ClusterMapper.readL1(p.storage(), geo, e.l1TableOffset, e.l1Size, "snapshot L1 table");
-                countL1(p, counts, l1, e.l1TableOffset);
-            }
-        }
-        countBitmaps(p, counts);
-        // the LUKS header area (validated at open): its keyslots must never be freed
-        io.qcow4j.core.format.HeaderExtension crypt = h.extension(io.qcow4j.core.format.HeaderExtension.FULL_DISK_ENCRYPTION);
-        if (h.cryptMethod() == 2 && crypt != null && crypt.data().length == 16) {
-            java.nio.ByteBuffer b = java.nio.ByteBuffer.wrap(crypt.data());
-            long offset = b.getLong(0);
-            long length = b.getLong(8);
-            if (offset > 0 && length > 0 && HostOffsets.fits(offset, length, p.storage().length())) {
-                addRange(counts, offset, length, bits);
-            }
-        }
+        });
         return counts;
     }
 
-    /** The bitmap directory, every bitmap table and every data cluster, when the extension is valid. */
-    private static void countBitmaps(EngineParts p, ClusterCounts counts) throws IOException {
-        Header h = p.header();
-        io.qcow4j.core.format.HeaderExtension ext = h.extension(io.qcow4j.core.format.HeaderExtension.BITMAPS);
-        if (ext == null || h.version() < 3 || (h.autoclearFeatures() & Header.AUTOCLEAR_BITMAPS) == 0) {
-            return;
-        }
-        int bits = p.geometry().clusterBits();
-        var be = io.qcow4j.core.format.BitmapsExtension.parse(ext.data(), p.geometry().clusterSize());
-        addRange(counts, be.directoryOffset(), be.directorySize(), bits);
-        for (var e : io.qcow4j.core.bitmap.BitmapDirectory.read(p.storage(), be, p.geometry().clusterSize(), 0)) {
-            addRange(counts, e.tableOffset(), 8L * e.tableSize(), bits);
-            for (long t : io.qcow4j.core.bitmap.BitmapDirectory.readTable(p.storage(), e, p.geometry().clusterSize())) {
-                long off = io.qcow4j.core.format.BitmapTableEntry.offset(t);
-                if (off != 0) {
-                    counts.add(off >>> bits);
-                }
-            }
-        }
-    }
-
-    private static void countL1(EngineParts p, ClusterCounts counts, long[] l1, long l1Offset) throws IOException {
+    /** The L2 tables and clusters an L1 table names (the table itself is counted as a structure). */
+    private static void countTree(EngineParts p, ClusterCounts counts, long[] l1, long l1Offset) throws IOException {
         int bits = p.geometry().clusterBits();
         Storage storage = p.storage();
-        addRange(counts, l1Offset, 8L * l1.length, bits);
         TreeWalk.of(p).walk(l1, l1Offset, new TreeWalk.FileVisitor(storage) {
             @Override
             protected boolean l1Entry(TreeWalk w, int index, long entry) throws IOException {

@@ -1,5 +1,7 @@
 package io.qcow4j.core.format;
 
+import io.qcow4j.core.api.CorruptImageException;
+
 /**
  * Refcount block entries ({@code == Host cluster management ==}): a block is one cluster
  * of {@code cluster_size * 8 / refcount_bits} entries; widths below a byte pack from the
@@ -12,6 +14,21 @@ public final class RefcountBlock {
     public static final long TABLE_RESERVED_MASK = 0x1ffL;
 
     private RefcountBlock() {
+    }
+
+    /**
+     * The refcount block a refcount table entry names, checked as every reader of the
+     * table checks it (a whole cluster inside the file, past the header), or the refusal
+     * located at the entry ({@code at}); 0 when the entry names no block.
+     */
+    public static long requireBlock(long entry, int clusterSize, long fileLength, long at)
+            throws CorruptImageException {
+        long block = entry & TABLE_OFFSET_MASK;
+        if (block == 0) {
+            return 0;
+        }
+        return HostOffsets.requireClusterInFile(block, clusterSize, fileLength, "refcount table", at,
+                o -> "refcount block offset 0x" + Long.toHexString(o) + " invalid");
     }
 
     public static long entriesPerBlock(int clusterBits, int refcountOrder) {

@@ -8,7 +8,7 @@ import static io.qcow4j.tools.dump.Qcow2Dump.MAX_LISTED;
 import static io.qcow4j.tools.dump.Qcow2Dump.MAX_REFBLOCK_BYTES;
 import static io.qcow4j.tools.dump.Qcow2Dump.MAX_REFTABLE_BYTES;
 
-import io.qcow4j.core.format.HostOffsets;
+import io.qcow4j.core.engine.MetadataWalk;
 import io.qcow4j.core.format.RefcountBlock;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -17,7 +17,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
-/** The {@code refcounts} section: the refcount table and a summary of each refcount block. */
+/** The {@code refcounts} section: the refcount table and a summary of each refcount block (the table walked by {@link MetadataWalk}). */
 final class RefcountSection {
     private final Qcow2Dump d;
 
@@ -41,47 +41,27 @@ final class RefcountSection {
         m.put("refcount_bits", 1 << d.refcountOrder);
         m.put("table_entries", tableBytes / 8);
         m.put("refcounts_per_block", entriesPerBlock);
-        long blocks = 0;
-        long decoded = 0;
-        long summarized = 0;
-        List<Object> entries = new ArrayList<>();
+        Listing listing = new Listing(list, entriesPerBlock);
+        MetadataWalk walk = new MetadataWalk(d.clusterBits, d.file::length);
         long total = tableBytes / 8;
         for (long done = 0; done < total; ) {
             int n = (int) Math.min(CHUNK / 8, total - done);
-            ByteBuffer b = d.file.read("refcount table", d.refcountTableOffset + done * 8, n * 8);
-            for (int i = 0; i < n; i++) {
-                long raw = b.getLong(i * 8);
-                if (raw == 0) {
-                    continue;
-                }
-                blocks++;
-                if (!list || entries.size() >= MAX_LISTED) {
-                    continue;
-                }
-                long index = done + i;
-                long block = raw & RefcountBlock.TABLE_OFFSET_MASK;
-                Map<String, Object> e = new LinkedHashMap<>();
-                e.put("index", index);
-                e.put("offset", d.refcountTableOffset + index * 8);
-                e.put("block_offset", u64(block));
-                e.put("first_cluster_offset", u64(index * entriesPerBlock * d.clusterSize));
-                if ((raw & RefcountBlock.TABLE_RESERVED_MASK) != 0) {
-                    e.put("reserved", rawHex(raw & RefcountBlock.TABLE_RESERVED_MASK));
-                }
-                if (!HostOffsets.aligned(block, d.clusterSize) || !d.file.contains(block, d.clusterSize)) {
-                    e.put("problem", "not a cluster-aligned offset inside the file");
-                } else if (decoded + d.clusterSize <= MAX_REFBLOCK_BYTES) {
-                    decoded += d.clusterSize;
-                    summarized++;
-                    long[] s = stats(d.file.read("refcount block", block, d.clusterSize), d.refcountOrder);
-                    e.put("clusters", s[0]);
-                    e.put("min_refcount", s[0] == 0 ? 0L : u64(s[1]));
-                    e.put("max_refcount", u64(s[2]));
-                }
-                entries.add(e);
+            long[] chunk = new long[n];
+            d.file.read("refcount table", d.refcountTableOffset + done * 8, n * 8).asLongBuffer().get(chunk);
+            walk.refcountTable(d.refcountTableOffset, chunk, n, done, listing);
+            // the blocks the listing asked to see, each a cluster inside the file
+            for (Summary b : listing.toSummarize) {
+                long[] s = stats(d.file.read("refcount block", b.block(), d.clusterSize), d.refcountOrder);
+                b.entry().put("clusters", s[0]);
+                b.entry().put("min_refcount", s[0] == 0 ? 0L : u64(s[1]));
+                b.entry().put("max_refcount", u64(s[2]));
             }
+            listing.toSummarize.clear();
             done += n;
         }
+        long blocks = listing.blocks;
+        long summarized = listing.summarized;
+        List<Object> entries = listing.entries;
         m.put("blocks", blocks);
         if (list) {
             m.put("entries", entries);
@@ -92,6 +72,52 @@ final class RefcountSection {
             }
         }
         return m;
+    }
+
+    /** A listed entry and the block, inside the file, whose counts it shows. */
+    private record Summary(Map<String, Object> entry, long block) {
+    }
+
+    /** The dump's reaction to each refcount table entry the walk tells of: count it, list it (at most {@link Qcow2Dump#MAX_LISTED}). */
+    private final class Listing extends MetadataWalk.Visitor<RuntimeException> {
+        private final boolean list;
+        private final long entriesPerBlock;
+        final List<Object> entries = new ArrayList<>();
+        /** Listed entries of the current chunk whose block is to be summarized. */
+        final List<Summary> toSummarize = new ArrayList<>();
+        long blocks;
+        long summarized;
+        private long decoded;
+
+        Listing(boolean list, long entriesPerBlock) {
+            this.list = list;
+            this.entriesPerBlock = entriesPerBlock;
+        }
+
+        @Override
+        protected void refcountBlock(MetadataWalk w) {
+            blocks++;
+            if (!list || entries.size() >= MAX_LISTED) {
+                return;
+            }
+            long index = w.index();
+            Map<String, Object> e = new LinkedHashMap<>();
+            e.put("index", index);
+            e.put("offset", w.entryAt());
+            e.put("block_offset", u64(w.block()));
+            e.put("first_cluster_offset", u64(index * entriesPerBlock * d.clusterSize));
+            if (w.reservedBits() != 0) {
+                e.put("reserved", rawHex(w.reservedBits()));
+            }
+            if (!w.aligned() || !w.fitsInFile()) {
+                e.put("problem", "not a cluster-aligned offset inside the file");
+            } else if (decoded + d.clusterSize <= MAX_REFBLOCK_BYTES) {
+                decoded += d.clusterSize;
+                summarized++;
+                toSummarize.add(new Summary(e, w.block()));
+            }
+            entries.add(e);
+        }
     }
 
     /** Non-zero refcounts in a block: {count, min, max} (unsigned). */
