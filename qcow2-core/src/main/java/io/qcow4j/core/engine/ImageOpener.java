@@ -109,6 +109,8 @@ public final class ImageOpener {
             long[] l1 = ClusterMapper.readL1(storage, geo, header.l1TableOffset(), header.l1Size(), "L1 table");
             L2Cache cache = new L2Cache(storage, geo.clusterSize() / 8, L2_CACHE_BYTES);
             ClusterMapper mapper = new ClusterMapper(storage, refcounts, cache, geo, header.l1TableOffset(), l1, dataFile != null);
+            // no cluster holding metadata is handed out, whatever its refcount says
+            refcounts.guardAllocations(mapper.ranges());
             List<SnapshotEntry> snapshots = SnapshotTable.read(storage, geo.clusterSize(), header.snapshotsOffset(), header.nbSnapshots(),
                     options.checkMode());
             if (options.openBacking() && header.backingFile() != null) {
