@@ -139,7 +139,7 @@ public final class Qcow2Image implements FileImage {
 
     /**
      * The engine under this face, for check, repair and dump (its {@code engineParts()},
-     * {@code headerCopy()}, {@code rewriteHeader()}): not a stable API; see the class comment.
+     * {@code header()}, {@code rewriteHeader()}): not a stable API; see the class comment.
      */
     public Qcow2Engine engine() {
         return engine;

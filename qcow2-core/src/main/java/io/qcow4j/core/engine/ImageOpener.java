@@ -129,7 +129,7 @@ public final class ImageOpener {
             image.encryption = encryption;
             image.warnings = options.warnings();
             // check mode: the checker judges the bitmap directory itself, as qemu-img check does
-            image.bitmaps = WriteTracking.open(storage, refcounts, new BitmapHeader(image), readOnly, options.warnings(),
+            image.bitmaps = WriteTracking.open(storage, refcounts, headerCluster, readOnly, options.warnings(),
                     options.sizeMismatchBitmapsInconsistent(), options.checkMode());
             image.checkMode = options.checkMode();
             if (!readOnly && !options.checkMode()) {
@@ -163,7 +163,7 @@ public final class ImageOpener {
         }
     }
 
-    static Header readHeader(Storage storage) throws IOException {
+    private static Header readHeader(Storage storage) throws IOException {
         // only cluster 0 holds the header area: read just that (not 2 MiB of a small-cluster
         // image; fresh memory costs start-up time), when the header's cluster_bits is sane
         int limit = 1 << Header.MAX_CLUSTER_BITS;

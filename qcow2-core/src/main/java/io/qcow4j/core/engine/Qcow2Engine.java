@@ -182,11 +182,6 @@ public final class Qcow2Engine implements Closeable {
         return backingLink;
     }
 
-    /** A copy of the parsed header, for inspection. */
-    public Header headerCopy() throws IOException {
-        return ImageOpener.readHeader(storage);
-    }
-
     /** The internal snapshots: list, view, create, apply, delete (see {@link InternalSnapshots}). */
     public InternalSnapshots snapshots() {
         return new InternalSnapshots(this);
@@ -425,13 +420,13 @@ public final class Qcow2Engine implements Closeable {
      * its write ordering allows. Returns the new header.
      */
     public Header updateHeader(UnaryOperator<Header> change) {
-        return headerCluster.update(change);
+        return headerCluster.updateHeader(change);
     }
 
     // ------------------------------------------------------------ internals
 
     void writeHeader() throws IOException {
-        headerCluster.write();
+        headerCluster.writeHeader();
     }
 
     /** The monitor every call must hold (the face's); see the class comment. */
