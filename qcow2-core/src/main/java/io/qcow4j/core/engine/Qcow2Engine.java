@@ -13,7 +13,6 @@ import java.util.function.UnaryOperator;
 import io.qcow4j.core.alloc.RefcountManager;
 import io.qcow4j.core.api.BlockDevice;
 import io.qcow4j.core.api.BlockStatus;
-import io.qcow4j.core.api.CompressionType;
 import io.qcow4j.core.api.CreateOptions;
 import io.qcow4j.core.api.OpenOptions;
 import io.qcow4j.core.bitmap.ImageBitmaps;
@@ -119,32 +118,12 @@ public final class Qcow2Engine implements Closeable {
         return readOnly;
     }
 
-    public int version() {
-        return header().version();
-    }
-
     public int clusterSize() {
         return geo.clusterSize();
     }
 
-    public int refcountBits() {
-        return header().refcountBits();
-    }
-
-    public CompressionType compressionType() {
-        return CompressionType.fromCode(header().compressionType());
-    }
-
     public boolean lazyRefcounts() {
         return (header().compatibleFeatures() & Header.COMPAT_LAZY_REFCOUNTS) != 0;
-    }
-
-    public boolean isCorrupt() {
-        return header().hasIncompatible(Header.INCOMPAT_CORRUPT);
-    }
-
-    public boolean isDirty() {
-        return header().hasIncompatible(Header.INCOMPAT_DIRTY);
     }
 
     public boolean extendedL2() {
@@ -288,7 +267,7 @@ public final class Qcow2Engine implements Closeable {
 
     /** Whole clusters can read as zeros without data: zero flags (v3), or unmapped on a v2 image without a backing file (as QEMU). */
     private boolean zeroesWithoutData() {
-        return version() >= 3 || header().backingFile() == null;
+        return header().version() >= 3 || header().backingFile() == null;
     }
 
     public void discard(long offset, long length) throws IOException {
@@ -394,10 +373,6 @@ public final class Qcow2Engine implements Closeable {
         bitmaps.store();
     }
 
-    public Consumer<String> warnings() {
-        return warnings;
-    }
-
     /** Closes under the lock: an amend closes the engine it reopened, with no face call around it. */
     public void close() throws IOException {
         synchronized (lock) {
@@ -448,10 +423,6 @@ public final class Qcow2Engine implements Closeable {
         return lock instanceof BlockDevice d ? d : null;
     }
 
-    boolean isClosed() {
-        return closed;
-    }
-
     GuestRanges ranges() {
         return ranges;
     }
@@ -485,12 +456,6 @@ public final class Qcow2Engine implements Closeable {
         if (offset < 0 || length < 0 || offset > header().size() || length > header().size() - offset) {
             throw new IllegalArgumentException("Request out of range: offset " + offset + ", length " + length
                     + " (image size " + header().size() + ")");
-        }
-    }
-
-    static void zeroFill(ByteBuffer b) {
-        while (b.hasRemaining()) {
-            b.put((byte) 0);
         }
     }
 }
