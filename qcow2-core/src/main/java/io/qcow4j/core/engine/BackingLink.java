@@ -30,7 +30,7 @@ public final class BackingLink {
 
     /** The device reads fall through to, or null. */
     public BlockDevice device() {
-        return img.backing;
+        return img.io.backing();
     }
 
     /**
@@ -53,13 +53,12 @@ public final class BackingLink {
 
     /** Reads through {@code device} (no header change). */
     public void attach(BlockDevice device) {
-        img.backing = device;
         img.io.setBacking(device);
     }
 
     /** Stops reading through the backing device, without closing it, and returns it. */
     public BlockDevice detach() {
-        BlockDevice b = img.backing;
+        BlockDevice b = img.io.backing();
         attach(null);
         return b;
     }

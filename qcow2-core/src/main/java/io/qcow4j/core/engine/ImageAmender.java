@@ -430,10 +430,9 @@ public final class ImageAmender {
      */
     private static Qcow2Engine reopen(Qcow2Engine img) throws IOException {
         List<ImageLock> held;
-        OpenOptions options = OpenOptions.readWrite().openBacking(img.backing != null).warnings(img.warnings);
+        OpenOptions options = OpenOptions.readWrite().openBacking(img.io.backing() != null).warnings(img.warnings);
         synchronized (img.lock()) {
-            held = new ArrayList<>(img.locks);
-            img.locks.clear();
+            held = img.handOverLocks();
         }
         try {
             img.close();

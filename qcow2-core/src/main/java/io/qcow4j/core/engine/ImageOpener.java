@@ -17,7 +17,6 @@ import io.qcow4j.core.api.CompressionType;
 import io.qcow4j.core.api.CorruptImageException;
 import io.qcow4j.core.api.OpenOptions;
 import io.qcow4j.core.api.UnsupportedImageException;
-import io.qcow4j.core.bitmap.WriteTracking;
 import io.qcow4j.core.cache.L2Cache;
 import io.qcow4j.core.compress.ClusterCodec;
 import io.qcow4j.core.format.FeatureNameTable;
@@ -122,16 +121,9 @@ public final class ImageOpener {
             if (encryption != null) {
                 io.useDataView(encryption.dataStorage(dataFile != null ? dataFile : storage));
             }
-            Qcow2Engine image = new Qcow2Engine(path, storage, dataFile, headerCluster, geo, refcounts, mapper, io, readOnly,
-                    new ArrayList<>(snapshots), backing);
-            image.faces = faces;
-            image.locks.addAll(locks);
-            image.encryption = encryption;
-            image.warnings = options.warnings();
-            // check mode: the checker judges the bitmap directory itself, as qemu-img check does
-            image.bitmaps = WriteTracking.open(storage, refcounts, headerCluster, readOnly, options.warnings(),
-                    options.sizeMismatchBitmapsInconsistent(), options.checkMode());
-            image.checkMode = options.checkMode();
+            Qcow2Engine image = new Qcow2Engine(path, storage, dataFile, headerCluster, geo, refcounts, mapper, io,
+                    new ArrayList<>(snapshots), encryption, locks, options, faces);
+            image.openBitmaps(options);
             if (!readOnly && !options.checkMode()) {
                 // references reach the disk only after what they need (see Qcow2Engine.syncMetadata)
                 cache.setWriteBack(true);

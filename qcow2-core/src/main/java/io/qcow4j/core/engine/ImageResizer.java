@@ -3,6 +3,7 @@ package io.qcow4j.core.engine;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 
+import io.qcow4j.core.api.BlockDevice;
 import io.qcow4j.core.api.CreateOptions;
 import io.qcow4j.core.format.L2Entry;
 
@@ -326,10 +327,11 @@ final class ImageResizer {
         if (img.header().backingFile() == null) {
             return false;
         }
-        if (img.backing == null) {
+        BlockDevice backing = img.io.backing();
+        if (backing == null) {
             return true; // not opened: its size is unknown, so hide it
         }
-        return alignUp(img.backing.size(), 512) > offset;
+        return alignUp(backing.size(), 512) > offset;
     }
 
     /**

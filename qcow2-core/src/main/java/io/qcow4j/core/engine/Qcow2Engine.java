@@ -22,7 +22,6 @@ import io.qcow4j.core.crypto.LuksHeader;
 import io.qcow4j.core.format.Header;
 import io.qcow4j.core.format.HeaderExtension;
 import io.qcow4j.core.format.SnapshotEntry;
-import io.qcow4j.core.storage.HostFile;
 import io.qcow4j.core.storage.ImageLock;
 import io.qcow4j.core.storage.Storage;
 
@@ -48,33 +47,35 @@ public final class Qcow2Engine implements Closeable {
     final ImageIo io;
     final boolean readOnly;
     final List<SnapshotEntry> snapshotEntries;
-    BlockDevice backing;
-    /** The bitmaps' hook on guest writes and the lifecycle; the bitmap format stays behind it. */
+    /** The bitmaps' hook on guest writes and the lifecycle; the bitmap format stays behind it ({@link #openBitmaps}). */
     WriteTracking bitmaps;
     /** Where warnings go ({@link OpenOptions#warnings}): bitmaps lost at close, an extension ignored. */
-    Consumer<String> warnings = w -> { };
+    final Consumer<String> warnings;
     /** QEMU's image locks on the image and its data file (none with force-share); released last on close. */
-    final List<ImageLock> locks = new ArrayList<>(2);
-    boolean checkMode;
+    private final List<ImageLock> locks;
+    /** Opened for qemu-img check: the checker judges what the engine would refuse or repair. */
+    final boolean checkMode;
     /** Guest requests cut into per-cluster steps. */
     private final GuestRanges ranges;
     private final BackingLink backingLink = new BackingLink(this);
     private final FirstWrite firstWrite = new FirstWrite();
     private boolean closed;
-    /** QEMU's guess, made once at the first block status: clusters allocated but mostly holes in the file. */
-    Boolean metadataPreallocated;
-    /** The data's host file for hole queries (metadata preallocation only), or null. */
-    HostFile holes;
+    /** Holes under data clusters, asked only of a metadata-preallocated image (block status). */
+    final HoleQueries holes;
     /** LUKS encryption (crypt_method 2), null for a plain image. */
-    Encryption encryption;
+    final Encryption encryption;
     /** The monitor every call holds: the public face's, once one wraps this engine. */
     private Object lock = this;
     /** How the layers this engine opens (backing files, a reopen) are wrapped for callers. */
-    Faces faces;
+    final Faces faces;
 
+    /**
+     * The engine of an image {@link ImageOpener} has read and checked, with its parts, and its
+     * {@code locks} held; the backing device is {@code io}'s.
+     */
     Qcow2Engine(Path path, Storage storage, Storage dataFile, HeaderCluster headerCluster, Geometry geo,
-               RefcountManager refcounts, ClusterMapper mapper, ImageIo io, boolean readOnly,
-               List<SnapshotEntry> snapshots, BlockDevice backing) {
+               RefcountManager refcounts, ClusterMapper mapper, ImageIo io, List<SnapshotEntry> snapshots,
+               Encryption encryption, List<ImageLock> locks, OpenOptions options, Faces faces) {
         this.path = path;
         this.storage = storage;
         this.dataFile = dataFile;
@@ -84,9 +85,14 @@ public final class Qcow2Engine implements Closeable {
         this.refcounts = refcounts;
         this.mapper = mapper;
         this.io = io;
-        this.readOnly = readOnly;
+        this.readOnly = options.isReadOnly();
         this.snapshotEntries = snapshots;
-        this.backing = backing;
+        this.encryption = encryption;
+        this.locks = new ArrayList<>(locks);
+        this.warnings = options.warnings();
+        this.checkMode = options.checkMode();
+        this.faces = faces;
+        this.holes = new HoleQueries(storage, dataFile, geo, refcounts, encryption != null);
         this.ranges = new GuestRanges(io, mapper, geo, refcounts);
     }
 
@@ -371,6 +377,30 @@ public final class Qcow2Engine implements Closeable {
     public void storeBitmaps() throws IOException {
         ensureWritable();
         bitmaps.store();
+    }
+
+    /**
+     * Opens the bitmaps' hook on this image's bitmap directory (the opener, once, before any
+     * write; in check mode the checker judges the directory itself, as qemu-img check does).
+     */
+    void openBitmaps(OpenOptions options) throws IOException {
+        bitmaps = WriteTracking.open(storage, refcounts, headerCluster, readOnly, options.warnings(),
+                options.sizeMismatchBitmapsInconsistent(), options.checkMode());
+    }
+
+    /** QEMU's image locks, in the order taken. */
+    List<ImageLock> locks() {
+        return List.copyOf(locks);
+    }
+
+    /**
+     * The locks, handed over to the engine an amend reopens in this one's place: this engine's
+     * close no longer releases them.
+     */
+    List<ImageLock> handOverLocks() {
+        List<ImageLock> held = new ArrayList<>(locks);
+        locks.clear();
+        return held;
     }
 
     /** Closes under the lock: an amend closes the engine it reopened, with no face call around it. */
