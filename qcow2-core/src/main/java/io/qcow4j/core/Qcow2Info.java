@@ -29,7 +29,7 @@ public record Qcow2Info(int version, int clusterSize, int refcountBits, Compress
     static Qcow2Info of(Qcow2Engine e) {
         Header h = e.header();
         return new Qcow2Info(h.version(), e.clusterSize(), h.refcountBits(), CompressionType.fromCode(h.compressionType()),
-                e.lazyRefcounts(), e.extendedL2(), e.isEncrypted(), e.dataFile(), e.dataFileRaw(),
+                h.lazyRefcounts(), e.extendedL2(), e.isEncrypted(), h.dataFile(), h.dataFileRaw(),
                 h.hasIncompatible(Header.INCOMPAT_CORRUPT), h.hasIncompatible(Header.INCOMPAT_DIRTY));
     }
 }

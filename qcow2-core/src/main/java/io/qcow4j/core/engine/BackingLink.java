@@ -39,7 +39,7 @@ public final class BackingLink {
      */
     public void set(String name, String format, BlockDevice device) throws IOException {
         img.ensureWritable();
-        if (name != null && img.dataFileRaw()) {
+        if (name != null && img.header().dataFileRaw()) {
             throw new IllegalArgumentException("Backing file and data-file-raw cannot be used at the same time");
         }
         // what the top now holds itself (stream, rebase) is durable before the header relies on it

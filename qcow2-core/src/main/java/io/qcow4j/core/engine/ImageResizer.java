@@ -153,11 +153,11 @@ final class ImageResizer {
         }
         if (img.dataFile != null && img.dataFile.length() < newSize) {
             img.dataFile.extend(newSize);
-        } else if (img.dataFile != null && !img.dataFileRaw() && !fresh) {
+        } else if (img.dataFile != null && !img.header().dataFileRaw() && !fresh) {
             // qemu-img cuts a data file to the exact size; a raw one keeps its bytes (they are the disk)
             img.dataFile.truncate(newSize);
         }
-        if (img.dataFileRaw()) {
+        if (img.header().dataFileRaw()) {
             // the raw file is the disk: its bytes past the old end are the new range's data
             preallocate(img, img.geo.clusterStart(old), newSize, CreateOptions.Preallocation.METADATA);
         } else if (!fresh && backingShowsThrough(img, old)) {

@@ -18,9 +18,7 @@ import io.qcow4j.core.api.OpenOptions;
 import io.qcow4j.core.bitmap.ImageBitmaps;
 import io.qcow4j.core.bitmap.WriteTracking;
 import io.qcow4j.core.cache.L2Cache;
-import io.qcow4j.core.crypto.LuksHeader;
 import io.qcow4j.core.format.Header;
-import io.qcow4j.core.format.HeaderExtension;
 import io.qcow4j.core.format.SnapshotEntry;
 import io.qcow4j.core.storage.ImageLock;
 import io.qcow4j.core.storage.Storage;
@@ -128,10 +126,6 @@ public final class Qcow2Engine implements Closeable {
         return geo.clusterSize();
     }
 
-    public boolean lazyRefcounts() {
-        return (header().compatibleFeatures() & Header.COMPAT_LAZY_REFCOUNTS) != 0;
-    }
-
     public boolean extendedL2() {
         return geo.extendedL2();
     }
@@ -140,26 +134,9 @@ public final class Qcow2Engine implements Closeable {
         return encryption != null;
     }
 
-    public void addLuksKeyslot(byte[] passphrase, int slot, int iterTimeMillis) throws IOException {
-        ensureOpen();
-        Keyslots.add(this, passphrase, slot, iterTimeMillis);
-    }
-
-    public void eraseLuksKeyslots(int slot, byte[] oldPassphrase, boolean force) throws IOException {
-        ensureOpen();
-        Keyslots.erase(this, slot, oldPassphrase, force);
-    }
-
-    public LuksHeader luksHeader() {
-        return encryption == null ? null : encryption.luks;
-    }
-
-    public String dataFile() {
-        return header().stringExtension(HeaderExtension.EXTERNAL_DATA_FILE);
-    }
-
-    public boolean dataFileRaw() {
-        return (header().autoclearFeatures() & Header.AUTOCLEAR_DATA_FILE_RAW) != 0;
+    /** The LUKS header and keyslots of an encrypted image (see {@link Keyslots}). */
+    public Keyslots keyslots() {
+        return new Keyslots(this);
     }
 
     /** The backing file this image names and reads through (see {@link BackingLink}). */
