@@ -167,7 +167,7 @@ class CheckpointFaultsTest {
         long dirOffset;
         long dirSize;
         try (Qcow2Image q = Qcow2Image.open(img, OpenOptions.readOnly())) {
-            BitmapsExtension be = BitmapsExtension.parse(q.engine().headerCopy().extension(HeaderExtension.BITMAPS).data(), q.info().clusterSize());
+            BitmapsExtension be = BitmapsExtension.parse(q.engine().header().extension(HeaderExtension.BITMAPS).data(), q.info().clusterSize());
             dirOffset = be.directoryOffset();
             dirSize = be.directorySize();
         }

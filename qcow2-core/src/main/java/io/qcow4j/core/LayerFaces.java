@@ -20,7 +20,7 @@ final class LayerFaces implements Faces {
 
     @Override
     public BlockDevice qcow2(Qcow2Engine engine) {
-        return Qcow2Image.wrap(engine);
+        return new Qcow2Image(engine);
     }
 
     @Override

@@ -22,7 +22,7 @@ public final class Luks {
     /** The LUKS header (as read at open), or null for an image that is not encrypted. */
     public LuksHeader header() {
         synchronized (image) {
-            return engine.luksHeader();
+            return engine.keyslots().header();
         }
     }
 
@@ -33,7 +33,7 @@ public final class Luks {
      */
     public void addKeyslot(byte[] passphrase, int slot, int iterTimeMillis) throws IOException {
         synchronized (image) {
-            engine.addLuksKeyslot(passphrase, slot, iterTimeMillis);
+            engine.keyslots().add(passphrase, slot, iterTimeMillis);
         }
     }
 
@@ -43,7 +43,7 @@ public final class Luks {
      */
     public void eraseKeyslots(int slot, byte[] oldPassphrase, boolean force) throws IOException {
         synchronized (image) {
-            engine.eraseLuksKeyslots(slot, oldPassphrase, force);
+            engine.keyslots().erase(slot, oldPassphrase, force);
         }
     }
 }

@@ -4,7 +4,6 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.SeekableByteChannel;
 import java.nio.file.Path;
-import java.util.function.Consumer;
 
 import io.qcow4j.core.api.BlockDevice;
 import io.qcow4j.core.api.BlockStatus;
@@ -47,17 +46,13 @@ public final class Qcow2Image implements FileImage {
     private final Luks luks;
     private final ChainLayer chain;
 
-    private Qcow2Image(Qcow2Engine engine) {
+    /** The face over a freshly opened engine (see {@link LayerFaces}); it binds itself as the engine's lock. */
+    Qcow2Image(Qcow2Engine engine) {
         this.engine = engine;
         this.snapshots = new Snapshots(this, engine);
         this.luks = new Luks(this, engine);
         this.chain = new ChainLayer(this, engine);
         engine.bind(this);
-    }
-
-    /** The face over a freshly opened engine (see {@link LayerFaces}); it binds itself as the engine's lock. */
-    static Qcow2Image wrap(Qcow2Engine engine) {
-        return new Qcow2Image(engine);
     }
 
     /** Creates a new image (replacing any file at {@code path}) and opens it read-write. */
@@ -74,8 +69,6 @@ public final class Qcow2Image implements FileImage {
     public static Qcow2Image open(Path path, OpenOptions options) throws IOException {
         return (Qcow2Image) Qcow2Engine.open(path, options, LayerFaces.INSTANCE).face();
     }
-
-    // ------------------------------------------------------------ properties
 
     @Override
     public synchronized long size() {
@@ -137,38 +130,21 @@ public final class Qcow2Image implements FileImage {
         return chain;
     }
 
-    /**
-     * The engine under this face, for check, repair and dump (its {@code engineParts()},
-     * {@code headerCopy()}, {@code rewriteHeader()}): not a stable API; see the class comment.
-     */
+    /** The engine under this face, for check, repair and dump: not a stable API (see the class comment). */
     public Qcow2Engine engine() {
         return engine;
     }
-
-    // ------------------------------------------------------------ I/O: see Qcow2Engine for how
 
     @Override
     public synchronized void read(long offset, ByteBuffer dst) throws IOException {
         engine.read(offset, dst);
     }
 
-    /**
-     * A read for a server with several connections: on a read-only image the clusters are
-     * looked up under the image's lock and the data clusters read after it is released, so
-     * that connections read in parallel (clusters of a read-only image never move; QEMU
-     * likewise drops its lock around the data read). A writable image reads as {@link #read}.
-     */
     @Override
     public void readShared(long offset, ByteBuffer dst) throws IOException {
         engine.readShared(offset, dst);
     }
 
-    /**
-     * Where guest {@code [offset, offset + length)} lies in the image file ({@link #path()}) as
-     * one run of this image's data clusters, for a caller that reads it from the file itself
-     * (convert maps it); -1 when it does not (another kind of cluster, not one run, an
-     * external data file, encryption, an image open for writing).
-     */
     @Override
     public long hostRun(long offset, long length) throws IOException {
         return engine.hostRun(offset, length);
@@ -190,7 +166,6 @@ public final class Qcow2Image implements FileImage {
         engine.writeZeroes(offset, length);
     }
 
-    /** Zero clusters (v3; unmapped on a v2 image without a backing file), not zero bytes. */
     @Override
     public boolean hasNativeZeroes() {
         return true;
@@ -202,20 +177,15 @@ public final class Qcow2Image implements FileImage {
     }
 
     /**
-     * Frees whole clusters inside the range; a partly covered cluster is left as it is.
-     * On an overlay the freed clusters read as zeros rather than backing data; on a v2
-     * overlay, which cannot say so, discard does nothing (as in QEMU).
+     * Frees whole clusters inside the range (a partly covered one is left as it is). On an
+     * overlay they read as zeros, not backing data; on a v2 overlay, which cannot say so,
+     * discard does nothing (as in QEMU).
      */
     @Override
     public synchronized void discard(long offset, long length) throws IOException {
         engine.discard(offset, length);
     }
 
-    /**
-     * Writes whole clusters compressed: {@code offset} cluster-aligned, {@code src} whole
-     * clusters or ending at the disk's end. The clusters are compressed on every core; one
-     * that does not shrink is written plain, as QEMU writes it.
-     */
     @Override
     public synchronized void writeCompressed(long offset, ByteBuffer src) throws IOException {
         engine.writeCompressed(offset, src);
@@ -226,20 +196,16 @@ public final class Qcow2Image implements FileImage {
         return engine.blockStatus(offset, length);
     }
 
-    /**
-     * Makes every write acknowledged so far durable (the data, then the L2 updates waiting
-     * in the cache, each step flushed): they survive a crash from now on.
-     */
+    /** Makes every write acknowledged so far durable: see the class comment's Durability. */
     @Override
     public synchronized void flush() throws IOException {
         engine.flush();
     }
 
     /**
-     * Grows the disk, or shrinks it when no whole cluster past the new end maps data.
-     * Whatever the new range held before (the tail of the cluster an earlier shrink cut
-     * through, a longer backing file's data) reads as zeros after a grow; see
-     * the engine's ImageResizer for the order of the writes.
+     * Grows the disk, or shrinks it when no whole cluster past the new end maps data. After
+     * a grow the new range reads as zeros, whatever it held before (the tail of a cluster an
+     * earlier shrink cut through, a longer backing file's data); ImageResizer orders the writes.
      */
     public synchronized void resize(long newSize) throws IOException {
         engine.resize(newSize);
@@ -262,28 +228,20 @@ public final class Qcow2Image implements FileImage {
         engine.growPreallocated(newSize, mode);
     }
 
-    /**
-     * The image's dirty bitmaps (persistent ones from the bitmap directory, and transient
-     * ones), for the bitmaps module: applications use {@code io.qcow4j.bitmaps.Bitmaps.of(image)}.
-     */
+    /** The image's dirty bitmaps, persistent and transient, for {@code io.qcow4j.bitmaps.Bitmaps.of(image)}. */
     public ImageBitmaps bitmaps() {
         return engine.bitmaps();
     }
 
     /**
      * Stores every changed persistent bitmap now and clears their in_use flags (set again
-     * before the next guest write): a checkpoint, or a hand-over to another process.
-     * The bitmap data reaches the disk before the header switch that clears in_use; the
-     * switch itself is durable at the next {@link #flush()} or {@link #close()} (lost to a
-     * power failure before that, the bitmaps read as in_use again: inconsistent, never wrong).
+     * before the next guest write): a checkpoint, or a hand-over to another process. The
+     * data reaches the disk before the header switch that clears in_use; the switch is durable
+     * at the next {@link #flush()} or {@link #close()} (lost to a power failure before, the
+     * bitmaps read as in_use: inconsistent, never wrong).
      */
     public synchronized void storeBitmaps() throws IOException {
         engine.storeBitmaps();
-    }
-
-    /** The warnings sink this image was opened with. */
-    public Consumer<String> warnings() {
-        return engine.warnings();
     }
 
     /**

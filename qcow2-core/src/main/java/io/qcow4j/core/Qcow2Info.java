@@ -2,6 +2,7 @@ package io.qcow4j.core;
 
 import io.qcow4j.core.api.CompressionType;
 import io.qcow4j.core.engine.Qcow2Engine;
+import io.qcow4j.core.format.Header;
 
 /**
  * What an image's header says of its format, as {@code qemu-img info} shows it (the cluster
@@ -26,7 +27,9 @@ public record Qcow2Info(int version, int clusterSize, int refcountBits, Compress
 
     /** The caller holds the image's lock. */
     static Qcow2Info of(Qcow2Engine e) {
-        return new Qcow2Info(e.version(), e.clusterSize(), e.refcountBits(), e.compressionType(), e.lazyRefcounts(),
-                e.extendedL2(), e.isEncrypted(), e.dataFile(), e.dataFileRaw(), e.isCorrupt(), e.isDirty());
+        Header h = e.header();
+        return new Qcow2Info(h.version(), e.clusterSize(), h.refcountBits(), CompressionType.fromCode(h.compressionType()),
+                h.lazyRefcounts(), e.extendedL2(), e.isEncrypted(), h.dataFile(), h.dataFileRaw(),
+                h.hasIncompatible(Header.INCOMPAT_CORRUPT), h.hasIncompatible(Header.INCOMPAT_DIRTY));
     }
 }

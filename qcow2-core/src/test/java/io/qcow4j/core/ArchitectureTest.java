@@ -2,6 +2,9 @@ package io.qcow4j.core;
 
 import static com.tngtech.archunit.base.DescribedPredicate.not;
 import static com.tngtech.archunit.core.domain.JavaClass.Predicates.resideInAPackage;
+import static com.tngtech.archunit.core.domain.JavaClass.Predicates.type;
+import static com.tngtech.archunit.core.domain.JavaFieldAccess.Predicates.target;
+import static com.tngtech.archunit.core.domain.properties.HasOwner.Predicates.With.owner;
 import static com.tngtech.archunit.lang.syntax.ArchRuleDefinition.noClasses;
 import static com.tngtech.archunit.library.Architectures.layeredArchitecture;
 import static com.tngtech.archunit.library.dependencies.SlicesRuleDefinition.slices;
@@ -9,6 +12,7 @@ import static com.tngtech.archunit.library.dependencies.SlicesRuleDefinition.sli
 import com.tngtech.archunit.core.domain.JavaClasses;
 import com.tngtech.archunit.core.importer.ClassFileImporter;
 import com.tngtech.archunit.core.importer.ImportOption;
+import io.qcow4j.core.engine.Qcow2Engine;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -56,5 +60,13 @@ class ArchitectureTest {
     @Test
     void noCycleBetweenPackages() {
         slices().matching("io.qcow4j.(**)").should().beFreeOfCycles().check(CORE);
+    }
+
+    @Test
+    void onlyTheEngineChangesItsState() {
+        noClasses().that().doNotBelongToAnyOf(Qcow2Engine.class)
+                .should().setFieldWhere(target(owner(type(Qcow2Engine.class))))
+                .because("the engine owns the image's state: its parts ask it, they do not set its fields")
+                .check(CORE);
     }
 }

@@ -30,8 +30,8 @@ import java.util.concurrent.TimeUnit;
  * source's batches that lie in one run of data clusters, are not read but mapped, a batch at
  * a time: the target is written straight from the page cache's pages (one copy, in the
  * kernel, instead of a read and a write). The zero chunks are found by {@link ZeroChunks},
- * the target's requests made by {@link ConvertWrites}; this class is the walk, the two
- * threads and the care for a mapping.
+ * the target's requests made by {@link ConvertWrites}, the batches mapped by
+ * {@link MappedBatches}; this class is the walk and the two threads.
  * <p>
  * A mapped file cut shorter faults on the pages past its new end. Java reads mapped pages
  * only on the reader thread and only where the JVM turns a fault into an InternalError
@@ -48,9 +48,6 @@ final class ConvertCopy {
     private static final int NBD_BATCH = 8 << 20;
     /** Batches in flight: one being read, one being written, one ready. */
     private static final int BUFFERS = 3;
-    /** Mapped batches the writes are done with, to unmap (on the reader thread, or at the end). */
-    private final java.util.concurrent.ConcurrentLinkedQueue<ByteBuffer> written =
-            new java.util.concurrent.ConcurrentLinkedQueue<>();
     /** A free slot whose batch buffer is not allocated yet. */
     private static final ByteBuffer EMPTY_SLOT = ByteBuffer.allocateDirect(0);
 
@@ -100,11 +97,9 @@ final class ConvertCopy {
     private java.util.function.Consumer<String> salvage;
     private static final int SECTOR = 512;
     /** What qemu-img says of any read its qcow2 driver fails (corrupt compressed data, a bad offset): EIO. */
-    private static final String QEMU_READ_ERROR = "Input/output error";
-    /** The source's file (raw or qcow2), mapped a batch at a time (null: read as usual). */
-    private MappedWindow map;
-    /** The source when it is mapped: where its batches lie in the file. */
-    private FileImage mappedSource;
+    static final String QEMU_READ_ERROR = "Input/output error";
+    /** The source's batches mapped (null: read as usual). */
+    private MappedBatches mapped;
     /** The batches' zero chunks, found on the reader thread. */
     private ZeroChunks zeroChunks;
     /** The batches written, on this thread. */
@@ -135,9 +130,9 @@ final class ConvertCopy {
         }
         // --salvage reads sector by sector; -c, an encrypted or NBD target read the data in Java
         boolean kernelWrites = !mode.compress() && target instanceof FileImage f && !f.isEncrypted();
-        mappedSource = salvage == null && kernelWrites && source instanceof FileImage f ? f : null;
-        map = mappedSource == null ? null : MappedWindow.ofFile(mappedSource);
-        zeroChunks = new ZeroChunks(mode, chunk, map == null ? null : ByteBuffer.allocateDirect(64 << 10));
+        mapped = salvage == null && kernelWrites && source instanceof FileImage f
+                ? MappedBatches.of(f, targetClusters ? chunk : 0) : null;
+        zeroChunks = new ZeroChunks(mode, chunk, mapped == null ? null : ByteBuffer.allocateDirect(64 << 10));
         String program = Program.name(); // the reader's messages speak as this command does
         Thread reader = new Thread(() -> {
             Program.set(program);
@@ -170,9 +165,8 @@ final class ConvertCopy {
             }
         } finally {
             stop(reader);
-            unmapWritten();
-            if (map != null) {
-                map.close(); // (the mappings made stay valid until released)
+            if (mapped != null) {
+                mapped.close();
             }
         }
         writes.flushPendingZeros();
@@ -215,15 +209,14 @@ final class ConvertCopy {
                             return;
                         }
                         readingAt = b;
-                        long host = hostOf(b, len);
-                        ByteBuffer m = host < 0 ? null : mapBatch(host, len);
-                        byte[] flags = m == null ? null : classifyMapped(m, b, len, host);
+                        MappedBatches.Mapping m = mapped == null ? null : mapped.map(b, len);
+                        byte[] flags = m == null ? null : mapped.classify(zeroChunks, m, b, len);
                         if (flags != null) {
-                            put(new Step(b, len, m, flags, runEnd, 0, b + len, null, buf, host + len));
+                            put(new Step(b, len, m.bytes(), flags, runEnd, 0, b + len, null, buf, m.fileEnd()));
                             continue;
                         }
                         if (m != null) {
-                            MappedWindow.release(m);
+                            MappedWindow.release(m.bytes());
                         }
                         if (buf.capacity() < batchSize) {
                             buf = ByteBuffer.allocateDirect(batchSize);
@@ -245,7 +238,7 @@ final class ConvertCopy {
             put(new Step(0, 0, null, null, 0, 0, 0, e));
         } catch (InternalError e) {
             // a fault on a mapped page, said by the JVM later than it happened
-            put(new Step(0, 0, null, null, 0, 0, 0, cutShort(readingAt, e)));
+            put(new Step(0, 0, null, null, 0, 0, 0, MappedBatches.cutShort(mapped, readingAt, e)));
         }
     }
 
@@ -294,70 +287,6 @@ final class ConvertCopy {
         return mode.sparseSize() > chunk ? rest : Math.min(rest, 16L * batchSize);
     }
 
-    /** Where the batch's bytes lie in the source's file as one run, or -1 (they are read as usual). */
-    private long hostOf(long offset, int length) {
-        if (map == null) {
-            return -1;
-        }
-        if (targetClusters && length % chunk != 0) {
-            return -1; // a part of a cluster: the engine copies it in Java
-        }
-        try {
-            return mappedSource.hostRun(offset, length); // a raw image: the offset itself
-        } catch (IOException | RuntimeException e) {
-            return -1; // the ordinary read says what is wrong
-        }
-    }
-
-    /** The batch's bytes mapped, or null (no mapping, or not all inside the source's file now). */
-    private ByteBuffer mapBatch(long offset, int length) {
-        if (map == null) {
-            return null;
-        }
-        try {
-            return map.mapOwn(offset, length);
-        } catch (IOException | RuntimeException e) {
-            return null; // the ordinary read says what is wrong, if anything
-        }
-    }
-
-    /**
-     * {@link ZeroChunks#classify} on a mapping, or null when a chunk has zero pieces (written piece by
-     * piece, which reads them in Java on the writing thread: the batch is read as usual).
-     * The file's length is checked after: pages cut off meanwhile read as anything.
-     */
-    private byte[] classifyMapped(ByteBuffer m, long offset, int length, long host) {
-        byte[] flags;
-        try {
-            flags = zeroChunks.classify(m, length, true);
-        } catch (InternalError e) {
-            throw cutShort(offset, e);
-        }
-        if (shorterThan(host + length)) {
-            throw cutShort(offset, null);
-        }
-        for (byte f : flags) {
-            if (f == ZeroChunks.ZERO_PIECE) {
-                return null;
-            }
-        }
-        return flags;
-    }
-
-
-    /** The error of a mapped batch whose file was cut shorter than the batch while being copied. */
-    private CliException cutShort(long offset, Throwable e) {
-        String size;
-        try {
-            size = String.valueOf(map.fileSize());
-        } catch (IOException | RuntimeException x) {
-            size = "unknown";
-        }
-        return new CliException("error while reading at byte " + offset + ": the source file was cut short while"
-                + " being read (now " + size + " bytes)", 1, e)
-                .withQemuWords("error while reading at byte " + offset + ": " + QEMU_READ_ERROR);
-    }
-
     private void readBatch(ByteBuffer buf, long offset, int length) {
         buf.clear().limit(length);
         try {
@@ -396,7 +325,9 @@ final class ConvertCopy {
             try {
                 ByteBuffer b = free.poll(50, TimeUnit.MILLISECONDS);
                 if (b != null) {
-                    unmapWritten();
+                    if (mapped != null) {
+                        mapped.unmapWritten();
+                    }
                     return b;
                 }
             } catch (InterruptedException e) {
@@ -433,8 +364,8 @@ final class ConvertCopy {
                 }
                 if (!reader.isAlive() && steps.isEmpty()) {
                     Throwable e = readerDied;
-                    if (map != null) {
-                        throw cutShort(readingAt, e);
+                    if (mapped != null) {
+                        throw MappedBatches.cutShort(mapped, readingAt, e);
                     }
                     throw new CliException("error while reading at byte " + readingAt + ": "
                             + (e == null ? "the reader ended" : String.valueOf(e.getMessage())), 1, e);
@@ -477,34 +408,19 @@ final class ConvertCopy {
         try {
             copyBatch(s);
         } catch (CliException | InternalError e) {
-            if (!shorterThan(s.mapEnd())) {
+            if (!mapped.shorterThan(s.mapEnd())) {
                 throw e;
             }
-            throw cutShort(s.offset(), e);
+            throw MappedBatches.cutShort(mapped, s.offset(), e);
         } finally {
             writes.dropData();
-            written.add(s.buf()); // unmapped by the reader: munmap's page-table walk and TLB flush off this thread
+            mapped.written(s.buf());
             free.add(s.home());
         }
     }
 
     private void copyBatch(Step s) {
         writes.copyBatch(s.buf(), s.chunks(), s.offset(), s.length(), s.runEnd());
-    }
-
-    /** Unmaps the mapped batches already written. */
-    private void unmapWritten() {
-        for (ByteBuffer m; (m = written.poll()) != null; ) {
-            MappedWindow.release(m);
-        }
-    }
-
-    private boolean shorterThan(long end) {
-        try {
-            return map.fileSize() < end;
-        } catch (IOException | RuntimeException e) {
-            return true;
-        }
     }
 
     private static long alignUp(long v, long a) {

@@ -3,7 +3,6 @@ package io.qcow4j.core.alloc;
 import java.io.IOException;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.function.LongFunction;
 import java.util.function.LongPredicate;
 
 /**
@@ -20,7 +19,7 @@ final class FreeClusterSearch {
     private LongPredicate excluded = c -> false;
     private boolean exclusionActive;
     /** Names the metadata the engine knows at a host cluster, or null; see {@link #setGuard}. */
-    private LongFunction<String> guard = c -> null;
+    private RefcountManager.MetadataMap guard = offset -> null;
     /** No free cluster below this one (a hint: the search starts here). */
     private long hint = 1;
     private long firstFreeSeen;
@@ -35,9 +34,9 @@ final class FreeClusterSearch {
         this.exclusionActive = inUse != null;
     }
 
-    /** See {@link RefcountManager#setAllocationGuard}. */
-    void setGuard(LongFunction<String> metadataAt) {
-        this.guard = metadataAt;
+    /** See {@link RefcountManager#guardAllocations}. */
+    void setGuard(RefcountManager.MetadataMap metadata) {
+        this.guard = metadata;
     }
 
     /** Starts the next search from the beginning (the table was replaced). */
@@ -84,7 +83,7 @@ final class FreeClusterSearch {
      */
     boolean isFree(long cluster) throws IOException {
         return table.stored(cluster) == 0 && !isPending(cluster) && !excluded.test(cluster)
-                && guard.apply(cluster) == null;
+                && guard.at(cluster << table.clusterBits()) == null;
     }
 
     /** The first free cluster the last {@link #find} saw (at most the run it returned). */
@@ -108,7 +107,7 @@ final class FreeClusterSearch {
      */
     void checkUnused(long start, long n) throws IOException {
         for (long c = start; c < start + n; c++) {
-            String what = guard.apply(c);
+            String what = guard.at(c << table.clusterBits());
             if (what != null) {
                 throw table.corrupt(c, "cluster 0x" + Long.toHexString(c << table.clusterBits())
                         + " has refcount 0 but holds " + what);

@@ -33,6 +33,12 @@ public final class RefcountManager {
         void refcountTableMoved(long offset, int clusters) throws IOException;
     }
 
+    /** What the engine keeps at a host cluster, for the allocator's guard ({@link #guardAllocations}). */
+    public interface MetadataMap {
+        /** The engine's words for the metadata the cluster at {@code offset} holds, or null. */
+        String at(long offset);
+    }
+
     private final Storage storage;
     private final int clusterBits;
     private final int clusterSize;
@@ -197,15 +203,19 @@ public final class RefcountManager {
     /**
      * Clusters whose refcount says free but that hold live metadata (a corrupt refcount) are
      * never handed out: the allocation fails before anything is written, like QEMU's overlap
-     * check. The guard names that metadata for a cluster index, or returns null.
+     * check. {@code metadata} is the engine's one map of its metadata, asked for every
+     * cluster this allocator would hand out.
      */
-    public void setAllocationGuard(java.util.function.LongFunction<String> metadataAt) {
-        search.setGuard(metadataAt);
+    public void guardAllocations(MetadataMap metadata) {
+        search.setGuard(metadata);
     }
 
-    /** "the refcount table" or "a refcount block" when the cluster at {@code offset} is one, else null. */
-    public String metadataAt(long offset) {
-        return table.metadataAt(offset);
+    /**
+     * Changes whenever the refcount table's entries or its place change, so that a copy made
+     * of them (the engine's sorted index of the refcount blocks) knows it is stale.
+     */
+    public int tableVersion() {
+        return table.version();
     }
 
     /** Sets the refcount of {@code cluster} to {@code value} (repair), at once. */

@@ -27,8 +27,8 @@ final class RefcountTable {
     private long tableOffset;
     private int tableClusters;
     private long[] table;
-    /** Sorted refcount block offsets for {@link #metadataAt}; null when the table changed since. */
-    private long[] blockOffsets;
+    /** Bumped by every change of the entries or of the table's place (see {@link RefcountManager#tableVersion}). */
+    private int version;
 
     RefcountTable(Storage storage, int clusterBits, int refcountOrder, boolean untrusted) {
         this.storage = storage;
@@ -67,7 +67,7 @@ final class RefcountTable {
             b.flip().asLongBuffer().get(t);
         }
         this.table = t;
-        this.blockOffsets = null;
+        this.version++;
         this.tableOffset = offset;
         this.tableClusters = clusters;
     }
@@ -165,22 +165,13 @@ final class RefcountTable {
         return count;
     }
 
-    /** "the refcount table" or "a refcount block" when the cluster at {@code offset} is one, else null. */
-    String metadataAt(long offset) {
-        long start = offset & -(long) clusterSize;
-        if (start >= tableOffset && start - tableOffset < ((long) tableClusters << clusterBits)) {
-            return "the refcount table";
-        }
-        if (blockOffsets == null) {
-            blockOffsets = java.util.Arrays.stream(table).map(e -> e & RefcountBlock.TABLE_OFFSET_MASK)
-                    .filter(b -> b != 0).sorted().toArray();
-        }
-        return java.util.Arrays.binarySearch(blockOffsets, start) >= 0 ? "a refcount block" : null;
+    int version() {
+        return version;
     }
 
     void setEntry(long rt, long blockOffset) throws IOException {
         table[(int) rt] = blockOffset;
-        blockOffsets = null;
+        version++;
         storage.writeLong(tableOffset + rt * 8, blockOffset);
     }
 
@@ -246,7 +237,7 @@ final class RefcountTable {
         storage.flush();
         listener.refcountTableMoved(newTableOff, (int) tableClustersNew);
         table = newTable;
-        blockOffsets = null;
+        version++;
         tableOffset = newTableOff;
         tableClusters = (int) tableClustersNew;
     }

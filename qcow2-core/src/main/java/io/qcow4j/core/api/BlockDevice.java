@@ -56,8 +56,9 @@ public interface BlockDevice extends Closeable {
 
     /**
      * Writes whole clusters compressed (qcow2; {@code offset} cluster-aligned, {@code src}
-     * whole clusters or ending at the disk's end). The default refuses, as qemu-img does for
-     * a format without compression.
+     * whole clusters or ending at the disk's end; the clusters are compressed on every core,
+     * one that does not shrink is written plain, as QEMU writes it). The default refuses, as
+     * qemu-img does for a format without compression.
      */
     default void writeCompressed(long offset, ByteBuffer src) throws IOException {
         throw new IOException("Compression not supported for this file format");

@@ -24,8 +24,8 @@ public interface WriteTracking {
         /** The header as it stands. */
         Header header();
 
-        /** Replaces the in-memory header by {@code change} of it; nothing is written. */
-        void updateHeader(UnaryOperator<Header> change);
+        /** Replaces the in-memory header by {@code change} of it; nothing is written. Returns the new header. */
+        Header updateHeader(UnaryOperator<Header> change);
 
         /** Rewrites cluster 0 from the in-memory header (the directory switch is one header write). */
         void writeHeader() throws IOException;

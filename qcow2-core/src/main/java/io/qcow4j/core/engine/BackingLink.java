@@ -30,7 +30,7 @@ public final class BackingLink {
 
     /** The device reads fall through to, or null. */
     public BlockDevice device() {
-        return img.backing;
+        return img.io.backing();
     }
 
     /**
@@ -39,7 +39,7 @@ public final class BackingLink {
      */
     public void set(String name, String format, BlockDevice device) throws IOException {
         img.ensureWritable();
-        if (name != null && img.dataFileRaw()) {
+        if (name != null && img.header().dataFileRaw()) {
             throw new IllegalArgumentException("Backing file and data-file-raw cannot be used at the same time");
         }
         // what the top now holds itself (stream, rebase) is durable before the header relies on it
@@ -53,13 +53,12 @@ public final class BackingLink {
 
     /** Reads through {@code device} (no header change). */
     public void attach(BlockDevice device) {
-        img.backing = device;
         img.io.setBacking(device);
     }
 
     /** Stops reading through the backing device, without closing it, and returns it. */
     public BlockDevice detach() {
-        BlockDevice b = img.backing;
+        BlockDevice b = img.io.backing();
         attach(null);
         return b;
     }

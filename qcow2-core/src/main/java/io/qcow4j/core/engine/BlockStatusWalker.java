@@ -5,9 +5,6 @@ import java.io.IOException;
 import io.qcow4j.core.api.BlockDevice;
 import io.qcow4j.core.api.BlockStatus;
 import io.qcow4j.core.format.L2Entry;
-import io.qcow4j.core.storage.FileStorage;
-import io.qcow4j.core.storage.HostFile;
-import io.qcow4j.core.storage.Storage;
 
 /** Block status of a run: per cluster (or subcluster run), merged while nothing changes. */
 final class BlockStatusWalker {
@@ -190,7 +187,7 @@ final class BlockStatusWalker {
      * zero and data both, as QEMU reports it.
      */
     private static BlockStatus holes(Qcow2Engine img, BlockStatus s) throws IOException {
-        if (!metadataPreallocated(img)) {
+        if (!img.holes.metadataPreallocated()) {
             return s;
         }
         long run = img.holes.run(s.hostOffset(), s.length());
@@ -206,39 +203,11 @@ final class BlockStatusWalker {
      * host offset of an allocated cluster whose subclusters are unallocated.
      */
     private static BlockStatus below(Qcow2Engine img, long offset, long n, long host) throws IOException {
-        BlockDevice backing = img.backing;
+        BlockDevice backing = img.io.backing();
         if (backing != null && offset < backing.size()) {
             long len = Math.min(n, backing.size() - offset);
             return backing.blockStatus(offset, len).deeper();
         }
         return new BlockStatus(offset, n, false, true, false, 0, host, false);
-    }
-
-    /**
-     * As QEMU decides whether an image is metadata-preallocated: more clusters with a
-     * refcount than the file occupies on disk (by a ninth, and at least two). Only then
-     * does block status ask the file system about holes under data clusters.
-     */
-    static boolean metadataPreallocated(Qcow2Engine img) throws IOException {
-        if (img.metadataPreallocated == null) {
-            img.metadataPreallocated = false;
-            if (img.encryption != null) {
-                // a hole under an encrypted cluster is not zeros once decrypted: never report it as zero
-                return false;
-            }
-            long blocks = img.storage instanceof FileStorage f ? HostFile.blocks(f.path()) : -1;
-            if (blocks >= 0) {
-                long realClusters = blocks * 512 / img.geo.clusterSize();
-                long threshold = Math.max(realClusters * 10 / 9, realClusters + 2);
-                long end = (img.storage.length() + img.geo.clusterSize() - 1) / img.geo.clusterSize();
-                long count = img.refcounts.countInUse(end, threshold);
-                Storage data = img.dataFile != null ? img.dataFile : img.storage;
-                if (count > threshold && data instanceof FileStorage f) {
-                    img.holes = HostFile.open(f.path());
-                    img.metadataPreallocated = img.holes != null;
-                }
-            }
-        }
-        return img.metadataPreallocated;
     }
 }

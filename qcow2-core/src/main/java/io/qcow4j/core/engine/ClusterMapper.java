@@ -47,8 +47,7 @@ public final class ClusterMapper {
         this.l1Offset = l1Offset;
         this.l1 = l1;
         this.validateData = !hasDataFile;
-        this.ranges = new MetadataRanges(geo, this, refcounts);
-        refcounts.setAllocationGuard(c -> inUse(c << geo.clusterBits()));
+        this.ranges = new MetadataRanges(geo, this, refcounts, cache);
     }
 
     /** Which host ranges hold metadata (the active L1 table's among them). */
@@ -191,19 +190,13 @@ public final class ClusterMapper {
     public long checkedHostForWrite(long entry, long l2, int index) throws IOException {
         long host = checkedHostInFile(entry, l2, index);
         if (validateData && host != 0) {
-            String what = host == l2 ? "its own L2 table" : inUse(host);
+            String what = host == l2 ? "its own L2 table" : ranges.at(host);
             if (what != null) {
                 throw new CorruptImageException("L2 table", l2 + 8L * index * geo.l2EntryWords(),
                         "cluster offset 0x" + Long.toHexString(host) + " overlaps " + what);
             }
         }
         return host;
-    }
-
-    /** {@link MetadataRanges#at}, or an L2 table in the cache (QEMU checks the cached ones too). */
-    private String inUse(long offset) {
-        String what = ranges.at(offset);
-        return what != null || !cache.contains(offset) ? what : "an active L2 table";
     }
 
     /**
@@ -223,7 +216,7 @@ public final class ClusterMapper {
 
     private long checkedL2ForWrite(int i) throws IOException {
         long l2 = l2TableOf(l1, l1Offset, i, storage, geo);
-        String aliased = l2 == 0 ? null : ranges.at(l2);
+        String aliased = l2 == 0 ? null : ranges.nonL2At(l2);
         if (aliased != null) {
             throw new CorruptImageException("L1 table", l1Offset + 8L * i,
                     "L2 table offset 0x" + Long.toHexString(l2) + " overlaps " + aliased);

@@ -88,7 +88,7 @@ public final class ImageAmender {
         if (o.dataFile() != null && img.dataFile == null) {
             throw new AmendException("data-file can only be set for images that use an external data file");
         }
-        if (Boolean.TRUE.equals(o.dataFileRaw()) && !img.dataFileRaw()) {
+        if (Boolean.TRUE.equals(o.dataFileRaw()) && !img.header().dataFileRaw()) {
             throw new AmendException("data-file-raw cannot be set on existing images");
         }
         int newBits = o.refcountBits() != null ? o.refcountBits() : h.refcountBits();
@@ -122,7 +122,7 @@ public final class ImageAmender {
                 && (!Objects.equals(o.backingFile(), h.backingFile()) || !Objects.equals(o.backingFormat(), img.backingLink().format()))) {
             throw new AmendException("Cannot amend the backing file\nYou can use 'qemu-img rebase' instead.");
         }
-        if (Boolean.TRUE.equals(o.lazyRefcounts()) && !img.lazyRefcounts() && newVersion < 3) {
+        if (Boolean.TRUE.equals(o.lazyRefcounts()) && !img.header().lazyRefcounts() && newVersion < 3) {
             throw new AmendException("Lazy refcounts only supported with compatibility level 1.1 and above"
                     + " (use compat=1.1 or greater)");
         }
@@ -374,7 +374,7 @@ public final class ImageAmender {
         if (Boolean.FALSE.equals(o.dataFileRaw())) {
             autoclear &= ~Header.AUTOCLEAR_DATA_FILE_RAW;
         }
-        boolean renamed = o.dataFile() != null && !o.dataFile().equals(img.dataFile());
+        boolean renamed = o.dataFile() != null && !o.dataFile().equals(img.header().dataFile());
         if (autoclear == h.autoclearFeatures() && !renamed) {
             return;
         }
@@ -391,7 +391,7 @@ public final class ImageAmender {
     }
 
     private static void lazyRefcounts(Qcow2Engine img, AmendOptions o) throws IOException {
-        if (o.lazyRefcounts() == null || o.lazyRefcounts() == img.lazyRefcounts()) {
+        if (o.lazyRefcounts() == null || o.lazyRefcounts() == img.header().lazyRefcounts()) {
             return;
         }
         boolean lazy = o.lazyRefcounts();
@@ -430,10 +430,9 @@ public final class ImageAmender {
      */
     private static Qcow2Engine reopen(Qcow2Engine img) throws IOException {
         List<ImageLock> held;
-        OpenOptions options = OpenOptions.readWrite().openBacking(img.backing != null).warnings(img.warnings);
+        OpenOptions options = OpenOptions.readWrite().openBacking(img.io.backing() != null).warnings(img.warnings);
         synchronized (img.lock()) {
-            held = new ArrayList<>(img.locks);
-            img.locks.clear();
+            held = img.handOverLocks();
         }
         try {
             img.close();

@@ -39,13 +39,11 @@ final class ImageCloser {
         } catch (IOException e) {
             failure = e;
         }
-        if (img.holes != null) {
-            img.holes.close();
-        }
+        img.holes.close();
         for (CloseStep c : new CloseStep[] {img.storage::close,
                 () -> { if (img.dataFile != null) { img.dataFile.close(); } },
-                () -> { if (img.backing != null) { img.backing.close(); } },
-                () -> { for (ImageLock l : img.locks) { l.close(); } }}) {
+                () -> { if (img.io.backing() != null) { img.io.backing().close(); } },
+                () -> { for (ImageLock l : img.locks()) { l.close(); } }}) {
             try {
                 c.close();
             } catch (IOException e) {

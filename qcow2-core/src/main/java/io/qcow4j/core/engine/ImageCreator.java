@@ -113,7 +113,7 @@ final class ImageCreator {
                 Encryption.init(img, io.qcow4j.core.crypto.Luks.create(o.luksSecret(), slotIterations,
                         Math.max(1000, slotIterations / 4)));
             }
-            if (o.preallocation() != CreateOptions.Preallocation.OFF && !img.dataFileRaw()) {
+            if (o.preallocation() != CreateOptions.Preallocation.OFF && !img.header().dataFileRaw()) {
                 // every L2 table and data cluster allocated: holes (metadata) or zero bytes
                 ImageResizer.preallocate(img, 0, img.size(), o.preallocation());
             } else if (o.preallocation() != CreateOptions.Preallocation.OFF && o.preallocation()

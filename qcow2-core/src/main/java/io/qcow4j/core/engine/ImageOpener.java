@@ -17,7 +17,6 @@ import io.qcow4j.core.api.CompressionType;
 import io.qcow4j.core.api.CorruptImageException;
 import io.qcow4j.core.api.OpenOptions;
 import io.qcow4j.core.api.UnsupportedImageException;
-import io.qcow4j.core.bitmap.WriteTracking;
 import io.qcow4j.core.cache.L2Cache;
 import io.qcow4j.core.compress.ClusterCodec;
 import io.qcow4j.core.format.FeatureNameTable;
@@ -109,6 +108,8 @@ public final class ImageOpener {
             long[] l1 = ClusterMapper.readL1(storage, geo, header.l1TableOffset(), header.l1Size(), "L1 table");
             L2Cache cache = new L2Cache(storage, geo.clusterSize() / 8, L2_CACHE_BYTES);
             ClusterMapper mapper = new ClusterMapper(storage, refcounts, cache, geo, header.l1TableOffset(), l1, dataFile != null);
+            // no cluster holding metadata is handed out, whatever its refcount says
+            refcounts.guardAllocations(mapper.ranges());
             List<SnapshotEntry> snapshots = SnapshotTable.read(storage, geo.clusterSize(), header.snapshotsOffset(), header.nbSnapshots(),
                     options.checkMode());
             if (options.openBacking() && header.backingFile() != null) {
@@ -120,16 +121,9 @@ public final class ImageOpener {
             if (encryption != null) {
                 io.useDataView(encryption.dataStorage(dataFile != null ? dataFile : storage));
             }
-            Qcow2Engine image = new Qcow2Engine(path, storage, dataFile, headerCluster, geo, refcounts, mapper, io, readOnly,
-                    new ArrayList<>(snapshots), backing);
-            image.faces = faces;
-            image.locks.addAll(locks);
-            image.encryption = encryption;
-            image.warnings = options.warnings();
-            // check mode: the checker judges the bitmap directory itself, as qemu-img check does
-            image.bitmaps = WriteTracking.open(storage, refcounts, new BitmapHeader(image), readOnly, options.warnings(),
-                    options.sizeMismatchBitmapsInconsistent(), options.checkMode());
-            image.checkMode = options.checkMode();
+            Qcow2Engine image = new Qcow2Engine(path, storage, dataFile, headerCluster, geo, refcounts, mapper, io,
+                    new ArrayList<>(snapshots), encryption, locks, options, faces);
+            image.openBitmaps(options);
             if (!readOnly && !options.checkMode()) {
                 // references reach the disk only after what they need (see Qcow2Engine.syncMetadata)
                 cache.setWriteBack(true);
@@ -161,7 +155,7 @@ public final class ImageOpener {
         }
     }
 
-    static Header readHeader(Storage storage) throws IOException {
+    private static Header readHeader(Storage storage) throws IOException {
         // only cluster 0 holds the header area: read just that (not 2 MiB of a small-cluster
         // image; fresh memory costs start-up time), when the header's cluster_bits is sane
         int limit = 1 << Header.MAX_CLUSTER_BITS;

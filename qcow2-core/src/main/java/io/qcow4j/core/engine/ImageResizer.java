@@ -3,6 +3,7 @@ package io.qcow4j.core.engine;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 
+import io.qcow4j.core.api.BlockDevice;
 import io.qcow4j.core.api.CreateOptions;
 import io.qcow4j.core.format.L2Entry;
 
@@ -152,11 +153,11 @@ final class ImageResizer {
         }
         if (img.dataFile != null && img.dataFile.length() < newSize) {
             img.dataFile.extend(newSize);
-        } else if (img.dataFile != null && !img.dataFileRaw() && !fresh) {
+        } else if (img.dataFile != null && !img.header().dataFileRaw() && !fresh) {
             // qemu-img cuts a data file to the exact size; a raw one keeps its bytes (they are the disk)
             img.dataFile.truncate(newSize);
         }
-        if (img.dataFileRaw()) {
+        if (img.header().dataFileRaw()) {
             // the raw file is the disk: its bytes past the old end are the new range's data
             preallocate(img, img.geo.clusterStart(old), newSize, CreateOptions.Preallocation.METADATA);
         } else if (!fresh && backingShowsThrough(img, old)) {
@@ -326,10 +327,11 @@ final class ImageResizer {
         if (img.header().backingFile() == null) {
             return false;
         }
-        if (img.backing == null) {
+        BlockDevice backing = img.io.backing();
+        if (backing == null) {
             return true; // not opened: its size is unknown, so hide it
         }
-        return alignUp(img.backing.size(), 512) > offset;
+        return alignUp(backing.size(), 512) > offset;
     }
 
     /**

@@ -17,13 +17,24 @@ import io.qcow4j.core.storage.Storage;
  * LUKS keyslot changes as qemu-img amend makes them (encrypt.state, keyslot, new-secret,
  * old-secret), with its refusals in its words. A new slot's material is written and
  * flushed before its header record turns it active; an erased slot's record turns
- * inactive before its material is overwritten with random bytes.
+ * inactive before its material is overwritten with random bytes. An engine part: the caller
+ * holds the image's lock.
  */
-final class Keyslots {
-    private Keyslots() {
+public final class Keyslots {
+    private final Qcow2Engine img;
+
+    Keyslots(Qcow2Engine img) {
+        this.img = img;
     }
 
-    static void add(Qcow2Engine img, byte[] passphrase, int slot, int iterTimeMillis) throws IOException {
+    /** The LUKS header (as read at open), or null for an image that is not encrypted. */
+    public LuksHeader header() {
+        return img.encryption == null ? null : img.encryption.luks;
+    }
+
+    /** Puts the master key in slot {@code slot} (-1: the first free one) under {@code passphrase}. */
+    public void add(byte[] passphrase, int slot, int iterTimeMillis) throws IOException {
+        img.ensureOpen();
         Encryption e = requireUnlocked(img);
         LuksHeader h = e.luks;
         if (slot < 0) {
@@ -49,7 +60,8 @@ final class Keyslots {
     }
 
     /** Erases slot {@code slot}, or (slot -1) every active slot {@code oldPassphrase} opens. */
-    static void erase(Qcow2Engine img, int slot, byte[] oldPassphrase, boolean force) throws IOException {
+    public void erase(int slot, byte[] oldPassphrase, boolean force) throws IOException {
+        img.ensureOpen();
         Encryption e = requireUnlocked(img);
         LuksHeader h = e.luks;
         int active = 0;

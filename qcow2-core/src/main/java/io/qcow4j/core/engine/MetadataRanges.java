@@ -1,9 +1,11 @@
 package io.qcow4j.core.engine;
 
 import java.nio.charset.StandardCharsets;
+import java.util.Arrays;
 import java.util.List;
 
 import io.qcow4j.core.alloc.RefcountManager;
+import io.qcow4j.core.cache.L2Cache;
 import io.qcow4j.core.format.BitmapsExtension;
 import io.qcow4j.core.format.L1Entry;
 import io.qcow4j.core.format.RefcountBlock;
@@ -11,11 +13,12 @@ import io.qcow4j.core.format.SnapshotEntry;
 
 /**
  * Which host ranges of the image file hold metadata: the one map behind the engine's
- * refusal to write guest data or hand out a cluster over metadata ({@link #at}), and
+ * refusal to write guest data, point an L2 table or hand out a cluster over metadata
+ * ({@link #at}; the allocator asks it through {@link RefcountManager#guardAllocations}), and
  * check's copy of qemu's overlap check before a repair writes ({@link #overlap}). The
  * structures carry qemu's QCOW2_OL_* bits and names, and are looked at in qemu's order.
  */
-public final class MetadataRanges {
+public final class MetadataRanges implements RefcountManager.MetadataMap {
     public static final int MAIN_HEADER = 1;
     public static final int ACTIVE_L1 = 1 << 1;
     public static final int ACTIVE_L2 = 1 << 2;
@@ -40,12 +43,17 @@ public final class MetadataRanges {
     private final int cs;
     private final ClusterMapper mapper;
     private final RefcountManager refcounts;
+    private final L2Cache cache;
+    /** The refcount blocks' offsets, sorted, as of refcount table version {@link #blocksVersion}; null before the first use. */
+    private long[] blocks;
+    private int blocksVersion;
 
-    MetadataRanges(Geometry geo, ClusterMapper mapper, RefcountManager refcounts) {
+    MetadataRanges(Geometry geo, ClusterMapper mapper, RefcountManager refcounts, L2Cache cache) {
         this.bits = geo.clusterBits();
         this.cs = geo.clusterSize();
         this.mapper = mapper;
         this.refcounts = refcounts;
+        this.cache = cache;
     }
 
     /** qemu's name of the structure bit {@code ol} ("active L1 table"). */
@@ -54,19 +62,50 @@ public final class MetadataRanges {
     }
 
     /**
-     * The engine's words for the metadata (other than L2 tables) the cluster at
-     * {@code offset} holds: the header, the active L1 table, the refcount table or a block;
-     * null when none. Refcount blocks are looked up in the refcount manager's sorted index
-     * (this runs for every cluster handed out).
+     * The engine's words for the metadata the cluster at {@code offset} holds: the header,
+     * the active L1 table, the refcount table or a block, or an L2 table in the L2 cache (as
+     * QEMU, which checks the cached ones too); null when none. This runs for every cluster
+     * the allocator hands out.
      */
+    @Override
     public String at(long offset) {
+        String what = nonL2At(offset);
+        return what != null || !cache.contains(offset) ? what : "an active L2 table";
+    }
+
+    /** {@link #at} without the L2 tables: what an active L2 table itself must not overlap. */
+    public String nonL2At(long offset) {
         if (offset < cs) {
             return "the header";
         }
-        if (overlap(ACTIVE_L1, offset & -(long) cs, cs, null) != 0) {
+        long start = offset & -(long) cs;
+        if (overlap(ACTIVE_L1, start, cs, null) != 0) {
             return "the active L1 table";
         }
-        return refcounts.metadataAt(offset);
+        long table = refcounts.tableOffset();
+        if (start >= table && start - table < ((long) refcounts.tableClusters() << bits)) {
+            return "the refcount table";
+        }
+        return Arrays.binarySearch(refcountBlocks(), start) >= 0 ? "a refcount block" : null;
+    }
+
+    /** The refcount blocks' offsets, sorted (looked up for every cluster handed out); rebuilt after the table changed. */
+    private long[] refcountBlocks() {
+        int version = refcounts.tableVersion();
+        if (blocks == null || blocksVersion != version) {
+            long[] b = new long[refcounts.tableEntries()];
+            int n = 0;
+            for (int i = 0; i < b.length; i++) {
+                long block = refcounts.tableEntry(i) & RefcountBlock.TABLE_OFFSET_MASK;
+                if (block != 0) {
+                    b[n++] = block;
+                }
+            }
+            blocks = Arrays.copyOf(b, n);
+            Arrays.sort(blocks);
+            blocksVersion = version;
+        }
+        return blocks;
     }
 
     /**

@@ -13,17 +13,13 @@ import java.util.function.UnaryOperator;
 import io.qcow4j.core.alloc.RefcountManager;
 import io.qcow4j.core.api.BlockDevice;
 import io.qcow4j.core.api.BlockStatus;
-import io.qcow4j.core.api.CompressionType;
 import io.qcow4j.core.api.CreateOptions;
 import io.qcow4j.core.api.OpenOptions;
 import io.qcow4j.core.bitmap.ImageBitmaps;
 import io.qcow4j.core.bitmap.WriteTracking;
 import io.qcow4j.core.cache.L2Cache;
-import io.qcow4j.core.crypto.LuksHeader;
 import io.qcow4j.core.format.Header;
-import io.qcow4j.core.format.HeaderExtension;
 import io.qcow4j.core.format.SnapshotEntry;
-import io.qcow4j.core.storage.HostFile;
 import io.qcow4j.core.storage.ImageLock;
 import io.qcow4j.core.storage.Storage;
 
@@ -49,33 +45,35 @@ public final class Qcow2Engine implements Closeable {
     final ImageIo io;
     final boolean readOnly;
     final List<SnapshotEntry> snapshotEntries;
-    BlockDevice backing;
-    /** The bitmaps' hook on guest writes and the lifecycle; the bitmap format stays behind it. */
+    /** The bitmaps' hook on guest writes and the lifecycle; the bitmap format stays behind it ({@link #openBitmaps}). */
     WriteTracking bitmaps;
     /** Where warnings go ({@link OpenOptions#warnings}): bitmaps lost at close, an extension ignored. */
-    Consumer<String> warnings = w -> { };
+    final Consumer<String> warnings;
     /** QEMU's image locks on the image and its data file (none with force-share); released last on close. */
-    final List<ImageLock> locks = new ArrayList<>(2);
-    boolean checkMode;
+    private final List<ImageLock> locks;
+    /** Opened for qemu-img check: the checker judges what the engine would refuse or repair. */
+    final boolean checkMode;
     /** Guest requests cut into per-cluster steps. */
     private final GuestRanges ranges;
     private final BackingLink backingLink = new BackingLink(this);
     private final FirstWrite firstWrite = new FirstWrite();
     private boolean closed;
-    /** QEMU's guess, made once at the first block status: clusters allocated but mostly holes in the file. */
-    Boolean metadataPreallocated;
-    /** The data's host file for hole queries (metadata preallocation only), or null. */
-    HostFile holes;
+    /** Holes under data clusters, asked only of a metadata-preallocated image (block status). */
+    final HoleQueries holes;
     /** LUKS encryption (crypt_method 2), null for a plain image. */
-    Encryption encryption;
+    final Encryption encryption;
     /** The monitor every call holds: the public face's, once one wraps this engine. */
     private Object lock = this;
     /** How the layers this engine opens (backing files, a reopen) are wrapped for callers. */
-    Faces faces;
+    final Faces faces;
 
+    /**
+     * The engine of an image {@link ImageOpener} has read and checked, with its parts, and its
+     * {@code locks} held; the backing device is {@code io}'s.
+     */
     Qcow2Engine(Path path, Storage storage, Storage dataFile, HeaderCluster headerCluster, Geometry geo,
-               RefcountManager refcounts, ClusterMapper mapper, ImageIo io, boolean readOnly,
-               List<SnapshotEntry> snapshots, BlockDevice backing) {
+               RefcountManager refcounts, ClusterMapper mapper, ImageIo io, List<SnapshotEntry> snapshots,
+               Encryption encryption, List<ImageLock> locks, OpenOptions options, Faces faces) {
         this.path = path;
         this.storage = storage;
         this.dataFile = dataFile;
@@ -85,9 +83,14 @@ public final class Qcow2Engine implements Closeable {
         this.refcounts = refcounts;
         this.mapper = mapper;
         this.io = io;
-        this.readOnly = readOnly;
+        this.readOnly = options.isReadOnly();
         this.snapshotEntries = snapshots;
-        this.backing = backing;
+        this.encryption = encryption;
+        this.locks = new ArrayList<>(locks);
+        this.warnings = options.warnings();
+        this.checkMode = options.checkMode();
+        this.faces = faces;
+        this.holes = new HoleQueries(storage, dataFile, geo, refcounts, encryption != null);
         this.ranges = new GuestRanges(io, mapper, geo, refcounts);
     }
 
@@ -119,32 +122,8 @@ public final class Qcow2Engine implements Closeable {
         return readOnly;
     }
 
-    public int version() {
-        return header().version();
-    }
-
     public int clusterSize() {
         return geo.clusterSize();
-    }
-
-    public int refcountBits() {
-        return header().refcountBits();
-    }
-
-    public CompressionType compressionType() {
-        return CompressionType.fromCode(header().compressionType());
-    }
-
-    public boolean lazyRefcounts() {
-        return (header().compatibleFeatures() & Header.COMPAT_LAZY_REFCOUNTS) != 0;
-    }
-
-    public boolean isCorrupt() {
-        return header().hasIncompatible(Header.INCOMPAT_CORRUPT);
-    }
-
-    public boolean isDirty() {
-        return header().hasIncompatible(Header.INCOMPAT_DIRTY);
     }
 
     public boolean extendedL2() {
@@ -155,36 +134,14 @@ public final class Qcow2Engine implements Closeable {
         return encryption != null;
     }
 
-    public void addLuksKeyslot(byte[] passphrase, int slot, int iterTimeMillis) throws IOException {
-        ensureOpen();
-        Keyslots.add(this, passphrase, slot, iterTimeMillis);
-    }
-
-    public void eraseLuksKeyslots(int slot, byte[] oldPassphrase, boolean force) throws IOException {
-        ensureOpen();
-        Keyslots.erase(this, slot, oldPassphrase, force);
-    }
-
-    public LuksHeader luksHeader() {
-        return encryption == null ? null : encryption.luks;
-    }
-
-    public String dataFile() {
-        return header().stringExtension(HeaderExtension.EXTERNAL_DATA_FILE);
-    }
-
-    public boolean dataFileRaw() {
-        return (header().autoclearFeatures() & Header.AUTOCLEAR_DATA_FILE_RAW) != 0;
+    /** The LUKS header and keyslots of an encrypted image (see {@link Keyslots}). */
+    public Keyslots keyslots() {
+        return new Keyslots(this);
     }
 
     /** The backing file this image names and reads through (see {@link BackingLink}). */
     public BackingLink backingLink() {
         return backingLink;
-    }
-
-    /** A copy of the parsed header, for inspection. */
-    public Header headerCopy() throws IOException {
-        return ImageOpener.readHeader(storage);
     }
 
     /** The internal snapshots: list, view, create, apply, delete (see {@link InternalSnapshots}). */
@@ -293,7 +250,7 @@ public final class Qcow2Engine implements Closeable {
 
     /** Whole clusters can read as zeros without data: zero flags (v3), or unmapped on a v2 image without a backing file (as QEMU). */
     private boolean zeroesWithoutData() {
-        return version() >= 3 || header().backingFile() == null;
+        return header().version() >= 3 || header().backingFile() == null;
     }
 
     public void discard(long offset, long length) throws IOException {
@@ -399,8 +356,28 @@ public final class Qcow2Engine implements Closeable {
         bitmaps.store();
     }
 
-    public Consumer<String> warnings() {
-        return warnings;
+    /**
+     * Opens the bitmaps' hook on this image's bitmap directory (the opener, once, before any
+     * write; in check mode the checker judges the directory itself, as qemu-img check does).
+     */
+    void openBitmaps(OpenOptions options) throws IOException {
+        bitmaps = WriteTracking.open(storage, refcounts, headerCluster, readOnly, options.warnings(),
+                options.sizeMismatchBitmapsInconsistent(), options.checkMode());
+    }
+
+    /** QEMU's image locks, in the order taken. */
+    List<ImageLock> locks() {
+        return List.copyOf(locks);
+    }
+
+    /**
+     * The locks, handed over to the engine an amend reopens in this one's place: this engine's
+     * close no longer releases them.
+     */
+    List<ImageLock> handOverLocks() {
+        List<ImageLock> held = new ArrayList<>(locks);
+        locks.clear();
+        return held;
     }
 
     /** Closes under the lock: an amend closes the engine it reopened, with no face call around it. */
@@ -425,13 +402,13 @@ public final class Qcow2Engine implements Closeable {
      * its write ordering allows. Returns the new header.
      */
     public Header updateHeader(UnaryOperator<Header> change) {
-        return headerCluster.update(change);
+        return headerCluster.updateHeader(change);
     }
 
     // ------------------------------------------------------------ internals
 
     void writeHeader() throws IOException {
-        headerCluster.write();
+        headerCluster.writeHeader();
     }
 
     /** The monitor every call must hold (the face's); see the class comment. */
@@ -451,10 +428,6 @@ public final class Qcow2Engine implements Closeable {
     /** The face wrapping this engine, as the layers above see it. */
     public BlockDevice face() {
         return lock instanceof BlockDevice d ? d : null;
-    }
-
-    boolean isClosed() {
-        return closed;
     }
 
     GuestRanges ranges() {
@@ -490,12 +463,6 @@ public final class Qcow2Engine implements Closeable {
         if (offset < 0 || length < 0 || offset > header().size() || length > header().size() - offset) {
             throw new IllegalArgumentException("Request out of range: offset " + offset + ", length " + length
                     + " (image size " + header().size() + ")");
-        }
-    }
-
-    static void zeroFill(ByteBuffer b) {
-        while (b.hasRemaining()) {
-            b.put((byte) 0);
         }
     }
 }

@@ -42,7 +42,7 @@ final class SnapshotView implements BlockDevice {
             int cs = image.geo.clusterSize();
             while (dst.hasRemaining()) {
                 if (offset >= size) {
-                    Qcow2Engine.zeroFill(dst);
+                    ImageIo.zeroFill(dst);
                     return;
                 }
                 int n = (int) Math.min(Math.min(dst.remaining(), cs - image.geo.offsetInCluster(offset)), size - offset);

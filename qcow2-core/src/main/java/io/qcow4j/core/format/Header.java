@@ -219,6 +219,21 @@ public final class Header {
         return (incompatibleFeatures & bit) != 0;
     }
 
+    /** The lazy refcounts compatible feature. */
+    public boolean lazyRefcounts() {
+        return (compatibleFeatures & COMPAT_LAZY_REFCOUNTS) != 0;
+    }
+
+    /** The external data file's name as the header extension records it, or null. */
+    public String dataFile() {
+        return stringExtension(HeaderExtension.EXTERNAL_DATA_FILE);
+    }
+
+    /** data_file_raw: the external data file is a valid raw image (guest offset = host offset). */
+    public boolean dataFileRaw() {
+        return (autoclearFeatures & AUTOCLEAR_DATA_FILE_RAW) != 0;
+    }
+
     public HeaderExtension extension(int type) {
         for (HeaderExtension e : extensions) {
             if (e.type() == type) {
