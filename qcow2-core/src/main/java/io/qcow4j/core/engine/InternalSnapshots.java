@@ -345,7 +345,7 @@ public final class InternalSnapshots {
 
     /** QEMU's limit: the table without the last entry's padding is at most 64 MiB. */
     private static long checkTableSize(List<SnapshotEntry> table) throws SnapshotException {
-        long bytes = tableBytes(table, true);
+        long bytes = tableBytes(table);
         if (bytes > SnapshotEntry.MAX_TABLE_BYTES) {
             throw new SnapshotException(SnapshotException.Reason.TOO_MANY, "The snapshot table would exceed 64 MiB");
         }
@@ -353,14 +353,14 @@ public final class InternalSnapshots {
     }
 
     /**
-     * Bytes of a table, each entry padded to 8 except the last (as QEMU allocates it).
-     * {@code toWrite}: as we write it (extra data at least 24 bytes); else as read from disk.
+     * Bytes of a table as we write it (extra data at least 24 bytes), each entry padded to 8
+     * except the last (as QEMU allocates it); as read from disk: {@link MetadataRanges#snapshotTableSize}.
      */
-    private static long tableBytes(List<SnapshotEntry> table, boolean toWrite) {
+    private static long tableBytes(List<SnapshotEntry> table) {
         long offset = 0;
         for (SnapshotEntry e : table) {
             offset = (offset + 7) & ~7L;
-            int extra = toWrite ? Math.max(e.extraData.length, EXTRA_DATA_SIZE) : e.extraData.length;
+            int extra = Math.max(e.extraData.length, EXTRA_DATA_SIZE);
             offset += SnapshotEntry.FIXED_SIZE + extra + e.id.getBytes(StandardCharsets.UTF_8).length
                     + e.name.getBytes(StandardCharsets.UTF_8).length;
         }
@@ -374,7 +374,7 @@ public final class InternalSnapshots {
     private void switchTable(List<SnapshotEntry> table) throws IOException {
         long oldOffset = img.header().snapshotsOffset();
         int oldCount = img.header().nbSnapshots();
-        long oldBytes = tableBytes(img.snapshotEntries, false);
+        long oldBytes = MetadataRanges.snapshotTableSize(img.snapshotEntries);
         for (SnapshotEntry e : table) {
             if (e.diskSize < 0) {
                 // an entry without the field: QEMU takes it as the current size, and writes it so

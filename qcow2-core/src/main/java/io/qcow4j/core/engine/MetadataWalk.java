@@ -64,15 +64,6 @@ public final class MetadataWalk {
             return why == null;
         }
 
-        /**
-         * The snapshot table's length as the engine writes it (each entry with its full extra
-         * data, padded to 8), not as qemu measures it (padding but the last's): the rebuild
-         * counts the clusters a rewrite of the table would cover.
-         */
-        protected boolean snapshotTableAsWritten() {
-            return false;
-        }
-
         /** The bitmaps extension (as qemu keeps it) does not parse; check ignores it there (open refused already). */
         protected void badBitmapsExtension(CorruptImageException e) throws X {
         }
@@ -174,15 +165,8 @@ public final class MetadataWalk {
                 tree(v, Structure.SNAPSHOT_L1, sn.l1TableOffset, (int) l1Size, sn);
             }
         }
-        long snapshotTable = 0;
-        if (v.snapshotTableAsWritten()) {
-            for (SnapshotEntry e : p.snapshots()) {
-                snapshotTable += e.serializedSize();
-            }
-        } else {
-            snapshotTable = MetadataRanges.snapshotTableSize(p.snapshots());
-        }
-        region(v, Structure.SNAPSHOT_TABLE, h.snapshotsOffset(), snapshotTable);
+        // as long as it is on the disk (qemu's measure): an older QEMU's entries have less extra data
+        region(v, Structure.SNAPSHOT_TABLE, h.snapshotsOffset(), MetadataRanges.snapshotTableSize(p.snapshots()));
         HeaderExtension crypt = h.extension(HeaderExtension.FULL_DISK_ENCRYPTION);
         if (h.cryptMethod() == 2 && crypt != null && crypt.data().length == 16) {
             ByteBuffer b = ByteBuffer.wrap(crypt.data());

@@ -85,11 +85,6 @@ public final class RefcountRebuilder {
             }
 
             @Override
-            protected boolean snapshotTableAsWritten() {
-                return true;
-            }
-
-            @Override
             protected void l1Tree(long offset, int entries, SnapshotEntry snapshot) throws IOException {
                 countTree(p, counts, l1(snapshot), offset);
             }

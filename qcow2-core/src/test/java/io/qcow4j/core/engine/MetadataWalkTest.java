@@ -204,6 +204,57 @@ class MetadataWalkTest {
         }
     }
 
+    /**
+     * A snapshot table of entries with 16 bytes of extra data (QEMU before 5.0 wrote no
+     * icount) is counted as long as it is on the disk, not as long as a rewrite with 24-byte
+     * extra data would be: here the table ends 7 bytes before its second cluster, which the
+     * longer measure would count, and qemu-img's own repair says that cluster is free.
+     */
+    @Test
+    void countsALegacySnapshotTableAsItIsOnDisk() throws IOException {
+        Path img = tmp.resolve("legacy.qcow2");
+        io.qcow4j.testing.Qemu.create(img, "1M", "cluster_size=512");
+        // names sized so that qemu's 24-byte entries need two clusters and the 16-byte ones one
+        io.qcow4j.testing.Qemu.qemuImg("snapshot", "-c", "a".repeat(190), img.toString()).assertOk();
+        io.qcow4j.testing.Qemu.qemuImg("snapshot", "-c", "b".repeat(200), img.toString()).assertOk();
+        long table = bytes(img, 64, 8).getLong();
+        ByteBuffer old = bytes(img, table, 1024);
+        ByteBuffer legacy = ByteBuffer.allocate(1024);
+        int end = 0; // the legacy table's length as qemu measures it: the last entry unpadded
+        for (int i = 0, at = 0; i < 2; i++) {
+            int idLen = old.getShort(at + 12) & 0xffff;
+            int nameLen = old.getShort(at + 14) & 0xffff;
+            assertEquals(24, old.getInt(at + 36), "qemu 7.2 writes 24 bytes of extra data");
+            int start = legacy.position();
+            legacy.put(old.duplicate().position(at).limit(at + 36)).putInt(16);
+            legacy.put(old.duplicate().position(at + 40).limit(at + 56)); // vm_state_size_large, disk_size
+            legacy.put(old.duplicate().position(at + 64).limit(at + 64 + idLen + nameLen));
+            end = legacy.position();
+            legacy.position(start + ((legacy.position() - start + 7) & ~7));
+            at += (64 + idLen + nameLen + 7) & ~7;
+        }
+        assertEquals(512 - 7, end, "the legacy table ends 7 bytes before its second cluster");
+        try (FileChannel ch = FileChannel.open(img, StandardOpenOption.WRITE)) {
+            ch.write(legacy.clear().limit(1024), table);
+        }
+        Path repaired = tmp.resolve("repaired.qcow2");
+        java.nio.file.Files.copy(img, repaired);
+        io.qcow4j.testing.Qemu.check(repaired, "-r", "leaks");
+        assertEquals(0, io.qcow4j.testing.Qemu.check(repaired).exitCode(), "qemu-img repaired its leak");
+        try (Qcow2Image image = Qcow2Image.open(img, OpenOptions.readOnly());
+             Qcow2Image oracle = Qcow2Image.open(repaired, OpenOptions.readOnly())) {
+            synchronized (image.engine().lock()) {
+                EngineParts p = image.engine().engineParts();
+                ClusterCounts counts = RefcountRebuilder.count(p);
+                EngineParts q = oracle.engine().engineParts();
+                long clusters = (p.storage().length() + 511) / 512;
+                for (long c = 0; c < Math.max(clusters, counts.maxCluster() + 1); c++) {
+                    assertEquals(q.refcounts().get(c), counts.get(c), "cluster " + c);
+                }
+            }
+        }
+    }
+
     private static CorruptImageException refusal(Path img) throws IOException {
         try (Qcow2Image image = Qcow2Image.open(img, OpenOptions.readOnly().checkMode(true))) {
             synchronized (image.engine().lock()) {
