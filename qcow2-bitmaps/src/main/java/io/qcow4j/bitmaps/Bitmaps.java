@@ -183,15 +183,20 @@ public final class Bitmaps {
 
     /** QEMU's bdrv_dirty_bitmap_check: which states refuse the operation. */
     static void check(PersistentBitmap b, boolean busy, boolean readOnly, boolean inconsistent) {
+        // the messages are built out of line: this check runs in DirtyBitmap.set, per write
+        if (busy && b.isBusy() || inconsistent && b.isInconsistent() || readOnly && b.isReadOnly()) {
+            throw refusal(b, busy, readOnly, inconsistent);
+        }
+    }
+
+    private static IllegalStateException refusal(PersistentBitmap b, boolean busy, boolean readOnly, boolean inconsistent) {
         if (busy && b.isBusy()) {
-            throw new IllegalStateException("Bitmap '" + b.name() + "' is currently in use by another operation and cannot be used");
+            return new IllegalStateException("Bitmap '" + b.name() + "' is currently in use by another operation and cannot be used");
         }
         if (inconsistent && b.isInconsistent()) {
-            throw new IllegalStateException("Bitmap '" + b.name() + "' is inconsistent and cannot be used;"
+            return new IllegalStateException("Bitmap '" + b.name() + "' is inconsistent and cannot be used;"
                     + " remove it (qcow4j bitmap --remove) to delete it from the image");
         }
-        if (readOnly && b.isReadOnly()) {
-            throw new IllegalStateException("Bitmap '" + b.name() + "' is readonly and cannot be modified");
-        }
+        return new IllegalStateException("Bitmap '" + b.name() + "' is readonly and cannot be modified");
     }
 }

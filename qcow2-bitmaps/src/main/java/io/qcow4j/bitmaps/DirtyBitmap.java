@@ -241,8 +241,12 @@ public final class DirtyBitmap {
 
     private void checkRange(long offset, long length) {
         if (offset < 0 || length < 0 || offset > diskSize || length > diskSize - offset) {
-            throw new IllegalArgumentException("range [" + offset + ", +" + length + ") outside the disk of " + diskSize + " bytes");
+            throw outside(offset, length);
         }
+    }
+
+    private IllegalArgumentException outside(long offset, long length) {
+        return new IllegalArgumentException("range [" + offset + ", +" + length + ") outside the disk of " + diskSize + " bytes");
     }
 
     @Override

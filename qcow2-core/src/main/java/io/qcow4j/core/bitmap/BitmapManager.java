@@ -166,6 +166,12 @@ final class BitmapManager implements WriteTracking, ImageBitmaps {
 
     @Override
     public BitmapBits bits(PersistentBitmap b) throws IOException {
+        // a loaded bitmap in a method small enough for the JIT to inline into DirtyBitmap.set
+        BitmapBits loaded = b.bits;
+        return loaded != null && !b.inconsistent ? loaded : load(b);
+    }
+
+    private BitmapBits load(PersistentBitmap b) throws IOException {
         if (b.inconsistent) {
             throw new IllegalStateException("Bitmap '" + b.name + "' is inconsistent and cannot be used");
         }
