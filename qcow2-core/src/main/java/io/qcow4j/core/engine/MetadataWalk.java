@@ -31,8 +31,20 @@ import io.qcow4j.core.format.SnapshotEntry;
 public final class MetadataWalk {
     /** The structures, in the order the walk tells of them (the refcount blocks last, through {@link Visitor#refcountBlock}). */
     public enum Structure {
-        HEADER, ACTIVE_L1, SNAPSHOT_L1, SNAPSHOT_TABLE, CRYPTO_HEADER, REFCOUNT_TABLE, BITMAP_DIRECTORY, BITMAP_TABLE,
-        BITMAP_CLUSTER
+        HEADER("header"), ACTIVE_L1("L1 table"), SNAPSHOT_L1("snapshot L1 table"), SNAPSHOT_TABLE("snapshot table"),
+        CRYPTO_HEADER("LUKS header"), REFCOUNT_TABLE("refcount table"), BITMAP_DIRECTORY("bitmap directory"),
+        BITMAP_TABLE("bitmap table"), BITMAP_CLUSTER("bitmap data cluster");
+
+        private final String words;
+
+        Structure(String words) {
+            this.words = words;
+        }
+
+        /** The structure's name in qcow2's words (error messages). */
+        public String words() {
+            return words;
+        }
     }
 
     /** Why qemu's check skips a snapshot's L1 table (its entry is corrupt). */

@@ -76,12 +76,24 @@ public final class RefcountRebuilder {
         int bits = p.geometry().clusterBits();
         MetadataWalk.walk(p, new MetadataWalk.FileVisitor(p) {
             @Override
-            protected void structure(MetadataWalk.Structure s, long offset, long length) {
-                // the LUKS header area (validated at open): its keyslots must never be freed
-                if (s != MetadataWalk.Structure.CRYPTO_HEADER
-                        || offset > 0 && HostOffsets.fits(offset, length, p.storage().length())) {
-                    addRange(counts, offset, length, bits);
+            protected void structure(MetadataWalk.Structure s, long offset, long length) throws CorruptImageException {
+                long fileLength = p.storage().length();
+                if (s == MetadataWalk.Structure.CRYPTO_HEADER) {
+                    // the LUKS header area (validated at open): its keyslots must never be freed
+                    if (offset > 0 && HostOffsets.fits(offset, length, fileLength)) {
+                        addRange(counts, offset, length, bits);
+                    }
+                    return;
                 }
+                // told before its reader checks it (qemu's order): refused before anything is
+                // counted; its last cluster may end past the file (an image's last cluster is
+                // not always written whole)
+                if (!HostOffsets.fits(offset, length, clusters(p) << bits)) {
+                    String name = s.words();
+                    throw new CorruptImageException(name, offset,
+                            Character.toUpperCase(name.charAt(0)) + name.substring(1) + " extends past the end of the file");
+                }
+                addRange(counts, offset, length, bits);
             }
 
             @Override

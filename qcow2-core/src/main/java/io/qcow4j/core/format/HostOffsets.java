@@ -59,43 +59,36 @@ public final class HostOffsets {
     /** {@link #isCluster}, or the failure. */
     public static long requireCluster(long offset, long clusterSize, String structure, long at, Why why)
             throws CorruptImageException {
-        if (!isCluster(offset, clusterSize)) {
-            throw new CorruptImageException(structure, at, why.of(offset));
-        }
-        return offset;
+        return require(isCluster(offset, clusterSize), offset, structure, at, why);
     }
 
     /** {@link #clusterInFile}, or the failure. */
     public static long requireClusterInFile(long offset, long clusterSize, long fileLength, String structure, long at,
                                             Why why) throws CorruptImageException {
-        if (!clusterInFile(offset, clusterSize, fileLength)) {
-            throw new CorruptImageException(structure, at, why.of(offset));
-        }
-        return offset;
+        return require(clusterInFile(offset, clusterSize, fileLength), offset, structure, at, why);
     }
 
     /** {@link #clusterStartsInFile}, or the failure. */
     public static long requireClusterStartsInFile(long offset, long clusterSize, long fileLength, String structure,
                                                   long at, Why why) throws CorruptImageException {
-        if (!clusterStartsInFile(offset, clusterSize, fileLength)) {
-            throw new CorruptImageException(structure, at, why.of(offset));
-        }
-        return offset;
+        return require(clusterStartsInFile(offset, clusterSize, fileLength), offset, structure, at, why);
     }
 
     /** {@link #startsInFile}, or the failure. */
     public static long requireStartsInFile(long offset, long clusterSize, long fileLength, String structure, long at,
                                            Why why) throws CorruptImageException {
-        if (!startsInFile(offset, clusterSize, fileLength)) {
-            throw new CorruptImageException(structure, at, why.of(offset));
-        }
-        return offset;
+        return require(startsInFile(offset, clusterSize, fileLength), offset, structure, at, why);
     }
 
     /** {@link #fits}, or the failure. */
     public static long requireFits(long offset, long length, long fileLength, String structure, long at, Why why)
             throws CorruptImageException {
-        if (!fits(offset, length, fileLength)) {
+        return require(fits(offset, length, fileLength), offset, structure, at, why);
+    }
+
+    /** {@code offset} when {@code ok}, else the failure of {@code structure} at {@code at}. */
+    private static long require(boolean ok, long offset, String structure, long at, Why why) throws CorruptImageException {
+        if (!ok) {
             throw new CorruptImageException(structure, at, why.of(offset));
         }
         return offset;

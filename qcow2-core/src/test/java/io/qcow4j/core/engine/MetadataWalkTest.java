@@ -315,5 +315,10 @@ class MetadataWalkTest {
         writeLong(img, pos + 8 + 16, 0x10000000L); // the directory, past the end of the file
         assertEquals("bitmap directory at offset 0x10000000: Bitmap directory extends past the end of the file",
                 refusal(img).getMessage());
+        // far past it: refused in the same words before anything counts a cluster there
+        // (the count holds cluster indexes up to 2^31; this one is 2^32)
+        writeLong(img, pos + 8 + 16, 1L << 48);
+        assertEquals("bitmap directory at offset 0x1000000000000: Bitmap directory extends past the end of the file",
+                refusal(img).getMessage());
     }
 }
